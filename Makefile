@@ -1,0 +1,33 @@
+# learnrec: `make demo` runs the main job end to end; `make test` builds and passes every test.
+# Both install what is missing first (tools/install-deps.sh; needs root on a fresh machine).
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+DEPS       := tools/install-deps.sh
+
+.PHONY: all deps build asan test demo clean
+
+all: build
+
+# Prints the FAISS prefix into a file the configure steps read; quick once everything is there.
+deps:
+	@mkdir -p $(BUILD)
+	@bash $(DEPS) --print-prefix > $(BUILD)/.faiss-prefix
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DLR_FAISS_PREFIX="$$(cat $(BUILD)/.faiss-prefix)" >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Asan -DLR_FAISS_PREFIX="$$(cat $(BUILD)/.faiss-prefix)" >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+test: build asan
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
+
+demo: build
+	@bash tools/demo.sh $(BUILD)/learnrec
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

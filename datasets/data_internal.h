@@ -1,0 +1,83 @@
+/* Inside datasets/: the lr_data layout, string tables and the builder every loader fills.
+ * Loaders build into an lr_data_builder and call lr_data_builder_finish, which checks the
+ * whole dataset once; on any error they call lr_data_builder_discard, so a half-built
+ * dataset never reaches a caller. */
+#ifndef LR_DATA_INTERNAL_H
+#define LR_DATA_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "lr_data.h"
+
+/* An append-only list of strings in one arena; an entry may be NULL (no text). */
+typedef struct {
+    char *buf;     /* all strings, each NUL-terminated */
+    size_t used, cap;
+    size_t *off;   /* n offsets into buf; SIZE_MAX marks a NULL entry */
+    size_t n, cap_n;
+} lr_strlist;
+
+int lr_strlist_push(lr_strlist *l, const char *s, size_t len, lr_err *err); /* s NULL: a NULL entry */
+int lr_strlist_set(lr_strlist *l, size_t i, const char *s, size_t len, lr_err *err); /* replaces entry i */
+const char *lr_strlist_get(const lr_strlist *l, size_t i);
+void lr_strlist_free(lr_strlist *l);
+
+/* Open-addressing map from the strings of one lr_strlist to their index in it. */
+typedef struct {
+    int64_t *slots; /* index into the list, -1 empty */
+    size_t cap;     /* a power of two */
+    size_t n;
+} lr_strmap;
+
+int64_t lr_strmap_find(const lr_strmap *m, const lr_strlist *l, const char *s, size_t len);
+/* Appends s to l and maps it, or returns the existing index; *index gets the result. */
+int lr_strmap_intern(lr_strmap *m, lr_strlist *l, const char *s, size_t len, int64_t *index,
+                     lr_err *err);
+void lr_strmap_free(lr_strmap *m);
+
+struct lr_data {
+    lr_data_format format;
+    lr_strlist item_tokens;
+    lr_strlist item_texts;
+    lr_strlist user_tokens;
+    lr_strmap item_index; /* item token -> item index */
+    lr_strmap user_index; /* user token -> user index */
+    size_t *seq_off;      /* n_users + 1 offsets into seq_items */
+    int32_t *seq_items;   /* every sequence, oldest item first */
+};
+
+/* Loaders append items and users (by token) and one sequence per user. */
+typedef struct {
+    lr_data *d;
+    size_t seq_cap;     /* capacity of d->seq_items */
+    size_t seq_off_cap; /* capacity of d->seq_off */
+    size_t n_seqs;      /* sequences appended so far (user 0 .. n_seqs-1) */
+} lr_data_builder;
+
+int lr_data_builder_init(lr_data_builder *b, lr_data_format format, lr_err *err);
+/* Interns an item token; a new item starts without text. */
+int lr_data_builder_item(lr_data_builder *b, const char *token, size_t len, int64_t *index,
+                         lr_err *err);
+int lr_data_builder_item_text(lr_data_builder *b, size_t item, const char *text, size_t len,
+                              lr_err *err);
+int lr_data_builder_user(lr_data_builder *b, const char *token, size_t len, int64_t *index,
+                         lr_err *err);
+/* Appends the sequence of the next user (users get sequences in index order). */
+int lr_data_builder_sequence(lr_data_builder *b, const int32_t *items, size_t n, lr_err *err);
+/* Checks that every user has a sequence and every item id is in range; hands the data over. */
+int lr_data_builder_finish(lr_data_builder *b, lr_data **out, lr_err *err);
+void lr_data_builder_discard(lr_data_builder *b);
+
+/* Reads a text line of any length; *line is reused between calls. Returns the length without
+ * the newline (a trailing '\r' is removed too), -1 at the end of the file, -2 on a read error. */
+long lr_read_line(FILE *f, char **line, size_t *cap);
+
+/* "dir/name" into a fresh buffer (or NULL when out of memory). */
+char *lr_path_join(const char *dir, const char *name);
+
+/* The item text for a LEARN prompt from up to three fields; empty fields are left out.
+ * Writes "Title: t. Brand: b. Category: c" into a fresh buffer (NULL when out of memory). */
+char *lr_data_prompt_text(const char *title, const char *brand, const char *category);
+
+#endif /* LR_DATA_INTERNAL_H */

@@ -1,0 +1,644 @@
+/* RecBole atomic files: the UniSRec sequence split (prefix.{train,valid,test}.inter with
+ * item_id_list) and rating files split leave-one-out by time (prefix.inter), with item text
+ * from prefix.text or prefix.item and ids from prefix.item2index / prefix.user2index. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "atomic.h"
+
+static int file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* "dir/prefix.suffix" into a fresh buffer. */
+static char *prefixed(const char *dir, const char *prefix, const char *suffix) {
+    size_t n = strlen(prefix) + strlen(suffix) + 1;
+    char *name = malloc(n);
+    if (!name) return NULL;
+    snprintf(name, n, "%s%s", prefix, suffix);
+    char *p = lr_path_join(dir, name);
+    free(name);
+    return p;
+}
+
+/* ---- token -> index files (no header): "token<TAB>index" ----------------------------------- */
+
+typedef int (*intern_fn)(lr_data_builder *b, const char *token, size_t len, int64_t *index,
+                         lr_err *err);
+
+/* Interns the tokens of a .item2index / .user2index file so that each gets its listed index.
+ * The indexes must be exactly 0..n-1, each once. */
+static int load_token_index(lr_data_builder *b, const char *path, intern_fn intern, lr_err *err) {
+    const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    FILE *f = fopen(path, "rb");
+    if (!f) return lr_err_set(err, LR_EIO, "%s: cannot open: %s", path, strerror(errno));
+    char *line = NULL, **tokens = NULL;
+    size_t cap = 0, n = 0, ncap = 0;
+    long *lines = NULL, lineno = 0, len;
+    int rc = LR_OK;
+    while ((len = lr_read_line(f, &line, &cap)) >= 0) {
+        lineno++;
+        char *tab = strchr(line, '\t');
+        if (!tab || tab == line || strchr(tab + 1, '\t')) {
+            rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: expected 'token<TAB>index', got '%.60s'",
+                            name, lineno, line);
+            goto done;
+        }
+        *tab = '\0';
+        char *end;
+        errno = 0;
+        long idx = strtol(tab + 1, &end, 10);
+        if (!tab[1] || *end || errno || tab[1] == '-' || idx > INT32_MAX) {
+            rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: expected a non-negative integer index, "
+                            "got '%.40s'", name, lineno, tab + 1);
+            goto done;
+        }
+        if ((size_t)idx >= ncap) {
+            size_t c = ncap ? ncap : 1024;
+            while (c <= (size_t)idx) c *= 2;
+            char **t = realloc(tokens, c * sizeof *t);
+            long *l = t ? realloc(lines, c * sizeof *l) : NULL;
+            if (t) tokens = t;
+            if (l) lines = l;
+            if (!t || !l) {
+                rc = lr_err_set(err, LR_ENOMEM, "%s: out of memory", name);
+                goto done;
+            }
+            memset(tokens + ncap, 0, (c - ncap) * sizeof *tokens);
+            ncap = c;
+        }
+        if (tokens[idx]) {
+            rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: index %ld was already given on line %ld",
+                            name, lineno, idx, lines[idx]);
+            goto done;
+        }
+        tokens[idx] = strdup(line);
+        lines[idx] = lineno;
+        if (!tokens[idx]) {
+            rc = lr_err_set(err, LR_ENOMEM, "%s: out of memory", name);
+            goto done;
+        }
+        if ((size_t)idx + 1 > n) n = (size_t)idx + 1;
+    }
+    if (len == -2) {
+        rc = lr_err_set(err, LR_EIO, "%s:%ld: read error", name, lineno + 1);
+        goto done;
+    }
+    if (n == 0) {
+        rc = lr_err_set(err, LR_EFORMAT, "%s: empty, expected 'token<TAB>index' lines", name);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!tokens[i]) {
+            rc = lr_err_set(err, LR_EFORMAT, "%s: index %zu is missing (indexes must run from 0 "
+                            "to %zu without gaps)", name, i, n - 1);
+            goto done;
+        }
+        int64_t got;
+        rc = intern(b, tokens[i], strlen(tokens[i]), &got, err);
+        if (rc) goto done;
+        if ((size_t)got != i) {
+            rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: token '%.60s' is listed twice (also line %ld)",
+                            name, lines[i], tokens[i], lines[got]);
+            goto done;
+        }
+    }
+done:
+    for (size_t i = 0; i < ncap; i++) free(tokens ? tokens[i] : NULL);
+    free(tokens);
+    free(lines);
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+/* ---- item text ------------------------------------------------------------------------------ */
+
+static int is_any(const char *s, const char *const *names) {
+    for (; *names; names++)
+        if (strcmp(s, *names) == 0) return 1;
+    return 0;
+}
+
+/* Text for one line of a .text / .item file: a `text` column verbatim, else a LEARN prompt from
+ * title, brand and category columns, followed by any other text columns as "name: value.". */
+static char *line_text(const lr_atomic *a, int id_col) {
+    static const char *const titles[] = {"title", "movie_title", "name", NULL};
+    static const char *const brands[] = {"brand", NULL};
+    static const char *const cats[] = {"categories", "category", "class", "genre", "genres", NULL};
+    int text_col = lr_atomic_col(a, "text");
+    if (text_col >= 0) return strdup(a->fields[text_col]);
+    const char *title = NULL, *brand = NULL, *cat = NULL;
+    size_t extra = 0;
+    for (size_t i = 0; i < a->ncols; i++) {
+        if ((int)i == id_col) continue;
+        if (is_any(a->col_names[i], titles)) title = a->fields[i];
+        else if (is_any(a->col_names[i], brands)) brand = a->fields[i];
+        else if (is_any(a->col_names[i], cats)) cat = a->fields[i];
+        else if (a->fields[i][0] && strncmp(a->col_types[i], "token", 5) == 0)
+            extra += strlen(a->col_names[i]) + strlen(a->fields[i]) + 5;
+    }
+    char *head = lr_data_prompt_text(title, brand, cat);
+    if (!head || !extra) return head;
+    size_t k = strlen(head);
+    char *out = realloc(head, k + extra + 1);
+    if (!out) {
+        free(head);
+        return NULL;
+    }
+    for (size_t i = 0; i < a->ncols; i++) {
+        if ((int)i == id_col || is_any(a->col_names[i], titles) || is_any(a->col_names[i], brands) ||
+            is_any(a->col_names[i], cats) || !a->fields[i][0] ||
+            strncmp(a->col_types[i], "token", 5) != 0)
+            continue;
+        const char *sep = !k ? "" : out[k - 1] == '.' ? " " : ". ";
+        k += (size_t)sprintf(out + k, "%s%s: %s.", sep, a->col_names[i], a->fields[i]);
+    }
+    return out;
+}
+
+/* Reads item text from a .text or .item file. With `known_only`, every item must already be
+ * known (from .item2index); otherwise new items are added in file order. */
+static int load_item_text(lr_data_builder *b, const char *path, int known_only, lr_err *err) {
+    lr_atomic a;
+    int rc = lr_atomic_open(&a, path, err);
+    if (rc) return rc;
+    int id_col;
+    rc = lr_atomic_need_col(&a, "item_id", &id_col, err);
+    while (!rc && (rc = lr_atomic_next(&a, err)) == 1) {
+        rc = LR_OK;
+        const char *tok = a.fields[id_col];
+        int64_t item;
+        if (known_only) {
+            item = lr_strmap_find(&b->d->item_index, &b->d->item_tokens, tok, strlen(tok));
+            if (item < 0) {
+                rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: item '%.60s' is not in the item index "
+                                "file", a.name, a.lineno, tok);
+                break;
+            }
+        } else {
+            size_t before = b->d->item_tokens.n;
+            rc = lr_data_builder_item(b, tok, strlen(tok), &item, err);
+            if (rc) break;
+            if ((size_t)item < before) {
+                rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: item '%.60s' is listed twice", a.name,
+                                a.lineno, tok);
+                break;
+            }
+        }
+        if (lr_data_item_text(b->d, (size_t)item)) {
+            rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: item '%.60s' has a second text line", a.name,
+                            a.lineno, tok);
+            break;
+        }
+        char *text = line_text(&a, id_col);
+        if (text && !text[0]) { /* an empty text field means no text */
+            free(text);
+            continue;
+        }
+        if (!text) {
+            rc = lr_err_set(err, LR_ENOMEM, "%s: out of memory", a.name);
+            break;
+        }
+        rc = lr_data_builder_item_text(b, (size_t)item, text, strlen(text), err);
+        free(text);
+    }
+    lr_atomic_close(&a);
+    return rc < 0 ? rc : LR_OK;
+}
+
+/* ---- the sequence split (UniSRec) ------------------------------------------------------------ */
+
+typedef struct {
+    int32_t user, target;
+    size_t hist_off, hist_len; /* into the set's pool */
+    long line;
+} seq_row;
+
+typedef struct {
+    const char *name; /* file name for messages */
+    seq_row *rows;
+    size_t n, cap;
+    int32_t *pool;
+    size_t pool_n, pool_cap;
+} seq_rows;
+
+static void seq_rows_free(seq_rows *s) {
+    free(s->rows);
+    free(s->pool);
+}
+
+static int pool_push(seq_rows *s, int32_t v, lr_err *err) {
+    if (s->pool_n == s->pool_cap) {
+        size_t c = s->pool_cap ? s->pool_cap * 2 : 4096;
+        int32_t *p = realloc(s->pool, c * sizeof *p);
+        if (!p) return lr_err_set(err, LR_ENOMEM, "%s: out of memory", s->name);
+        s->pool = p;
+        s->pool_cap = c;
+    }
+    s->pool[s->pool_n++] = v;
+    return LR_OK;
+}
+
+/* Reads one of prefix.{train,valid,test}.inter. User ids must be below max_user (when >= 0). */
+static int read_seq_rows(const char *path, size_t n_items, long max_user, seq_rows *s, lr_err *err) {
+    lr_atomic a;
+    int rc = lr_atomic_open(&a, path, err);
+    if (rc) return rc;
+    s->name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    int uc, lc, ic;
+    if ((rc = lr_atomic_need_col(&a, "user_id", &uc, err)) ||
+        (rc = lr_atomic_need_col(&a, "item_id_list", &lc, err)) ||
+        (rc = lr_atomic_need_col(&a, "item_id", &ic, err)))
+        goto done;
+    long max_item = (long)n_items - 1;
+    while ((rc = lr_atomic_next(&a, err)) == 1) {
+        long user, target;
+        if ((rc = lr_atomic_index(&a, uc, max_user >= 0 ? max_user : INT32_MAX, &user, err)) ||
+            (rc = lr_atomic_index(&a, ic, max_item, &target, err)))
+            goto done;
+        if (s->n == s->cap) {
+            size_t c = s->cap ? s->cap * 2 : 1024;
+            seq_row *r = realloc(s->rows, c * sizeof *r);
+            if (!r) {
+                rc = lr_err_set(err, LR_ENOMEM, "%s: out of memory", s->name);
+                goto done;
+            }
+            s->rows = r;
+            s->cap = c;
+        }
+        seq_row *row = &s->rows[s->n];
+        row->user = (int32_t)user;
+        row->target = (int32_t)target;
+        row->hist_off = s->pool_n;
+        row->line = a.lineno;
+        char *p = a.fields[lc];
+        while (*p) {
+            char *end;
+            errno = 0;
+            long v = strtol(p, &end, 10);
+            if (end == p || errno || (*end && *end != ' ') || *p == '-' || *p == '+') {
+                rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: item_id_list: expected space-separated "
+                                "non-negative integers, got '%.40s'", s->name, a.lineno, p);
+                goto done;
+            }
+            if (v > max_item) {
+                rc = lr_err_set(err, LR_ERANGE, "%s:%ld: item_id_list: item %ld is out of range "
+                                "(%zu items)", s->name, a.lineno, v, n_items);
+                goto done;
+            }
+            if ((rc = pool_push(s, (int32_t)v, err))) goto done;
+            p = *end ? end + 1 : end;
+        }
+        row->hist_len = s->pool_n - row->hist_off;
+        if (row->hist_len == 0) {
+            rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: item_id_list is empty, expected the items "
+                            "before the target", s->name, a.lineno);
+            goto done;
+        }
+        s->n++;
+    }
+done:
+    lr_atomic_close(&a);
+    return rc < 0 ? rc : LR_OK;
+}
+
+typedef struct {
+    int32_t *v;
+    size_t n, cap;
+} ivec;
+
+static int ivec_reserve(ivec *x, size_t n, lr_err *err) {
+    if (n <= x->cap) return LR_OK;
+    size_t c = x->cap ? x->cap : 64;
+    while (c < n) c *= 2;
+    int32_t *p = realloc(x->v, c * sizeof *p);
+    if (!p) return lr_err_set(err, LR_ENOMEM, "out of memory building sequences");
+    x->v = p;
+    x->cap = c;
+    return LR_OK;
+}
+
+static const int32_t *hist(const seq_rows *s, const seq_row *r) { return s->pool + r->hist_off; }
+
+/* Rebuilds a user's training sequence from its prefix rows, in either file order. Every row is
+ * then checked against the result, so a row that does not fit is reported by line. */
+static int rebuild_train(const seq_rows *s, const size_t *rows, size_t nr, ivec *seq, lr_err *err) {
+    seq->n = 0;
+    if (nr == 0) return LR_OK;
+    int ascending = 1;
+    if (nr >= 2) {
+        const seq_row *r0 = &s->rows[rows[0]], *r1 = &s->rows[rows[1]];
+        if (r0->hist_len != r1->hist_len) ascending = r1->hist_len > r0->hist_len;
+        else ascending = hist(s, r1)[r1->hist_len - 1] == r0->target;
+    }
+    const seq_row *first = &s->rows[rows[ascending ? 0 : nr - 1]];
+    int rc = ivec_reserve(seq, first->hist_len + nr, err);
+    if (rc) return rc;
+    memcpy(seq->v, hist(s, first), first->hist_len * sizeof *seq->v);
+    seq->n = first->hist_len;
+    for (size_t i = 0; i < nr; i++) seq->v[seq->n++] = s->rows[rows[ascending ? i : nr - 1 - i]].target;
+    for (size_t i = 0; i < nr; i++) {
+        const seq_row *r = &s->rows[rows[ascending ? i : nr - 1 - i]];
+        size_t t = first->hist_len + i; /* position of this row's target */
+        if (r->hist_len > t || memcmp(hist(s, r), seq->v + t - r->hist_len,
+                                      r->hist_len * sizeof *seq->v) != 0)
+            return lr_err_set(err, LR_EFORMAT, "%s:%ld: user %d: this history does not continue "
+                              "the user's other rows (expected every prefix of one sequence)",
+                              s->name, r->line, (int)r->user);
+    }
+    return LR_OK;
+}
+
+/* Joins a row's history onto the sequence so far: one must be a suffix of the other (histories
+ * are capped, so the longer one carries older items). Then appends the row's target. */
+static int extend_with(const seq_rows *s, const seq_row *r, ivec *seq, lr_err *err) {
+    const int32_t *h = hist(s, r);
+    size_t hn = r->hist_len;
+    int rc = ivec_reserve(seq, (hn > seq->n ? hn : seq->n) + 1, err);
+    if (rc) return rc;
+    if (hn <= seq->n) {
+        if (memcmp(h, seq->v + seq->n - hn, hn * sizeof *h) != 0)
+            return lr_err_set(err, LR_EFORMAT, "%s:%ld: user %d: the history does not end with the "
+                              "user's earlier items", s->name, r->line, (int)r->user);
+    } else {
+        if (memcmp(h + hn - seq->n, seq->v, seq->n * sizeof *h) != 0)
+            return lr_err_set(err, LR_EFORMAT, "%s:%ld: user %d: the history does not end with the "
+                              "user's earlier items", s->name, r->line, (int)r->user);
+        memcpy(seq->v, h, hn * sizeof *h);
+        seq->n = hn;
+    }
+    seq->v[seq->n++] = r->target;
+    return LR_OK;
+}
+
+/* Maps each user to its single row of a valid/test file; a second row is an error. */
+static int one_row_per_user(const seq_rows *s, size_t n_users, long **out, lr_err *err) {
+    long *at = malloc((n_users ? n_users : 1) * sizeof *at);
+    if (!at) return lr_err_set(err, LR_ENOMEM, "%s: out of memory", s->name);
+    for (size_t u = 0; u < n_users; u++) at[u] = -1;
+    for (size_t i = 0; i < s->n; i++) {
+        int32_t u = s->rows[i].user;
+        if (at[u] >= 0) {
+            lr_err_set(err, LR_EFORMAT, "%s:%ld: user %d already has a row on line %ld (one row "
+                       "per user expected)", s->name, s->rows[i].line, (int)u, s->rows[at[u]].line);
+            free(at);
+            return LR_EFORMAT;
+        }
+        at[u] = (long)i;
+    }
+    *out = at;
+    return LR_OK;
+}
+
+static int load_seq_split(lr_data_builder *b, const char *dir, const char *prefix, lr_err *err) {
+    seq_rows tr = {0}, va = {0}, te = {0};
+    size_t *order = NULL, *start = NULL;
+    long *va_at = NULL, *te_at = NULL;
+    ivec seq = {0};
+    char *p_i2i = prefixed(dir, prefix, ".item2index"), *p_u2i = prefixed(dir, prefix, ".user2index");
+    char *p_text = prefixed(dir, prefix, ".text"), *p_tr = prefixed(dir, prefix, ".train.inter");
+    char *p_va = prefixed(dir, prefix, ".valid.inter"), *p_te = prefixed(dir, prefix, ".test.inter");
+    int rc = LR_OK;
+    if (!p_i2i || !p_u2i || !p_text || !p_tr || !p_va || !p_te) {
+        rc = lr_err_set(err, LR_ENOMEM, "out of memory");
+        goto done;
+    }
+    if (!file_exists(p_i2i)) {
+        rc = lr_err_set(err, LR_ENOTFOUND, "%s: missing; the .inter files hold item indexes and "
+                        "this file maps item ids to them", p_i2i);
+        goto done;
+    }
+    if ((rc = load_token_index(b, p_i2i, lr_data_builder_item, err))) goto done;
+    int have_users = file_exists(p_u2i);
+    if (have_users && (rc = load_token_index(b, p_u2i, lr_data_builder_user, err))) goto done;
+    if (file_exists(p_text) && (rc = load_item_text(b, p_text, 1, err))) goto done;
+
+    size_t n_items = lr_data_num_items(b->d);
+    long max_user = have_users ? (long)b->d->user_tokens.n - 1 : -1;
+    if ((rc = read_seq_rows(p_tr, n_items, max_user, &tr, err)) ||
+        (rc = read_seq_rows(p_va, n_items, max_user, &va, err)) ||
+        (rc = read_seq_rows(p_te, n_items, max_user, &te, err)))
+        goto done;
+
+    size_t n_users = have_users ? b->d->user_tokens.n : 0;
+    if (!have_users) { /* users are the integers used in the files */
+        const seq_rows *sets[3] = {&tr, &va, &te};
+        for (int k = 0; k < 3; k++)
+            for (size_t i = 0; i < sets[k]->n; i++)
+                if ((size_t)sets[k]->rows[i].user + 1 > n_users) n_users = (size_t)sets[k]->rows[i].user + 1;
+        for (size_t u = 0; u < n_users; u++) {
+            char tok[24];
+            int64_t got;
+            int len = snprintf(tok, sizeof tok, "%zu", u);
+            if ((rc = lr_data_builder_user(b, tok, (size_t)len, &got, err))) goto done;
+        }
+    }
+    if ((rc = one_row_per_user(&va, n_users, &va_at, err)) ||
+        (rc = one_row_per_user(&te, n_users, &te_at, err)))
+        goto done;
+
+    /* Train rows grouped by user, file order kept (a counting sort). */
+    order = malloc((tr.n ? tr.n : 1) * sizeof *order);
+    start = calloc(n_users + 1, sizeof *start);
+    if (!order || !start) {
+        rc = lr_err_set(err, LR_ENOMEM, "out of memory grouping %zu rows", tr.n);
+        goto done;
+    }
+    for (size_t i = 0; i < tr.n; i++) start[tr.rows[i].user + 1]++;
+    for (size_t u = 0; u < n_users; u++) start[u + 1] += start[u];
+    for (size_t i = 0; i < tr.n; i++) order[start[tr.rows[i].user]++] = i;
+    for (size_t u = n_users; u > 0; u--) start[u] = start[u - 1];
+    start[0] = 0;
+
+    for (size_t u = 0; u < n_users; u++) {
+        size_t nr = start[u + 1] - start[u];
+        if ((rc = rebuild_train(&tr, order + start[u], nr, &seq, err))) goto done;
+        int has_va = va_at[u] >= 0, has_te = te_at[u] >= 0;
+        if (has_va != has_te || (nr && !has_va)) {
+            const char *file = !has_va ? va.name : te.name;
+            rc = lr_err_set(err, LR_EFORMAT, "%s: user %zu has no row, but has rows in %s",
+                            file, u, !has_va ? (has_te ? te.name : tr.name) : va.name);
+            goto done;
+        }
+        if (has_va) {
+            if ((rc = extend_with(&va, &va.rows[va_at[u]], &seq, err)) ||
+                (rc = extend_with(&te, &te.rows[te_at[u]], &seq, err)))
+                goto done;
+        }
+        if ((rc = lr_data_builder_sequence(b, seq.v, seq.n, err))) goto done;
+    }
+done:
+    seq_rows_free(&tr);
+    seq_rows_free(&va);
+    seq_rows_free(&te);
+    free(order);
+    free(start);
+    free(va_at);
+    free(te_at);
+    free(seq.v);
+    free(p_i2i);
+    free(p_u2i);
+    free(p_text);
+    free(p_tr);
+    free(p_va);
+    free(p_te);
+    return rc;
+}
+
+/* ---- rating files split by time ----------------------------------------------------------- */
+
+typedef struct {
+    int32_t user, item;
+    double time;
+    size_t order; /* file order breaks ties between equal times */
+} rating;
+
+static int by_user_time(const void *pa, const void *pb) {
+    const rating *a = pa, *b = pb;
+    if (a->user != b->user) return a->user < b->user ? -1 : 1;
+    if (a->time != b->time) return a->time < b->time ? -1 : 1;
+    return a->order < b->order ? -1 : (a->order > b->order);
+}
+
+static int load_users_file(lr_data_builder *b, const char *path, lr_err *err) {
+    lr_atomic a;
+    int rc = lr_atomic_open(&a, path, err);
+    if (rc) return rc;
+    int uc;
+    rc = lr_atomic_need_col(&a, "user_id", &uc, err);
+    while (!rc && (rc = lr_atomic_next(&a, err)) == 1) {
+        size_t before = b->d->user_tokens.n;
+        int64_t got;
+        rc = lr_data_builder_user(b, a.fields[uc], strlen(a.fields[uc]), &got, err);
+        if (!rc && (size_t)got < before)
+            rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: user '%.60s' is listed twice", a.name,
+                            a.lineno, a.fields[uc]);
+    }
+    lr_atomic_close(&a);
+    return rc < 0 ? rc : LR_OK;
+}
+
+static int load_ratings(lr_data_builder *b, const char *dir, const char *prefix, lr_err *err) {
+    char *p_inter = prefixed(dir, prefix, ".inter"), *p_item = prefixed(dir, prefix, ".item");
+    char *p_user = prefixed(dir, prefix, ".user");
+    rating *r = NULL;
+    int32_t *items = NULL;
+    size_t n = 0, cap = 0;
+    lr_atomic a = {0};
+    int rc = LR_OK;
+    if (!p_inter || !p_item || !p_user) {
+        rc = lr_err_set(err, LR_ENOMEM, "out of memory");
+        goto done;
+    }
+    int have_items = file_exists(p_item), have_users = file_exists(p_user);
+    if (have_items && (rc = load_item_text(b, p_item, 0, err))) goto done;
+    if (have_users && (rc = load_users_file(b, p_user, err))) goto done;
+
+    if ((rc = lr_atomic_open(&a, p_inter, err))) goto done;
+    int uc, ic, tc = lr_atomic_col(&a, "timestamp");
+    if ((rc = lr_atomic_need_col(&a, "user_id", &uc, err)) ||
+        (rc = lr_atomic_need_col(&a, "item_id", &ic, err)))
+        goto done;
+    while ((rc = lr_atomic_next(&a, err)) == 1) {
+        rc = LR_OK;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 4096;
+            rating *q = realloc(r, cap * sizeof *q);
+            if (!q) {
+                rc = lr_err_set(err, LR_ENOMEM, "%s: out of memory", a.name);
+                goto done;
+            }
+            r = q;
+        }
+        const char *ut = a.fields[uc], *it = a.fields[ic];
+        int64_t user, item;
+        if (!*ut || !*it) {
+            rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: empty %s", a.name, a.lineno,
+                            !*ut ? "user_id" : "item_id");
+            goto done;
+        }
+        if (have_users) {
+            user = lr_strmap_find(&b->d->user_index, &b->d->user_tokens, ut, strlen(ut));
+            if (user < 0) {
+                rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: user '%.60s' is not in %s.user", a.name,
+                                a.lineno, ut, prefix);
+                goto done;
+            }
+        } else if ((rc = lr_data_builder_user(b, ut, strlen(ut), &user, err))) {
+            goto done;
+        }
+        if (have_items) {
+            item = lr_strmap_find(&b->d->item_index, &b->d->item_tokens, it, strlen(it));
+            if (item < 0) {
+                rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: item '%.60s' is not in %s.item", a.name,
+                                a.lineno, it, prefix);
+                goto done;
+            }
+        } else if ((rc = lr_data_builder_item(b, it, strlen(it), &item, err))) {
+            goto done;
+        }
+        double t = (double)n;
+        if (tc >= 0 && (rc = lr_atomic_number(&a, tc, &t, err))) goto done;
+        r[n] = (rating){(int32_t)user, (int32_t)item, t, n};
+        n++;
+    }
+    if (rc < 0) goto done;
+    if (n == 0) {
+        rc = lr_err_set(err, LR_EFORMAT, "%s: no interactions after the header", a.name);
+        goto done;
+    }
+    qsort(r, n, sizeof *r, by_user_time);
+    items = malloc(n * sizeof *items);
+    if (!items) {
+        rc = lr_err_set(err, LR_ENOMEM, "%s: out of memory", a.name);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) items[i] = r[i].item;
+    size_t n_users = b->d->user_tokens.n;
+    for (size_t u = 0, i = 0; u < n_users; u++) {
+        size_t j = i;
+        while (j < n && (size_t)r[j].user == u) j++;
+        if ((rc = lr_data_builder_sequence(b, items + i, j - i, err))) goto done;
+        i = j;
+    }
+done:
+    lr_atomic_close(&a);
+    free(r);
+    free(items);
+    free(p_inter);
+    free(p_item);
+    free(p_user);
+    return rc;
+}
+
+int lr_data_load_recbole(const char *dir, const char *prefix, lr_data **out, lr_err *err) {
+    *out = NULL;
+    char *p_tr = prefixed(dir, prefix, ".train.inter"), *p_in = prefixed(dir, prefix, ".inter");
+    if (!p_tr || !p_in) {
+        free(p_tr);
+        free(p_in);
+        return lr_err_set(err, LR_ENOMEM, "out of memory");
+    }
+    int seq = file_exists(p_tr), rat = file_exists(p_in);
+    int rc;
+    if (!seq && !rat) {
+        rc = lr_err_set(err, LR_ENOTFOUND, "%s/%s: expected %s.train.inter (sequence split) or "
+                        "%s.inter (ratings)", dir, prefix, prefix, prefix);
+    } else {
+        lr_data_builder b;
+        rc = lr_data_builder_init(&b, seq ? LR_DATA_RECBOLE_SEQ : LR_DATA_RECBOLE_RATING, err);
+        if (!rc) {
+            rc = seq ? load_seq_split(&b, dir, prefix, err) : load_ratings(&b, dir, prefix, err);
+            if (!rc) rc = lr_data_builder_finish(&b, out, err);
+            lr_data_builder_discard(&b);
+        }
+    }
+    free(p_tr);
+    free(p_in);
+    return rc;
+}

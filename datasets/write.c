@@ -1,0 +1,102 @@
+/* Writing a dataset as RecBole atomic files (ratings with timestamps, item text, users). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "data_internal.h"
+
+/* Tabs and newlines inside tokens or text would break the format. */
+static int check_field(const char *s, const char *what, size_t i, lr_err *err) {
+    if (s && strpbrk(s, "\t\r\n"))
+        return lr_err_set(err, LR_EFORMAT, "%s %zu holds a tab or newline, which the atomic "
+                          "format cannot store", what, i);
+    return LR_OK;
+}
+
+/* Writes one file next to its final name, then renames it into place. */
+static int write_file(const lr_data *d, const char *dir, const char *prefix, const char *suffix,
+                      int which, lr_err *err) {
+    size_t n = strlen(prefix) + strlen(suffix) + 8;
+    char *name = malloc(n), *tmpname = malloc(n);
+    char *path = NULL, *tmp = NULL;
+    FILE *f = NULL;
+    int rc = LR_OK;
+    if (!name || !tmpname) goto oom;
+    snprintf(name, n, "%s%s", prefix, suffix);
+    snprintf(tmpname, n, ".%s%s.tmp", prefix, suffix);
+    path = lr_path_join(dir, name);
+    tmp = lr_path_join(dir, tmpname);
+    if (!path || !tmp) goto oom;
+    f = fopen(tmp, "wb");
+    if (!f) {
+        rc = lr_err_set(err, LR_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+        goto done;
+    }
+    if (which == 0) { /* interactions: the position in a sequence is its timestamp */
+        fputs("user_id:token\titem_id:token\ttimestamp:float\n", f);
+        for (size_t u = 0; u < lr_data_num_users(d); u++) {
+            size_t len;
+            const int32_t *s = lr_data_user_sequence(d, u, &len);
+            for (size_t i = 0; i < len; i++)
+                fprintf(f, "%s\t%s\t%zu\n", lr_data_user_token(d, u),
+                        lr_data_item_token(d, (size_t)s[i]), i);
+        }
+    } else if (which == 1) {
+        fputs("item_id:token\ttext:token_seq\n", f);
+        for (size_t i = 0; i < lr_data_num_items(d); i++) {
+            const char *t = lr_data_item_text(d, i);
+            fprintf(f, "%s\t%s\n", lr_data_item_token(d, i), t ? t : "");
+        }
+    } else {
+        fputs("user_id:token\n", f);
+        for (size_t u = 0; u < lr_data_num_users(d); u++) fprintf(f, "%s\n", lr_data_user_token(d, u));
+    }
+    if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) {
+        rc = lr_err_set(err, LR_EIO, "%s: write failed: %s", tmp, strerror(errno));
+        goto done;
+    }
+    if (fclose(f) != 0) {
+        f = NULL;
+        rc = lr_err_set(err, LR_EIO, "%s: close failed: %s", tmp, strerror(errno));
+        goto done;
+    }
+    f = NULL;
+    if (rename(tmp, path) != 0) {
+        rc = lr_err_set(err, LR_EIO, "rename(%s, %s): %s", tmp, path, strerror(errno));
+        goto done;
+    }
+    goto done;
+oom:
+    rc = lr_err_set(err, LR_ENOMEM, "out of memory");
+done:
+    if (f) fclose(f);
+    if (rc && tmp) unlink(tmp);
+    free(name);
+    free(tmpname);
+    free(path);
+    free(tmp);
+    return rc;
+}
+
+int lr_data_write_recbole(const lr_data *d, const char *dir, const char *prefix, lr_err *err) {
+    if (!prefix || !*prefix || strchr(prefix, '/'))
+        return lr_err_set(err, LR_EINVAL, "prefix '%s' must be a plain file name", prefix ? prefix : "");
+    for (size_t i = 0; i < lr_data_num_items(d); i++) {
+        int rc = check_field(lr_data_item_token(d, i), "item id", i, err);
+        if (!rc) rc = check_field(lr_data_item_text(d, i), "the text of item", i, err);
+        if (rc) return rc;
+    }
+    for (size_t u = 0; u < lr_data_num_users(d); u++) {
+        int rc = check_field(lr_data_user_token(d, u), "user id", u, err);
+        if (rc) return rc;
+    }
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return lr_err_set(err, LR_EIO, "mkdir(%s): %s", dir, strerror(errno));
+    /* Items and users first: a reader that sees the .inter file sees a complete set. */
+    int rc = write_file(d, dir, prefix, ".item", 1, err);
+    if (!rc) rc = write_file(d, dir, prefix, ".user", 2, err);
+    if (!rc) rc = write_file(d, dir, prefix, ".inter", 0, err);
+    return rc;
+}

@@ -1,0 +1,141 @@
+/* A small test harness: one behaviour per test function, a table of cases per file, and a
+ * closing "N passed, N failed" line. `test_x NAME` runs the one case NAME. A failed check
+ * reports file:line and returns from the case at once. */
+#ifndef LR_TEST_H
+#define LR_TEST_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    int failed;
+    char where[512];
+} lr_test_ctx;
+
+typedef struct {
+    const char *name;
+    void (*fn)(lr_test_ctx *t);
+} lr_test_case;
+
+#define LR_TEST(name) static void name(lr_test_ctx *lr_t_ __attribute__((unused)))
+#define LR_CASE(name) {#name, name}
+
+#define LR_FAIL_(...)                                                                          \
+    do {                                                                                       \
+        lr_t_->failed = 1;                                                                         \
+        int lr_n_ = snprintf(lr_t_->where, sizeof lr_t_->where, "%s:%d: ", __FILE__, __LINE__);          \
+        if (lr_n_ > 0 && (size_t)lr_n_ < sizeof lr_t_->where)                                            \
+            snprintf(lr_t_->where + lr_n_, sizeof lr_t_->where - (size_t)lr_n_, __VA_ARGS__);                \
+        return;                                                                                \
+    } while (0)
+
+#define CHECK(cond)                                                                            \
+    do {                                                                                       \
+        if (!(cond)) LR_FAIL_("CHECK(%s) failed", #cond);                                      \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                                         \
+    do {                                                                                       \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                    \
+        if (a_ != b_) LR_FAIL_("%s == %s failed: %lld != %lld", #a, #b, a_, b_);               \
+    } while (0)
+
+#define CHECK_NEAR(a, b, tol)                                                                  \
+    do {                                                                                       \
+        double a_ = (double)(a), b_ = (double)(b);                                             \
+        if (!(fabs(a_ - b_) <= (tol)))                                                         \
+            LR_FAIL_("|%s - %s| <= %g failed: %.9g vs %.9g", #a, #b, (double)(tol), a_, b_);   \
+    } while (0)
+
+#define CHECK_STR_EQ(a, b)                                                                     \
+    do {                                                                                       \
+        const char *a_ = (a), *b_ = (b);                                                       \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                                 \
+            LR_FAIL_("%s == %s failed: \"%s\" != \"%s\"", #a, #b, a_ ? a_ : "(null)",          \
+                     b_ ? b_ : "(null)");                                                      \
+    } while (0)
+
+#define CHECK_CONTAINS(hay, needle)                                                            \
+    do {                                                                                       \
+        const char *h_ = (hay), *n_ = (needle);                                                \
+        if (!h_ || !strstr(h_, n_))                                                            \
+            LR_FAIL_("\"%s\" does not contain \"%s\"", h_ ? h_ : "(null)", n_);                \
+    } while (0)
+
+/* An error return: the code and a piece of its message. */
+#define CHECK_ERR(rc, err, want_code, want_text)                                               \
+    do {                                                                                       \
+        int rc_ = (rc);                                                                        \
+        if (rc_ != (want_code))                                                                \
+            LR_FAIL_("%s returned %d, expected %s (%d); message: %s", #rc, rc_, #want_code,    \
+                     (want_code), (err).msg);                                                  \
+        CHECK_CONTAINS((err).msg, want_text);                                                  \
+    } while (0)
+
+#define CHECK_OK(rc, err)                                                                      \
+    do {                                                                                       \
+        int rc_ = (rc);                                                                        \
+        if (rc_ != 0) LR_FAIL_("%s failed with %d: %s", #rc, rc_, (err).msg);                  \
+    } while (0)
+
+static inline int lr_test_run(const lr_test_case *cases, size_t n, int argc, char **argv) {
+    int passed = 0, failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (argc > 1 && strcmp(argv[1], cases[i].name) != 0) continue;
+        lr_test_ctx t = {0, ""};
+        cases[i].fn(&t);
+        if (t.failed) {
+            failed++;
+            printf("FAIL %s\n  %s\n", cases[i].name, t.where);
+        } else {
+            passed++;
+            printf("ok   %s\n", cases[i].name);
+        }
+        fflush(stdout);
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed || (passed == 0) ? 1 : 0;
+}
+
+#define LR_TEST_MAIN(...)                                                                      \
+    int main(int argc, char **argv) {                                                          \
+        static const lr_test_case cases_[] = {__VA_ARGS__};                                    \
+        return lr_test_run(cases_, sizeof cases_ / sizeof cases_[0], argc, argv);              \
+    }
+
+/* A fresh empty directory under $TMPDIR (or /tmp); the caller removes it with lr_test_rmdir. */
+static inline char *lr_test_tmpdir(void) {
+    const char *base = getenv("TMPDIR");
+    char *p = malloc(4096);
+    if (!p) return NULL;
+    snprintf(p, 4096, "%s/learnrec-test.XXXXXX", base && base[0] ? base : "/tmp");
+    if (!mkdtemp(p)) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static inline void lr_test_rmdir(char *dir) {
+    if (!dir) return;
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    free(dir);
+}
+
+/* Writes a whole file; returns 0 on success. */
+static inline int lr_test_write_file(const char *dir, const char *name, const char *text) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t n = strlen(text);
+    int ok = fwrite(text, 1, n, f) == n;
+    return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+#endif /* LR_TEST_H */

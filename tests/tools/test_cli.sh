@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Drives the learnrec binary as a user would: exit codes, --help on every command, real output.
+# usage: test_cli.sh PATH/TO/learnrec SHARED_DIR
+set -u
+bin="$1"
+shared="$2"
+sci="$shared/datasets/amazon-scientific"
+ml="$shared/datasets/ml-100k"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+
+# run NAME WANT_EXIT CMD...: runs CMD, keeps stdout/stderr in $out/$err, checks the exit code.
+run() {
+  local name="$1" want="$2"
+  shift 2
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  local got=$?
+  out=$(cat "$tmp/out")
+  err=$(cat "$tmp/err")
+  if [ "$got" -ne "$want" ]; then
+    fail "$name" "exit $got, expected $want; stderr: $err"
+    return 1
+  fi
+  return 0
+}
+ok() { passed=$((passed + 1)); echo "ok   $1"; }
+fail() { failed=$((failed + 1)); printf 'FAIL %s\n  %s\n' "$1" "$2"; }
+# expect NAME TEXT HAYSTACK: HAYSTACK contains TEXT.
+expect() {
+  case "$3" in *"$2"*) ok "$1" ;; *) fail "$1" "expected '$2' in: $3" ;; esac
+}
+
+run no_command_is_a_usage_error 2 "$bin" && expect no_command_prints_commands "dataset" "$err"
+run help_lists_commands 0 "$bin" --help && expect help_lists_commands "version" "$out"
+run unknown_command_is_a_usage_error 2 "$bin" bogus && expect unknown_command_is_named "unknown command 'bogus'" "$err"
+
+# --help on every command and subcommand listed by the help of its parent
+for cmd in $("$bin" --help | awk '/^commands:/{on=1; next} on && !NF {exit} on {print $1}'); do
+  run "help_of_$cmd" 0 "$bin" "$cmd" --help && expect "help_of_$cmd" "usage: learnrec $cmd" "$out"
+done
+for sub in $("$bin" dataset --help | awk '/^commands:/{on=1; next} on && !NF {exit} on {print $1}'); do
+  run "help_of_dataset_$sub" 0 "$bin" dataset "$sub" --help &&
+    expect "help_of_dataset_$sub" "usage: learnrec dataset $sub" "$out"
+done
+
+run version_runs 0 "$bin" version && expect version_names_the_faiss_core "core (self-test ok)" "$out"
+expect version_names_openblas "blas: OpenBLAS" "$out"
+run version_rejects_arguments 2 "$bin" version extra
+
+run info_scientific 0 "$bin" dataset info "$sci"
+expect info_scientific_users "users: 8442" "$out"
+expect info_scientific_items "items: 4385" "$out"
+expect info_scientific_interactions "interactions: 59427" "$out"
+expect info_scientific_format "format: recbole-seq" "$out"
+expect info_scientific_text "items without text: 0" "$out"
+
+if run info_json_scientific 0 "$bin" dataset info "$sci" --json; then
+  got=$(printf '%s' "$out" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["users"], d["items"], d["interactions"], d["format"])')
+  expect info_json_is_valid_json "8442 4385 59427 recbole-seq" "$got"
+fi
+
+run info_ml100k 0 "$bin" dataset info "$ml"
+expect info_ml100k_counts "users: 943
+items: 1682
+interactions: 100000" "$out"
+expect info_ml100k_format "format: recbole-rating" "$out"
+
+run info_missing_path_is_an_error 1 "$bin" dataset info "$tmp/nothing-here" &&
+  expect info_missing_path_message "nothing-here" "$err"
+run info_without_path_is_a_usage_error 2 "$bin" dataset info && expect info_without_path_message "missing PATH" "$err"
+run info_unknown_option 2 "$bin" dataset info "$sci" --frobnicate
+
+run synth_rejects_too_few_items 2 "$bin" dataset synth --items 10 --out "$tmp/s" &&
+  expect synth_range_message "--items must be between 1000 and 1000000" "$err"
+run synth_needs_out 2 "$bin" dataset synth --items 2000
+run synth_rejects_bad_seed 2 "$bin" dataset synth --seed abc --out "$tmp/s"
+if run synth_writes_files 0 "$bin" dataset synth --items 2000 --users 300 --seed 7 --out "$tmp/a"; then
+  run synth_info_reads_back 0 "$bin" dataset info "$tmp/a" &&
+    expect synth_info_counts "users: 300
+items: 2000" "$out"
+  run synth_same_seed 0 "$bin" dataset synth --items 2000 --users 300 --seed 7 --out "$tmp/b"
+  if cmp -s "$tmp/a/synth.inter" "$tmp/b/synth.inter" && cmp -s "$tmp/a/synth.item" "$tmp/b/synth.item"; then
+    ok synth_same_seed_same_files
+  else
+    fail synth_same_seed_same_files "files differ for the same seed"
+  fi
+  run synth_other_seed 0 "$bin" dataset synth --items 2000 --users 300 --seed 8 --out "$tmp/c"
+  if cmp -s "$tmp/a/synth.inter" "$tmp/c/synth.inter"; then
+    fail synth_other_seed_other_files "seed 8 wrote the same interactions as seed 7"
+  else
+    ok synth_other_seed_other_files
+  fi
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -1,0 +1,63 @@
+/* Shared pieces of the learnrec command line. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+int lr_cli_dispatch(const lr_cli_command *cmds, size_t n, const char *usage_line, int argc,
+                    char **argv) {
+    int help = argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0 ||
+               strcmp(argv[0], "help") == 0;
+    if (!help) {
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(argv[0], cmds[i].name) == 0) return cmds[i].run(argc, argv);
+    }
+    FILE *out = help && argc >= 1 ? stdout : stderr;
+    if (!help) fprintf(stderr, "unknown command '%s'\n\n", argv[0]);
+    fprintf(out, "usage: %s\n\ncommands:\n", usage_line);
+    for (size_t i = 0; i < n; i++) fprintf(out, "  %-12s %s\n", cmds[i].name, cmds[i].summary);
+    fprintf(out, "\nEach command takes --help. Exit status: 0 ok, 1 error, 2 usage.\n");
+    return help && argc >= 1 ? LR_EXIT_OK : LR_EXIT_USAGE;
+}
+
+int lr_cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *end || errno || s[0] == '-') {
+        lr_cli_usage_error(cmd, "%s expects a non-negative integer, got '%s'", opt, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int lr_cli_parse_size(const char *cmd, const char *opt, const char *s, size_t min, size_t max,
+                      size_t *out) {
+    uint64_t v;
+    if (lr_cli_parse_u64(cmd, opt, s, &v)) return -1;
+    if (v < min || v > max) {
+        lr_cli_usage_error(cmd, "%s must be between %zu and %zu, got %s", opt, min, max, s);
+        return -1;
+    }
+    *out = (size_t)v;
+    return 0;
+}
+
+int lr_cli_fail(const char *cmd, const lr_err *err) {
+    fprintf(stderr, "learnrec %s: %s\n", cmd, err->msg[0] ? err->msg : lr_strerror(err->code));
+    return LR_EXIT_ERROR;
+}
+
+int lr_cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "learnrec %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'learnrec %s --help'.\n", cmd);
+    return LR_EXIT_USAGE;
+}

@@ -1,0 +1,28 @@
+/* learnrec version: the engine's version, its FAISS build and its BLAS. */
+#include <stdio.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "cli.h"
+#include "lr_index.h"
+
+int lr_cmd_version(int argc, char **argv) {
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("usage: learnrec version\n\n"
+               "Prints learnrec's version, the FAISS build in use (the AVX2 or the generic core,\n"
+               "built from Debian's faiss source) after a self-test of it, and the BLAS.\n");
+        return LR_EXIT_OK;
+    }
+    if (argc > 1) return lr_cli_usage_error("version", "unexpected argument '%s'", argv[1]);
+    lr_index_backend b = lr_index_backend_info();
+    lr_err err = {0};
+    int rc = lr_index_backend_check(&err);
+    printf("learnrec %s\n", LR_VERSION);
+    printf("faiss: %s, %s core (%s), built from Debian's faiss source\n", b.faiss_version,
+           b.variant, rc == LR_OK ? "self-test ok" : "self-test FAILED");
+    printf("cpu: %s\n", b.cpu_has_avx2 ? "AVX2" : "no AVX2");
+    printf("blas: OpenBLAS (%s)\n", openblas_get_config());
+    if (rc) return lr_cli_fail("version", &err);
+    return LR_EXIT_OK;
+}

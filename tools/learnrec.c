@@ -1,0 +1,13 @@
+/* learnrec: the command line of the retrieval engine. One binary, one subcommand per job. */
+#include <stddef.h>
+
+#include "cli.h"
+
+int main(int argc, char **argv) {
+    static const lr_cli_command cmds[] = {
+        {"version", lr_cmd_version, "print versions and which FAISS build is in use"},
+        {"dataset", lr_cmd_dataset, "inspect, generate and convert datasets"},
+    };
+    return lr_cli_dispatch(cmds, sizeof cmds / sizeof cmds[0], "learnrec <command> [options]",
+                           argc - 1, argv + 1);
+}
