@@ -1,0 +1,126 @@
+/* The towers library: content embeddings (CEX) and, later, the PAL user and item towers.
+ *
+ * Content: an N x Dc float matrix whose row i is item i's content embedding, read from .npy
+ * (float32 or float16, C order) or .fvecs, or made by the built-in text encoder.
+ * Objects are opaque; each constructor has one _free, and _free(NULL) does nothing. A loaded
+ * content matrix or text encoder is read-only: its getters and encode calls may run from many
+ * threads at once. */
+#ifndef LR_TOWERS_H
+#define LR_TOWERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lr_error.h"
+
+/* ---- .npy files ------------------------------------------------------------------------------ */
+
+typedef enum { LR_NPY_F32 = 0, LR_NPY_F16 = 1 } lr_npy_dtype;
+
+/* Writes a 1-d (cols == 0: shape (rows,)) or 2-d (rows, cols) C-order array of the given dtype
+ * from float32 data (rows * max(cols, 1) values). The file is written aside, synced and renamed
+ * into place. Float16 conversion rounds to nearest even; values beyond float16's range are an
+ * LR_ERANGE error. */
+int lr_towers_npy_write(const char *path, const float *data, size_t rows, size_t cols,
+                        lr_npy_dtype dtype, lr_err *err);
+
+/* ---- content matrix ------------------------------------------------------------------------ */
+
+typedef struct lr_content lr_content;
+
+/* Opens a content matrix from `path` (.npy or .fvecs, by content, not by name). A float32 .npy is
+ * memory-mapped read-only; float16 and .fvecs are converted into memory. A 1-d .npy of length D
+ * is one row of D values. When `expect_rows` is not 0 the row count must equal it (the dataset's
+ * item count). Refused, with the file named: a wrong row count, a dtype other than <f4 / <f2,
+ * Fortran order, a malformed header, a truncated or oversized file, NaN or Inf values. */
+int lr_towers_content_open(const char *path, size_t expect_rows, lr_content **out, lr_err *err);
+
+/* Wraps a copy of rows x dim floats (for content computed in memory). */
+int lr_towers_content_from_floats(const float *data, size_t rows, size_t dim, lr_content **out,
+                                  lr_err *err);
+
+size_t lr_towers_content_rows(const lr_content *c);
+size_t lr_towers_content_dim(const lr_content *c);
+/* rows * dim floats, row-major; valid until lr_towers_content_free. */
+const float *lr_towers_content_data(const lr_content *c);
+/* "npy-f32 (mapped)", "npy-f32 (copied)" (an unaligned header), "npy-f16", "fvecs", "memory". */
+const char *lr_towers_content_source(const lr_content *c);
+
+void lr_towers_content_free(lr_content *c);
+
+/* L2-normalises each of `rows` rows of `dim` floats in place; all-zero rows stay zero. */
+void lr_towers_l2_normalize_rows(float *x, size_t rows, size_t dim);
+
+/* ---- built-in text encoder (the default CEX) ----------------------------------------------- */
+
+/* TF-IDF over word unigrams, word bigrams and character n-grams inside words, each group
+ * L2-normalised and weighted, then reduced to `dim` by a sparse random projection (or by a
+ * projection learned with an eigen-decomposition, LSA-style) and L2-normalised.
+ * Fitted on a catalogue's text; saved and loaded, so new text encodes into the same space. */
+typedef struct lr_text_encoder lr_text_encoder;
+
+typedef enum { LR_PROJ_RANDOM = 0, LR_PROJ_SVD = 1 } lr_text_projection;
+
+typedef struct {
+    size_t dim;                 /* output dimension Dc */
+    size_t min_df;              /* features seen in fewer documents are dropped */
+    size_t max_features;        /* keep at most this many, the most frequent first */
+    size_t char_ngram_min, char_ngram_max; /* character n-grams of words padded with spaces */
+    float word_weight, bigram_weight, char_weight; /* relative weights of the feature groups */
+    lr_text_projection projection;
+    size_t proj_nnz;            /* non-zeros per feature in the random projection */
+    size_t svd_input_dim;       /* random-projection width that the learned projection reduces */
+    size_t svd_max_rows;        /* rows sampled to learn the projection */
+    uint64_t seed;
+} lr_text_encoder_config;
+
+lr_text_encoder_config lr_towers_text_encoder_config_default(void);
+
+/* Fits on n texts (a NULL text counts as empty). */
+int lr_towers_text_encoder_fit(const lr_text_encoder_config *cfg, const char *const *texts,
+                               size_t n, lr_text_encoder **out, lr_err *err);
+/* out: n * dim floats, each row L2-normalised (an all-zero row when no feature is known). */
+int lr_towers_text_encoder_encode(const lr_text_encoder *e, const char *const *texts, size_t n,
+                                  float *out, lr_err *err);
+size_t lr_towers_text_encoder_dim(const lr_text_encoder *e);
+size_t lr_towers_text_encoder_num_features(const lr_text_encoder *e);
+lr_text_encoder_config lr_towers_text_encoder_get_config(const lr_text_encoder *e);
+
+/* A binary file with a magic, a version and a CRC-32; written aside and renamed into place. */
+int lr_towers_text_encoder_save(const lr_text_encoder *e, const char *path, lr_err *err);
+int lr_towers_text_encoder_load(const char *path, lr_text_encoder **out, lr_err *err);
+void lr_towers_text_encoder_free(lr_text_encoder *e);
+
+/* ---- full-ranking evaluation ------------------------------------------------------------------ */
+
+/* Metrics averaged over users, each target ranked among all items (design.md section 3).
+ * Ties are broken at random in expectation: an item tied with the target counts half. */
+typedef struct {
+    size_t users;
+    double recall10, ndcg10, recall50, ndcg50, mrr;
+} lr_eval_metrics;
+
+/* Scores every item for every user by inner product. users: n_users * dim; items: n_items * dim;
+ * targets: n_users item indexes (a negative target skips the user). */
+int lr_towers_eval_vectors(const float *users, size_t n_users, const int32_t *targets,
+                           const float *items, size_t n_items, size_t dim, lr_eval_metrics *out,
+                           lr_err *err);
+
+/* One score per item, the same for every user (popularity). */
+int lr_towers_eval_scores(const float *scores, size_t n_items, const int32_t *targets,
+                          size_t n_users, lr_eval_metrics *out, lr_err *err);
+
+/* ---- baselines the towers must beat ---------------------------------------------------------- */
+
+struct lr_data;
+
+/* LEARN's variant (c), "no PAL": a user is the mean content embedding of the (at most max_hist)
+ * items before the split's target. users_out: n_users * dim; targets_out: n_users (-1: none). */
+int lr_towers_baseline_mean_content(const struct lr_data *d, const lr_content *content,
+                                    int split, size_t max_hist, float *users_out,
+                                    int32_t *targets_out, lr_err *err);
+
+/* How often each item occurs in the training part of the sequences. scores_out: n_items. */
+void lr_towers_baseline_popularity(const struct lr_data *d, float *scores_out);
+
+#endif /* LR_TOWERS_H */
