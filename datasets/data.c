@@ -156,6 +156,20 @@ lr_data_split lr_data_user_split(const lr_data *d, size_t user) {
     return sp;
 }
 
+int32_t lr_data_user_history(const lr_data *d, size_t user, lr_split split, size_t max_len,
+                             const int32_t **hist, size_t *len) {
+    size_t n;
+    const int32_t *s = lr_data_user_sequence(d, user, &n);
+    *hist = s;
+    *len = 0;
+    if (n < 3) return -1;
+    size_t t = split == LR_SPLIT_TEST ? n - 1 : n - 2; /* position of the target */
+    size_t h = t < max_len ? t : max_len;
+    *hist = s + t - h;
+    *len = h;
+    return s[t];
+}
+
 lr_data_stats lr_data_get_stats(const lr_data *d) {
     lr_data_stats st = {0};
     st.users = lr_data_num_users(d);

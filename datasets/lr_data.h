@@ -90,6 +90,14 @@ typedef struct {
 } lr_data_split;
 lr_data_split lr_data_user_split(const lr_data *d, size_t user);
 
+/* Which target an evaluation ranks. */
+typedef enum { LR_SPLIT_VALID = 0, LR_SPLIT_TEST = 1 } lr_split;
+
+/* The history a model sees before the split's target: at most max_len of the newest items
+ * before it (*hist, *len). Returns the target, or -1 when the user has none (< 3 items). */
+int32_t lr_data_user_history(const lr_data *d, size_t user, lr_split split, size_t max_len,
+                             const int32_t **hist, size_t *len);
+
 typedef struct {
     size_t users, items, interactions;
     size_t users_with_targets; /* users with at least 3 items */
