@@ -35,5 +35,6 @@ int lr_cli_usage_error(const char *cmd, const char *fmt, ...);
 
 int lr_cmd_version(int argc, char **argv);
 int lr_cmd_dataset(int argc, char **argv);
+int lr_cmd_content(int argc, char **argv);
 
 #endif /* LR_CLI_H */

@@ -124,10 +124,33 @@ static int dataset_synth(int argc, char **argv) {
     return rc ? lr_cli_fail(cmd, &err) : LR_EXIT_OK;
 }
 
+static int dataset_texts(int argc, char **argv) {
+    const char *cmd = "dataset texts";
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("usage: learnrec dataset texts PATH\n\n"
+               "Prints every item's text, one per line in item order (line i = item i; an empty\n"
+               "line for an item without text; tabs and newlines become spaces). This is the\n"
+               "input of tools/llm_export.py.\n");
+        return LR_EXIT_OK;
+    }
+    if (argc != 2) return lr_cli_usage_error(cmd, argc < 2 ? "missing PATH" : "expected one PATH");
+    lr_err err = {0};
+    lr_data *d;
+    if (lr_data_load(argv[1], &d, &err)) return lr_cli_fail(cmd, &err);
+    for (size_t i = 0; i < lr_data_num_items(d); i++) {
+        const char *t = lr_data_item_text(d, i);
+        for (; t && *t; t++) putchar(*t == '\t' || *t == '\n' || *t == '\r' ? ' ' : *t);
+        putchar('\n');
+    }
+    lr_data_free(d);
+    return fflush(stdout) == 0 ? LR_EXIT_OK : LR_EXIT_ERROR;
+}
+
 int lr_cmd_dataset(int argc, char **argv) {
     static const lr_cli_command cmds[] = {
         {"info", dataset_info, "print counts of a dataset (users, items, interactions, ...)"},
         {"synth", dataset_synth, "generate the synthetic catalogue as RecBole atomic files"},
+        {"texts", dataset_texts, "print every item's text, one line per item"},
     };
     return lr_cli_dispatch(cmds, sizeof cmds / sizeof cmds[0], "learnrec dataset <command> [options]",
                            argc - 1, argv + 1);

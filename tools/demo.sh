@@ -14,4 +14,8 @@ echo
 echo "== 3. a few items"
 awk -F'\t' 'NR > 1 && NR <= 6 { printf "  item %s: %s\n", $1, $2 }' "$work/data/synth.item"
 echo
+echo "== 4. content embeddings: the built-in text encoder, fitted on the catalogue"
+"$bin" content fit --data "$work/data" --out "$work/content.npy" --encoder-out "$work/encoder.bin"
+"$bin" content info "$work/content.npy"
+echo
 echo "demo done; files in $work"

@@ -27,7 +27,7 @@ log() { echo "install-deps: $*" >&2; }
 
 packages=(build-essential cmake pkg-config dpkg-dev
           libfaiss-dev libopenblas-dev liblapack-dev libevent-dev libmsgpack-dev
-          zlib1g-dev libjansson-dev python3 python3-msgpack)
+          zlib1g-dev libjansson-dev python3 python3-msgpack python3-numpy)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -6,7 +6,8 @@
 int main(int argc, char **argv) {
     static const lr_cli_command cmds[] = {
         {"version", lr_cmd_version, "print versions and which FAISS build is in use"},
-        {"dataset", lr_cmd_dataset, "inspect, generate and convert datasets"},
+        {"dataset", lr_cmd_dataset, "inspect and generate datasets"},
+        {"content", lr_cmd_content, "content embeddings: fit the text encoder, import, encode"},
     };
     return lr_cli_dispatch(cmds, sizeof cmds / sizeof cmds[0], "learnrec <command> [options]",
                            argc - 1, argv + 1);

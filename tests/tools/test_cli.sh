@@ -40,9 +40,11 @@ run unknown_command_is_a_usage_error 2 "$bin" bogus && expect unknown_command_is
 for cmd in $("$bin" --help | awk '/^commands:/{on=1; next} on && !NF {exit} on {print $1}'); do
   run "help_of_$cmd" 0 "$bin" "$cmd" --help && expect "help_of_$cmd" "usage: learnrec $cmd" "$out"
 done
-for sub in $("$bin" dataset --help | awk '/^commands:/{on=1; next} on && !NF {exit} on {print $1}'); do
-  run "help_of_dataset_$sub" 0 "$bin" dataset "$sub" --help &&
-    expect "help_of_dataset_$sub" "usage: learnrec dataset $sub" "$out"
+for group in dataset content; do
+  for sub in $("$bin" "$group" --help | awk '/^commands:/{on=1; next} on && !NF {exit} on {print $1}'); do
+    run "help_of_${group}_$sub" 0 "$bin" "$group" "$sub" --help &&
+      expect "help_of_${group}_$sub" "usage: learnrec $group $sub" "$out"
+  done
 done
 
 run version_runs 0 "$bin" version && expect version_names_the_faiss_core "core (self-test ok)" "$out"
@@ -93,6 +95,32 @@ items: 2000" "$out"
     ok synth_other_seed_other_files
   fi
 fi
+
+# ---- content embeddings ----
+if run content_fit_scientific 0 "$bin" content fit --data "$sci" --out "$tmp/c.npy" --encoder-out "$tmp/enc.bin" --dim 256; then
+  expect content_fit_reports_features "fitted on 4385 item texts" "$out"
+  run content_info_matrix 0 "$bin" content info "$tmp/c.npy" && expect content_info_matrix_shape "rows: 4385
+dim: 256" "$out"
+  expect content_info_unit_rows "row norm: min 1.0000, mean 1.0000, max 1.0000" "$out"
+  run content_info_encoder 0 "$bin" content info "$tmp/enc.bin" && expect content_info_encoder_kind "kind: text encoder" "$out"
+  # the cold-start path: an item's text encoded later equals its row from the fit
+  text=$("$bin" dataset texts "$sci" | sed -n '8p')
+  run content_encode_to_npy 0 "$bin" content encode --encoder "$tmp/enc.bin" --text "$text" --out "$tmp/one.npy"
+  got=$(/usr/bin/python3 -c "import numpy as np; a=np.load('$tmp/c.npy'); b=np.load('$tmp/one.npy'); print(b.shape, float(abs(a[7]-b).max()))")
+  expect content_encode_matches_fit "(256,) 0.0" "$got"
+  run content_encode_prints_json 0 "$bin" content encode --encoder "$tmp/enc.bin" --text "nitrile gloves" --text "beaker"
+  got=$(printf '%s\n' "$out" | /usr/bin/python3 -c 'import json,sys; v=[json.loads(l) for l in sys.stdin]; print(len(v), len(v[0]), round(sum(x*x for x in v[0]), 4))')
+  expect content_encode_json_rows "2 256 1.0" "$got"
+  run content_import_f16 0 "$bin" content import --from "$tmp/c.npy" --data "$sci" --out "$tmp/c16.npy" --dtype f16
+  run content_import_wrong_rows 1 "$bin" content import --from "$tmp/one.npy" --data "$sci" --out "$tmp/x.npy" &&
+    expect content_import_wrong_rows_message "but the dataset has 4385 items" "$err"
+  run content_encode_bad_encoder 1 "$bin" content encode --encoder "$tmp/c.npy" --text x &&
+    expect content_encode_bad_encoder_message "not a learnrec text encoder" "$err"
+fi
+run content_fit_needs_args 2 "$bin" content fit --data "$sci"
+run content_fit_bad_projection 2 "$bin" content fit --data "$sci" --out a --encoder-out b --projection pca
+run dataset_texts_one_line_per_item 0 "$bin" dataset texts "$sci" &&
+  expect dataset_texts_count "4385" "$(printf '%s\n' "$out" | wc -l)"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

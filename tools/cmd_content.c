@@ -1,0 +1,302 @@
+/* learnrec content: content embeddings (CEX) — fit the built-in encoder, import an LLM's output,
+ * encode new text, describe a file. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "lr_data.h"
+#include "lr_towers.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int parse_dtype(const char *cmd, const char *s, lr_npy_dtype *out) {
+    if (strcmp(s, "f32") == 0) *out = LR_NPY_F32;
+    else if (strcmp(s, "f16") == 0) *out = LR_NPY_F16;
+    else return lr_cli_usage_error(cmd, "--dtype expects f32 or f16, got '%s'", s);
+    return 0;
+}
+
+static int content_fit(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"data", required_argument, NULL, 'd'},       {"out", required_argument, NULL, 'o'},
+        {"encoder-out", required_argument, NULL, 'e'}, {"dim", required_argument, NULL, 'n'},
+        {"projection", required_argument, NULL, 'p'}, {"min-df", required_argument, NULL, 'm'},
+        {"dtype", required_argument, NULL, 't'},      {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0}};
+    const char *cmd = "content fit", *data = NULL, *out = NULL, *enc_out = NULL;
+    lr_text_encoder_config cfg = lr_towers_text_encoder_config_default();
+    lr_npy_dtype dtype = LR_NPY_F32;
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': data = optarg; break;
+        case 'o': out = optarg; break;
+        case 'e': enc_out = optarg; break;
+        case 'n': if (lr_cli_parse_size(cmd, "--dim", optarg, 1, 65536, &cfg.dim)) return LR_EXIT_USAGE; break;
+        case 'm': if (lr_cli_parse_size(cmd, "--min-df", optarg, 1, 1000000, &cfg.min_df)) return LR_EXIT_USAGE; break;
+        case 'p':
+            if (strcmp(optarg, "random") == 0) cfg.projection = LR_PROJ_RANDOM;
+            else if (strcmp(optarg, "svd") == 0) cfg.projection = LR_PROJ_SVD;
+            else return lr_cli_usage_error(cmd, "--projection expects random or svd, got '%s'", optarg);
+            break;
+        case 't': if (parse_dtype(cmd, optarg, &dtype)) return LR_EXIT_USAGE; break;
+        case 'h':
+            printf("usage: learnrec content fit --data DIR --out content.npy --encoder-out encoder.bin\n"
+                   "                            [--dim N] [--projection random|svd] [--min-df N]\n"
+                   "                            [--dtype f32|f16]\n\n"
+                   "Fits the built-in text encoder on the dataset's item texts (TF-IDF over words,\n"
+                   "word bigrams and character 3-5-grams, projected to N dimensions), writes every\n"
+                   "item's content embedding (row i = item i) and saves the encoder, so that new\n"
+                   "items' text encodes later into the same space (learnrec content encode).\n\n"
+                   "  --dim N          content dimension (default %zu)\n"
+                   "  --projection P   random (default: sparse random projection) or svd (learned)\n"
+                   "  --min-df N       drop features found in fewer than N items (default %zu)\n"
+                   "  --dtype T        f32 (default) or f16 for the .npy\n",
+                   cfg.dim, cfg.min_df);
+            return LR_EXIT_OK;
+        case ':': return lr_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
+        default: return lr_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return lr_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!data || !out || !enc_out)
+        return lr_cli_usage_error(cmd, "--data, --out and --encoder-out are required");
+    if (cfg.projection == LR_PROJ_SVD && cfg.svd_input_dim < cfg.dim) cfg.svd_input_dim = cfg.dim * 4;
+
+    lr_err err = {0};
+    lr_data *d = NULL;
+    lr_text_encoder *enc = NULL;
+    const char **texts = NULL;
+    float *emb = NULL;
+    int rc = LR_EXIT_ERROR;
+    if (lr_data_load(data, &d, &err)) goto fail;
+    size_t n = lr_data_num_items(d);
+    texts = malloc(n * sizeof *texts);
+    emb = malloc(n * cfg.dim * sizeof *emb);
+    if (!texts || !emb) {
+        lr_err_set(&err, LR_ENOMEM, "out of memory for %zu x %zu embeddings", n, cfg.dim);
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++) texts[i] = lr_data_item_text(d, i);
+    double t0 = now_s();
+    if (lr_towers_text_encoder_fit(&cfg, texts, n, &enc, &err)) goto fail;
+    double t1 = now_s();
+    if (lr_towers_text_encoder_encode(enc, texts, n, emb, &err)) goto fail;
+    double t2 = now_s();
+    if (lr_towers_npy_write(out, emb, n, cfg.dim, dtype, &err) ||
+        lr_towers_text_encoder_save(enc, enc_out, &err))
+        goto fail;
+    size_t missing = lr_data_get_stats(d).items_without_text;
+    printf("fitted on %zu item texts: %zu features, dim %zu, %s projection, fit %.2f s\n", n,
+           lr_towers_text_encoder_num_features(enc), cfg.dim,
+           cfg.projection == LR_PROJ_SVD ? "learned (svd)" : "random", t1 - t0);
+    printf("encoded %zu items in %.2f s (%.0f items/s)\n", n, t2 - t1,
+           (double)n / (t2 - t1 > 0 ? t2 - t1 : 1e-9));
+    if (missing) printf("note: %zu items have no text; their rows are zero\n", missing);
+    printf("wrote %s and %s\n", out, enc_out);
+    rc = LR_EXIT_OK;
+fail:
+    if (rc) lr_cli_fail(cmd, &err);
+    lr_towers_text_encoder_free(enc);
+    lr_data_free(d);
+    free(texts);
+    free(emb);
+    return rc;
+}
+
+static int content_import(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"from", required_argument, NULL, 'f'}, {"data", required_argument, NULL, 'd'},
+        {"out", required_argument, NULL, 'o'},  {"dtype", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},       {0, 0, 0, 0}};
+    const char *cmd = "content import", *from = NULL, *data = NULL, *out = NULL;
+    lr_npy_dtype dtype = LR_NPY_F32;
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f': from = optarg; break;
+        case 'd': data = optarg; break;
+        case 'o': out = optarg; break;
+        case 't': if (parse_dtype(cmd, optarg, &dtype)) return LR_EXIT_USAGE; break;
+        case 'h':
+            printf("usage: learnrec content import --from llm.npy --data DIR --out content.npy\n"
+                   "                               [--dtype f32|f16]\n\n"
+                   "Takes content embeddings written by any LLM (for example by\n"
+                   "tools/llm_export.py): a .npy of float32 or float16 in C order, or an .fvecs\n"
+                   "file, with row i for item i of the dataset. Checks the row count against the\n"
+                   "dataset and every value, L2-normalises the rows and writes them.\n");
+            return LR_EXIT_OK;
+        case ':': return lr_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
+        default: return lr_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return lr_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!from || !data || !out) return lr_cli_usage_error(cmd, "--from, --data and --out are required");
+    lr_err err = {0};
+    lr_data *d = NULL;
+    lr_content *ct = NULL;
+    float *x = NULL;
+    int rc = LR_EXIT_ERROR;
+    if (lr_data_load(data, &d, &err)) goto fail;
+    if (lr_towers_content_open(from, lr_data_num_items(d), &ct, &err)) goto fail;
+    size_t rows = lr_towers_content_rows(ct), dim = lr_towers_content_dim(ct), zero = 0;
+    x = malloc(rows * dim * sizeof *x);
+    if (!x) {
+        lr_err_set(&err, LR_ENOMEM, "out of memory for %zu x %zu floats", rows, dim);
+        goto fail;
+    }
+    memcpy(x, lr_towers_content_data(ct), rows * dim * sizeof *x);
+    lr_towers_l2_normalize_rows(x, rows, dim);
+    for (size_t i = 0; i < rows; i++) {
+        size_t j = 0;
+        while (j < dim && x[i * dim + j] == 0.0f) j++;
+        zero += j == dim;
+    }
+    if (lr_towers_npy_write(out, x, rows, dim, dtype, &err)) goto fail;
+    printf("imported %s (%s): %zu rows x %zu, L2-normalised, wrote %s\n", from,
+           lr_towers_content_source(ct), rows, dim, out);
+    if (zero) printf("note: %zu rows are all zero (items without text?)\n", zero);
+    rc = LR_EXIT_OK;
+fail:
+    if (rc) lr_cli_fail(cmd, &err);
+    lr_towers_content_free(ct);
+    lr_data_free(d);
+    free(x);
+    return rc;
+}
+
+static int content_encode(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"encoder", required_argument, NULL, 'e'}, {"text", required_argument, NULL, 't'},
+        {"out", required_argument, NULL, 'o'},     {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0}};
+    const char *cmd = "content encode", *encp = NULL, *out = NULL;
+    const char **texts = calloc((size_t)argc, sizeof *texts);
+    size_t n = 0;
+    int c;
+    if (!texts) return LR_EXIT_ERROR;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'e': encp = optarg; break;
+        case 't': texts[n++] = optarg; break;
+        case 'o': out = optarg; break;
+        case 'h':
+            free(texts);
+            printf("usage: learnrec content encode --encoder encoder.bin --text \"...\" [--text ...]\n"
+                   "                               [--out one.npy]\n\n"
+                   "Encodes new text with a fitted encoder into the same space as the catalogue:\n"
+                   "the cold-start path for a new item. One --text gives a 1-d .npy, several a\n"
+                   "2-d one; without --out the vectors are printed as JSON arrays, one per line.\n");
+            return LR_EXIT_OK;
+        case ':': free(texts); return lr_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
+        default: free(texts); return lr_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc || !encp || n == 0) {
+        int r = lr_cli_usage_error(cmd, optind < argc ? "unexpected argument" :
+                                        "--encoder and at least one --text are required");
+        free(texts);
+        return r;
+    }
+    lr_err err = {0};
+    lr_text_encoder *enc = NULL;
+    float *v = NULL;
+    int rc = LR_EXIT_ERROR;
+    if (lr_towers_text_encoder_load(encp, &enc, &err)) goto fail;
+    size_t dim = lr_towers_text_encoder_dim(enc);
+    v = malloc(n * dim * sizeof *v);
+    if (!v) {
+        lr_err_set(&err, LR_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (lr_towers_text_encoder_encode(enc, texts, n, v, &err)) goto fail;
+    if (out) {
+        /* one text: a 1-d array of dim values; several: (n, dim) */
+        if (lr_towers_npy_write(out, v, n == 1 ? dim : n, n == 1 ? 0 : dim, LR_NPY_F32, &err))
+            goto fail;
+    } else {
+        for (size_t r = 0; r < n; r++) {
+            for (size_t j = 0; j < dim; j++) printf("%s%.7g", j ? ", " : "[", (double)v[r * dim + j]);
+            printf("]\n");
+        }
+    }
+    rc = LR_EXIT_OK;
+fail:
+    if (rc) lr_cli_fail(cmd, &err);
+    lr_towers_text_encoder_free(enc);
+    free(v);
+    free(texts);
+    return rc;
+}
+
+static int content_info(int argc, char **argv) {
+    const char *cmd = "content info";
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("usage: learnrec content info FILE\n\n"
+               "Describes a content matrix (.npy or .fvecs: rows, dimension, storage, row norms)\n"
+               "or a saved text encoder (features, dimension, projection).\n");
+        return LR_EXIT_OK;
+    }
+    if (argc != 2) return lr_cli_usage_error(cmd, argc < 2 ? "missing FILE" : "expected one FILE");
+    lr_err err = {0};
+    lr_text_encoder *enc = NULL;
+    if (lr_towers_text_encoder_load(argv[1], &enc, &err) == LR_OK) {
+        lr_text_encoder_config c = lr_towers_text_encoder_get_config(enc);
+        printf("file: %s\nkind: text encoder\nfeatures: %zu\ndim: %zu\nprojection: %s\n"
+               "char n-grams: %zu-%zu\nmin_df: %zu\n", argv[1],
+               lr_towers_text_encoder_num_features(enc), c.dim,
+               c.projection == LR_PROJ_SVD ? "learned (svd)" : "random", c.char_ngram_min,
+               c.char_ngram_max, c.min_df);
+        lr_towers_text_encoder_free(enc);
+        return LR_EXIT_OK;
+    }
+    lr_content *ct = NULL;
+    lr_err err2 = {0};
+    if (lr_towers_content_open(argv[1], 0, &ct, &err2)) {
+        /* Neither kind: report the content reader's complaint unless the file is an encoder. */
+        return lr_cli_fail(cmd, err.code == LR_EFORMAT && strstr(err.msg, "magic") ? &err2 : &err);
+    }
+    size_t rows = lr_towers_content_rows(ct), dim = lr_towers_content_dim(ct), zero = 0;
+    const float *x = lr_towers_content_data(ct);
+    double mn = INFINITY, mx = 0, sum = 0;
+    for (size_t i = 0; i < rows; i++) {
+        double s = 0;
+        for (size_t j = 0; j < dim; j++) s += (double)x[i * dim + j] * x[i * dim + j];
+        double norm = sqrt(s);
+        zero += norm == 0;
+        mn = norm < mn ? norm : mn;
+        mx = norm > mx ? norm : mx;
+        sum += norm;
+    }
+    printf("file: %s\nkind: content matrix\nstorage: %s\nrows: %zu\ndim: %zu\n", argv[1],
+           lr_towers_content_source(ct), rows, dim);
+    printf("row norm: min %.4f, mean %.4f, max %.4f\nzero rows: %zu\n", mn, sum / (double)rows, mx,
+           zero);
+    lr_towers_content_free(ct);
+    return LR_EXIT_OK;
+}
+
+int lr_cmd_content(int argc, char **argv) {
+    static const lr_cli_command cmds[] = {
+        {"fit", content_fit, "fit the built-in text encoder and embed every item"},
+        {"import", content_import, "take an LLM's embeddings (.npy / .fvecs) for a dataset"},
+        {"encode", content_encode, "encode new text with a fitted encoder (cold start)"},
+        {"info", content_info, "describe a content matrix or an encoder file"},
+    };
+    return lr_cli_dispatch(cmds, sizeof cmds / sizeof cmds[0], "learnrec content <command> [options]",
+                           argc - 1, argv + 1);
+}
