@@ -36,5 +36,8 @@ int lr_cli_usage_error(const char *cmd, const char *fmt, ...);
 int lr_cmd_version(int argc, char **argv);
 int lr_cmd_dataset(int argc, char **argv);
 int lr_cmd_content(int argc, char **argv);
+int lr_cmd_train(int argc, char **argv);
+int lr_cmd_embed_items(int argc, char **argv);
+int lr_cmd_eval(int argc, char **argv);
 
 #endif /* LR_CLI_H */

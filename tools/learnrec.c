@@ -8,6 +8,9 @@ int main(int argc, char **argv) {
         {"version", lr_cmd_version, "print versions and which FAISS build is in use"},
         {"dataset", lr_cmd_dataset, "inspect and generate datasets"},
         {"content", lr_cmd_content, "content embeddings: fit the text encoder, import, encode"},
+        {"train", lr_cmd_train, "train the PAL towers on a dataset's behaviour"},
+        {"embed-items", lr_cmd_embed_items, "run the item tower over every item"},
+        {"eval", lr_cmd_eval, "full-ranking evaluation with baselines"},
     };
     return lr_cli_dispatch(cmds, sizeof cmds / sizeof cmds[0], "learnrec <command> [options]",
                            argc - 1, argv + 1);

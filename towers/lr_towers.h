@@ -123,4 +123,117 @@ int lr_towers_baseline_mean_content(const struct lr_data *d, const lr_content *c
 /* How often each item occurs in the training part of the sequences. scores_out: n_items. */
 void lr_towers_baseline_popularity(const struct lr_data *d, float *scores_out);
 
+/* ---- PAL: the preference-alignment transformer and its two towers ---------------------------- */
+
+/* What an item is made of at the input: its content (LEARN), a learned id embedding, or both. */
+typedef enum { LR_PAL_CONTENT = 0, LR_PAL_ID = 1, LR_PAL_BOTH = 2 } lr_pal_mode;
+
+/* Where position embeddings count from. From the newest item, the item a user acted on last is
+ * always at position 0, but every prefix of a training sequence is its own sequence; from the
+ * oldest (or without positions), one causal pass over a training sequence yields every prefix's
+ * output at once, which makes training several times cheaper. */
+enum { LR_POS_NONE = 0, LR_POS_NEWEST = 1, LR_POS_OLDEST = 2 };
+
+typedef struct {
+    size_t content_dim; /* Dc, the content embeddings' width (content and both modes) */
+    size_t n_items;     /* rows of the id embedding table (id and both modes) */
+    size_t hidden;      /* H */
+    size_t layers;      /* L causal transformer layers (pre-LN) */
+    size_t heads;
+    size_t out_dim;     /* D, the towers' output */
+    size_t max_len;     /* history items the user tower reads (the newest) */
+    int pos_emb;        /* learned position embeddings: LR_POS_NONE, _NEWEST or _OLDEST */
+    lr_pal_mode mode;
+    float dropout;      /* on the input embedding and both residual branches, training only */
+} lr_pal_config;
+
+/* H 256, L 2, 4 heads, D 64, 50 items, position embeddings on, content mode, dropout 0.1;
+ * content_dim and n_items must be set by the caller. */
+lr_pal_config lr_towers_pal_config_default(void);
+const char *lr_towers_pal_mode_name(lr_pal_mode m); /* "content", "id", "both" */
+
+typedef struct lr_pal lr_pal;
+
+int lr_towers_pal_create(const lr_pal_config *cfg, uint64_t seed, lr_pal **out, lr_err *err);
+lr_pal_config lr_towers_pal_get_config(const lr_pal *m);
+size_t lr_towers_pal_num_params(const lr_pal *m);
+void lr_towers_pal_free(lr_pal *m);
+
+/* safetensors: every tensor float32 under its name, the config in __metadata__ (plus the
+ * optional key/value strings given here, e.g. the content file's checksum). Loading checks
+ * every name, shape and dtype, and refuses a truncated or inconsistent file. */
+int lr_towers_pal_save(const lr_pal *m, const char *path, const char *const *meta_keys,
+                       const char *const *meta_values, size_t n_meta, lr_err *err);
+int lr_towers_pal_load(const char *path, lr_pal **out, lr_err *err);
+/* A metadata value of the last loaded/saved file is not kept: read it with this helper. */
+int lr_towers_pal_file_meta(const char *path, const char *key, char *value, size_t cap, lr_err *err);
+
+/* User tower: n_users histories (items[offsets[u] .. offsets[u+1]), oldest first; only the newest
+ * max_len count), output at the newest item. out: n_users * D, unit rows; an empty history gives
+ * a zero row. content: the content matrix (NULL in id mode). Safe from many threads. */
+int lr_towers_user_embed(const lr_pal *m, const lr_content *content, const int32_t *items,
+                         const size_t *offsets, size_t n_users, float *out, lr_err *err);
+/* Item tower (each item alone, LEARN's variant b) for item ids (NULL: all n items 0..n-1). */
+int lr_towers_item_embed(const lr_pal *m, const lr_content *content, const int32_t *items,
+                         size_t n, float *out, lr_err *err);
+/* Item tower for new items known only by their content rows (n * Dc): cold start. */
+int lr_towers_item_embed_content(const lr_pal *m, const float *rows, size_t n, float *out,
+                                 lr_err *err);
+
+/* User-tower outputs for an evaluation split: users_out (n_users * D) from each user's history
+ * before the split's target (zero rows for users without one), targets_out (n_users, -1: none). */
+int lr_towers_embed_split(const lr_pal *m, const struct lr_data *d, const lr_content *content,
+                          int split, float *users_out, int32_t *targets_out, lr_err *err);
+
+/* ---- training --------------------------------------------------------------------------------- */
+
+typedef enum {
+    LR_NEG_AUTO = 0,    /* full softmax up to 100,000 items, in-batch beyond */
+    LR_NEG_FULL = 1,    /* every item is a negative: the item tower runs over all items each step */
+    LR_NEG_INBATCH = 2  /* the batch's distinct targets are the candidates (same-id negatives drop out) */
+} lr_negatives;
+
+typedef struct {
+    size_t epoch, epochs;         /* 1-based epoch */
+    size_t step, steps;           /* within the epoch */
+    double loss;                  /* running mean over the epoch */
+    double examples_per_s, eta_s; /* ETA for the whole run at the current pace */
+    int epoch_done;               /* set on the report after each epoch's validation */
+    double valid_recall10, best_valid_recall10;
+    size_t best_epoch;
+} lr_train_progress;
+
+typedef struct {
+    size_t epochs;       /* at most */
+    size_t batch_size;   /* examples per step (users in the dense all-action loss) */
+    float lr, weight_decay, warmup; /* AdamW (0.9, 0.98, 1e-6); warm-up as a share of all steps */
+    float temperature;   /* InfoNCE over cosine logits */
+    float clip;          /* global gradient norm; 0 turns clipping off */
+    lr_negatives negatives;
+    int dense_all_action; /* PinnerFormer's dense all-action loss instead of next-item */
+    size_t dense_nh, dense_nt; /* history positions and targets per user in that loss (10, 10) */
+    size_t patience;     /* stop after this many epochs without a better valid Recall@10; 0: never */
+    size_t threads;      /* 0: all cores */
+    uint64_t seed;
+    void (*progress)(const lr_train_progress *p, void *ctx); /* may be NULL */
+    void *progress_ctx;
+    size_t progress_every; /* steps between progress calls */
+} lr_train_config;
+
+/* 30 epochs, batch 256, lr 1e-3, weight decay 0.01, warm-up 5%, temperature 0.05, clip 1,
+ * negatives auto, next-item loss, patience 5, all cores, seed 1. */
+lr_train_config lr_towers_train_config_default(void);
+
+typedef struct {
+    size_t epochs_run, best_epoch, examples_per_epoch;
+    double best_valid_recall10, seconds, examples_per_s, final_loss;
+    int negatives_full; /* which negatives were used */
+} lr_train_report;
+
+/* Trains the model on the dataset's training part (every prefix of each user's sequence predicts
+ * its next item), validating on the valid targets after each epoch; the model ends with the
+ * weights of the best epoch. Seeded and repeatable for a fixed thread count. */
+int lr_towers_train(lr_pal *m, const struct lr_data *d, const lr_content *content,
+                    const lr_train_config *cfg, lr_train_report *report, lr_err *err);
+
 #endif /* LR_TOWERS_H */

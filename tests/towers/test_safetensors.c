@@ -1,0 +1,698 @@
+/* Tests for towers/safetensors.c: writing, reading back, and refusing malformed files. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lr_test.h"
+#include "safetensors.h"
+
+/* ---- helpers --------------------------------------------------------------------------------- */
+
+static void join(char *out, size_t cap, const char *dir, const char *name) {
+    snprintf(out, cap, "%s/%s", dir, name);
+}
+
+static int write_bytes(const char *dir, const char *name, const void *buf, size_t n) {
+    char path[4200];
+    join(path, sizeof path, dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    int ok = !n || fwrite(buf, 1, n, f) == n;
+    return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+/* Reads up to cap bytes of dir/name into buf; returns the count, or -1. */
+static long read_bytes(const char *dir, const char *name, unsigned char *buf, size_t cap) {
+    char path[4200];
+    join(path, sizeof path, dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    return (long)n;
+}
+
+/* Writes a safetensors file by hand: the length field `claimed` (the header's length when it is
+ * UINT64_MAX), `header` unpadded, then nbytes of data. */
+static int write_st_claim(const char *dir, const char *name, uint64_t claimed, const char *header,
+                          const void *data, size_t nbytes) {
+    size_t hl = strlen(header);
+    unsigned char *buf = malloc(8 + hl + nbytes);
+    if (!buf) return -1;
+    uint64_t len = claimed == UINT64_MAX ? hl : claimed;
+    memcpy(buf, &len, 8);
+    memcpy(buf + 8, header, hl);
+    if (nbytes) memcpy(buf + 8 + hl, data, nbytes);
+    int rc = write_bytes(dir, name, buf, 8 + hl + nbytes);
+    free(buf);
+    return rc;
+}
+
+static int write_st(const char *dir, const char *name, const char *header, const void *data,
+                    size_t nbytes) {
+    return write_st_claim(dir, name, UINT64_MAX, header, data, nbytes);
+}
+
+/* Opens dir/name, expecting failure; returns the code and leaves the message in *err. */
+static int open_fails(const char *dir, const char *name, lr_err *err) {
+    char path[4200];
+    join(path, sizeof path, dir, name);
+    lr_st_file *f = (lr_st_file *)(uintptr_t)1; /* must come back NULL */
+    int rc = lr_st_open(path, &f, err);
+    if (f) {
+        if (rc == LR_OK) lr_st_close(f);
+        return 1; /* neither a failure nor NULL: reported as an unexpected code */
+    }
+    return rc;
+}
+
+static const float a6[6] = {0.5f, -1.25f, 3.0f, 4.5f, -0.0f, 1e-3f};
+static const float b3[3] = {7.0f, 8.0f, 9.0f};
+
+/* A good two-tensor file written by lr_st_write: "a" (2, 3) and "b" (3). */
+static int write_two(const char *path, lr_err *err) {
+    lr_st_tensor t[2] = {{"a", a6, 2, {2, 3}}, {"b", b3, 1, {3}}};
+    return lr_st_write(path, t, 2, NULL, NULL, 0, err);
+}
+
+/* ---- writing and reading back ---------------------------------------------------------------- */
+
+LR_TEST(round_trip_keeps_tensors_names_and_metadata) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    char path[4200];
+    join(path, sizeof path, dir, "model.safetensors");
+    float c24[24];
+    for (int i = 0; i < 24; i++) c24[i] = (float)i * 0.25f - 3.0f;
+    lr_st_tensor t[3] = {{"layers.0.bias", b3, 1, {3}},
+                         {"layers.0.w", a6, 2, {2, 3}},
+                         {"emb", c24, 3, {2, 3, 4}}};
+    const char *keys[2] = {"format", "learnrec.version"};
+    const char *vals[2] = {"pt", "1"};
+    lr_err err = {0, ""};
+    CHECK_OK(lr_st_write(path, t, 3, keys, vals, 2, &err), err);
+    lr_st_file *f = NULL;
+    CHECK_OK(lr_st_open(path, &f, &err), err);
+    CHECK_EQ(lr_st_count(f), 3);
+    CHECK_STR_EQ(lr_st_name(f, 0), "layers.0.bias");
+    CHECK_STR_EQ(lr_st_name(f, 1), "layers.0.w");
+    CHECK_STR_EQ(lr_st_name(f, 2), "emb");
+    CHECK_STR_EQ(lr_st_meta(f, "format"), "pt");
+    CHECK_STR_EQ(lr_st_meta(f, "learnrec.version"), "1");
+    CHECK(lr_st_meta(f, "absent") == NULL);
+    float got3[3], got6[6], got24[24];
+    int rc1 = lr_st_read_f32(f, "layers.0.bias", 1, (size_t[]){3}, got3, &err);
+    int rc2 = lr_st_read_f32(f, "layers.0.w", 2, (size_t[]){2, 3}, got6, &err);
+    int rc3 = lr_st_read_f32(f, "emb", 3, (size_t[]){2, 3, 4}, got24, &err);
+    lr_st_close(f);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc1, err);
+    CHECK_OK(rc2, err);
+    CHECK_OK(rc3, err);
+    CHECK(memcmp(got3, b3, sizeof b3) == 0);
+    CHECK(memcmp(got6, a6, sizeof a6) == 0);
+    CHECK(memcmp(got24, c24, sizeof c24) == 0);
+}
+
+LR_TEST(round_trip_handles_scalar_and_empty_tensors) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    char path[4200];
+    join(path, sizeof path, dir, "m.safetensors");
+    float s = 42.5f;
+    lr_st_tensor t[3] = {{"empty", NULL, 2, {0, 5}}, {"scalar", &s, 0, {0}}, {"b", b3, 1, {3}}};
+    lr_err err = {0, ""};
+    CHECK_OK(lr_st_write(path, t, 3, NULL, NULL, 0, &err), err);
+    lr_st_file *f = NULL;
+    CHECK_OK(lr_st_open(path, &f, &err), err);
+    float got = 0, got3[3];
+    int rc1 = lr_st_read_f32(f, "scalar", 0, NULL, &got, &err);
+    int rc2 = lr_st_read_f32(f, "empty", 2, (size_t[]){0, 5}, NULL, &err);
+    int rc3 = lr_st_read_f32(f, "b", 1, (size_t[]){3}, got3, &err);
+    const char *meta = lr_st_meta(f, "format");
+    lr_st_close(f);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc1, err);
+    CHECK_OK(rc2, err);
+    CHECK_OK(rc3, err);
+    CHECK(got == 42.5f);
+    CHECK(memcmp(got3, b3, sizeof b3) == 0);
+    CHECK(meta == NULL);
+}
+
+LR_TEST(data_starts_at_8_byte_aligned_offset) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_err err = {0, ""};
+    /* Names of every length mod 8 move the end of the JSON through every residue. */
+    const char *names[8] = {"a", "ab", "abc", "abcd", "abcde", "abcdef", "abcdefg", "abcdefgh"};
+    int rc = 0, bad = 0;
+    for (size_t i = 0; i < 8 && !rc && !bad; i++) {
+        char path[4200];
+        join(path, sizeof path, dir, "x.safetensors");
+        lr_st_tensor t = {names[i], b3, 1, {3}};
+        if ((rc = lr_st_write(path, &t, 1, NULL, NULL, 0, &err))) break;
+        unsigned char buf[256];
+        long n = read_bytes(dir, "x.safetensors", buf, sizeof buf);
+        uint64_t hlen;
+        memcpy(&hlen, buf, 8);
+        /* Aligned, exactly header + 12 data bytes, JSON padded with spaces only. */
+        if (n < 8 || (8 + hlen) % 8 != 0 || (uint64_t)n != 8 + hlen + 12 || buf[8] != '{' ||
+            memcmp(buf + 8 + hlen, b3, 12) != 0) {
+            bad = 1;
+            break;
+        }
+        size_t j = 8 + (size_t)hlen;
+        while (j > 8 && buf[j - 1] == ' ') j--;
+        if (buf[j - 1] != '}' || 8 + hlen - j > 7) bad = 1;
+    }
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    CHECK(!bad);
+}
+
+LR_TEST(header_passes_a_json_and_struct_check_in_python) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    char path[4200];
+    join(path, sizeof path, dir, "model.safetensors");
+    float c24[24] = {0};
+    lr_st_tensor t[3] = {{"w", a6, 2, {2, 3}}, {"b", b3, 1, {3}}, {"e", c24, 3, {2, 3, 4}}};
+    const char *keys[1] = {"format"}, *vals[1] = {"pt"};
+    lr_err err = {0, ""};
+    CHECK_OK(lr_st_write(path, t, 3, keys, vals, 1, &err), err);
+    /* Only json and struct: an independent reading of the format, as the Python library does. */
+    static const char script[] =
+        "import json, struct, sys\n"
+        "b = open(sys.argv[1], 'rb').read()\n"
+        "(n,) = struct.unpack('<Q', b[:8])\n"
+        "assert (8 + n) % 8 == 0, 'unaligned'\n"
+        "h = json.loads(b[8:8 + n].decode('utf-8'))\n"
+        "data = b[8 + n:]\n"
+        "assert h.pop('__metadata__') == {'format': 'pt'}\n"
+        "assert list(h) == ['w', 'b', 'e'], list(h)\n"
+        "at = 0\n"
+        "for k, v in sorted(h.items(), key=lambda kv: kv[1]['data_offsets']):\n"
+        "    s, e = v['data_offsets']\n"
+        "    assert v['dtype'] == 'F32' and s == at, (k, v)\n"
+        "    numel = 1\n"
+        "    for d in v['shape']: numel *= d\n"
+        "    assert e - s == 4 * numel, (k, v)\n"
+        "    at = e\n"
+        "assert at == len(data)\n"
+        "s, e = h['b']['data_offsets']\n"
+        "assert struct.unpack('<3f', data[s:e]) == (7.0, 8.0, 9.0)\n"
+        "print('OK')\n";
+    char cmd[9000];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 -c \"$(cat <<'PYEOF'\n%sPYEOF\n)\" '%s' 2>&1",
+             script, path);
+    FILE *p = popen(cmd, "r");
+    char out[256] = ""; /* a traceback is cut short, enough to see which assert failed */
+    size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
+    out[n] = '\0';
+    int status = p ? pclose(p) : -1;
+    lr_test_rmdir(dir);
+    CHECK(p);
+    CHECK_STR_EQ(out, "OK\n");
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+LR_TEST(reads_hand_written_header_with_other_key_order_and_spaces) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    float data[9];
+    memcpy(data, b3, sizeof b3);
+    memcpy(data + 3, a6, sizeof a6);
+    const char *h = "  { \"w\" : { \"data_offsets\" : [ 12 , 36 ] ,\n\t\"shape\": [2,3], "
+                    "\"dtype\":\"F32\" },\n \"__metadata__\": {\"k\": \"v\"},"
+                    " \"b\":{\"shape\":[3],\"dtype\":\"F32\",\"data_offsets\":[0,12]} }   ";
+    CHECK_EQ(write_st(dir, "h.safetensors", h, data, sizeof data), 0);
+    char path[4200];
+    join(path, sizeof path, dir, "h.safetensors");
+    lr_st_file *f = NULL;
+    lr_err err = {0, ""};
+    int rc = lr_st_open(path, &f, &err);
+    float w[6] = {0}, b[3] = {0};
+    size_t count = lr_st_count(f);
+    const char *n0 = lr_st_name(f, 0), *n1 = lr_st_name(f, 1), *n2 = lr_st_name(f, 2);
+    const char *meta = lr_st_meta(f, "k");
+    int rw = rc ? rc : lr_st_read_f32(f, "w", 2, (size_t[]){2, 3}, w, &err);
+    int rb = rc ? rc : lr_st_read_f32(f, "b", 1, (size_t[]){3}, b, &err);
+    int same = n0 && n1 && !strcmp(n0, "w") && !strcmp(n1, "b") && !n2 && meta && !strcmp(meta, "v");
+    lr_st_close(f);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    CHECK_OK(rw, err);
+    CHECK_OK(rb, err);
+    CHECK_EQ(count, 2);
+    CHECK(same);
+    CHECK(memcmp(w, a6, sizeof a6) == 0);
+    CHECK(memcmp(b, b3, sizeof b3) == 0);
+}
+
+LR_TEST(write_replaces_old_file_and_leaves_no_temporary) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    char path[4200];
+    join(path, sizeof path, dir, "m.safetensors");
+    lr_err err = {0, ""};
+    CHECK_EQ(lr_test_write_file(dir, "m.safetensors", "old contents"), 0);
+    int rc = write_two(path, &err);
+    lr_st_file *f = NULL;
+    int ro = rc ? rc : lr_st_open(path, &f, &err);
+    size_t count = lr_st_count(f);
+    lr_st_close(f);
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, "test \"$(ls '%s')\" = m.safetensors", dir);
+    int only_one = system(cmd) == 0;
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    CHECK_OK(ro, err);
+    CHECK_EQ(count, 2);
+    CHECK(only_one);
+}
+
+LR_TEST(write_into_missing_directory_is_io_error) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    char path[4200];
+    join(path, sizeof path, dir, "no/such/m.safetensors");
+    lr_err err = {0, ""};
+    int rc = write_two(path, &err);
+    lr_test_rmdir(dir);
+    CHECK_ERR(rc, err, LR_EIO, "no/such/m.safetensors.tmp.");
+    CHECK_CONTAINS(err.msg, "cannot create");
+}
+
+LR_TEST(write_refuses_metadata_key_starting_with_underscores) {
+    lr_st_tensor t = {"b", b3, 1, {3}};
+    const char *keys[1] = {"__format"}, *vals[1] = {"pt"};
+    lr_err err = {0, ""};
+    CHECK_ERR(lr_st_write("/nonexistent/m.safetensors", &t, 1, keys, vals, 1, &err), err,
+              LR_EINVAL, "metadata key '__format' starts with \"__\"");
+}
+
+LR_TEST(write_refuses_duplicate_tensor_names) {
+    lr_st_tensor t[2] = {{"b", b3, 1, {3}}, {"b", b3, 1, {3}}};
+    lr_err err = {0, ""};
+    CHECK_ERR(lr_st_write("/nonexistent/m.safetensors", t, 2, NULL, NULL, 0, &err), err,
+              LR_EINVAL, "tensor name 'b' appears twice");
+}
+
+LR_TEST(write_refuses_reserved_and_non_utf8_names) {
+    lr_st_tensor t1 = {"__metadata__", b3, 1, {3}};
+    lr_st_tensor t2 = {"bad\xff", b3, 1, {3}};
+    lr_err err = {0, ""};
+    CHECK_ERR(lr_st_write("/nonexistent/m.safetensors", &t1, 1, NULL, NULL, 0, &err), err,
+              LR_EINVAL, "reserved name");
+    CHECK_ERR(lr_st_write("/nonexistent/m.safetensors", &t2, 1, NULL, NULL, 0, &err), err,
+              LR_EINVAL, "not valid UTF-8");
+}
+
+LR_TEST(write_refuses_more_than_4_dimensions) {
+    lr_st_tensor t = {"b", b3, 5, {1, 1, 3}};
+    lr_err err = {0, ""};
+    CHECK_ERR(lr_st_write("/nonexistent/m.safetensors", &t, 1, NULL, NULL, 0, &err), err,
+              LR_EINVAL, "tensor 'b' has 5 dimensions, at most 4");
+}
+
+/* ---- lr_st_read_f32 errors ------------------------------------------------------------------- */
+
+LR_TEST(missing_tensor_is_not_found) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    char path[4200];
+    join(path, sizeof path, dir, "model.safetensors");
+    lr_err err = {0, ""};
+    int rc = write_two(path, &err);
+    lr_st_file *f = NULL;
+    if (!rc) rc = lr_st_open(path, &f, &err);
+    float dst[3];
+    int rr = rc ? rc : lr_st_read_f32(f, "w_out", 1, (size_t[]){3}, dst, &err);
+    lr_st_close(f);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    CHECK_ERR(rr, err, LR_ENOTFOUND, "model.safetensors: no tensor 'w_out'");
+}
+
+LR_TEST(f16_tensor_is_refused_as_f32) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    uint16_t half[4] = {0x3c00, 0x4000, 0x4200, 0x4400};
+    const char *h = "{\"w_out\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[0,8]}}";
+    CHECK_EQ(write_st(dir, "model.safetensors", h, half, sizeof half), 0);
+    char path[4200];
+    join(path, sizeof path, dir, "model.safetensors");
+    lr_st_file *f = NULL;
+    lr_err err = {0, ""};
+    int rc = lr_st_open(path, &f, &err);
+    float dst[4] = {-1, -1, -1, -1};
+    int rr = rc ? rc : lr_st_read_f32(f, "w_out", 2, (size_t[]){2, 2}, dst, &err);
+    lr_st_close(f);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    CHECK_ERR(rr, err, LR_EFORMAT, "model.safetensors: tensor 'w_out' has dtype F16, expected F32");
+    CHECK(dst[0] == -1 && dst[3] == -1);
+}
+
+LR_TEST(wrong_shape_is_mismatch_and_leaves_dst_alone) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    char path[4200];
+    join(path, sizeof path, dir, "model.safetensors");
+    float *w = malloc(768 * 256 * sizeof *w);
+    if (!w) lr_test_rmdir(dir);
+    CHECK(w);
+    for (size_t i = 0; i < 768 * 256; i++) w[i] = (float)i;
+    lr_st_tensor t = {"layers.0.qkv_w", w, 2, {768, 256}};
+    lr_err err = {0, ""};
+    int rc = lr_st_write(path, &t, 1, NULL, NULL, 0, &err);
+    free(w);
+    lr_st_file *f = NULL;
+    if (!rc) rc = lr_st_open(path, &f, &err);
+    float dst[4] = {-1, -1, -1, -1};
+    lr_err e2 = {0, ""}, e3 = {0, ""};
+    int r1 = rc ? rc : lr_st_read_f32(f, "layers.0.qkv_w", 2, (size_t[]){768, 512}, dst, &err);
+    int r2 = rc ? rc : lr_st_read_f32(f, "layers.0.qkv_w", 1, (size_t[]){768 * 256}, dst, &e2);
+    int r3 = rc ? rc : lr_st_read_f32(f, "layers.0.qkv_w", 3, (size_t[]){768, 256, 1}, dst, &e3);
+    lr_st_close(f);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    CHECK_ERR(r1, err, LR_EMISMATCH,
+              "model.safetensors: tensor 'layers.0.qkv_w' has shape [768, 256], expected [768, 512]");
+    CHECK_ERR(r2, e2, LR_EMISMATCH, "has shape [768, 256], expected [196608]");
+    CHECK_ERR(r3, e3, LR_EMISMATCH, "has shape [768, 256], expected [768, 256, 1]");
+    CHECK(dst[0] == -1 && dst[3] == -1);
+}
+
+/* ---- lr_st_open errors ----------------------------------------------------------------------- */
+
+LR_TEST(missing_file_is_not_found_naming_the_path) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_err err = {0, ""};
+    int rc = open_fails(dir, "absent.safetensors", &err);
+    lr_test_rmdir(dir);
+    CHECK_ERR(rc, err, LR_ENOTFOUND, "absent.safetensors: cannot open");
+}
+
+LR_TEST(directory_is_io_error) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_err err = {0, ""};
+    int rc = open_fails(dir, ".", &err);
+    lr_test_rmdir(dir);
+    CHECK_ERR(rc, err, LR_EIO, "not a regular file");
+}
+
+LR_TEST(file_shorter_than_8_bytes_is_refused) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_err err = {0, ""};
+    CHECK_EQ(write_bytes(dir, "s.safetensors", "\x02\0\0\0", 4), 0);
+    int rc = open_fails(dir, "s.safetensors", &err);
+    lr_test_rmdir(dir);
+    CHECK_ERR(rc, err, LR_EFORMAT, "s.safetensors: 4 bytes is too short");
+}
+
+LR_TEST(header_length_beyond_file_is_refused) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_err err = {0, ""};
+    CHECK_EQ(write_st_claim(dir, "l.safetensors", 1000, "{}", NULL, 0), 0);
+    int rc = open_fails(dir, "l.safetensors", &err);
+    lr_test_rmdir(dir);
+    CHECK_ERR(rc, err, LR_EFORMAT, "l.safetensors: header length 1000 is larger than the file");
+}
+
+LR_TEST(header_length_over_100mb_is_refused) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_err err = {0, ""};
+    CHECK_EQ(write_st_claim(dir, "l.safetensors", 100000001, "{}", NULL, 0), 0);
+    int rc = open_fails(dir, "l.safetensors", &err);
+    lr_test_rmdir(dir);
+    CHECK_ERR(rc, err, LR_EFORMAT, "l.safetensors: header length 100000001 is over the");
+}
+
+LR_TEST(invalid_json_is_refused_with_jansson_text_and_position) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_err err = {0, ""};
+    CHECK_EQ(write_st(dir, "j.safetensors", "{\"a\": {\"dtype\" \"F32\"}}", NULL, 0), 0);
+    int rc = open_fails(dir, "j.safetensors", &err);
+    lr_test_rmdir(dir);
+    CHECK_ERR(rc, err, LR_EFORMAT, "j.safetensors: header is not valid JSON: ");
+    CHECK_CONTAINS(err.msg, "':' expected");
+    CHECK_CONTAINS(err.msg, "line 1, column 20"); /* jansson points just past the token */
+}
+
+LR_TEST(header_that_is_not_an_object_is_refused) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_err err = {0, ""};
+    CHECK_EQ(write_st(dir, "j.safetensors", "[1, 2]", NULL, 0), 0);
+    int rc = open_fails(dir, "j.safetensors", &err);
+    lr_test_rmdir(dir);
+    CHECK_ERR(rc, err, LR_EFORMAT, "j.safetensors: header is not a JSON object");
+}
+
+LR_TEST(duplicate_tensor_names_in_header_are_refused) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_err err = {0, ""};
+    const char *h = "{\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]},"
+                    "\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]}}";
+    CHECK_EQ(write_st(dir, "d.safetensors", h, b3, sizeof b3), 0);
+    int rc = open_fails(dir, "d.safetensors", &err);
+    lr_test_rmdir(dir);
+    CHECK_ERR(rc, err, LR_EFORMAT, "duplicate object key");
+}
+
+LR_TEST(entry_without_dtype_is_refused) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_err err = {0, ""};
+    CHECK_EQ(write_st(dir, "e.safetensors", "{\"b\":{\"shape\":[3],\"data_offsets\":[0,12]}}", b3,
+                      sizeof b3), 0);
+    int rc = open_fails(dir, "e.safetensors", &err);
+    lr_test_rmdir(dir);
+    CHECK_ERR(rc, err, LR_EFORMAT, "e.safetensors: tensor 'b' has no \"dtype\"");
+}
+
+LR_TEST(entry_with_wrongly_typed_fields_is_refused) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_err e1 = {0, ""}, e2 = {0, ""}, e3 = {0, ""}, e4 = {0, ""};
+    CHECK_EQ(write_st(dir, "1", "{\"b\":{\"dtype\":\"F32\",\"shape\":\"3\",\"data_offsets\":[0,12]}}",
+                      b3, sizeof b3), 0);
+    CHECK_EQ(write_st(dir, "2", "{\"b\":{\"dtype\":\"F32\",\"shape\":[-3],\"data_offsets\":[0,12]}}",
+                      b3, sizeof b3), 0);
+    CHECK_EQ(write_st(dir, "3", "{\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12,1]}}",
+                      b3, sizeof b3), 0);
+    CHECK_EQ(write_st(dir, "4", "{\"b\":[1]}", b3, sizeof b3), 0);
+    int r1 = open_fails(dir, "1", &e1), r2 = open_fails(dir, "2", &e2);
+    int r3 = open_fails(dir, "3", &e3), r4 = open_fails(dir, "4", &e4);
+    lr_test_rmdir(dir);
+    CHECK_ERR(r1, e1, LR_EFORMAT, "tensor 'b': shape is not an array");
+    CHECK_ERR(r2, e2, LR_EFORMAT, "tensor 'b': shape[0] is not a non-negative integer");
+    CHECK_ERR(r3, e3, LR_EFORMAT, "tensor 'b': data_offsets is not [begin, end]");
+    CHECK_ERR(r4, e4, LR_EFORMAT, "tensor 'b': entry is not an object");
+}
+
+LR_TEST(unknown_dtype_is_refused) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_err err = {0, ""};
+    CHECK_EQ(write_st(dir, "u.safetensors",
+                      "{\"b\":{\"dtype\":\"Q4\",\"shape\":[3],\"data_offsets\":[0,12]}}", b3,
+                      sizeof b3), 0);
+    int rc = open_fails(dir, "u.safetensors", &err);
+    lr_test_rmdir(dir);
+    CHECK_ERR(rc, err, LR_EFORMAT, "u.safetensors: tensor 'b' has unknown dtype 'Q4'");
+}
+
+LR_TEST(other_known_dtypes_open_but_are_not_readable_as_f32) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    unsigned char data[8 + 2 + 1] = {0};
+    const char *h = "{\"ids\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]},"
+                    "\"h\":{\"dtype\":\"BF16\",\"shape\":[],\"data_offsets\":[8,10]},"
+                    "\"m\":{\"dtype\":\"BOOL\",\"shape\":[1,1],\"data_offsets\":[10,11]}}";
+    CHECK_EQ(write_st(dir, "k.safetensors", h, data, sizeof data), 0);
+    char path[4200];
+    join(path, sizeof path, dir, "k.safetensors");
+    lr_st_file *f = NULL;
+    lr_err err = {0, ""};
+    int rc = lr_st_open(path, &f, &err);
+    float x[1];
+    int rr = rc ? rc : lr_st_read_f32(f, "ids", 1, (size_t[]){1}, x, &err);
+    size_t count = lr_st_count(f);
+    lr_st_close(f);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    CHECK_EQ(count, 3);
+    CHECK_ERR(rr, err, LR_EFORMAT, "tensor 'ids' has dtype I64, expected F32");
+}
+
+LR_TEST(reversed_data_offsets_are_refused) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_err err = {0, ""};
+    CHECK_EQ(write_st(dir, "r.safetensors",
+                      "{\"b\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[12,0]}}", b3,
+                      sizeof b3), 0);
+    int rc = open_fails(dir, "r.safetensors", &err);
+    lr_test_rmdir(dir);
+    CHECK_ERR(rc, err, LR_EFORMAT, "tensor 'b': data_offsets [12, 0] end before they begin");
+}
+
+LR_TEST(size_not_matching_shape_is_refused) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_err err = {0, ""};
+    CHECK_EQ(write_st(dir, "z.safetensors",
+                      "{\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,12]}}", b3,
+                      sizeof b3), 0);
+    int rc = open_fails(dir, "z.safetensors", &err);
+    lr_test_rmdir(dir);
+    CHECK_ERR(rc, err, LR_EFORMAT, "data_offsets [0, 12] span 12 bytes, but its dtype and shape need 8");
+}
+
+LR_TEST(truncated_file_is_refused) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    char path[4200];
+    join(path, sizeof path, dir, "t.safetensors");
+    lr_err err = {0, ""};
+    int rc = write_two(path, &err);
+    unsigned char buf[512];
+    long n = rc ? -1 : read_bytes(dir, "t.safetensors", buf, sizeof buf);
+    int wr = n > 5 ? write_bytes(dir, "t.safetensors", buf, (size_t)n - 5) : -1;
+    int ro = open_fails(dir, "t.safetensors", &err);
+    lr_test_rmdir(dir);
+    CHECK_EQ(wr, 0);
+    CHECK_ERR(ro, err, LR_EFORMAT, "t.safetensors: truncated: tensor 'b' ends at byte 36");
+    CHECK_CONTAINS(err.msg, "only 31 bytes of data");
+}
+
+LR_TEST(overlapping_offsets_are_refused) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_err err = {0, ""};
+    float data[4] = {1, 2, 3, 4};
+    const char *h = "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]},"
+                    "\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[4,16]}}";
+    CHECK_EQ(write_st(dir, "o.safetensors", h, data, sizeof data), 0);
+    int rc = open_fails(dir, "o.safetensors", &err);
+    lr_test_rmdir(dir);
+    CHECK_ERR(rc, err, LR_EFORMAT, "o.safetensors: tensors 'a' [0, 12] and 'b' [4, 16] overlap");
+}
+
+LR_TEST(gap_between_tensors_is_refused) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_err err = {0, ""};
+    float data[4] = {1, 2, 3, 4};
+    const char *h = "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                    "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}";
+    CHECK_EQ(write_st(dir, "g.safetensors", h, data, sizeof data), 0);
+    int rc = open_fails(dir, "g.safetensors", &err);
+    lr_test_rmdir(dir);
+    CHECK_ERR(rc, err, LR_EFORMAT, "g.safetensors: 4 unused bytes before tensor 'b'");
+}
+
+LR_TEST(trailing_bytes_are_refused) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_err err = {0, ""};
+    float data[4] = {1, 2, 3, 4};
+    CHECK_EQ(write_st(dir, "x.safetensors",
+                      "{\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]}}", data,
+                      sizeof data), 0);
+    int rc = open_fails(dir, "x.safetensors", &err);
+    lr_test_rmdir(dir);
+    CHECK_ERR(rc, err, LR_EFORMAT, "x.safetensors: 4 bytes after the last tensor");
+}
+
+LR_TEST(metadata_values_must_be_strings) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_err err = {0, ""};
+    CHECK_EQ(write_st(dir, "m.safetensors",
+                      "{\"__metadata__\":{\"format\":\"pt\",\"epoch\":3},"
+                      "\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]}}",
+                      b3, sizeof b3), 0);
+    int rc = open_fails(dir, "m.safetensors", &err);
+    lr_test_rmdir(dir);
+    CHECK_ERR(rc, err, LR_EFORMAT, "m.safetensors: metadata value of 'epoch' is not a string");
+}
+
+LR_TEST(metadata_must_be_an_object) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_err err = {0, ""};
+    CHECK_EQ(write_st(dir, "m.safetensors", "{\"__metadata__\":[\"pt\"]}", NULL, 0), 0);
+    int rc = open_fails(dir, "m.safetensors", &err);
+    lr_test_rmdir(dir);
+    CHECK_ERR(rc, err, LR_EFORMAT, "m.safetensors: \"__metadata__\" is not an object");
+}
+
+/* ---- getters --------------------------------------------------------------------------------- */
+
+LR_TEST(getters_return_null_out_of_range_and_close_accepts_null) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    char path[4200];
+    join(path, sizeof path, dir, "m.safetensors");
+    lr_err err = {0, ""};
+    int rc = write_two(path, &err);
+    lr_st_file *f = NULL;
+    if (!rc) rc = lr_st_open(path, &f, &err);
+    const char *past = lr_st_name(f, 2), *meta = lr_st_meta(f, "format");
+    lr_st_close(f);
+    lr_st_close(NULL);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    CHECK(past == NULL);
+    CHECK(meta == NULL);
+}
+
+LR_TEST_MAIN(LR_CASE(round_trip_keeps_tensors_names_and_metadata),
+             LR_CASE(round_trip_handles_scalar_and_empty_tensors),
+             LR_CASE(data_starts_at_8_byte_aligned_offset),
+             LR_CASE(header_passes_a_json_and_struct_check_in_python),
+             LR_CASE(reads_hand_written_header_with_other_key_order_and_spaces),
+             LR_CASE(write_replaces_old_file_and_leaves_no_temporary),
+             LR_CASE(write_into_missing_directory_is_io_error),
+             LR_CASE(write_refuses_metadata_key_starting_with_underscores),
+             LR_CASE(write_refuses_duplicate_tensor_names),
+             LR_CASE(write_refuses_reserved_and_non_utf8_names),
+             LR_CASE(write_refuses_more_than_4_dimensions),
+             LR_CASE(missing_tensor_is_not_found),
+             LR_CASE(f16_tensor_is_refused_as_f32),
+             LR_CASE(wrong_shape_is_mismatch_and_leaves_dst_alone),
+             LR_CASE(missing_file_is_not_found_naming_the_path),
+             LR_CASE(directory_is_io_error),
+             LR_CASE(file_shorter_than_8_bytes_is_refused),
+             LR_CASE(header_length_beyond_file_is_refused),
+             LR_CASE(header_length_over_100mb_is_refused),
+             LR_CASE(invalid_json_is_refused_with_jansson_text_and_position),
+             LR_CASE(header_that_is_not_an_object_is_refused),
+             LR_CASE(duplicate_tensor_names_in_header_are_refused),
+             LR_CASE(entry_without_dtype_is_refused),
+             LR_CASE(entry_with_wrongly_typed_fields_is_refused),
+             LR_CASE(unknown_dtype_is_refused),
+             LR_CASE(other_known_dtypes_open_but_are_not_readable_as_f32),
+             LR_CASE(reversed_data_offsets_are_refused),
+             LR_CASE(size_not_matching_shape_is_refused),
+             LR_CASE(truncated_file_is_refused),
+             LR_CASE(overlapping_offsets_are_refused),
+             LR_CASE(gap_between_tensors_is_refused),
+             LR_CASE(trailing_bytes_are_refused),
+             LR_CASE(metadata_values_must_be_strings),
+             LR_CASE(metadata_must_be_an_object),
+             LR_CASE(getters_return_null_out_of_range_and_close_accepts_null))

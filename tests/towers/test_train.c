@@ -1,0 +1,237 @@
+/* Tests of towers/train.c: the loss gradient, and training that learns, repeats and refuses. */
+#include <math.h>
+
+#include "layers_internal.h"
+#include "lr_data.h"
+#include "lr_test.h"
+#include "pal_internal.h"
+#include "train_internal.h"
+
+#define ID_FACTOR 2.5
+
+/* Weighted pairs, two on one row, checked against central differences in float32. The loss is
+ * smooth and O(1); step 1e-3 leaves about 1e-7/1e-3 = 1e-4 of rounding noise, hence 1e-3. */
+LR_TEST(infonce_gradient_matches_finite_differences) {
+    enum { P = 3, K = 6, D = 4 };
+    float U[P * D], V[K * D], dU[P * D], dV[K * D], logits[P * K], scratch[2 * P];
+    float aU[P * D], aV[K * D];
+    const lr_train_pair pairs[] = {{0, 1, 1.0f}, {1, 3, 0.5f}, {1, 4, 0.25f}, {2, 0, 1.0f}};
+    uint64_t rng = 3;
+    for (int i = 0; i < P * D; i++) U[i] = lr_rand_normal(&rng);
+    for (int i = 0; i < K * D; i++) V[i] = lr_rand_normal(&rng);
+    double L = lr_train_infonce(U, P, V, K, D, pairs, 4, 0.5f, logits, scratch, aU, aV);
+    CHECK(L > 0);
+    for (int i = 0; i < P * D + K * D; i++) {
+        float *x = i < P * D ? &U[i] : &V[i - P * D], keep = *x;
+        *x = keep + 1e-3f;
+        double up = lr_train_infonce(U, P, V, K, D, pairs, 4, 0.5f, logits, scratch, dU, dV);
+        *x = keep - 1e-3f;
+        double down = lr_train_infonce(U, P, V, K, D, pairs, 4, 0.5f, logits, scratch, dU, dV);
+        *x = keep;
+        double num = (up - down) / 2e-3, ana = i < P * D ? aU[i] : aV[i - P * D];
+        CHECK_NEAR(ana, num, 1e-3);
+    }
+}
+
+LR_TEST(infonce_of_a_perfect_match_is_near_zero) {
+    const float U[] = {1, 0}, V[] = {1, 0, -1, 0, 0, 1};
+    const lr_train_pair pair = {0, 0, 1.0f};
+    float logits[3], scratch[2], dU[2], dV[6];
+    double L = lr_train_infonce(U, 1, V, 3, 2, &pair, 1, 0.05f, logits, scratch, dU, dV);
+    CHECK_NEAR(L, log(1 + exp(-20.0) + exp(-40.0)), 1e-6); /* logits 20, -20, 0 */
+}
+
+/* A small synthetic catalogue and content from its text, shared by the training tests. */
+typedef struct {
+    lr_data *d;
+    lr_content *ct;
+} fixture;
+
+static int make_fixture(fixture *f) {
+    lr_synth_config sc = lr_data_synth_config_default();
+    sc.items = 1000;
+    sc.users = 2000;
+    sc.seed = 5;
+    lr_err err;
+    if (lr_data_synth(&sc, &f->d, &err)) return -1;
+    size_t n = lr_data_num_items(f->d);
+    const char **texts = malloc(n * sizeof *texts);
+    float *x = malloc(n * 128 * sizeof *x);
+    lr_text_encoder_config ec = lr_towers_text_encoder_config_default();
+    ec.dim = 128;
+    lr_text_encoder *e = NULL;
+    for (size_t i = 0; i < n; i++) texts[i] = lr_data_item_text(f->d, i);
+    int rc = lr_towers_text_encoder_fit(&ec, texts, n, &e, &err) ||
+             lr_towers_text_encoder_encode(e, texts, n, x, &err) ||
+             lr_towers_content_from_floats(x, n, 128, &f->ct, &err);
+    lr_towers_text_encoder_free(e);
+    free(texts);
+    free(x);
+    return rc ? -1 : 0;
+}
+
+static void free_fixture(fixture *f) {
+    lr_towers_content_free(f->ct);
+    lr_data_free(f->d);
+}
+
+static lr_pal *small_model(const fixture *f, lr_pal_mode mode, int pos) {
+    lr_pal_config c = lr_towers_pal_config_default();
+    c.content_dim = 128;
+    c.n_items = lr_data_num_items(f->d);
+    c.hidden = 32;
+    c.heads = 2;
+    c.layers = 1;
+    c.out_dim = 16;
+    c.mode = mode;
+    c.pos_emb = pos;
+    lr_pal *m = NULL;
+    lr_err err;
+    return lr_towers_pal_create(&c, 7, &m, &err) ? NULL : m;
+}
+
+static lr_train_config quick(void) {
+    lr_train_config t = lr_towers_train_config_default();
+    t.epochs = 6;
+    t.batch_size = 256;
+    t.threads = 1;
+    t.patience = 0;
+    return t;
+}
+
+/* Valid Recall@10 of popularity on the fixture: the towers must do clearly better. */
+static double popularity_valid_recall(const fixture *f) {
+    size_t nu = lr_data_num_users(f->d), ni = lr_data_num_items(f->d);
+    float *pop = malloc(ni * sizeof *pop);
+    int32_t *tg = malloc(nu * sizeof *tg);
+    for (size_t u = 0; u < nu; u++) {
+        const int32_t *h;
+        size_t len;
+        tg[u] = lr_data_user_history(f->d, u, LR_SPLIT_VALID, 50, &h, &len);
+    }
+    lr_towers_baseline_popularity(f->d, pop);
+    lr_eval_metrics m;
+    lr_err err;
+    lr_towers_eval_scores(pop, ni, tg, nu, &m, &err);
+    free(pop);
+    free(tg);
+    return m.recall10;
+}
+
+/* Measured 2026-11-29 on this fixture (valid Recall@10): popularity 0.053; after 6 epochs the
+ * content towers 0.105-0.124 (positions from the oldest item the lowest), dense loss 0.122,
+ * in-batch negatives 0.112; id embeddings need more passes over 2,000 short histories (after 6
+ * epochs 0.056) but reach 0.218 after 20. The bounds sit below those with room for rounding differences between machines. */
+static void learns(lr_test_ctx *lr_t_, lr_pal_mode mode, int pos, int dense, lr_negatives neg,
+                   size_t epochs, double factor) {
+    fixture f;
+    CHECK(make_fixture(&f) == 0);
+    lr_pal *m = small_model(&f, mode, pos);
+    CHECK(m);
+    lr_train_config tc = quick();
+    tc.dense_all_action = dense;
+    tc.negatives = neg;
+    tc.epochs = epochs;
+    lr_train_report rep;
+    lr_err err = {0};
+    CHECK_OK(lr_towers_train(m, f.d, f.ct, &tc, &rep, &err), err);
+    double pop = popularity_valid_recall(&f);
+    printf("  valid R@10 %.4f (popularity %.4f), %zu epochs, %.0f examples/s\n",
+           rep.best_valid_recall10, pop, rep.epochs_run, rep.examples_per_s);
+    CHECK(isfinite(rep.final_loss));
+    CHECK(rep.best_valid_recall10 > factor * pop);
+    lr_towers_pal_free(m);
+    free_fixture(&f);
+}
+
+LR_TEST(content_towers_learn_with_positions_from_the_newest) {
+    learns(lr_t_, LR_PAL_CONTENT, LR_POS_NEWEST, 0, LR_NEG_FULL, 6, 1.8);
+}
+LR_TEST(content_towers_learn_with_positions_from_the_oldest) {
+    learns(lr_t_, LR_PAL_CONTENT, LR_POS_OLDEST, 0, LR_NEG_FULL, 6, 1.6);
+}
+LR_TEST(id_towers_learn) { learns(lr_t_, LR_PAL_ID, LR_POS_NEWEST, 0, LR_NEG_FULL, 20, ID_FACTOR); }
+LR_TEST(dense_all_action_loss_learns) { learns(lr_t_, LR_PAL_BOTH, LR_POS_NEWEST, 1, LR_NEG_FULL, 6, 1.8); }
+LR_TEST(in_batch_negatives_learn) { learns(lr_t_, LR_PAL_CONTENT, LR_POS_OLDEST, 0, LR_NEG_INBATCH, 6, 1.6); }
+
+LR_TEST(training_is_repeatable_for_a_seed) {
+    fixture f;
+    CHECK(make_fixture(&f) == 0);
+    lr_pal *a = small_model(&f, LR_PAL_BOTH, LR_POS_NEWEST), *b = small_model(&f, LR_PAL_BOTH, LR_POS_NEWEST);
+    CHECK(a && b);
+    lr_train_config tc = quick();
+    tc.epochs = 2;
+    lr_err err = {0};
+    CHECK_OK(lr_towers_train(a, f.d, f.ct, &tc, NULL, &err), err);
+    CHECK_OK(lr_towers_train(b, f.d, f.ct, &tc, NULL, &err), err);
+    CHECK(memcmp(a->params_block, b->params_block, a->n_params * sizeof(float)) == 0);
+    lr_towers_pal_free(a);
+    lr_towers_pal_free(b);
+    free_fixture(&f);
+}
+
+static void count_epochs(const lr_train_progress *p, void *ctx) {
+    if (p->epoch_done) ++*(size_t *)ctx;
+}
+
+/* Patience 1 stops after the first epoch that does not improve; the best epoch's weights stay. */
+LR_TEST(early_stopping_keeps_the_best_epoch) {
+    fixture f;
+    CHECK(make_fixture(&f) == 0);
+    lr_pal *m = small_model(&f, LR_PAL_CONTENT, LR_POS_OLDEST);
+    CHECK(m);
+    lr_train_config tc = quick();
+    tc.epochs = 40;
+    tc.lr = 1e-2f; /* high enough that validation stops improving quickly */
+    tc.patience = 1;
+    size_t reported = 0;
+    tc.progress = count_epochs;
+    tc.progress_ctx = &reported;
+    lr_train_report rep;
+    lr_err err = {0};
+    CHECK_OK(lr_towers_train(m, f.d, f.ct, &tc, &rep, &err), err);
+    CHECK(rep.epochs_run < 40);
+    CHECK_EQ(rep.epochs_run, rep.best_epoch + 1);
+    CHECK_EQ(reported, rep.epochs_run);
+    /* the model holds the best epoch's weights: validating it again gives the best recall */
+    size_t nu = lr_data_num_users(f.d), ni = lr_data_num_items(f.d);
+    float *u = malloc(nu * 16 * sizeof *u), *v = malloc(ni * 16 * sizeof *v);
+    int32_t *tg = malloc(nu * sizeof *tg);
+    lr_eval_metrics met;
+    CHECK_OK(lr_towers_embed_split(m, f.d, f.ct, LR_SPLIT_VALID, u, tg, &err), err);
+    CHECK_OK(lr_towers_item_embed(m, f.ct, NULL, ni, v, &err), err);
+    CHECK_OK(lr_towers_eval_vectors(u, nu, tg, v, ni, 16, &met, &err), err);
+    CHECK_NEAR(met.recall10, rep.best_valid_recall10, 1e-9);
+    free(u);
+    free(v);
+    free(tg);
+    lr_towers_pal_free(m);
+    free_fixture(&f);
+}
+
+LR_TEST(bad_training_input_is_refused) {
+    fixture f;
+    CHECK(make_fixture(&f) == 0);
+    lr_pal *m = small_model(&f, LR_PAL_CONTENT, LR_POS_OLDEST);
+    lr_train_config tc = quick();
+    lr_err err = {0};
+    CHECK_ERR(lr_towers_train(m, f.d, NULL, &tc, NULL, &err), err, LR_EINVAL, "needs content embeddings");
+    float x[10 * 128] = {0};
+    lr_content *small;
+    CHECK_OK(lr_towers_content_from_floats(x, 10, 128, &small, &err), err);
+    CHECK_ERR(lr_towers_train(m, f.d, small, &tc, NULL, &err), err, LR_EMISMATCH,
+              "content is 10 x 128; the dataset has 1000 items");
+    tc.temperature = 0;
+    CHECK_ERR(lr_towers_train(m, f.d, f.ct, &tc, NULL, &err), err, LR_EINVAL, "temperature must be > 0");
+    lr_towers_content_free(small);
+    lr_towers_pal_free(m);
+    free_fixture(&f);
+}
+
+LR_TEST_MAIN(LR_CASE(infonce_gradient_matches_finite_differences),
+             LR_CASE(infonce_of_a_perfect_match_is_near_zero),
+             LR_CASE(content_towers_learn_with_positions_from_the_newest),
+             LR_CASE(content_towers_learn_with_positions_from_the_oldest), LR_CASE(id_towers_learn),
+             LR_CASE(dense_all_action_loss_learns), LR_CASE(in_batch_negatives_learn),
+             LR_CASE(training_is_repeatable_for_a_seed),
+             LR_CASE(early_stopping_keeps_the_best_epoch), LR_CASE(bad_training_input_is_refused))

@@ -1,0 +1,403 @@
+/* learnrec train, embed-items and eval: the PAL towers from the command line. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "lr_data.h"
+#include "lr_towers.h"
+
+/* ---- train ------------------------------------------------------------------------------------ */
+
+static void fmt_time(double s, char *buf, size_t cap) {
+    if (s < 0 || s > 1e7) s = 0;
+    unsigned long t = (unsigned long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, cap, "%luh%02lum", t / 3600, t / 60 % 60);
+    else snprintf(buf, cap, "%lum%02lus", t / 60, t % 60);
+}
+
+/* A bar redrawn in place on a terminal; one line per epoch otherwise (logs stay readable). */
+static void show_progress(const lr_train_progress *p, void *ctx) {
+    int tty = *(int *)ctx;
+    char eta[32];
+    fmt_time(p->eta_s, eta, sizeof eta);
+    if (p->epoch_done) {
+        fprintf(stderr, "%sepoch %zu/%zu  loss %.4f  valid R@10 %.4f  best %.4f (epoch %zu)  "
+                "%.0f ex/s  ETA %s\n", tty ? "\r\033[K" : "", p->epoch, p->epochs, p->loss,
+                p->valid_recall10, p->best_valid_recall10, p->best_epoch, p->examples_per_s, eta);
+        return;
+    }
+    if (!tty) return;
+    int width = 24, done = (int)((double)width * (double)p->step / (double)(p->steps ? p->steps : 1));
+    char bar[32];
+    for (int i = 0; i < width; i++) bar[i] = i < done ? '#' : '.';
+    bar[width] = '\0';
+    fprintf(stderr, "\r\033[Kepoch %zu/%zu [%s] step %zu/%zu  loss %.4f  %.0f ex/s  ETA %s",
+            p->epoch, p->epochs, bar, p->step, p->steps, p->loss, p->examples_per_s, eta);
+}
+
+static int parse_float(const char *cmd, const char *opt, const char *s, float *out) {
+    char *end;
+    float v = strtof(s, &end);
+    if (!*s || *end) return lr_cli_usage_error(cmd, "%s expects a number, got '%s'", opt, s);
+    *out = v;
+    return 0;
+}
+
+static int parse_mode(const char *cmd, const char *s, lr_pal_mode *out) {
+    if (strcmp(s, "content") == 0) *out = LR_PAL_CONTENT;
+    else if (strcmp(s, "id") == 0) *out = LR_PAL_ID;
+    else if (strcmp(s, "both") == 0) *out = LR_PAL_BOTH;
+    else return lr_cli_usage_error(cmd, "--mode expects content, id or both, got '%s'", s);
+    return 0;
+}
+
+int lr_cmd_train(int argc, char **argv) {
+    enum { O_LAYERS = 256, O_HIDDEN, O_HEADS, O_DIM, O_BATCH, O_LR, O_DROPOUT, O_TEMP, O_NOPOS,
+           O_NEG, O_LOSS, O_PATIENCE, O_SEED, O_MAXLEN, O_WD, O_POS };
+    static const struct option opts[] = {
+        {"data", required_argument, NULL, 'd'}, {"content", required_argument, NULL, 'c'},
+        {"out", required_argument, NULL, 'o'}, {"epochs", required_argument, NULL, 'e'},
+        {"mode", required_argument, NULL, 'm'}, {"threads", required_argument, NULL, 't'},
+        {"layers", required_argument, NULL, O_LAYERS}, {"hidden", required_argument, NULL, O_HIDDEN},
+        {"heads", required_argument, NULL, O_HEADS}, {"dim", required_argument, NULL, O_DIM},
+        {"batch", required_argument, NULL, O_BATCH}, {"lr", required_argument, NULL, O_LR},
+        {"dropout", required_argument, NULL, O_DROPOUT}, {"temperature", required_argument, NULL, O_TEMP},
+        {"no-pos", no_argument, NULL, O_NOPOS}, {"negatives", required_argument, NULL, O_NEG},
+        {"loss", required_argument, NULL, O_LOSS}, {"patience", required_argument, NULL, O_PATIENCE},
+        {"seed", required_argument, NULL, O_SEED}, {"max-len", required_argument, NULL, O_MAXLEN},
+        {"weight-decay", required_argument, NULL, O_WD},
+        {"positions", required_argument, NULL, O_POS},
+        {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+    const char *cmd = "train", *data = NULL, *cpath = NULL, *out = NULL;
+    lr_pal_config mc = lr_towers_pal_config_default();
+    lr_train_config tc = lr_towers_train_config_default();
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        int bad = 0;
+        switch (c) {
+        case 'd': data = optarg; break;
+        case 'c': cpath = optarg; break;
+        case 'o': out = optarg; break;
+        case 'e': bad = lr_cli_parse_size(cmd, "--epochs", optarg, 1, 100000, &tc.epochs); break;
+        case 'm': bad = parse_mode(cmd, optarg, &mc.mode); break;
+        case 't': bad = lr_cli_parse_size(cmd, "--threads", optarg, 1, 1024, &tc.threads); break;
+        case O_LAYERS: bad = lr_cli_parse_size(cmd, "--layers", optarg, 0, 16, &mc.layers); break;
+        case O_HIDDEN: bad = lr_cli_parse_size(cmd, "--hidden", optarg, 1, 4096, &mc.hidden); break;
+        case O_HEADS: bad = lr_cli_parse_size(cmd, "--heads", optarg, 1, 64, &mc.heads); break;
+        case O_DIM: bad = lr_cli_parse_size(cmd, "--dim", optarg, 1, 4096, &mc.out_dim); break;
+        case O_MAXLEN: bad = lr_cli_parse_size(cmd, "--max-len", optarg, 1, 4096, &mc.max_len); break;
+        case O_BATCH: bad = lr_cli_parse_size(cmd, "--batch", optarg, 1, 1 << 20, &tc.batch_size); break;
+        case O_PATIENCE: bad = lr_cli_parse_size(cmd, "--patience", optarg, 0, 100000, &tc.patience); break;
+        case O_SEED: bad = lr_cli_parse_u64(cmd, "--seed", optarg, &tc.seed); break;
+        case O_LR: bad = parse_float(cmd, "--lr", optarg, &tc.lr); break;
+        case O_WD: bad = parse_float(cmd, "--weight-decay", optarg, &tc.weight_decay); break;
+        case O_DROPOUT: bad = parse_float(cmd, "--dropout", optarg, &mc.dropout); break;
+        case O_TEMP: bad = parse_float(cmd, "--temperature", optarg, &tc.temperature); break;
+        case O_NOPOS: mc.pos_emb = LR_POS_NONE; break;
+        case O_POS:
+            if (strcmp(optarg, "newest") == 0) mc.pos_emb = LR_POS_NEWEST;
+            else if (strcmp(optarg, "oldest") == 0) mc.pos_emb = LR_POS_OLDEST;
+            else if (strcmp(optarg, "none") == 0) mc.pos_emb = LR_POS_NONE;
+            else bad = lr_cli_usage_error(cmd, "--positions expects newest, oldest or none");
+            break;
+        case O_NEG:
+            if (strcmp(optarg, "auto") == 0) tc.negatives = LR_NEG_AUTO;
+            else if (strcmp(optarg, "full") == 0) tc.negatives = LR_NEG_FULL;
+            else if (strcmp(optarg, "inbatch") == 0) tc.negatives = LR_NEG_INBATCH;
+            else bad = lr_cli_usage_error(cmd, "--negatives expects auto, full or inbatch");
+            break;
+        case O_LOSS:
+            if (strcmp(optarg, "next") == 0) tc.dense_all_action = 0;
+            else if (strcmp(optarg, "dense") == 0) tc.dense_all_action = 1;
+            else bad = lr_cli_usage_error(cmd, "--loss expects next or dense");
+            break;
+        case 'h':
+            printf("usage: learnrec train --data DIR --content C --out model.safetensors [options]\n\n"
+                   "Trains the PAL towers (LEARN): content embeddings -> adaptor -> causal\n"
+                   "transformer -> %zu-d unit vectors. Every prefix of each user's training part\n"
+                   "predicts its next item with InfoNCE at temperature %.2g; the epoch with the best\n"
+                   "validation Recall@10 is kept.\n\n"
+                   "  --epochs N        at most N epochs (default %zu)\n"
+                   "  --mode M          content (default), id or both: what an item is made of\n"
+                   "  --threads N       cores to use (default: all)\n"
+                   "  --layers L --hidden H --heads A --dim D --max-len T\n"
+                   "                    model size (default %zu, %zu, %zu, %zu, %zu)\n"
+                   "  --positions P     position embeddings counted from the newest item (default),\n"
+                   "                    the oldest (all prefixes in one pass: faster), or none\n"
+                   "  --no-pos          the same as --positions none\n"
+                   "  --dropout P       (default %.2g)\n"
+                   "  --batch B --lr R --weight-decay W --temperature T --seed S --patience N\n"
+                   "  --negatives K     auto (default: all items up to 100k, in-batch beyond),\n"
+                   "                    full or inbatch\n"
+                   "  --loss next|dense next-item (default) or the dense all-action loss\n",
+                   mc.out_dim, (double)tc.temperature, tc.epochs, mc.layers, mc.hidden, mc.heads,
+                   mc.out_dim, mc.max_len, (double)mc.dropout);
+            return LR_EXIT_OK;
+        case ':': return lr_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
+        default: return lr_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+        }
+        if (bad) return LR_EXIT_USAGE;
+    }
+    if (optind < argc) return lr_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!data || !out || (!cpath && mc.mode != LR_PAL_ID))
+        return lr_cli_usage_error(cmd, "--data, --out and (except in id mode) --content are required");
+    lr_err err = {0};
+    lr_data *d = NULL;
+    lr_content *ct = NULL;
+    lr_pal *m = NULL;
+    int rc = LR_EXIT_ERROR, tty = isatty(2);
+    if (lr_data_load(data, &d, &err)) goto fail;
+    if (cpath && lr_towers_content_open(cpath, lr_data_num_items(d), &ct, &err)) goto fail;
+    mc.content_dim = ct ? lr_towers_content_dim(ct) : 0;
+    mc.n_items = lr_data_num_items(d);
+    if (lr_towers_pal_create(&mc, tc.seed, &m, &err)) goto fail;
+    tc.progress = show_progress;
+    tc.progress_ctx = &tty;
+    fprintf(stderr, "training %s-mode towers: %zu parameters, %zu users, %zu items\n",
+            lr_towers_pal_mode_name(mc.mode), lr_towers_pal_num_params(m), lr_data_num_users(d),
+            lr_data_num_items(d));
+    lr_train_report rep;
+    if (lr_towers_train(m, d, ct, &tc, &rep, &err)) goto fail;
+    const char *keys[] = {"train.best_epoch", "train.best_valid_recall10"};
+    char v0[32], v1[32];
+    snprintf(v0, sizeof v0, "%zu", rep.best_epoch);
+    snprintf(v1, sizeof v1, "%.6f", rep.best_valid_recall10);
+    const char *vals[] = {v0, v1};
+    if (lr_towers_pal_save(m, out, keys, vals, 2, &err)) goto fail;
+    printf("trained %zu epochs in %.1f s (%.0f examples/s, %zu examples per epoch, %s negatives); "
+           "best valid Recall@10 %.4f at epoch %zu; wrote %s\n", rep.epochs_run, rep.seconds,
+           rep.examples_per_s, rep.examples_per_epoch, rep.negatives_full ? "all-item" : "in-batch",
+           rep.best_valid_recall10, rep.best_epoch, out);
+    rc = LR_EXIT_OK;
+fail:
+    if (rc) lr_cli_fail(cmd, &err);
+    lr_towers_pal_free(m);
+    lr_towers_content_free(ct);
+    lr_data_free(d);
+    return rc;
+}
+
+/* ---- embed-items -------------------------------------------------------------------------------- */
+
+int lr_cmd_embed_items(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"model", required_argument, NULL, 'm'}, {"content", required_argument, NULL, 'c'},
+        {"out", required_argument, NULL, 'o'},   {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+    const char *cmd = "embed-items", *mp = NULL, *cp = NULL, *out = NULL;
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': mp = optarg; break;
+        case 'c': cp = optarg; break;
+        case 'o': out = optarg; break;
+        case 'h':
+            printf("usage: learnrec embed-items --model M --content C --out items.npy\n\n"
+                   "Runs the item tower over every item (each item alone, LEARN's variant b) and\n"
+                   "writes the unit-length item embeddings (row i = item i), the input of the index.\n");
+            return LR_EXIT_OK;
+        case ':': return lr_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
+        default: return lr_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc || !mp || !out) return lr_cli_usage_error(cmd, "--model and --out are required");
+    lr_err err = {0};
+    lr_pal *m = NULL;
+    lr_content *ct = NULL;
+    float *v = NULL;
+    int rc = LR_EXIT_ERROR;
+    if (lr_towers_pal_load(mp, &m, &err)) goto fail;
+    lr_pal_config mc = lr_towers_pal_get_config(m);
+    if (mc.mode != LR_PAL_ID) {
+        if (!cp) {
+            lr_err_set(&err, LR_EINVAL, "--content is required for a %s-mode model", lr_towers_pal_mode_name(mc.mode));
+            goto fail;
+        }
+        if (lr_towers_content_open(cp, mc.mode == LR_PAL_BOTH ? mc.n_items : 0, &ct, &err)) goto fail;
+    }
+    size_t n = ct ? lr_towers_content_rows(ct) : mc.n_items;
+    v = malloc(n * mc.out_dim * sizeof *v);
+    if (!v) {
+        lr_err_set(&err, LR_ENOMEM, "out of memory for %zu x %zu embeddings", n, mc.out_dim);
+        goto fail;
+    }
+    if (lr_towers_item_embed(m, ct, NULL, n, v, &err) ||
+        lr_towers_npy_write(out, v, n, mc.out_dim, LR_NPY_F32, &err))
+        goto fail;
+    printf("wrote %s: %zu items x %zu\n", out, n, mc.out_dim);
+    rc = LR_EXIT_OK;
+fail:
+    if (rc) lr_cli_fail(cmd, &err);
+    free(v);
+    lr_towers_content_free(ct);
+    lr_towers_pal_free(m);
+    return rc;
+}
+
+/* ---- eval ---------------------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    lr_eval_metrics all, cold;
+    int have;
+} eval_row;
+
+static void print_row(const eval_row *r) {
+    printf("| %-28s | %6zu | %.4f | %.4f | %.4f | %.4f | %.4f | %5zu | %.4f | %.4f |\n", r->name,
+           r->all.users, r->all.recall10, r->all.ndcg10, r->all.recall50, r->all.ndcg50, r->all.mrr,
+           r->cold.users, r->cold.recall10, r->cold.ndcg10);
+}
+
+static json_t *metrics_json(const lr_eval_metrics *m) {
+    return json_pack("{s:I, s:f, s:f, s:f, s:f, s:f}", "users", (json_int_t)m->users, "recall@10",
+                     m->recall10, "ndcg@10", m->ndcg10, "recall@50", m->recall50, "ndcg@50",
+                     m->ndcg50, "mrr", m->mrr);
+}
+
+/* Scores users' vectors (or one shared score row) for all targets and for the cold slice. */
+static int eval_both(const float *users, const float *items, const float *scores, size_t nu,
+                     size_t ni, size_t dim, const int32_t *targets, const int32_t *cold,
+                     eval_row *row, lr_err *err) {
+    int rc = users ? lr_towers_eval_vectors(users, nu, targets, items, ni, dim, &row->all, err)
+                   : lr_towers_eval_scores(scores, ni, targets, nu, &row->all, err);
+    if (!rc)
+        rc = users ? lr_towers_eval_vectors(users, nu, cold, items, ni, dim, &row->cold, err)
+                   : lr_towers_eval_scores(scores, ni, cold, nu, &row->cold, err);
+    row->have = rc == LR_OK;
+    return rc;
+}
+
+int lr_cmd_eval(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"data", required_argument, NULL, 'd'},  {"model", required_argument, NULL, 'm'},
+        {"content", required_argument, NULL, 'c'}, {"split", required_argument, NULL, 's'},
+        {"json", required_argument, NULL, 'j'},  {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+    const char *cmd = "eval", *data = NULL, *mp = NULL, *cp = NULL, *jp = NULL;
+    lr_split split = LR_SPLIT_TEST;
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': data = optarg; break;
+        case 'm': mp = optarg; break;
+        case 'c': cp = optarg; break;
+        case 'j': jp = optarg; break;
+        case 's':
+            if (strcmp(optarg, "test") == 0) split = LR_SPLIT_TEST;
+            else if (strcmp(optarg, "valid") == 0) split = LR_SPLIT_VALID;
+            else return lr_cli_usage_error(cmd, "--split expects valid or test, got '%s'", optarg);
+            break;
+        case 'h':
+            printf("usage: learnrec eval --data DIR --model M --content C [--split valid|test]\n"
+                   "                     [--json F]\n\n"
+                   "Leave-one-out, full ranking over all items: each user's target (the last item\n"
+                   "for test, the one before for valid) is ranked among every item given the user's\n"
+                   "history before it (at most the model's max_len items). Reports Recall@10/50,\n"
+                   "NDCG@10/50 and MRR for the towers, for popularity and for LEARN's variant (c)\n"
+                   "(mean content of the history, no PAL), overall and on the cold-start slice\n"
+                   "(targets that no user's training part contains).\n");
+            return LR_EXIT_OK;
+        case ':': return lr_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
+        default: return lr_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc || !data || !mp) return lr_cli_usage_error(cmd, "--data and --model are required");
+    lr_err err = {0};
+    lr_data *d = NULL;
+    lr_pal *m = NULL;
+    lr_content *ct = NULL;
+    float *users = NULL, *items = NULL, *pop = NULL, *cusers = NULL;
+    int32_t *targets = NULL, *cold = NULL;
+    unsigned char *seen = NULL;
+    int rc = LR_EXIT_ERROR;
+    eval_row rows[3] = {{"PAL towers", {0}, {0}, 0}, {"popularity", {0}, {0}, 0},
+                        {"variant (c): content, no PAL", {0}, {0}, 0}};
+    if (lr_data_load(data, &d, &err) || lr_towers_pal_load(mp, &m, &err)) goto fail;
+    size_t nu = lr_data_num_users(d), ni = lr_data_num_items(d);
+    lr_pal_config mc = lr_towers_pal_get_config(m);
+    if (cp && lr_towers_content_open(cp, ni, &ct, &err)) goto fail;
+    if (mc.mode != LR_PAL_ID && !ct) {
+        lr_err_set(&err, LR_EINVAL, "--content is required for a %s-mode model", lr_towers_pal_mode_name(mc.mode));
+        goto fail;
+    }
+    if (mc.mode != LR_PAL_CONTENT && mc.n_items != ni) {
+        lr_err_set(&err, LR_EMISMATCH, "the model was trained on %zu items, the dataset has %zu",
+                   mc.n_items, ni);
+        goto fail;
+    }
+    size_t D = mc.out_dim;
+    users = malloc(nu * D * sizeof *users);
+    items = malloc(ni * D * sizeof *items);
+    pop = malloc(ni * sizeof *pop);
+    targets = malloc(nu * sizeof *targets);
+    cold = malloc(nu * sizeof *cold);
+    seen = calloc(ni, 1);
+    if (!users || !items || !pop || !targets || !cold || !seen) {
+        lr_err_set(&err, LR_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (lr_towers_embed_split(m, d, ct, split, users, targets, &err) ||
+        lr_towers_item_embed(m, ct, NULL, ni, items, &err))
+        goto fail;
+    for (size_t u = 0; u < nu; u++) { /* cold slice: targets in no training part */
+        size_t len;
+        const int32_t *s = lr_data_user_sequence(d, u, &len);
+        size_t tl = lr_data_user_split(d, u).train_len;
+        for (size_t i = 0; i < tl && i < len; i++) seen[s[i]] = 1;
+    }
+    for (size_t u = 0; u < nu; u++) cold[u] = targets[u] >= 0 && !seen[targets[u]] ? targets[u] : -1;
+    if (eval_both(users, items, NULL, nu, ni, D, targets, cold, &rows[0], &err)) goto fail;
+    lr_towers_baseline_popularity(d, pop);
+    if (eval_both(NULL, NULL, pop, nu, ni, 0, targets, cold, &rows[1], &err)) goto fail;
+    if (ct) {
+        size_t Dc = lr_towers_content_dim(ct);
+        cusers = malloc(nu * Dc * sizeof *cusers);
+        if (!cusers) {
+            lr_err_set(&err, LR_ENOMEM, "out of memory");
+            goto fail;
+        }
+        if (lr_towers_baseline_mean_content(d, ct, split, mc.max_len, cusers, targets, &err) ||
+            eval_both(cusers, lr_towers_content_data(ct), NULL, nu, ni, Dc, targets, cold, &rows[2], &err))
+            goto fail;
+    }
+    printf("%s split, %zu users with a target, full ranking over %zu items (%s-mode model)\n\n",
+           split == LR_SPLIT_TEST ? "test" : "valid", rows[0].all.users, ni,
+           lr_towers_pal_mode_name(mc.mode));
+    printf("| model | users | R@10 | N@10 | R@50 | N@50 | MRR | cold users | cold R@10 | cold N@10 |\n");
+    printf("|---|---|---|---|---|---|---|---|---|---|\n");
+    for (int i = 0; i < 3; i++)
+        if (rows[i].have) print_row(&rows[i]);
+    if (jp) {
+        json_t *o = metrics_json(&rows[0].all);
+        json_object_set_new(o, "split", json_string(split == LR_SPLIT_TEST ? "test" : "valid"));
+        json_object_set_new(o, "mode", json_string(lr_towers_pal_mode_name(mc.mode)));
+        json_object_set_new(o, "cold_start", metrics_json(&rows[0].cold));
+        json_t *base = json_object();
+        json_object_set_new(base, "popularity", metrics_json(&rows[1].all));
+        if (rows[2].have) json_object_set_new(base, "content_no_pal", metrics_json(&rows[2].all));
+        json_object_set_new(o, "baselines", base);
+        if (json_dump_file(o, jp, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0) {
+            json_decref(o);
+            lr_err_set(&err, LR_EIO, "%s: cannot write the JSON report", jp);
+            goto fail;
+        }
+        json_decref(o);
+    }
+    rc = LR_EXIT_OK;
+fail:
+    if (rc) lr_cli_fail(cmd, &err);
+    free(users); free(items); free(pop); free(targets); free(cold); free(seen); free(cusers);
+    lr_towers_content_free(ct);
+    lr_towers_pal_free(m);
+    lr_data_free(d);
+    return rc;
+}

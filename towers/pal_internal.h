@@ -1,0 +1,97 @@
+/* Inside towers/: the PAL model's parameters, gradients and forward/backward passes.
+ *
+ * Parameters, gradients and AdamW's two moments are each one allocation laid out by one table
+ * of named tensors (the safetensors names), so saving, clipping and the update are one loop. */
+#ifndef LR_PAL_INTERNAL_H
+#define LR_PAL_INTERNAL_H
+
+#include "lr_towers.h"
+
+#define LR_PAL_MAX_LAYERS 16
+#define LR_PAL_MAX_TENSORS (8 + 12 * LR_PAL_MAX_LAYERS)
+
+typedef struct {
+    char name[40];
+    size_t ndim, shape[2];
+    size_t offset, numel; /* in floats, within every one of the four blocks */
+    int decay;            /* AdamW weight decay applies (matrices and embeddings) */
+} lr_pal_tensor;
+
+typedef struct {
+    float *ln1_w, *ln1_b, *qkv_w, *qkv_b, *proj_w, *proj_b;
+    float *ln2_w, *ln2_b, *fc_w, *fc_b, *fcp_w, *fcp_b;
+} lr_pal_layer;
+
+/* Pointers into one block: the parameters, or their gradients. */
+typedef struct {
+    float *adapt_w, *adapt_b; /* (H, Dc), (H); content and both modes */
+    float *item_emb;          /* (n_items, H); id and both modes */
+    float *pos_emb;           /* (max_len, H): row 0 is the newest or the oldest item; when enabled */
+    lr_pal_layer layer[LR_PAL_MAX_LAYERS];
+    float *lnf_w, *lnf_b;     /* (H) */
+    float *out_w, *out_b;     /* (D, H), (D) */
+} lr_pal_params;
+
+struct lr_pal {
+    lr_pal_config cfg;
+    lr_pal_tensor tensors[LR_PAL_MAX_TENSORS];
+    size_t n_tensors, n_params;
+    float *params_block, *grads_block; /* grads_block is NULL until training starts */
+    lr_pal_params p, g;
+};
+
+/* One layer's activations, each (M, width) but att (see lr_attention_forward) and the
+ * per-row layer-norm statistics (M). */
+typedef struct {
+    float *ln1, *ln1_mean, *ln1_rstd, *qkv, *att, *atty, *attproj, *attproj_mask, *res2;
+    float *ln2, *ln2_mean, *ln2_rstd, *fch, *fch_gelu, *fcproj, *fcproj_mask, *res3;
+} lr_pal_layer_acts;
+
+/* Activations of one forward pass over S packed sequences (M tokens), whose outputs are taken
+ * at P token positions. One pass is used by one thread at a time; buffers grow and are kept. */
+typedef struct {
+    size_t S, M, P, cap_M, cap_P, cap_att, cap_S;
+    size_t *seq_off, *att_off; /* S + 1 each */
+    size_t *out_tok;           /* P token indexes whose outputs are wanted */
+    int32_t *ids;              /* M item ids (-1: none, e.g. a cold-start item) */
+    size_t *pos;               /* M position rows: distance from the sequence's newest item */
+    float *content;            /* (M, Dc) gathered content rows */
+    float *emb, *emb_mask, *x0; /* (M, H) */
+    lr_pal_layer_acts l[LR_PAL_MAX_LAYERS];
+    float *sel, *lnf, *lnf_mean, *lnf_rstd, *proj, *norm, *out; /* P rows */
+    /* backward scratch */
+    float *dres, *dres2, *dH1, *dH4a, *dH4b, *dqkv, *datt, *dsel, *dlnf, *dproj;
+    int training; /* dropout on */
+    uint64_t rng;
+} lr_pal_pass;
+
+void lr_pal_pass_free(lr_pal_pass *ps);
+
+/* Lays out the batch: S sequences of item ids given by items/offsets (each cut to its newest
+ * max_len items), outputs at each sequence's last token. An id of -1 is a token without an id
+ * embedding (a cold-start item whose content row comes from lr_pal_forward_rows). */
+int lr_pal_pass_setup(const lr_pal *m, lr_pal_pass *ps, const int32_t *items,
+                      const size_t *offsets, size_t S, lr_err *err);
+/* The same, but sequences with all_positions[s] set output at every token (P grows to match):
+ * with causal attention and positions that do not count from the end, token t's output is
+ * exactly the output for the prefix ending at t. */
+int lr_pal_pass_setup_ex(const lr_pal *m, lr_pal_pass *ps, const int32_t *items,
+                         const size_t *offsets, size_t S, const unsigned char *all_positions,
+                         lr_err *err);
+
+/* Forward over the laid-out batch; content: (n_items, Dc) (row = item id), or NULL in id mode.
+ * Writes P unit-length outputs to ps->out (P, D). */
+void lr_pal_forward(const lr_pal *m, lr_pal_pass *ps, const float *content);
+/* Forward for tokens whose content rows are given directly (rows: M x Dc, one per token). */
+void lr_pal_forward_rows(const lr_pal *m, lr_pal_pass *ps, const float *rows);
+
+/* Backward from dout (P, D) into m->g (accumulating). Needs the pass's forward activations. */
+void lr_pal_backward(lr_pal *m, lr_pal_pass *ps, const float *dout);
+
+int lr_pal_alloc_grads(lr_pal *m, lr_err *err);
+void lr_pal_zero_grads(lr_pal *m);
+
+/* Normal(0, 1) draws for initialisation, from a splitmix64 state. */
+float lr_rand_normal(uint64_t *state);
+
+#endif /* LR_PAL_INTERNAL_H */

@@ -1,0 +1,546 @@
+/* Safetensors files: a float32 writer and a validating reader (header JSON parsed by jansson). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "safetensors.h"
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the file layout is little-endian");
+
+#define META_KEY "__metadata__"
+
+/* The dtypes of the format and their sizes. Only F32 is readable, but a file that also holds,
+ * say, an I64 table is still a valid file, so every dtype of the format opens. */
+static const struct {
+    const char *name;
+    size_t size;
+} dtypes[] = {
+    {"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8}, {"I32", 4},
+    {"I16", 2}, {"I8", 1},  {"U8", 1},  {"BOOL", 1}, {"U64", 8}, {"U32", 4},
+    {"U16", 2}, {"F8_E4M3", 1}, {"F8_E5M2", 1},
+};
+#define N_DTYPES (sizeof dtypes / sizeof dtypes[0])
+
+/* One tensor of an opened file. name, dtype and shape point into the file's JSON tree. */
+typedef struct {
+    const char *name;
+    const char *dtype;
+    const json_t *shape; /* array of non-negative integers */
+    size_t ndim;
+    size_t begin, end;   /* byte range within the data section */
+} entry;
+
+struct lr_st_file {
+    char *path;                /* for messages */
+    unsigned char *buf;        /* the whole file */
+    const unsigned char *data; /* buf + 8 + header length */
+    json_t *root;              /* the header; owns every string handed out */
+    const json_t *meta;        /* "__metadata__" or NULL */
+    entry *e;                  /* n entries in header order */
+    size_t n;
+};
+
+/* ---- shared helpers ------------------------------------------------------------------------ */
+
+/* a * b into *out; 0 when it overflows. */
+static int mul_ok(size_t a, size_t b, size_t *out) {
+    if (a && b > SIZE_MAX / a) return 0;
+    *out = a * b;
+    return 1;
+}
+
+/* Strict UTF-8 (no overlong forms, surrogates or code points past U+10FFFF), checked before a
+ * string goes to jansson so that its failures can only mean out of memory. */
+static int valid_utf8(const char *str) {
+    const unsigned char *s = (const unsigned char *)str;
+    while (*s) {
+        unsigned c = *s++;
+        size_t more;
+        unsigned cp, min;
+        if (c < 0x80) continue;
+        if ((c & 0xe0) == 0xc0) more = 1, cp = c & 0x1f, min = 0x80;
+        else if ((c & 0xf0) == 0xe0) more = 2, cp = c & 0x0f, min = 0x800;
+        else if ((c & 0xf8) == 0xf0) more = 3, cp = c & 0x07, min = 0x10000;
+        else return 0;
+        for (size_t i = 0; i < more; i++, s++) {
+            if ((*s & 0xc0) != 0x80) return 0; /* also stops at the terminating NUL */
+            cp = (cp << 6) | (*s & 0x3fu);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    }
+    return 1;
+}
+
+/* Appends printf output to buf (cap bytes) at *len, truncating quietly: for messages. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 4, 5)))
+#endif
+static void append(char *buf, size_t cap, size_t *len, const char *fmt, ...) {
+    if (*len >= cap) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(buf + *len, cap - *len, fmt, ap);
+    va_end(ap);
+    if (k > 0) *len += (size_t)k < cap - *len ? (size_t)k : cap - *len - 1;
+}
+
+/* ---- writing --------------------------------------------------------------------------------- */
+
+/* Adds value under key to obj; jansson frees value when that fails (only out of memory). */
+static int set(json_t *obj, const char *key, json_t *value) {
+    return value && json_object_set_new(obj, key, value) == 0;
+}
+
+/* Builds the header object: "__metadata__" first (when there is any), then the tensors in the
+ * given order, each {"dtype", "shape", "data_offsets"} as the reference writer orders them.
+ * Sets *data_len to the total size of the tensors' data. */
+static int build_header(const char *path, const lr_st_tensor *t, size_t n,
+                        const char *const *keys, const char *const *values, size_t n_meta,
+                        json_t **out, size_t *data_len, lr_err *err) {
+    int rc = LR_ENOMEM;
+    json_t *root = json_object(), *meta = NULL;
+    if (!root) goto oom;
+    if (n_meta) {
+        if (!set(root, META_KEY, (meta = json_object()))) goto oom;
+        for (size_t i = 0; i < n_meta; i++) {
+            const char *k = keys[i], *v = values[i];
+            if (!k || !v) {
+                rc = lr_err_set(err, LR_EINVAL, "%s: metadata entry %zu has a NULL %s", path, i,
+                                k ? "value" : "key");
+                goto fail;
+            }
+            if (strncmp(k, "__", 2) == 0) {
+                rc = lr_err_set(err, LR_EINVAL,
+                                "%s: metadata key '%s' starts with \"__\", which the format reserves",
+                                path, k);
+                goto fail;
+            }
+            if (!valid_utf8(k) || !valid_utf8(v)) {
+                rc = lr_err_set(err, LR_EINVAL, "%s: metadata entry %zu is not valid UTF-8", path, i);
+                goto fail;
+            }
+            if (json_object_get(meta, k)) {
+                rc = lr_err_set(err, LR_EINVAL, "%s: metadata key '%s' appears twice", path, k);
+                goto fail;
+            }
+            if (!set(meta, k, json_string(v))) goto oom;
+        }
+    }
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = t[i].name;
+        if (!name || !valid_utf8(name) || strcmp(name, META_KEY) == 0) {
+            rc = lr_err_set(err, LR_EINVAL, "%s: tensor %zu has %s", path, i,
+                            !name ? "no name"
+                            : strcmp(name, META_KEY) == 0 ? "the reserved name \"" META_KEY "\""
+                                                          : "a name that is not valid UTF-8");
+            goto fail;
+        }
+        if (json_object_get(root, name)) {
+            rc = lr_err_set(err, LR_EINVAL, "%s: tensor name '%s' appears twice", path, name);
+            goto fail;
+        }
+        if (t[i].ndim > 4) {
+            rc = lr_err_set(err, LR_EINVAL, "%s: tensor '%s' has %zu dimensions, at most 4", path,
+                            name, t[i].ndim);
+            goto fail;
+        }
+        size_t bytes = sizeof(float);
+        for (size_t d = 0; d < t[i].ndim; d++)
+            if (!mul_ok(bytes, t[i].shape[d], &bytes)) bytes = SIZE_MAX;
+        /* json_int_t is signed 64-bit: offsets beyond it cannot be written (nor exist). */
+        if (bytes > (size_t)INT64_MAX || off > (size_t)INT64_MAX - bytes) {
+            rc = lr_err_set(err, LR_EINVAL, "%s: tensor '%s' is too large", path, name);
+            goto fail;
+        }
+        if (bytes && !t[i].data) {
+            rc = lr_err_set(err, LR_EINVAL, "%s: tensor '%s' has no data", path, name);
+            goto fail;
+        }
+        json_t *ent = json_object(), *shape = json_array(), *offs = json_array();
+        if (!set(root, name, ent)) {
+            json_decref(shape);
+            json_decref(offs);
+            goto oom;
+        }
+        if (!set(ent, "dtype", json_string("F32")) || !set(ent, "shape", shape)) {
+            json_decref(offs);
+            goto oom;
+        }
+        if (!set(ent, "data_offsets", offs)) goto oom;
+        for (size_t d = 0; d < t[i].ndim; d++)
+            if (json_array_append_new(shape, json_integer((json_int_t)t[i].shape[d]))) goto oom;
+        if (json_array_append_new(offs, json_integer((json_int_t)off)) ||
+            json_array_append_new(offs, json_integer((json_int_t)(off + bytes))))
+            goto oom;
+        off += bytes;
+    }
+    *out = root;
+    *data_len = off;
+    return LR_OK;
+oom:
+    rc = lr_err_set(err, LR_ENOMEM, "%s: out of memory building the header", path);
+fail:
+    json_decref(root);
+    return rc;
+}
+
+int lr_st_write(const char *path, const lr_st_tensor *tensors, size_t n,
+                const char *const *meta_keys, const char *const *meta_values, size_t n_meta,
+                lr_err *err) {
+    if (!path || (n && !tensors) || (n_meta && (!meta_keys || !meta_values)))
+        return lr_err_set(err, LR_EINVAL, "lr_st_write: NULL %s",
+                          !path ? "path" : (n && !tensors) ? "tensors" : "metadata arrays");
+    json_t *root = NULL;
+    char *json = NULL, *tmp = NULL;
+    FILE *fp = NULL;
+    size_t data_len = 0;
+    int rc = build_header(path, tensors, n, meta_keys, meta_values, n_meta, &root, &data_len, err);
+    if (rc) goto done;
+    /* Compact, in insertion order: the same bytes the reference writer produces. */
+    json = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!json) {
+        rc = lr_err_set(err, LR_ENOMEM, "%s: out of memory writing the header", path);
+        goto done;
+    }
+    size_t jlen = strlen(json);
+    /* Spaces up to a multiple of 8, so the data (at 8 + hlen) is 8-byte aligned. */
+    size_t hlen = (jlen + 7) / 8 * 8;
+    if (hlen > LR_ST_MAX_HEADER) {
+        rc = lr_err_set(err, LR_EINVAL, "%s: header of %zu bytes is over the %u-byte limit", path,
+                        hlen, LR_ST_MAX_HEADER);
+        goto done;
+    }
+    size_t tn = strlen(path) + 32;
+    if (!(tmp = malloc(tn))) {
+        rc = lr_err_set(err, LR_ENOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    snprintf(tmp, tn, "%s.tmp.%ld", path, (long)getpid());
+    if (!(fp = fopen(tmp, "wb"))) {
+        rc = lr_err_set(err, LR_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+        goto done;
+    }
+    uint64_t len64 = hlen;
+    static const char spaces[] = "       "; /* the most padding needed: 7 */
+    int ok = fwrite(&len64, sizeof len64, 1, fp) == 1 && fwrite(json, 1, jlen, fp) == jlen &&
+             fwrite(spaces, 1, hlen - jlen, fp) == hlen - jlen;
+    for (size_t i = 0; ok && i < n; i++) {
+        size_t numel = 1;
+        for (size_t d = 0; d < tensors[i].ndim; d++) numel *= tensors[i].shape[d];
+        ok = !numel || fwrite(tensors[i].data, sizeof(float), numel, fp) == numel;
+    }
+    ok = ok && fflush(fp) == 0 && fsync(fileno(fp)) == 0;
+    int saved_errno = errno;
+    if (fclose(fp) != 0 && ok) {
+        ok = 0;
+        saved_errno = errno;
+    }
+    fp = NULL;
+    if (!ok) {
+        rc = lr_err_set(err, LR_EIO, "%s: write failed: %s", tmp, strerror(saved_errno));
+        unlink(tmp);
+    } else if (rename(tmp, path) != 0) {
+        rc = lr_err_set(err, LR_EIO, "rename(%s, %s): %s", tmp, path, strerror(errno));
+        unlink(tmp);
+    }
+done:
+    free(tmp);
+    free(json);
+    json_decref(root);
+    return rc;
+}
+
+/* ---- reading --------------------------------------------------------------------------------- */
+
+static int read_all(const char *path, unsigned char **buf, size_t *len, lr_err *err) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return lr_err_set(err, errno == ENOENT ? LR_ENOTFOUND : LR_EIO, "%s: cannot open: %s",
+                          path, strerror(errno));
+    int rc = LR_OK;
+    unsigned char *b = NULL;
+    struct stat st;
+    if (fstat(fileno(fp), &st) != 0) {
+        rc = lr_err_set(err, LR_EIO, "%s: fstat: %s", path, strerror(errno));
+        goto done;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = lr_err_set(err, LR_EIO, "%s: not a regular file", path);
+        goto done;
+    }
+    size_t n = (size_t)st.st_size;
+    if (!(b = malloc(n ? n : 1))) {
+        rc = lr_err_set(err, LR_ENOMEM, "%s: out of memory reading %zu bytes", path, n);
+        goto done;
+    }
+    if (fread(b, 1, n, fp) != n) {
+        rc = lr_err_set(err, LR_EIO, "%s: read error%s", path,
+                        ferror(fp) ? "" : " (the file shrank while being read)");
+        goto done;
+    }
+    *buf = b;
+    *len = n;
+    b = NULL;
+done:
+    free(b);
+    fclose(fp);
+    return rc;
+}
+
+/* A non-negative JSON integer as size_t; 0 when v is anything else. */
+static int get_size(const json_t *v, size_t *out) {
+    if (!json_is_integer(v) || json_integer_value(v) < 0) return 0;
+    *out = (size_t)json_integer_value(v);
+    return 1;
+}
+
+static size_t dtype_size(const char *name) {
+    for (size_t i = 0; i < N_DTYPES; i++)
+        if (strcmp(dtypes[i].name, name) == 0) return dtypes[i].size;
+    return 0;
+}
+
+/* Checks one tensor's header entry against the data section (data_len bytes) and fills *e. */
+static int parse_entry(const char *path, const char *name, const json_t *v, size_t data_len,
+                       entry *e, lr_err *err) {
+    if (!json_is_object(v))
+        return lr_err_set(err, LR_EFORMAT, "%s: tensor '%s': entry is not an object", path, name);
+    const json_t *dt = json_object_get(v, "dtype"), *sh = json_object_get(v, "shape"),
+                 *of = json_object_get(v, "data_offsets");
+    const char *missing = !dt ? "dtype" : !sh ? "shape" : !of ? "data_offsets" : NULL;
+    if (missing)
+        return lr_err_set(err, LR_EFORMAT, "%s: tensor '%s' has no \"%s\"", path, name, missing);
+    if (!json_is_string(dt))
+        return lr_err_set(err, LR_EFORMAT, "%s: tensor '%s': dtype is not a string", path, name);
+    size_t item = dtype_size(json_string_value(dt));
+    if (!item)
+        return lr_err_set(err, LR_EFORMAT, "%s: tensor '%s' has unknown dtype '%s'", path, name,
+                          json_string_value(dt));
+    if (!json_is_array(sh))
+        return lr_err_set(err, LR_EFORMAT, "%s: tensor '%s': shape is not an array", path, name);
+    size_t bytes = item, dim;
+    int overflow = 0;
+    for (size_t i = 0; i < json_array_size(sh); i++) {
+        if (!get_size(json_array_get(sh, i), &dim))
+            return lr_err_set(err, LR_EFORMAT,
+                              "%s: tensor '%s': shape[%zu] is not a non-negative integer", path,
+                              name, i);
+        if (!mul_ok(bytes, dim, &bytes)) overflow = 1;
+    }
+    if (overflow)
+        return lr_err_set(err, LR_EFORMAT, "%s: tensor '%s': shape is too large", path, name);
+    size_t b, end;
+    if (!json_is_array(of) || json_array_size(of) != 2 || !get_size(json_array_get(of, 0), &b) ||
+        !get_size(json_array_get(of, 1), &end))
+        return lr_err_set(err, LR_EFORMAT,
+                          "%s: tensor '%s': data_offsets is not [begin, end] of non-negative "
+                          "integers", path, name);
+    if (b > end)
+        return lr_err_set(err, LR_EFORMAT, "%s: tensor '%s': data_offsets [%zu, %zu] end before "
+                          "they begin", path, name, b, end);
+    if (end - b != bytes)
+        return lr_err_set(err, LR_EFORMAT,
+                          "%s: tensor '%s': data_offsets [%zu, %zu] span %zu bytes, but its dtype "
+                          "and shape need %zu", path, name, b, end, end - b, bytes);
+    if (end > data_len)
+        return lr_err_set(err, LR_EFORMAT,
+                          "%s: truncated: tensor '%s' ends at byte %zu of the data, but the file "
+                          "holds only %zu bytes of data", path, name, end, data_len);
+    e->name = name;
+    e->dtype = json_string_value(dt);
+    e->shape = sh;
+    e->ndim = json_array_size(sh);
+    e->begin = b;
+    e->end = end;
+    return LR_OK;
+}
+
+static int check_meta(const char *path, const json_t *meta, lr_err *err) {
+    if (!json_is_object(meta))
+        return lr_err_set(err, LR_EFORMAT, "%s: \"" META_KEY "\" is not an object", path);
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)meta, k, v) {
+        if (!json_is_string(v))
+            return lr_err_set(err, LR_EFORMAT, "%s: metadata value of '%s' is not a string", path, k);
+    }
+    return LR_OK;
+}
+
+static int by_offsets(const void *a, const void *b) {
+    const entry *x = *(const entry *const *)a, *y = *(const entry *const *)b;
+    if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
+    return (x->end > y->end) - (x->end < y->end);
+}
+
+/* The tensors must index the data section completely: sorted by offsets, each starts where the
+ * previous ended, the last ends at data_len. Empty tensors may sit anywhere along the way. */
+static int check_coverage(const char *path, entry *e, size_t n, size_t data_len, lr_err *err) {
+    if (!n) {
+        if (data_len)
+            return lr_err_set(err, LR_EFORMAT, "%s: %zu bytes after the header but no tensors", path,
+                              data_len);
+        return LR_OK;
+    }
+    const entry **order = malloc(n * sizeof *order);
+    if (!order) return lr_err_set(err, LR_ENOMEM, "%s: out of memory", path);
+    for (size_t i = 0; i < n; i++) order[i] = &e[i];
+    qsort(order, n, sizeof *order, by_offsets);
+    int rc = LR_OK;
+    size_t at = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const entry *x = order[i];
+        if (x->begin < at)
+            rc = lr_err_set(err, LR_EFORMAT,
+                            "%s: tensors '%s' [%zu, %zu] and '%s' [%zu, %zu] overlap", path,
+                            order[i - 1]->name, order[i - 1]->begin, order[i - 1]->end, x->name,
+                            x->begin, x->end);
+        else if (x->begin > at)
+            rc = lr_err_set(err, LR_EFORMAT,
+                            "%s: %zu unused bytes before tensor '%s' (the data must have no gaps)",
+                            path, x->begin - at, x->name);
+        at = x->end;
+    }
+    if (!rc && at < data_len)
+        rc = lr_err_set(err, LR_EFORMAT, "%s: %zu bytes after the last tensor", path, data_len - at);
+    free(order);
+    return rc;
+}
+
+int lr_st_open(const char *path, lr_st_file **out, lr_err *err) {
+    if (out) *out = NULL;
+    if (!path || !out)
+        return lr_err_set(err, LR_EINVAL, "lr_st_open: NULL %s", path ? "out" : "path");
+    int rc = LR_ENOMEM;
+    size_t plen = strlen(path);
+    lr_st_file *f = calloc(1, sizeof *f);
+    if (!f || !(f->path = malloc(plen + 1))) {
+        rc = lr_err_set(err, LR_ENOMEM, "%s: out of memory", path);
+        goto fail;
+    }
+    memcpy(f->path, path, plen + 1);
+    size_t len = 0;
+    if ((rc = read_all(path, &f->buf, &len, err))) goto fail;
+    if (len < 8) {
+        rc = lr_err_set(err, LR_EFORMAT,
+                        "%s: %zu bytes is too short for a safetensors file (at least 8)", path, len);
+        goto fail;
+    }
+    uint64_t hlen;
+    memcpy(&hlen, f->buf, 8);
+    if (hlen > LR_ST_MAX_HEADER) {
+        rc = lr_err_set(err, LR_EFORMAT,
+                        "%s: header length %llu is over the %u-byte limit (not a safetensors file?)",
+                        path, (unsigned long long)hlen, LR_ST_MAX_HEADER);
+        goto fail;
+    }
+    if (hlen > len - 8) {
+        rc = lr_err_set(err, LR_EFORMAT,
+                        "%s: header length %llu is larger than the file (%zu bytes after the "
+                        "length)", path, (unsigned long long)hlen, len - 8);
+        goto fail;
+    }
+    f->data = f->buf + 8 + hlen;
+    size_t data_len = len - 8 - (size_t)hlen;
+    json_error_t je;
+    /* Duplicate names would otherwise be kept silently as the last one. */
+    f->root = json_loadb((const char *)f->buf + 8, (size_t)hlen, JSON_REJECT_DUPLICATES, &je);
+    if (!f->root) {
+        rc = lr_err_set(err, LR_EFORMAT, "%s: header is not valid JSON: %s (line %d, column %d, "
+                        "byte %d of the header)", path, je.text, je.line, je.column, je.position);
+        goto fail;
+    }
+    if (!json_is_object(f->root)) {
+        rc = lr_err_set(err, LR_EFORMAT, "%s: header is not a JSON object", path);
+        goto fail;
+    }
+    if (!(f->e = calloc(json_object_size(f->root) + 1, sizeof *f->e))) {
+        rc = lr_err_set(err, LR_ENOMEM, "%s: out of memory", path);
+        goto fail;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(f->root, key, v) {
+        if (strcmp(key, META_KEY) == 0) {
+            if ((rc = check_meta(path, v, err))) goto fail;
+            f->meta = v;
+        } else {
+            if ((rc = parse_entry(path, key, v, data_len, &f->e[f->n], err))) goto fail;
+            f->n++;
+        }
+    }
+    if ((rc = check_coverage(path, f->e, f->n, data_len, err))) goto fail;
+    *out = f;
+    return LR_OK;
+fail:
+    lr_st_close(f);
+    return rc;
+}
+
+size_t lr_st_count(const lr_st_file *f) { return f ? f->n : 0; }
+
+const char *lr_st_name(const lr_st_file *f, size_t i) {
+    return f && i < f->n ? f->e[i].name : NULL;
+}
+
+const char *lr_st_meta(const lr_st_file *f, const char *key) {
+    if (!f || !f->meta || !key) return NULL;
+    return json_string_value(json_object_get(f->meta, key));
+}
+
+static size_t entry_dim(const entry *e, size_t i) {
+    return (size_t)json_integer_value(json_array_get(e->shape, i));
+}
+
+int lr_st_read_f32(const lr_st_file *f, const char *name, size_t ndim, const size_t *shape,
+                   float *dst, lr_err *err) {
+    if (!f || !name || (ndim && !shape))
+        return lr_err_set(err, LR_EINVAL, "lr_st_read_f32: NULL %s",
+                          !f ? "file" : !name ? "name" : "shape");
+    const entry *e = NULL;
+    for (size_t i = 0; i < f->n && !e; i++)
+        if (strcmp(f->e[i].name, name) == 0) e = &f->e[i];
+    if (!e)
+        return lr_err_set(err, LR_ENOTFOUND, "%s: no tensor '%s' (the file holds %zu)", f->path,
+                          name, f->n);
+    if (strcmp(e->dtype, "F32") != 0)
+        return lr_err_set(err, LR_EFORMAT, "%s: tensor '%s' has dtype %s, expected F32", f->path,
+                          name, e->dtype);
+    int same = e->ndim == ndim;
+    for (size_t i = 0; same && i < ndim; i++) same = entry_dim(e, i) == shape[i];
+    if (!same) {
+        char have[96], want[96];
+        size_t hl = 0, wl = 0;
+        append(have, sizeof have, &hl, "[");
+        for (size_t i = 0; i < e->ndim; i++)
+            append(have, sizeof have, &hl, "%s%zu", i ? ", " : "", entry_dim(e, i));
+        append(have, sizeof have, &hl, "]");
+        append(want, sizeof want, &wl, "[");
+        for (size_t i = 0; i < ndim; i++)
+            append(want, sizeof want, &wl, "%s%zu", i ? ", " : "", shape[i]);
+        append(want, sizeof want, &wl, "]");
+        return lr_err_set(err, LR_EMISMATCH, "%s: tensor '%s' has shape %s, expected %s", f->path,
+                          name, have, want);
+    }
+    size_t bytes = e->end - e->begin; /* = numel * 4, checked at open */
+    if (bytes && !dst) return lr_err_set(err, LR_EINVAL, "lr_st_read_f32: NULL dst");
+    if (bytes) memcpy(dst, f->data + e->begin, bytes);
+    return LR_OK;
+}
+
+void lr_st_close(lr_st_file *f) {
+    if (!f) return;
+    free(f->e);
+    json_decref(f->root);
+    free(f->buf);
+    free(f->path);
+    free(f);
+}

@@ -1,0 +1,497 @@
+/* Training PAL: InfoNCE over cosine logits (full softmax or in-batch negatives), the next-item
+ * or the dense all-action objective, AdamW with warm-up and a cosine schedule, clipping, and
+ * early stopping on validation Recall@10. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "lr_data.h"
+#include "layers_internal.h"
+#include "pal_internal.h"
+#include "train_internal.h"
+
+#define FULL_SOFTMAX_MAX_ITEMS 100000
+#define DENSE_ALPHA 10.0
+#define DENSE_BETA 10000.0
+
+lr_train_config lr_towers_train_config_default(void) {
+    lr_train_config c = {.epochs = 30, .batch_size = 256, .lr = 1e-3f, .weight_decay = 0.01f,
+                         .warmup = 0.05f, .temperature = 0.05f, .clip = 1.0f,
+                         .negatives = LR_NEG_AUTO, .dense_all_action = 0, .dense_nh = 10,
+                         .dense_nt = 10, .patience = 5, .threads = 0, .seed = 1,
+                         .progress = NULL, .progress_ctx = NULL, .progress_every = 10};
+    return c;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* One unit of a batch. Next-item loss: the prefix of `user` ending before `end` predicts the
+ * item at `end`; with `all` set, the window seq[0..end) predicts at every position at once (each
+ * token's output is its prefix's output). Dense loss: a whole user (end unused). */
+typedef struct {
+    uint32_t user, end, all, n_pred; /* n_pred: predictions of an `all` window */
+} example;
+
+
+typedef struct {
+    const lr_train_config *cfg;
+    lr_pal *m;
+    const lr_data *d;
+    const float *content;
+    int full;                      /* full softmax */
+    lr_pal_pass up, ip;            /* user pass, item pass */
+    int32_t *items;                /* batch histories, packed */
+    size_t *offsets, items_cap, offsets_cap;
+    unsigned char *all;            /* per batch sequence: outputs at every position */
+    size_t all_cap, rows;          /* user rows (outputs) laid out so far */
+    lr_train_pair *pairs;
+    size_t n_pairs, pairs_cap;
+    int32_t *cand;                 /* candidate item ids (in-batch) */
+    size_t n_cand, cand_cap;
+    int32_t *slot;                 /* item id -> candidate column, -1 if absent (in-batch) */
+    float *logits, *dU, *dV;
+    size_t logits_cap, dU_cap, dV_cap;
+    float *m1, *m2, *best;         /* AdamW moments, best weights */
+    uint64_t rng;
+} trainer;
+
+static int grow(void *pp, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : 64;
+    while (c < need) c *= 2;
+    void **p = pp;
+    void *q = realloc(*p, c * elem);
+    if (!q) return -1;
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+/* Appends the newest max_len items of seq[0..end) as one sequence of the batch. */
+static int push_history(trainer *t, const int32_t *seq, size_t end, size_t *n_seq, int all) {
+    size_t maxlen = t->m->cfg.max_len, start = end > maxlen ? end - maxlen : 0;
+    size_t used = t->offsets[*n_seq];
+    if (grow(&t->items, &t->items_cap, used + end - start, sizeof *t->items) ||
+        grow(&t->offsets, &t->offsets_cap, *n_seq + 2, sizeof *t->offsets))
+        return -1;
+    if (grow(&t->all, &t->all_cap, *n_seq + 1, 1)) return -1;
+    memcpy(t->items + used, seq + start, (end - start) * sizeof *seq);
+    t->all[*n_seq] = (unsigned char)all;
+    t->offsets[++*n_seq] = used + end - start;
+    return 0;
+}
+
+static int add_pair(trainer *t, size_t row, int32_t item, float w) {
+    if (grow(&t->pairs, &t->pairs_cap, t->n_pairs + 1, sizeof *t->pairs)) return -1;
+    size_t col = (size_t)item;
+    if (!t->full) { /* in-batch: the column of this item among the distinct targets */
+        if (t->slot[item] < 0) {
+            if (grow(&t->cand, &t->cand_cap, t->n_cand + 1, sizeof *t->cand)) return -1;
+            t->slot[item] = (int32_t)t->n_cand;
+            t->cand[t->n_cand++] = item;
+        }
+        col = (size_t)t->slot[item];
+    }
+    t->pairs[t->n_pairs++] = (lr_train_pair){row, col, w};
+    return 0;
+}
+
+static uint64_t next_u64(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* k distinct sorted values from [lo, hi), all of them when there are at most k. */
+static size_t sample_sorted(uint64_t *rng, size_t lo, size_t hi, size_t k, size_t *out) {
+    size_t n = hi > lo ? hi - lo : 0;
+    if (n <= k) {
+        for (size_t i = 0; i < n; i++) out[i] = lo + i;
+        return n;
+    }
+    size_t got = 0; /* selection sampling (Knuth's algorithm S) keeps them sorted */
+    for (size_t i = 0; i < n && got < k; i++)
+        if (next_u64(rng) % (n - i) < k - got) out[got++] = lo + i;
+    return got;
+}
+
+/* Lays out user histories and (row, column, weight) pairs from the examples, until the batch
+ * holds batch_size predictions (users, for the dense loss). Returns the examples consumed. */
+static size_t build_batch(trainer *t, const example *ex, size_t n_ex, size_t *n_seq, int *fail) {
+    const lr_train_config *cfg = t->cfg;
+    size_t taken = 0, preds = 0;
+    *n_seq = 0;
+    *fail = 0;
+    t->offsets[0] = 0;
+    t->n_pairs = 0;
+    t->rows = 0;
+    for (size_t i = 0; i < t->n_cand; i++) t->slot[t->cand[i]] = -1;
+    t->n_cand = 0;
+    for (; taken < n_ex && preds < cfg->batch_size; taken++) {
+        const example *e = &ex[taken];
+        size_t len;
+        const int32_t *seq = lr_data_user_sequence(t->d, e->user, &len);
+        (void)len;
+        if (!cfg->dense_all_action) {
+            if (push_history(t, seq, e->end, n_seq, (int)e->all)) goto oom;
+            if (e->all) { /* token i of the window seq[0..end) predicts seq[i + 1] */
+                for (size_t i = 0; i < e->end; i++, t->rows++)
+                    if (i < e->n_pred && add_pair(t, t->rows, seq[i + 1], 1.0f)) goto oom;
+            } else {
+                if (add_pair(t, t->rows++, seq[e->end], 1.0f)) goto oom;
+            }
+            preds += e->all ? e->n_pred : 1;
+            continue;
+        }
+        /* Dense all-action: cut the training part at c; N_h prefixes ending at or before c each
+         * predict N_t items after it, weighted towards the most recent prefixes. */
+        size_t train_len = lr_data_user_split(t->d, e->user).train_len;
+        size_t c = 1 + (size_t)(next_u64(&t->rng) % (train_len - 1)); /* 1 .. train_len-1 */
+        size_t hist[64], tgt[64];
+        size_t nh = sample_sorted(&t->rng, 1, c + 1, cfg->dense_nh, hist);
+        size_t nt = sample_sorted(&t->rng, c, train_len, cfg->dense_nt, tgt);
+        for (size_t i = 0; i < nh; i++) {
+            double w = nh > 1 ? log(DENSE_ALPHA + (double)i * (DENSE_BETA - DENSE_ALPHA) / (double)(nh - 1))
+                              : 1.0;
+            w /= log(DENSE_BETA);
+            if (push_history(t, seq, hist[i], n_seq, 0)) goto oom;
+            for (size_t j = 0; j < nt; j++)
+                if (add_pair(t, t->rows, seq[tgt[j]], (float)w)) goto oom;
+            t->rows++;
+        }
+        preds++;
+    }
+    return taken;
+oom:
+    *fail = 1;
+    return taken;
+}
+
+double lr_train_infonce(const float *U, size_t P, const float *V, size_t K, size_t D,
+                        const lr_train_pair *pairs, size_t n_pairs, float tau, float *logits,
+                        float *scratch, float *dU, float *dV) {
+    float inv_tau = 1.0f / tau;
+    /* logits (P,K) = U V^T / tau */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)P, (int)K, (int)D, inv_tau, U,
+                (int)D, V, (int)D, 0.0f, logits, (int)K);
+    double wsum = 0.0, loss = 0.0;
+    for (size_t i = 0; i < n_pairs; i++) wsum += pairs[i].w;
+    if (wsum <= 0.0) wsum = 1.0;
+    float *rowmass = scratch, *lse = scratch + P; /* per-row total weight, log-sum-exp */
+    memset(rowmass, 0, P * sizeof *rowmass);
+    for (size_t i = 0; i < n_pairs; i++) rowmass[pairs[i].row] += pairs[i].w;
+    for (size_t r = 0; r < P; r++) {
+        const float *l = logits + r * K;
+        float mx = -INFINITY;
+        for (size_t j = 0; j < K; j++) mx = l[j] > mx ? l[j] : mx;
+        double s = 0.0;
+        for (size_t j = 0; j < K; j++) s += exp((double)(l[j] - mx));
+        lse[r] = mx + (float)log(s);
+    }
+    for (size_t i = 0; i < n_pairs; i++)
+        loss += pairs[i].w * (lse[pairs[i].row] - logits[pairs[i].row * K + pairs[i].col]);
+    /* dlogits = (rowmass * softmax - sum of w * onehot) / wsum, before the 1/tau */
+    for (size_t r = 0; r < P; r++) {
+        float *l = logits + r * K, scale = (float)(rowmass[r] / wsum);
+        for (size_t j = 0; j < K; j++) l[j] = scale * expf(l[j] - lse[r]);
+    }
+    for (size_t i = 0; i < n_pairs; i++)
+        logits[pairs[i].row * K + pairs[i].col] -= (float)(pairs[i].w / wsum);
+    /* dU (P,D) = dlogits (P,K) V (K,D) / tau; dV (K,D) = dlogits^T U / tau */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)P, (int)D, (int)K, inv_tau,
+                logits, (int)K, V, (int)D, 0.0f, dU, (int)D);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)D, (int)P, inv_tau,
+                logits, (int)K, U, (int)D, 0.0f, dV, (int)D);
+    return loss / wsum;
+}
+
+static void clip_and_update(trainer *t, size_t step, size_t total_steps) {
+    lr_pal *m = t->m;
+    const lr_train_config *c = t->cfg;
+    float *g = m->grads_block, *p = m->params_block;
+    size_t n = m->n_params;
+    if (c->clip > 0.0f) {
+        double ss = 0.0;
+        for (size_t i = 0; i < n; i++) ss += (double)g[i] * g[i];
+        double norm = sqrt(ss);
+        if (norm > c->clip) {
+            float s = (float)(c->clip / norm);
+            for (size_t i = 0; i < n; i++) g[i] *= s;
+        }
+    }
+    size_t warm = (size_t)(c->warmup * (float)total_steps);
+    if (warm < 1) warm = 1;
+    double lr = step < warm ? c->lr * (double)(step + 1) / (double)warm
+                            : c->lr * 0.5 * (1.0 + cos(M_PI * (double)(step - warm) /
+                                                       (double)(total_steps > warm ? total_steps - warm : 1)));
+    const float b1 = 0.9f, b2 = 0.98f, eps = 1e-6f;
+    float bc1 = 1.0f - powf(b1, (float)(step + 1)), bc2 = 1.0f - powf(b2, (float)(step + 1));
+    for (size_t k = 0; k < m->n_tensors; k++) {
+        const lr_pal_tensor *tt = &m->tensors[k];
+        float wd = tt->decay ? c->weight_decay : 0.0f;
+        for (size_t i = tt->offset; i < tt->offset + tt->numel; i++) {
+            float gi = g[i];
+            t->m1[i] = b1 * t->m1[i] + (1.0f - b1) * gi;
+            t->m2[i] = b2 * t->m2[i] + (1.0f - b2) * gi * gi;
+            float mh = t->m1[i] / bc1, vh = t->m2[i] / bc2;
+            p[i] -= (float)lr * (mh / (sqrtf(vh) + eps) + wd * p[i]);
+        }
+    }
+}
+
+/* Recall@10 on the validation targets (dropout off). */
+static int validate(trainer *t, double *recall10, lr_err *err) {
+    const lr_pal *m = t->m;
+    size_t nu = lr_data_num_users(t->d), ni = lr_data_num_items(t->d), D = m->cfg.out_dim;
+    float *users = malloc(nu * D * sizeof *users), *items = malloc(ni * D * sizeof *items);
+    int32_t *targets = malloc(nu * sizeof *targets);
+    int rc = LR_OK;
+    lr_content *ct = NULL;
+    if (!users || !items || !targets) {
+        rc = lr_err_set(err, LR_ENOMEM, "validation: out of memory");
+        goto done;
+    }
+    if (t->content && (rc = lr_towers_content_from_floats(t->content, ni, m->cfg.content_dim, &ct, err)))
+        goto done;
+    lr_eval_metrics met;
+    if ((rc = lr_towers_embed_split(m, t->d, ct, LR_SPLIT_VALID, users, targets, err)) ||
+        (rc = lr_towers_item_embed(m, ct, NULL, ni, items, err)) ||
+        (rc = lr_towers_eval_vectors(users, nu, targets, items, ni, D, &met, err)))
+        goto done;
+    *recall10 = met.recall10;
+done:
+    lr_towers_content_free(ct);
+    free(users);
+    free(items);
+    free(targets);
+    return rc;
+}
+
+static void trainer_free(trainer *t) {
+    lr_pal_pass_free(&t->up);
+    lr_pal_pass_free(&t->ip);
+    free(t->items); free(t->offsets); free(t->all); free(t->pairs); free(t->cand); free(t->slot);
+    free(t->logits); free(t->dU); free(t->dV); free(t->m1); free(t->m2); free(t->best);
+}
+
+static int check_inputs(const lr_pal *m, const lr_data *d, const lr_content *content,
+                        const lr_train_config *c, lr_err *err) {
+    size_t ni = lr_data_num_items(d);
+    if (m->cfg.mode != LR_PAL_ID) {
+        if (!content) return lr_err_set(err, LR_EINVAL, "training in %s mode needs content embeddings",
+                                        lr_towers_pal_mode_name(m->cfg.mode));
+        if (lr_towers_content_rows(content) != ni || lr_towers_content_dim(content) != m->cfg.content_dim)
+            return lr_err_set(err, LR_EMISMATCH, "content is %zu x %zu; the dataset has %zu items "
+                              "and the model reads %zu dimensions", lr_towers_content_rows(content),
+                              lr_towers_content_dim(content), ni, m->cfg.content_dim);
+    }
+    if (m->cfg.mode != LR_PAL_CONTENT && m->cfg.n_items != ni)
+        return lr_err_set(err, LR_EMISMATCH, "the model has %zu id embeddings, the dataset %zu items",
+                          m->cfg.n_items, ni);
+    if (c->epochs < 1 || c->batch_size < 1 || !(c->lr > 0) || !(c->temperature > 0) ||
+        !(c->weight_decay >= 0) || !(c->warmup >= 0 && c->warmup < 1) || !(c->clip >= 0))
+        return lr_err_set(err, LR_EINVAL, "training: epochs, batch size, lr and temperature must be "
+                          "> 0; weight decay and clip >= 0; warm-up in [0, 1)");
+    if (c->dense_all_action && (c->dense_nh < 1 || c->dense_nh > 64 || c->dense_nt < 1 || c->dense_nt > 64))
+        return lr_err_set(err, LR_EINVAL, "dense loss: history positions and targets per user must "
+                          "be 1 to 64");
+    return LR_OK;
+}
+
+int lr_towers_train(lr_pal *m, const lr_data *d, const lr_content *content,
+                    const lr_train_config *cfg, lr_train_report *report, lr_err *err) {
+    int rc = check_inputs(m, d, content, cfg, err);
+    if (rc) return rc;
+    size_t nu = lr_data_num_users(d), ni = lr_data_num_items(d), D = m->cfg.out_dim;
+    trainer t = {0};
+    example *ex = NULL;
+    size_t n_ex = 0;
+    t.cfg = cfg;
+    t.m = m;
+    t.d = d;
+    t.content = content ? lr_towers_content_data(content) : NULL;
+    t.full = cfg->negatives == LR_NEG_FULL || (cfg->negatives == LR_NEG_AUTO && ni <= FULL_SOFTMAX_MAX_ITEMS);
+    t.rng = cfg->seed * 0x2545f4914f6cdd1dULL + 7;
+    t.up.rng = cfg->seed * 0x9e3779b97f4a7c15ULL + 11;
+    t.ip.rng = cfg->seed * 0x9e3779b97f4a7c15ULL + 13;
+    t.up.training = t.ip.training = 1;
+#ifdef _OPENMP
+    if (cfg->threads) omp_set_num_threads((int)cfg->threads);
+#endif
+    if (cfg->threads) openblas_set_num_threads((int)cfg->threads);
+
+    /* Examples. Positions counted from the newest item make every prefix its own sequence;
+     * otherwise one window from the oldest item covers the first max_len prefixes at once and
+     * only the prefixes of longer sequences need windows of their own. */
+    int windows = !cfg->dense_all_action && m->cfg.pos_emb != LR_POS_NEWEST;
+    size_t maxlen = m->cfg.max_len, n_pred = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        n_ex = 0;
+        n_pred = 0;
+        for (size_t u = 0; u < nu; u++) {
+            size_t tl = lr_data_user_split(d, u).train_len;
+            if (tl < 2) continue;
+            if (cfg->dense_all_action) {
+                if (pass) ex[n_ex] = (example){(uint32_t)u, 0, 0, 0};
+                n_ex++;
+                n_pred++;
+                continue;
+            }
+            size_t first = 1;
+            if (windows) {
+                size_t w = tl < maxlen ? tl : maxlen, np = tl - 1 < w ? tl - 1 : w;
+                if (pass) ex[n_ex] = (example){(uint32_t)u, (uint32_t)w, 1, (uint32_t)np};
+                n_ex++;
+                n_pred += np;
+                first = np + 1;
+            }
+            for (size_t e = first; e < tl; e++) {
+                if (pass) ex[n_ex] = (example){(uint32_t)u, (uint32_t)e, 0, 1};
+                n_ex++;
+                n_pred++;
+            }
+        }
+        if (n_ex == 0) {
+            rc = lr_err_set(err, LR_EINVAL, "training: no user has two training items");
+            goto done;
+        }
+        if (!pass && !(ex = malloc(n_ex * sizeof *ex))) {
+            rc = lr_err_set(err, LR_ENOMEM, "training: out of memory for %zu examples", n_ex);
+            goto done;
+        }
+    }
+    t.slot = malloc(ni * sizeof *t.slot);
+    t.m1 = calloc(m->n_params, sizeof *t.m1);
+    t.m2 = calloc(m->n_params, sizeof *t.m2);
+    t.best = malloc(m->n_params * sizeof *t.best);
+    t.offsets = malloc(sizeof *t.offsets);
+    t.offsets_cap = 1;
+    if (!t.slot || !t.m1 || !t.m2 || !t.best || !t.offsets || (rc = lr_pal_alloc_grads(m, err))) {
+        if (!rc) rc = lr_err_set(err, LR_ENOMEM, "training: out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < ni; i++) t.slot[i] = -1;
+    /* the full softmax's item pass has the same layout every step: all items, one token each */
+    size_t *all_off = NULL;
+    int32_t *all_ids = NULL;
+    if (t.full) {
+        all_off = malloc((ni + 1) * sizeof *all_off);
+        all_ids = malloc(ni * sizeof *all_ids);
+        if (!all_off || !all_ids) {
+            free(all_off);
+            free(all_ids);
+            rc = lr_err_set(err, LR_ENOMEM, "training: out of memory");
+            goto done;
+        }
+        for (size_t i = 0; i <= ni; i++) all_off[i] = i;
+        for (size_t i = 0; i < ni; i++) all_ids[i] = (int32_t)i;
+        rc = lr_pal_pass_setup(m, &t.ip, all_ids, all_off, ni, err);
+        free(all_off);
+        free(all_ids);
+        if (rc) goto done;
+    }
+
+    size_t B = cfg->batch_size, steps = (n_pred + B - 1) / B, total = steps * cfg->epochs, step = 0;
+    double best = -1.0, t_start = now_s(), loss_sum = 0.0;
+    size_t best_epoch = 0, since_best = 0, epoch = 0, seen = 0, s = 0;
+    memcpy(t.best, m->params_block, m->n_params * sizeof *t.best);
+    for (epoch = 1; epoch <= cfg->epochs; epoch++) {
+        for (size_t i = n_ex; i > 1; i--) { /* Fisher-Yates, seeded */
+            size_t j = next_u64(&t.rng) % i;
+            example tmp = ex[i - 1];
+            ex[i - 1] = ex[j];
+            ex[j] = tmp;
+        }
+        loss_sum = 0.0;
+        s = 0;
+        for (size_t at = 0; at < n_ex; s++, step++) {
+            size_t n_seq;
+            int fail;
+            at += build_batch(&t, ex + at, n_ex - at, &n_seq, &fail);
+            if (fail || (rc = lr_pal_pass_setup_ex(m, &t.up, t.items, t.offsets, n_seq, t.all, err))) {
+                if (!rc) rc = lr_err_set(err, LR_ENOMEM, "training: out of memory building a batch");
+                goto done;
+            }
+            if (!t.full) {
+                size_t *off = malloc((t.n_cand + 1) * sizeof *off);
+                if (!off) {
+                    rc = lr_err_set(err, LR_ENOMEM, "training: out of memory");
+                    goto done;
+                }
+                for (size_t i = 0; i <= t.n_cand; i++) off[i] = i;
+                rc = lr_pal_pass_setup(m, &t.ip, t.cand, off, t.n_cand, err);
+                free(off);
+                if (rc) goto done;
+            }
+            size_t P = t.up.P, K = t.ip.P;
+            if (grow(&t.logits, &t.logits_cap, P * K, sizeof(float)) ||
+                grow(&t.dU, &t.dU_cap, P * D + 2 * P, sizeof(float)) ||
+                grow(&t.dV, &t.dV_cap, K * D, sizeof(float))) {
+                rc = lr_err_set(err, LR_ENOMEM, "training: out of memory for %zu x %zu logits", P, K);
+                goto done;
+            }
+            lr_pal_forward(m, &t.up, t.content);
+            lr_pal_forward(m, &t.ip, t.content);
+            double loss = lr_train_infonce(t.up.out, P, t.ip.out, K, D, t.pairs, t.n_pairs,
+                                           cfg->temperature, t.logits, t.dU + P * D, t.dU, t.dV);
+            lr_pal_zero_grads(m);
+            lr_pal_backward(m, &t.ip, t.dV);
+            lr_pal_backward(m, &t.up, t.dU);
+            clip_and_update(&t, step < total ? step : total - 1, total);
+            loss_sum += loss;
+            seen += t.n_pairs;
+            if (cfg->progress && s % (cfg->progress_every ? cfg->progress_every : 1) == 0) {
+                double el = now_s() - t_start, rate = (double)seen / (el > 0 ? el : 1e-9);
+                lr_train_progress pr = {epoch, cfg->epochs, s + 1, steps, loss_sum / (double)(s + 1),
+                                        rate, (double)(total > step + 1 ? total - step - 1 : 0) * (double)B / rate,
+                                        0, 0.0, best, best_epoch};
+                cfg->progress(&pr, cfg->progress_ctx);
+            }
+        }
+        double r10 = 0.0;
+        if ((rc = validate(&t, &r10, err))) goto done;
+        if (r10 > best) {
+            best = r10;
+            best_epoch = epoch;
+            since_best = 0;
+            memcpy(t.best, m->params_block, m->n_params * sizeof *t.best);
+        } else {
+            since_best++;
+        }
+        if (cfg->progress) {
+            double el = now_s() - t_start, rate = (double)seen / (el > 0 ? el : 1e-9);
+            lr_train_progress pr = {epoch, cfg->epochs, s, steps, loss_sum / (double)s, rate,
+                                    (double)(total > step ? total - step : 0) * (double)B / rate, 1, r10,
+                                    best, best_epoch};
+            cfg->progress(&pr, cfg->progress_ctx);
+        }
+        if (cfg->patience && since_best >= cfg->patience) break;
+    }
+    memcpy(m->params_block, t.best, m->n_params * sizeof *t.best);
+    if (report) {
+        double el = now_s() - t_start;
+        report->epochs_run = epoch > cfg->epochs ? cfg->epochs : epoch;
+        report->best_epoch = best_epoch;
+        report->best_valid_recall10 = best;
+        report->seconds = el;
+        report->examples_per_s = (double)seen / (el > 0 ? el : 1e-9);
+        report->examples_per_epoch = n_pred;
+        report->final_loss = loss_sum / (double)(s ? s : 1);
+        report->negatives_full = t.full;
+    }
+done:
+    free(ex);
+    trainer_free(&t);
+    return rc;
+}

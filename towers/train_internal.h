@@ -1,0 +1,20 @@
+/* Inside towers/: the training loss, exposed for its gradient test. */
+#ifndef LR_TRAIN_INTERNAL_H
+#define LR_TRAIN_INTERNAL_H
+
+#include <stddef.h>
+
+/* A (user row, candidate column, weight) term of the loss. */
+typedef struct {
+    size_t row, col;
+    float w;
+} lr_train_pair;
+
+/* Weighted InfoNCE: for each pair, w * (logsumexp_j(U_r . V_j / tau) - U_r . V_c / tau), summed
+ * and divided by the total weight. U (P,D), V (K,D). Writes dU (P,D) and dV (K,D); needs
+ * logits (P*K floats) and scratch (2*P floats). Returns the loss. */
+double lr_train_infonce(const float *U, size_t P, const float *V, size_t K, size_t D,
+                        const lr_train_pair *pairs, size_t n_pairs, float tau, float *logits,
+                        float *scratch, float *dU, float *dV);
+
+#endif /* LR_TRAIN_INTERNAL_H */
