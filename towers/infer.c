@@ -23,8 +23,24 @@ static size_t item_limit(const lr_pal *m, const lr_content *content) {
     return n;
 }
 
-int lr_towers_user_embed(const lr_pal *m, const lr_content *content, const int32_t *items,
-                         const size_t *offsets, size_t n_users, float *out, lr_err *err) {
+struct lr_towers_ws {
+    lr_pal_pass ps;
+};
+
+int lr_towers_ws_create(lr_towers_ws **out, lr_err *err) {
+    *out = calloc(1, sizeof **out);
+    return *out ? LR_OK : lr_err_set(err, LR_ENOMEM, "out of memory for a tower workspace");
+}
+
+void lr_towers_ws_free(lr_towers_ws *ws) {
+    if (!ws) return;
+    lr_pal_pass_free(&ws->ps);
+    free(ws);
+}
+
+int lr_towers_user_embed_ws(const lr_pal *m, lr_towers_ws *ws, const lr_content *content,
+                            const int32_t *items, const size_t *offsets, size_t n_users,
+                            float *out, lr_err *err) {
     int rc = check_content(m, content, err);
     if (rc) return rc;
     size_t limit = item_limit(m, content), D = m->cfg.out_dim;
@@ -36,19 +52,29 @@ int lr_towers_user_embed(const lr_pal *m, const lr_content *content, const int32
                 return lr_err_set(err, LR_ERANGE, "user %zu: item %d is not one of the %zu items",
                                   u, (int)items[i], limit);
     }
-    lr_pal_pass ps = {0};
+    lr_pal_pass *ps = &ws->ps;
+    ps->training = 0;
     const float *cx = content ? lr_towers_content_data(content) : NULL;
     for (size_t start = 0; start < n_users; start += CHUNK) {
         size_t S = n_users - start < CHUNK ? n_users - start : CHUNK;
-        if ((rc = lr_pal_pass_setup(m, &ps, items, offsets + start, S, err))) break;
-        lr_pal_forward(m, &ps, cx);
+        if ((rc = lr_pal_pass_setup(m, ps, items, offsets + start, S, err))) break;
+        lr_pal_forward(m, ps, cx);
         for (size_t s = 0, k = 0; s < S; s++) {
             float *o = out + (start + s) * D;
             if (offsets[start + s + 1] == offsets[start + s]) memset(o, 0, D * sizeof *o);
-            else memcpy(o, ps.out + (k++) * D, D * sizeof *o);
+            else memcpy(o, ps->out + (k++) * D, D * sizeof *o);
         }
     }
-    lr_pal_pass_free(&ps);
+    return rc;
+}
+
+int lr_towers_user_embed(const lr_pal *m, const lr_content *content, const int32_t *items,
+                         const size_t *offsets, size_t n_users, float *out, lr_err *err) {
+    lr_towers_ws *ws;
+    int rc = lr_towers_ws_create(&ws, err);
+    if (rc) return rc;
+    rc = lr_towers_user_embed_ws(m, ws, content, items, offsets, n_users, out, err);
+    lr_towers_ws_free(ws);
     return rc;
 }
 

@@ -187,6 +187,36 @@ void lr_attention_backward(float *dqkv, float *datt, const float *dout, const fl
     }
 }
 
+void lr_attention_last_forward(float *out, const float *q, const float *kv, float *scratch,
+                               const size_t *last, size_t P, size_t H, size_t NH) {
+    size_t hs = H / NH;
+    float scale = 1.0f / sqrtf((float)hs);
+#pragma omp parallel for schedule(dynamic, 8)
+    for (size_t s = 0; s < P; s++) {
+        size_t t0 = s ? last[s - 1] + 1 : 0, T = last[s] + 1 - t0;
+        float *w = scratch + t0; /* this sequence's own stretch of the scratch */
+        for (size_t h = 0; h < NH; h++) {
+            const float *qh = q + s * H + h * hs;
+            float maxv = -INFINITY, sum = 0.0f;
+            for (size_t u = 0; u < T; u++) {
+                const float *k = kv + (t0 + u) * 2 * H + h * hs;
+                float dot = 0.0f;
+                for (size_t i = 0; i < hs; i++) dot += qh[i] * k[i];
+                w[u] = dot * scale;
+                if (w[u] > maxv) maxv = w[u];
+            }
+            for (size_t u = 0; u < T; u++) sum += (w[u] = expf(w[u] - maxv));
+            float *o = out + s * H + h * hs;
+            memset(o, 0, hs * sizeof *o);
+            for (size_t u = 0; u < T; u++) {
+                const float *v = kv + (t0 + u) * 2 * H + H + h * hs;
+                float p = w[u] / sum;
+                for (size_t i = 0; i < hs; i++) o[i] += p * v[i];
+            }
+        }
+    }
+}
+
 void lr_l2norm_forward(float *out, float *norm, const float *inp, size_t N, size_t C) {
     for (size_t i = 0; i < N; i++) {
         double s = 0.0;

@@ -39,6 +39,12 @@ void lr_attention_backward(float *dqkv, float *datt, const float *dout, const fl
                            const float *att, const size_t *seq_off, const size_t *att_off,
                            size_t S, size_t H, size_t NH);
 
+/* Inference: attention for each sequence's last token only. The P non-empty sequences are packed
+ * back to back and last[i] is sequence i's last token (it starts after last[i-1]). q (P,H) holds
+ * those tokens' queries, kv (M,2H) every token's keys and values; out (P,H); scratch: M floats. */
+void lr_attention_last_forward(float *out, const float *q, const float *kv, float *scratch,
+                               const size_t *last, size_t P, size_t H, size_t NH);
+
 /* Rows of inp (N,C) scaled to unit length: out (N,C), norm (N) saved (a zero row stays zero). */
 void lr_l2norm_forward(float *out, float *norm, const float *inp, size_t N, size_t C);
 void lr_l2norm_backward(float *dinp, const float *dout, const float *out, const float *norm,

@@ -168,11 +168,26 @@ int lr_towers_pal_load(const char *path, lr_pal **out, lr_err *err);
 /* A metadata value of the last loaded/saved file is not kept: read it with this helper. */
 int lr_towers_pal_file_meta(const char *path, const char *key, char *value, size_t cap, lr_err *err);
 
+/* Precomputes every item's input embedding for this content matrix (n x H floats) so the towers
+ * then only gather rows: the serving path. Optional; dropped by lr_towers_train. Not thread-safe
+ * with concurrent embeds: call it before serving. `content` must outlive the cache's use. */
+int lr_towers_pal_cache_content(lr_pal *m, const lr_content *content, lr_err *err);
+
 /* User tower: n_users histories (items[offsets[u] .. offsets[u+1]), oldest first; only the newest
  * max_len count), output at the newest item. out: n_users * D, unit rows; an empty history gives
  * a zero row. content: the content matrix (NULL in id mode). Safe from many threads. */
 int lr_towers_user_embed(const lr_pal *m, const lr_content *content, const int32_t *items,
                          const size_t *offsets, size_t n_users, float *out, lr_err *err);
+/* Scratch for tower inference, reused across calls so a request allocates nothing once warm.
+ * One workspace per thread; it grows to the largest batch it has seen. */
+typedef struct lr_towers_ws lr_towers_ws;
+int lr_towers_ws_create(lr_towers_ws **out, lr_err *err);
+void lr_towers_ws_free(lr_towers_ws *ws);
+/* lr_towers_user_embed with a caller's workspace (the serving path). */
+int lr_towers_user_embed_ws(const lr_pal *m, lr_towers_ws *ws, const lr_content *content,
+                            const int32_t *items, const size_t *offsets, size_t n_users,
+                            float *out, lr_err *err);
+
 /* Item tower (each item alone, LEARN's variant b) for item ids (NULL: all n items 0..n-1). */
 int lr_towers_item_embed(const lr_pal *m, const lr_content *content, const int32_t *items,
                          size_t n, float *out, lr_err *err);

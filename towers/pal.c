@@ -1,5 +1,6 @@
 /* The PAL model: configuration, the parameter table, initialisation, and forward/backward over
  * packed batches of sequences. */
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,6 +177,7 @@ void lr_towers_pal_free(lr_pal *m) {
     if (!m) return;
     free(m->params_block);
     free(m->grads_block);
+    free(m->cache);
     free(m);
 }
 
@@ -266,6 +268,9 @@ int lr_pal_pass_setup_ex(const lr_pal *m, lr_pal_pass *ps, const int32_t *items,
     ps->S = S;
     ps->M = M;
     ps->P = 0;
+    ps->last_only = 1;
+    for (size_t s = 0; all_positions && s < S; s++)
+        if (all_positions[s]) ps->last_only = 0;
     size_t t = 0;
     ps->seq_off[0] = 0;
     ps->att_off[0] = 0;
@@ -290,20 +295,51 @@ int lr_pal_pass_setup(const lr_pal *m, lr_pal_pass *ps, const int32_t *items,
     return lr_pal_pass_setup_ex(m, ps, items, offsets, S, NULL, err);
 }
 
-/* The transformer from the gathered content rows (ps->content, M x Dc) onwards. */
-static void forward_from_content(const lr_pal *m, lr_pal_pass *ps) {
+/* The last layer when only each sequence's last token is wanted (inference): keys and values
+ * for every token, but the query, attention, projection and MLP for the S last tokens only.
+ * x (M,H) is the layer's input; the result lands in ps->sel (S,H). Backward scratch buffers
+ * (unused outside training) hold the intermediate rows. */
+static void last_layer_for_outputs(const lr_pal *m, lr_pal_pass *ps, const float *x) {
+    const lr_pal_config *c = &m->cfg;
+    const lr_pal_layer *L = &m->p.layer[c->layers - 1];
+    lr_pal_layer_acts *a = &ps->l[c->layers - 1];
+    size_t H = c->hidden, M = ps->M, P = ps->P;
+    float *kv = a->qkv, *qin = ps->dres, *q = ps->dres2, *y = ps->dH1, *h4 = ps->dH4a;
+    lr_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, L->ln1_w, L->ln1_b, M, H);
+    lr_linear_forward(kv, a->ln1, L->qkv_w + H * H, L->qkv_b + H, M, H, 2 * H);
+    for (size_t i = 0; i < P; i++) memcpy(qin + i * H, a->ln1 + ps->out_tok[i] * H, H * sizeof *qin);
+    lr_linear_forward(q, qin, L->qkv_w, L->qkv_b, P, H, H);
+    lr_attention_last_forward(y, q, kv, a->atty, ps->out_tok, P, H, c->heads);
+    lr_linear_forward(a->attproj, y, L->proj_w, L->proj_b, P, H, H);
+    for (size_t i = 0; i < P; i++) /* res2 for the output rows only */
+        for (size_t j = 0; j < H; j++) a->res2[i * H + j] = x[ps->out_tok[i] * H + j] + a->attproj[i * H + j];
+    lr_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, L->ln2_w, L->ln2_b, P, H);
+    lr_linear_forward(a->fch, a->ln2, L->fc_w, L->fc_b, P, H, 4 * H);
+    lr_gelu_forward(h4, a->fch, P * 4 * H);
+    lr_linear_forward(a->fcproj, h4, L->fcp_w, L->fcp_b, P, 4 * H, H);
+    for (size_t i = 0; i < P * H; i++) ps->sel[i] = a->res2[i] + a->fcproj[i];
+}
+
+/* The transformer from the input embeddings onwards. With `cached`, ps->emb starts from the
+ * model's item cache instead of the adaptor over ps->content. */
+static void forward_from_content(const lr_pal *m, lr_pal_pass *ps, int cached) {
     const lr_pal_config *c = &m->cfg;
     const lr_pal_params *p = &m->p;
     size_t H = c->hidden, M = ps->M, P = ps->P, D = c->out_dim;
     float drop = ps->training ? c->dropout : 0.0f;
     int singles = ps->S == M; /* the item tower's passes */
     /* emb (M,H) = content (M,Dc) adapt_w^T + adapt_b [+ item_emb[id]] [+ pos_emb[pos]] */
-    if (c->mode != LR_PAL_ID) lr_linear_forward(ps->emb, ps->content, p->adapt_w, p->adapt_b, M,
-                                                c->content_dim, H);
-    else memset(ps->emb, 0, M * H * sizeof *ps->emb);
+    if (cached) {
+        for (size_t t = 0; t < M; t++)
+            memcpy(ps->emb + t * H, m->cache + (size_t)ps->ids[t] * H, H * sizeof *ps->emb);
+    } else if (c->mode != LR_PAL_ID) {
+        lr_linear_forward(ps->emb, ps->content, p->adapt_w, p->adapt_b, M, c->content_dim, H);
+    } else {
+        memset(ps->emb, 0, M * H * sizeof *ps->emb);
+    }
     for (size_t t = 0; t < M; t++) {
         float *e = ps->emb + t * H;
-        if (p->item_emb && ps->ids[t] >= 0) {
+        if (p->item_emb && ps->ids[t] >= 0 && !cached) {
             const float *ie = p->item_emb + (size_t)ps->ids[t] * H;
             for (size_t j = 0; j < H; j++) e[j] += ie[j];
         }
@@ -317,7 +353,9 @@ static void forward_from_content(const lr_pal *m, lr_pal_pass *ps) {
         lr_dropout_forward(ps->x0, ps->emb_mask, ps->emb, M * H, drop, &ps->rng);
         x = ps->x0;
     }
-    for (size_t l = 0; l < c->layers; l++) {
+    int shortcut = !ps->training && ps->last_only && !singles && c->layers > 0;
+    size_t full_layers = shortcut ? c->layers - 1 : c->layers;
+    for (size_t l = 0; l < full_layers; l++) {
         const lr_pal_layer *L = &p->layer[l];
         lr_pal_layer_acts *a = &ps->l[l];
         lr_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, L->ln1_w, L->ln1_b, M, H);
@@ -338,7 +376,10 @@ static void forward_from_content(const lr_pal *m, lr_pal_pass *ps) {
         for (size_t i = 0; i < M * H; i++) a->res3[i] = a->res2[i] + a->fcproj[i];
         x = a->res3;
     }
-    for (size_t i = 0; i < P; i++) memcpy(ps->sel + i * H, x + ps->out_tok[i] * H, H * sizeof *x);
+    ps->shortcut = shortcut;
+    if (shortcut) last_layer_for_outputs(m, ps, x);
+    else
+        for (size_t i = 0; i < P; i++) memcpy(ps->sel + i * H, x + ps->out_tok[i] * H, H * sizeof *x);
     lr_layernorm_forward(ps->lnf, ps->lnf_mean, ps->lnf_rstd, ps->sel, p->lnf_w, p->lnf_b, P, H);
     lr_linear_forward(ps->proj, ps->lnf, p->out_w, p->out_b, P, H, D);
     lr_l2norm_forward(ps->out, ps->norm, ps->proj, P, D);
@@ -346,17 +387,43 @@ static void forward_from_content(const lr_pal *m, lr_pal_pass *ps) {
 
 void lr_pal_forward(const lr_pal *m, lr_pal_pass *ps, const float *content) {
     size_t Dc = m->cfg.content_dim;
-    if (m->cfg.mode != LR_PAL_ID)
+    int cached = !ps->training && m->cache && content == m->cache_src;
+    for (size_t t = 0; cached && t < ps->M; t++)
+        cached = ps->ids[t] >= 0 && (size_t)ps->ids[t] < m->cache_rows;
+    if (m->cfg.mode != LR_PAL_ID && !cached)
         for (size_t t = 0; t < ps->M; t++) {
             if (ps->ids[t] >= 0) memcpy(ps->content + t * Dc, content + (size_t)ps->ids[t] * Dc, Dc * sizeof(float));
             else memset(ps->content + t * Dc, 0, Dc * sizeof(float));
         }
-    forward_from_content(m, ps);
+    forward_from_content(m, ps, cached);
 }
 
 void lr_pal_forward_rows(const lr_pal *m, lr_pal_pass *ps, const float *rows) {
     if (m->cfg.mode != LR_PAL_ID) memcpy(ps->content, rows, ps->M * m->cfg.content_dim * sizeof(float));
-    forward_from_content(m, ps);
+    forward_from_content(m, ps, 0);
+}
+
+int lr_towers_pal_cache_content(lr_pal *m, const lr_content *content, lr_err *err) {
+    free(m->cache);
+    m->cache = NULL;
+    m->cache_rows = 0;
+    m->cache_src = NULL;
+    if (m->cfg.mode == LR_PAL_ID) return LR_OK; /* id embeddings are already a table */
+    size_t n = lr_towers_content_rows(content), H = m->cfg.hidden;
+    if (lr_towers_content_dim(content) != m->cfg.content_dim)
+        return lr_err_set(err, LR_EMISMATCH, "the content has dimension %zu, the model reads %zu",
+                          lr_towers_content_dim(content), m->cfg.content_dim);
+    if (m->cfg.mode == LR_PAL_BOTH && n > m->cfg.n_items) n = m->cfg.n_items;
+    float *cache = malloc(n * H * sizeof *cache);
+    if (!cache) return lr_err_set(err, LR_ENOMEM, "out of memory for a %zu x %zu item cache", n, H);
+    lr_linear_forward(cache, lr_towers_content_data(content), m->p.adapt_w, m->p.adapt_b, n,
+                      m->cfg.content_dim, H);
+    if (m->p.item_emb)
+        for (size_t i = 0; i < n * H; i++) cache[i] += m->p.item_emb[i];
+    m->cache = cache;
+    m->cache_rows = n;
+    m->cache_src = lr_towers_content_data(content);
+    return LR_OK;
 }
 
 void lr_pal_backward(lr_pal *m, lr_pal_pass *ps, const float *dout) {
@@ -365,6 +432,7 @@ void lr_pal_backward(lr_pal *m, lr_pal_pass *ps, const float *dout) {
     lr_pal_params *g = &m->g;
     size_t H = c->hidden, M = ps->M, P = ps->P, D = c->out_dim;
     float drop = ps->training ? c->dropout : 0.0f;
+    assert(!ps->shortcut);
     /* output head: l2norm <- linear <- final layer norm <- selected rows */
     memset(ps->dproj, 0, P * D * sizeof(float));
     lr_l2norm_backward(ps->dproj, dout, ps->out, ps->norm, P, D);

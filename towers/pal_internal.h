@@ -38,6 +38,11 @@ struct lr_pal {
     size_t n_tensors, n_params;
     float *params_block, *grads_block; /* grads_block is NULL until training starts */
     lr_pal_params p, g;
+    /* Inference cache: every item's input embedding (adaptor output, plus its id embedding in
+     * both mode) for one content matrix, so a request only gathers rows. Dropped by training. */
+    float *cache;            /* (cache_rows, H) */
+    size_t cache_rows;
+    const float *cache_src;  /* the content data it was computed from */
 };
 
 /* One layer's activations, each (M, width) but att (see lr_attention_forward) and the
@@ -62,6 +67,8 @@ typedef struct {
     /* backward scratch */
     float *dres, *dres2, *dH1, *dH4a, *dH4b, *dqkv, *datt, *dsel, *dlnf, *dproj;
     int training; /* dropout on */
+    int last_only; /* outputs only at each sequence's last token: inference may skip work */
+    int shortcut;  /* the last forward skipped work: its activations cannot feed a backward */
     uint64_t rng;
 } lr_pal_pass;
 

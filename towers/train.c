@@ -326,6 +326,10 @@ int lr_towers_train(lr_pal *m, const lr_data *d, const lr_content *content,
     t.up.rng = cfg->seed * 0x9e3779b97f4a7c15ULL + 11;
     t.ip.rng = cfg->seed * 0x9e3779b97f4a7c15ULL + 13;
     t.up.training = t.ip.training = 1;
+    free(m->cache); /* the weights are about to change */
+    m->cache = NULL;
+    m->cache_rows = 0;
+    m->cache_src = NULL;
 #ifdef _OPENMP
     if (cfg->threads) omp_set_num_threads((int)cfg->threads);
 #endif

@@ -122,5 +122,30 @@ run content_fit_bad_projection 2 "$bin" content fit --data "$sci" --out a --enco
 run dataset_texts_one_line_per_item 0 "$bin" dataset texts "$sci" &&
   expect dataset_texts_count "4385" "$(printf '%s\n' "$out" | wc -l)"
 
+# ---- towers: train, embed-items, eval on a small synthetic catalogue ----
+if run towers_synth 0 "$bin" dataset synth --items 1000 --users 1500 --seed 4 --out "$tmp/s4" &&
+   run towers_content 0 "$bin" content fit --data "$tmp/s4" --out "$tmp/s4c.npy" --encoder-out "$tmp/s4e.bin" --dim 64; then
+  if run train_small_model 0 "$bin" train --data "$tmp/s4" --content "$tmp/s4c.npy" --out "$tmp/m.safetensors" \
+        --epochs 3 --hidden 32 --heads 2 --dim 16 --threads 1; then
+    expect train_reports_best_epoch "best valid Recall@10" "$out"
+    run embed_items_writes_unit_rows 0 "$bin" embed-items --model "$tmp/m.safetensors" --content "$tmp/s4c.npy" --out "$tmp/items.npy"
+    got=$(/usr/bin/python3 -c "import numpy as np; a=np.load('$tmp/items.npy'); print(a.shape, round(float(np.linalg.norm(a,axis=1).min()),4))")
+    expect embed_items_shape "(1000, 16) 1.0" "$got"
+    if run eval_small_model 0 "$bin" eval --data "$tmp/s4" --model "$tmp/m.safetensors" --content "$tmp/s4c.npy" --json "$tmp/e.json"; then
+      expect eval_table_has_baselines "| popularity  " "$out"
+      expect eval_table_has_variant_c "| variant (c): content, no PAL |" "$out"
+      got=$(/usr/bin/python3 -c "import json; d=json.load(open('$tmp/e.json')); print(d['split'], d['users'], sorted(k for k in d if '@' in k or k=='mrr'), 'popularity' in d['baselines'], 0 <= d['recall@10'] <= 1)")
+      expect eval_json_fields "test 1500 ['mrr', 'ndcg@10', 'ndcg@50', 'recall@10', 'recall@50'] True True" "$got"
+    fi
+    run eval_valid_split 0 "$bin" eval --data "$tmp/s4" --model "$tmp/m.safetensors" --content "$tmp/s4c.npy" --split valid &&
+      expect eval_valid_split_named "valid split" "$out"
+    run eval_wrong_content 1 "$bin" eval --data "$tmp/s4" --model "$tmp/m.safetensors" --content "$tmp/c.npy" &&
+      expect eval_wrong_content_message "rows, but the dataset has 1000 items" "$err"
+  fi
+  run train_bad_mode 2 "$bin" train --data "$tmp/s4" --content "$tmp/s4c.npy" --out "$tmp/x" --mode magic
+  run train_needs_content 2 "$bin" train --data "$tmp/s4" --out "$tmp/x"
+  run eval_missing_model 1 "$bin" eval --data "$tmp/s4" --model "$tmp/none.safetensors" --content "$tmp/s4c.npy"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

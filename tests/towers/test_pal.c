@@ -57,6 +57,7 @@ static void gradient_check(lr_test_ctx *lr_t_, lr_pal_mode mode, int pos, size_t
     CHECK_OK(lr_pal_alloc_grads(m, &err), err);
     lr_pal_pass ps = {0};
     CHECK_OK(lr_pal_pass_setup(m, &ps, k_items, k_off, 3, &err), err);
+    ps.training = 1; /* the full forward that backward needs (dropout is 0 here) */
     CHECK_EQ(ps.P, 3);
     CHECK_EQ(ps.M, 9);
     float r[3 * 4] = {0.3f, -1.2f, 0.7f, 0.4f, -0.5f, 0.9f, 0.2f, -0.8f, 1.1f, -0.3f, 0.6f, 0.2f};
@@ -267,6 +268,42 @@ LR_TEST(cold_start_content_rows_match_the_item_tower_in_content_mode) {
     lr_towers_pal_free(m);
 }
 
+/* Inference computes the last layer for the last tokens only; training computes it for all. */
+LR_TEST(last_token_shortcut_matches_the_full_forward) {
+    lr_pal *m = tiny(LR_PAL_BOTH, LR_POS_NEWEST, 2);
+    CHECK(m);
+    lr_err err = {0};
+    lr_pal_pass fast = {0}, full = {0};
+    CHECK_OK(lr_pal_pass_setup(m, &fast, k_items, k_off, 3, &err), err);
+    CHECK_OK(lr_pal_pass_setup(m, &full, k_items, k_off, 3, &err), err);
+    full.training = 1; /* dropout is 0 in tiny(): training mode only turns the shortcut off */
+    lr_pal_forward(m, &fast, k_content);
+    lr_pal_forward(m, &full, k_content);
+    for (int i = 0; i < 3 * 4; i++) CHECK_NEAR(fast.out[i], full.out[i], 1e-5);
+    lr_pal_pass_free(&fast);
+    lr_pal_pass_free(&full);
+    lr_towers_pal_free(m);
+}
+
+LR_TEST(item_cache_gives_the_same_vectors) {
+    lr_pal *m = tiny(LR_PAL_BOTH, LR_POS_NEWEST, 1);
+    CHECK(m);
+    lr_err err = {0};
+    lr_content *ct;
+    CHECK_OK(lr_towers_content_from_floats(k_content, 7, 6, &ct, &err), err);
+    float a[3 * 4], b[3 * 4], va[7 * 4], vb[7 * 4];
+    CHECK_OK(lr_towers_user_embed(m, ct, k_items, k_off, 3, a, &err), err);
+    CHECK_OK(lr_towers_item_embed(m, ct, NULL, 7, va, &err), err);
+    CHECK_OK(lr_towers_pal_cache_content(m, ct, &err), err);
+    CHECK(m->cache != NULL);
+    CHECK_OK(lr_towers_user_embed(m, ct, k_items, k_off, 3, b, &err), err);
+    CHECK_OK(lr_towers_item_embed(m, ct, NULL, 7, vb, &err), err);
+    for (int i = 0; i < 3 * 4; i++) CHECK_NEAR(a[i], b[i], 1e-6);
+    for (int i = 0; i < 7 * 4; i++) CHECK_NEAR(va[i], vb[i], 1e-6);
+    lr_towers_content_free(ct);
+    lr_towers_pal_free(m);
+}
+
 LR_TEST(bad_model_config_is_refused) {
     lr_pal_config c = lr_towers_pal_config_default();
     lr_pal *m = (lr_pal *)&m;
@@ -293,4 +330,5 @@ LR_TEST_MAIN(LR_CASE(gradients_match_finite_differences_content_mode),
              LR_CASE(one_item_history_equals_the_item_tower),
              LR_CASE(user_tower_reads_the_newest_items_and_batches_alike),
              LR_CASE(cold_start_content_rows_match_the_item_tower_in_content_mode),
-             LR_CASE(bad_model_config_is_refused))
+             LR_CASE(last_token_shortcut_matches_the_full_forward),
+             LR_CASE(item_cache_gives_the_same_vectors), LR_CASE(bad_model_config_is_refused))
