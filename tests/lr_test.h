@@ -138,4 +138,32 @@ static inline int lr_test_write_file(const char *dir, const char *name, const ch
     return (fclose(f) == 0 && ok) ? 0 : -1;
 }
 
+/* "dir/name" into out. */
+static inline void lr_test_path(char *out, size_t cap, const char *dir, const char *name) {
+    snprintf(out, cap, "%s/%s", dir, name);
+}
+
+/* Writes (or, with `append`, appends) n bytes to dir/name; returns 0 on success. */
+static inline int lr_test_put_bytes(const char *dir, const char *name, const void *buf, size_t n,
+                                    int append) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, append ? "ab" : "wb");
+    if (!f) return -1;
+    int ok = n == 0 || fwrite(buf, 1, n, f) == n;
+    return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+/* Reads up to cap bytes of dir/name into buf; returns the count, or -1. */
+static inline long lr_test_read_bytes(const char *dir, const char *name, unsigned char *buf,
+                                      size_t cap) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    return (long)n;
+}
+
 #endif /* LR_TEST_H */

@@ -147,7 +147,7 @@ typedef struct {
     float dropout;      /* on the input embedding and both residual branches, training only */
 } lr_pal_config;
 
-/* H 256, L 2, 4 heads, D 64, 50 items, position embeddings on, content mode, dropout 0.1;
+/* H 256, L 1, 4 heads, D 64, 50 items, positions from the newest, content mode, dropout 0.1;
  * content_dim and n_items must be set by the caller. */
 lr_pal_config lr_towers_pal_config_default(void);
 const char *lr_towers_pal_mode_name(lr_pal_mode m); /* "content", "id", "both" */
@@ -235,7 +235,7 @@ typedef struct {
     size_t progress_every; /* steps between progress calls */
 } lr_train_config;
 
-/* 30 epochs, batch 256, lr 1e-3, weight decay 0.01, warm-up 5%, temperature 0.05, clip 1,
+/* 30 epochs, batch 1024, lr 1e-3, weight decay 0.01, warm-up 5%, temperature 0.05, clip 1,
  * negatives auto, next-item loss, patience 5, all cores, seed 1. */
 lr_train_config lr_towers_train_config_default(void);
 

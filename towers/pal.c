@@ -10,7 +10,8 @@
 #include "pal_internal.h"
 
 lr_pal_config lr_towers_pal_config_default(void) {
-    lr_pal_config c = {.content_dim = 0, .n_items = 0, .hidden = 256, .layers = 2, .heads = 4,
+    /* one layer: on Scientific it beat two in quality and costs half (docs/benchmarks.md) */
+    lr_pal_config c = {.content_dim = 0, .n_items = 0, .hidden = 256, .layers = 1, .heads = 4,
                        .out_dim = 64, .max_len = 50, .pos_emb = LR_POS_NEWEST, .mode = LR_PAL_CONTENT,
                        .dropout = 0.1f};
     return c;

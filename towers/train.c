@@ -21,7 +21,7 @@
 #define DENSE_BETA 10000.0
 
 lr_train_config lr_towers_train_config_default(void) {
-    lr_train_config c = {.epochs = 30, .batch_size = 256, .lr = 1e-3f, .weight_decay = 0.01f,
+    lr_train_config c = {.epochs = 30, .batch_size = 1024, .lr = 1e-3f, .weight_decay = 0.01f,
                          .warmup = 0.05f, .temperature = 0.05f, .clip = 1.0f,
                          .negatives = LR_NEG_AUTO, .dense_all_action = 0, .dense_nh = 10,
                          .dense_nt = 10, .patience = 5, .threads = 0, .seed = 1,

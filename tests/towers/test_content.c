@@ -7,57 +7,11 @@
 #include <unistd.h>
 
 #include "lr_test.h"
+#include "npy_fixture.h"
 #include "lr_towers.h"
 #include "towers_internal.h"
 
 /* ---- helpers --------------------------------------------------------------------------------- */
-
-static void join(char *out, size_t cap, const char *dir, const char *name) {
-    snprintf(out, cap, "%s/%s", dir, name);
-}
-
-static int write_bytes(const char *dir, const char *name, const void *buf, size_t n) {
-    char path[4200];
-    join(path, sizeof path, dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    int ok = n == 0 || fwrite(buf, 1, n, f) == n;
-    return (fclose(f) == 0 && ok) ? 0 : -1;
-}
-
-static int append_bytes(const char *dir, const char *name, const void *buf, size_t n) {
-    char path[4200];
-    join(path, sizeof path, dir, name);
-    FILE *f = fopen(path, "ab");
-    if (!f) return -1;
-    int ok = fwrite(buf, 1, n, f) == n;
-    return (fclose(f) == 0 && ok) ? 0 : -1;
-}
-
-/* Writes dir/name as numpy lays it out: the magic, format `version`, `dict`, spaces and a '\n'
- * up to a multiple of `align` bytes (1: no padding), then `nbytes` of data. */
-static int write_npy(const char *dir, const char *name, unsigned version, const char *dict,
-                     size_t align, const void *data, size_t nbytes) {
-    size_t prefix = version == 1 ? 10 : 12, dlen = strlen(dict);
-    size_t total = prefix + dlen + 1;
-    total = (total + align - 1) / align * align;
-    size_t hlen = total - prefix;
-    unsigned char *buf = malloc(total + nbytes);
-    if (!buf) return -1;
-    memcpy(buf, "\x93NUMPY", 6);
-    buf[6] = (unsigned char)version;
-    buf[7] = 0;
-    buf[8] = (unsigned char)(hlen & 0xff);
-    buf[9] = (unsigned char)(hlen >> 8);
-    if (version != 1) buf[10] = buf[11] = 0;
-    memcpy(buf + prefix, dict, dlen);
-    memset(buf + prefix + dlen, ' ', total - prefix - dlen - 1);
-    buf[total - 1] = '\n';
-    if (nbytes) memcpy(buf + total, data, nbytes);
-    int rc = write_bytes(dir, name, buf, total + nbytes);
-    free(buf);
-    return rc;
-}
 
 /* Writes an .fvecs file of `rows` rows; ds[r] is row r's d, its values r*10 + j. */
 static int write_fvecs(const char *dir, const char *name, size_t rows, const int32_t *ds) {
@@ -71,13 +25,13 @@ static int write_fvecs(const char *dir, const char *name, size_t rows, const int
             memcpy(buf + n, &v, 4);
         }
     }
-    return write_bytes(dir, name, buf, n);
+    return lr_test_put_bytes(dir, name, buf, n, 0);
 }
 
 /* Opens dir/name and frees it again; on failure also checks that *out was reset to NULL. */
 static int try_open(const char *dir, const char *name, size_t expect_rows, lr_err *err) {
     char path[4200];
-    join(path, sizeof path, dir, name);
+    lr_test_path(path, sizeof path, dir, name);
     lr_content *c = (lr_content *)(void *)err; /* not NULL: a failed open must reset it */
     int rc = lr_towers_content_open(path, expect_rows, &c, err);
     if (rc && c) {
@@ -97,7 +51,7 @@ LR_TEST(opens_f32_npy_mapped) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
     char path[4200];
-    join(path, sizeof path, dir, "content.npy");
+    lr_test_path(path, sizeof path, dir, "content.npy");
     lr_err err = {0, ""};
     CHECK_OK(lr_towers_npy_write(path, six, 2, 3, LR_NPY_F32, &err), err);
     lr_content *c = NULL;
@@ -114,10 +68,10 @@ LR_TEST(opens_f16_npy_decoded) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
     uint16_t h[6] = {0x3800, 0xbd00, 0x4200, 0x4480, 0x8000, 0x0001}; /* .5 -1.25 3 4.5 -0 2^-24 */
-    CHECK(write_npy(dir, "content.npy", 1, "{'descr': '<f2', 'fortran_order': False, 'shape': "
+    CHECK(lr_test_write_npy(dir, "content.npy", 1, "{'descr': '<f2', 'fortran_order': False, 'shape': "
                     "(2, 3), }", 64, h, sizeof h) == 0);
     char path[4200];
-    join(path, sizeof path, dir, "content.npy");
+    lr_test_path(path, sizeof path, dir, "content.npy");
     lr_err err = {0, ""};
     lr_content *c = NULL;
     CHECK_OK(lr_towers_content_open(path, 0, &c, &err), err);
@@ -138,7 +92,7 @@ LR_TEST(opens_fvecs_by_content_not_name) {
     int32_t ds[3] = {2, 2, 2};
     CHECK(write_fvecs(dir, "content.npy", 3, ds) == 0); /* the name says .npy; the bytes don't */
     char path[4200];
-    join(path, sizeof path, dir, "content.npy");
+    lr_test_path(path, sizeof path, dir, "content.npy");
     lr_err err = {0, ""};
     lr_content *c = NULL;
     CHECK_OK(lr_towers_content_open(path, 3, &c, &err), err);
@@ -158,9 +112,9 @@ LR_TEST(f32_after_an_unaligned_header_is_copied) {
     char dict[128];
     snprintf(dict, sizeof dict, "%s", dict23);
     while ((10 + strlen(dict) + 1) % 4 == 0) strcat(dict, " ");
-    CHECK(write_npy(dir, "content.npy", 1, dict, 1, six, sizeof six) == 0);
+    CHECK(lr_test_write_npy(dir, "content.npy", 1, dict, 1, six, sizeof six) == 0);
     char path[4200];
-    join(path, sizeof path, dir, "content.npy");
+    lr_test_path(path, sizeof path, dir, "content.npy");
     lr_err err = {0, ""};
     lr_content *c = NULL;
     CHECK_OK(lr_towers_content_open(path, 2, &c, &err), err);
@@ -175,7 +129,7 @@ LR_TEST(f32_after_an_unaligned_header_is_copied) {
 LR_TEST(row_count_other_than_the_item_count_refused) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    CHECK(write_npy(dir, "content.npy", 1, dict23, 64, six, sizeof six) == 0);
+    CHECK(lr_test_write_npy(dir, "content.npy", 1, dict23, 64, six, sizeof six) == 0);
     int32_t ds[3] = {2, 2, 2};
     CHECK(write_fvecs(dir, "content.fvecs", 3, ds) == 0);
     lr_err err = {0, ""};
@@ -190,7 +144,7 @@ LR_TEST(dtype_f8_refused) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
     double x[6] = {0};
-    CHECK(write_npy(dir, "items.npy", 1, "{'descr': '<f8', 'fortran_order': False, 'shape': "
+    CHECK(lr_test_write_npy(dir, "items.npy", 1, "{'descr': '<f8', 'fortran_order': False, 'shape': "
                     "(2, 3), }", 64, x, sizeof x) == 0);
     lr_err err = {0, ""};
     CHECK_ERR(try_open(dir, "items.npy", 0, &err), err, LR_EUNSUPPORTED,
@@ -202,7 +156,7 @@ LR_TEST(dtype_f8_refused) {
 LR_TEST(dtype_big_endian_f4_refused) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    CHECK(write_npy(dir, "items.npy", 1, "{'descr': '>f4', 'fortran_order': False, 'shape': "
+    CHECK(lr_test_write_npy(dir, "items.npy", 1, "{'descr': '>f4', 'fortran_order': False, 'shape': "
                     "(2, 3), }", 64, six, sizeof six) == 0);
     lr_err err = {0, ""};
     CHECK_ERR(try_open(dir, "items.npy", 0, &err), err, LR_EUNSUPPORTED,
@@ -214,7 +168,7 @@ LR_TEST(dtype_i4_refused) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
     int32_t x[6] = {0};
-    CHECK(write_npy(dir, "items.npy", 1, "{'descr': '<i4', 'fortran_order': False, 'shape': "
+    CHECK(lr_test_write_npy(dir, "items.npy", 1, "{'descr': '<i4', 'fortran_order': False, 'shape': "
                     "(2, 3), }", 64, x, sizeof x) == 0);
     lr_err err = {0, ""};
     CHECK_ERR(try_open(dir, "items.npy", 0, &err), err, LR_EUNSUPPORTED,
@@ -225,7 +179,7 @@ LR_TEST(dtype_i4_refused) {
 LR_TEST(fortran_order_refused) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    CHECK(write_npy(dir, "content.npy", 1, "{'descr': '<f4', 'fortran_order': True, 'shape': "
+    CHECK(lr_test_write_npy(dir, "content.npy", 1, "{'descr': '<f4', 'fortran_order': True, 'shape': "
                     "(2, 3), }", 64, six, sizeof six) == 0);
     lr_err err = {0, ""};
     CHECK_ERR(try_open(dir, "content.npy", 0, &err), err, LR_EUNSUPPORTED,
@@ -237,7 +191,7 @@ LR_TEST(fortran_order_refused) {
 LR_TEST(truncated_data_refused) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    CHECK(write_npy(dir, "content.npy", 1, dict23, 64, six, sizeof six - 4) == 0);
+    CHECK(lr_test_write_npy(dir, "content.npy", 1, dict23, 64, six, sizeof six - 4) == 0);
     lr_err err = {0, ""};
     CHECK_ERR(try_open(dir, "content.npy", 0, &err), err, LR_EFORMAT,
               "content.npy: truncated: expected 24 bytes of data, found 20");
@@ -247,8 +201,8 @@ LR_TEST(truncated_data_refused) {
 LR_TEST(bytes_after_the_data_refused) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    CHECK(write_npy(dir, "content.npy", 1, dict23, 64, six, sizeof six) == 0);
-    CHECK(append_bytes(dir, "content.npy", "extra", 5) == 0);
+    CHECK(lr_test_write_npy(dir, "content.npy", 1, dict23, 64, six, sizeof six) == 0);
+    CHECK(lr_test_put_bytes(dir, "content.npy", "extra", 5, 1) == 0);
     lr_err err = {0, ""};
     CHECK_ERR(try_open(dir, "content.npy", 0, &err), err, LR_EFORMAT,
               "content.npy: 5 bytes after the data");
@@ -261,7 +215,7 @@ LR_TEST(bad_magic_refused) {
     unsigned char buf[128];
     memset(buf, ' ', sizeof buf);
     memcpy(buf, "\x93NUMPZ\x01\x00\x76\x00", 10);
-    CHECK(write_bytes(dir, "content.npy", buf, sizeof buf) == 0);
+    CHECK(lr_test_put_bytes(dir, "content.npy", buf, sizeof buf, 0) == 0);
     lr_err err = {0, ""};
     CHECK_ERR(try_open(dir, "content.npy", 0, &err), err, LR_EFORMAT,
               "content.npy: neither a .npy file (expected the magic \\x93NUMPY) nor an .fvecs "
@@ -275,7 +229,7 @@ LR_TEST(header_length_past_the_file_end_refused) {
     unsigned char buf[64];
     memset(buf, ' ', sizeof buf);
     memcpy(buf, "\x93NUMPY\x01\x00\xe8\x03", 10); /* 1000 bytes of header in a 64-byte file */
-    CHECK(write_bytes(dir, "content.npy", buf, sizeof buf) == 0);
+    CHECK(lr_test_put_bytes(dir, "content.npy", buf, sizeof buf, 0) == 0);
     lr_err err = {0, ""};
     CHECK_ERR(try_open(dir, "content.npy", 0, &err), err, LR_EFORMAT,
               "content.npy: .npy header length 1000 runs past the end of the file (64 bytes)");
@@ -285,7 +239,7 @@ LR_TEST(header_length_past_the_file_end_refused) {
 LR_TEST(header_without_shape_refused) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    CHECK(write_npy(dir, "content.npy", 1, "{'descr': '<f4', 'fortran_order': False, }", 64, six,
+    CHECK(lr_test_write_npy(dir, "content.npy", 1, "{'descr': '<f4', 'fortran_order': False, }", 64, six,
                     sizeof six) == 0);
     lr_err err = {0, ""};
     CHECK_ERR(try_open(dir, "content.npy", 0, &err), err, LR_EFORMAT,
@@ -296,7 +250,7 @@ LR_TEST(header_without_shape_refused) {
 LR_TEST(shape_with_three_dimensions_refused) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    CHECK(write_npy(dir, "content.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': "
+    CHECK(lr_test_write_npy(dir, "content.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': "
                     "(2, 3, 1), }", 64, six, sizeof six) == 0);
     lr_err err = {0, ""};
     CHECK_ERR(try_open(dir, "content.npy", 0, &err), err, LR_EFORMAT,
@@ -308,7 +262,7 @@ LR_TEST(shape_with_three_dimensions_refused) {
 LR_TEST(shape_with_zero_dimensions_refused) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    CHECK(write_npy(dir, "content.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': "
+    CHECK(lr_test_write_npy(dir, "content.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': "
                     "(), }", 64, six, 4) == 0);
     lr_err err = {0, ""};
     CHECK_ERR(try_open(dir, "content.npy", 0, &err), err, LR_EFORMAT,
@@ -319,11 +273,11 @@ LR_TEST(shape_with_zero_dimensions_refused) {
 LR_TEST(empty_shapes_refused) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    CHECK(write_npy(dir, "rows.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': "
+    CHECK(lr_test_write_npy(dir, "rows.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': "
                     "(0, 3), }", 64, NULL, 0) == 0);
-    CHECK(write_npy(dir, "dim.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': "
+    CHECK(lr_test_write_npy(dir, "dim.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': "
                     "(3, 0), }", 64, NULL, 0) == 0);
-    CHECK(write_npy(dir, "vec.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': "
+    CHECK(lr_test_write_npy(dir, "vec.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': "
                     "(0,), }", 64, NULL, 0) == 0);
     lr_err err = {0, ""};
     CHECK_ERR(try_open(dir, "rows.npy", 0, &err), err, LR_EFORMAT,
@@ -338,7 +292,7 @@ LR_TEST(empty_shapes_refused) {
 LR_TEST(unterminated_dict_refused) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    CHECK(write_npy(dir, "content.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': "
+    CHECK(lr_test_write_npy(dir, "content.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': "
                     "(2, 3), ", 64, six, sizeof six) == 0);
     lr_err err = {0, ""};
     CHECK_ERR(try_open(dir, "content.npy", 0, &err), err, LR_EFORMAT,
@@ -352,7 +306,7 @@ LR_TEST(nan_value_refused_naming_row_and_column) {
     float x[6];
     memcpy(x, six, sizeof x);
     x[5] = NAN;
-    CHECK(write_npy(dir, "content.npy", 1, dict23, 64, x, sizeof x) == 0);
+    CHECK(lr_test_write_npy(dir, "content.npy", 1, dict23, 64, x, sizeof x) == 0);
     lr_err err = {0, ""};
     CHECK_ERR(try_open(dir, "content.npy", 0, &err), err, LR_EFORMAT,
               "content.npy: row 1, column 2 is NaN");
@@ -365,7 +319,7 @@ LR_TEST(inf_value_refused_naming_row_and_column) {
     float x[6];
     memcpy(x, six, sizeof x);
     x[1] = INFINITY;
-    CHECK(write_npy(dir, "content.npy", 1, dict23, 64, x, sizeof x) == 0);
+    CHECK(lr_test_write_npy(dir, "content.npy", 1, dict23, 64, x, sizeof x) == 0);
     lr_err err = {0, ""};
     CHECK_ERR(try_open(dir, "content.npy", 0, &err), err, LR_EFORMAT,
               "content.npy: row 0, column 1 is Inf");
@@ -376,7 +330,7 @@ LR_TEST(negative_inf_in_f16_refused_naming_row_and_column) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
     uint16_t h[6] = {0x3c00, 0x3c00, 0x3c00, 0x3c00, 0xfc00, 0x3c00}; /* -Inf at row 1, column 1 */
-    CHECK(write_npy(dir, "content.npy", 1, "{'descr': '<f2', 'fortran_order': False, 'shape': "
+    CHECK(lr_test_write_npy(dir, "content.npy", 1, "{'descr': '<f2', 'fortran_order': False, 'shape': "
                     "(2, 3), }", 64, h, sizeof h) == 0);
     lr_err err = {0, ""};
     CHECK_ERR(try_open(dir, "content.npy", 0, &err), err, LR_EFORMAT,
@@ -401,7 +355,7 @@ LR_TEST(fvecs_truncated_refused) {
     int32_t ds[2] = {4, 4};
     CHECK(write_fvecs(dir, "content.fvecs", 2, ds) == 0);
     char path[4200];
-    join(path, sizeof path, dir, "content.fvecs");
+    lr_test_path(path, sizeof path, dir, "content.fvecs");
     CHECK(truncate(path, 2 * 20 - 6) == 0);
     lr_err err = {0, ""};
     CHECK_ERR(try_open(dir, "content.fvecs", 0, &err), err, LR_EFORMAT,
@@ -415,7 +369,7 @@ LR_TEST(fvecs_truncated_refused) {
 LR_TEST(empty_file_refused) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    CHECK(write_bytes(dir, "content.npy", "", 0) == 0);
+    CHECK(lr_test_put_bytes(dir, "content.npy", "", 0, 0) == 0);
     lr_err err = {0, ""};
     CHECK_ERR(try_open(dir, "content.npy", 0, &err), err, LR_EFORMAT,
               "content.npy: the file is empty");
@@ -426,7 +380,7 @@ LR_TEST(missing_file_refused_naming_the_path) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
     char path[160]; /* short enough for the harness's failure message */
-    join(path, sizeof path, dir, "nowhere.npy");
+    lr_test_path(path, sizeof path, dir, "nowhere.npy");
     lr_err err = {0, ""};
     CHECK_ERR(try_open(dir, "nowhere.npy", 0, &err), err, LR_ENOTFOUND, path);
     CHECK_CONTAINS(err.msg, "cannot open");

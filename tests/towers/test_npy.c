@@ -7,59 +7,11 @@
 #include <unistd.h>
 
 #include "lr_test.h"
+#include "npy_fixture.h"
 #include "lr_towers.h"
 #include "towers_internal.h"
 
 /* ---- helpers --------------------------------------------------------------------------------- */
-
-static void join(char *out, size_t cap, const char *dir, const char *name) {
-    snprintf(out, cap, "%s/%s", dir, name);
-}
-
-static int write_bytes(const char *dir, const char *name, const void *buf, size_t n) {
-    char path[4200];
-    join(path, sizeof path, dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    int ok = fwrite(buf, 1, n, f) == n;
-    return (fclose(f) == 0 && ok) ? 0 : -1;
-}
-
-/* Reads up to cap bytes of dir/name into buf; returns the count, or -1. */
-static long read_bytes(const char *dir, const char *name, unsigned char *buf, size_t cap) {
-    char path[4200];
-    join(path, sizeof path, dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    size_t n = fread(buf, 1, cap, f);
-    fclose(f);
-    return (long)n;
-}
-
-/* Writes dir/name as numpy's writers lay it out: the magic, format `version`, `dict`, spaces
- * and a '\n' up to a multiple of `align` bytes (1: no padding), then `nbytes` of data. */
-static int write_npy(const char *dir, const char *name, unsigned version, const char *dict,
-                     size_t align, const void *data, size_t nbytes) {
-    size_t prefix = version == 1 ? 10 : 12, dlen = strlen(dict);
-    size_t total = prefix + dlen + 1;
-    total = (total + align - 1) / align * align;
-    size_t hlen = total - prefix;
-    unsigned char *buf = malloc(total + nbytes);
-    if (!buf) return -1;
-    memcpy(buf, "\x93NUMPY", 6);
-    buf[6] = (unsigned char)version;
-    buf[7] = 0;
-    buf[8] = (unsigned char)(hlen & 0xff);
-    buf[9] = (unsigned char)(hlen >> 8);
-    if (version != 1) buf[10] = buf[11] = 0;
-    memcpy(buf + prefix, dict, dlen);
-    memset(buf + prefix + dlen, ' ', total - prefix - dlen - 1);
-    buf[total - 1] = '\n';
-    if (nbytes) memcpy(buf + total, data, nbytes);
-    int rc = write_bytes(dir, name, buf, total + nbytes);
-    free(buf);
-    return rc;
-}
 
 static float as_float(uint32_t bits) {
     float f;
@@ -72,7 +24,7 @@ static const float six[6] = {0.5f, -1.25f, 3.0f, 4.5f, -0.0f, 1e-3f};
 /* Opens dir/name and checks it holds the 2 x 3 matrix `six`. */
 static int holds_six(const char *dir, const char *name, lr_err *err) {
     char path[4200];
-    join(path, sizeof path, dir, name);
+    lr_test_path(path, sizeof path, dir, name);
     lr_content *c = NULL;
     int rc = lr_towers_content_open(path, 2, &c, err);
     if (rc) return rc;
@@ -91,7 +43,7 @@ LR_TEST(round_trip_f32_2d) {
     float x[12];
     for (int i = 0; i < 12; i++) x[i] = (float)i * 0.731f - 3.3f;
     char path[4200];
-    join(path, sizeof path, dir, "a.npy");
+    lr_test_path(path, sizeof path, dir, "a.npy");
     lr_err err = {0, ""};
     CHECK_OK(lr_towers_npy_write(path, x, 3, 4, LR_NPY_F32, &err), err);
     lr_content *c = NULL;
@@ -109,7 +61,7 @@ LR_TEST(round_trip_f16_2d_rounds_each_value_to_nearest_half) {
     float x[20];
     for (int i = 0; i < 20; i++) x[i] = ((float)i - 9.5f) * 0.0173f * (float)(i + 1);
     char path[4200];
-    join(path, sizeof path, dir, "a.npy");
+    lr_test_path(path, sizeof path, dir, "a.npy");
     lr_err err = {0, ""};
     CHECK_OK(lr_towers_npy_write(path, x, 4, 5, LR_NPY_F16, &err), err);
     lr_content *c = NULL;
@@ -130,12 +82,12 @@ LR_TEST(round_trip_1d_f32_reads_as_one_row) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
     char path[4200];
-    join(path, sizeof path, dir, "v.npy");
+    lr_test_path(path, sizeof path, dir, "v.npy");
     lr_err err = {0, ""};
     CHECK_OK(lr_towers_npy_write(path, six, 6, 0, LR_NPY_F32, &err), err);
     unsigned char buf[256];
     /* 10 bytes of prefix, a 58-byte dict and '\n' pad to 128. */
-    CHECK(read_bytes(dir, "v.npy", buf, sizeof buf) == 128 + (long)sizeof six);
+    CHECK(lr_test_read_bytes(dir, "v.npy", buf, sizeof buf) == 128 + (long)sizeof six);
     const char *dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }";
     CHECK(memcmp(buf + 10, dict, strlen(dict)) == 0);
     lr_content *c = NULL;
@@ -151,7 +103,7 @@ LR_TEST(round_trip_1d_f16_reads_as_one_row) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
     char path[4200];
-    join(path, sizeof path, dir, "v.npy");
+    lr_test_path(path, sizeof path, dir, "v.npy");
     lr_err err = {0, ""};
     CHECK_OK(lr_towers_npy_write(path, six, 6, 0, LR_NPY_F16, &err), err);
     lr_content *c = NULL;
@@ -170,11 +122,11 @@ LR_TEST(written_header_is_64_byte_aligned_and_numpy_readable) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
     char path[4200];
-    join(path, sizeof path, dir, "m.npy");
+    lr_test_path(path, sizeof path, dir, "m.npy");
     lr_err err = {0, ""};
     CHECK_OK(lr_towers_npy_write(path, six, 2, 3, LR_NPY_F32, &err), err);
     unsigned char buf[256];
-    long n = read_bytes(dir, "m.npy", buf, sizeof buf);
+    long n = lr_test_read_bytes(dir, "m.npy", buf, sizeof buf);
     CHECK(n > 10);
     CHECK(memcmp(buf, "\x93NUMPY\x01\x00", 8) == 0);
     size_t hlen = (size_t)buf[8] | (size_t)buf[9] << 8;
@@ -210,7 +162,7 @@ LR_TEST(f16_overflow_refused_naming_row_and_column) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
     char path[4200];
-    join(path, sizeof path, dir, "big.npy");
+    lr_test_path(path, sizeof path, dir, "big.npy");
     float x[6] = {1, 2, 3, 4, 5, 65505.0f};
     lr_err err = {0, ""};
     CHECK_ERR(lr_towers_npy_write(path, x, 2, 3, LR_NPY_F16, &err), err, LR_ERANGE,
@@ -226,7 +178,7 @@ LR_TEST(nan_or_inf_input_refused) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
     char path[4200];
-    join(path, sizeof path, dir, "bad.npy");
+    lr_test_path(path, sizeof path, dir, "bad.npy");
     float x[4] = {1, NAN, 3, 4};
     lr_err err = {0, ""};
     CHECK_ERR(lr_towers_npy_write(path, x, 2, 2, LR_NPY_F32, &err), err, LR_EINVAL,
@@ -313,7 +265,7 @@ LR_TEST(half_round_trips_every_value) {
 LR_TEST(header_with_double_quotes_accepted) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    CHECK(write_npy(dir, "a.npy", 1, "{\"descr\": \"<f4\", \"fortran_order\": False, "
+    CHECK(lr_test_write_npy(dir, "a.npy", 1, "{\"descr\": \"<f4\", \"fortran_order\": False, "
                     "\"shape\": (2, 3), }", 64, six, sizeof six) == 0);
     lr_err err = {0, ""};
     CHECK_OK(holds_six(dir, "a.npy", &err), err);
@@ -323,7 +275,7 @@ LR_TEST(header_with_double_quotes_accepted) {
 LR_TEST(header_with_keys_in_another_order_accepted) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    CHECK(write_npy(dir, "a.npy", 1, "{'shape': (2, 3), 'fortran_order': False, 'descr': '<f4'}",
+    CHECK(lr_test_write_npy(dir, "a.npy", 1, "{'shape': (2, 3), 'fortran_order': False, 'descr': '<f4'}",
                     64, six, sizeof six) == 0);
     lr_err err = {0, ""};
     CHECK_OK(holds_six(dir, "a.npy", &err), err);
@@ -333,7 +285,7 @@ LR_TEST(header_with_keys_in_another_order_accepted) {
 LR_TEST(header_version_2_accepted) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    CHECK(write_npy(dir, "a.npy", 2, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
+    CHECK(lr_test_write_npy(dir, "a.npy", 2, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
                     64, six, sizeof six) == 0);
     lr_err err = {0, ""};
     CHECK_OK(holds_six(dir, "a.npy", &err), err);
@@ -343,7 +295,7 @@ LR_TEST(header_version_2_accepted) {
 LR_TEST(header_version_3_accepted) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    CHECK(write_npy(dir, "a.npy", 3, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
+    CHECK(lr_test_write_npy(dir, "a.npy", 3, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
                     64, six, sizeof six) == 0);
     lr_err err = {0, ""};
     CHECK_OK(holds_six(dir, "a.npy", &err), err);
@@ -353,7 +305,7 @@ LR_TEST(header_version_3_accepted) {
 LR_TEST(header_without_trailing_comma_accepted) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    CHECK(write_npy(dir, "a.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3)}",
+    CHECK(lr_test_write_npy(dir, "a.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3)}",
                     64, six, sizeof six) == 0);
     lr_err err = {0, ""};
     CHECK_OK(holds_six(dir, "a.npy", &err), err);
@@ -363,7 +315,7 @@ LR_TEST(header_without_trailing_comma_accepted) {
 LR_TEST(header_padded_to_16_bytes_by_old_writers_accepted) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    CHECK(write_npy(dir, "a.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
+    CHECK(lr_test_write_npy(dir, "a.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
                     16, six, sizeof six) == 0);
     lr_err err = {0, ""};
     CHECK_OK(holds_six(dir, "a.npy", &err), err);
@@ -373,7 +325,7 @@ LR_TEST(header_padded_to_16_bytes_by_old_writers_accepted) {
 LR_TEST(header_with_python2_long_sizes_accepted) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    CHECK(write_npy(dir, "a.npy", 1, "{'descr': '<f4', 'fortran_order': False, "
+    CHECK(lr_test_write_npy(dir, "a.npy", 1, "{'descr': '<f4', 'fortran_order': False, "
                     "'shape': (2L, 3L), }", 64, six, sizeof six) == 0);
     lr_err err = {0, ""};
     CHECK_OK(holds_six(dir, "a.npy", &err), err);
@@ -383,7 +335,7 @@ LR_TEST(header_with_python2_long_sizes_accepted) {
 LR_TEST(header_with_odd_whitespace_accepted) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    CHECK(write_npy(dir, "a.npy", 1, "  {\n 'descr' :'<f4' ,\t'fortran_order':False,'shape':( 2 ,3 "
+    CHECK(lr_test_write_npy(dir, "a.npy", 1, "  {\n 'descr' :'<f4' ,\t'fortran_order':False,'shape':( 2 ,3 "
                     ",) , }", 64, six, sizeof six) == 0);
     lr_err err = {0, ""};
     CHECK_OK(holds_six(dir, "a.npy", &err), err);

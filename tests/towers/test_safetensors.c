@@ -11,30 +11,6 @@
 
 /* ---- helpers --------------------------------------------------------------------------------- */
 
-static void join(char *out, size_t cap, const char *dir, const char *name) {
-    snprintf(out, cap, "%s/%s", dir, name);
-}
-
-static int write_bytes(const char *dir, const char *name, const void *buf, size_t n) {
-    char path[4200];
-    join(path, sizeof path, dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f) return -1;
-    int ok = !n || fwrite(buf, 1, n, f) == n;
-    return (fclose(f) == 0 && ok) ? 0 : -1;
-}
-
-/* Reads up to cap bytes of dir/name into buf; returns the count, or -1. */
-static long read_bytes(const char *dir, const char *name, unsigned char *buf, size_t cap) {
-    char path[4200];
-    join(path, sizeof path, dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    size_t n = fread(buf, 1, cap, f);
-    fclose(f);
-    return (long)n;
-}
-
 /* Writes a safetensors file by hand: the length field `claimed` (the header's length when it is
  * UINT64_MAX), `header` unpadded, then nbytes of data. */
 static int write_st_claim(const char *dir, const char *name, uint64_t claimed, const char *header,
@@ -46,7 +22,7 @@ static int write_st_claim(const char *dir, const char *name, uint64_t claimed, c
     memcpy(buf, &len, 8);
     memcpy(buf + 8, header, hl);
     if (nbytes) memcpy(buf + 8 + hl, data, nbytes);
-    int rc = write_bytes(dir, name, buf, 8 + hl + nbytes);
+    int rc = lr_test_put_bytes(dir, name, buf, 8 + hl + nbytes, 0);
     free(buf);
     return rc;
 }
@@ -59,7 +35,7 @@ static int write_st(const char *dir, const char *name, const char *header, const
 /* Opens dir/name, expecting failure; returns the code and leaves the message in *err. */
 static int open_fails(const char *dir, const char *name, lr_err *err) {
     char path[4200];
-    join(path, sizeof path, dir, name);
+    lr_test_path(path, sizeof path, dir, name);
     lr_st_file *f = (lr_st_file *)(uintptr_t)1; /* must come back NULL */
     int rc = lr_st_open(path, &f, err);
     if (f) {
@@ -84,7 +60,7 @@ LR_TEST(round_trip_keeps_tensors_names_and_metadata) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
     char path[4200];
-    join(path, sizeof path, dir, "model.safetensors");
+    lr_test_path(path, sizeof path, dir, "model.safetensors");
     float c24[24];
     for (int i = 0; i < 24; i++) c24[i] = (float)i * 0.25f - 3.0f;
     lr_st_tensor t[3] = {{"layers.0.bias", b3, 1, {3}},
@@ -121,7 +97,7 @@ LR_TEST(round_trip_handles_scalar_and_empty_tensors) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
     char path[4200];
-    join(path, sizeof path, dir, "m.safetensors");
+    lr_test_path(path, sizeof path, dir, "m.safetensors");
     float s = 42.5f;
     lr_st_tensor t[3] = {{"empty", NULL, 2, {0, 5}}, {"scalar", &s, 0, {0}}, {"b", b3, 1, {3}}};
     lr_err err = {0, ""};
@@ -152,11 +128,11 @@ LR_TEST(data_starts_at_8_byte_aligned_offset) {
     int rc = 0, bad = 0;
     for (size_t i = 0; i < 8 && !rc && !bad; i++) {
         char path[4200];
-        join(path, sizeof path, dir, "x.safetensors");
+        lr_test_path(path, sizeof path, dir, "x.safetensors");
         lr_st_tensor t = {names[i], b3, 1, {3}};
         if ((rc = lr_st_write(path, &t, 1, NULL, NULL, 0, &err))) break;
         unsigned char buf[256];
-        long n = read_bytes(dir, "x.safetensors", buf, sizeof buf);
+        long n = lr_test_read_bytes(dir, "x.safetensors", buf, sizeof buf);
         uint64_t hlen;
         memcpy(&hlen, buf, 8);
         /* Aligned, exactly header + 12 data bytes, JSON padded with spaces only. */
@@ -178,7 +154,7 @@ LR_TEST(header_passes_a_json_and_struct_check_in_python) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
     char path[4200];
-    join(path, sizeof path, dir, "model.safetensors");
+    lr_test_path(path, sizeof path, dir, "model.safetensors");
     float c24[24] = {0};
     lr_st_tensor t[3] = {{"w", a6, 2, {2, 3}}, {"b", b3, 1, {3}}, {"e", c24, 3, {2, 3, 4}}};
     const char *keys[1] = {"format"}, *vals[1] = {"pt"};
@@ -231,7 +207,7 @@ LR_TEST(reads_hand_written_header_with_other_key_order_and_spaces) {
                     " \"b\":{\"shape\":[3],\"dtype\":\"F32\",\"data_offsets\":[0,12]} }   ";
     CHECK_EQ(write_st(dir, "h.safetensors", h, data, sizeof data), 0);
     char path[4200];
-    join(path, sizeof path, dir, "h.safetensors");
+    lr_test_path(path, sizeof path, dir, "h.safetensors");
     lr_st_file *f = NULL;
     lr_err err = {0, ""};
     int rc = lr_st_open(path, &f, &err);
@@ -257,7 +233,7 @@ LR_TEST(write_replaces_old_file_and_leaves_no_temporary) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
     char path[4200];
-    join(path, sizeof path, dir, "m.safetensors");
+    lr_test_path(path, sizeof path, dir, "m.safetensors");
     lr_err err = {0, ""};
     CHECK_EQ(lr_test_write_file(dir, "m.safetensors", "old contents"), 0);
     int rc = write_two(path, &err);
@@ -279,7 +255,7 @@ LR_TEST(write_into_missing_directory_is_io_error) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
     char path[4200];
-    join(path, sizeof path, dir, "no/such/m.safetensors");
+    lr_test_path(path, sizeof path, dir, "no/such/m.safetensors");
     lr_err err = {0, ""};
     int rc = write_two(path, &err);
     lr_test_rmdir(dir);
@@ -325,7 +301,7 @@ LR_TEST(missing_tensor_is_not_found) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
     char path[4200];
-    join(path, sizeof path, dir, "model.safetensors");
+    lr_test_path(path, sizeof path, dir, "model.safetensors");
     lr_err err = {0, ""};
     int rc = write_two(path, &err);
     lr_st_file *f = NULL;
@@ -345,7 +321,7 @@ LR_TEST(f16_tensor_is_refused_as_f32) {
     const char *h = "{\"w_out\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[0,8]}}";
     CHECK_EQ(write_st(dir, "model.safetensors", h, half, sizeof half), 0);
     char path[4200];
-    join(path, sizeof path, dir, "model.safetensors");
+    lr_test_path(path, sizeof path, dir, "model.safetensors");
     lr_st_file *f = NULL;
     lr_err err = {0, ""};
     int rc = lr_st_open(path, &f, &err);
@@ -362,7 +338,7 @@ LR_TEST(wrong_shape_is_mismatch_and_leaves_dst_alone) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
     char path[4200];
-    join(path, sizeof path, dir, "model.safetensors");
+    lr_test_path(path, sizeof path, dir, "model.safetensors");
     float *w = malloc(768 * 256 * sizeof *w);
     if (!w) lr_test_rmdir(dir);
     CHECK(w);
@@ -412,7 +388,7 @@ LR_TEST(file_shorter_than_8_bytes_is_refused) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
     lr_err err = {0, ""};
-    CHECK_EQ(write_bytes(dir, "s.safetensors", "\x02\0\0\0", 4), 0);
+    CHECK_EQ(lr_test_put_bytes(dir, "s.safetensors", "\x02\0\0\0", 4, 0), 0);
     int rc = open_fails(dir, "s.safetensors", &err);
     lr_test_rmdir(dir);
     CHECK_ERR(rc, err, LR_EFORMAT, "s.safetensors: 4 bytes is too short");
@@ -524,7 +500,7 @@ LR_TEST(other_known_dtypes_open_but_are_not_readable_as_f32) {
                     "\"m\":{\"dtype\":\"BOOL\",\"shape\":[1,1],\"data_offsets\":[10,11]}}";
     CHECK_EQ(write_st(dir, "k.safetensors", h, data, sizeof data), 0);
     char path[4200];
-    join(path, sizeof path, dir, "k.safetensors");
+    lr_test_path(path, sizeof path, dir, "k.safetensors");
     lr_st_file *f = NULL;
     lr_err err = {0, ""};
     int rc = lr_st_open(path, &f, &err);
@@ -566,12 +542,12 @@ LR_TEST(truncated_file_is_refused) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
     char path[4200];
-    join(path, sizeof path, dir, "t.safetensors");
+    lr_test_path(path, sizeof path, dir, "t.safetensors");
     lr_err err = {0, ""};
     int rc = write_two(path, &err);
     unsigned char buf[512];
-    long n = rc ? -1 : read_bytes(dir, "t.safetensors", buf, sizeof buf);
-    int wr = n > 5 ? write_bytes(dir, "t.safetensors", buf, (size_t)n - 5) : -1;
+    long n = rc ? -1 : lr_test_read_bytes(dir, "t.safetensors", buf, sizeof buf);
+    int wr = n > 5 ? lr_test_put_bytes(dir, "t.safetensors", buf, (size_t)n - 5, 0) : -1;
     int ro = open_fails(dir, "t.safetensors", &err);
     lr_test_rmdir(dir);
     CHECK_EQ(wr, 0);
@@ -647,7 +623,7 @@ LR_TEST(getters_return_null_out_of_range_and_close_accepts_null) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
     char path[4200];
-    join(path, sizeof path, dir, "m.safetensors");
+    lr_test_path(path, sizeof path, dir, "m.safetensors");
     lr_err err = {0, ""};
     int rc = write_two(path, &err);
     lr_st_file *f = NULL;
