@@ -7,11 +7,21 @@
 
 #include "layers_internal.h"
 
+/* Below this many rows sgemv per row beats sgemm, which packs the whole weight matrix first:
+ * measured on the serving path, where the last layer runs on one row per user. */
+#define GEMV_MAX_ROWS 4
+
 void lr_linear_forward(float *out, const float *inp, const float *w, const float *b, size_t N,
                        size_t C, size_t OC) {
     if (N == 0) return;
     if (b) {
         for (size_t i = 0; i < N; i++) memcpy(out + i * OC, b, OC * sizeof *out);
+    }
+    if (N <= GEMV_MAX_ROWS) {
+        for (size_t i = 0; i < N; i++)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)OC, (int)C, 1.0f, w, (int)C, inp + i * C,
+                        1, b ? 1.0f : 0.0f, out + i * OC, 1);
+        return;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)OC, (int)C, 1.0f, inp,
                 (int)C, w, (int)C, b ? 1.0f : 0.0f, out, (int)OC);
