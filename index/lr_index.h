@@ -1,8 +1,10 @@
 /* The index library: approximate and exact search over item embeddings through the FAISS C API.
  *
- * This header so far describes which FAISS build the engine runs on. FAISS's C API keeps its
- * last error in a thread-local; index/ copies it into an lr_err on the same thread at once.
- * Every function here is safe to call from many threads. */
+ * An lr_index owns one FAISS index over int64 item ids, inner-product metric (the towers'
+ * vectors are unit length, so this is cosine). FAISS's C API keeps its last error in a
+ * thread-local; index/ copies it into an lr_err on the same thread at once.
+ * lr_index_search on one index is safe from many threads; add, remove, set_nprobe and free need
+ * the caller to stop searches first. The backend functions are safe from any thread. */
 #ifndef LR_INDEX_H
 #define LR_INDEX_H
 
@@ -22,5 +24,47 @@ lr_index_backend lr_index_backend_info(void);
 /* Checks that the compiled-in FAISS can run here (an AVX2 build needs an AVX2 CPU) and that it
  * answers: builds a tiny exact inner-product index through the C API and searches it. */
 int lr_index_backend_check(lr_err *err);
+
+/* ---- the index --------------------------------------------------------------------------- */
+
+typedef struct lr_index lr_index;
+
+/* The default factory string for n vectors of dimension dim: IVF with about 4 sqrt(n) lists
+ * (between 1 and n / 39, the fewest training points per list FAISS accepts without warning)
+ * and 4-bit fast-scan PQ with dim/2 sub-quantizers; "Flat" below 1,000 vectors. */
+void lr_index_default_factory(size_t n, size_t dim, char *buf, size_t cap);
+
+/* Builds an index over x (n * dim, row i has id ids[i], or i when ids is NULL). `factory` is any
+ * FAISS index_factory string (NULL: the default). Coarse quantizer and PQ are trained on an
+ * evenly strided sample of at most 64 * nlist vectors; vectors are added in batches. */
+int lr_index_build(const float *x, size_t n, size_t dim, const int64_t *ids, const char *factory,
+                   lr_index **out, lr_err *err);
+
+/* q: nq * dim; ids, scores: nq * k each, caller-owned, padded with -1 / -INFINITY. */
+int lr_index_search(const lr_index *ix, size_t nq, const float *q, size_t k, int64_t *ids,
+                    float *scores, lr_err *err);
+
+/* Lists an IVF index probes per query (clamped to its list count); LR_EUNSUPPORTED otherwise. */
+int lr_index_set_nprobe(lr_index *ix, size_t nprobe, lr_err *err);
+size_t lr_index_nprobe(const lr_index *ix); /* 0 when not an IVF index */
+
+/* Adds n vectors (n * dim) with the given ids; an id already present is refused. */
+int lr_index_add(lr_index *ix, size_t n, const float *x, const int64_t *ids, lr_err *err);
+/* Removes the ids present; *removed (may be NULL) gets how many were. */
+int lr_index_remove(lr_index *ix, size_t n, const int64_t *ids, size_t *removed, lr_err *err);
+
+/* The FAISS index file alone (written aside, synced, renamed); the manifest is the caller's. */
+int lr_index_save(const lr_index *ix, const char *path, lr_err *err);
+int lr_index_load(const char *path, lr_index **out, lr_err *err);
+
+size_t lr_index_count(const lr_index *ix);
+size_t lr_index_dim(const lr_index *ix);
+const char *lr_index_factory(const lr_index *ix); /* as built ("" when loaded from a file) */
+void lr_index_free(lr_index *ix); /* NULL is a no-op */
+
+/* Exact inner-product search over x (n * dim; ids are row numbers): the ground truth.
+ * ids, scores: nq * k each, padded with -1 / -INFINITY. */
+int lr_index_exact_search(const float *x, size_t n, size_t dim, const float *q, size_t nq,
+                          size_t k, int64_t *ids, float *scores, lr_err *err);
 
 #endif /* LR_INDEX_H */

@@ -1,0 +1,249 @@
+/* The index over item embeddings: a FAISS index (IVF-PQ by default) through the C API. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cblas.h>
+#include <faiss/c_api/AutoTune_c.h>
+#include <faiss/c_api/IndexFlat_c.h>
+#include <faiss/c_api/Index_c.h>
+#include <faiss/c_api/error_c.h>
+#include <faiss/c_api/impl/AuxIndexStructures_c.h>
+#include <faiss/c_api/index_factory_c.h>
+#include <faiss/c_api/index_io_c.h>
+
+#include "lr_index.h"
+
+#define ADD_BATCH 65536 /* vectors per add call: bounds FAISS's temporary buffers */
+
+struct lr_index {
+    FaissIndex *ix;
+    size_t dim, nprobe;
+    char factory[160];
+};
+
+/* FAISS's message lives in a thread-local until its next call: copy it now. */
+static int faiss_fail(lr_err *err, const char *what) {
+    const char *m = faiss_get_last_error();
+    return lr_err_set(err, LR_EFAISS, "%s: %s", what, m && *m ? m : "FAISS reported an error");
+}
+
+/* OpenBLAS threads fight FAISS's OpenMP threads (design.md §4): one BLAS thread inside FAISS. */
+typedef struct {
+    int blas_threads;
+} blas_guard;
+
+static blas_guard blas_single(void) {
+    blas_guard g = {openblas_get_num_threads()};
+    openblas_set_num_threads(1);
+    return g;
+}
+
+static void blas_restore(blas_guard g) { openblas_set_num_threads(g.blas_threads); }
+
+void lr_index_default_factory(size_t n, size_t dim, char *buf, size_t cap) {
+    if (n < 1000 || dim % 2) {
+        snprintf(buf, cap, "Flat");
+        return;
+    }
+    size_t nlist = (size_t)(4.0 * sqrt((double)n));
+    if (nlist > n / 39) nlist = n / 39;
+    if (nlist < 1) nlist = 1;
+    snprintf(buf, cap, "IVF%zu,PQ%zux4fs", nlist, dim / 2);
+}
+
+/* Flat and other non-IVF indexes number vectors themselves: IDMap carries our ids. */
+static int needs_idmap(const char *factory) {
+    return strncmp(factory, "IVF", 3) != 0 && strncmp(factory, "IDMap", 5) != 0;
+}
+
+static int add_batches(FaissIndex *ix, size_t n, size_t dim, const float *x, const int64_t *ids,
+                       int64_t first_id, lr_err *err) {
+    int64_t *seq = NULL;
+    if (!ids && !(seq = malloc((n < ADD_BATCH ? n : ADD_BATCH) * sizeof *seq)))
+        return lr_err_set(err, LR_ENOMEM, "index: out of memory");
+    int rc = LR_OK;
+    for (size_t s = 0; s < n; s += ADD_BATCH) {
+        size_t m = n - s < ADD_BATCH ? n - s : ADD_BATCH;
+        const int64_t *bid = ids ? ids + s : seq;
+        for (size_t i = 0; !ids && i < m; i++) seq[i] = first_id + (int64_t)(s + i);
+        if (faiss_Index_add_with_ids(ix, (idx_t)m, x + s * dim, (const idx_t *)bid)) {
+            rc = faiss_fail(err, "adding vectors");
+            break;
+        }
+    }
+    free(seq);
+    return rc;
+}
+
+int lr_index_build(const float *x, size_t n, size_t dim, const int64_t *ids, const char *factory,
+                   lr_index **out, lr_err *err) {
+    *out = NULL;
+    if (n == 0 || dim == 0 || dim > 65536)
+        return lr_err_set(err, LR_EINVAL, "index: %zu vectors of dimension %zu cannot be indexed", n, dim);
+    for (size_t i = 0; i < n * dim; i++)
+        if (!isfinite(x[i]))
+            return lr_err_set(err, LR_EINVAL, "index: vector %zu has a NaN or Inf value", i / dim);
+    lr_index *ix = calloc(1, sizeof *ix);
+    float *sample = NULL;
+    if (!ix) return lr_err_set(err, LR_ENOMEM, "index: out of memory");
+    ix->dim = dim;
+    if (factory) snprintf(ix->factory, sizeof ix->factory, "%s", factory);
+    else lr_index_default_factory(n, dim, ix->factory, sizeof ix->factory);
+    char full[200];
+    snprintf(full, sizeof full, "%s%s", needs_idmap(ix->factory) ? "IDMap," : "", ix->factory);
+    blas_guard g = blas_single();
+    int rc = LR_OK;
+    if (faiss_index_factory(&ix->ix, (int)dim, full, METRIC_INNER_PRODUCT)) {
+        rc = faiss_fail(err, "index: the factory string was refused");
+        lr_err_prefix(err, "'%s': ", ix->factory);
+        goto done;
+    }
+    if (!faiss_Index_is_trained(ix->ix)) {
+        /* a sample of at most 64 vectors per list, evenly strided over the catalogue */
+        size_t nlist = 0;
+        sscanf(ix->factory, "IVF%zu", &nlist);
+        size_t want = nlist ? 64 * nlist : n, m = want < n ? want : n, stride = n / m;
+        if (m < n && !(sample = malloc(m * dim * sizeof *sample))) {
+            rc = lr_err_set(err, LR_ENOMEM, "index: out of memory for a training sample");
+            goto done;
+        }
+        for (size_t i = 0; sample && i < m; i++) memcpy(sample + i * dim, x + i * stride * dim, dim * sizeof *x);
+        if (faiss_Index_train(ix->ix, (idx_t)m, sample ? sample : x)) {
+            rc = faiss_fail(err, "index: training failed");
+            goto done;
+        }
+    }
+    if ((rc = add_batches(ix->ix, n, dim, x, ids, 0, err))) goto done;
+    if (strncmp(ix->factory, "IVF", 3) == 0) rc = lr_index_set_nprobe(ix, 16, err);
+done:
+    blas_restore(g);
+    free(sample);
+    if (rc) {
+        lr_index_free(ix);
+        return rc;
+    }
+    *out = ix;
+    return LR_OK;
+}
+
+int lr_index_set_nprobe(lr_index *ix, size_t nprobe, lr_err *err) {
+    size_t nlist = 0;
+    if (sscanf(ix->factory, "IVF%zu", &nlist) != 1 && ix->factory[0])
+        return lr_err_set(err, LR_EUNSUPPORTED, "index '%s' is not an IVF index: nprobe does not apply",
+                          ix->factory);
+    if (nprobe < 1) return lr_err_set(err, LR_EINVAL, "nprobe must be at least 1");
+    if (nlist && nprobe > nlist) nprobe = nlist;
+    FaissParameterSpace *ps = NULL;
+    int bad = faiss_ParameterSpace_new(&ps) ||
+              faiss_ParameterSpace_set_index_parameter(ps, ix->ix, "nprobe", (double)nprobe);
+    int rc = bad ? faiss_fail(err, "setting nprobe") : LR_OK;
+    faiss_ParameterSpace_free(ps);
+    if (!rc) ix->nprobe = nprobe;
+    return rc;
+}
+
+size_t lr_index_nprobe(const lr_index *ix) { return ix->nprobe; }
+
+int lr_index_search(const lr_index *ix, size_t nq, const float *q, size_t k, int64_t *ids,
+                    float *scores, lr_err *err) {
+    if (k == 0) return lr_err_set(err, LR_EINVAL, "search: k must be at least 1");
+    for (size_t i = 0; i < nq * ix->dim; i++)
+        if (!isfinite(q[i]))
+            return lr_err_set(err, LR_EINVAL, "search: query %zu has a NaN or Inf value", i / ix->dim);
+    if (faiss_Index_search(ix->ix, (idx_t)nq, q, (idx_t)k, scores, (idx_t *)ids))
+        return faiss_fail(err, "search");
+    for (size_t i = 0; i < nq * k; i++)
+        if (ids[i] < 0) scores[i] = -INFINITY;
+    return LR_OK;
+}
+
+int lr_index_add(lr_index *ix, size_t n, const float *x, const int64_t *ids, lr_err *err) {
+    if (!ids) return lr_err_set(err, LR_EINVAL, "add: ids are required");
+    for (size_t i = 0; i < n * ix->dim; i++)
+        if (!isfinite(x[i]))
+            return lr_err_set(err, LR_EINVAL, "add: vector %zu has a NaN or Inf value", i / ix->dim);
+    blas_guard g = blas_single();
+    int rc = add_batches(ix->ix, n, ix->dim, x, ids, 0, err);
+    blas_restore(g);
+    return rc;
+}
+
+int lr_index_remove(lr_index *ix, size_t n, const int64_t *ids, size_t *removed, lr_err *err) {
+    FaissIDSelectorBatch *sel = NULL;
+    size_t got = 0;
+    int rc = LR_OK;
+    if (faiss_IDSelectorBatch_new(&sel, n, (const idx_t *)ids) ||
+        faiss_Index_remove_ids(ix->ix, (const FaissIDSelector *)sel, &got))
+        rc = faiss_fail(err, "remove");
+    faiss_IDSelector_free((FaissIDSelector *)sel);
+    if (removed) *removed = rc ? 0 : got;
+    return rc;
+}
+
+int lr_index_save(const lr_index *ix, const char *path, lr_err *err) {
+    size_t n = strlen(path) + 32;
+    char *tmp = malloc(n);
+    if (!tmp) return lr_err_set(err, LR_ENOMEM, "out of memory");
+    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
+    int rc = LR_OK;
+    if (faiss_write_index_fname(ix->ix, tmp)) {
+        rc = faiss_fail(err, "writing the index");
+        lr_err_prefix(err, "%s: ", path);
+    } else {
+        FILE *f = fopen(tmp, "rb+");
+        if (!f || fsync(fileno(f)) != 0) rc = lr_err_set(err, LR_EIO, "%s: sync failed: %s", tmp, strerror(errno));
+        if (f) fclose(f);
+        if (!rc && rename(tmp, path) != 0)
+            rc = lr_err_set(err, LR_EIO, "rename(%s, %s): %s", tmp, path, strerror(errno));
+    }
+    if (rc) unlink(tmp);
+    free(tmp);
+    return rc;
+}
+
+int lr_index_load(const char *path, lr_index **out, lr_err *err) {
+    *out = NULL;
+    if (access(path, R_OK) != 0)
+        return lr_err_set(err, errno == ENOENT ? LR_ENOTFOUND : LR_EIO, "%s: cannot open: %s", path,
+                          strerror(errno));
+    lr_index *ix = calloc(1, sizeof *ix);
+    if (!ix) return lr_err_set(err, LR_ENOMEM, "index: out of memory");
+    if (faiss_read_index_fname(path, 0, &ix->ix)) {
+        int rc = faiss_fail(err, "reading the index");
+        lr_err_prefix(err, "%s: ", path);
+        free(ix);
+        return rc;
+    }
+    ix->dim = (size_t)faiss_Index_d(ix->ix);
+    *out = ix;
+    return LR_OK;
+}
+
+size_t lr_index_count(const lr_index *ix) { return (size_t)faiss_Index_ntotal(ix->ix); }
+size_t lr_index_dim(const lr_index *ix) { return ix->dim; }
+const char *lr_index_factory(const lr_index *ix) { return ix->factory; }
+
+void lr_index_free(lr_index *ix) {
+    if (!ix) return;
+    faiss_Index_free(ix->ix);
+    free(ix);
+}
+
+int lr_index_exact_search(const float *x, size_t n, size_t dim, const float *q, size_t nq,
+                          size_t k, int64_t *ids, float *scores, lr_err *err) {
+    FaissIndexFlatIP *flat = NULL;
+    blas_guard g = blas_single();
+    int rc = LR_OK;
+    if (faiss_IndexFlatIP_new_with(&flat, (idx_t)dim) || faiss_Index_add((FaissIndex *)flat, (idx_t)n, x) ||
+        faiss_Index_search((FaissIndex *)flat, (idx_t)nq, q, (idx_t)k, scores, (idx_t *)ids))
+        rc = faiss_fail(err, "exact search");
+    faiss_Index_free((FaissIndex *)flat);
+    blas_restore(g);
+    for (size_t i = 0; !rc && i < nq * k; i++)
+        if (ids[i] < 0) scores[i] = -INFINITY;
+    return rc;
+}
