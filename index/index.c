@@ -15,7 +15,7 @@
 #include <faiss/c_api/index_factory_c.h>
 #include <faiss/c_api/index_io_c.h>
 
-#include "lr_index.h"
+#include "index_internal.h"
 
 #define ADD_BATCH 65536 /* vectors per add call: bounds FAISS's temporary buffers */
 
@@ -226,6 +226,10 @@ int lr_index_load(const char *path, lr_index **out, lr_err *err) {
 size_t lr_index_count(const lr_index *ix) { return (size_t)faiss_Index_ntotal(ix->ix); }
 size_t lr_index_dim(const lr_index *ix) { return ix->dim; }
 const char *lr_index_factory(const lr_index *ix) { return ix->factory; }
+
+void lr_index_set_factory_name(lr_index *ix, const char *factory) {
+    snprintf(ix->factory, sizeof ix->factory, "%s", factory);
+}
 
 void lr_index_free(lr_index *ix) {
     if (!ix) return;

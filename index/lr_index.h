@@ -67,4 +67,39 @@ void lr_index_free(lr_index *ix); /* NULL is a no-op */
 int lr_index_exact_search(const float *x, size_t n, size_t dim, const float *q, size_t nq,
                           size_t k, int64_t *ids, float *scores, lr_err *err);
 
+/* ---- index directories: versions, manifests, atomic publishing ------------------------------ */
+
+/* DIR/versions/vNNNNNN/{index.faiss, manifest.json} and DIR/current, a symbolic link to the
+ * version being served. A new version is written to a temporary directory, synced, renamed into
+ * versions/, and `current` is swapped with one rename: a crash at any moment leaves the previous
+ * version loadable. */
+typedef struct {
+    unsigned format;       /* manifest format version */
+    char version[32];      /* "v000003" */
+    size_t dim, count, nprobe;
+    char factory[160];
+    char model_checksum[96], content_checksum[96]; /* as given at publish time ("" if none) */
+    char created[32];      /* UTC, ISO 8601 */
+    uint32_t index_crc32;  /* of index.faiss */
+} lr_index_manifest;
+
+typedef struct {
+    const char *model_checksum;   /* recorded in the manifest; NULL: none */
+    const char *content_checksum;
+    size_t keep_versions;         /* older versions beyond this many are deleted (0: keep all) */
+    int crash_after_step;         /* tests only: return after step 1-4 as a crash would (0: off) */
+} lr_index_publish_opts;
+
+/* Publishes ix as the next version of dir (created when missing); man (may be NULL) gets its
+ * manifest. One publisher at a time per directory: a publish first clears temporary files that
+ * an earlier, crashed publish left. */
+int lr_index_publish(const lr_index *ix, const char *dir, const lr_index_publish_opts *opts,
+                     lr_index_manifest *man, lr_err *err);
+
+/* Opens a version of dir (NULL: the current one), verifying the manifest and the index file's
+ * checksum. expect_dim (0: any) and expect_model (NULL: any) must match the manifest: a
+ * mismatch is LR_EMISMATCH, damage LR_EFORMAT. */
+int lr_index_open(const char *dir, const char *version, size_t expect_dim, const char *expect_model,
+                  lr_index **out, lr_index_manifest *man, lr_err *err);
+
 #endif /* LR_INDEX_H */

@@ -1,0 +1,263 @@
+/* Index directories: versioned FAISS files with JSON manifests, published atomically. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <zlib.h>
+
+#include "index_internal.h"
+
+#define MANIFEST_FORMAT 1u
+
+static int sync_path(const char *path, lr_err *err) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0 || fsync(fd) != 0) {
+        int e = errno;
+        if (fd >= 0) close(fd);
+        return lr_err_set(err, LR_EIO, "fsync(%s): %s", path, strerror(e));
+    }
+    close(fd);
+    return LR_OK;
+}
+
+static int file_crc32(const char *path, uint32_t *out, lr_err *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return lr_err_set(err, errno == ENOENT ? LR_ENOTFOUND : LR_EIO, "%s: cannot open: %s",
+                              path, strerror(errno));
+    unsigned char buf[1 << 16];
+    uLong crc = crc32(0, NULL, 0);
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) crc = crc32(crc, buf, (uInt)n);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) return lr_err_set(err, LR_EIO, "%s: read error", path);
+    *out = (uint32_t)crc;
+    return LR_OK;
+}
+
+/* The highest vNNNNNN in dir/versions (0 when none). */
+static unsigned last_version(const char *versions) {
+    DIR *d = opendir(versions);
+    unsigned best = 0, v;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (sscanf(e->d_name, "v%u", &v) == 1 && strlen(e->d_name) == 7 && v > best) best = v;
+    if (d) closedir(d);
+    return best;
+}
+
+static int write_manifest(const char *path, const lr_index_manifest *m, lr_err *err) {
+    json_t *o = json_pack("{s:I, s:s, s:I, s:I, s:s, s:I, s:s, s:s, s:s, s:I}", "format_version",
+                          (json_int_t)m->format, "version", m->version, "dim", (json_int_t)m->dim,
+                          "count", (json_int_t)m->count, "factory", m->factory, "nprobe",
+                          (json_int_t)m->nprobe, "model_checksum", m->model_checksum,
+                          "content_checksum", m->content_checksum, "created", m->created,
+                          "index_crc32", (json_int_t)m->index_crc32);
+    if (!o) return lr_err_set(err, LR_ENOMEM, "manifest: out of memory");
+    int rc = json_dump_file(o, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0
+                 ? lr_err_set(err, LR_EIO, "%s: cannot write the manifest", path)
+                 : sync_path(path, err);
+    json_decref(o);
+    return rc;
+}
+
+static void remove_tree(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char p[4600];
+    while (d && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        unlink(p);
+    }
+    if (d) closedir(d);
+    rmdir(dir);
+}
+
+/* Deletes versions older than the newest `keep`, never the one `current` points to. */
+static void prune(const char *dir, const char versions[4096], unsigned newest, size_t keep) {
+    char cur[4096] = "", link[4200], p[4200];
+    snprintf(link, sizeof link, "%s/current", dir);
+    ssize_t n = readlink(link, cur, sizeof cur - 1);
+    cur[n > 0 ? n : 0] = '\0';
+    for (unsigned v = 1; keep && v + keep <= newest; v++) {
+        char name[16];
+        snprintf(name, sizeof name, "v%06u", v);
+        if (strstr(cur, name)) continue;
+        snprintf(p, sizeof p, "%s/%s", versions, name);
+        remove_tree(p);
+    }
+}
+
+/* Debris of a publish that crashed: temporary version directories and links. Publishing is
+ * single-writer, so anything temporary found at the start of a publish is stale. */
+static void clean_debris(const char *dir, const char versions[4096]) {
+    const char *where[2] = {versions, dir}, *prefix[2] = {".tmp-", ".current.tmp."};
+    char p[4600];
+    for (int k = 0; k < 2; k++) {
+        DIR *d = opendir(where[k]);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            if (strncmp(e->d_name, prefix[k], strlen(prefix[k])) != 0) continue;
+            snprintf(p, sizeof p, "%s/%s", where[k], e->d_name);
+            if (k == 0) remove_tree(p);
+            else unlink(p);
+        }
+        if (d) closedir(d);
+    }
+}
+
+int lr_index_publish(const lr_index *ix, const char *dir, const lr_index_publish_opts *opts,
+                     lr_index_manifest *man, lr_err *err) {
+    lr_index_publish_opts o = {NULL, NULL, 3, 0};
+    if (opts) o = *opts;
+    /* derived paths get room for what they append to `versions` (at most 4096) */
+    char versions[4096], tmp[4200], file[4300], final[4200], link_tmp[4200], link[4200], target[64];
+    if (strlen(dir) > 3000) return lr_err_set(err, LR_EINVAL, "index directory path is too long");
+    snprintf(versions, sizeof versions, "%s/versions", dir);
+    if ((mkdir(dir, 0777) != 0 && errno != EEXIST) || (mkdir(versions, 0777) != 0 && errno != EEXIST))
+        return lr_err_set(err, LR_EIO, "mkdir(%s): %s", versions, strerror(errno));
+    clean_debris(dir, versions);
+    unsigned v = last_version(versions) + 1;
+    lr_index_manifest m = {0};
+    m.format = MANIFEST_FORMAT;
+    snprintf(m.version, sizeof m.version, "v%06u", v);
+    m.dim = lr_index_dim(ix);
+    m.count = lr_index_count(ix);
+    m.nprobe = lr_index_nprobe(ix);
+    snprintf(m.factory, sizeof m.factory, "%s", lr_index_factory(ix));
+    snprintf(m.model_checksum, sizeof m.model_checksum, "%s", o.model_checksum ? o.model_checksum : "");
+    snprintf(m.content_checksum, sizeof m.content_checksum, "%s", o.content_checksum ? o.content_checksum : "");
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(m.created, sizeof m.created, "%Y-%m-%dT%H:%M:%SZ", &tm);
+
+    /* step 1: the files, in a temporary directory nobody reads */
+    snprintf(tmp, sizeof tmp, "%s/.tmp-%s-%ld", versions, m.version, (long)getpid());
+    if (mkdir(tmp, 0777) != 0) return lr_err_set(err, LR_EIO, "mkdir(%s): %s", tmp, strerror(errno));
+    snprintf(file, sizeof file, "%s/index.faiss", tmp);
+    int rc = lr_index_save(ix, file, err);
+    if (!rc) rc = file_crc32(file, &m.index_crc32, err);
+    snprintf(file, sizeof file, "%s/manifest.json", tmp);
+    if (!rc) rc = write_manifest(file, &m, err);
+    if (!rc) rc = sync_path(tmp, err);
+    if (rc) {
+        remove_tree(tmp);
+        return rc;
+    }
+    if (o.crash_after_step == 1) return LR_OK;
+    /* step 2: the finished version appears under its name */
+    snprintf(final, sizeof final, "%s/%s", versions, m.version);
+    if (rename(tmp, final) != 0) {
+        rc = lr_err_set(err, LR_EIO, "rename(%s, %s): %s", tmp, final, strerror(errno));
+        remove_tree(tmp);
+        return rc;
+    }
+    if ((rc = sync_path(versions, err))) return rc;
+    if (o.crash_after_step == 2) return LR_OK;
+    /* step 3: a new link beside `current` */
+    snprintf(target, sizeof target, "versions/%s", m.version);
+    snprintf(link_tmp, sizeof link_tmp, "%s/.current.tmp.%ld", dir, (long)getpid());
+    unlink(link_tmp);
+    if (symlink(target, link_tmp) != 0)
+        return lr_err_set(err, LR_EIO, "symlink(%s): %s", link_tmp, strerror(errno));
+    if (o.crash_after_step == 3) return LR_OK;
+    /* step 4: one rename swaps what readers open */
+    snprintf(link, sizeof link, "%s/current", dir);
+    if (rename(link_tmp, link) != 0) {
+        rc = lr_err_set(err, LR_EIO, "rename(%s, %s): %s", link_tmp, link, strerror(errno));
+        unlink(link_tmp);
+        return rc;
+    }
+    if ((rc = sync_path(dir, err))) return rc;
+    if (o.crash_after_step == 4) return LR_OK;
+    prune(dir, versions, v, o.keep_versions);
+    if (man) *man = m;
+    return LR_OK;
+}
+
+static int read_manifest(const char *path, lr_index_manifest *m, lr_err *err) {
+    json_error_t je;
+    json_t *o = json_load_file(path, 0, &je);
+    if (!o) return lr_err_set(err, access(path, F_OK) ? LR_ENOTFOUND : LR_EFORMAT,
+                              "%s: %s (line %d)", path, je.text, je.line);
+    json_int_t fmt = 0, dim = 0, count = 0, nprobe = 0, crc = 0;
+    const char *version = NULL, *factory = NULL, *model = NULL, *content = NULL, *created = NULL;
+    int bad = json_unpack_ex(o, &je, 0, "{s:I, s:s, s:I, s:I, s:s, s:I, s:s, s:s, s:s, s:I}",
+                             "format_version", &fmt, "version", &version, "dim", &dim, "count",
+                             &count, "factory", &factory, "nprobe", &nprobe, "model_checksum",
+                             &model, "content_checksum", &content, "created", &created,
+                             "index_crc32", &crc);
+    int rc = LR_OK;
+    if (bad) rc = lr_err_set(err, LR_EFORMAT, "%s: %s", path, je.text);
+    else if (fmt != MANIFEST_FORMAT)
+        rc = lr_err_set(err, LR_EFORMAT, "%s: manifest format %lld, this learnrec reads %u", path,
+                        (long long)fmt, MANIFEST_FORMAT);
+    else if (dim <= 0 || count < 0 || nprobe < 0 || crc < 0 || crc > 0xffffffffLL)
+        rc = lr_err_set(err, LR_EFORMAT, "%s: implausible dim, count, nprobe or checksum", path);
+    if (!rc) {
+        *m = (lr_index_manifest){0};
+        m->format = (unsigned)fmt;
+        m->dim = (size_t)dim;
+        m->count = (size_t)count;
+        m->nprobe = (size_t)nprobe;
+        m->index_crc32 = (uint32_t)crc;
+        snprintf(m->version, sizeof m->version, "%s", version);
+        snprintf(m->factory, sizeof m->factory, "%s", factory);
+        snprintf(m->model_checksum, sizeof m->model_checksum, "%s", model);
+        snprintf(m->content_checksum, sizeof m->content_checksum, "%s", content);
+        snprintf(m->created, sizeof m->created, "%s", created);
+    }
+    json_decref(o);
+    return rc;
+}
+
+int lr_index_open(const char *dir, const char *version, size_t expect_dim, const char *expect_model,
+                  lr_index **out, lr_index_manifest *man, lr_err *err) {
+    *out = NULL;
+    char base[4096], path[4200];
+    if (strlen(dir) > 3000 || (version && strlen(version) > 64))
+        return lr_err_set(err, LR_EINVAL, "index directory path is too long");
+    if (version) snprintf(base, sizeof base, "%s/versions/%s", dir, version);
+    else snprintf(base, sizeof base, "%s/current", dir);
+    lr_index_manifest m;
+    snprintf(path, sizeof path, "%s/manifest.json", base);
+    int rc = read_manifest(path, &m, err);
+    if (rc) return rc;
+    if (expect_dim && m.dim != expect_dim)
+        return lr_err_set(err, LR_EMISMATCH, "%s: the index holds %zu-d vectors, expected %zu (a "
+                          "different model?)", base, m.dim, expect_dim);
+    if (expect_model && strcmp(expect_model, m.model_checksum) != 0)
+        return lr_err_set(err, LR_EMISMATCH, "%s: built for model %s, not %s; rebuild the index",
+                          base, m.model_checksum[0] ? m.model_checksum : "(none)", expect_model);
+    snprintf(path, sizeof path, "%s/index.faiss", base);
+    uint32_t crc;
+    if ((rc = file_crc32(path, &crc, err))) return rc;
+    if (crc != m.index_crc32)
+        return lr_err_set(err, LR_EFORMAT, "%s: checksum %08x, the manifest says %08x: the file is "
+                          "damaged", path, crc, m.index_crc32);
+    lr_index *ix;
+    if ((rc = lr_index_load(path, &ix, err))) return rc;
+    if (lr_index_dim(ix) != m.dim || lr_index_count(ix) != m.count) {
+        rc = lr_err_set(err, LR_EFORMAT, "%s: holds %zu x %zu, the manifest says %zu x %zu", path,
+                        lr_index_count(ix), lr_index_dim(ix), m.count, m.dim);
+        lr_index_free(ix);
+        return rc;
+    }
+    lr_index_set_factory_name(ix, m.factory);
+    if (m.nprobe && (rc = lr_index_set_nprobe(ix, m.nprobe, err))) {
+        lr_index_free(ix);
+        return rc;
+    }
+    if (man) *man = m;
+    *out = ix;
+    return LR_OK;
+}

@@ -1,0 +1,145 @@
+/* Tests of index/publish.c: versioned index directories, manifests and atomic publishing. */
+#include <math.h>
+#include <sys/stat.h>
+
+#include "lr_index.h"
+#include "lr_test.h"
+
+static lr_index *small_index(size_t n, size_t d, float shift) {
+    float *x = malloc(n * d * sizeof *x);
+    for (size_t i = 0; i < n * d; i++) x[i] = sinf((float)i * 0.37f + shift);
+    lr_index *ix = NULL;
+    lr_err err;
+    lr_index_build(x, n, d, NULL, "IVF8,Flat", &ix, &err);
+    free(x);
+    return ix;
+}
+
+LR_TEST(published_index_opens_with_its_manifest) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_index *ix = small_index(2000, 8, 0), *back = NULL;
+    CHECK(ix);
+    lr_err err = {0};
+    lr_index_publish_opts o = {"model-abc", "content-xyz", 3, 0};
+    lr_index_manifest m, m2;
+    int rc = lr_index_publish(ix, dir, &o, &m, &err);
+    int rc2 = rc ? rc : lr_index_open(dir, NULL, 8, "model-abc", &back, &m2, &err);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    CHECK_OK(rc2, err);
+    CHECK_STR_EQ(m.version, "v000001");
+    CHECK_STR_EQ(m2.version, "v000001");
+    CHECK_EQ(m2.dim, 8);
+    CHECK_EQ(m2.count, 2000);
+    CHECK_EQ(m2.nprobe, 8); /* the build's default of 16, clamped to the 8 lists */
+    CHECK_STR_EQ(m2.factory, "IVF8,Flat");
+    CHECK_STR_EQ(m2.content_checksum, "content-xyz");
+    CHECK_EQ(m2.index_crc32, m.index_crc32);
+    CHECK_STR_EQ(lr_index_factory(back), "IVF8,Flat");
+    CHECK_EQ(lr_index_count(back), 2000);
+    lr_index_free(ix);
+    lr_index_free(back);
+}
+
+LR_TEST(newer_versions_become_current_and_old_ones_are_pruned) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_err err = {0};
+    lr_index_publish_opts o = {NULL, NULL, 2, 0};
+    int rc = LR_OK;
+    for (int v = 0; v < 4 && !rc; v++) {
+        lr_index *ix = small_index(1000 + 100 * (size_t)v, 8, (float)v);
+        rc = lr_index_publish(ix, dir, &o, NULL, &err);
+        lr_index_free(ix);
+    }
+    lr_index *cur = NULL, *old = NULL;
+    lr_index_manifest m;
+    int rc2 = rc ? rc : lr_index_open(dir, NULL, 0, NULL, &cur, &m, &err);
+    int rc3 = lr_index_open(dir, "v000003", 0, NULL, &old, NULL, &err);
+    char p[4200];
+    lr_test_path(p, sizeof p, dir, "versions/v000001");
+    struct stat st;
+    int pruned = stat(p, &st) != 0;
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    CHECK_OK(rc2, err);
+    CHECK_OK(rc3, err);
+    CHECK_STR_EQ(m.version, "v000004");
+    CHECK_EQ(lr_index_count(cur), 1300);
+    CHECK_EQ(lr_index_count(old), 1200);
+    CHECK(pruned);
+    lr_index_free(cur);
+    lr_index_free(old);
+}
+
+/* A crash after any step of publishing leaves the previous version the one that opens. */
+LR_TEST(a_crash_at_any_step_leaves_the_previous_version_loadable) {
+    for (int step = 1; step <= 4; step++) {
+        char *dir = lr_test_tmpdir();
+        CHECK(dir);
+        lr_err err = {0};
+        lr_index *a = small_index(1000, 8, 0), *b = small_index(1500, 8, 1), *got = NULL;
+        lr_index_publish_opts crash = {NULL, NULL, 3, step};
+        int rc = lr_index_publish(a, dir, NULL, NULL, &err);
+        int rc2 = rc ? rc : lr_index_publish(b, dir, &crash, NULL, &err);
+        lr_index_manifest m;
+        int rc3 = rc2 ? rc2 : lr_index_open(dir, NULL, 8, NULL, &got, &m, &err);
+        /* and the next publish still works after the debris */
+        lr_index_manifest m2;
+        int rc4 = rc3 ? rc3 : lr_index_publish(b, dir, NULL, &m2, &err);
+        lr_test_rmdir(dir);
+        CHECK_OK(rc, err);
+        CHECK_OK(rc2, err);
+        CHECK_OK(rc3, err);
+        CHECK_OK(rc4, err);
+        if (step < 4) {
+            CHECK_STR_EQ(m.version, "v000001");
+            CHECK_EQ(lr_index_count(got), 1000);
+        } else { /* the swap happened: the new version is complete and current */
+            CHECK_STR_EQ(m.version, "v000002");
+            CHECK_EQ(lr_index_count(got), 1500);
+        }
+        lr_index_free(a);
+        lr_index_free(b);
+        lr_index_free(got);
+    }
+}
+
+static int corrupt(const char *dir, const char *file, long at) {
+    char p[4200];
+    snprintf(p, sizeof p, "%s/current/%s", dir, file);
+    FILE *f = fopen(p, "rb+");
+    if (!f) return -1;
+    fseek(f, at, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, at, SEEK_SET);
+    fputc(c ^ 0x55, f);
+    return fclose(f);
+}
+
+LR_TEST(damaged_or_mismatched_indexes_are_refused) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_index *ix = small_index(1000, 8, 0), *got = NULL;
+    lr_err err = {0}, e1 = {0}, e2 = {0}, e3 = {0}, e4 = {0};
+    lr_index_publish_opts o = {"model-1", NULL, 3, 0};
+    int rc = lr_index_publish(ix, dir, &o, NULL, &err);
+    int dim = lr_index_open(dir, NULL, 64, NULL, &got, NULL, &e1);
+    int model = lr_index_open(dir, NULL, 8, "model-2", &got, NULL, &e2);
+    int bytes = corrupt(dir, "index.faiss", 200) == 0 ? lr_index_open(dir, NULL, 8, NULL, &got, NULL, &e3) : 999;
+    int missing = lr_index_open(dir, "v000009", 0, NULL, &got, NULL, &e4);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    CHECK_ERR(dim, e1, LR_EMISMATCH, "holds 8-d vectors, expected 64");
+    CHECK_ERR(model, e2, LR_EMISMATCH, "built for model model-1, not model-2");
+    CHECK_ERR(bytes, e3, LR_EFORMAT, "the file is damaged");
+    CHECK_ERR(missing, e4, LR_ENOTFOUND, "v000009/manifest.json");
+    CHECK(got == NULL);
+    lr_index_free(ix);
+}
+
+LR_TEST_MAIN(LR_CASE(published_index_opens_with_its_manifest),
+             LR_CASE(newer_versions_become_current_and_old_ones_are_pruned),
+             LR_CASE(a_crash_at_any_step_leaves_the_previous_version_loadable),
+             LR_CASE(damaged_or_mismatched_indexes_are_refused))
