@@ -67,6 +67,20 @@ void lr_index_free(lr_index *ix); /* NULL is a no-op */
 int lr_index_exact_search(const float *x, size_t n, size_t dim, const float *q, size_t nq,
                           size_t k, int64_t *ids, float *scores, lr_err *err);
 
+/* ---- autotune ------------------------------------------------------------------------------ */
+
+typedef struct {
+    size_t nprobe;      /* chosen: the cheapest reaching the target (or the best tried) */
+    double recall;      /* recall@k against exact search at that nprobe */
+    int reached;        /* whether the target was reached */
+} lr_index_tune;
+
+/* Picks the cheapest nprobe (powers of two up to nlist) whose recall@k against exact search over
+ * x (n * dim, ids = row numbers, as built) reaches `target` on queries q (nq * dim), and sets it.
+ * LR_EUNSUPPORTED for an index that is not IVF. */
+int lr_index_autotune(lr_index *ix, const float *x, size_t n, const float *q, size_t nq, size_t k,
+                      double target, lr_index_tune *out, lr_err *err);
+
 /* ---- index directories: versions, manifests, atomic publishing ------------------------------ */
 
 /* DIR/versions/vNNNNNN/{index.faiss, manifest.json} and DIR/current, a symbolic link to the

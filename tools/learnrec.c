@@ -11,6 +11,9 @@ int main(int argc, char **argv) {
         {"train", lr_cmd_train, "train the PAL towers on a dataset's behaviour"},
         {"embed-items", lr_cmd_embed_items, "run the item tower over every item"},
         {"eval", lr_cmd_eval, "full-ranking evaluation with baselines"},
+        {"build-index", lr_cmd_build_index, "build, tune and publish the item index"},
+        {"index", lr_cmd_index, "inspect an index directory"},
+        {"search", lr_cmd_search, "search an index with query vectors"},
     };
     return lr_cli_dispatch(cmds, sizeof cmds / sizeof cmds[0], "learnrec <command> [options]",
                            argc - 1, argv + 1);

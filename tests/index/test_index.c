@@ -162,6 +162,29 @@ LR_TEST(saved_index_loads_and_answers_the_same) {
     free(x);
 }
 
+LR_TEST(autotune_picks_the_cheapest_nprobe_reaching_the_target) {
+    size_t n = 4000, d = 16, nq = 50, k = 10;
+    float *x = clustered(n, d, 6);
+    lr_err err = {0};
+    lr_index *ix;
+    CHECK_OK(lr_index_build(x, n, d, NULL, "IVF32,Flat", &ix, &err), err);
+    lr_index_tune t;
+    CHECK_OK(lr_index_autotune(ix, x, n, x + 100 * d, nq, k, 0.999, &t, &err), err);
+    CHECK(t.reached);
+    CHECK(t.recall >= 0.999);
+    CHECK_EQ(lr_index_nprobe(ix), t.nprobe);
+    lr_index_tune loose;
+    CHECK_OK(lr_index_autotune(ix, x, n, x + 100 * d, nq, k, 0.3, &loose, &err), err);
+    CHECK(loose.nprobe <= t.nprobe); /* an easier target never costs more */
+    CHECK(loose.recall >= 0.3);
+    lr_index *flat;
+    CHECK_OK(lr_index_build(x, 100, d, NULL, "Flat", &flat, &err), err);
+    CHECK_ERR(lr_index_autotune(flat, x, 100, x, 5, 5, 0.9, &t, &err), err, LR_EUNSUPPORTED, "no nprobe to tune");
+    lr_index_free(flat);
+    lr_index_free(ix);
+    free(x);
+}
+
 LR_TEST(bad_input_is_refused) {
     lr_err err = {0};
     lr_index *ix = (lr_index *)&ix;
@@ -196,4 +219,6 @@ LR_TEST_MAIN(LR_CASE(default_factory_scales_with_the_catalogue),
              LR_CASE(default_ivf_pq_finds_exact_neighbours_far_above_chance),
              LR_CASE(ids_are_the_callers_and_results_are_padded),
              LR_CASE(added_items_are_found_and_removed_ones_are_not),
-             LR_CASE(saved_index_loads_and_answers_the_same), LR_CASE(bad_input_is_refused))
+             LR_CASE(saved_index_loads_and_answers_the_same),
+             LR_CASE(autotune_picks_the_cheapest_nprobe_reaching_the_target),
+             LR_CASE(bad_input_is_refused))

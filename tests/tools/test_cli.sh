@@ -40,7 +40,7 @@ run unknown_command_is_a_usage_error 2 "$bin" bogus && expect unknown_command_is
 for cmd in $("$bin" --help | awk '/^commands:/{on=1; next} on && !NF {exit} on {print $1}'); do
   run "help_of_$cmd" 0 "$bin" "$cmd" --help && expect "help_of_$cmd" "usage: learnrec $cmd" "$out"
 done
-for group in dataset content; do
+for group in dataset content index; do
   for sub in $("$bin" "$group" --help | awk '/^commands:/{on=1; next} on && !NF {exit} on {print $1}'); do
     run "help_of_${group}_$sub" 0 "$bin" "$group" "$sub" --help &&
       expect "help_of_${group}_$sub" "usage: learnrec $group $sub" "$out"
@@ -141,6 +141,22 @@ if run towers_synth 0 "$bin" dataset synth --items 1000 --users 1500 --seed 4 --
       expect eval_valid_split_named "valid split" "$out"
     run eval_wrong_content 1 "$bin" eval --data "$tmp/s4" --model "$tmp/m.safetensors" --content "$tmp/c.npy" &&
       expect eval_wrong_content_message "rows, but the dataset has 1000 items" "$err"
+  fi
+  # ---- the index over the item tower's outputs ----
+  if [ -f "$tmp/items.npy" ] && run build_index 0 "$bin" build-index --items "$tmp/items.npy" --out "$tmp/ix" --index IVF8,Flat --target-recall 0.9; then
+    expect build_index_reports_tuning "recall@10" "$out"
+    run index_info 0 "$bin" index info "$tmp/ix" && expect index_info_fields "vectors: 1000
+dim: 16
+index: IVF8,Flat" "$out"
+    run index_info_json 0 "$bin" index info "$tmp/ix" --json
+    got=$(printf '%s' "$out" | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["count"], d["dim"], d["version"])')
+    expect index_info_json_fields "1000 16 v000001" "$got"
+    run search_json 0 "$bin" search --index "$tmp/ix" --vectors "$tmp/items.npy" -k 5 --nprobe 8 --json "$tmp/r.json"
+    got=$(/usr/bin/python3 -c "import json; r=json.load(open('$tmp/r.json'))['results']; print(len(r), len(r[0]), r[3][0][0], all(abs(x[1]) <= 1.0001 for x in r[0]))")
+    expect search_finds_each_item_first "1000 5 3 True" "$got"
+    printf 'x' >> "$tmp/ix/current/index.faiss"
+    run index_info_damaged 1 "$bin" index info "$tmp/ix" && expect index_info_damaged_message "the file is damaged" "$err"
+    run search_missing_index 1 "$bin" search --index "$tmp/nothing" --vectors "$tmp/items.npy"
   fi
   run train_bad_mode 2 "$bin" train --data "$tmp/s4" --content "$tmp/s4c.npy" --out "$tmp/x" --mode magic
   run train_needs_content 2 "$bin" train --data "$tmp/s4" --out "$tmp/x"
