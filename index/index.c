@@ -16,14 +16,9 @@
 #include <faiss/c_api/index_io_c.h>
 
 #include "index_internal.h"
+#include "lr_towers.h"
 
 #define ADD_BATCH 65536 /* vectors per add call: bounds FAISS's temporary buffers */
-
-struct lr_index {
-    FaissIndex *ix;
-    size_t dim, nprobe;
-    char factory[160];
-};
 
 /* FAISS's message lives in a thread-local until its next call: copy it now. */
 static int faiss_fail(lr_err *err, const char *what) {
@@ -148,17 +143,23 @@ int lr_index_set_nprobe(lr_index *ix, size_t nprobe, lr_err *err) {
 
 size_t lr_index_nprobe(const lr_index *ix) { return ix->nprobe; }
 
+int lr_index_plain_search(const lr_index *ix, size_t nq, const float *q, size_t k, int64_t *ids,
+                          float *scores, lr_err *err) {
+    if (faiss_Index_search(ix->ix, (idx_t)nq, q, (idx_t)k, scores, (idx_t *)ids))
+        return faiss_fail(err, "search");
+    for (size_t i = 0; i < nq * k; i++)
+        if (ids[i] < 0) scores[i] = -INFINITY;
+    return LR_OK;
+}
+
 int lr_index_search(const lr_index *ix, size_t nq, const float *q, size_t k, int64_t *ids,
                     float *scores, lr_err *err) {
     if (k == 0) return lr_err_set(err, LR_EINVAL, "search: k must be at least 1");
     for (size_t i = 0; i < nq * ix->dim; i++)
         if (!isfinite(q[i]))
             return lr_err_set(err, LR_EINVAL, "search: query %zu has a NaN or Inf value", i / ix->dim);
-    if (faiss_Index_search(ix->ix, (idx_t)nq, q, (idx_t)k, scores, (idx_t *)ids))
-        return faiss_fail(err, "search");
-    for (size_t i = 0; i < nq * k; i++)
-        if (ids[i] < 0) scores[i] = -INFINITY;
-    return LR_OK;
+    if (ix->rs_vecs && ix->rs_depth > k) return lr_index_rescored_search(ix, nq, q, k, ids, scores, err);
+    return lr_index_plain_search(ix, nq, q, k, ids, scores, err);
 }
 
 int lr_index_add(lr_index *ix, size_t n, const float *x, const int64_t *ids, lr_err *err) {
@@ -233,6 +234,7 @@ void lr_index_set_factory_name(lr_index *ix, const char *factory) {
 
 void lr_index_free(lr_index *ix) {
     if (!ix) return;
+    lr_towers_content_free(ix->rs_content);
     faiss_Index_free(ix->ix);
     free(ix);
 }

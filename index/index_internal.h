@@ -2,7 +2,28 @@
 #ifndef LR_INDEX_INTERNAL_H
 #define LR_INDEX_INTERNAL_H
 
+#include <faiss/c_api/Index_c.h>
+
 #include "lr_index.h"
+
+struct lr_index {
+    FaissIndex *ix;
+    size_t dim, nprobe;
+    char factory[160];
+    /* exact re-scoring: rows of rs_vecs are item vectors by id (borrowed, or owned through
+     * rs_content when opened from a directory) */
+    const float *rs_vecs;
+    size_t rs_n, rs_depth;
+    struct lr_content *rs_content;
+};
+
+/* The FAISS search alone (no checks, no re-scoring); padded with -1 / -INFINITY. */
+int lr_index_plain_search(const lr_index *ix, size_t nq, const float *q, size_t k, int64_t *ids,
+                          float *scores, lr_err *err);
+
+/* lr_index_search when re-scoring is on (rs_depth > k). */
+int lr_index_rescored_search(const lr_index *ix, size_t nq, const float *q, size_t k, int64_t *ids,
+                             float *scores, lr_err *err);
 
 /* Records the factory string of a loaded index (FAISS files do not keep it; manifests do). */
 void lr_index_set_factory_name(lr_index *ix, const char *factory);

@@ -53,6 +53,12 @@ int lr_index_add(lr_index *ix, size_t n, const float *x, const int64_t *ids, lr_
 /* Removes the ids present; *removed (may be NULL) gets how many were. */
 int lr_index_remove(lr_index *ix, size_t n, const int64_t *ids, size_t *removed, lr_err *err);
 
+/* Re-scores the best `depth` candidates of each search exactly against `vectors` (n * dim, row =
+ * id; borrowed until the next call or lr_index_free) and returns the top k of them; depth 0
+ * turns it off. Ids without a row (items added after the build) keep their approximate score. */
+int lr_index_set_rescore(lr_index *ix, const float *vectors, size_t n, size_t depth, lr_err *err);
+size_t lr_index_rescore_depth(const lr_index *ix); /* 0: off */
+
 /* The FAISS index file alone (written aside, synced, renamed); the manifest is the caller's. */
 int lr_index_save(const lr_index *ix, const char *path, lr_err *err);
 int lr_index_load(const char *path, lr_index **out, lr_err *err);
@@ -70,20 +76,23 @@ int lr_index_exact_search(const float *x, size_t n, size_t dim, const float *q, 
 /* ---- autotune ------------------------------------------------------------------------------ */
 
 typedef struct {
-    size_t nprobe;      /* chosen: the cheapest reaching the target (or the best tried) */
-    double recall;      /* recall@k against exact search at that nprobe */
+    size_t nprobe;      /* chosen: the cheapest setting reaching the target (or the best tried) */
+    size_t depth;       /* re-scoring depth chosen (0: none) */
+    double recall;      /* recall@k against exact search with those settings */
     int reached;        /* whether the target was reached */
 } lr_index_tune;
 
-/* Picks the cheapest nprobe (powers of two up to nlist) whose recall@k against exact search over
- * x (n * dim, ids = row numbers, as built) reaches `target` on queries q (nq * dim), and sets it.
+/* Picks the cheapest nprobe (powers of two up to nlist) and, when the index has re-scoring
+ * vectors, re-scoring depth (0, 2k, 5k, 10k, 20k) whose recall@k against exact search over x
+ * (n * dim, ids = row numbers, as built) reaches `target` on queries q (nq * dim), and sets them.
+ * Cost is the bytes a query reads: the codes of the probed lists plus the re-scored vectors.
  * LR_EUNSUPPORTED for an index that is not IVF. */
 int lr_index_autotune(lr_index *ix, const float *x, size_t n, const float *q, size_t nq, size_t k,
                       double target, lr_index_tune *out, lr_err *err);
 
 /* ---- index directories: versions, manifests, atomic publishing ------------------------------ */
 
-/* DIR/versions/vNNNNNN/{index.faiss, manifest.json} and DIR/current, a symbolic link to the
+/* DIR/versions/vNNNNNN/{index.faiss, manifest.json[, vectors.npy]} and DIR/current, a symbolic link to the
  * version being served. A new version is written to a temporary directory, synced, renamed into
  * versions/, and `current` is swapped with one rename: a crash at any moment leaves the previous
  * version loadable. */
@@ -95,6 +104,9 @@ typedef struct {
     char model_checksum[96], content_checksum[96]; /* as given at publish time ("" if none) */
     char created[32];      /* UTC, ISO 8601 */
     uint32_t index_crc32;  /* of index.faiss */
+    size_t rescore_depth;  /* 0: no vectors.npy */
+    char vectors_dtype[8]; /* "f32", "f16" or "" */
+    uint32_t vectors_crc32;
 } lr_index_manifest;
 
 typedef struct {
@@ -102,6 +114,7 @@ typedef struct {
     const char *content_checksum;
     size_t keep_versions;         /* older versions beyond this many are deleted (0: keep all) */
     int crash_after_step;         /* tests only: return after step 1-4 as a crash would (0: off) */
+    int vectors_f16;              /* store re-scoring vectors as float16 */
 } lr_index_publish_opts;
 
 /* Publishes ix as the next version of dir (created when missing); man (may be NULL) gets its

@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "index_internal.h"
+#include "lr_towers.h"
 
 #define MANIFEST_FORMAT 1u
 
@@ -54,12 +55,14 @@ static unsigned last_version(const char *versions) {
 }
 
 static int write_manifest(const char *path, const lr_index_manifest *m, lr_err *err) {
-    json_t *o = json_pack("{s:I, s:s, s:I, s:I, s:s, s:I, s:s, s:s, s:s, s:I}", "format_version",
-                          (json_int_t)m->format, "version", m->version, "dim", (json_int_t)m->dim,
-                          "count", (json_int_t)m->count, "factory", m->factory, "nprobe",
-                          (json_int_t)m->nprobe, "model_checksum", m->model_checksum,
-                          "content_checksum", m->content_checksum, "created", m->created,
-                          "index_crc32", (json_int_t)m->index_crc32);
+    json_t *o = json_pack("{s:I, s:s, s:I, s:I, s:s, s:I, s:I, s:s, s:I, s:s, s:s, s:s, s:I}",
+                          "format_version", (json_int_t)m->format, "version", m->version, "dim",
+                          (json_int_t)m->dim, "count", (json_int_t)m->count, "factory", m->factory,
+                          "nprobe", (json_int_t)m->nprobe, "rescore_depth",
+                          (json_int_t)m->rescore_depth, "vectors_dtype", m->vectors_dtype,
+                          "vectors_crc32", (json_int_t)m->vectors_crc32, "model_checksum",
+                          m->model_checksum, "content_checksum", m->content_checksum, "created",
+                          m->created, "index_crc32", (json_int_t)m->index_crc32);
     if (!o) return lr_err_set(err, LR_ENOMEM, "manifest: out of memory");
     int rc = json_dump_file(o, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0
                  ? lr_err_set(err, LR_EIO, "%s: cannot write the manifest", path)
@@ -116,7 +119,7 @@ static void clean_debris(const char *dir, const char versions[4096]) {
 
 int lr_index_publish(const lr_index *ix, const char *dir, const lr_index_publish_opts *opts,
                      lr_index_manifest *man, lr_err *err) {
-    lr_index_publish_opts o = {NULL, NULL, 3, 0};
+    lr_index_publish_opts o = {NULL, NULL, 3, 0, 0};
     if (opts) o = *opts;
     /* derived paths get room for what they append to `versions` (at most 4096) */
     char versions[4096], tmp[4200], file[4300], final[4200], link_tmp[4200], link[4200], target[64];
@@ -146,6 +149,13 @@ int lr_index_publish(const lr_index *ix, const char *dir, const lr_index_publish
     snprintf(file, sizeof file, "%s/index.faiss", tmp);
     int rc = lr_index_save(ix, file, err);
     if (!rc) rc = file_crc32(file, &m.index_crc32, err);
+    m.rescore_depth = lr_index_rescore_depth(ix);
+    if (!rc && m.rescore_depth) { /* the vectors exact re-scoring reads, memory-mapped when f32 */
+        snprintf(m.vectors_dtype, sizeof m.vectors_dtype, "%s", o.vectors_f16 ? "f16" : "f32");
+        snprintf(file, sizeof file, "%s/vectors.npy", tmp);
+        rc = lr_towers_npy_write(file, ix->rs_vecs, ix->rs_n, ix->dim, o.vectors_f16 ? LR_NPY_F16 : LR_NPY_F32, err);
+        if (!rc) rc = file_crc32(file, &m.vectors_crc32, err);
+    }
     snprintf(file, sizeof file, "%s/manifest.json", tmp);
     if (!rc) rc = write_manifest(file, &m, err);
     if (!rc) rc = sync_path(tmp, err);
@@ -189,11 +199,13 @@ static int read_manifest(const char *path, lr_index_manifest *m, lr_err *err) {
     json_t *o = json_load_file(path, 0, &je);
     if (!o) return lr_err_set(err, access(path, F_OK) ? LR_ENOTFOUND : LR_EFORMAT,
                               "%s: %s (line %d)", path, je.text, je.line);
-    json_int_t fmt = 0, dim = 0, count = 0, nprobe = 0, crc = 0;
+    json_int_t fmt = 0, dim = 0, count = 0, nprobe = 0, crc = 0, depth = 0, vcrc = 0;
     const char *version = NULL, *factory = NULL, *model = NULL, *content = NULL, *created = NULL;
-    int bad = json_unpack_ex(o, &je, 0, "{s:I, s:s, s:I, s:I, s:s, s:I, s:s, s:s, s:s, s:I}",
+    const char *vtype = NULL;
+    int bad = json_unpack_ex(o, &je, 0, "{s:I, s:s, s:I, s:I, s:s, s:I, s:I, s:s, s:I, s:s, s:s, s:s, s:I}",
                              "format_version", &fmt, "version", &version, "dim", &dim, "count",
-                             &count, "factory", &factory, "nprobe", &nprobe, "model_checksum",
+                             &count, "factory", &factory, "nprobe", &nprobe, "rescore_depth", &depth,
+                             "vectors_dtype", &vtype, "vectors_crc32", &vcrc, "model_checksum",
                              &model, "content_checksum", &content, "created", &created,
                              "index_crc32", &crc);
     int rc = LR_OK;
@@ -201,7 +213,8 @@ static int read_manifest(const char *path, lr_index_manifest *m, lr_err *err) {
     else if (fmt != MANIFEST_FORMAT)
         rc = lr_err_set(err, LR_EFORMAT, "%s: manifest format %lld, this learnrec reads %u", path,
                         (long long)fmt, MANIFEST_FORMAT);
-    else if (dim <= 0 || count < 0 || nprobe < 0 || crc < 0 || crc > 0xffffffffLL)
+    else if (dim <= 0 || count < 0 || nprobe < 0 || crc < 0 || crc > 0xffffffffLL || depth < 0 ||
+             vcrc < 0 || vcrc > 0xffffffffLL)
         rc = lr_err_set(err, LR_EFORMAT, "%s: implausible dim, count, nprobe or checksum", path);
     if (!rc) {
         *m = (lr_index_manifest){0};
@@ -210,6 +223,9 @@ static int read_manifest(const char *path, lr_index_manifest *m, lr_err *err) {
         m->count = (size_t)count;
         m->nprobe = (size_t)nprobe;
         m->index_crc32 = (uint32_t)crc;
+        m->rescore_depth = (size_t)depth;
+        m->vectors_crc32 = (uint32_t)vcrc;
+        snprintf(m->vectors_dtype, sizeof m->vectors_dtype, "%s", vtype);
         snprintf(m->version, sizeof m->version, "%s", version);
         snprintf(m->factory, sizeof m->factory, "%s", factory);
         snprintf(m->model_checksum, sizeof m->model_checksum, "%s", model);
@@ -253,6 +269,27 @@ int lr_index_open(const char *dir, const char *version, size_t expect_dim, const
         return rc;
     }
     lr_index_set_factory_name(ix, m.factory);
+    if (m.rescore_depth) { /* the re-scoring vectors, checked like the index */
+        snprintf(path, sizeof path, "%s/vectors.npy", base);
+        lr_content *vec = NULL;
+        if (!(rc = file_crc32(path, &crc, err)) && crc != m.vectors_crc32)
+            rc = lr_err_set(err, LR_EFORMAT, "%s: checksum %08x, the manifest says %08x: the file is "
+                            "damaged", path, crc, m.vectors_crc32);
+        if (!rc) rc = lr_towers_content_open(path, m.count, &vec, err);
+        if (!rc && lr_towers_content_dim(vec) != m.dim)
+            rc = lr_err_set(err, LR_EFORMAT, "%s: %zu-d vectors in a %zu-d index", path,
+                            lr_towers_content_dim(vec), m.dim);
+        if (!rc) {
+            ix->rs_content = vec;
+            rc = lr_index_set_rescore(ix, lr_towers_content_data(vec), m.count, m.rescore_depth, err);
+        } else {
+            lr_towers_content_free(vec);
+        }
+        if (rc) {
+            lr_index_free(ix);
+            return rc;
+        }
+    }
     if (m.nprobe && (rc = lr_index_set_nprobe(ix, m.nprobe, err))) {
         lr_index_free(ix);
         return rc;

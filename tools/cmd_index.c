@@ -32,15 +32,17 @@ static float *perturbed_queries(const float *x, size_t n, size_t dim, size_t nq,
 }
 
 int lr_cmd_build_index(int argc, char **argv) {
-    enum { O_TARGET = 256, O_MODEL, O_KEEP };
+    enum { O_TARGET = 256, O_MODEL, O_KEEP, O_RESCORE, O_F16 };
     static const struct option opts[] = {
         {"items", required_argument, NULL, 'i'}, {"out", required_argument, NULL, 'o'},
         {"index", required_argument, NULL, 'x'}, {"target-recall", required_argument, NULL, O_TARGET},
         {"model-checksum", required_argument, NULL, O_MODEL}, {"keep", required_argument, NULL, O_KEEP},
+        {"rescore", required_argument, NULL, O_RESCORE}, {"vectors-f16", no_argument, NULL, O_F16},
         {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "build-index", *items = NULL, *out = NULL, *factory = NULL, *model = NULL;
     double target = 0.95;
     size_t keep = 3;
+    int rescore = 1, f16 = 0;
     int c;
     opterr = 0;
     optind = 1;
@@ -51,6 +53,12 @@ int lr_cmd_build_index(int argc, char **argv) {
         case 'o': out = optarg; break;
         case 'x': factory = optarg; break;
         case O_MODEL: model = optarg; break;
+        case O_F16: f16 = 1; break;
+        case O_RESCORE:
+            if (strcmp(optarg, "auto") == 0) rescore = 1;
+            else if (strcmp(optarg, "off") == 0) rescore = 0;
+            else return lr_cli_usage_error(cmd, "--rescore expects auto or off, got '%s'", optarg);
+            break;
         case O_KEEP: if (lr_cli_parse_size(cmd, "--keep", optarg, 0, 1000, &keep)) return LR_EXIT_USAGE; break;
         case O_TARGET:
             target = strtod(optarg, &end);
@@ -67,6 +75,9 @@ int lr_cmd_build_index(int argc, char **argv) {
                    "  --index STR          any FAISS factory string (default: IVF with about\n"
                    "                       4 sqrt(N) lists and 4-bit fast-scan PQ, D/2 codes)\n"
                    "  --target-recall R    (default 0.95)\n"
+                   "  --rescore auto|off   keep the item vectors and let autotune choose how many\n"
+                   "                       candidates to re-score exactly (default auto)\n"
+                   "  --vectors-f16        store those vectors as float16 (half the disk and memory)\n"
                    "  --keep K             versions kept (default 3)\n");
             return LR_EXIT_OK;
         case ':': return lr_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
@@ -82,7 +93,8 @@ int lr_cmd_build_index(int argc, char **argv) {
     if (lr_towers_content_open(items, 0, &x, &err)) goto fail;
     size_t n = lr_towers_content_rows(x), dim = lr_towers_content_dim(x);
     if (lr_index_build(lr_towers_content_data(x), n, dim, NULL, factory, &ix, &err)) goto fail;
-    lr_index_tune t = {lr_index_nprobe(ix), 0, 0};
+    lr_index_tune t = {lr_index_nprobe(ix), 0, 0.0, 0};
+    if (rescore && lr_index_set_rescore(ix, lr_towers_content_data(x), n, 1, &err)) goto fail;
     if (lr_index_nprobe(ix)) {
         size_t nq = n < 500 ? n : 500;
         if (!(q = perturbed_queries(lr_towers_content_data(x), n, dim, nq, 7))) {
@@ -91,13 +103,13 @@ int lr_cmd_build_index(int argc, char **argv) {
         }
         if (lr_index_autotune(ix, lr_towers_content_data(x), n, q, nq, 10, target, &t, &err)) goto fail;
     }
-    lr_index_publish_opts po = {model, NULL, keep, 0};
+    lr_index_publish_opts po = {model, NULL, keep, 0, f16};
     lr_index_manifest m;
     if (lr_index_publish(ix, out, &po, &m, &err)) goto fail;
     printf("built %s over %zu x %zu", m.factory, m.count, m.dim);
     if (m.nprobe)
-        printf("; nprobe %zu gives recall@10 %.3f on held-out queries (target %.3f%s)", m.nprobe,
-               t.recall, target, t.reached ? "" : ", NOT reached");
+        printf("; nprobe %zu, re-scoring depth %zu: recall@10 %.3f on held-out queries (target "
+               "%.3f%s)", m.nprobe, m.rescore_depth, t.recall, target, t.reached ? "" : ", NOT reached");
     printf("; published %s/versions/%s\n", out, m.version);
     rc = LR_EXIT_OK;
 fail:
@@ -140,9 +152,10 @@ static int index_info(int argc, char **argv) {
         json_decref(o);
     } else {
         printf("dir: %s\nversion: %s\nvectors: %zu\ndim: %zu\nindex: %s\nnprobe: %zu\n"
-               "model checksum: %s\ncreated: %s\nindex crc32: %08x (verified)\n", dir, m.version,
-               m.count, m.dim, m.factory, m.nprobe, m.model_checksum[0] ? m.model_checksum : "-",
-               m.created, m.index_crc32);
+               "rescore depth: %zu%s%s\nmodel checksum: %s\ncreated: %s\nindex crc32: %08x (verified)\n",
+               dir, m.version, m.count, m.dim, m.factory, m.nprobe, m.rescore_depth,
+               m.rescore_depth ? ", vectors " : "", m.rescore_depth ? m.vectors_dtype : "",
+               m.model_checksum[0] ? m.model_checksum : "-", m.created, m.index_crc32);
     }
     return LR_EXIT_OK;
 }

@@ -21,7 +21,7 @@ LR_TEST(published_index_opens_with_its_manifest) {
     lr_index *ix = small_index(2000, 8, 0), *back = NULL;
     CHECK(ix);
     lr_err err = {0};
-    lr_index_publish_opts o = {"model-abc", "content-xyz", 3, 0};
+    lr_index_publish_opts o = {"model-abc", "content-xyz", 3, 0, 0};
     lr_index_manifest m, m2;
     int rc = lr_index_publish(ix, dir, &o, &m, &err);
     int rc2 = rc ? rc : lr_index_open(dir, NULL, 8, "model-abc", &back, &m2, &err);
@@ -46,7 +46,7 @@ LR_TEST(newer_versions_become_current_and_old_ones_are_pruned) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
     lr_err err = {0};
-    lr_index_publish_opts o = {NULL, NULL, 2, 0};
+    lr_index_publish_opts o = {NULL, NULL, 2, 0, 0};
     int rc = LR_OK;
     for (int v = 0; v < 4 && !rc; v++) {
         lr_index *ix = small_index(1000 + 100 * (size_t)v, 8, (float)v);
@@ -80,7 +80,7 @@ LR_TEST(a_crash_at_any_step_leaves_the_previous_version_loadable) {
         CHECK(dir);
         lr_err err = {0};
         lr_index *a = small_index(1000, 8, 0), *b = small_index(1500, 8, 1), *got = NULL;
-        lr_index_publish_opts crash = {NULL, NULL, 3, step};
+        lr_index_publish_opts crash = {NULL, NULL, 3, step, 0};
         int rc = lr_index_publish(a, dir, NULL, NULL, &err);
         int rc2 = rc ? rc : lr_index_publish(b, dir, &crash, NULL, &err);
         lr_index_manifest m;
@@ -123,7 +123,7 @@ LR_TEST(damaged_or_mismatched_indexes_are_refused) {
     CHECK(dir);
     lr_index *ix = small_index(1000, 8, 0), *got = NULL;
     lr_err err = {0}, e1 = {0}, e2 = {0}, e3 = {0}, e4 = {0};
-    lr_index_publish_opts o = {"model-1", NULL, 3, 0};
+    lr_index_publish_opts o = {"model-1", NULL, 3, 0, 0};
     int rc = lr_index_publish(ix, dir, &o, NULL, &err);
     int dim = lr_index_open(dir, NULL, 64, NULL, &got, NULL, &e1);
     int model = lr_index_open(dir, NULL, 8, "model-2", &got, NULL, &e2);
@@ -139,7 +139,51 @@ LR_TEST(damaged_or_mismatched_indexes_are_refused) {
     lr_index_free(ix);
 }
 
-LR_TEST_MAIN(LR_CASE(published_index_opens_with_its_manifest),
+/* Re-scoring vectors travel with the version (float32 mapped, or float16) and give the same
+ * answers after opening; damaged vectors are refused like a damaged index. */
+static void rescoring_round_trip(lr_test_ctx *lr_t_, int f16) {
+    size_t n = 3000, d = 8;
+    float *x = malloc(n * d * sizeof *x);
+    for (size_t i = 0; i < n * d; i++) x[i] = sinf((float)i * 0.37f);
+    lr_err err = {0}, e2 = {0};
+    lr_index *ix, *back = NULL, *bad = NULL;
+    CHECK_OK(lr_index_build(x, n, d, NULL, "IVF16,PQ4x4fs", &ix, &err), err);
+    CHECK_OK(lr_index_set_rescore(ix, x, n, 50, &err), err);
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_index_publish_opts o = {NULL, NULL, 3, 0, f16};
+    lr_index_manifest m;
+    int rc = lr_index_publish(ix, dir, &o, NULL, &err);
+    int rc2 = rc ? rc : lr_index_open(dir, NULL, d, NULL, &back, &m, &err);
+    int64_t a[10], b[10];
+    float sa[10], sb[10];
+    int rc3 = rc2 ? rc2 : lr_index_search(ix, 1, x + 5 * d, 10, a, sa, &err);
+    int rc4 = rc3 ? rc3 : lr_index_search(back, 1, x + 5 * d, 10, b, sb, &err);
+    int damaged = corrupt(dir, "vectors.npy", 300) == 0 ? lr_index_open(dir, NULL, d, NULL, &bad, NULL, &e2) : 999;
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    CHECK_OK(rc2, err);
+    CHECK_OK(rc3, err);
+    CHECK_OK(rc4, err);
+    CHECK_EQ(m.rescore_depth, 50);
+    CHECK_STR_EQ(m.vectors_dtype, f16 ? "f16" : "f32");
+    CHECK_EQ(lr_index_rescore_depth(back), 50);
+    for (int i = 0; i < 10; i++) {
+        if (!f16) CHECK_EQ(a[i], b[i]);
+        CHECK_NEAR(sa[i], sb[i], f16 ? 2e-3 : 1e-6);
+    }
+    CHECK_ERR(damaged, e2, LR_EFORMAT, "vectors.npy: checksum");
+    lr_index_free(ix);
+    lr_index_free(back);
+    free(x);
+}
+
+LR_TEST(rescoring_vectors_travel_with_the_version) { rescoring_round_trip(lr_t_, 0); }
+LR_TEST(rescoring_vectors_in_float16_travel_with_the_version) { rescoring_round_trip(lr_t_, 1); }
+
+LR_TEST_MAIN(LR_CASE(rescoring_vectors_travel_with_the_version),
+             LR_CASE(rescoring_vectors_in_float16_travel_with_the_version),
+             LR_CASE(published_index_opens_with_its_manifest),
              LR_CASE(newer_versions_become_current_and_old_ones_are_pruned),
              LR_CASE(a_crash_at_any_step_leaves_the_previous_version_loadable),
              LR_CASE(damaged_or_mismatched_indexes_are_refused))
