@@ -158,7 +158,7 @@ int lr_index_search(const lr_index *ix, size_t nq, const float *q, size_t k, int
     for (size_t i = 0; i < nq * ix->dim; i++)
         if (!isfinite(q[i]))
             return lr_err_set(err, LR_EINVAL, "search: query %zu has a NaN or Inf value", i / ix->dim);
-    if (ix->rs_vecs && ix->rs_depth > k) return lr_index_rescored_search(ix, nq, q, k, ids, scores, err);
+    if (ix->rs_vecs && ix->rs_depth) return lr_index_rescored_search(ix, nq, q, k, ids, scores, err);
     return lr_index_plain_search(ix, nq, q, k, ids, scores, err);
 }
 

@@ -21,7 +21,7 @@ struct lr_index {
 int lr_index_plain_search(const lr_index *ix, size_t nq, const float *q, size_t k, int64_t *ids,
                           float *scores, lr_err *err);
 
-/* lr_index_search when re-scoring is on (rs_depth > k). */
+/* lr_index_search when re-scoring is on: max(rs_depth, k) candidates, re-ranked exactly. */
 int lr_index_rescored_search(const lr_index *ix, size_t nq, const float *q, size_t k, int64_t *ids,
                              float *scores, lr_err *err);
 

@@ -53,8 +53,8 @@ int lr_index_add(lr_index *ix, size_t n, const float *x, const int64_t *ids, lr_
 /* Removes the ids present; *removed (may be NULL) gets how many were. */
 int lr_index_remove(lr_index *ix, size_t n, const int64_t *ids, size_t *removed, lr_err *err);
 
-/* Re-scores the best `depth` candidates of each search exactly against `vectors` (n * dim, row =
- * id; borrowed until the next call or lr_index_free) and returns the top k of them; depth 0
+/* Re-scores the best max(depth, k) candidates of each search exactly against `vectors` (n * dim,
+ * row = id; borrowed until the next call or lr_index_free) and returns the top k of them; depth 0
  * turns it off. Ids without a row (items added after the build) keep their approximate score. */
 int lr_index_set_rescore(lr_index *ix, const float *vectors, size_t n, size_t depth, lr_err *err);
 size_t lr_index_rescore_depth(const lr_index *ix); /* 0: off */
@@ -122,6 +122,9 @@ typedef struct {
  * an earlier, crashed publish left. */
 int lr_index_publish(const lr_index *ix, const char *dir, const lr_index_publish_opts *opts,
                      lr_index_manifest *man, lr_err *err);
+
+/* The CRC-32 of a file as 8 hex digits (out: 9 bytes): how manifests name models and content. */
+int lr_index_file_checksum(const char *path, char out[9], lr_err *err);
 
 /* Opens a version of dir (NULL: the current one), verifying the manifest and the index file's
  * checksum. expect_dim (0: any) and expect_model (NULL: any) must match the manifest: a

@@ -236,6 +236,13 @@ static int read_manifest(const char *path, lr_index_manifest *m, lr_err *err) {
     return rc;
 }
 
+int lr_index_file_checksum(const char *path, char out[9], lr_err *err) {
+    uint32_t crc;
+    int rc = file_crc32(path, &crc, err);
+    if (!rc) snprintf(out, 9, "%08x", crc);
+    return rc;
+}
+
 int lr_index_open(const char *dir, const char *version, size_t expect_dim, const char *expect_model,
                   lr_index **out, lr_index_manifest *man, lr_err *err) {
     *out = NULL;

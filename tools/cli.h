@@ -42,5 +42,6 @@ int lr_cmd_eval(int argc, char **argv);
 int lr_cmd_build_index(int argc, char **argv);
 int lr_cmd_index(int argc, char **argv);
 int lr_cmd_search(int argc, char **argv);
+int lr_cmd_rebuild(int argc, char **argv);
 
 #endif /* LR_CLI_H */

@@ -1,5 +1,6 @@
 /* learnrec train, embed-items and eval: the PAL towers from the command line. */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 
 #include "cli.h"
 #include "lr_data.h"
+#include "lr_index.h"
 #include "lr_towers.h"
 
 /* ---- train ------------------------------------------------------------------------------------ */
@@ -262,6 +264,61 @@ static json_t *metrics_json(const lr_eval_metrics *m) {
                      m->ndcg50, "mrr", m->mrr);
 }
 
+/* Through the index: the share of the exact top-K (flat inner product over the item vectors) that
+ * the index returns (ANN recall), and the metrics of the index's own top 50 (MRR counts ranks
+ * below 50 as 0). Users without a target are skipped. */
+typedef struct {
+    double ann10, ann50;
+    lr_eval_metrics e2e;
+} index_eval;
+
+static int eval_index(const char *dir, const char *model_path, const float *users, size_t nu,
+                      const int32_t *targets, const float *items, size_t ni, size_t D,
+                      index_eval *out, lr_err *err) {
+    char crc[9];
+    lr_index *ix = NULL;
+    size_t K = 50, nq = 0;
+    float *q = malloc(nu * D * sizeof *q), *sa = malloc(nu * K * sizeof *sa), *se = malloc(nu * K * sizeof *se);
+    int64_t *a = malloc(nu * K * sizeof *a), *e = malloc(nu * K * sizeof *e);
+    int32_t *tg = malloc(nu * sizeof *tg);
+    int rc = !q || !sa || !se || !a || !e || !tg ? lr_err_set(err, LR_ENOMEM, "out of memory") : LR_OK;
+    if (!rc) rc = lr_index_file_checksum(model_path, crc, err);
+    if (!rc) rc = lr_index_open(dir, NULL, D, crc, &ix, NULL, err);
+    for (size_t u = 0; !rc && u < nu; u++)
+        if (targets[u] >= 0) {
+            memcpy(q + nq * D, users + u * D, D * sizeof *q);
+            tg[nq++] = targets[u];
+        }
+    if (!rc) rc = lr_index_search(ix, nq, q, K, a, sa, err);
+    if (!rc) rc = lr_index_exact_search(items, ni, D, q, nq, K, e, se, err);
+    if (!rc) {
+        double h10 = 0, h50 = 0, r10 = 0, n10 = 0, r50 = 0, n50 = 0, mrr = 0;
+        for (size_t i = 0; i < nq; i++) {
+            for (size_t x = 0; x < K; x++)
+                for (size_t y = 0; y < K; y++)
+                    if (e[i * K + x] == a[i * K + y] && e[i * K + x] >= 0) {
+                        h50 += 1;
+                        if (x < 10 && y < 10) h10 += 1;
+                        break;
+                    }
+            for (size_t y = 0; y < K; y++)
+                if (a[i * K + y] == tg[i]) {
+                    double g = 1.0 / log2((double)y + 2.0);
+                    if (y < 10) r10 += 1, n10 += g;
+                    r50 += 1, n50 += g, mrr += 1.0 / ((double)y + 1.0);
+                    break;
+                }
+        }
+        double n = nq ? (double)nq : 1.0;
+        out->ann10 = h10 / (n * 10);
+        out->ann50 = h50 / (n * (double)K);
+        out->e2e = (lr_eval_metrics){nq, r10 / n, n10 / n, r50 / n, n50 / n, mrr / n};
+    }
+    lr_index_free(ix);
+    free(q); free(sa); free(se); free(a); free(e); free(tg);
+    return rc;
+}
+
 /* Scores users' vectors (or one shared score row) for all targets and for the cold slice. */
 static int eval_both(const float *users, const float *items, const float *scores, size_t nu,
                      size_t ni, size_t dim, const int32_t *targets, const int32_t *cold,
@@ -279,8 +336,9 @@ int lr_cmd_eval(int argc, char **argv) {
     static const struct option opts[] = {
         {"data", required_argument, NULL, 'd'},  {"model", required_argument, NULL, 'm'},
         {"content", required_argument, NULL, 'c'}, {"split", required_argument, NULL, 's'},
-        {"json", required_argument, NULL, 'j'},  {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
-    const char *cmd = "eval", *data = NULL, *mp = NULL, *cp = NULL, *jp = NULL;
+        {"json", required_argument, NULL, 'j'},  {"index", required_argument, NULL, 'x'},
+        {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+    const char *cmd = "eval", *data = NULL, *mp = NULL, *cp = NULL, *jp = NULL, *ixdir = NULL;
     lr_split split = LR_SPLIT_TEST;
     int c;
     opterr = 0;
@@ -291,6 +349,7 @@ int lr_cmd_eval(int argc, char **argv) {
         case 'm': mp = optarg; break;
         case 'c': cp = optarg; break;
         case 'j': jp = optarg; break;
+        case 'x': ixdir = optarg; break;
         case 's':
             if (strcmp(optarg, "test") == 0) split = LR_SPLIT_TEST;
             else if (strcmp(optarg, "valid") == 0) split = LR_SPLIT_VALID;
@@ -298,13 +357,16 @@ int lr_cmd_eval(int argc, char **argv) {
             break;
         case 'h':
             printf("usage: learnrec eval --data DIR --model M --content C [--split valid|test]\n"
-                   "                     [--json F]\n\n"
+                   "                     [--index DIR] [--json F]\n\n"
                    "Leave-one-out, full ranking over all items: each user's target (the last item\n"
                    "for test, the one before for valid) is ranked among every item given the user's\n"
                    "history before it (at most the model's max_len items). Reports Recall@10/50,\n"
                    "NDCG@10/50 and MRR for the towers, for popularity and for LEARN's variant (c)\n"
                    "(mean content of the history, no PAL), overall and on the cold-start slice\n"
-                   "(targets that no user's training part contains).\n");
+                   "(targets that no user's training part contains).\n\n"
+                   "  --index DIR   also search the users' vectors in the index published in DIR\n"
+                   "                (built for this model): ANN recall@10/50 against exact search,\n"
+                   "                and the metrics of the index's own top 50\n");
             return LR_EXIT_OK;
         case ':': return lr_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
         default: return lr_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
@@ -376,6 +438,14 @@ int lr_cmd_eval(int argc, char **argv) {
     printf("|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < 3; i++)
         if (rows[i].have) print_row(&rows[i]);
+    index_eval ie = {0};
+    if (ixdir) {
+        if (eval_index(ixdir, mp, users, nu, targets, items, ni, D, &ie, &err)) goto fail;
+        printf("| %-28s | %6zu | %.4f | %.4f | %.4f | %.4f | %.4f |       |        |        |\n",
+               "PAL towers through the index", ie.e2e.users, ie.e2e.recall10, ie.e2e.ndcg10,
+               ie.e2e.recall50, ie.e2e.ndcg50, ie.e2e.mrr);
+        printf("\nANN recall against exact search: @10 %.4f, @50 %.4f (%s)\n", ie.ann10, ie.ann50, ixdir);
+    }
     if (jp) {
         json_t *o = metrics_json(&rows[0].all);
         json_object_set_new(o, "split", json_string(split == LR_SPLIT_TEST ? "test" : "valid"));
@@ -385,6 +455,11 @@ int lr_cmd_eval(int argc, char **argv) {
         json_object_set_new(base, "popularity", metrics_json(&rows[1].all));
         if (rows[2].have) json_object_set_new(base, "content_no_pal", metrics_json(&rows[2].all));
         json_object_set_new(o, "baselines", base);
+        if (ixdir) {
+            json_object_set_new(o, "ann_recall@10", json_real(ie.ann10));
+            json_object_set_new(o, "ann_recall@50", json_real(ie.ann50));
+            json_object_set_new(o, "through_index", metrics_json(&ie.e2e));
+        }
         if (json_dump_file(o, jp, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0) {
             json_decref(o);
             lr_err_set(&err, LR_EIO, "%s: cannot write the JSON report", jp);

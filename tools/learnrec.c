@@ -14,6 +14,7 @@ int main(int argc, char **argv) {
         {"build-index", lr_cmd_build_index, "build, tune and publish the item index"},
         {"index", lr_cmd_index, "inspect an index directory"},
         {"search", lr_cmd_search, "search an index with query vectors"},
+        {"rebuild", lr_cmd_rebuild, "item tower, index, tuning and publishing in one job"},
     };
     return lr_cli_dispatch(cmds, sizeof cmds / sizeof cmds[0], "learnrec <command> [options]",
                            argc - 1, argv + 1);

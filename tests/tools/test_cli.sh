@@ -158,6 +158,16 @@ index: IVF8,Flat" "$out"
     run index_info_damaged 1 "$bin" index info "$tmp/ix" && expect index_info_damaged_message "the file is damaged" "$err"
     run search_missing_index 1 "$bin" search --index "$tmp/nothing" --vectors "$tmp/items.npy"
   fi
+  # ---- the rebuild job, and eval through its index ----
+  if [ -f "$tmp/m.safetensors" ] && run rebuild_job 0 "$bin" rebuild --data "$tmp/s4" --model "$tmp/m.safetensors" --content "$tmp/s4c.npy" --out "$tmp/rix" --index IVF8,PQ8x4fs --target-recall 0.9; then
+    expect rebuild_reports_recall "of user vectors against exact search" "$out"
+    run eval_through_index 0 "$bin" eval --data "$tmp/s4" --model "$tmp/m.safetensors" --content "$tmp/s4c.npy" --index "$tmp/rix" --json "$tmp/ei.json" &&
+      expect eval_through_index_row "PAL towers through the index" "$out"
+    got=$(/usr/bin/python3 -c "import json; d=json.load(open('$tmp/ei.json')); print(0 < d['ann_recall@10'] <= 1, 0 < d['ann_recall@50'] <= 1, 'through_index' in d)")
+    expect eval_json_has_ann_recall "True True True" "$got"
+    run eval_index_of_another_model 1 "$bin" eval --data "$tmp/s4" --model "$tmp/m.safetensors" --content "$tmp/s4c.npy" --index "$tmp/ix" &&
+      expect eval_index_model_mismatch "built for model (none), not" "$err"
+  fi
   run train_bad_mode 2 "$bin" train --data "$tmp/s4" --content "$tmp/s4c.npy" --out "$tmp/x" --mode magic
   run train_needs_content 2 "$bin" train --data "$tmp/s4" --out "$tmp/x"
   run eval_missing_model 1 "$bin" eval --data "$tmp/s4" --model "$tmp/none.safetensors" --content "$tmp/s4c.npy"
