@@ -174,6 +174,15 @@ int lr_index_add(lr_index *ix, size_t n, const float *x, const int64_t *ids, lr_
 }
 
 int lr_index_remove(lr_index *ix, size_t n, const int64_t *ids, size_t *removed, lr_err *err) {
+    /* FAISS 1.7.3's fast-scan inverted lists throw "not implemented" from inside an OpenMP
+     * region on removal, which terminates the process instead of reaching the C API's catch. */
+    if (strstr(ix->factory, "fs") || !ix->factory[0]) {
+        if (removed) *removed = 0;
+        return lr_err_set(err, LR_EUNSUPPORTED, "remove: index '%s' cannot remove vectors in place "
+                          "(FAISS fast-scan lists do not support it); rebuild without those items, "
+                          "or build with a factory such as IVF...,PQ32 or IVF...,Flat",
+                          ix->factory[0] ? ix->factory : "(loaded without a manifest)");
+    }
     FaissIDSelectorBatch *sel = NULL;
     size_t got = 0;
     int rc = LR_OK;

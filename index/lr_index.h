@@ -50,7 +50,8 @@ size_t lr_index_nprobe(const lr_index *ix); /* 0 when not an IVF index */
 
 /* Adds n vectors (n * dim) with the given ids; an id already present is refused. */
 int lr_index_add(lr_index *ix, size_t n, const float *x, const int64_t *ids, lr_err *err);
-/* Removes the ids present; *removed (may be NULL) gets how many were. */
+/* Removes the ids present; *removed (may be NULL) gets how many were. LR_EUNSUPPORTED for
+ * fast-scan indexes (FAISS cannot remove from them in place): rebuild without the items. */
 int lr_index_remove(lr_index *ix, size_t n, const int64_t *ids, size_t *removed, lr_err *err);
 
 /* Re-scores the best max(depth, k) candidates of each search exactly against `vectors` (n * dim,

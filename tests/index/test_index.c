@@ -219,6 +219,16 @@ LR_TEST(bad_input_is_refused) {
     CHECK_ERR(lr_index_search(ix, 1, q, 1, &id, &s, &err), err, LR_EINVAL, "query 0 has a NaN or Inf");
     CHECK_ERR(lr_index_set_nprobe(ix, 4, &err), err, LR_EUNSUPPORTED, "not an IVF index");
     lr_index_free(ix);
+    /* removal from fast-scan lists is refused cleanly (FAISS itself would abort the process) */
+    float *big = clustered(2000, 16, 9);
+    CHECK_OK(lr_index_build(big, 2000, 16, NULL, NULL, &ix, &err), err);
+    int64_t gone = 5;
+    size_t removed = 99;
+    CHECK_ERR(lr_index_remove(ix, 1, &gone, &removed, &err), err, LR_EUNSUPPORTED, "rebuild without those items");
+    CHECK_EQ(removed, 0);
+    CHECK_EQ(lr_index_count(ix), 2000);
+    lr_index_free(ix);
+    free(big);
     lr_index *l;
     CHECK_ERR(lr_index_load("/nonexistent/items.faiss", &l, &err), err, LR_ENOTFOUND, "/nonexistent");
     char *dir = lr_test_tmpdir();
