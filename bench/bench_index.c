@@ -2,10 +2,11 @@
  * against exact search versus queries per second on one thread, one query at a time and in
  * batches of 64, over a grid of nprobe and re-scoring depth. Writes the curves as CSV and SVG.
  *
- * usage: bench_index [--n N] [--dim D] [--queries Q] [--factory STR] [--out PREFIX]
+ * usage: bench_index [--n N] [--dim D] [--queries Q] [--factory STR] [--out PREFIX] [--save 1]
  *   defaults: 1,000,000 x 64, 1,000 queries, the default factory, PREFIX bench_index
  * The vectors: 1,000 random centres, each point a centre plus noise, normalised. Queries come
- * from the same distribution (fresh draws, not points of the set). */
+ * from the same distribution (fresh draws, not points of the set). With --save 1 the vectors
+ * and queries are written as PREFIX_x.npy and PREFIX_q.npy for bench/peers_index.py. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <omp.h>
 
 #include "lr_index.h"
+#include "lr_towers.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -114,12 +116,14 @@ static void write_svg(const char *path, const point *p, size_t n, const char *ti
 int main(int argc, char **argv) {
     size_t n = 1000000, dim = 64, nq = 1000, k = 100;
     const char *factory = NULL, *prefix = "bench_index";
+    int save = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--n")) n = (size_t)atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--dim")) dim = (size_t)atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--queries")) nq = (size_t)atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--factory")) factory = argv[i + 1];
         else if (!strcmp(argv[i], "--out")) prefix = argv[i + 1];
+        else if (!strcmp(argv[i], "--save")) save = atoi(argv[i + 1]);
     }
     uint64_t seed = 42;
     float *centres = malloc(1000 * dim * sizeof *centres), *x = malloc(n * dim * sizeof *x);
@@ -129,6 +133,16 @@ int main(int argc, char **argv) {
     draw(x, n, dim, centres, 1000, &seed);
     draw(q, nq, dim, centres, 1000, &seed);
     lr_err err = {0};
+    if (save) {
+        char px[512], pq[512];
+        snprintf(px, sizeof px, "%s_x.npy", prefix);
+        snprintf(pq, sizeof pq, "%s_q.npy", prefix);
+        if (lr_towers_npy_write(px, x, n, dim, LR_NPY_F32, &err) ||
+            lr_towers_npy_write(pq, q, nq, dim, LR_NPY_F32, &err)) {
+            fprintf(stderr, "bench_index: %s\n", err.msg);
+            return 1;
+        }
+    }
     double t0 = now_s();
     if (lr_index_exact_search(x, n, dim, q, nq, k, exact, s, &err)) {
         fprintf(stderr, "bench_index: %s\n", err.msg);
@@ -149,7 +163,7 @@ int main(int argc, char **argv) {
     omp_set_num_threads(1);
     size_t nlist = 1;
     sscanf(lr_index_factory(ix), "IVF%zu", &nlist);
-    size_t depths[4] = {0, 200, 400, 800};
+    size_t depths[4] = {0, 400, 800, 1600};
     point pts[64];
     size_t np = 0;
     char csv[512];
@@ -175,6 +189,7 @@ int main(int argc, char **argv) {
             fprintf(out, "learnrec,%zu,%zu,%.4f,%.1f,%.1f\n", p, depths[di], rec, qps1, qps64);
             fflush(stdout);
             if (rec > 0.995 || nlist == 1) break;
+            if (np >= 2 && pts[np - 2].depth == depths[di] && rec <= pts[np - 2].recall + 1e-4) break;
         }
     }
     fclose(out);
