@@ -51,7 +51,8 @@ def svg(path, rows, title):
     qmax = max(max(r[3], r[4]) for r in rows)
     lmax = math.ceil(math.log10(qmax))
     lmin = lmax - 4
-    colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+    colours = ["#1f77b4", "#aec7e8", "#d62728", "#ff9896", "#2ca02c", "#98df8a", "#9467bd",
+               "#c5b0d5", "#ff7f0e", "#ffbb78"]
     out = ["<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' font-family='sans-serif' font-size='12'>" % (W, H),
            "<rect width='100%%' height='100%%' fill='white'/><text x='%d' y='24' font-size='14'>%s</text>" % (L, title)]
     for d in range(5):
@@ -75,12 +76,20 @@ def svg(path, rows, title):
                 if "%s, %s" % (r[0], mode) == key and r[2] >= 0.5 and qps > 0:
                     pts.append((L + (W - L - R) * (r[2] - 0.5) / 0.5,
                                 T + (H - T - B) * (1 - (math.log10(qps) - lmin) / 4)))
-        pts.sort()
+        # the Pareto frontier: for each recall, the fastest setting (settings that are both
+        # slower and less accurate than another are left out)
+        pts.sort(key=lambda p: (-p[0], p[1]))
+        front, best_y = [], float("inf")
+        for p in pts:
+            if p[1] < best_y:  # smaller y is more QPS
+                front.append(p)
+                best_y = p[1]
+        pts = sorted(front)
         if pts:
             out.append("<polyline fill='none' stroke='%s' points='%s'/>" % (c, " ".join("%.1f,%.1f" % p for p in pts)))
         for x, y in pts:
             out.append("<circle cx='%.1f' cy='%.1f' r='2.5' fill='%s'/>" % (x, y, c))
-        out.append("<text x='%d' y='%d' fill='%s'>%s</text>" % (W - 260, T + 16 + 15 * i, c, key))
+        out.append("<text x='%d' y='%d' fill='%s'>%s</text>" % (L + 10, H - B - 12 - 15 * (len(series) - 1 - i), c, key))
     out.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(out))
