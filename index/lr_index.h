@@ -31,7 +31,8 @@ typedef struct lr_index lr_index;
 
 /* The default factory string for n vectors of dimension dim: IVF with about 4 sqrt(n) lists
  * (between 1 and n / 39, the fewest training points per list FAISS accepts without warning)
- * and 4-bit fast-scan PQ with dim/2 sub-quantizers; "Flat" below 1,000 vectors. */
+ * and 4-bit fast-scan PQ with one sub-quantizer per dimension (dim/2 bytes a vector); "Flat"
+ * below 1,000 vectors or for an odd dim. */
 void lr_index_default_factory(size_t n, size_t dim, char *buf, size_t cap);
 
 /* Builds an index over x (n * dim, row i has id ids[i], or i when ids is NULL). `factory` is any

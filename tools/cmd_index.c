@@ -74,7 +74,7 @@ int lr_cmd_build_index(int argc, char **argv) {
                    "R on held-out queries (perturbed item vectors), and publishes it as the next\n"
                    "version of DIR (DIR/versions/vNNNNNN, DIR/current swapped atomically).\n\n"
                    "  --index STR          any FAISS factory string (default: IVF with about\n"
-                   "                       4 sqrt(N) lists and 4-bit fast-scan PQ, D/2 codes)\n"
+                   "                       4 sqrt(N) lists and 4-bit fast-scan PQ, D codes)\n"
                    "  --target-recall R    (default 0.95)\n"
                    "  --rescore auto|off   keep the item vectors and let autotune choose how many\n"
                    "                       candidates to re-score exactly (default auto)\n"
