@@ -160,12 +160,18 @@ int lr_index_search(const lr_index *ix, size_t nq, const float *q, size_t k, int
     for (size_t i = 0; i < nq * ix->dim; i++)
         if (!isfinite(q[i]))
             return lr_err_set(err, LR_EINVAL, "search: query %zu has a NaN or Inf value", i / ix->dim);
+    if (ix->n_tomb) return lr_index_filtered_search(ix, nq, q, k, ids, scores, err);
     if (ix->rs_vecs && ix->rs_depth) return lr_index_rescored_search(ix, nq, q, k, ids, scores, err);
     return lr_index_plain_search(ix, nq, q, k, ids, scores, err);
 }
 
 int lr_index_add(lr_index *ix, size_t n, const float *x, const int64_t *ids, lr_err *err) {
     if (!ids) return lr_err_set(err, LR_EINVAL, "add: ids are required");
+    for (size_t i = 0; i < n; i++)
+        if (lr_index_tomb_has(ix, ids[i]))
+            return lr_err_set(err, LR_EINVAL, "add: id %lld was removed from this fast-scan index, "
+                              "whose old vector stays until a rebuild; rebuild to reuse the id",
+                              (long long)ids[i]);
     for (size_t i = 0; i < n * ix->dim; i++)
         if (!isfinite(x[i]))
             return lr_err_set(err, LR_EINVAL, "add: vector %zu has a NaN or Inf value", i / ix->dim);
@@ -178,13 +184,8 @@ int lr_index_add(lr_index *ix, size_t n, const float *x, const int64_t *ids, lr_
 int lr_index_remove(lr_index *ix, size_t n, const int64_t *ids, size_t *removed, lr_err *err) {
     /* FAISS 1.7.3's fast-scan inverted lists throw "not implemented" from inside an OpenMP
      * region on removal, which terminates the process instead of reaching the C API's catch. */
-    if (strstr(ix->factory, "fs") || !ix->factory[0]) {
-        if (removed) *removed = 0;
-        return lr_err_set(err, LR_EUNSUPPORTED, "remove: index '%s' cannot remove vectors in place "
-                          "(FAISS fast-scan lists do not support it); rebuild without those items, "
-                          "or build with a factory such as IVF...,PQ32 or IVF...,Flat",
-                          ix->factory[0] ? ix->factory : "(loaded without a manifest)");
-    }
+    if (strstr(ix->factory, "fs") || !ix->factory[0]) /* so they are marked and skipped */
+        return lr_index_tomb_add(ix, n, ids, removed, err);
     FaissIDSelectorBatch *sel = NULL;
     size_t got = 0;
     int rc = LR_OK;
@@ -236,6 +237,7 @@ int lr_index_load(const char *path, lr_index **out, lr_err *err) {
 }
 
 size_t lr_index_count(const lr_index *ix) { return (size_t)faiss_Index_ntotal(ix->ix); }
+size_t lr_index_removed_count(const lr_index *ix) { return ix->n_tomb; }
 size_t lr_index_dim(const lr_index *ix) { return ix->dim; }
 const char *lr_index_factory(const lr_index *ix) { return ix->factory; }
 
@@ -246,6 +248,7 @@ void lr_index_set_factory_name(lr_index *ix, const char *factory) {
 void lr_index_free(lr_index *ix) {
     if (!ix) return;
     lr_towers_content_free(ix->rs_content);
+    free(ix->tomb);
     faiss_Index_free(ix->ix);
     free(ix);
 }

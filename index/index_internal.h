@@ -15,7 +15,17 @@ struct lr_index {
     const float *rs_vecs;
     size_t rs_n, rs_depth;
     struct lr_content *rs_content;
+    /* ids removed from a fast-scan index (FAISS cannot remove there): sorted, skipped by search */
+    int64_t *tomb;
+    size_t n_tomb, cap_tomb;
 };
+
+/* Marks ids as removed; *added (may be NULL) gets how many were not marked before. */
+int lr_index_tomb_add(lr_index *ix, size_t n, const int64_t *ids, size_t *added, lr_err *err);
+int lr_index_tomb_has(const lr_index *ix, int64_t id);
+/* lr_index_search when ids are marked removed: over-fetches, then drops them. */
+int lr_index_filtered_search(const lr_index *ix, size_t nq, const float *q, size_t k, int64_t *ids,
+                             float *scores, lr_err *err);
 
 /* The FAISS search alone (no checks, no re-scoring); padded with -1 / -INFINITY. */
 int lr_index_plain_search(const lr_index *ix, size_t nq, const float *q, size_t k, int64_t *ids,

@@ -51,8 +51,9 @@ size_t lr_index_nprobe(const lr_index *ix); /* 0 when not an IVF index */
 
 /* Adds n vectors (n * dim) with the given ids; an id already present is refused. */
 int lr_index_add(lr_index *ix, size_t n, const float *x, const int64_t *ids, lr_err *err);
-/* Removes the ids present; *removed (may be NULL) gets how many were. LR_EUNSUPPORTED for
- * fast-scan indexes (FAISS cannot remove from them in place): rebuild without the items. */
+/* Removes ids; *removed (may be NULL) gets how many were. FAISS cannot remove from fast-scan
+ * lists, so there the ids are marked removed and searches skip them (counting ids newly marked,
+ * indexed or not) until a rebuild; such an id cannot be added again before that rebuild. */
 int lr_index_remove(lr_index *ix, size_t n, const int64_t *ids, size_t *removed, lr_err *err);
 
 /* Re-scores the best max(depth, k) candidates of each search exactly against `vectors` (n * dim,
@@ -65,7 +66,8 @@ size_t lr_index_rescore_depth(const lr_index *ix); /* 0: off */
 int lr_index_save(const lr_index *ix, const char *path, lr_err *err);
 int lr_index_load(const char *path, lr_index **out, lr_err *err);
 
-size_t lr_index_count(const lr_index *ix);
+size_t lr_index_count(const lr_index *ix); /* vectors stored, marked-removed ones included */
+size_t lr_index_removed_count(const lr_index *ix); /* ids marked removed (fast-scan indexes) */
 size_t lr_index_dim(const lr_index *ix);
 const char *lr_index_factory(const lr_index *ix); /* as built ("" when loaded from a file) */
 void lr_index_free(lr_index *ix); /* NULL is a no-op */
@@ -94,7 +96,7 @@ int lr_index_autotune(lr_index *ix, const float *x, size_t n, const float *q, si
 
 /* ---- index directories: versions, manifests, atomic publishing ------------------------------ */
 
-/* DIR/versions/vNNNNNN/{index.faiss, manifest.json[, vectors.npy]} and DIR/current, a symbolic link to the
+/* DIR/versions/vNNNNNN/{index.faiss, manifest.json[, vectors.npy][, removed.txt]} and DIR/current, a symbolic link to the
  * version being served. A new version is written to a temporary directory, synced, renamed into
  * versions/, and `current` is swapped with one rename: a crash at any moment leaves the previous
  * version loadable. */
@@ -109,6 +111,8 @@ typedef struct {
     size_t rescore_depth;  /* 0: no vectors.npy */
     char vectors_dtype[8]; /* "f32", "f16" or "" */
     uint32_t vectors_crc32;
+    size_t removed_count;  /* ids marked removed (removed.txt, one per line) */
+    uint32_t removed_crc32;
 } lr_index_manifest;
 
 typedef struct {

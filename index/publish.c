@@ -55,12 +55,14 @@ static unsigned last_version(const char *versions) {
 }
 
 static int write_manifest(const char *path, const lr_index_manifest *m, lr_err *err) {
-    json_t *o = json_pack("{s:I, s:s, s:I, s:I, s:s, s:I, s:I, s:s, s:I, s:s, s:s, s:s, s:I}",
+    json_t *o = json_pack("{s:I, s:s, s:I, s:I, s:s, s:I, s:I, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:I}",
                           "format_version", (json_int_t)m->format, "version", m->version, "dim",
                           (json_int_t)m->dim, "count", (json_int_t)m->count, "factory", m->factory,
                           "nprobe", (json_int_t)m->nprobe, "rescore_depth",
                           (json_int_t)m->rescore_depth, "vectors_dtype", m->vectors_dtype,
-                          "vectors_crc32", (json_int_t)m->vectors_crc32, "model_checksum",
+                          "vectors_crc32", (json_int_t)m->vectors_crc32, "removed_count",
+                          (json_int_t)m->removed_count, "removed_crc32",
+                          (json_int_t)m->removed_crc32, "model_checksum",
                           m->model_checksum, "content_checksum", m->content_checksum, "created",
                           m->created, "index_crc32", (json_int_t)m->index_crc32);
     if (!o) return lr_err_set(err, LR_ENOMEM, "manifest: out of memory");
@@ -156,6 +158,15 @@ int lr_index_publish(const lr_index *ix, const char *dir, const lr_index_publish
         rc = lr_towers_npy_write(file, ix->rs_vecs, ix->rs_n, ix->dim, o.vectors_f16 ? LR_NPY_F16 : LR_NPY_F32, err);
         if (!rc) rc = file_crc32(file, &m.vectors_crc32, err);
     }
+    m.removed_count = ix->n_tomb;
+    if (!rc && ix->n_tomb) { /* ids a fast-scan index still holds but must never return */
+        snprintf(file, sizeof file, "%s/removed.txt", tmp);
+        FILE *f = fopen(file, "w");
+        for (size_t i = 0; f && i < ix->n_tomb; i++) fprintf(f, "%lld\n", (long long)ix->tomb[i]);
+        if (!f || fclose(f) != 0) rc = lr_err_set(err, LR_EIO, "%s: cannot write", file);
+        if (!rc) rc = sync_path(file, err);
+        if (!rc) rc = file_crc32(file, &m.removed_crc32, err);
+    }
     snprintf(file, sizeof file, "%s/manifest.json", tmp);
     if (!rc) rc = write_manifest(file, &m, err);
     if (!rc) rc = sync_path(tmp, err);
@@ -199,13 +210,14 @@ static int read_manifest(const char *path, lr_index_manifest *m, lr_err *err) {
     json_t *o = json_load_file(path, 0, &je);
     if (!o) return lr_err_set(err, access(path, F_OK) ? LR_ENOTFOUND : LR_EFORMAT,
                               "%s: %s (line %d)", path, je.text, je.line);
-    json_int_t fmt = 0, dim = 0, count = 0, nprobe = 0, crc = 0, depth = 0, vcrc = 0;
+    json_int_t fmt = 0, dim = 0, count = 0, nprobe = 0, crc = 0, depth = 0, vcrc = 0, nrem = 0, rcrc = 0;
     const char *version = NULL, *factory = NULL, *model = NULL, *content = NULL, *created = NULL;
     const char *vtype = NULL;
-    int bad = json_unpack_ex(o, &je, 0, "{s:I, s:s, s:I, s:I, s:s, s:I, s:I, s:s, s:I, s:s, s:s, s:s, s:I}",
+    int bad = json_unpack_ex(o, &je, 0, "{s:I, s:s, s:I, s:I, s:s, s:I, s:I, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:I}",
                              "format_version", &fmt, "version", &version, "dim", &dim, "count",
                              &count, "factory", &factory, "nprobe", &nprobe, "rescore_depth", &depth,
-                             "vectors_dtype", &vtype, "vectors_crc32", &vcrc, "model_checksum",
+                             "vectors_dtype", &vtype, "vectors_crc32", &vcrc, "removed_count", &nrem,
+                             "removed_crc32", &rcrc, "model_checksum",
                              &model, "content_checksum", &content, "created", &created,
                              "index_crc32", &crc);
     int rc = LR_OK;
@@ -214,7 +226,7 @@ static int read_manifest(const char *path, lr_index_manifest *m, lr_err *err) {
         rc = lr_err_set(err, LR_EFORMAT, "%s: manifest format %lld, this learnrec reads %u", path,
                         (long long)fmt, MANIFEST_FORMAT);
     else if (dim <= 0 || count < 0 || nprobe < 0 || crc < 0 || crc > 0xffffffffLL || depth < 0 ||
-             vcrc < 0 || vcrc > 0xffffffffLL)
+             vcrc < 0 || vcrc > 0xffffffffLL || nrem < 0 || rcrc < 0 || rcrc > 0xffffffffLL)
         rc = lr_err_set(err, LR_EFORMAT, "%s: implausible dim, count, nprobe or checksum", path);
     if (!rc) {
         *m = (lr_index_manifest){0};
@@ -225,6 +237,8 @@ static int read_manifest(const char *path, lr_index_manifest *m, lr_err *err) {
         m->index_crc32 = (uint32_t)crc;
         m->rescore_depth = (size_t)depth;
         m->vectors_crc32 = (uint32_t)vcrc;
+        m->removed_count = (size_t)nrem;
+        m->removed_crc32 = (uint32_t)rcrc;
         snprintf(m->vectors_dtype, sizeof m->vectors_dtype, "%s", vtype);
         snprintf(m->version, sizeof m->version, "%s", version);
         snprintf(m->factory, sizeof m->factory, "%s", factory);
@@ -276,6 +290,27 @@ int lr_index_open(const char *dir, const char *version, size_t expect_dim, const
         return rc;
     }
     lr_index_set_factory_name(ix, m.factory);
+    if (m.removed_count) { /* ids marked removed, checked like the index */
+        snprintf(path, sizeof path, "%s/removed.txt", base);
+        FILE *f = NULL;
+        if (!(rc = file_crc32(path, &crc, err)) && crc != m.removed_crc32)
+            rc = lr_err_set(err, LR_EFORMAT, "%s: checksum %08x, the manifest says %08x: the file is "
+                            "damaged", path, crc, m.removed_crc32);
+        if (!rc && !(f = fopen(path, "r"))) rc = lr_err_set(err, LR_EIO, "%s: cannot open", path);
+        long long id;
+        while (!rc && fscanf(f, "%lld", &id) == 1) {
+            int64_t v = (int64_t)id;
+            rc = lr_index_tomb_add(ix, 1, &v, NULL, err);
+        }
+        if (f) fclose(f);
+        if (!rc && ix->n_tomb != m.removed_count)
+            rc = lr_err_set(err, LR_EFORMAT, "%s: %zu ids, the manifest says %zu", path, ix->n_tomb,
+                            m.removed_count);
+        if (rc) {
+            lr_index_free(ix);
+            return rc;
+        }
+    }
     if (m.rescore_depth) { /* the re-scoring vectors, checked like the index */
         snprintf(path, sizeof path, "%s/vectors.npy", base);
         lr_content *vec = NULL;

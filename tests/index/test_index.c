@@ -202,6 +202,33 @@ LR_TEST(autotune_picks_the_cheapest_nprobe_reaching_the_target) {
     free(x);
 }
 
+/* FAISS cannot remove from fast-scan lists (it aborts): removed ids are skipped instead. */
+LR_TEST(removed_ids_of_a_fast_scan_index_are_never_returned) {
+    size_t n = 3000, d = 16;
+    float *x = clustered(n, d, 10);
+    lr_err err = {0};
+    lr_index *ix;
+    CHECK_OK(lr_index_build(x, n, d, NULL, NULL, &ix, &err), err);
+    CHECK_CONTAINS(lr_index_factory(ix), "x4fs");
+    int64_t before[10], after[10];
+    float s[10];
+    CHECK_OK(lr_index_search(ix, 1, x + 7 * d, 10, before, s, &err), err);
+    size_t removed = 0;
+    CHECK_OK(lr_index_remove(ix, 3, before, &removed, &err), err); /* the 3 best */
+    CHECK_EQ(removed, 3);
+    CHECK_OK(lr_index_remove(ix, 1, before, &removed, &err), err);
+    CHECK_EQ(removed, 0); /* already removed */
+    CHECK_EQ(lr_index_removed_count(ix), 3);
+    CHECK_OK(lr_index_search(ix, 1, x + 7 * d, 10, after, s, &err), err);
+    for (int i = 0; i < 10; i++) {
+        CHECK(after[i] >= 0);
+        for (int j = 0; j < 3; j++) CHECK(after[i] != before[j]);
+    }
+    CHECK_EQ(after[0], before[3]); /* the rest keep their order */
+    lr_index_free(ix);
+    free(x);
+}
+
 LR_TEST(bad_input_is_refused) {
     lr_err err = {0};
     lr_index *ix = (lr_index *)&ix;
@@ -219,14 +246,12 @@ LR_TEST(bad_input_is_refused) {
     CHECK_ERR(lr_index_search(ix, 1, q, 1, &id, &s, &err), err, LR_EINVAL, "query 0 has a NaN or Inf");
     CHECK_ERR(lr_index_set_nprobe(ix, 4, &err), err, LR_EUNSUPPORTED, "not an IVF index");
     lr_index_free(ix);
-    /* removal from fast-scan lists is refused cleanly (FAISS itself would abort the process) */
+    /* a removed id of a fast-scan index cannot come back before a rebuild */
     float *big = clustered(2000, 16, 9);
     CHECK_OK(lr_index_build(big, 2000, 16, NULL, NULL, &ix, &err), err);
     int64_t gone = 5;
-    size_t removed = 99;
-    CHECK_ERR(lr_index_remove(ix, 1, &gone, &removed, &err), err, LR_EUNSUPPORTED, "rebuild without those items");
-    CHECK_EQ(removed, 0);
-    CHECK_EQ(lr_index_count(ix), 2000);
+    CHECK_OK(lr_index_remove(ix, 1, &gone, NULL, &err), err);
+    CHECK_ERR(lr_index_add(ix, 1, big, &gone, &err), err, LR_EINVAL, "rebuild to reuse the id");
     lr_index_free(ix);
     free(big);
     lr_index *l;
@@ -248,4 +273,5 @@ LR_TEST_MAIN(LR_CASE(default_factory_scales_with_the_catalogue),
              LR_CASE(added_items_are_found_and_removed_ones_are_not),
              LR_CASE(saved_index_loads_and_answers_the_same),
              LR_CASE(autotune_picks_the_cheapest_nprobe_reaching_the_target),
+             LR_CASE(removed_ids_of_a_fast_scan_index_are_never_returned),
              LR_CASE(bad_input_is_refused))

@@ -179,9 +179,39 @@ static void rescoring_round_trip(lr_test_ctx *lr_t_, int f16) {
 }
 
 LR_TEST(rescoring_vectors_travel_with_the_version) { rescoring_round_trip(lr_t_, 0); }
+
+LR_TEST(removed_ids_travel_with_the_version) {
+    size_t n = 3000, d = 8;
+    float *x = malloc(n * d * sizeof *x);
+    for (size_t i = 0; i < n * d; i++) x[i] = sinf((float)i * 0.37f);
+    lr_err err = {0};
+    lr_index *ix, *back = NULL;
+    CHECK_OK(lr_index_build(x, n, d, NULL, "IVF16,PQ8x4fs", &ix, &err), err);
+    int64_t gone[2] = {5, 1234};
+    CHECK_OK(lr_index_remove(ix, 2, gone, NULL, &err), err);
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_index_manifest m;
+    int rc = lr_index_publish(ix, dir, NULL, NULL, &err);
+    int rc2 = rc ? rc : lr_index_open(dir, NULL, d, NULL, &back, &m, &err);
+    int64_t got[5];
+    float s[5];
+    int rc3 = rc2 ? rc2 : lr_index_search(back, 1, x + 5 * d, 5, got, s, &err);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    CHECK_OK(rc2, err);
+    CHECK_OK(rc3, err);
+    CHECK_EQ(m.removed_count, 2);
+    CHECK_EQ(lr_index_removed_count(back), 2);
+    for (int i = 0; i < 5; i++) CHECK(got[i] != 5 && got[i] != 1234);
+    lr_index_free(ix);
+    lr_index_free(back);
+    free(x);
+}
 LR_TEST(rescoring_vectors_in_float16_travel_with_the_version) { rescoring_round_trip(lr_t_, 1); }
 
 LR_TEST_MAIN(LR_CASE(rescoring_vectors_travel_with_the_version),
+             LR_CASE(removed_ids_travel_with_the_version),
              LR_CASE(rescoring_vectors_in_float16_travel_with_the_version),
              LR_CASE(published_index_opens_with_its_manifest),
              LR_CASE(newer_versions_become_current_and_old_ones_are_pruned),
