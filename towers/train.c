@@ -47,7 +47,8 @@ typedef struct {
     const lr_train_config *cfg;
     lr_pal *m;
     const lr_data *d;
-    const float *content;
+    const lr_content *ct;          /* the content matrix (NULL in id mode) */
+    const float *content;          /* its rows */
     int full;                      /* full softmax */
     lr_pal_pass up, ip;            /* user pass, item pass */
     int32_t *items;                /* batch histories, packed */
@@ -257,13 +258,11 @@ static int validate(trainer *t, double *recall10, lr_err *err) {
     float *users = malloc(nu * D * sizeof *users), *items = malloc(ni * D * sizeof *items);
     int32_t *targets = malloc(nu * sizeof *targets);
     int rc = LR_OK;
-    lr_content *ct = NULL;
+    const lr_content *ct = t->ct;
     if (!users || !items || !targets) {
         rc = lr_err_set(err, LR_ENOMEM, "validation: out of memory");
         goto done;
     }
-    if (t->content && (rc = lr_towers_content_from_floats(t->content, ni, m->cfg.content_dim, &ct, err)))
-        goto done;
     lr_eval_metrics met;
     if ((rc = lr_towers_embed_split(m, t->d, ct, LR_SPLIT_VALID, users, targets, err)) ||
         (rc = lr_towers_item_embed(m, ct, NULL, ni, items, err)) ||
@@ -271,7 +270,6 @@ static int validate(trainer *t, double *recall10, lr_err *err) {
         goto done;
     *recall10 = met.recall10;
 done:
-    lr_towers_content_free(ct);
     free(users);
     free(items);
     free(targets);
@@ -320,6 +318,7 @@ int lr_towers_train(lr_pal *m, const lr_data *d, const lr_content *content,
     t.cfg = cfg;
     t.m = m;
     t.d = d;
+    t.ct = content;
     t.content = content ? lr_towers_content_data(content) : NULL;
     t.full = cfg->negatives == LR_NEG_FULL || (cfg->negatives == LR_NEG_AUTO && ni <= FULL_SOFTMAX_MAX_ITEMS);
     t.rng = cfg->seed * 0x2545f4914f6cdd1dULL + 7;
