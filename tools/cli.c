@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -45,6 +46,12 @@ int lr_cli_parse_size(const char *cmd, const char *opt, const char *s, size_t mi
     }
     *out = (size_t)v;
     return 0;
+}
+
+double lr_cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 int lr_cli_fail(const char *cmd, const lr_err *err) {

@@ -28,6 +28,9 @@ int lr_cli_parse_size(const char *cmd, const char *opt, const char *s, size_t mi
                       size_t *out);
 int lr_cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
 
+/* Seconds on a monotonic clock, for the timings commands report. */
+double lr_cli_now(void);
+
 /* "learnrec <cmd>: <message>" on stderr; returns LR_EXIT_ERROR. */
 int lr_cli_fail(const char *cmd, const lr_err *err);
 /* "learnrec <cmd>: <message>\nTry 'learnrec <cmd> --help'." on stderr; returns LR_EXIT_USAGE. */

@@ -11,12 +11,6 @@
 #include "lr_data.h"
 #include "lr_towers.h"
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int parse_dtype(const char *cmd, const char *s, lr_npy_dtype *out) {
     if (strcmp(s, "f32") == 0) *out = LR_NPY_F32;
     else if (strcmp(s, "f16") == 0) *out = LR_NPY_F16;
@@ -88,11 +82,11 @@ static int content_fit(int argc, char **argv) {
         goto fail;
     }
     for (size_t i = 0; i < n; i++) texts[i] = lr_data_item_text(d, i);
-    double t0 = now_s();
+    double t0 = lr_cli_now();
     if (lr_towers_text_encoder_fit(&cfg, texts, n, &enc, &err)) goto fail;
-    double t1 = now_s();
+    double t1 = lr_cli_now();
     if (lr_towers_text_encoder_encode(enc, texts, n, emb, &err)) goto fail;
-    double t2 = now_s();
+    double t2 = lr_cli_now();
     if (lr_towers_npy_write(out, emb, n, cfg.dim, dtype, &err) ||
         lr_towers_text_encoder_save(enc, enc_out, &err))
         goto fail;

@@ -13,12 +13,6 @@
 #include "lr_index.h"
 #include "lr_towers.h"
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* Held-out queries for autotune when no model is given: items moved off their spot by noise of
  * about a third of a vector's length, renormalised (towers' vectors are unit length). */
 static float *perturbed_queries(const float *x, size_t n, size_t dim, size_t nq, uint64_t seed) {
@@ -308,7 +302,7 @@ int lr_cmd_rebuild(int argc, char **argv) {
     int32_t *targets = NULL;
     int rc = LR_EXIT_ERROR;
     char model_crc[9], content_crc[9] = "";
-    double t0 = now_s();
+    double t0 = lr_cli_now();
     fprintf(stderr, "[1/5] loading %s, %s\n", data, mp);
     if (lr_data_load(data, &d, &err) || lr_towers_pal_load(mp, &m, &err) ||
         lr_index_file_checksum(mp, model_crc, &err))
@@ -324,15 +318,15 @@ int lr_cmd_rebuild(int argc, char **argv) {
         lr_err_set(&err, LR_ENOMEM, "out of memory");
         goto fail;
     }
-    fprintf(stderr, "[2/5] item tower over %zu items (%.1f s so far)\n", ni, now_s() - t0);
+    fprintf(stderr, "[2/5] item tower over %zu items (%.1f s so far)\n", ni, lr_cli_now() - t0);
     if (lr_towers_item_embed(m, ct, NULL, ni, items, &err)) goto fail;
-    fprintf(stderr, "[3/5] building the index (%.1f s so far)\n", now_s() - t0);
+    fprintf(stderr, "[3/5] building the index (%.1f s so far)\n", lr_cli_now() - t0);
     if (lr_index_build(items, ni, D, NULL, factory, &ix, &err) ||
         lr_index_set_rescore(ix, items, ni, 1, &err))
         goto fail;
     lr_index_tune t = {lr_index_nprobe(ix), 0, 0.0, 0};
     if (lr_index_nprobe(ix)) {
-        fprintf(stderr, "[4/5] tuning on the users' validation histories (%.1f s so far)\n", now_s() - t0);
+        fprintf(stderr, "[4/5] tuning on the users' validation histories (%.1f s so far)\n", lr_cli_now() - t0);
         if (lr_towers_embed_split(m, d, ct, LR_SPLIT_VALID, users, targets, &err)) goto fail;
         size_t nq = 0; /* users with a history, at most 2,000 of them, evenly spread */
         size_t step = nu > 2000 ? nu / 2000 : 1;
@@ -343,11 +337,11 @@ int lr_cmd_rebuild(int argc, char **argv) {
             goto fail;
         }
     }
-    fprintf(stderr, "[5/5] publishing (%.1f s so far)\n", now_s() - t0);
+    fprintf(stderr, "[5/5] publishing (%.1f s so far)\n", lr_cli_now() - t0);
     lr_index_publish_opts po = {model_crc, content_crc, keep, 0, 0};
     lr_index_manifest man;
     if (lr_index_publish(ix, out, &po, &man, &err)) goto fail;
-    fprintf(stderr, "done in %.1f s\n", now_s() - t0);
+    fprintf(stderr, "done in %.1f s\n", lr_cli_now() - t0);
     printf("rebuilt %s over %zu items (model %s); nprobe %zu, re-scoring depth %zu: recall@10 %.3f "
            "of user vectors against exact search (target %.3f%s); published %s/versions/%s\n",
            man.factory, man.count, model_crc, man.nprobe, man.rescore_depth, t.recall, target,
