@@ -22,8 +22,10 @@ static double recall_at(const int64_t *approx, const int64_t *exact, size_t nq, 
 /* Bytes one stored code takes, from the factory string: the cost model's unit. */
 static double code_bytes(const char *factory, size_t dim) {
     size_t m = 0;
-    const char *pq = strstr(factory, "PQ");
+    const char *pq = strstr(factory, "PQ"), *sq = strstr(factory, "SQ");
     if (pq && sscanf(pq, "PQ%zu", &m) == 1 && m) return strstr(pq, "x4") ? (double)m / 2.0 : (double)m;
+    if (sq && strncmp(sq, "SQfp16", 6) == 0) return 2.0 * (double)dim;
+    if (sq && sscanf(sq, "SQ%zu", &m) == 1 && m) return (double)dim * (double)m / 8.0;
     return 4.0 * (double)dim; /* Flat and others: full vectors */
 }
 
@@ -49,13 +51,16 @@ int lr_index_autotune(lr_index *ix, const float *x, size_t n, const float *q, si
     lr_index_tune best = {0, 0, -1.0, 0};
     double best_cost = INFINITY, per_list = (double)lr_index_count(ix) / (double)nlist * code_bytes(lr_index_factory(ix), dim);
     for (size_t di = 0; di < n_depths; di++) {
+        double depth_cost = (double)depths[di] * (double)dim * 4.0;
+        if (best.reached && per_list + depth_cost >= best_cost) break; /* deeper only costs more */
         if ((rc = lr_index_set_rescore(ix, vecs, vec_n, depths[di], err))) goto done;
         for (size_t p = 1;; p = p * 2 > nlist ? nlist : p * 2) {
+            double cost = (double)p * per_list + depth_cost;
+            if (best.reached && cost >= best_cost) break;
             if ((rc = lr_index_set_nprobe(ix, p, err)) ||
                 (rc = lr_index_search(ix, nq, q, k, approx, s, err)))
                 goto done;
             double r = recall_at(approx, exact, nq, k);
-            double cost = (double)p * per_list + (double)depths[di] * (double)dim * 4.0;
             int reached = r >= target;
             if ((reached && (!best.reached || cost < best_cost)) || (!best.reached && !reached && r > best.recall)) {
                 best = (lr_index_tune){p, depths[di], r, reached};

@@ -31,13 +31,14 @@ typedef struct lr_index lr_index;
 
 /* The default factory string for n vectors of dimension dim: IVF with about 4 sqrt(n) lists
  * (between 1 and n / 39, the fewest training points per list FAISS accepts without warning)
- * and 4-bit fast-scan PQ with one sub-quantizer per dimension (dim/2 bytes a vector); "Flat"
- * below 1,000 vectors or for an odd dim. */
+ * and 8-bit scalar codes (dim bytes a vector), chosen over PQ by measurement; "Flat" below
+ * 1,000 vectors. */
 void lr_index_default_factory(size_t n, size_t dim, char *buf, size_t cap);
 
 /* Builds an index over x (n * dim, row i has id ids[i], or i when ids is NULL). `factory` is any
  * FAISS index_factory string (NULL: the default). Coarse quantizer and PQ are trained on an
- * evenly strided sample of at most 64 * nlist vectors; vectors are added in batches. */
+ * evenly strided sample of at most 64 * nlist vectors (the lists with 10 k-means rounds); vectors
+ * are added in batches. */
 int lr_index_build(const float *x, size_t n, size_t dim, const int64_t *ids, const char *factory,
                    lr_index **out, lr_err *err);
 
@@ -49,7 +50,8 @@ int lr_index_search(const lr_index *ix, size_t nq, const float *q, size_t k, int
 int lr_index_set_nprobe(lr_index *ix, size_t nprobe, lr_err *err);
 size_t lr_index_nprobe(const lr_index *ix); /* 0 when not an IVF index */
 
-/* Adds n vectors (n * dim) with the given ids; an id already present is refused. */
+/* Adds n vectors (n * dim) with the given ids. FAISS keeps no id lookup, so ids are not checked
+ * against those already stored: a caller re-adding an id must remove it first (the server does). */
 int lr_index_add(lr_index *ix, size_t n, const float *x, const int64_t *ids, lr_err *err);
 /* Removes ids; *removed (may be NULL) gets how many were. FAISS cannot remove from fast-scan
  * lists, so there the ids are marked removed and searches skip them (counting ids newly marked,

@@ -41,9 +41,11 @@ LR_TEST(default_factory_scales_with_the_catalogue) {
     lr_index_default_factory(500, 64, f, sizeof f);
     CHECK_STR_EQ(f, "Flat");
     lr_index_default_factory(100000, 64, f, sizeof f);
-    CHECK_STR_EQ(f, "IVF1264,PQ64x4fs");
+    CHECK_STR_EQ(f, "IVF1264,SQ8");
     lr_index_default_factory(2000, 64, f, sizeof f);
-    CHECK_STR_EQ(f, "IVF51,PQ64x4fs"); /* 4 sqrt(2000) = 178 lists would have < 39 points each */
+    CHECK_STR_EQ(f, "IVF51,SQ8"); /* 4 sqrt(2000) = 178 lists would have < 39 points each */
+    lr_index_default_factory(2000, 33, f, sizeof f);
+    CHECK_STR_EQ(f, "IVF51,SQ8"); /* scalar codes take any dimension */
 }
 
 /* With IVF-Flat and nprobe = nlist every list is scanned exactly: the results are exact. */
@@ -67,13 +69,12 @@ LR_TEST(ivf_flat_probing_every_list_equals_exact_search) {
     free(x);
 }
 
-LR_TEST(default_ivf_pq_finds_exact_neighbours_far_above_chance) {
+LR_TEST(ivf_pq_finds_exact_neighbours_far_above_chance) {
     size_t n = 20000, d = 32, k = 10, nq = 100;
     float *x = clustered(n, d, 2);
     lr_err err = {0};
     lr_index *ix;
-    CHECK_OK(lr_index_build(x, n, d, NULL, NULL, &ix, &err), err);
-    CHECK_CONTAINS(lr_index_factory(ix), "PQ32x4fs");
+    CHECK_OK(lr_index_build(x, n, d, NULL, "IVF512,PQ32x4fs", &ix, &err), err);
     CHECK_EQ(lr_index_count(ix), n);
     int64_t *a = malloc(nq * k * sizeof *a), *b = malloc(nq * k * sizeof *b);
     float *sa = malloc(nq * k * sizeof *sa), *sb = malloc(nq * k * sizeof *sb);
@@ -103,6 +104,47 @@ LR_TEST(default_ivf_pq_finds_exact_neighbours_far_above_chance) {
     printf("  autotune for 0.8: nprobe %zu, depth %zu, recall %.3f\n", t.nprobe, t.depth, t.recall);
     CHECK(t.reached && t.depth > 0);
     free(a); free(b); free(sa); free(sb);
+    lr_index_free(ix);
+    free(x);
+}
+
+/* The default 8-bit scalar codes rank almost exactly: recall needs no re-scoring vectors. */
+LR_TEST(default_index_is_near_exact_without_rescoring) {
+    size_t n = 20000, d = 32, k = 10, nq = 100;
+    float *x = clustered(n, d, 2);
+    lr_err err = {0};
+    lr_index *ix;
+    CHECK_OK(lr_index_build(x, n, d, NULL, NULL, &ix, &err), err);
+    CHECK_STR_EQ(lr_index_factory(ix), "IVF512,SQ8");
+    lr_index_tune t;
+    CHECK_OK(lr_index_autotune(ix, x, n, x + 5000 * d, nq, k, 0.95, &t, &err), err);
+    printf("  default index, autotune for recall@10 0.95: nprobe %zu, recall %.3f\n", t.nprobe, t.recall);
+    CHECK(t.reached && t.depth == 0);
+    CHECK(t.nprobe < 512); /* not a full scan */
+    lr_index_free(ix);
+    free(x);
+}
+
+/* Scalar-code lists support FAISS's own removal: no tombstones, and the id can come back. */
+LR_TEST(default_index_removes_natively_and_takes_the_id_back) {
+    size_t n = 3000, d = 16;
+    float *x = clustered(n, d, 11);
+    lr_err err = {0};
+    lr_index *ix;
+    CHECK_OK(lr_index_build(x, n, d, NULL, NULL, &ix, &err), err);
+    CHECK_OK(lr_index_set_nprobe(ix, 1000, &err), err);
+    int64_t got[5], id = 7;
+    float s[5];
+    size_t removed = 0;
+    CHECK_OK(lr_index_remove(ix, 1, &id, &removed, &err), err);
+    CHECK_EQ(removed, 1);
+    CHECK_EQ(lr_index_removed_count(ix), 0);
+    CHECK_EQ(lr_index_count(ix), n - 1);
+    CHECK_OK(lr_index_search(ix, 1, x + 7 * d, 5, got, s, &err), err);
+    for (int i = 0; i < 5; i++) CHECK(got[i] != 7);
+    CHECK_OK(lr_index_add(ix, 1, x + 7 * d, &id, &err), err);
+    CHECK_OK(lr_index_search(ix, 1, x + 7 * d, 5, got, s, &err), err);
+    CHECK_EQ(got[0], 7);
     lr_index_free(ix);
     free(x);
 }
@@ -208,8 +250,7 @@ LR_TEST(removed_ids_of_a_fast_scan_index_are_never_returned) {
     float *x = clustered(n, d, 10);
     lr_err err = {0};
     lr_index *ix;
-    CHECK_OK(lr_index_build(x, n, d, NULL, NULL, &ix, &err), err);
-    CHECK_CONTAINS(lr_index_factory(ix), "x4fs");
+    CHECK_OK(lr_index_build(x, n, d, NULL, "IVF16,PQ16x4fs", &ix, &err), err);
     int64_t before[10], after[10];
     float s[10];
     CHECK_OK(lr_index_search(ix, 1, x + 7 * d, 10, before, s, &err), err);
@@ -248,7 +289,7 @@ LR_TEST(bad_input_is_refused) {
     lr_index_free(ix);
     /* a removed id of a fast-scan index cannot come back before a rebuild */
     float *big = clustered(2000, 16, 9);
-    CHECK_OK(lr_index_build(big, 2000, 16, NULL, NULL, &ix, &err), err);
+    CHECK_OK(lr_index_build(big, 2000, 16, NULL, "IVF16,PQ16x4fs", &ix, &err), err);
     int64_t gone = 5;
     CHECK_OK(lr_index_remove(ix, 1, &gone, NULL, &err), err);
     CHECK_ERR(lr_index_add(ix, 1, big, &gone, &err), err, LR_EINVAL, "rebuild to reuse the id");
@@ -268,7 +309,9 @@ LR_TEST(bad_input_is_refused) {
 
 LR_TEST_MAIN(LR_CASE(default_factory_scales_with_the_catalogue),
              LR_CASE(ivf_flat_probing_every_list_equals_exact_search),
-             LR_CASE(default_ivf_pq_finds_exact_neighbours_far_above_chance),
+             LR_CASE(ivf_pq_finds_exact_neighbours_far_above_chance),
+             LR_CASE(default_index_is_near_exact_without_rescoring),
+             LR_CASE(default_index_removes_natively_and_takes_the_id_back),
              LR_CASE(ids_are_the_callers_and_results_are_padded),
              LR_CASE(added_items_are_found_and_removed_ones_are_not),
              LR_CASE(saved_index_loads_and_answers_the_same),
