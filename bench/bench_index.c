@@ -2,11 +2,17 @@
  * against exact search versus queries per second on one thread, one query at a time and in
  * batches of 64, over a grid of nprobe and re-scoring depth. Writes the curves as CSV and SVG.
  *
+ * The same run times raw FAISS on the same index (saved and read back through the FAISS C API of
+ * the same build, searched with no learnrec code in between) to measure learnrec's overhead.
+ *
  * usage: bench_index [--n N] [--dim D] [--queries Q] [--factory STR] [--out PREFIX] [--save 1]
+ *                    [--items X.npy --query-vectors Q.npy]
  *   defaults: 1,000,000 x 64, 1,000 queries, the default factory, PREFIX bench_index
  * The vectors: 1,000 random centres, each point a centre plus noise, normalised. Queries come
- * from the same distribution (fresh draws, not points of the set). With --save 1 the vectors
- * and queries are written as PREFIX_x.npy and PREFIX_q.npy for bench/peers_index.py. */
+ * from the same distribution (fresh draws, not points of the set). With --items and
+ * --query-vectors they are read instead (e.g. item- and user-tower outputs; zero query rows are
+ * dropped, at most --queries rows are used, evenly spread). With --save 1 the vectors and
+ * queries are written as PREFIX_x.npy and PREFIX_q.npy for bench/peers_index.py. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +20,9 @@
 #include <time.h>
 
 #include <cblas.h>
+#include <faiss/c_api/AutoTune_c.h>
+#include <faiss/c_api/Index_c.h>
+#include <faiss/c_api/index_io_c.h>
 #include <omp.h>
 
 #include "lr_index.h"
@@ -59,6 +68,37 @@ static void draw(float *x, size_t n, size_t dim, const float *centres, size_t nc
         }
         for (size_t j = 0; j < dim; j++) x[i * dim + j] /= (float)sqrt(norm);
     }
+}
+
+/* Reads rows of an .npy (copied: the bench owns its buffers). Drops all-zero rows when asked and
+ * keeps at most `cap` rows, evenly spread. */
+static float *read_rows(const char *path, size_t cap, int drop_zero, size_t *n, size_t *dim) {
+    lr_err err = {0};
+    lr_content *c;
+    if (lr_towers_content_open(path, 0, &c, &err)) {
+        fprintf(stderr, "bench_index: %s\n", err.msg);
+        exit(1);
+    }
+    size_t rows = lr_towers_content_rows(c), d = lr_towers_content_dim(c), m = 0;
+    const float *src = lr_towers_content_data(c);
+    size_t live = 0;
+    for (size_t i = 0; i < rows; i++) {
+        int zero = 1;
+        for (size_t j = 0; j < d && zero; j++) zero = src[i * d + j] == 0.0f;
+        live += !(drop_zero && zero);
+    }
+    size_t want = cap && cap < live ? cap : live, step = live / (want ? want : 1), seen = 0;
+    float *x = malloc((want ? want : 1) * d * sizeof *x);
+    for (size_t i = 0; i < rows && m < want; i++) {
+        int zero = 1;
+        for (size_t j = 0; j < d && zero; j++) zero = src[i * d + j] == 0.0f;
+        if (drop_zero && zero) continue;
+        if (seen++ % step == 0) memcpy(x + m++ * d, src + i * d, d * sizeof *x);
+    }
+    lr_towers_content_free(c);
+    *n = m;
+    *dim = d;
+    return x;
 }
 
 typedef struct {
@@ -113,9 +153,55 @@ static void write_svg(const char *path, const point *p, size_t n, const char *ti
     fclose(f);
 }
 
+/* Raw FAISS on the same index: the file learnrec saved, read back through the C API and searched
+ * directly, one query at a time and in batches of 64, for each nprobe learnrec measured without
+ * re-scoring. Returns the index's file size in bytes. */
+static long raw_faiss(const lr_index *ix, const char *prefix, const float *q, size_t nq, size_t dim,
+                      size_t k, const int64_t *exact, const point *pts, size_t np, FILE *out) {
+    char path[512];
+    snprintf(path, sizeof path, "%s.faiss", prefix);
+    lr_err err = {0};
+    if (lr_index_save(ix, path, &err)) {
+        fprintf(stderr, "bench_index: %s\n", err.msg);
+        return -1;
+    }
+    FILE *f = fopen(path, "rb");
+    long bytes = -1;
+    if (f && fseek(f, 0, SEEK_END) == 0) bytes = ftell(f);
+    if (f) fclose(f);
+    FaissIndex *raw = NULL;
+    FaissParameterSpace *ps = NULL;
+    if (faiss_read_index_fname(path, 0, &raw) || faiss_ParameterSpace_new(&ps)) {
+        fprintf(stderr, "bench_index: raw FAISS could not read %s\n", path);
+        return bytes;
+    }
+    int64_t *got = malloc(nq * k * sizeof *got);
+    float *s = malloc(nq * k * sizeof *s);
+    printf("\nraw FAISS (same build, C API, same index file):\n\n| nprobe | recall@100 | QPS, 1 query | QPS, batches of 64 | learnrec's overhead, 1 query |\n|---|---|---|---|---|\n");
+    for (size_t i = 0; i < np; i++) {
+        if (pts[i].depth) continue;
+        if (pts[i].nprobe && faiss_ParameterSpace_set_index_parameter(ps, raw, "nprobe", (double)pts[i].nprobe)) break;
+        double t0 = now_s();
+        for (size_t j = 0; j < nq; j++) faiss_Index_search(raw, 1, q + j * dim, (idx_t)k, s + j * k, got + j * k);
+        double qps1 = (double)nq / (now_s() - t0);
+        double rec = recall_at(got, exact, nq, k);
+        t0 = now_s();
+        for (size_t j = 0; j + 64 <= nq; j += 64) faiss_Index_search(raw, 64, q + j * dim, (idx_t)k, s + j * k, got + j * k);
+        double qps64 = (double)(nq / 64 * 64) / (now_s() - t0);
+        printf("| %zu | %.4f | %.0f | %.0f | %+.1f%% |\n", pts[i].nprobe, rec, qps1, qps64,
+               100.0 * (qps1 / pts[i].qps1 - 1.0));
+        fprintf(out, "faiss-c,%zu,0,%.4f,%.1f,%.1f\n", pts[i].nprobe, rec, qps1, qps64);
+    }
+    free(got);
+    free(s);
+    faiss_ParameterSpace_free(ps);
+    faiss_Index_free(raw);
+    return bytes;
+}
+
 int main(int argc, char **argv) {
     size_t n = 1000000, dim = 64, nq = 1000, k = 100;
-    const char *factory = NULL, *prefix = "bench_index";
+    const char *factory = NULL, *prefix = "bench_index", *items_path = NULL, *queries_path = NULL;
     int save = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--n")) n = (size_t)atol(argv[i + 1]);
@@ -124,14 +210,37 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--factory")) factory = argv[i + 1];
         else if (!strcmp(argv[i], "--out")) prefix = argv[i + 1];
         else if (!strcmp(argv[i], "--save")) save = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--items")) items_path = argv[i + 1];
+        else if (!strcmp(argv[i], "--query-vectors")) queries_path = argv[i + 1];
+        else {
+            fprintf(stderr, "bench_index: unknown option %s\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!items_path != !queries_path) {
+        fprintf(stderr, "bench_index: --items and --query-vectors go together\n");
+        return 2;
     }
     uint64_t seed = 42;
-    float *centres = malloc(1000 * dim * sizeof *centres), *x = malloc(n * dim * sizeof *x);
-    float *q = malloc(nq * dim * sizeof *q), *s = malloc(nq * k * sizeof *s);
+    float *centres = NULL, *x, *q;
+    if (items_path) {
+        size_t qd;
+        x = read_rows(items_path, 0, 0, &n, &dim);
+        q = read_rows(queries_path, nq, 1, &nq, &qd);
+        if (qd != dim) {
+            fprintf(stderr, "bench_index: items have %zu dimensions, queries %zu\n", dim, qd);
+            return 1;
+        }
+    } else {
+        centres = malloc(1000 * dim * sizeof *centres);
+        x = malloc(n * dim * sizeof *x);
+        q = malloc(nq * dim * sizeof *q);
+        for (size_t i = 0; i < 1000 * dim; i++) centres[i] = gauss(&seed);
+        draw(x, n, dim, centres, 1000, &seed);
+        draw(q, nq, dim, centres, 1000, &seed);
+    }
+    float *s = malloc(nq * k * sizeof *s);
     int64_t *exact = malloc(nq * k * sizeof *exact), *got = malloc(nq * k * sizeof *got);
-    for (size_t i = 0; i < 1000 * dim; i++) centres[i] = gauss(&seed);
-    draw(x, n, dim, centres, 1000, &seed);
-    draw(q, nq, dim, centres, 1000, &seed);
     lr_err err = {0};
     if (save) {
         char px[512], pq[512];
@@ -148,7 +257,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_index: %s\n", err.msg);
         return 1;
     }
-    printf("data: %zu x %zu clustered unit vectors, %zu queries; exact top-%zu in %.1f s\n", n, dim, nq, k, now_s() - t0);
+    printf("data: %zu x %zu %s, %zu queries; exact top-%zu in %.1f s\n", n, dim,
+           items_path ? items_path : "clustered unit vectors", nq, k, now_s() - t0);
     double rss0 = rss_mb();
     t0 = now_s();
     lr_index *ix;
@@ -159,10 +269,24 @@ int main(int argc, char **argv) {
     double build = now_s() - t0, rss1 = rss_mb();
     printf("learnrec index %s: built in %.1f s (both cores), resident memory +%.0f MB (%.1f bytes per vector)\n",
            lr_index_factory(ix), build, rss1 - rss0, (rss1 - rss0) * 1048576.0 / (double)n);
+    char fname[160];
+    snprintf(fname, sizeof fname, "%s", lr_index_factory(ix));
+    { /* measure the index as the server has it: read back from its file (lists laid out once,
+       * not grown batch by batch), exactly what raw FAISS reads below */
+        char path[512];
+        lr_index *back;
+        snprintf(path, sizeof path, "%s.faiss", prefix);
+        if (lr_index_save(ix, path, &err) || lr_index_load(path, &back, &err)) {
+            fprintf(stderr, "bench_index: %s\n", err.msg);
+            return 1;
+        }
+        lr_index_free(ix);
+        ix = back;
+    }
     openblas_set_num_threads(1);
     omp_set_num_threads(1);
     size_t nlist = 1;
-    sscanf(lr_index_factory(ix), "IVF%zu", &nlist);
+    sscanf(fname, "IVF%zu", &nlist);
     size_t depths[4] = {0, 400, 800, 1600};
     point pts[64];
     size_t np = 0;
@@ -192,10 +316,12 @@ int main(int argc, char **argv) {
             if (np >= 2 && pts[np - 2].depth == depths[di] && rec <= pts[np - 2].recall + 1e-4) break;
         }
     }
+    long bytes = raw_faiss(ix, prefix, q, nq, dim, k, exact, pts, np, out);
+    printf("\nindex file: %.1f MB (%.1f bytes per vector)\n", (double)bytes / 1048576.0, (double)bytes / (double)n);
     fclose(out);
     char svg[512], title[256];
     snprintf(svg, sizeof svg, "%s.svg", prefix);
-    snprintf(title, sizeof title, "learnrec %s, %zu x %zu, one thread: recall@100 vs QPS", lr_index_factory(ix), n, dim);
+    snprintf(title, sizeof title, "learnrec %s, %zu x %zu, one thread: recall@100 vs QPS", fname, n, dim);
     write_svg(svg, pts, np, title);
     printf("\nwrote %s and %s\n", csv, svg);
     lr_index_free(ix);

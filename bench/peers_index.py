@@ -7,7 +7,11 @@ per second on one thread, one query at a time and in batches of 64, appends the 
 PREFIX.csv (next to learnrec's) and draws every engine's curve in PREFIX_all.svg.
 
     build/bench/bench_index --save 1 --out /tmp/bi            # learnrec, and the vectors
-    /usr/bin/python3 bench/peers_index.py /tmp/bi IVF4000,PQ32x4fs
+    /usr/bin/python3 bench/peers_index.py /tmp/bi IVF4000,SQ8
+
+(bench/index_all.sh runs both of the issue's datasets this way.) Raw FAISS here is Debian's
+python3-faiss: the same source, the generic (non-AVX2) build behind Python. The same-build raw
+FAISS peer is measured by bench_index itself ("faiss-c" rows).
 
 Needs Debian's python3-hnswlib and python3-faiss (bench only: `apt-get install python3-hnswlib
 python3-faiss`); never a build dependency.
@@ -125,15 +129,17 @@ def main():
     def faiss_search(nprobe, qq, kk):
         ps.set_index_parameter(ix, "nprobe", nprobe)
         return ix.search(qq, kk)[1]
-    sweep("faiss " + factory, faiss_search, [1, 2, 4, 8, 16, 32], q, exact, k, rows)
-    refine = faiss.IndexRefineFlat(ix, faiss.swig_ptr(x))
-    refine.k_factor = 8
+    sweep("faiss-py " + factory, faiss_search, [1, 2, 4, 8, 16, 32, 64], q, exact, k, rows)
+    if "PQ" in factory:  # PQ codes alone rank poorly: FAISS's own exact re-ranking, 8x deep
+        refine = faiss.IndexRefineFlat(ix, faiss.swig_ptr(x))
+        refine.k_factor = 8
 
-    def refine_search(nprobe, qq, kk):
-        ps.set_index_parameter(ix, "nprobe", nprobe)
-        return refine.search(qq, kk)[1]
-    sweep("faiss %s + RFlat x8" % factory, refine_search, [4, 8, 16], q, exact, k, rows)
-    del refine, ix
+        def refine_search(nprobe, qq, kk):
+            ps.set_index_parameter(ix, "nprobe", nprobe)
+            return refine.search(qq, kk)[1]
+        sweep("faiss-py %s + RFlat x8" % factory, refine_search, [4, 8, 16], q, exact, k, rows)
+        del refine
+    del ix
 
     # hnswlib
     m0, t = rss_mb(), time.perf_counter()
@@ -151,7 +157,7 @@ def main():
 
     with open(prefix + ".csv") as f:
         mine = [r for r in csv.reader(f)][1:]
-    allrows = [["learnrec", "nprobe %s depth %s" % (r[1], r[2]), float(r[3]), float(r[4]), float(r[5])] for r in mine]
+    allrows = [[r[0], "nprobe %s depth %s" % (r[1], r[2]), float(r[3]), float(r[4]), float(r[5])] for r in mine]
     with open(prefix + ".csv", "a") as f:
         w = csv.writer(f)
         for r in rows:

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Issue 5's index benchmark in one run: both datasets, learnrec, raw FAISS (the same build through
+# the C API, and Debian's python3-faiss) and hnswlib, then the 1M-item rebuild job.
+#
+# usage: bench/index_all.sh OUTDIR [MODEL]
+#   OUTDIR gets clustered.* and towers.* (CSV, SVG, logs). MODEL is a trained model (default:
+#   make demo's, /tmp/learnrec-demo/model.safetensors). The 1M synthetic catalogue, its content
+#   and the towers' outputs are made in OUTDIR/s1m unless already there (the content fit alone
+#   takes about 4 minutes and writes 4 GB).
+# Needs build/ (make), /usr/bin/python3 with numpy, python3-faiss and python3-hnswlib.
+set -euo pipefail
+out="$1"
+model="${2:-/tmp/learnrec-demo/model.safetensors}"
+bin=build/learnrec
+bench=build/bench/bench_index
+py=/usr/bin/python3
+mkdir -p "$out/s1m"
+s="$out/s1m"
+
+echo "== clustered: 1M x 64 unit vectors around 1,000 centres"
+"$bench" --save 1 --out "$out/clustered" | tee "$out/clustered.log"
+"$py" bench/peers_index.py "$out/clustered" "$(grep -o 'learnrec index [^:]*' "$out/clustered.log" | cut -d' ' -f3)" \
+    2>&1 | tee "$out/clustered_peers.log"
+
+echo "== towers: the item tower's outputs for a 1M-item synthetic catalogue, user-tower queries"
+[ -f "$s/synth.item" ] || "$bin" dataset synth --items 1000000 --users 20000 --seed 9 --out "$s"
+[ -f "$s/content.npy" ] || "$bin" content fit --data "$s" --out "$s/content.npy" --encoder-out "$s/enc.bin"
+[ -f "$s/items.npy" ] || "$bin" embed-items --model "$model" --content "$s/content.npy" --out "$s/items.npy"
+[ -f "$s/users.npy" ] || "$bin" embed-users --data "$s" --model "$model" --content "$s/content.npy" --out "$s/users.npy"
+"$bench" --items "$s/items.npy" --query-vectors "$s/users.npy" --save 1 --out "$out/towers" | tee "$out/towers.log"
+"$py" bench/peers_index.py "$out/towers" "$(grep -o 'learnrec index [^:]*' "$out/towers.log" | cut -d' ' -f3)" \
+    2>&1 | tee "$out/towers_peers.log"
+
+echo "== the 1M-item rebuild job"
+rm -rf "$s/ix"
+/usr/bin/time -v "$bin" rebuild --data "$s" --model "$model" --content "$s/content.npy" --out "$s/ix" \
+    2>&1 | tee "$out/rebuild.log"
