@@ -67,9 +67,15 @@ stderr; 34 at batch 1024) times exactly one epoch, and fewer steps give a noisie
 (full ranking of Scientific.valid.inter's target among all items, ties counted as learnrec does),
 as a cross-check that the model learns the same way as learnrec's.
 
+For inference, ``load_pal`` builds the model from learnrec's safetensors weights (any mode and
+position setting), and ``item_inputs`` / ``user_vectors`` / ``item_vectors`` run the towers as
+learnrec's inference does (bench/py_rpc_server.py serves with them); on small models they agree
+with ``learnrec embed-users`` / ``embed-items`` to about 2e-7.
+
 No packages beyond torch and numpy.
 """
 import argparse
+import json
 import math
 import os
 import sys
@@ -161,6 +167,22 @@ class Block(nn.Module):
         x = x + self.drop(self.proj(y))
         return x + self.mlp(x)
 
+    def forward_last(self, x, key_bias):
+        """Inference over the last position only (as learnrec's last_layer_for_outputs): keys and
+        values for every token, the query, attention, projection and MLP for the last one.
+        x: (B, T, H); key_bias: (B, 1, 1, T), 0 for the keys the last token may attend, -inf for
+        padding. Returns (B, H), the block's output at the last position."""
+        B, T, H = x.shape
+        A, hs = self.heads, H // self.heads
+        h = self.ln1(x)
+        k, v = F.linear(h, self.qkv.weight[H:], self.qkv.bias[H:]).split(H, dim=-1)
+        q = F.linear(h[:, -1], self.qkv.weight[:H], self.qkv.bias[:H]).view(B, A, 1, hs)
+        k = k.view(B, T, A, hs).transpose(1, 2)  # (B, A, T, hs)
+        v = v.view(B, T, A, hs).transpose(1, 2)
+        att = torch.softmax(q @ k.transpose(-2, -1) * (1.0 / math.sqrt(hs)) + key_bias, dim=-1)
+        x = x[:, -1] + self.proj((att @ v).reshape(B, H))
+        return x + self.mlp(x)
+
     def forward_single(self, x):
         """x: (N, H), each row a sequence of one token: attention over one key returns its value,
         so only the v third of the qkv projection is needed (as learnrec does)."""
@@ -223,6 +245,31 @@ class PAL(nn.Module):
             x = blk(x, att_bias)
         return self.head(x[:, -1])
 
+    def users_last(self, emb, lens):
+        """The user tower for inference (no dropout), equal to users() in eval mode: the last
+        block runs only at the newest position, the shortcut learnrec's inference takes."""
+        B, T, _ = emb.shape
+        col = torch.arange(T)
+        first = T - lens
+        if self.pos_emb is not None:
+            if self.positions == "newest":
+                pos = (T - 1 - col).expand(B, T)
+            else:
+                pos = (col.unsqueeze(0) - first.unsqueeze(1)).clamp_(min=0)
+            emb = emb + self.pos_emb(pos)
+        x = emb
+        if not self.blocks:
+            return self.head(x[:, -1])
+        valid = col.unsqueeze(0) >= first.unsqueeze(1)  # (B, T)
+        if len(self.blocks) > 1:
+            causal = torch.ones(T, T, dtype=torch.bool).tril_()
+            allowed = (causal & valid[:, None, :]) | torch.eye(T, dtype=torch.bool)
+            att_bias = torch.zeros(B, 1, T, T).masked_fill_(~allowed[:, None], float("-inf"))
+            for blk in self.blocks[:-1]:
+                x = blk(x, att_bias)
+        key_bias = torch.zeros(B, 1, 1, T).masked_fill_(~valid[:, None, None, :], float("-inf"))
+        return self.head(self.blocks[-1].forward_last(x, key_bias))
+
     def items(self, emb):
         """Item tower. emb: (N, H) adapted content rows; each item is a sequence of one token,
         which sits at position row 0 whichever way positions are counted."""
@@ -232,6 +279,121 @@ class PAL(nn.Module):
         for blk in self.blocks:
             x = blk.forward_single(x)
         return self.head(x)
+
+
+# ---- learnrec's weights (inference) -------------------------------------------------------------
+
+_ST_DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64,
+              "I32": np.int32}
+_POSITIONS = {0: "none", 1: "newest", 2: "oldest"}  # the pos_emb metadata (LR_POS_*)
+
+
+def read_safetensors(path):
+    """Reads a safetensors file: returns ({name: numpy array}, the __metadata__ dict).
+    The layout: an 8-byte little-endian header length, the JSON header (name -> dtype, shape,
+    data_offsets relative to the data section; "__metadata__" -> str -> str), the data."""
+    with open(path, "rb") as f:
+        buf = f.read()
+    if len(buf) < 8:
+        raise ValueError(f"{path}: too short for a safetensors file")
+    n = int.from_bytes(buf[:8], "little")
+    if 8 + n > len(buf):
+        raise ValueError(f"{path}: header length {n} runs past the end of the file")
+    header = json.loads(buf[8:8 + n])
+    meta = header.pop("__metadata__", {}) or {}
+    data = memoryview(buf)[8 + n:]
+    tensors = {}
+    for name, t in header.items():
+        dt = _ST_DTYPES.get(t["dtype"])
+        if dt is None:
+            raise ValueError(f"{path}: tensor {name} has dtype {t['dtype']}, not readable here")
+        b, e = t["data_offsets"]
+        arr = np.frombuffer(data[b:e], dtype=dt)
+        tensors[name] = arr.reshape(t["shape"]) if t["shape"] else arr.reshape(())
+    return tensors, meta
+
+
+def load_pal(path):
+    """Builds a PAL in eval mode from learnrec's safetensors weights (towers/pal_io.c: every
+    tensor float32 under its table name, the config in __metadata__). Returns (model, cfg) with
+    cfg the metadata as typed values (content_dim, n_items, hidden, layers, heads, out_dim,
+    max_len, positions, mode, dropout). In id and both modes the model gets an `item_emb`
+    (nn.Embedding); in id mode `adapter` is None."""
+    tensors, meta = read_safetensors(path)
+    if meta.get("learnrec.format") != "pal-1":
+        raise ValueError(f"{path}: not learnrec PAL weights (learnrec.format is "
+                         f"{meta.get('learnrec.format')!r})")
+    cfg = {k: int(meta[k]) for k in ("content_dim", "n_items", "hidden", "layers", "heads",
+                                     "out_dim", "max_len", "pos_emb")}
+    cfg["positions"] = _POSITIONS[cfg.pop("pos_emb")]
+    cfg["mode"] = meta["mode"]
+    cfg["dropout"] = float(meta["dropout"])
+    H = cfg["hidden"]
+    model = PAL(max(cfg["content_dim"], 1), H, cfg["layers"], cfg["heads"], cfg["out_dim"],
+                cfg["max_len"], cfg["positions"], cfg["dropout"])
+    if cfg["mode"] == "id":
+        model.adapter = None
+    if cfg["mode"] != "content":
+        model.item_emb = nn.Embedding(cfg["n_items"], H)
+    state = {}
+    for name, arr in tensors.items():
+        key = name
+        if name.startswith("layers."):
+            key = "blocks." + name[len("layers."):]
+        elif name in ("pos_emb", "item_emb"):
+            key = name + ".weight"
+        state[key] = torch.from_numpy(np.array(arr, dtype=np.float32))
+    model.load_state_dict(state, strict=True)  # every tensor present, none left over
+    model.eval()
+    return model, cfg
+
+
+@torch.no_grad()
+def item_inputs(model, cfg, content):
+    """Every item's input embedding before positions: adaptor(content row) [+ item_emb], as
+    learnrec's inference cache (towers/pal.c lr_towers_pal_cache_content). content: (N, Dc)
+    float32 array or tensor, or None in id mode. Rows: the items the model can read (all
+    content rows in content mode, at most n_items in id and both modes)."""
+    if cfg["mode"] == "id":
+        return model.item_emb.weight.detach().clone()
+    c = torch.as_tensor(content)
+    if c.dim() != 2 or c.shape[1] != cfg["content_dim"]:
+        raise ValueError(f"the content is {tuple(c.shape)}, the model reads {cfg['content_dim']} "
+                         f"columns")
+    if cfg["mode"] == "both":
+        c = c[:cfg["n_items"]]
+    table = model.adapter(c.float())
+    if cfg["mode"] == "both":
+        table += model.item_emb.weight[:table.shape[0]]
+    return table
+
+
+@torch.no_grad()
+def user_vectors(model, table, histories):
+    """User tower over histories (lists of item indexes into `table`, oldest first; each cut to
+    its newest max_len items). Returns (B, D) float32; a row of zeros for an empty history."""
+    B, T = len(histories), model.max_len
+    hs = [h[-T:] for h in histories]
+    lens = torch.tensor([len(h) for h in hs], dtype=torch.int64)
+    keep = (lens > 0).nonzero().flatten()
+    if len(keep) < B:
+        out = torch.zeros(B, model.out.out_features)
+        if len(keep) == 0:
+            return out
+    width = int(lens.max())
+    idx = torch.zeros(len(keep), width, dtype=torch.int64)  # left padding: row 0 (masked)
+    for r, b in enumerate(keep.tolist()):
+        idx[r, width - len(hs[b]):] = torch.as_tensor(hs[b], dtype=torch.int64)
+    if len(keep) == B:
+        return model.users_last(table[idx], lens)
+    out[keep] = model.users_last(table[idx], lens[keep])
+    return out
+
+
+@torch.no_grad()
+def item_vectors(model, table):
+    """Item tower over every row of `table` (each item a sequence of one): (N, D)."""
+    return model.items(table)
 
 
 def encode(model, content_pad, hist, lens, adaptor_once):

@@ -1,8 +1,8 @@
 /* Errors shared by every learnrec library: an int code plus a caller-owned message.
  *
  * A function that can fail returns LR_OK (0) or a negative LR_E* code and, when `err` is not
- * NULL, writes a message a person can act on into it. Codes never change meaning: they are
- * also the RPC error codes and the CLI maps any of them to exit status 1.
+ * NULL, writes a message a person can act on into it. Codes never change meaning; the CLI maps
+ * any of them to exit status 1. The RPC protocol has its own wire codes (rpc/lr_rpc.h).
  * Header-only; the struct travels with a request, so no thread-local state is involved. */
 #ifndef LR_ERROR_H
 #define LR_ERROR_H
@@ -32,7 +32,8 @@ typedef struct {
     XX(EFAISS, -8, "FAISS error")                                    \
     XX(EUNSUPPORTED, -9, "unsupported")                              \
     XX(ERANGE, -10, "value out of range")                            \
-    XX(EMISMATCH, -11, "inputs do not belong together")
+    XX(EMISMATCH, -11, "inputs do not belong together")              \
+    XX(ERPC, -12, "the server answered with an error")
 
 enum {
 #define LR_ERR_ENUM(name, value, text) LR_##name = value,

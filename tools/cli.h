@@ -41,10 +41,14 @@ int lr_cmd_dataset(int argc, char **argv);
 int lr_cmd_content(int argc, char **argv);
 int lr_cmd_train(int argc, char **argv);
 int lr_cmd_embed_items(int argc, char **argv);
+int lr_cmd_embed_users(int argc, char **argv);
 int lr_cmd_eval(int argc, char **argv);
 int lr_cmd_build_index(int argc, char **argv);
 int lr_cmd_index(int argc, char **argv);
 int lr_cmd_search(int argc, char **argv);
 int lr_cmd_rebuild(int argc, char **argv);
+int lr_cmd_serve(int argc, char **argv);
+int lr_cmd_query(int argc, char **argv);
+int lr_cmd_bench(int argc, char **argv);
 
 #endif /* LR_CLI_H */

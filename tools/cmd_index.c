@@ -321,9 +321,9 @@ int lr_cmd_rebuild(int argc, char **argv) {
     fprintf(stderr, "[2/5] item tower over %zu items (%.1f s so far)\n", ni, lr_cli_now() - t0);
     if (lr_towers_item_embed(m, ct, NULL, ni, items, &err)) goto fail;
     fprintf(stderr, "[3/5] building the index (%.1f s so far)\n", lr_cli_now() - t0);
-    if (lr_index_build(items, ni, D, NULL, factory, &ix, &err) ||
-        lr_index_set_rescore(ix, items, ni, 1, &err))
-        goto fail;
+    if (lr_index_build(items, ni, D, NULL, factory, &ix, &err)) goto fail;
+    /* the item vectors are offered for re-scoring; autotune keeps them only if they pay */
+    if (lr_index_nprobe(ix) && lr_index_set_rescore(ix, items, ni, 1, &err)) goto fail;
     lr_index_tune t = {lr_index_nprobe(ix), 0, 0.0, 0};
     if (lr_index_nprobe(ix)) {
         fprintf(stderr, "[4/5] tuning on the users' validation histories (%.1f s so far)\n", lr_cli_now() - t0);
@@ -342,10 +342,13 @@ int lr_cmd_rebuild(int argc, char **argv) {
     lr_index_manifest man;
     if (lr_index_publish(ix, out, &po, &man, &err)) goto fail;
     fprintf(stderr, "done in %.1f s\n", lr_cli_now() - t0);
-    printf("rebuilt %s over %zu items (model %s); nprobe %zu, re-scoring depth %zu: recall@10 %.3f "
-           "of user vectors against exact search (target %.3f%s); published %s/versions/%s\n",
-           man.factory, man.count, model_crc, man.nprobe, man.rescore_depth, t.recall, target,
-           t.reached ? "" : ", NOT reached", out, man.version);
+    printf("rebuilt %s over %zu items (model %s); ", man.factory, man.count, model_crc);
+    if (man.nprobe)
+        printf("nprobe %zu, re-scoring depth %zu: recall@10 %.3f of user vectors against exact search "
+               "(target %.3f%s); ", man.nprobe, man.rescore_depth, t.recall, target, t.reached ? "" : ", NOT reached");
+    else
+        printf("no nprobe to tune; ");
+    printf("published %s/versions/%s\n", out, man.version);
     rc = LR_EXIT_OK;
 fail:
     if (rc) lr_cli_fail(cmd, &err);

@@ -1,4 +1,4 @@
-/* learnrec train, embed-items and eval: the PAL towers from the command line. */
+/* learnrec train, embed-items, embed-users and eval: the PAL towers from the command line. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -241,6 +241,82 @@ fail:
     free(v);
     lr_towers_content_free(ct);
     lr_towers_pal_free(m);
+    return rc;
+}
+
+/* ---- embed-users -------------------------------------------------------------------------------- */
+
+int lr_cmd_embed_users(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"data", required_argument, NULL, 'd'},    {"model", required_argument, NULL, 'm'},
+        {"content", required_argument, NULL, 'c'}, {"split", required_argument, NULL, 's'},
+        {"out", required_argument, NULL, 'o'},     {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+    const char *cmd = "embed-users", *data = NULL, *mp = NULL, *cp = NULL, *out = NULL;
+    lr_split split = LR_SPLIT_TEST;
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': data = optarg; break;
+        case 'm': mp = optarg; break;
+        case 'c': cp = optarg; break;
+        case 'o': out = optarg; break;
+        case 's':
+            if (strcmp(optarg, "test") == 0) split = LR_SPLIT_TEST;
+            else if (strcmp(optarg, "valid") == 0) split = LR_SPLIT_VALID;
+            else return lr_cli_usage_error(cmd, "--split expects valid or test, got '%s'", optarg);
+            break;
+        case 'h':
+            printf("usage: learnrec embed-users --data DIR --model M --content C [--split valid|test]\n"
+                   "                            --out users.npy\n\n"
+                   "Runs the user tower over each user's history as eval sees it (the items before\n"
+                   "the split's target, at most the model's max_len, newest last) and writes the\n"
+                   "unit-length user vectors: float32, row u = user u, a zero row for a user with\n"
+                   "no target in the split. These are the queries the server answers online.\n");
+            return LR_EXIT_OK;
+        case ':': return lr_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
+        default: return lr_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc || !data || !mp || !out) return lr_cli_usage_error(cmd, "--data, --model and --out are required");
+    lr_err err = {0};
+    lr_data *d = NULL;
+    lr_pal *m = NULL;
+    lr_content *ct = NULL;
+    float *users = NULL;
+    int32_t *targets = NULL;
+    int rc = LR_EXIT_ERROR;
+    if (lr_data_load(data, &d, &err) || lr_towers_pal_load(mp, &m, &err)) goto fail;
+    size_t nu = lr_data_num_users(d), ni = lr_data_num_items(d), with = 0;
+    lr_pal_config mc = lr_towers_pal_get_config(m);
+    if (cp && lr_towers_content_open(cp, ni, &ct, &err)) goto fail;
+    if (mc.mode != LR_PAL_ID && !ct) {
+        lr_err_set(&err, LR_EINVAL, "--content is required for a %s-mode model", lr_towers_pal_mode_name(mc.mode));
+        goto fail;
+    }
+    users = malloc(nu * mc.out_dim * sizeof *users);
+    targets = malloc(nu * sizeof *targets);
+    if (!users || !targets) {
+        lr_err_set(&err, LR_ENOMEM, "out of memory for %zu users", nu);
+        goto fail;
+    }
+    if (lr_towers_embed_split(m, d, ct, split, users, targets, &err)) goto fail;
+    for (size_t u = 0; u < nu; u++) {
+        if (targets[u] < 0) memset(users + u * mc.out_dim, 0, mc.out_dim * sizeof *users);
+        with += targets[u] >= 0;
+    }
+    if (lr_towers_npy_write(out, users, nu, mc.out_dim, LR_NPY_F32, &err)) goto fail;
+    printf("wrote %s: %zu users x %zu (%zu with a %s target)\n", out, nu, mc.out_dim, with,
+           split == LR_SPLIT_TEST ? "test" : "valid");
+    rc = LR_EXIT_OK;
+fail:
+    if (rc) lr_cli_fail(cmd, &err);
+    free(users);
+    free(targets);
+    lr_towers_content_free(ct);
+    lr_towers_pal_free(m);
+    lr_data_free(d);
     return rc;
 }
 

@@ -168,6 +168,36 @@ index: IVF8,Flat" "$out"
     run eval_index_of_another_model 1 "$bin" eval --data "$tmp/s4" --model "$tmp/m.safetensors" --content "$tmp/s4c.npy" --index "$tmp/ix" &&
       expect eval_index_model_mismatch "built for model (none), not" "$err"
   fi
+  # ---- the user tower's vectors, the server, its client and load generator ----
+  if [ -f "$tmp/m.safetensors" ] && [ -d "$tmp/rix" ]; then
+    run embed_users 0 "$bin" embed-users --data "$tmp/s4" --model "$tmp/m.safetensors" --content "$tmp/s4c.npy" --out "$tmp/u.npy" &&
+      expect embed_users_counts "with a test target" "$out"
+    "$bin" serve --index "$tmp/rix" --model "$tmp/m.safetensors" --content "$tmp/s4c.npy" --data "$tmp/s4" \
+      --listen 127.0.0.1:0 --threads 1 >"$tmp/serve.out" 2>"$tmp/serve.err" &
+    spid=$!
+    for _ in $(seq 100); do grep -q listening "$tmp/serve.out" 2>/dev/null && break; sleep 0.1; done
+    port=$(sed -n 's/.*:\([0-9]*\) (msgpack-rpc).*/\1/p' "$tmp/serve.out")
+    run query_table 0 "$bin" query --connect "127.0.0.1:$port" --history 1,2,3 -k 4 &&
+      expect query_table_rows "   4  " "$out"
+    run query_text 0 "$bin" query --connect "127.0.0.1:$port" --history 1,2,3 -k 2 --text &&
+      expect query_text_has_item_text "Title:" "$out"
+    run query_stats 0 "$bin" query --connect "127.0.0.1:$port" --method stats --json &&
+      expect query_stats_version '"version":"v000001"' "$out"
+    run query_server_error 1 "$bin" query --connect "127.0.0.1:$port" --history 1 -k 100000 &&
+      expect query_server_error_named "too_large:" "$err"
+    run query_bad_params 2 "$bin" query --connect "127.0.0.1:$port" --method item --params '{"id": '
+    run bench_short 0 "$bin" bench --connect "127.0.0.1:$port" --rate 200 --duration 1 --concurrency 2 &&
+      expect bench_reports_percentiles "p99" "$out"
+    kill -TERM "$spid"
+    wait "$spid"
+    rc=$?
+    if [ "$rc" -eq 0 ]; then ok serve_exits_0_on_sigterm; else fail serve_exits_0_on_sigterm "exit $rc: $(cat "$tmp/serve.err")"; fi
+    run serve_wrong_model 1 "$bin" serve --index "$tmp/ix" --model "$tmp/m.safetensors" --content "$tmp/s4c.npy" --listen 127.0.0.1:0 &&
+      expect serve_wrong_model_named "built for model" "$err"
+  fi
+  run serve_needs_index 2 "$bin" serve --model "$tmp/m.safetensors"
+  run serve_bad_limit 2 "$bin" serve --index x --model y --max-k 0
+  run query_no_server 1 "$bin" query --connect 127.0.0.1:1 --history 1 && expect query_no_server_named "127.0.0.1:1" "$err"
   run train_bad_mode 2 "$bin" train --data "$tmp/s4" --content "$tmp/s4c.npy" --out "$tmp/x" --mode magic
   run train_needs_content 2 "$bin" train --data "$tmp/s4" --out "$tmp/x"
   run eval_missing_model 1 "$bin" eval --data "$tmp/s4" --model "$tmp/none.safetensors" --content "$tmp/s4c.npy"

@@ -1,0 +1,434 @@
+/* The retrieval engine behind the server: towers, content, the served index version, items added
+ * and removed while serving. Queries share a read lock; add, remove and the reload swap take the
+ * write lock (writers are preferred, so a stream of queries cannot starve them). */
+#define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lr_data.h"
+#include "lr_index.h"
+#include "lr_towers.h"
+#include "rpc_internal.h"
+
+#define MAX_FETCH 100000 /* candidates one search may ask the index for */
+
+struct lr_rpc_engine {
+    pthread_rwlock_t lock;
+    char *index_dir;
+    lr_pal *model;
+    lr_pal_config mc;
+    lr_content *content; /* NULL in id mode */
+    size_t n_items, dc;  /* catalogue items (ids 0 .. n_items-1), content dimension */
+    lr_data *data;       /* optional */
+    lr_text_encoder *enc; /* optional */
+    char model_crc[9];
+    lr_index *ix;
+    lr_index_manifest man;
+    int64_t *popular; /* catalogue ids by training popularity, most popular first */
+    float *pop_share; /* their share of training interactions */
+    size_t n_popular;
+    lr_idmap added;     /* id -> row of added_content */
+    float *added_content;
+    size_t n_added, cap_added;
+    lr_idmap removed;   /* ids removed while serving (value 1) */
+    size_t n_removed;
+};
+
+static int fail_from(lr_rpc_fail *f, const lr_err *err) {
+    int code = LR_RPC_EINTERNAL;
+    if (err->code == LR_EINVAL) code = LR_RPC_EBAD_REQUEST;
+    else if (err->code == LR_ENOTFOUND) code = LR_RPC_ENOT_FOUND;
+    return lr_rpc_failf(f, code, "%s", err->msg);
+}
+
+static int by_share_desc(const void *a, const void *b, void *scores) {
+    const float *s = scores;
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    if (s[x] != s[y]) return s[x] > s[y] ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+static int load_popularity(lr_rpc_engine *e, lr_err *err) {
+    size_t n = lr_data_num_items(e->data);
+    float *scores = malloc(n * sizeof *scores);
+    e->popular = malloc(n * sizeof *e->popular);
+    e->pop_share = malloc(n * sizeof *e->pop_share);
+    if (!scores || !e->popular || !e->pop_share) {
+        free(scores);
+        return lr_err_set(err, LR_ENOMEM, "out of memory for the popularity of %zu items", n);
+    }
+    lr_towers_baseline_popularity(e->data, scores);
+    double total = 0;
+    for (size_t i = 0; i < n; i++) total += scores[i], e->popular[i] = (int64_t)i;
+    qsort_r(e->popular, n, sizeof *e->popular, by_share_desc, scores);
+    for (size_t i = 0; i < n; i++) e->pop_share[i] = total > 0 ? (float)(scores[e->popular[i]] / total) : 0.0f;
+    e->n_popular = n;
+    free(scores);
+    return LR_OK;
+}
+
+static int open_parts(const lr_rpc_engine_config *cfg, lr_rpc_engine *e, lr_err *err) {
+    if (!cfg->index_dir || !cfg->model_path)
+        return lr_err_set(err, LR_EINVAL, "the engine needs an index directory and a model");
+    if (!(e->index_dir = strdup(cfg->index_dir))) return lr_err_set(err, LR_ENOMEM, "out of memory");
+    int rc = lr_towers_pal_load(cfg->model_path, &e->model, err);
+    if (rc || (rc = lr_index_file_checksum(cfg->model_path, e->model_crc, err))) return rc;
+    e->mc = lr_towers_pal_get_config(e->model);
+    if (e->mc.mode != LR_PAL_ID) {
+        if (!cfg->content_path)
+            return lr_err_set(err, LR_EINVAL, "a %s-mode model needs its content matrix (--content)",
+                              lr_towers_pal_mode_name(e->mc.mode));
+        if ((rc = lr_towers_content_open(cfg->content_path, e->mc.mode == LR_PAL_BOTH ? e->mc.n_items : 0,
+                                         &e->content, err)))
+            return rc;
+        e->n_items = lr_towers_content_rows(e->content);
+        e->dc = lr_towers_content_dim(e->content);
+    } else {
+        e->n_items = e->mc.n_items;
+    }
+    if ((rc = lr_index_open(cfg->index_dir, NULL, e->mc.out_dim, e->model_crc, &e->ix, &e->man, err)))
+        return rc;
+    if (e->content && e->man.content_checksum[0]) { /* the index must come from this content */
+        char crc[9];
+        if ((rc = lr_index_file_checksum(cfg->content_path, crc, err))) return rc;
+        if (strcmp(crc, e->man.content_checksum) != 0)
+            return lr_err_set(err, LR_EMISMATCH, "%s has checksum %s, but index version %s was built from content %s",
+                              cfg->content_path, crc, e->man.version, e->man.content_checksum);
+    }
+    if (cfg->data_dir) {
+        if ((rc = lr_data_load(cfg->data_dir, &e->data, err))) return rc;
+        if (lr_data_num_items(e->data) != e->n_items)
+            return lr_err_set(err, LR_EMISMATCH, "%s has %zu items, the content/model %zu", cfg->data_dir,
+                              lr_data_num_items(e->data), e->n_items);
+        if ((rc = load_popularity(e, err))) return rc;
+    }
+    if (cfg->encoder_path) {
+        if ((rc = lr_towers_text_encoder_load(cfg->encoder_path, &e->enc, err))) return rc;
+        if (lr_towers_text_encoder_dim(e->enc) != e->dc)
+            return lr_err_set(err, LR_EMISMATCH, "the encoder %s makes %zu-dimensional content, the model reads %zu",
+                              cfg->encoder_path, lr_towers_text_encoder_dim(e->enc), e->dc);
+    }
+    /* the item cache makes the user tower gather rows instead of running the adaptor */
+    return e->content ? lr_towers_pal_cache_content(e->model, e->content, err) : LR_OK;
+}
+
+int lr_rpc_engine_open(const lr_rpc_engine_config *cfg, lr_rpc_engine **out, lr_err *err) {
+    *out = NULL;
+    lr_rpc_engine *e = calloc(1, sizeof *e);
+    if (!e) return lr_err_set(err, LR_ENOMEM, "out of memory");
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&e->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    int rc = open_parts(cfg, e, err);
+    if (rc) {
+        lr_rpc_engine_free(e);
+        return rc;
+    }
+    *out = e;
+    return LR_OK;
+}
+
+void lr_rpc_engine_free(lr_rpc_engine *e) {
+    if (!e) return;
+    lr_index_free(e->ix);
+    lr_towers_text_encoder_free(e->enc);
+    lr_data_free(e->data);
+    lr_towers_content_free(e->content);
+    lr_towers_pal_free(e->model);
+    free(e->index_dir);
+    free(e->popular);
+    free(e->pop_share);
+    free(e->added_content);
+    lr_idmap_clear(&e->added);
+    lr_idmap_clear(&e->removed);
+    pthread_rwlock_destroy(&e->lock);
+    free(e);
+}
+
+size_t lr_rpc_engine_dim(const lr_rpc_engine *e) { return e->mc.out_dim; }
+size_t lr_rpc_engine_content_dim(const lr_rpc_engine *e) { return e->dc; }
+size_t lr_rpc_engine_max_len(const lr_rpc_engine *e) { return e->mc.max_len; }
+
+/* ---- queries ------------------------------------------------------------------------------ */
+
+/* The user tower over a window that holds added items: their content rows are not in the
+ * catalogue's matrix, so the window's rows are gathered into a small matrix of their own. */
+static int embed_with_added(lr_rpc_engine *e, lr_towers_ws *ws, const int64_t *win, size_t w, float *out,
+                            lr_err *err) {
+    float *rows = malloc(w * e->dc * sizeof *rows);
+    int32_t *seq = malloc(w * sizeof *seq);
+    lr_content *tmp = NULL;
+    int rc = rows && seq ? LR_OK : lr_err_set(err, LR_ENOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < w; i++) {
+        const float *src = win[i] >= 0 && (size_t)win[i] < e->n_items
+                               ? lr_towers_content_data(e->content) + (size_t)win[i] * e->dc
+                               : e->added_content + (size_t)lr_idmap_get(&e->added, win[i]) * e->dc;
+        memcpy(rows + i * e->dc, src, e->dc * sizeof *rows);
+        seq[i] = (int32_t)i;
+    }
+    size_t offsets[2] = {0, w};
+    if (!rc && !(rc = lr_towers_content_from_floats(rows, w, e->dc, &tmp, err)))
+        rc = lr_towers_user_embed_ws(e->model, ws, tmp, seq, offsets, 1, out, err);
+    lr_towers_content_free(tmp);
+    free(rows);
+    free(seq);
+    return rc;
+}
+
+int lr_rpc_engine_encode(lr_rpc_engine *e, lr_towers_ws *ws, const int64_t *hist, size_t len,
+                         float *out, int64_t *unknown, size_t *n_unknown, int *empty, lr_rpc_fail *f) {
+    int64_t *known = malloc((len ? len : 1) * sizeof *known);
+    int32_t *seq = malloc((len ? len : 1) * sizeof *seq);
+    if (!known || !seq) {
+        free(known);
+        free(seq);
+        return lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory for a history of %zu", len);
+    }
+    pthread_rwlock_rdlock(&e->lock);
+    size_t m = 0, nu = 0;
+    for (size_t i = 0; i < len; i++) {
+        int64_t id = hist[i];
+        /* an added item can be read only through its content (an id-mode model has none) */
+        if ((id >= 0 && (size_t)id < e->n_items) || (e->mc.mode == LR_PAL_CONTENT && lr_idmap_get(&e->added, id) >= 0))
+            known[m++] = id;
+        else
+            unknown[nu++] = id;
+    }
+    *n_unknown = nu;
+    size_t start = m > e->mc.max_len ? m - e->mc.max_len : 0, w = m - start, D = e->mc.out_dim;
+    *empty = w == 0;
+    int rc = LR_RPC_OK;
+    lr_err err = {0};
+    if (w == 0) {
+        memset(out, 0, D * sizeof *out);
+    } else {
+        int has_added = 0;
+        for (size_t i = start; i < m; i++) has_added |= (size_t)known[i] >= e->n_items;
+        if (has_added) {
+            if (embed_with_added(e, ws, known + start, w, out, &err)) rc = fail_from(f, &err);
+        } else {
+            for (size_t i = 0; i < w; i++) seq[i] = (int32_t)known[start + i];
+            size_t offsets[2] = {0, w};
+            if (lr_towers_user_embed_ws(e->model, ws, e->content, seq, offsets, 1, out, &err))
+                rc = fail_from(f, &err);
+        }
+    }
+    pthread_rwlock_unlock(&e->lock);
+    free(known);
+    free(seq);
+    return rc;
+}
+
+static int excluded(int64_t id, const int64_t *ex, size_t n) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (ex[mid] == id) return 1;
+        if (ex[mid] < id) lo = mid + 1;
+        else hi = mid;
+    }
+    return 0;
+}
+
+int lr_rpc_engine_search(lr_rpc_engine *e, const float *vec, size_t k, size_t nprobe,
+                         const int64_t *exclude, size_t n_exclude, lr_rpc_hit *hits, size_t *n_hits,
+                         lr_rpc_fail *f) {
+    size_t fetch = k + n_exclude > MAX_FETCH ? MAX_FETCH : k + n_exclude;
+    int64_t *ids = malloc(fetch * sizeof *ids);
+    float *scores = malloc(fetch * sizeof *scores);
+    *n_hits = 0;
+    if (!ids || !scores) {
+        free(ids);
+        free(scores);
+        return lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory for %zu candidates", fetch);
+    }
+    lr_err err = {0};
+    int rc = 0;
+    pthread_rwlock_rdlock(&e->lock);
+    size_t own = lr_index_nprobe(e->ix);
+    if (nprobe && own && nprobe != own) {
+        /* FAISS 1.7.3's C API sets nprobe on the index itself: a request's own nprobe runs
+         * alone, under the write lock, and puts the version's back */
+        pthread_rwlock_unlock(&e->lock);
+        pthread_rwlock_wrlock(&e->lock);
+        own = lr_index_nprobe(e->ix);
+        rc = lr_index_set_nprobe(e->ix, nprobe, &err) || lr_index_search(e->ix, 1, vec, fetch, ids, scores, &err);
+        lr_err ignored;
+        lr_index_set_nprobe(e->ix, own, &ignored);
+    } else {
+        rc = lr_index_search(e->ix, 1, vec, fetch, ids, scores, &err);
+    }
+    pthread_rwlock_unlock(&e->lock);
+    for (size_t i = 0; !rc && i < fetch && *n_hits < k; i++)
+        if (ids[i] >= 0 && !excluded(ids[i], exclude, n_exclude)) hits[(*n_hits)++] = (lr_rpc_hit){ids[i], scores[i]};
+    free(ids);
+    free(scores);
+    return rc ? fail_from(f, &err) : LR_RPC_OK;
+}
+
+void lr_rpc_engine_popular(lr_rpc_engine *e, size_t k, const int64_t *exclude, size_t n_exclude,
+                           lr_rpc_hit *hits, size_t *n_hits) {
+    *n_hits = 0;
+    pthread_rwlock_rdlock(&e->lock);
+    for (size_t i = 0; i < e->n_popular && *n_hits < k; i++) {
+        int64_t id = e->popular[i];
+        if (!excluded(id, exclude, n_exclude) && lr_idmap_get(&e->removed, id) < 0)
+            hits[(*n_hits)++] = (lr_rpc_hit){id, e->pop_share[i]};
+    }
+    pthread_rwlock_unlock(&e->lock);
+}
+
+void lr_rpc_engine_item(lr_rpc_engine *e, int64_t id, lr_rpc_item_info *info) {
+    pthread_rwlock_rdlock(&e->lock);
+    int catalogue = id >= 0 && (size_t)id < e->n_items;
+    info->added = lr_idmap_get(&e->added, id) >= 0;
+    info->known = catalogue || info->added;
+    info->in_index = info->known && lr_idmap_get(&e->removed, id) < 0;
+    info->text = catalogue && e->data ? lr_data_item_text(e->data, (size_t)id) : NULL;
+    pthread_rwlock_unlock(&e->lock);
+}
+
+void lr_rpc_engine_get_stats(lr_rpc_engine *e, lr_rpc_engine_stats *st) {
+    pthread_rwlock_rdlock(&e->lock);
+    memcpy(st->version, e->man.version, sizeof st->version);
+    memcpy(st->factory, e->man.factory, sizeof st->factory);
+    st->count = lr_index_count(e->ix) - lr_index_removed_count(e->ix);
+    st->dim = e->mc.out_dim;
+    st->nprobe = lr_index_nprobe(e->ix);
+    st->depth = lr_index_rescore_depth(e->ix);
+    st->added = e->n_added;
+    st->removed = e->n_removed;
+    st->n_items = e->n_items;
+    st->model_checksum = e->model_crc;
+    pthread_rwlock_unlock(&e->lock);
+}
+
+/* ---- changes while serving ------------------------------------------------------------------ */
+
+static int check_new_ids(lr_rpc_engine *e, size_t n, const int64_t *ids, lr_rpc_fail *f) {
+    for (size_t i = 0; i < n; i++) {
+        int catalogue = ids[i] >= 0 && (size_t)ids[i] < e->n_items;
+        if ((catalogue && lr_idmap_get(&e->removed, ids[i]) < 0) || lr_idmap_get(&e->added, ids[i]) >= 0)
+            return lr_rpc_failf(f, LR_RPC_ECONFLICT, "item %lld is already in the index", (long long)ids[i]);
+        if (catalogue) /* its catalogue row is its content: the call's would disagree with it */
+            return lr_rpc_failf(f, LR_RPC_ECONFLICT, "item %lld is a catalogue item; it comes back with a rebuild",
+                                (long long)ids[i]);
+        for (size_t j = 0; j < i; j++)
+            if (ids[j] == ids[i])
+                return lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "item %lld appears twice in the call", (long long)ids[i]);
+    }
+    return LR_RPC_OK;
+}
+
+/* Content rows for the new items: given, or the built-in encoder over their text. */
+static int new_content(lr_rpc_engine *e, size_t n, const char *const *texts, const size_t *text_lens,
+                       const float *const *contents, float *rows, lr_rpc_fail *f) {
+    char **copies = calloc(n, sizeof *copies);
+    if (!copies) return lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
+    int rc = LR_RPC_OK;
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (contents[i]) {
+            memcpy(rows + i * e->dc, contents[i], e->dc * sizeof *rows);
+        } else if (!e->enc) {
+            rc = lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "item %zu has text, but the server has no text encoder "
+                              "(start it with --encoder) ; send 'content' instead", i);
+        } else if (!(copies[i] = strndup(texts[i], text_lens[i]))) {
+            rc = lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
+        } else {
+            lr_err err = {0};
+            if (lr_towers_text_encoder_encode(e->enc, (const char *const *)&copies[i], 1, rows + i * e->dc, &err))
+                rc = fail_from(f, &err);
+        }
+    }
+    for (size_t i = 0; i < n; i++) free(copies[i]);
+    free(copies);
+    return rc;
+}
+
+static int keep_added(lr_rpc_engine *e, size_t n, const int64_t *ids, const float *rows, lr_rpc_fail *f) {
+    if (e->n_added + n > e->cap_added) {
+        size_t cap = (e->n_added + n) * 2;
+        float *grown = realloc(e->added_content, cap * e->dc * sizeof *grown);
+        if (!grown) return lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory for %zu added items", cap);
+        e->added_content = grown;
+        e->cap_added = cap;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (lr_idmap_put(&e->added, ids[i], (int64_t)(e->n_added + i)))
+            return lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
+        if (lr_idmap_get(&e->removed, ids[i]) >= 0) {
+            lr_idmap_put(&e->removed, ids[i], -1);
+            e->n_removed--;
+        }
+    }
+    memcpy(e->added_content + e->n_added * e->dc, rows, n * e->dc * sizeof *rows);
+    e->n_added += n;
+    return LR_RPC_OK;
+}
+
+int lr_rpc_engine_add(lr_rpc_engine *e, size_t n, const int64_t *ids, const char *const *texts,
+                      const size_t *text_lens, const float *const *contents, lr_rpc_fail *f) {
+    if (e->mc.mode != LR_PAL_CONTENT)
+        return lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "a %s-mode model cannot embed new items: only content "
+                            "mode reads items by their content", lr_towers_pal_mode_name(e->mc.mode));
+    size_t D = e->mc.out_dim;
+    float *rows = malloc((n ? n : 1) * e->dc * sizeof *rows), *vecs = malloc((n ? n : 1) * D * sizeof *vecs);
+    int rc = rows && vecs ? LR_RPC_OK : lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory for %zu items", n);
+    lr_err err = {0};
+    /* the slow part (encoder, item tower) runs before the lock */
+    if (!rc) rc = new_content(e, n, texts, text_lens, contents, rows, f);
+    if (!rc && lr_towers_item_embed_content(e->model, rows, n, vecs, &err)) rc = fail_from(f, &err);
+    if (!rc) {
+        pthread_rwlock_wrlock(&e->lock);
+        rc = check_new_ids(e, n, ids, f);
+        if (!rc && lr_index_add(e->ix, n, vecs, ids, &err))
+            rc = lr_rpc_failf(f, err.code == LR_EINVAL ? LR_RPC_ECONFLICT : LR_RPC_EINTERNAL, "%s", err.msg);
+        if (!rc) rc = keep_added(e, n, ids, rows, f);
+        pthread_rwlock_unlock(&e->lock);
+    }
+    free(rows);
+    free(vecs);
+    return rc;
+}
+
+int lr_rpc_engine_remove(lr_rpc_engine *e, size_t n, const int64_t *ids, size_t *removed, lr_rpc_fail *f) {
+    lr_err err = {0};
+    *removed = 0;
+    pthread_rwlock_wrlock(&e->lock);
+    int rc = lr_index_remove(e->ix, n, ids, removed, &err) ? fail_from(f, &err) : LR_RPC_OK;
+    for (size_t i = 0; !rc && i < n; i++) {
+        int known = (ids[i] >= 0 && (size_t)ids[i] < e->n_items) || lr_idmap_get(&e->added, ids[i]) >= 0;
+        if (known && lr_idmap_get(&e->removed, ids[i]) < 0) {
+            if (lr_idmap_put(&e->removed, ids[i], 1)) rc = lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
+            else e->n_removed++;
+        }
+    }
+    pthread_rwlock_unlock(&e->lock);
+    return rc;
+}
+
+int lr_rpc_engine_reload(lr_rpc_engine *e, const char *version, char version_out[32], size_t *count,
+                         lr_rpc_fail *f) {
+    lr_index *ix = NULL;
+    lr_index_manifest man;
+    lr_err err = {0};
+    /* load and verify beside the serving version; only the swap holds the lock */
+    if (lr_index_open(e->index_dir, version, e->mc.out_dim, e->model_crc, &ix, &man, &err))
+        return fail_from(f, &err);
+    pthread_rwlock_wrlock(&e->lock);
+    lr_index *old = e->ix;
+    e->ix = ix;
+    e->man = man;
+    lr_idmap_clear(&e->added); /* added items and removals belonged to the old version */
+    lr_idmap_clear(&e->removed);
+    e->n_added = e->n_removed = 0;
+    memcpy(version_out, man.version, 32);
+    *count = lr_index_count(ix) - lr_index_removed_count(ix);
+    pthread_rwlock_unlock(&e->lock);
+    lr_index_free(old);
+    return LR_RPC_OK;
+}

@@ -1,0 +1,359 @@
+/* The methods of docs/rpc.md: read params, ask the engine, pack the result. Runs on workers. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rpc_internal.h"
+
+typedef int (*method_fn)(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer *pk, lr_rpc_fail *f);
+
+typedef struct {
+    const char *name;
+    method_fn run;
+    int admin;
+} method;
+
+static int cmp_id(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void pack_str(msgpack_packer *pk, const char *s) {
+    size_t n = strlen(s);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+static void pack_hits(msgpack_packer *pk, const lr_rpc_hit *hits, size_t n) {
+    msgpack_pack_array(pk, n);
+    for (size_t i = 0; i < n; i++) {
+        msgpack_pack_array(pk, 2);
+        msgpack_pack_int64(pk, hits[i].id);
+        msgpack_pack_float(pk, hits[i].score);
+    }
+}
+
+static int m_ping(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer *pk, lr_rpc_fail *f) {
+    (void)c, (void)map, (void)f;
+    msgpack_pack_int(pk, 1);
+    return LR_RPC_OK;
+}
+
+/* ---- recommend and encode_user -------------------------------------------------------------- */
+
+typedef struct {
+    size_t k, nprobe;
+    int exclude_history, report;
+    int64_t *exclude; /* sorted */
+    size_t n_exclude;
+} rec_opts;
+
+/* The history (`history`) or histories (`histories`) of a request. */
+static int histories_of(lr_rpc_ctx *c, const msgpack_object *map, const msgpack_object **list, size_t *n,
+                        int *batch, lr_rpc_fail *f) {
+    const msgpack_object *one = lr_rpc_field(map, "history"), *many = lr_rpc_field(map, "histories");
+    if (!one == !many) return lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "give either 'history' (an array of item ids) or 'histories'");
+    *batch = many != NULL;
+    if (one) {
+        *list = one, *n = 1;
+        return LR_RPC_OK;
+    }
+    if (many->type != MSGPACK_OBJECT_ARRAY) return lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "'histories' must be an array of arrays of item ids");
+    if (many->via.array.size > c->cfg->max_batch)
+        return lr_rpc_failf(f, LR_RPC_ETOO_LARGE, "%u histories, above the limit of %zu", many->via.array.size, c->cfg->max_batch);
+    *list = many->via.array.ptr, *n = many->via.array.size;
+    return LR_RPC_OK;
+}
+
+/* One history's answer: the towers and the index, or popularity when nothing is left to read. */
+static int recommend_one(lr_rpc_ctx *c, const msgpack_object *h, const rec_opts *o, msgpack_packer *pk,
+                         lr_rpc_fail *f) {
+    size_t len = 0, nu = 0, n_hits = 0, D = lr_rpc_engine_dim(c->engine);
+    int64_t *hist = NULL, *unknown = NULL, *ex = NULL;
+    float *vec = malloc(D * sizeof *vec);
+    lr_rpc_hit *hits = malloc(o->k * sizeof *hits);
+    int empty = 0, rc = vec && hits ? LR_RPC_OK : lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
+    if (!rc) rc = lr_rpc_get_ids(h, "history", c->cfg->max_history, &hist, &len, f);
+    if (!rc && !(unknown = malloc((len ? len : 1) * sizeof *unknown))) rc = lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
+    if (!rc) rc = lr_rpc_engine_encode(c->engine, c->ws, hist, len, vec, unknown, &nu, &empty, f);
+    size_t n_ex = o->n_exclude;
+    if (!rc && o->exclude_history && len) { /* the request's exclusions plus the history, sorted */
+        if (!(ex = malloc((o->n_exclude + len) * sizeof *ex))) {
+            rc = lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
+        } else {
+            if (o->n_exclude) memcpy(ex, o->exclude, o->n_exclude * sizeof *ex);
+            memcpy(ex + o->n_exclude, hist, len * sizeof *ex);
+            n_ex += len;
+            qsort(ex, n_ex, sizeof *ex, cmp_id);
+        }
+    }
+    const int64_t *exclude = ex ? ex : o->exclude;
+    if (!rc && empty) lr_rpc_engine_popular(c->engine, o->k, exclude, n_ex, hits, &n_hits);
+    else if (!rc) rc = lr_rpc_engine_search(c->engine, vec, o->k, o->nprobe, exclude, n_ex, hits, &n_hits, f);
+    if (!rc) {
+        atomic_fetch_add(&c->metrics->unknown_ids, nu);
+        if (o->report) {
+            msgpack_pack_map(pk, 2);
+            pack_str(pk, "items");
+        }
+        pack_hits(pk, hits, n_hits);
+        if (o->report) {
+            pack_str(pk, "unknown");
+            msgpack_pack_array(pk, nu);
+            for (size_t i = 0; i < nu; i++) msgpack_pack_int64(pk, unknown[i]);
+        }
+    }
+    free(hist);
+    free(unknown);
+    free(ex);
+    free(vec);
+    free(hits);
+    return rc;
+}
+
+static int read_search_opts(lr_rpc_ctx *c, const msgpack_object *map, rec_opts *o, lr_rpc_fail *f) {
+    int64_t k, nprobe;
+    int rc = lr_rpc_get_int(map, "k", 10, 1, (int64_t)c->cfg->max_k, &k, f);
+    if (!rc) rc = lr_rpc_get_int(map, "nprobe", 0, 0, 1 << 20, &nprobe, f);
+    if (!rc) rc = lr_rpc_get_ids(lr_rpc_field(map, "exclude"), "exclude", c->cfg->max_history, &o->exclude, &o->n_exclude, f);
+    if (!rc && o->n_exclude) qsort(o->exclude, o->n_exclude, sizeof *o->exclude, cmp_id);
+    o->k = (size_t)k, o->nprobe = (size_t)nprobe;
+    return rc;
+}
+
+static int m_recommend(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer *pk, lr_rpc_fail *f) {
+    rec_opts o = {0};
+    const msgpack_object *list;
+    size_t n;
+    int batch;
+    int rc = histories_of(c, map, &list, &n, &batch, f);
+    if (!rc) rc = read_search_opts(c, map, &o, f);
+    if (!rc) rc = lr_rpc_get_bool(map, "exclude_history", 0, &o.exclude_history, f);
+    if (!rc) rc = lr_rpc_get_bool(map, "report", 0, &o.report, f);
+    if (!rc && batch) msgpack_pack_array(pk, n);
+    for (size_t i = 0; !rc && i < n; i++) rc = recommend_one(c, &list[i], &o, pk, f);
+    free(o.exclude);
+    return rc;
+}
+
+static int m_encode_user(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer *pk, lr_rpc_fail *f) {
+    const msgpack_object *list;
+    size_t n, D = lr_rpc_engine_dim(c->engine);
+    int batch;
+    int rc = histories_of(c, map, &list, &n, &batch, f);
+    float *vec = malloc(D * sizeof *vec);
+    if (!rc && !vec) rc = lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
+    if (!rc && batch) msgpack_pack_array(pk, n);
+    for (size_t i = 0; !rc && i < n; i++) {
+        int64_t *hist = NULL, *unknown = NULL;
+        size_t len = 0, nu = 0;
+        int empty;
+        rc = lr_rpc_get_ids(&list[i], "history", c->cfg->max_history, &hist, &len, f);
+        if (!rc && !(unknown = malloc((len ? len : 1) * sizeof *unknown))) rc = lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
+        if (!rc) rc = lr_rpc_engine_encode(c->engine, c->ws, hist, len, vec, unknown, &nu, &empty, f);
+        if (!rc) {
+            atomic_fetch_add(&c->metrics->unknown_ids, nu);
+            msgpack_pack_array(pk, D);
+            for (size_t j = 0; j < D; j++) msgpack_pack_float(pk, vec[j]);
+        }
+        free(hist);
+        free(unknown);
+    }
+    free(vec);
+    return rc;
+}
+
+/* ---- search, item ------------------------------------------------------------------------- */
+
+static int m_search(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer *pk, lr_rpc_fail *f) {
+    const msgpack_object *one = lr_rpc_field(map, "vector"), *many = lr_rpc_field(map, "vectors");
+    if (!one == !many) return lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "give either 'vector' (an array of numbers) or 'vectors'");
+    if (many && many->type != MSGPACK_OBJECT_ARRAY) return lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "'vectors' must be an array of vectors");
+    size_t n = one ? 1 : many->via.array.size, D = lr_rpc_engine_dim(c->engine), n_hits;
+    if (n > c->cfg->max_batch) return lr_rpc_failf(f, LR_RPC_ETOO_LARGE, "%zu vectors, above the limit of %zu", n, c->cfg->max_batch);
+    rec_opts o = {0};
+    int rc = read_search_opts(c, map, &o, f);
+    float *vec = malloc(D * sizeof *vec);
+    lr_rpc_hit *hits = malloc(o.k * sizeof *hits);
+    if (!rc && (!vec || !hits)) rc = lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
+    if (!rc && many) msgpack_pack_array(pk, n);
+    for (size_t i = 0; !rc && i < n; i++) {
+        rc = lr_rpc_get_vector(one ? one : &many->via.array.ptr[i], "vector", D, vec, f);
+        if (!rc) rc = lr_rpc_engine_search(c->engine, vec, o.k, o.nprobe, o.exclude, o.n_exclude, hits, &n_hits, f);
+        if (!rc) pack_hits(pk, hits, n_hits);
+    }
+    free(o.exclude);
+    free(vec);
+    free(hits);
+    return rc;
+}
+
+static int m_item(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer *pk, lr_rpc_fail *f) {
+    int64_t id;
+    if (!lr_rpc_field(map, "id")) return lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "'id' is required");
+    int rc = lr_rpc_get_int(map, "id", 0, INT64_MIN, INT64_MAX, &id, f);
+    if (rc) return rc;
+    lr_rpc_item_info info;
+    lr_rpc_engine_item(c->engine, id, &info);
+    if (!info.known) return lr_rpc_failf(f, LR_RPC_ENOT_FOUND, "item %lld is not known to this server", (long long)id);
+    msgpack_pack_map(pk, info.text ? 4 : 3);
+    pack_str(pk, "id");
+    msgpack_pack_int64(pk, id);
+    pack_str(pk, "in_index");
+    info.in_index ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    pack_str(pk, "added");
+    info.added ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    if (info.text) {
+        pack_str(pk, "text");
+        pack_str(pk, info.text);
+    }
+    return LR_RPC_OK;
+}
+
+/* ---- admin: add, remove, reload ----------------------------------------------------------- */
+
+static int m_add_items(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer *pk, lr_rpc_fail *f) {
+    const msgpack_object *items = lr_rpc_field(map, "items");
+    if (!items || items->type != MSGPACK_OBJECT_ARRAY)
+        return lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "'items' must be an array of {id, text} or {id, content} maps");
+    size_t n = items->via.array.size, dc = lr_rpc_engine_content_dim(c->engine);
+    if (n > c->cfg->max_batch) return lr_rpc_failf(f, LR_RPC_ETOO_LARGE, "%zu items, above the limit of %zu", n, c->cfg->max_batch);
+    int64_t *ids = calloc(n ? n : 1, sizeof *ids);
+    const char **texts = calloc(n ? n : 1, sizeof *texts);
+    size_t *lens = calloc(n ? n : 1, sizeof *lens);
+    float **contents = calloc(n ? n : 1, sizeof *contents);
+    int rc = ids && texts && lens && contents ? LR_RPC_OK : lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
+    for (size_t i = 0; !rc && i < n; i++) {
+        const msgpack_object *it = &items->via.array.ptr[i], *text, *content;
+        if (it->type != MSGPACK_OBJECT_MAP || !lr_rpc_field(it, "id")) {
+            rc = lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "items[%zu] must be a map with an 'id'", i);
+            break;
+        }
+        if ((rc = lr_rpc_get_int(it, "id", 0, 0, INT64_MAX, &ids[i], f))) break;
+        text = lr_rpc_field(it, "text"), content = lr_rpc_field(it, "content");
+        if (!text == !content) {
+            rc = lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "items[%zu] needs either 'text' or 'content'", i);
+        } else if (text && !lr_rpc_as_str(text, &texts[i], &lens[i])) {
+            rc = lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "items[%zu].text must be a string", i);
+        } else if (content) {
+            if (!dc) rc = lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "this model reads no content");
+            else if (!(contents[i] = malloc(dc * sizeof **contents))) rc = lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
+            else rc = lr_rpc_get_vector(content, "content", dc, contents[i], f);
+        }
+    }
+    if (!rc) rc = lr_rpc_engine_add(c->engine, n, ids, texts, lens, (const float *const *)contents, f);
+    if (!rc) {
+        msgpack_pack_map(pk, 1);
+        pack_str(pk, "added");
+        msgpack_pack_uint64(pk, n);
+    }
+    for (size_t i = 0; contents && i < n; i++) free(contents[i]);
+    free(contents);
+    free(ids);
+    free(texts);
+    free(lens);
+    return rc;
+}
+
+static int m_remove_items(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer *pk, lr_rpc_fail *f) {
+    int64_t *ids;
+    size_t n, removed;
+    if (!lr_rpc_field(map, "ids")) return lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "'ids' is required");
+    int rc = lr_rpc_get_ids(lr_rpc_field(map, "ids"), "ids", c->cfg->max_history, &ids, &n, f);
+    if (!rc) rc = lr_rpc_engine_remove(c->engine, n, ids, &removed, f);
+    if (!rc) {
+        msgpack_pack_map(pk, 1);
+        pack_str(pk, "removed");
+        msgpack_pack_uint64(pk, removed);
+    }
+    free(ids);
+    return rc;
+}
+
+static int m_reload(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer *pk, lr_rpc_fail *f) {
+    const msgpack_object *v = lr_rpc_field(map, "version");
+    char version[32] = "", got[32];
+    const char *s;
+    size_t len, count;
+    if (v) { /* a version name, never a path: "v" and digits */
+        int ok = lr_rpc_as_str(v, &s, &len) && len >= 2 && len < sizeof version && s[0] == 'v';
+        for (size_t i = 1; ok && i < len; i++) ok = s[i] >= '0' && s[i] <= '9';
+        if (!ok) return lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "'version' must name a version such as \"v000003\"");
+        memcpy(version, s, len);
+        version[len] = 0;
+    }
+    int rc = lr_rpc_engine_reload(c->engine, v ? version : NULL, got, &count, f);
+    if (rc) return rc;
+    msgpack_pack_map(pk, 2);
+    pack_str(pk, "version");
+    pack_str(pk, got);
+    pack_str(pk, "count");
+    msgpack_pack_uint64(pk, count);
+    return LR_RPC_OK;
+}
+
+static int m_stats(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer *pk, lr_rpc_fail *f) {
+    (void)map, (void)f;
+    lr_rpc_engine_stats st;
+    lr_rpc_engine_get_stats(c->engine, &st);
+    unsigned long long requests = 0;
+    for (int i = 0; i < LR_RPC_N_METHODS; i++)
+        for (int k = 0; k < LR_RPC_N_CODES; k++) requests += atomic_load(&c->metrics->requests[i][k]);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double now = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    msgpack_pack_map(pk, 14);
+    pack_str(pk, "version"), pack_str(pk, st.version);
+    pack_str(pk, "factory"), pack_str(pk, st.factory);
+    pack_str(pk, "count"), msgpack_pack_uint64(pk, st.count);
+    pack_str(pk, "catalogue_items"), msgpack_pack_uint64(pk, st.n_items);
+    pack_str(pk, "dim"), msgpack_pack_uint64(pk, st.dim);
+    pack_str(pk, "nprobe"), msgpack_pack_uint64(pk, st.nprobe);
+    pack_str(pk, "rescore_depth"), msgpack_pack_uint64(pk, st.depth);
+    pack_str(pk, "added"), msgpack_pack_uint64(pk, st.added);
+    pack_str(pk, "removed"), msgpack_pack_uint64(pk, st.removed);
+    pack_str(pk, "model_checksum"), pack_str(pk, st.model_checksum);
+    pack_str(pk, "threads"), msgpack_pack_uint64(pk, c->cfg->threads);
+    pack_str(pk, "queue_depth"), msgpack_pack_int64(pk, atomic_load(&c->metrics->queue_depth));
+    pack_str(pk, "uptime_s"), msgpack_pack_double(pk, now - c->metrics->started);
+    pack_str(pk, "requests"), msgpack_pack_uint64(pk, requests); /* answered before this one */
+    return LR_RPC_OK;
+}
+
+static const method methods[LR_RPC_N_METHODS - 1] = {
+    {"ping", m_ping, 0},           {"recommend", m_recommend, 0},   {"encode_user", m_encode_user, 0},
+    {"search", m_search, 0},       {"item", m_item, 0},             {"add_items", m_add_items, 1},
+    {"remove_items", m_remove_items, 1}, {"reload", m_reload, 1},   {"stats", m_stats, 0},
+};
+
+int lr_rpc_method_find(const char *name, size_t len) {
+    for (int i = 0; i < LR_RPC_N_METHODS - 1; i++)
+        if (strlen(methods[i].name) == len && memcmp(methods[i].name, name, len) == 0) return i;
+    return LR_RPC_N_METHODS - 1;
+}
+
+const char *lr_rpc_method_name(int method) {
+    return method >= 0 && method < LR_RPC_N_METHODS - 1 ? methods[method].name : "unknown";
+}
+
+/* Compares every byte, whatever matches first, so the time taken does not hint at the token. */
+static int token_ok(const msgpack_object *map, const char *want) {
+    const msgpack_object *t = lr_rpc_field(map, "token");
+    const char *s;
+    size_t len, wl = strlen(want);
+    if (!t || !lr_rpc_as_str(t, &s, &len) || len != wl) return 0;
+    unsigned char diff = 0;
+    for (size_t i = 0; i < wl; i++) diff |= (unsigned char)(s[i] ^ want[i]);
+    return diff == 0;
+}
+
+int lr_rpc_method_run(lr_rpc_ctx *c, int method, const msgpack_object *params, msgpack_packer *pk,
+                      lr_rpc_fail *f) {
+    if (method < 0 || method >= LR_RPC_N_METHODS - 1) return lr_rpc_failf(f, LR_RPC_EUNKNOWN_METHOD, "no such method");
+    const msgpack_object *map;
+    int rc = lr_rpc_params_map(params, &map, f);
+    if (rc) return rc;
+    if (methods[method].admin && c->cfg->admin_token && !token_ok(map, c->cfg->admin_token))
+        return lr_rpc_failf(f, LR_RPC_EUNAUTHORIZED, "%s needs the admin token ('token' in params)", methods[method].name);
+    return methods[method].run(c, map, pk, f);
+}

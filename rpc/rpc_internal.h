@@ -1,0 +1,152 @@
+/* Inside rpc/: framing, request fields, the engine's operations, methods and metrics. */
+#ifndef LR_RPC_INTERNAL_H
+#define LR_RPC_INTERNAL_H
+
+#include <msgpack.h>
+#include <stdatomic.h>
+
+#include "lr_rpc.h"
+
+/* ---- frame.c: where a msgpack object ends, without decoding it ---------------------------- */
+
+#define LR_FRAME_MAX_DEPTH 32
+
+/* A resumable scan of the first msgpack object in a growing buffer. Nothing is allocated, so a
+ * header claiming gigabytes costs nothing: it is refused as soon as it exceeds the limit. */
+typedef struct {
+    size_t pos; /* bytes of the frame accepted so far */
+    int depth;
+    uint64_t remaining[LR_FRAME_MAX_DEPTH]; /* objects still to come in each open container */
+} lr_frame_scan;
+
+enum { LR_FRAME_INCOMPLETE = 0, LR_FRAME_BAD = -1, LR_FRAME_TOO_LARGE = -2, LR_FRAME_TOO_DEEP = -3 };
+
+/* Continues the scan over buf[0 .. len) (the same buffer, grown). Returns the frame's length
+ * (> 0) when it is complete (reset the scan before the next frame), LR_FRAME_INCOMPLETE, or a
+ * negative LR_FRAME_* when the bytes cannot be a request within max_frame. */
+long lr_frame_scan_next(lr_frame_scan *s, const unsigned char *buf, size_t len, size_t max_frame);
+
+/* ---- proto.c: reading request fields ------------------------------------------------------- */
+
+/* Errors of a method: an rpc code (LR_RPC_E*) and a message for the client. */
+typedef struct {
+    int code;
+    char msg[256];
+} lr_rpc_fail;
+
+int lr_rpc_failf(lr_rpc_fail *f, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* params: nil, a map, or an array holding one map; *map gets the map (NULL for nil). */
+int lr_rpc_params_map(const msgpack_object *params, const msgpack_object **map, lr_rpc_fail *f);
+/* The value of key `name` (str or bin keys), NULL when absent or nil. */
+const msgpack_object *lr_rpc_field(const msgpack_object *map, const char *name);
+/* A str or bin as (pointer, length); 0 when it is neither. */
+int lr_rpc_as_str(const msgpack_object *o, const char **s, size_t *len);
+int lr_rpc_get_int(const msgpack_object *map, const char *name, int64_t def, int64_t min, int64_t max,
+                   int64_t *out, lr_rpc_fail *f);
+int lr_rpc_get_bool(const msgpack_object *map, const char *name, int def, int *out, lr_rpc_fail *f);
+/* An array of integer ids (at most max, else too_large); *ids is malloc'd (NULL when empty). */
+int lr_rpc_get_ids(const msgpack_object *o, const char *what, size_t max, int64_t **ids, size_t *n,
+                   lr_rpc_fail *f);
+/* An array of exactly dim finite numbers into out. */
+int lr_rpc_get_vector(const msgpack_object *o, const char *what, size_t dim, float *out, lr_rpc_fail *f);
+
+/* ---- idmap.c: item id -> row (added items, removed ids) -------------------------------------- */
+
+typedef struct {
+    int64_t *keys, *vals;
+    size_t count, cap;
+} lr_idmap;
+
+int64_t lr_idmap_get(const lr_idmap *m, int64_t id); /* -1: absent */
+/* val >= 0 sets; val -1 marks the id absent again (its slot stays until the map grows). */
+int lr_idmap_put(lr_idmap *m, int64_t id, int64_t val); /* -1: out of memory */
+void lr_idmap_clear(lr_idmap *m);
+
+/* ---- engine.c: what the methods do (engine calls are safe from many threads) --------------- */
+
+typedef struct lr_towers_ws lr_towers_ws;
+
+size_t lr_rpc_engine_dim(const lr_rpc_engine *e);         /* D of user and item vectors */
+size_t lr_rpc_engine_content_dim(const lr_rpc_engine *e); /* 0 in id mode */
+size_t lr_rpc_engine_max_len(const lr_rpc_engine *e);     /* the user tower's window */
+
+/* The user vector of a history (oldest first); ids the engine does not know are skipped and
+ * copied to unknown (capacity len), *n_unknown how many. *empty: nothing was left to read (out
+ * is then zeros). */
+int lr_rpc_engine_encode(lr_rpc_engine *e, lr_towers_ws *ws, const int64_t *hist, size_t len,
+                         float *out, int64_t *unknown, size_t *n_unknown, int *empty, lr_rpc_fail *f);
+
+/* Top k of the index for a vector, without the excluded ids (sorted, n_exclude), at nprobe
+ * (0: the version's own). hits: k long; *n_hits how many were found. */
+int lr_rpc_engine_search(lr_rpc_engine *e, const float *vec, size_t k, size_t nprobe,
+                         const int64_t *exclude, size_t n_exclude, lr_rpc_hit *hits, size_t *n_hits,
+                         lr_rpc_fail *f);
+
+/* The most popular items of the training data (the answer to an empty history); none without
+ * data. */
+void lr_rpc_engine_popular(lr_rpc_engine *e, size_t k, const int64_t *exclude, size_t n_exclude,
+                           lr_rpc_hit *hits, size_t *n_hits);
+
+typedef struct {
+    int known, in_index, added;
+    const char *text; /* NULL when unknown; valid while the engine lives */
+} lr_rpc_item_info;
+
+void lr_rpc_engine_item(lr_rpc_engine *e, int64_t id, lr_rpc_item_info *info);
+
+/* New items: text (needs the encoder) or a content row each (NULL text / NULL content where
+ * absent). All are checked before any is added. */
+int lr_rpc_engine_add(lr_rpc_engine *e, size_t n, const int64_t *ids, const char *const *texts,
+                      const size_t *text_lens, const float *const *contents, lr_rpc_fail *f);
+int lr_rpc_engine_remove(lr_rpc_engine *e, size_t n, const int64_t *ids, size_t *removed, lr_rpc_fail *f);
+/* Loads version (NULL: current) of the index directory and swaps it in. */
+int lr_rpc_engine_reload(lr_rpc_engine *e, const char *version, char version_out[32], size_t *count,
+                         lr_rpc_fail *f);
+
+typedef struct {
+    char version[32], factory[160];
+    size_t count, dim, nprobe, depth, added, removed, n_items;
+    const char *model_checksum;
+} lr_rpc_engine_stats;
+
+void lr_rpc_engine_get_stats(lr_rpc_engine *e, lr_rpc_engine_stats *st);
+
+/* ---- metrics.c: counters the workers bump and /metrics renders ---------------------------- */
+
+#define LR_RPC_N_METHODS 10 /* the methods of methods.c, plus one slot for unknown names */
+#define LR_RPC_N_CODES 10   /* 0 = ok, then the wire error codes 1 .. 9 */
+#define LR_RPC_N_BUCKETS 13
+
+typedef struct {
+    atomic_ullong requests[LR_RPC_N_METHODS][LR_RPC_N_CODES];
+    atomic_ullong latency[LR_RPC_N_BUCKETS]; /* counts per bucket (not cumulative) */
+    atomic_ullong latency_us_sum, unknown_ids, connections;
+    atomic_long queue_depth;
+    double started; /* monotonic seconds at server start */
+} lr_rpc_metrics;
+
+void lr_rpc_metrics_observe(lr_rpc_metrics *m, int method, int code, double seconds);
+/* Prometheus text exposition; malloc'd, the caller frees (NULL: out of memory). */
+char *lr_rpc_metrics_render(const lr_rpc_metrics *m, lr_rpc_engine *e);
+
+/* ---- methods.c: the method table and one request's work ----------------------------------- */
+
+typedef struct {
+    lr_rpc_engine *engine;
+    lr_towers_ws *ws; /* this worker's */
+    const lr_rpc_server_config *cfg;
+    lr_rpc_metrics *metrics;
+} lr_rpc_ctx;
+
+/* The index of a method name in the table, or LR_RPC_N_METHODS - 1 when unknown. */
+int lr_rpc_method_find(const char *name, size_t len);
+const char *lr_rpc_method_name(int method); /* "unknown" for the last slot */
+
+/* Runs a method: packs the result into pk and returns LR_RPC_OK, or returns a wire code with
+ * f filled (pk's contents are then to be discarded). */
+int lr_rpc_method_run(lr_rpc_ctx *c, int method, const msgpack_object *params, msgpack_packer *pk,
+                      lr_rpc_fail *f);
+
+#endif

@@ -1,0 +1,391 @@
+/* The msgpack-rpc server: a libevent loop that accepts connections, cuts frames, decodes
+ * requests and queues them; answers are written back as the workers finish them, in any order. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/thread.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server_internal.h"
+
+#define READ_CHUNK 65536
+#define CONN_INFLIGHT 256 /* a connection's requests in flight before it is read no further */
+#define DRAIN_SECONDS 30  /* longest graceful shutdown before the loop is left anyway */
+
+lr_rpc_server_config lr_rpc_server_config_default(void) {
+    lr_rpc_server_config c = {0};
+    c.listen = "127.0.0.1:7070";
+    c.max_frame = 8u << 20;
+    c.max_history = 10000;
+    c.max_k = 1000;
+    c.max_batch = 256;
+    c.queue_cap = 1024;
+    c.deadline_ms = 1000;
+    return c;
+}
+
+/* ---- connections -------------------------------------------------------------------------- */
+
+static void conn_release(lr_rpc_conn *c) {
+    if (--c->refs > 0) return;
+    free(c->buf);
+    free(c);
+}
+
+static void conn_close(lr_rpc_conn *c) {
+    if (!c->bev) return;
+    lr_rpc_server *s = c->s;
+    bufferevent_free(c->bev);
+    c->bev = NULL;
+    if (c->prev) c->prev->next = c->next;
+    else s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    conn_release(c);
+    if (s->draining && !s->conns && !s->jobs_out) event_base_loopexit(s->base, NULL);
+}
+
+/* Reads no more; closes once the answers still due are written. */
+static void conn_close_after_write(lr_rpc_conn *c) {
+    c->closing = 1;
+    bufferevent_disable(c->bev, EV_READ);
+    if (c->inflight == 0 && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) conn_close(c);
+}
+
+static void send_error(lr_rpc_conn *c, uint32_t msgid, int code, const char *msg) {
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    size_t n = strlen(msg);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_int(&pk, 1);
+    msgpack_pack_uint32(&pk, msgid);
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_int(&pk, code);
+    msgpack_pack_str(&pk, n);
+    msgpack_pack_str_body(&pk, msg, n);
+    msgpack_pack_nil(&pk);
+    bufferevent_write(c->bev, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* Checks the envelope of a decoded frame and queues it (or answers at once). 0, or -1 when the
+ * frame is not msgpack at all and the connection must close. */
+static int handle_frame(lr_rpc_conn *c, const unsigned char *buf, size_t len) {
+    lr_rpc_server *s = c->s;
+    lr_rpc_job *j = lr_rpc_job_new(LR_JOB_RPC);
+    if (!j) {
+        send_error(c, 0, LR_RPC_EINTERNAL, "out of memory");
+        return 0;
+    }
+    /* msgpack-c's objects point into the bytes they were decoded from (str and bin are not
+     * copied): the job decodes its own copy, since the connection's buffer moves on */
+    size_t off = 0;
+    if (msgpack_sbuffer_write(&j->params_buf, (const char *)buf, len) ||
+        msgpack_unpack_next(&j->msg, j->params_buf.data, len, &off) != MSGPACK_UNPACK_SUCCESS) {
+        lr_rpc_job_free(j);
+        return -1;
+    }
+    const msgpack_object *o = &j->msg.data;
+    const msgpack_object *a = o->type == MSGPACK_OBJECT_ARRAY ? o->via.array.ptr : NULL;
+    uint32_t n = a ? o->via.array.size : 0;
+    int request = n == 4 && a[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER && a[0].via.u64 == 0;
+    int notify = n == 3 && a[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER && a[0].via.u64 == 2;
+    const msgpack_object *name = request ? &a[2] : notify ? &a[1] : NULL;
+    const char *mname = NULL;
+    size_t mlen = 0;
+    if (request && (a[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER || a[1].via.u64 > UINT32_MAX)) {
+        send_error(c, 0, LR_RPC_EBAD_REQUEST, "msgid must be an unsigned 32-bit integer");
+    } else if (!name || !lr_rpc_as_str(name, &mname, &mlen)) {
+        send_error(c, request ? (uint32_t)a[1].via.u64 : 0, LR_RPC_EBAD_REQUEST,
+                   "expected a request [0, msgid, method, params] or a notification [2, method, params]");
+    } else {
+        j->kind = request ? LR_JOB_RPC : LR_JOB_NOTIFY;
+        j->msgid = request ? (uint32_t)a[1].via.u64 : 0;
+        j->method = lr_rpc_method_find(mname, mlen);
+        j->params = request ? &a[3] : &a[2];
+        if (j->method == LR_RPC_N_METHODS - 1) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "unknown method '%.*s'", (int)(mlen > 64 ? 64 : mlen), mname);
+            lr_rpc_metrics_observe(&s->metrics, j->method, LR_RPC_EUNKNOWN_METHOD, lr_rpc_now() - j->arrived);
+            if (request) send_error(c, j->msgid, LR_RPC_EUNKNOWN_METHOD, msg);
+        } else {
+            j->conn = c;
+            if (lr_rpc_enqueue(s, j) == LR_RPC_OK) {
+                c->refs++;
+                c->inflight++;
+                return 0;
+            }
+            lr_rpc_metrics_observe(&s->metrics, j->method, LR_RPC_EOVERLOADED, 0.0);
+            if (request) send_error(c, j->msgid, LR_RPC_EOVERLOADED, "the server's queue is full; retry later");
+        }
+    }
+    lr_rpc_job_free(j);
+    return 0;
+}
+
+static const char *frame_problem(long r) {
+    switch (r) {
+    case LR_FRAME_TOO_LARGE: return "frame larger than the server's limit (--max-frame)";
+    case LR_FRAME_TOO_DEEP: return "frame nested deeper than 32 levels";
+    default: return "bytes that are not msgpack";
+    }
+}
+
+/* Cuts and handles the complete frames in c->buf, reading more from the socket as it goes. */
+static void conn_process(lr_rpc_conn *c) {
+    lr_rpc_server *s = c->s;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    for (;;) {
+        if (c->inflight >= CONN_INFLIGHT || s->draining) { /* back-pressure: leave the rest in the socket */
+            c->read_paused = 1;
+            bufferevent_disable(c->bev, EV_READ);
+            return;
+        }
+        long r = c->len ? lr_frame_scan_next(&c->scan, c->buf, c->len, s->cfg.max_frame) : LR_FRAME_INCOMPLETE;
+        if (r > 0) {
+            int bad = handle_frame(c, c->buf, (size_t)r);
+            memmove(c->buf, c->buf + r, c->len - (size_t)r);
+            c->len -= (size_t)r;
+            c->scan = (lr_frame_scan){0};
+            if (bad) r = LR_FRAME_BAD;
+            else continue;
+        }
+        if (r < 0) {
+            send_error(c, 0, LR_RPC_EBAD_REQUEST, frame_problem(r));
+            conn_close_after_write(c);
+            return;
+        }
+        size_t avail = evbuffer_get_length(in);
+        if (avail == 0) return;
+        size_t want = avail < READ_CHUNK ? avail : READ_CHUNK;
+        if (c->len + want > c->cap) {
+            size_t cap = (c->len + want) * 2;
+            unsigned char *b = realloc(c->buf, cap);
+            if (!b) {
+                send_error(c, 0, LR_RPC_EINTERNAL, "out of memory");
+                conn_close_after_write(c);
+                return;
+            }
+            c->buf = b, c->cap = cap;
+        }
+        c->len += (size_t)evbuffer_remove(in, c->buf + c->len, want);
+    }
+}
+
+static void on_read(struct bufferevent *bev, void *arg) {
+    (void)bev;
+    conn_process(arg);
+}
+
+static void on_write(struct bufferevent *bev, void *arg) {
+    (void)bev;
+    lr_rpc_conn *c = arg;
+    if (c->closing && c->inflight == 0) conn_close(c);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg) {
+    (void)bev;
+    lr_rpc_conn *c = arg;
+    if (what & BEV_EVENT_ERROR) conn_close(c);
+    else if (what & BEV_EVENT_EOF) conn_close_after_write(c); /* a half-closed client still gets its answers;
+                                                               * a half-sent frame dies with it */
+}
+
+void lr_rpc_conn_job_done(lr_rpc_conn *c, lr_rpc_job *j) {
+    if (c->bev && j->kind == LR_JOB_RPC) bufferevent_write(c->bev, j->out.data, j->out.size);
+    lr_rpc_job_free(j);
+    c->inflight--;
+    if (c->bev && c->read_paused && !c->closing && !c->s->draining && c->inflight < CONN_INFLIGHT / 2) {
+        c->read_paused = 0;
+        bufferevent_enable(c->bev, EV_READ);
+        conn_process(c); /* frames already buffered are not announced again */
+    }
+    if (c->bev && c->closing && c->inflight == 0 && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        conn_close(c); /* nothing left to write (a notification), so no write callback will come */
+    conn_release(c);
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg) {
+    (void)l, (void)sa, (void)salen;
+    lr_rpc_server *s = arg;
+    lr_rpc_conn *c = calloc(1, sizeof *c);
+    struct bufferevent *bev = c ? bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
+    if (!bev) {
+        free(c);
+        evutil_closesocket(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    *c = (lr_rpc_conn){.s = s, .bev = bev, .refs = 1, .next = s->conns};
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    atomic_fetch_add(&s->metrics.connections, 1);
+    bufferevent_setcb(bev, on_read, on_write, on_event, c);
+    bufferevent_enable(bev, EV_READ);
+}
+
+/* ---- shutdown ----------------------------------------------------------------------------- */
+
+void lr_rpc_check_drained(lr_rpc_server *s) {
+    if (!s->draining || s->jobs_out) return;
+    /* everything answered: close each connection once its answers are written (conn_close
+     * unlinks only the connection it closes, so `next` stays valid) */
+    for (lr_rpc_conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        conn_close_after_write(c);
+    }
+    if (!s->conns) event_base_loopexit(s->base, NULL);
+}
+
+static void begin_drain(lr_rpc_server *s) {
+    if (s->draining) return;
+    s->draining = 1;
+    if (s->listener) evconnlistener_disable(s->listener);
+    if (s->http_sock) {
+        evhttp_del_accept_socket(s->http, s->http_sock);
+        s->http_sock = NULL;
+    }
+    for (lr_rpc_conn *c = s->conns; c; c = c->next) bufferevent_disable(c->bev, EV_READ);
+    struct timeval tv = {DRAIN_SECONDS, 0};
+    event_add(s->drain_timer, &tv);
+    lr_rpc_check_drained(s);
+}
+
+static void on_stop(evutil_socket_t fd, short what, void *arg) {
+    (void)fd, (void)what;
+    begin_drain(arg);
+}
+
+static void on_drain_timeout(evutil_socket_t fd, short what, void *arg) {
+    (void)fd, (void)what;
+    lr_rpc_server *s = arg;
+    event_base_loopexit(s->base, NULL);
+}
+
+void lr_rpc_server_stop(lr_rpc_server *s) { event_active(s->stop_ev, EV_READ, 0); }
+
+/* ---- setup -------------------------------------------------------------------------------- */
+
+/* "HOST:PORT" into a socket address (numeric or resolved). */
+static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *len, lr_err *err) {
+    const char *colon = strrchr(addr, ':');
+    if (!colon || colon == addr || !colon[1])
+        return lr_err_set(err, LR_EINVAL, "'%s' is not HOST:PORT", addr);
+    char host[256];
+    snprintf(host, sizeof host, "%.*s", (int)(colon - addr), addr);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
+    int rc = getaddrinfo(host, colon + 1, &hints, &res);
+    if (rc) return lr_err_set(err, LR_EINVAL, "cannot resolve '%s': %s", addr, gai_strerror(rc));
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return LR_OK;
+}
+
+int lr_rpc_bound_port(int fd) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len)) return -1;
+    return ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                    : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+static int setup(lr_rpc_server *s, lr_err *err) {
+    if (evthread_use_pthreads()) return lr_err_set(err, LR_EINVAL, "libevent has no pthreads support");
+    if (!(s->base = event_base_new())) return lr_err_set(err, LR_ENOMEM, "cannot create the event loop");
+    s->done_ev = event_new(s->base, -1, 0, lr_rpc_on_done, s);
+    s->stop_ev = event_new(s->base, -1, 0, on_stop, s);
+    s->drain_timer = evtimer_new(s->base, on_drain_timeout, s);
+    if (!s->done_ev || !s->stop_ev || !s->drain_timer) return lr_err_set(err, LR_ENOMEM, "out of memory");
+    struct sockaddr_storage ss;
+    socklen_t len = 0;
+    int rc = parse_addr(s->listen, &ss, &len, err);
+    if (rc) return rc;
+    s->listener = evconnlistener_new_bind(s->base, on_accept, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 128,
+                                          (struct sockaddr *)&ss, (int)len);
+    if (!s->listener) return lr_err_set(err, LR_EIO, "cannot listen on %s: %s", s->listen, strerror(errno));
+    s->port = lr_rpc_bound_port(evconnlistener_get_fd(s->listener));
+    if (s->http_addr && (rc = lr_rpc_http_start(s, err))) return rc;
+    return lr_rpc_workers_start(s, err);
+}
+
+int lr_rpc_server_new(const lr_rpc_server_config *cfg, lr_rpc_engine *engine, lr_rpc_server **out, lr_err *err) {
+    *out = NULL;
+    if (!cfg->listen || !cfg->max_frame || !cfg->max_history || !cfg->max_k || !cfg->max_batch || !cfg->queue_cap)
+        return lr_err_set(err, LR_EINVAL, "server limits must be at least 1");
+    lr_rpc_server *s = calloc(1, sizeof *s);
+    if (!s) return lr_err_set(err, LR_ENOMEM, "out of memory");
+    s->cfg = *cfg;
+    s->engine = engine;
+    s->metrics.started = lr_rpc_now();
+    if (!s->cfg.threads) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        s->cfg.threads = n > 0 ? (size_t)n : 1;
+    }
+    pthread_mutex_init(&s->qlock, NULL);
+    pthread_cond_init(&s->qcond, NULL);
+    pthread_mutex_init(&s->dlock, NULL);
+    s->listen = strdup(cfg->listen);
+    s->http_addr = cfg->http ? strdup(cfg->http) : NULL;
+    s->admin_token = cfg->admin_token ? strdup(cfg->admin_token) : NULL;
+    s->cfg.listen = s->listen, s->cfg.http = s->http_addr, s->cfg.admin_token = s->admin_token;
+    int rc = !s->listen || (cfg->http && !s->http_addr) || (cfg->admin_token && !s->admin_token)
+                 ? lr_err_set(err, LR_ENOMEM, "out of memory") : setup(s, err);
+    if (rc) {
+        lr_rpc_server_free(s);
+        return rc;
+    }
+    *out = s;
+    return LR_OK;
+}
+
+int lr_rpc_server_port(const lr_rpc_server *s) { return s->port; }
+int lr_rpc_server_http_port(const lr_rpc_server *s) { return s->http_port; }
+
+int lr_rpc_server_run(lr_rpc_server *s, int handle_signals, lr_err *err) {
+    if (handle_signals) {
+        s->sig_term = evsignal_new(s->base, SIGTERM, on_stop, s);
+        s->sig_int = evsignal_new(s->base, SIGINT, on_stop, s);
+        if (!s->sig_term || !s->sig_int || event_add(s->sig_term, NULL) || event_add(s->sig_int, NULL))
+            return lr_err_set(err, LR_EIO, "cannot watch for SIGTERM and SIGINT");
+    }
+    if (event_base_dispatch(s->base) < 0) return lr_err_set(err, LR_EIO, "the event loop failed");
+    return LR_OK;
+}
+
+void lr_rpc_server_free(lr_rpc_server *s) {
+    if (!s) return;
+    lr_rpc_workers_stop(s);
+    while (s->conns) { /* connections still open (a drain that timed out): jobs are gone */
+        lr_rpc_conn *c = s->conns;
+        c->refs = 1;
+        conn_close(c);
+    }
+    for (lr_rpc_job *j = s->qhead, *next; j; j = next) {
+        next = j->next;
+        lr_rpc_job_free(j);
+    }
+    if (s->http) evhttp_free(s->http);
+    if (s->listener) evconnlistener_free(s->listener);
+    if (s->done_ev) event_free(s->done_ev);
+    if (s->stop_ev) event_free(s->stop_ev);
+    if (s->drain_timer) event_free(s->drain_timer);
+    if (s->sig_term) event_free(s->sig_term);
+    if (s->sig_int) event_free(s->sig_int);
+    if (s->base) event_base_free(s->base);
+    pthread_mutex_destroy(&s->qlock);
+    pthread_cond_destroy(&s->qcond);
+    pthread_mutex_destroy(&s->dlock);
+    free(s->listen);
+    free(s->http_addr);
+    free(s->admin_token);
+    free(s);
+}

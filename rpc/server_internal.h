@@ -1,0 +1,99 @@
+/* Inside the server: connections, jobs and the work queue, shared by server.c, queue.c and http.c.
+ *
+ * Threads: one event-loop thread owns every libevent object, connection and reference count;
+ * workers only pop jobs, run a method and push the finished job back, waking the loop through an
+ * event. So a connection is never touched off the loop thread. */
+#ifndef LR_RPC_SERVER_INTERNAL_H
+#define LR_RPC_SERVER_INTERNAL_H
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <pthread.h>
+
+#include "rpc_internal.h"
+
+typedef struct lr_rpc_conn lr_rpc_conn;
+
+struct lr_rpc_conn {
+    lr_rpc_server *s;
+    struct bufferevent *bev; /* NULL once closed */
+    unsigned char *buf;      /* bytes read but not yet framed */
+    size_t len, cap;
+    lr_frame_scan scan;
+    int refs;        /* 1 while open, plus one per job that still has to come back */
+    int closing;     /* close once the output is written */
+    int read_paused; /* too many requests of this connection are in flight */
+    size_t inflight;
+    lr_rpc_conn *prev, *next; /* the open connections */
+};
+
+typedef enum { LR_JOB_RPC, LR_JOB_NOTIFY, LR_JOB_HTTP } lr_rpc_job_kind;
+
+typedef struct lr_rpc_job lr_rpc_job;
+
+struct lr_rpc_job {
+    lr_rpc_job *next;
+    lr_rpc_job_kind kind;
+    uint32_t msgid;
+    int method;
+    msgpack_unpacked msg;        /* owns the decoded request */
+    msgpack_sbuffer params_buf;  /* the bytes msg was decoded from (and points into) */
+    const msgpack_object *params;
+    lr_rpc_conn *conn;           /* RPC */
+    struct evhttp_request *req;  /* HTTP; NULL once its connection closed */
+    double arrived;
+    msgpack_sbuffer out;         /* the response frame, or for HTTP the JSON body */
+    int http_status;
+};
+
+struct lr_rpc_server {
+    lr_rpc_server_config cfg;
+    char *listen, *http_addr, *admin_token; /* copies the config points to */
+    lr_rpc_engine *engine;
+    struct event_base *base;
+    struct evconnlistener *listener;
+    struct evhttp *http;
+    struct evhttp_bound_socket *http_sock;
+    struct event *done_ev, *stop_ev, *sig_term, *sig_int, *drain_timer;
+    int port, http_port;
+    /* the work queue */
+    pthread_mutex_t qlock;
+    pthread_cond_t qcond;
+    lr_rpc_job *qhead, *qtail;
+    size_t qlen;
+    int workers_stop;
+    pthread_t *workers;
+    size_t n_workers;
+    lr_towers_ws **ws;
+    /* finished jobs on their way back to the loop */
+    pthread_mutex_t dlock;
+    lr_rpc_job *dhead;
+    /* loop thread only */
+    size_t jobs_out; /* queued or running */
+    lr_rpc_conn *conns;
+    int draining;
+    lr_rpc_metrics metrics;
+};
+
+double lr_rpc_now(void);
+lr_rpc_job *lr_rpc_job_new(lr_rpc_job_kind kind);
+void lr_rpc_job_free(lr_rpc_job *j);
+/* Queues a job for the workers (loop thread); LR_RPC_EOVERLOADED when the queue is full. */
+int lr_rpc_enqueue(lr_rpc_server *s, lr_rpc_job *j);
+int lr_rpc_workers_start(lr_rpc_server *s, lr_err *err);
+void lr_rpc_workers_stop(lr_rpc_server *s);
+/* The loop's side of a finished job (done_ev's callback). */
+void lr_rpc_on_done(evutil_socket_t fd, short what, void *arg);
+
+/* http.c */
+int lr_rpc_http_start(lr_rpc_server *s, lr_err *err);
+void lr_rpc_http_finish(lr_rpc_server *s, lr_rpc_job *j); /* sends the reply, frees the job */
+/* server.c */
+int lr_rpc_bound_port(int fd); /* the port a bound socket got, -1 on error */
+void lr_rpc_conn_job_done(lr_rpc_conn *c, lr_rpc_job *j); /* writes the reply, frees the job */
+void lr_rpc_check_drained(lr_rpc_server *s);
+
+#endif

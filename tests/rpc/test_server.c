@@ -1,0 +1,609 @@
+/* The server in-process, driven over real sockets with hand-made msgpack frames: results against
+ * the offline path, pipelining, typed errors, bad bytes, admin methods, reload, overload, HTTP and
+ * a graceful stop. The world is small: random towers over 320 random items, an IVF-Flat index. */
+#include <arpa/inet.h>
+#include <msgpack.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
+#include "lr_index.h"
+#include "lr_rpc.h"
+#include "lr_test.h"
+#include "lr_towers.h"
+
+#define N_ITEMS 320
+#define DC 24
+
+typedef struct {
+    char *dir;
+    char model[4200], content[4200], index[4200];
+    lr_pal *pal;
+    lr_content *ct;
+    float items[N_ITEMS * 16];
+    lr_rpc_engine *engine;
+    lr_rpc_server *server;
+    pthread_t loop;
+    int run_rc;
+} world;
+
+static void *run_loop(void *arg) {
+    world *w = arg;
+    lr_err err = {0};
+    w->run_rc = lr_rpc_server_run(w->server, 0, &err);
+    return NULL;
+}
+
+static int publish(world *w, const char *factory, lr_err *err) {
+    char mcrc[9], ccrc[9];
+    lr_index *ix = NULL;
+    int rc = lr_index_file_checksum(w->model, mcrc, err);
+    if (!rc) rc = lr_index_file_checksum(w->content, ccrc, err);
+    if (!rc) rc = lr_index_build(w->items, N_ITEMS, 16, NULL, factory, &ix, err);
+    if (!rc && lr_index_nprobe(ix)) rc = lr_index_set_nprobe(ix, 8, err);
+    lr_index_publish_opts po = {mcrc, ccrc, 0, 0, 0};
+    if (!rc) rc = lr_index_publish(ix, w->index, &po, NULL, err);
+    lr_index_free(ix);
+    return rc;
+}
+
+/* Random towers, random content, the item tower's outputs in an IVF-Flat index, a server. */
+static int world_up(world *w, lr_rpc_server_config sc, lr_err *err) {
+    memset(w, 0, sizeof *w);
+    if (!(w->dir = lr_test_tmpdir())) return lr_err_set(err, LR_EIO, "no temporary directory");
+    lr_test_path(w->model, sizeof w->model, w->dir, "m.safetensors");
+    lr_test_path(w->content, sizeof w->content, w->dir, "c.npy");
+    lr_test_path(w->index, sizeof w->index, w->dir, "ix");
+    lr_pal_config cfg = lr_towers_pal_config_default();
+    cfg.content_dim = DC, cfg.hidden = 32, cfg.heads = 2, cfg.out_dim = 16, cfg.max_len = 20, cfg.dropout = 0;
+    float *c = malloc(N_ITEMS * DC * sizeof *c);
+    uint64_t s = 7;
+    for (size_t i = 0; c && i < N_ITEMS * DC; i++) {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        c[i] = (float)((s >> 33) % 2001) / 1000.0f - 1.0f;
+    }
+    int rc = c ? lr_towers_pal_create(&cfg, 3, &w->pal, err) : lr_err_set(err, LR_ENOMEM, "oom");
+    if (!rc) rc = lr_towers_pal_save(w->pal, w->model, NULL, NULL, 0, err);
+    if (!rc) rc = lr_towers_npy_write(w->content, c, N_ITEMS, DC, LR_NPY_F32, err);
+    free(c);
+    if (!rc) rc = lr_towers_content_open(w->content, N_ITEMS, &w->ct, err);
+    if (!rc) rc = lr_towers_item_embed(w->pal, w->ct, NULL, N_ITEMS, w->items, err);
+    if (!rc) rc = publish(w, "IVF8,Flat", err);
+    lr_rpc_engine_config ec = {w->index, w->model, w->content, NULL, NULL};
+    if (!rc) rc = lr_rpc_engine_open(&ec, &w->engine, err);
+    sc.listen = "127.0.0.1:0";
+    sc.http = "127.0.0.1:0";
+    if (!rc) rc = lr_rpc_server_new(&sc, w->engine, &w->server, err);
+    if (!rc && pthread_create(&w->loop, NULL, run_loop, w)) rc = lr_err_set(err, LR_EIO, "no thread");
+    return rc;
+}
+
+static void world_down(world *w) {
+    if (w->server) {
+        lr_rpc_server_stop(w->server);
+        pthread_join(w->loop, NULL);
+    }
+    lr_rpc_server_free(w->server);
+    lr_rpc_engine_free(w->engine);
+    lr_towers_content_free(w->ct);
+    lr_towers_pal_free(w->pal);
+    if (w->dir) lr_test_rmdir(w->dir);
+}
+
+/* ---- a raw client: frames by hand, answers decoded with msgpack-c ------------------------- */
+
+typedef struct {
+    int fd;
+    msgpack_unpacker up;
+} raw;
+
+static int raw_open(raw *r, int port) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    r->fd = socket(AF_INET, SOCK_STREAM, 0);
+    msgpack_unpacker_init(&r->up, 1 << 16);
+    return connect(r->fd, (struct sockaddr *)&a, sizeof a);
+}
+
+static void raw_close(raw *r) {
+    close(r->fd);
+    msgpack_unpacker_destroy(&r->up);
+}
+
+static void raw_send(raw *r, const void *buf, size_t n) {
+    const char *p = buf;
+    while (n) {
+        ssize_t k = send(r->fd, p, n, MSG_NOSIGNAL);
+        if (k <= 0) return;
+        p += k, n -= (size_t)k;
+    }
+}
+
+/* The next decoded object (into res, which the caller destroys); 0 on EOF or 5 s of silence. */
+static int raw_next(raw *r, msgpack_unpacked *res) {
+    for (;;) {
+        if (msgpack_unpacker_next(&r->up, res) == MSGPACK_UNPACK_SUCCESS) return 1;
+        struct pollfd p = {r->fd, POLLIN, 0};
+        if (poll(&p, 1, 5000) <= 0) return 0;
+        msgpack_unpacker_reserve_buffer(&r->up, 65536);
+        ssize_t k = recv(r->fd, msgpack_unpacker_buffer(&r->up), 65536, 0);
+        if (k <= 0) return 0;
+        msgpack_unpacker_buffer_consumed(&r->up, (size_t)k);
+    }
+}
+
+static void pk_str(msgpack_packer *pk, const char *s) {
+    msgpack_pack_str(pk, strlen(s));
+    msgpack_pack_str_body(pk, s, strlen(s));
+}
+
+/* [0, msgid, method, {history: h, k: k}] */
+static void pack_recommend(msgpack_packer *pk, uint32_t msgid, const int64_t *h, size_t n, int k) {
+    msgpack_pack_array(pk, 4);
+    msgpack_pack_int(pk, 0);
+    msgpack_pack_uint32(pk, msgid);
+    pk_str(pk, "recommend");
+    msgpack_pack_map(pk, 2);
+    pk_str(pk, "history");
+    msgpack_pack_array(pk, n);
+    for (size_t i = 0; i < n; i++) msgpack_pack_int64(pk, h[i]);
+    pk_str(pk, "k");
+    msgpack_pack_int(pk, k);
+}
+
+/* Sends one frame built by `build` and returns its answer's error code (0: ok); the result is
+ * left in res for the caller. */
+typedef void (*build_fn)(msgpack_packer *pk, void *arg);
+
+static int call(raw *r, build_fn build, void *arg, msgpack_unpacked *res) {
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    build(&pk, arg);
+    raw_send(r, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    if (!raw_next(r, res)) return -1;
+    const msgpack_object *o = &res->data;
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 4) return -2;
+    const msgpack_object *e = &o->via.array.ptr[2];
+    if (e->type == MSGPACK_OBJECT_NIL) return 0;
+    return e->type == MSGPACK_OBJECT_ARRAY && e->via.array.size == 2 ? (int)e->via.array.ptr[0].via.i64 : -3;
+}
+
+static const msgpack_object *result_of(const msgpack_unpacked *res) { return &res->data.via.array.ptr[3]; }
+
+/* A request from a format and arguments: "m" method, then a map of "key": value pairs with
+ * i = int64, f = float vector (n, ptr), h = id array (n, ptr), s = str, b = bool. */
+typedef struct {
+    const char *method;
+    int as_bin, wrap;
+    size_t n_fields;
+    struct {
+        const char *key;
+        char type;
+        int64_t i;
+        size_t n;
+        const int64_t *ids;
+        const float *f;
+        const char *s;
+    } f[6];
+} req;
+
+static void build_req(msgpack_packer *pk, void *arg) {
+    const req *q = arg;
+    msgpack_pack_array(pk, 4);
+    msgpack_pack_int(pk, 0);
+    msgpack_pack_uint32(pk, 42);
+    if (q->as_bin) {
+        msgpack_pack_bin(pk, strlen(q->method));
+        msgpack_pack_bin_body(pk, q->method, strlen(q->method));
+    } else {
+        pk_str(pk, q->method);
+    }
+    if (q->wrap) msgpack_pack_array(pk, 1);
+    msgpack_pack_map(pk, q->n_fields);
+    for (size_t i = 0; i < q->n_fields; i++) {
+        pk_str(pk, q->f[i].key);
+        switch (q->f[i].type) {
+        case 'i': msgpack_pack_int64(pk, q->f[i].i); break;
+        case 's': pk_str(pk, q->f[i].s); break;
+        case 'b': q->f[i].i ? msgpack_pack_true(pk) : msgpack_pack_false(pk); break;
+        case 'h':
+            msgpack_pack_array(pk, q->f[i].n);
+            for (size_t j = 0; j < q->f[i].n; j++) msgpack_pack_int64(pk, q->f[i].ids[j]);
+            break;
+        case 'f':
+            msgpack_pack_array(pk, q->f[i].n);
+            for (size_t j = 0; j < q->f[i].n; j++) msgpack_pack_float(pk, q->f[i].f[j]);
+            break;
+        }
+    }
+}
+
+static int hits_of(const msgpack_object *o, int64_t *ids, float *scores, size_t cap) {
+    if (o->type != MSGPACK_OBJECT_ARRAY) return -1;
+    size_t n = o->via.array.size < cap ? o->via.array.size : cap;
+    for (size_t i = 0; i < n; i++) {
+        const msgpack_object *p = o->via.array.ptr[i].via.array.ptr;
+        ids[i] = p[0].via.i64;
+        scores[i] = (float)p[1].via.f64;
+    }
+    return (int)n;
+}
+
+/* ---- the cases ---------------------------------------------------------------------------- */
+
+/* recommend = encode_user + search = the towers and exact search run offline. */
+LR_TEST(recommend_equals_encode_then_search_and_the_offline_path) {
+    world w;
+    lr_err err = {0};
+    int rc = world_up(&w, lr_rpc_server_config_default(), &err);
+    raw r = {-1, {0}};
+    int64_t hist[5] = {3, 17, 250, 4, 99};
+    if (!rc) rc = raw_open(&r, lr_rpc_server_port(w.server));
+    msgpack_unpacked a, b, c;
+    msgpack_unpacked_init(&a), msgpack_unpacked_init(&b), msgpack_unpacked_init(&c);
+    int64_t ids_a[10], ids_c[10], exact[10];
+    float sa[10], sc_[10], se[10], u[16], v[16];
+    int na = -1, nc = -1;
+    if (!rc) {
+        req rq = {"recommend", 0, 0, 2, {{"history", 'h', 0, 5, hist, NULL, NULL}, {"k", 'i', 10, 0, NULL, NULL, NULL}}};
+        CHECK_EQ(call(&r, build_req, &rq, &a), 0);
+        na = hits_of(result_of(&a), ids_a, sa, 10);
+        req re = {"encode_user", 0, 0, 1, {{"history", 'h', 0, 5, hist, NULL, NULL}}};
+        CHECK_EQ(call(&r, build_req, &re, &b), 0);
+        const msgpack_object *vo = result_of(&b);
+        CHECK_EQ(vo->via.array.size, 16);
+        for (int i = 0; i < 16; i++) u[i] = (float)vo->via.array.ptr[i].via.f64;
+        req rs = {"search", 0, 0, 2, {{"vector", 'f', 0, 16, NULL, u, NULL}, {"k", 'i', 10, 0, NULL, NULL, NULL}}};
+        CHECK_EQ(call(&r, build_req, &rs, &c), 0);
+        nc = hits_of(result_of(&c), ids_c, sc_, 10);
+        /* offline: the towers on the same history, exact search over the item vectors */
+        int32_t h32[5] = {3, 17, 250, 4, 99};
+        size_t off[2] = {0, 5};
+        CHECK_OK(lr_towers_user_embed(w.pal, w.ct, h32, off, 1, v, &err), err);
+        CHECK_OK(lr_index_exact_search(w.items, N_ITEMS, 16, v, 1, 10, exact, se, &err), err);
+    }
+    CHECK_OK(rc, err);
+    CHECK_EQ(na, 10);
+    CHECK_EQ(nc, 10);
+    for (int i = 0; i < 16; i++) CHECK_NEAR(u[i], v[i], 1e-6); /* the same code, the same floats */
+    for (int i = 0; i < 10; i++) {
+        CHECK_EQ(ids_a[i], ids_c[i]);
+        CHECK_EQ(ids_a[i], exact[i]); /* IVF-Flat probing all 8 lists is exact */
+        CHECK_NEAR(sa[i], se[i], 1e-5); /* the index sums in its own order */
+    }
+    msgpack_unpacked_destroy(&a), msgpack_unpacked_destroy(&b), msgpack_unpacked_destroy(&c);
+    raw_close(&r);
+    world_down(&w);
+}
+
+/* 64 requests in one write: every msgid is answered once, whatever order the workers finish. */
+LR_TEST(pipelined_requests_are_each_answered_once) {
+    world w;
+    lr_err err = {0};
+    CHECK_OK(world_up(&w, lr_rpc_server_config_default(), &err), err);
+    raw r;
+    CHECK(raw_open(&r, lr_rpc_server_port(w.server)) == 0);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    for (uint32_t i = 0; i < 64; i++) {
+        int64_t h[3] = {i, i + 1, i + 2};
+        pack_recommend(&pk, 1000 + i, h, 3, 5);
+    }
+    raw_send(&r, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    int seen[64] = {0}, got = 0;
+    msgpack_unpacked res;
+    msgpack_unpacked_init(&res);
+    while (got < 64 && raw_next(&r, &res)) {
+        const msgpack_object *a = res.data.via.array.ptr;
+        CHECK(res.data.via.array.size == 4 && a[0].via.u64 == 1 && a[2].type == MSGPACK_OBJECT_NIL);
+        uint64_t id = a[1].via.u64;
+        CHECK(id >= 1000 && id < 1064);
+        seen[id - 1000]++;
+        CHECK_EQ(a[3].via.array.size, 5);
+        got++;
+    }
+    msgpack_unpacked_destroy(&res);
+    CHECK_EQ(got, 64);
+    for (int i = 0; i < 64; i++) CHECK_EQ(seen[i], 1);
+    raw_close(&r);
+    world_down(&w);
+}
+
+LR_TEST(malformed_requests_get_typed_errors) {
+    world w;
+    lr_err err = {0};
+    CHECK_OK(world_up(&w, lr_rpc_server_config_default(), &err), err);
+    raw r;
+    CHECK(raw_open(&r, lr_rpc_server_port(w.server)) == 0);
+    msgpack_unpacked res;
+    msgpack_unpacked_init(&res);
+    int64_t h[2] = {1, 2};
+    float nan_vec[16];
+    for (int i = 0; i < 16; i++) nan_vec[i] = i == 3 ? NAN : 0.1f;
+    req unknown = {"no_such_method", 0, 0, 0, {{0}}};
+    CHECK_EQ(call(&r, build_req, &unknown, &res), LR_RPC_EUNKNOWN_METHOD);
+    req missing = {"recommend", 0, 0, 1, {{"k", 'i', 5, 0, NULL, NULL, NULL}}};
+    CHECK_EQ(call(&r, build_req, &missing, &res), LR_RPC_EBAD_REQUEST);
+    req wrong = {"recommend", 0, 0, 1, {{"history", 's', 0, 0, NULL, NULL, "1,2"}}};
+    CHECK_EQ(call(&r, build_req, &wrong, &res), LR_RPC_EBAD_REQUEST);
+    req big_k = {"recommend", 0, 0, 2, {{"history", 'h', 0, 2, h, NULL, NULL}, {"k", 'i', 100000, 0, NULL, NULL, NULL}}};
+    CHECK_EQ(call(&r, build_req, &big_k, &res), LR_RPC_ETOO_LARGE);
+    req nan = {"search", 0, 0, 1, {{"vector", 'f', 0, 16, NULL, nan_vec, NULL}}};
+    CHECK_EQ(call(&r, build_req, &nan, &res), LR_RPC_EBAD_REQUEST);
+    CHECK_CONTAINS(res.data.via.array.ptr[2].via.array.ptr[1].via.str.ptr, "'vector'[3] is NaN");
+    req short_vec = {"search", 0, 0, 1, {{"vector", 'f', 0, 5, NULL, nan_vec + 4, NULL}}};
+    CHECK_EQ(call(&r, build_req, &short_vec, &res), LR_RPC_EBAD_REQUEST);
+    req no_item = {"item", 0, 0, 1, {{"id", 'i', 123456, 0, NULL, NULL, NULL}}};
+    CHECK_EQ(call(&r, build_req, &no_item, &res), LR_RPC_ENOT_FOUND);
+    /* accepted shapes: the method as bin, the params as [map] */
+    req bin = {"recommend", 1, 1, 2, {{"history", 'h', 0, 2, h, NULL, NULL}, {"k", 'i', 3, 0, NULL, NULL, NULL}}};
+    CHECK_EQ(call(&r, build_req, &bin, &res), 0);
+    CHECK_EQ(result_of(&res)->via.array.size, 3);
+    /* an empty history without --data: an empty answer, documented */
+    req empty = {"recommend", 0, 0, 1, {{"history", 'h', 0, 0, h, NULL, NULL}}};
+    CHECK_EQ(call(&r, build_req, &empty, &res), 0);
+    CHECK_EQ(result_of(&res)->via.array.size, 0);
+    /* unknown ids are skipped and reported */
+    int64_t mixed[3] = {5, 777777, -4};
+    req rep = {"recommend", 0, 0, 2, {{"history", 'h', 0, 3, mixed, NULL, NULL}, {"report", 'b', 1, 0, NULL, NULL, NULL}}};
+    CHECK_EQ(call(&r, build_req, &rep, &res), 0);
+    const msgpack_object *m = result_of(&res);
+    CHECK(m->type == MSGPACK_OBJECT_MAP);
+    CHECK_EQ(m->via.map.ptr[1].val.via.array.size, 2);
+    msgpack_unpacked_destroy(&res);
+    raw_close(&r);
+    world_down(&w);
+}
+
+/* Bytes that are not a request close that connection only. */
+LR_TEST(bad_bytes_close_only_their_connection) {
+    world w;
+    lr_err err = {0};
+    CHECK_OK(world_up(&w, lr_rpc_server_config_default(), &err), err);
+    int port = lr_rpc_server_port(w.server);
+    raw good, bad, huge;
+    CHECK(raw_open(&good, port) == 0 && raw_open(&bad, port) == 0 && raw_open(&huge, port) == 0);
+    msgpack_unpacked res;
+    msgpack_unpacked_init(&res);
+    raw_send(&bad, "\xc1\xc1\xc1", 3);
+    CHECK(raw_next(&bad, &res)); /* a best-effort error first */
+    CHECK_EQ(res.data.via.array.ptr[2].via.array.ptr[0].via.i64, LR_RPC_EBAD_REQUEST);
+    CHECK(!raw_next(&bad, &res)); /* then the connection closes */
+    raw_send(&huge, "\x94\x00\x01\xa4ping\xc6\x7f\xff\xff\xff", 13); /* a 2 GB bin claimed */
+    CHECK(raw_next(&huge, &res));
+    CHECK_CONTAINS(res.data.via.array.ptr[2].via.array.ptr[1].via.str.ptr, "--max-frame");
+    CHECK(!raw_next(&huge, &res));
+    req ping = {"ping", 0, 0, 0, {{0}}};
+    CHECK_EQ(call(&good, build_req, &ping, &res), 0);
+    CHECK_EQ(result_of(&res)->via.i64, 1);
+    /* a frame that is msgpack but not a request is answered and the connection stays */
+    raw_send(&good, "\x93\x01\x02\x03", 4);
+    CHECK(raw_next(&good, &res));
+    CHECK_EQ(res.data.via.array.ptr[2].via.array.ptr[0].via.i64, LR_RPC_EBAD_REQUEST);
+    CHECK_EQ(call(&good, build_req, &ping, &res), 0);
+    msgpack_unpacked_destroy(&res);
+    raw_close(&good), raw_close(&bad), raw_close(&huge);
+    world_down(&w);
+}
+
+LR_TEST(admin_methods_need_the_token_and_change_what_is_served) {
+    lr_rpc_server_config sc = lr_rpc_server_config_default();
+    sc.admin_token = "s3cret";
+    world w;
+    lr_err err = {0};
+    CHECK_OK(world_up(&w, sc, &err), err);
+    raw r;
+    CHECK(raw_open(&r, lr_rpc_server_port(w.server)) == 0);
+    msgpack_unpacked res;
+    msgpack_unpacked_init(&res);
+    int64_t gone[1] = {17};
+    req no_token = {"remove_items", 0, 0, 1, {{"ids", 'h', 0, 1, gone, NULL, NULL}}};
+    CHECK_EQ(call(&r, build_req, &no_token, &res), LR_RPC_EUNAUTHORIZED);
+    req bad_token = {"remove_items", 0, 0, 2, {{"ids", 'h', 0, 1, gone, NULL, NULL}, {"token", 's', 0, 0, NULL, NULL, "s3creT"}}};
+    CHECK_EQ(call(&r, build_req, &bad_token, &res), LR_RPC_EUNAUTHORIZED);
+    /* item 17's own vector finds it first; removed, it is gone */
+    req find = {"search", 0, 0, 2, {{"vector", 'f', 0, 16, NULL, w.items + 17 * 16, NULL}, {"k", 'i', 5, 0, NULL, NULL, NULL}}};
+    CHECK_EQ(call(&r, build_req, &find, &res), 0);
+    CHECK_EQ(result_of(&res)->via.array.ptr[0].via.array.ptr[0].via.i64, 17);
+    req rm = {"remove_items", 0, 0, 2, {{"ids", 'h', 0, 1, gone, NULL, NULL}, {"token", 's', 0, 0, NULL, NULL, "s3cret"}}};
+    CHECK_EQ(call(&r, build_req, &rm, &res), 0);
+    CHECK_EQ(call(&r, build_req, &find, &res), 0);
+    for (uint32_t i = 0; i < result_of(&res)->via.array.size; i++)
+        CHECK(result_of(&res)->via.array.ptr[i].via.array.ptr[0].via.i64 != 17);
+    /* a new item given by its content is found by its own item vector at once */
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 4), msgpack_pack_int(&pk, 0), msgpack_pack_int(&pk, 9), pk_str(&pk, "add_items");
+    msgpack_pack_map(&pk, 2), pk_str(&pk, "token"), pk_str(&pk, "s3cret"), pk_str(&pk, "items");
+    msgpack_pack_array(&pk, 1), msgpack_pack_map(&pk, 2), pk_str(&pk, "id"), msgpack_pack_int64(&pk, 5000);
+    pk_str(&pk, "content"), msgpack_pack_array(&pk, DC);
+    const float *row = lr_towers_content_data(w.ct) + 42 * DC; /* item 42's content, under a new id */
+    for (int i = 0; i < DC; i++) msgpack_pack_float(&pk, row[i]);
+    raw_send(&r, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    CHECK(raw_next(&r, &res));
+    CHECK(res.data.via.array.ptr[2].type == MSGPACK_OBJECT_NIL);
+    req find42 = {"search", 0, 0, 2, {{"vector", 'f', 0, 16, NULL, w.items + 42 * 16, NULL}, {"k", 'i', 2, 0, NULL, NULL, NULL}}};
+    CHECK_EQ(call(&r, build_req, &find42, &res), 0);
+    int64_t top2[2] = {result_of(&res)->via.array.ptr[0].via.array.ptr[0].via.i64,
+                       result_of(&res)->via.array.ptr[1].via.array.ptr[0].via.i64};
+    CHECK((top2[0] == 42 && top2[1] == 5000) || (top2[0] == 5000 && top2[1] == 42));
+    /* the added item can be part of a history; adding it again is a conflict */
+    int64_t with_new[2] = {3, 5000};
+    req rec = {"recommend", 0, 0, 2, {{"history", 'h', 0, 2, with_new, NULL, NULL}, {"report", 'b', 1, 0, NULL, NULL, NULL}}};
+    CHECK_EQ(call(&r, build_req, &rec, &res), 0);
+    CHECK_EQ(result_of(&res)->via.map.ptr[1].val.via.array.size, 0); /* nothing unknown */
+    req item = {"item", 0, 0, 1, {{"id", 'i', 5000, 0, NULL, NULL, NULL}}};
+    CHECK_EQ(call(&r, build_req, &item, &res), 0);
+    /* reload drops what was changed since the version was loaded */
+    req reload = {"reload", 0, 0, 1, {{"token", 's', 0, 0, NULL, NULL, "s3cret"}}};
+    CHECK_EQ(call(&r, build_req, &reload, &res), 0);
+    CHECK_EQ(call(&r, build_req, &item, &res), LR_RPC_ENOT_FOUND);
+    CHECK_EQ(call(&r, build_req, &find, &res), 0);
+    CHECK_EQ(result_of(&res)->via.array.ptr[0].via.array.ptr[0].via.i64, 17);
+    msgpack_unpacked_destroy(&res);
+    raw_close(&r);
+    world_down(&w);
+}
+
+LR_TEST(reload_swaps_versions_and_refuses_bad_names) {
+    world w;
+    lr_err err = {0};
+    CHECK_OK(world_up(&w, lr_rpc_server_config_default(), &err), err);
+    CHECK_OK(publish(&w, "Flat", &err), err); /* v000002, while v000001 is served */
+    raw r;
+    CHECK(raw_open(&r, lr_rpc_server_port(w.server)) == 0);
+    msgpack_unpacked res;
+    msgpack_unpacked_init(&res);
+    req stats = {"stats", 0, 0, 0, {{0}}};
+    CHECK_EQ(call(&r, build_req, &stats, &res), 0);
+    CHECK_EQ(strncmp(result_of(&res)->via.map.ptr[0].val.via.str.ptr, "v000001", 7), 0);
+    req to2 = {"reload", 0, 0, 1, {{"version", 's', 0, 0, NULL, NULL, "v000002"}}};
+    CHECK_EQ(call(&r, build_req, &to2, &res), 0);
+    CHECK_EQ(call(&r, build_req, &stats, &res), 0);
+    CHECK_EQ(strncmp(result_of(&res)->via.map.ptr[0].val.via.str.ptr, "v000002", 7), 0);
+    req missing = {"reload", 0, 0, 1, {{"version", 's', 0, 0, NULL, NULL, "v000009"}}};
+    CHECK_EQ(call(&r, build_req, &missing, &res), LR_RPC_ENOT_FOUND);
+    req path = {"reload", 0, 0, 1, {{"version", 's', 0, 0, NULL, NULL, "../../etc"}}};
+    CHECK_EQ(call(&r, build_req, &path, &res), LR_RPC_EBAD_REQUEST);
+    CHECK_EQ(call(&r, build_req, &stats, &res), 0); /* still serving v000002 */
+    CHECK_EQ(strncmp(result_of(&res)->via.map.ptr[0].val.via.str.ptr, "v000002", 7), 0);
+    msgpack_unpacked_destroy(&res);
+    raw_close(&r);
+    world_down(&w);
+}
+
+/* A full queue answers `overloaded` at once; a request that waited past its deadline is not run. */
+LR_TEST(a_full_queue_and_an_old_request_get_typed_errors) {
+    lr_rpc_server_config sc = lr_rpc_server_config_default();
+    sc.threads = 1, sc.queue_cap = 4, sc.deadline_ms = 1;
+    world w;
+    lr_err err = {0};
+    CHECK_OK(world_up(&w, sc, &err), err);
+    raw r;
+    CHECK(raw_open(&r, lr_rpc_server_port(w.server)) == 0);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    int64_t h[20];
+    for (int i = 0; i < 20; i++) h[i] = i * 7;
+    for (uint32_t i = 0; i < 200; i++) pack_recommend(&pk, i, h, 20, 50);
+    raw_send(&r, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    int codes[16] = {0}, got = 0;
+    msgpack_unpacked res;
+    msgpack_unpacked_init(&res);
+    while (got < 200 && raw_next(&r, &res)) {
+        const msgpack_object *e = &res.data.via.array.ptr[2];
+        codes[e->type == MSGPACK_OBJECT_NIL ? 0 : e->via.array.ptr[0].via.i64 & 15]++;
+        got++;
+    }
+    msgpack_unpacked_destroy(&res);
+    for (int i = 1; i < 16; i++) if (codes[i] && i != LR_RPC_EOVERLOADED && i != LR_RPC_EDEADLINE) printf("  code %d: %d\n", i, codes[i]);
+    printf("  200 pipelined: %d ok, %d overloaded, %d past the deadline\n", codes[0], codes[LR_RPC_EOVERLOADED],
+           codes[LR_RPC_EDEADLINE]);
+    CHECK_EQ(got, 200);
+    CHECK(codes[0] >= 1);
+    CHECK(codes[LR_RPC_EOVERLOADED] >= 1);
+    CHECK_EQ(codes[0] + codes[LR_RPC_EOVERLOADED] + codes[LR_RPC_EDEADLINE], 200);
+    raw_close(&r);
+    world_down(&w);
+}
+
+static int http_get(int port, const char *request, char *out, size_t cap) {
+    raw r;
+    if (raw_open(&r, port)) return -1;
+    raw_send(&r, request, strlen(request));
+    size_t len = 0;
+    for (;;) {
+        struct pollfd p = {r.fd, POLLIN, 0};
+        if (poll(&p, 1, 5000) <= 0) break;
+        ssize_t k = recv(r.fd, out + len, cap - 1 - len, 0);
+        if (k <= 0) break;
+        len += (size_t)k;
+    }
+    out[len] = 0;
+    raw_close(&r);
+    return (int)len;
+}
+
+LR_TEST(http_health_metrics_and_json_recommend) {
+    world w;
+    lr_err err = {0};
+    CHECK_OK(world_up(&w, lr_rpc_server_config_default(), &err), err);
+    int hp = lr_rpc_server_http_port(w.server);
+    char *buf = malloc(65536); /* on the heap: the failure message prints it, truncated */
+    CHECK(buf);
+    CHECK(http_get(hp, "GET /healthz HTTP/1.0\r\n\r\n", buf, 65536) > 0);
+    CHECK_CONTAINS(buf, "200 OK");
+    CHECK_CONTAINS(buf, "ok v000001");
+    const char *body = "{\"history\": [3, 17, 250, 4, 99], \"k\": 3}";
+    char post[512];
+    snprintf(post, sizeof post, "POST /recommend HTTP/1.0\r\nContent-Length: %zu\r\n\r\n%s", strlen(body), body);
+    CHECK(http_get(hp, post, buf, 65536) > 0);
+    CHECK_CONTAINS(buf, "200 OK");
+    CHECK_CONTAINS(buf, "{\"results\":[[");
+    snprintf(post, sizeof post, "POST /recommend HTTP/1.0\r\nContent-Length: 9\r\n\r\n{\"k\": 3}x");
+    CHECK(http_get(hp, post, buf, 65536) > 0);
+    CHECK_CONTAINS(buf, "400");
+    CHECK_CONTAINS(buf, "\"name\":\"bad_request\"");
+    CHECK(http_get(hp, "GET /metrics HTTP/1.0\r\n\r\n", buf, 65536) > 0);
+    CHECK_CONTAINS(buf, "learnrec_requests_total{method=\"recommend\",status=\"ok\"} 1");
+    CHECK_CONTAINS(buf, "learnrec_request_seconds_bucket{le=\"+Inf\"}");
+    CHECK_CONTAINS(buf, "learnrec_index_items 320");
+    CHECK(http_get(hp, "GET /nowhere HTTP/1.0\r\n\r\n", buf, 65536) > 0);
+    CHECK_CONTAINS(buf, "404");
+    free(buf);
+    world_down(&w);
+}
+
+/* Stopping while requests are in flight: each is answered, then the connection closes. */
+LR_TEST(a_stop_answers_what_is_in_flight_then_closes) {
+    lr_rpc_server_config sc = lr_rpc_server_config_default();
+    sc.threads = 1;
+    world w;
+    lr_err err = {0};
+    CHECK_OK(world_up(&w, sc, &err), err);
+    raw r;
+    CHECK(raw_open(&r, lr_rpc_server_port(w.server)) == 0);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    int64_t h[3] = {1, 2, 3};
+    for (uint32_t i = 0; i < 30; i++) pack_recommend(&pk, i, h, 3, 10);
+    raw_send(&r, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    msgpack_unpacked res;
+    msgpack_unpacked_init(&res);
+    CHECK(raw_next(&r, &res)); /* the server has the requests */
+    lr_rpc_server_stop(w.server);
+    int got = 1;
+    while (raw_next(&r, &res)) got++;
+    msgpack_unpacked_destroy(&res);
+    CHECK_EQ(got, 30);
+    pthread_join(w.loop, NULL);
+    CHECK_EQ(w.run_rc, 0);
+    lr_rpc_server_free(w.server);
+    w.server = NULL;
+    raw_close(&r);
+    world_down(&w);
+}
+
+LR_TEST_MAIN(LR_CASE(recommend_equals_encode_then_search_and_the_offline_path),
+             LR_CASE(pipelined_requests_are_each_answered_once), LR_CASE(malformed_requests_get_typed_errors),
+             LR_CASE(bad_bytes_close_only_their_connection),
+             LR_CASE(admin_methods_need_the_token_and_change_what_is_served),
+             LR_CASE(reload_swaps_versions_and_refuses_bad_names),
+             LR_CASE(a_full_queue_and_an_old_request_get_typed_errors),
+             LR_CASE(http_health_metrics_and_json_recommend), LR_CASE(a_stop_answers_what_is_in_flight_then_closes))

@@ -1,0 +1,199 @@
+/* learnrec query: one call to a running server, from the command line. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "lr_rpc.h"
+
+/* "1,2,3" into a new array (NULL for ""): LR_EINVAL when malformed. */
+static int parse_history(const char *s, int64_t **out, size_t *n, lr_err *err) {
+    *out = NULL;
+    *n = 0;
+    if (!*s) return LR_OK;
+    size_t cap = 1;
+    for (const char *p = s; *p; p++) cap += *p == ',';
+    int64_t *h = malloc(cap * sizeof *h);
+    if (!h) return lr_err_set(err, LR_ENOMEM, "out of memory for a history of %zu ids", cap);
+    for (const char *p = s;; p++) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || errno || (*end != ',' && *end)) {
+            free(h);
+            return lr_err_set(err, LR_EINVAL, "--history expects item ids separated by commas, got '%s'", s);
+        }
+        h[(*n)++] = v;
+        if (!*end) break;
+        p = end;
+    }
+    *out = h;
+    return LR_OK;
+}
+
+static void usage(void) {
+    printf("usage: learnrec query --connect HOST:PORT --history 1,2,3 [-k K] [--json]\n"
+           "       learnrec query --connect HOST:PORT --method M [--params JSON] [--history ...] [-k K]\n\n"
+           "Asks a running `learnrec serve` for the top K items (default 10) after a history\n"
+           "(item ids, oldest first; \"\" for none) and prints them as a table: rank, id, score.\n"
+           "--json prints {\"results\": [[id, score], ...]} instead.\n\n"
+           "--method calls any method (ping, stats, item, encode_user, search, ...; docs/rpc.md)\n"
+           "with --params, a JSON object (default {}), and prints the result as JSON; --history\n"
+           "and -k, when given, are added to the params. Server errors print as \"name: message\".\n\n"
+           "  --text          add each item's text to the table (the `item` method; the server\n"
+           "                  needs --data)\n"
+           "  --timeout MS    bound on connecting and on the call (default 10000)\n");
+}
+
+static int print_hits(const lr_rpc_hit *hits, size_t n, int json) {
+    if (!json) {
+        printf("%4s  %12s  %s\n", "rank", "id", "score");
+        for (size_t i = 0; i < n; i++)
+            printf("%4zu  %12lld  %.6f\n", i + 1, (long long)hits[i].id, (double)hits[i].score);
+        return LR_EXIT_OK;
+    }
+    json_t *rows = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(rows, json_pack("[I, f]", (json_int_t)hits[i].id, (double)hits[i].score));
+    json_t *o = json_pack("{s:o}", "results", rows);
+    /* 9 significant digits give back every float exactly, without 17-digit noise */
+    int bad = !o || json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(9)) != 0;
+    printf("\n");
+    json_decref(o);
+    return bad ? LR_EXIT_ERROR : LR_EXIT_OK;
+}
+
+/* The table with each item's text, asked of the server one `item` call at a time. */
+static int print_hits_with_text(lr_rpc_client *c, const lr_rpc_hit *hits, size_t n, lr_err *err) {
+    printf("%4s  %12s  %9s  %s\n", "rank", "id", "score", "text");
+    for (size_t i = 0; i < n; i++) {
+        char params[64], *result = NULL;
+        snprintf(params, sizeof params, "{\"id\": %lld}", (long long)hits[i].id);
+        int rc = lr_rpc_client_call_json(c, "item", params, &result, NULL, err);
+        json_t *v = rc ? NULL : json_loads(result, 0, NULL);
+        const char *text = json_string_value(json_object_get(v, "text"));
+        if (!rc) printf("%4zu  %12lld  %9.6f  %s\n", i + 1, (long long)hits[i].id, (double)hits[i].score, text ? text : "-");
+        json_decref(v);
+        free(result);
+        if (rc) return rc;
+    }
+    return LR_OK;
+}
+
+static int run_recommend(lr_rpc_client *c, const int64_t *h, size_t n, size_t k, int json, int text,
+                         lr_err *err) {
+    lr_rpc_hit *hits = malloc((k ? k : 1) * sizeof *hits);
+    size_t got = 0;
+    if (!hits) return lr_err_set(err, LR_ENOMEM, "out of memory for %zu hits", k);
+    int rc = lr_rpc_client_recommend(c, h, n, k, hits, &got, NULL, err);
+    if (!rc && text && !json) rc = print_hits_with_text(c, hits, got, err);
+    else if (!rc && print_hits(hits, got, json)) rc = lr_err_set(err, LR_EIO, "cannot write the results");
+    free(hits);
+    return rc;
+}
+
+/* --params with --history and -k folded in, as JSON text (caller frees). */
+static char *merged_params(const char *params, const int64_t *h, size_t n, int has_h, size_t k,
+                           int has_k, lr_err *err) {
+    json_error_t je;
+    json_t *p = params ? json_loads(params, 0, &je) : json_object();
+    if (!p) {
+        lr_err_set(err, LR_EINVAL, "--params: %s (line %d, column %d)", je.text, je.line, je.column);
+        return NULL;
+    }
+    if (!json_is_object(p)) {
+        json_decref(p);
+        lr_err_set(err, LR_EINVAL, "--params must be a JSON object, e.g. '{\"id\": 3}'");
+        return NULL;
+    }
+    if (has_h) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < n; i++) json_array_append_new(a, json_integer(h[i]));
+        json_object_set_new(p, "history", a);
+    }
+    if (has_k) json_object_set_new(p, "k", json_integer((json_int_t)k));
+    char *text = json_dumps(p, JSON_COMPACT);
+    json_decref(p);
+    if (!text) lr_err_set(err, LR_ENOMEM, "out of memory for the params");
+    return text;
+}
+
+/* Prints a result's JSON text: indented, or as it came with --json. */
+static int print_json_text(const char *text, int compact) {
+    json_t *v = compact ? NULL : json_loads(text, JSON_DECODE_ANY, NULL);
+    if (!v) return printf("%s\n", text) < 0;
+    int bad = json_dumpf(v, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY | JSON_REAL_PRECISION(9)) != 0;
+    printf("\n");
+    json_decref(v);
+    return bad;
+}
+
+static int run_method(lr_rpc_client *c, const char *method, const char *params, int json, lr_err *err) {
+    char *result = NULL;
+    int rc = lr_rpc_client_call_json(c, method, params, &result, NULL, err);
+    if (!rc && print_json_text(result, json)) rc = lr_err_set(err, LR_EIO, "cannot write the result");
+    free(result);
+    return rc;
+}
+
+int lr_cmd_query(int argc, char **argv) {
+    enum { O_CONNECT = 256, O_HISTORY, O_JSON, O_METHOD, O_PARAMS, O_TIMEOUT, O_TEXT };
+    static const struct option opts[] = {
+        {"connect", required_argument, NULL, O_CONNECT}, {"history", required_argument, NULL, O_HISTORY},
+        {"k", required_argument, NULL, 'k'},             {"json", no_argument, NULL, O_JSON},
+        {"method", required_argument, NULL, O_METHOD},   {"params", required_argument, NULL, O_PARAMS},
+        {"timeout", required_argument, NULL, O_TIMEOUT}, {"text", no_argument, NULL, O_TEXT},
+        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0}};
+    const char *cmd = "query", *addr = NULL, *hist = NULL, *method = NULL, *params = NULL;
+    size_t k = 10, timeout = 10000;
+    int json = 0, has_k = 0, text = 0, c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":hk:", opts, NULL)) != -1) {
+        switch (c) {
+        case O_CONNECT: addr = optarg; break;
+        case O_HISTORY: hist = optarg; break;
+        case O_JSON: json = 1; break;
+        case O_TEXT: text = 1; break;
+        case O_METHOD: method = optarg; break;
+        case O_PARAMS: params = optarg; break;
+        case 'k':
+            if (lr_cli_parse_size(cmd, "-k", optarg, 1, 1000000, &k)) return LR_EXIT_USAGE;
+            has_k = 1;
+            break;
+        case O_TIMEOUT:
+            if (lr_cli_parse_size(cmd, "--timeout", optarg, 1, 3600000, &timeout)) return LR_EXIT_USAGE;
+            break;
+        case 'h': usage(); return LR_EXIT_OK;
+        case ':': return lr_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
+        default: return lr_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return lr_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!addr) return lr_cli_usage_error(cmd, "--connect HOST:PORT is required");
+    if (!method && !hist) return lr_cli_usage_error(cmd, "--history (or --method) is required");
+    if (!method && params) return lr_cli_usage_error(cmd, "--params goes with --method");
+    lr_err err = {0};
+    int64_t *h = NULL;
+    size_t n = 0;
+    lr_rpc_client *cl = NULL;
+    char *merged = NULL;
+    int rc = hist ? parse_history(hist, &h, &n, &err) : LR_OK;
+    if (!rc && method && !(merged = merged_params(params, h, n, hist != NULL, k, has_k, &err)))
+        rc = err.code;
+    if (rc == LR_EINVAL) { /* the arguments are wrong, not the server */
+        free(h);
+        return lr_cli_usage_error(cmd, "%s", err.msg);
+    }
+    if (!rc) rc = lr_rpc_client_connect(addr, (unsigned)timeout, &cl, &err);
+    if (!rc) rc = method ? run_method(cl, method, merged, json, &err) : run_recommend(cl, h, n, k, json, text, &err);
+    lr_rpc_client_close(cl);
+    free(merged);
+    free(h);
+    return rc ? lr_cli_fail(cmd, &err) : LR_EXIT_OK;
+}
