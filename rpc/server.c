@@ -30,6 +30,13 @@ lr_rpc_server_config lr_rpc_server_config_default(void) {
     return c;
 }
 
+/* Leaves the loop once everything is answered. HTTP replies are written by evhttp after the
+ * callback that sent them: a moment's grace lets the last ones reach their sockets. */
+static void drained_exit(lr_rpc_server *s) {
+    struct timeval grace = {0, 50000};
+    event_base_loopexit(s->base, s->http ? &grace : NULL);
+}
+
 /* ---- connections -------------------------------------------------------------------------- */
 
 static void conn_release(lr_rpc_conn *c) {
@@ -47,7 +54,7 @@ static void conn_close(lr_rpc_conn *c) {
     else s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     conn_release(c);
-    if (s->draining && !s->conns && !s->jobs_out) event_base_loopexit(s->base, NULL);
+    if (s->draining && !s->conns && !s->jobs_out) drained_exit(s);
 }
 
 /* Reads no more; closes once the answers still due are written. */
@@ -242,7 +249,7 @@ void lr_rpc_check_drained(lr_rpc_server *s) {
         next = c->next;
         conn_close_after_write(c);
     }
-    if (!s->conns) event_base_loopexit(s->base, NULL);
+    if (!s->conns) drained_exit(s);
 }
 
 static void begin_drain(lr_rpc_server *s) {

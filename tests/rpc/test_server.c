@@ -600,7 +600,45 @@ LR_TEST(a_stop_answers_what_is_in_flight_then_closes) {
     world_down(&w);
 }
 
+/* The C client library against the same server: results, JSON calls, server errors by code. */
+LR_TEST(the_client_library_gets_results_and_typed_errors) {
+    world w;
+    lr_err err = {0};
+    CHECK_OK(world_up(&w, lr_rpc_server_config_default(), &err), err);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", lr_rpc_server_port(w.server));
+    lr_rpc_client *c = NULL;
+    CHECK_OK(lr_rpc_client_connect(addr, 5000, &c, &err), err);
+    int64_t hist[3] = {3, 17, 250};
+    lr_rpc_hit hits[7];
+    size_t n = 0;
+    int code = -1;
+    CHECK_OK(lr_rpc_client_recommend(c, hist, 3, 7, hits, &n, &code, &err), err);
+    CHECK_EQ(n, 7);
+    for (size_t i = 1; i < n; i++) CHECK(hits[i - 1].score >= hits[i].score);
+    char *json = NULL;
+    CHECK_OK(lr_rpc_client_call_json(c, "item", "{\"id\": 5}", &json, &code, &err), err);
+    CHECK_CONTAINS(json, "\"in_index\":true");
+    free(json);
+    json = NULL;
+    CHECK_ERR(lr_rpc_client_call_json(c, "item", "{\"id\": 99999}", &json, &code, &err), err, LR_ERPC,
+              "not_found: item 99999");
+    CHECK_EQ(code, LR_RPC_ENOT_FOUND);
+    CHECK(json == NULL);
+    lr_rpc_hit *many = malloc(5000 * sizeof *many);
+    CHECK(many);
+    int rc = lr_rpc_client_recommend(c, hist, 3, 5000, many, &n, &code, &err);
+    free(many);
+    CHECK_ERR(rc, err, LR_ERPC, "too_large");
+    CHECK_OK(lr_rpc_client_recommend(c, hist, 3, 2, hits, &n, &code, &err), err); /* still usable */
+    lr_rpc_client_close(c);
+    lr_rpc_client *none = NULL;
+    CHECK_ERR(lr_rpc_client_connect("127.0.0.1:1", 2000, &none, &err), err, LR_EIO, "127.0.0.1:1");
+    world_down(&w);
+}
+
 LR_TEST_MAIN(LR_CASE(recommend_equals_encode_then_search_and_the_offline_path),
+             LR_CASE(the_client_library_gets_results_and_typed_errors),
              LR_CASE(pipelined_requests_are_each_answered_once), LR_CASE(malformed_requests_get_typed_errors),
              LR_CASE(bad_bytes_close_only_their_connection),
              LR_CASE(admin_methods_need_the_token_and_change_what_is_served),
