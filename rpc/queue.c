@@ -36,6 +36,9 @@ void lr_rpc_job_free(lr_rpc_job *j) {
 }
 
 int lr_rpc_enqueue(lr_rpc_server *s, lr_rpc_job *j) {
+    /* a bound on memory as well as on count: many large frames decode into many large trees */
+    if (s->bytes_out + j->params_buf.size > LR_RPC_QUEUED_FRAMES * s->cfg.max_frame && s->jobs_out)
+        return LR_RPC_EOVERLOADED;
     pthread_mutex_lock(&s->qlock);
     if (s->qlen >= s->cfg.queue_cap) {
         pthread_mutex_unlock(&s->qlock);
@@ -50,6 +53,7 @@ int lr_rpc_enqueue(lr_rpc_server *s, lr_rpc_job *j) {
     pthread_cond_signal(&s->qcond);
     pthread_mutex_unlock(&s->qlock);
     s->jobs_out++;
+    s->bytes_out += j->params_buf.size;
     return LR_RPC_OK;
 }
 
@@ -217,6 +221,7 @@ void lr_rpc_on_done(evutil_socket_t fd, short what, void *arg) {
         lr_rpc_job *j = list;
         list = j->next;
         s->jobs_out--;
+        s->bytes_out -= j->params_buf.size;
         if (j->kind == LR_JOB_HTTP) lr_rpc_http_finish(s, j);
         else lr_rpc_conn_job_done(j->conn, j);
     }

@@ -72,7 +72,8 @@ struct lr_rpc_server {
     pthread_mutex_t dlock;
     lr_rpc_job *dhead;
     /* loop thread only */
-    size_t jobs_out; /* queued or running */
+    size_t jobs_out;  /* queued or running */
+    size_t bytes_out; /* request bytes those jobs hold: decoded, up to 24 times as much */
     lr_rpc_conn *conns;
     int draining;
     lr_rpc_metrics metrics;
@@ -81,7 +82,9 @@ struct lr_rpc_server {
 double lr_rpc_now(void);
 lr_rpc_job *lr_rpc_job_new(lr_rpc_job_kind kind);
 void lr_rpc_job_free(lr_rpc_job *j);
-/* Queues a job for the workers (loop thread); LR_RPC_EOVERLOADED when the queue is full. */
+/* Queues a job for the workers (loop thread); LR_RPC_EOVERLOADED when the queue is full or the
+ * requests waiting and running hold more than QUEUED_FRAMES frames' worth of bytes. */
+#define LR_RPC_QUEUED_FRAMES 8
 int lr_rpc_enqueue(lr_rpc_server *s, lr_rpc_job *j);
 int lr_rpc_workers_start(lr_rpc_server *s, lr_err *err);
 void lr_rpc_workers_stop(lr_rpc_server *s);

@@ -520,6 +520,43 @@ LR_TEST(a_full_queue_and_an_old_request_get_typed_errors) {
     world_down(&w);
 }
 
+/* Waiting requests are bounded in bytes too: large frames are refused before they pile up. */
+LR_TEST(queued_bytes_are_bounded_as_well_as_queued_requests) {
+    lr_rpc_server_config sc = lr_rpc_server_config_default();
+    sc.threads = 1, sc.max_frame = 1024; /* at most 8 KB of requests waiting or running */
+    world w;
+    lr_err err = {0};
+    CHECK_OK(world_up(&w, sc, &err), err);
+    raw r;
+    CHECK(raw_open(&r, lr_rpc_server_port(w.server)) == 0);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    int64_t h[100];
+    for (int i = 0; i < 100; i++) h[i] = 200 + i; /* 3-byte ids: frames of about 330 bytes */
+    for (uint32_t i = 0; i < 200; i++) pack_recommend(&pk, i, h, 100, 10);
+    raw_send(&r, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    int ok = 0, overloaded = 0, got = 0;
+    msgpack_unpacked res;
+    msgpack_unpacked_init(&res);
+    while (got < 200 && raw_next(&r, &res)) {
+        const msgpack_object *e = &res.data.via.array.ptr[2];
+        ok += e->type == MSGPACK_OBJECT_NIL;
+        overloaded += e->type != MSGPACK_OBJECT_NIL && e->via.array.ptr[0].via.i64 == LR_RPC_EOVERLOADED;
+        got++;
+    }
+    msgpack_unpacked_destroy(&res);
+    printf("  200 frames of 330 bytes, 8 KB allowed in flight: %d ok, %d overloaded\n", ok, overloaded);
+    CHECK_EQ(got, 200);
+    CHECK(ok >= 1);
+    CHECK(overloaded >= 1);
+    CHECK_EQ(ok + overloaded, 200);
+    raw_close(&r);
+    world_down(&w);
+}
+
 static int http_get(int port, const char *request, char *out, size_t cap) {
     raw r;
     if (raw_open(&r, port)) return -1;
@@ -644,4 +681,5 @@ LR_TEST_MAIN(LR_CASE(recommend_equals_encode_then_search_and_the_offline_path),
              LR_CASE(admin_methods_need_the_token_and_change_what_is_served),
              LR_CASE(reload_swaps_versions_and_refuses_bad_names),
              LR_CASE(a_full_queue_and_an_old_request_get_typed_errors),
+             LR_CASE(queued_bytes_are_bounded_as_well_as_queued_requests),
              LR_CASE(http_health_metrics_and_json_recommend), LR_CASE(a_stop_answers_what_is_in_flight_then_closes))
