@@ -152,6 +152,31 @@ static void pack_recommend(msgpack_packer *pk, uint32_t msgid, const int64_t *h,
     msgpack_pack_int(pk, k);
 }
 
+/* n recommend requests for the same history in one write, msgids 0 .. n-1. */
+static void pipeline_recommends(raw *r, size_t n, const int64_t *h, size_t len, int k) {
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    for (uint32_t i = 0; i < n; i++) pack_recommend(&pk, i, h, len, k);
+    raw_send(r, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* Reads up to n answers and counts them by error code (codes[0]: ok); returns how many came. */
+static int tally_answers(raw *r, int n, int codes[16]) {
+    int got = 0;
+    msgpack_unpacked res;
+    msgpack_unpacked_init(&res);
+    while (got < n && raw_next(r, &res)) {
+        const msgpack_object *e = &res.data.via.array.ptr[2];
+        codes[e->type == MSGPACK_OBJECT_NIL ? 0 : e->via.array.ptr[0].via.i64 & 15]++;
+        got++;
+    }
+    msgpack_unpacked_destroy(&res);
+    return got;
+}
+
 /* Sends one frame built by `build` and returns its answer's error code (0: ok); the result is
  * left in res for the caller. */
 typedef void (*build_fn)(msgpack_packer *pk, void *arg);
@@ -491,25 +516,10 @@ LR_TEST(a_full_queue_and_an_old_request_get_typed_errors) {
     CHECK_OK(world_up(&w, sc, &err), err);
     raw r;
     CHECK(raw_open(&r, lr_rpc_server_port(w.server)) == 0);
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     int64_t h[20];
     for (int i = 0; i < 20; i++) h[i] = i * 7;
-    for (uint32_t i = 0; i < 200; i++) pack_recommend(&pk, i, h, 20, 50);
-    raw_send(&r, sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
-    int codes[16] = {0}, got = 0;
-    msgpack_unpacked res;
-    msgpack_unpacked_init(&res);
-    while (got < 200 && raw_next(&r, &res)) {
-        const msgpack_object *e = &res.data.via.array.ptr[2];
-        codes[e->type == MSGPACK_OBJECT_NIL ? 0 : e->via.array.ptr[0].via.i64 & 15]++;
-        got++;
-    }
-    msgpack_unpacked_destroy(&res);
-    for (int i = 1; i < 16; i++) if (codes[i] && i != LR_RPC_EOVERLOADED && i != LR_RPC_EDEADLINE) printf("  code %d: %d\n", i, codes[i]);
+    pipeline_recommends(&r, 200, h, 20, 50);
+    int codes[16] = {0}, got = tally_answers(&r, 200, codes);
     printf("  200 pipelined: %d ok, %d overloaded, %d past the deadline\n", codes[0], codes[LR_RPC_EOVERLOADED],
            codes[LR_RPC_EDEADLINE]);
     CHECK_EQ(got, 200);
@@ -529,25 +539,11 @@ LR_TEST(queued_bytes_are_bounded_as_well_as_queued_requests) {
     CHECK_OK(world_up(&w, sc, &err), err);
     raw r;
     CHECK(raw_open(&r, lr_rpc_server_port(w.server)) == 0);
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     int64_t h[100];
     for (int i = 0; i < 100; i++) h[i] = 200 + i; /* 3-byte ids: frames of about 330 bytes */
-    for (uint32_t i = 0; i < 200; i++) pack_recommend(&pk, i, h, 100, 10);
-    raw_send(&r, sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
-    int ok = 0, overloaded = 0, got = 0;
-    msgpack_unpacked res;
-    msgpack_unpacked_init(&res);
-    while (got < 200 && raw_next(&r, &res)) {
-        const msgpack_object *e = &res.data.via.array.ptr[2];
-        ok += e->type == MSGPACK_OBJECT_NIL;
-        overloaded += e->type != MSGPACK_OBJECT_NIL && e->via.array.ptr[0].via.i64 == LR_RPC_EOVERLOADED;
-        got++;
-    }
-    msgpack_unpacked_destroy(&res);
+    pipeline_recommends(&r, 200, h, 100, 10);
+    int codes[16] = {0}, got = tally_answers(&r, 200, codes);
+    int ok = codes[0], overloaded = codes[LR_RPC_EOVERLOADED];
     printf("  200 frames of 330 bytes, 8 KB allowed in flight: %d ok, %d overloaded\n", ok, overloaded);
     CHECK_EQ(got, 200);
     CHECK(ok >= 1);
@@ -613,14 +609,8 @@ LR_TEST(a_stop_answers_what_is_in_flight_then_closes) {
     CHECK_OK(world_up(&w, sc, &err), err);
     raw r;
     CHECK(raw_open(&r, lr_rpc_server_port(w.server)) == 0);
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     int64_t h[3] = {1, 2, 3};
-    for (uint32_t i = 0; i < 30; i++) pack_recommend(&pk, i, h, 3, 10);
-    raw_send(&r, sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
+    pipeline_recommends(&r, 30, h, 3, 10);
     msgpack_unpacked res;
     msgpack_unpacked_init(&res);
     CHECK(raw_next(&r, &res)); /* the server has the requests */
