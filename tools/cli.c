@@ -7,6 +7,8 @@
 #include <time.h>
 
 #include "cli.h"
+#include "lr_data.h"
+#include "lr_towers.h"
 
 int lr_cli_dispatch(const lr_cli_command *cmds, size_t n, const char *usage_line, int argc,
                     char **argv) {
@@ -67,4 +69,19 @@ int lr_cli_usage_error(const char *cmd, const char *fmt, ...) {
     va_end(ap);
     fprintf(stderr, "\nTry 'learnrec %s --help'.\n", cmd);
     return LR_EXIT_USAGE;
+}
+
+int lr_cli_open_towers(const char *data, const char *model, const char *content, lr_data **d, lr_pal **m,
+                       lr_content **ct, lr_err *err) {
+    int rc = lr_data_load(data, d, err);
+    if (!rc) rc = lr_towers_pal_load(model, m, err);
+    if (rc) return rc;
+    size_t ni = lr_data_num_items(*d);
+    lr_pal_config mc = lr_towers_pal_get_config(*m);
+    if (content && (rc = lr_towers_content_open(content, ni, ct, err))) return rc;
+    if (mc.mode != LR_PAL_ID && !*ct)
+        return lr_err_set(err, LR_EINVAL, "--content is required for a %s-mode model", lr_towers_pal_mode_name(mc.mode));
+    if (mc.mode != LR_PAL_CONTENT && mc.n_items != ni)
+        return lr_err_set(err, LR_EMISMATCH, "the model was trained on %zu items, the dataset has %zu", mc.n_items, ni);
+    return LR_OK;
 }

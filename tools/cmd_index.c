@@ -76,7 +76,7 @@ int lr_cmd_build_index(int argc, char **argv) {
                    "R on held-out queries (perturbed item vectors), and publishes it as the next\n"
                    "version of DIR (DIR/versions/vNNNNNN, DIR/current swapped atomically).\n\n"
                    "  --index STR          any FAISS factory string (default: IVF with about\n"
-                   "                       4 sqrt(N) lists and 4-bit fast-scan PQ, D codes)\n"
+                   "                       4 sqrt(N) lists and 8-bit scalar codes, SQ8)\n"
                    "  --target-recall R    (default 0.95)\n"
                    "  --rescore auto|off   keep the item vectors and let autotune choose how many\n"
                    "                       candidates to re-score exactly (default auto)\n"
@@ -332,13 +332,11 @@ int lr_cmd_rebuild(int argc, char **argv) {
     char model_crc[9], content_crc[9] = "";
     double t0 = lr_cli_now();
     fprintf(stderr, "[1/5] loading %s, %s\n", data, mp);
-    if (lr_data_load(data, &d, &err) || lr_towers_pal_load(mp, &m, &err) ||
-        lr_index_file_checksum(mp, model_crc, &err))
+    if (lr_cli_open_towers(data, mp, cp, &d, &m, &ct, &err) || lr_index_file_checksum(mp, model_crc, &err) ||
+        (cp && lr_index_file_checksum(cp, content_crc, &err)))
         goto fail;
     lr_pal_config mc = lr_towers_pal_get_config(m);
     size_t ni = lr_data_num_items(d), nu = lr_data_num_users(d), D = mc.out_dim;
-    if (cp && (lr_towers_content_open(cp, ni, &ct, &err) || lr_index_file_checksum(cp, content_crc, &err)))
-        goto fail;
     items = malloc(ni * D * sizeof *items);
     users = malloc(nu * D * sizeof *users);
     targets = malloc(nu * sizeof *targets);

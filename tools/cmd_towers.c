@@ -252,22 +252,6 @@ static int parse_split(const char *cmd, const char *s, lr_split *out) {
     return LR_EXIT_OK;
 }
 
-/* The dataset, the model and (unless id mode) the content, checked to belong together. */
-static int open_towers(const char *data, const char *mp, const char *cp, lr_data **d, lr_pal **m,
-                       lr_content **ct, lr_err *err) {
-    int rc = lr_data_load(data, d, err);
-    if (!rc) rc = lr_towers_pal_load(mp, m, err);
-    if (rc) return rc;
-    size_t ni = lr_data_num_items(*d);
-    lr_pal_config mc = lr_towers_pal_get_config(*m);
-    if (cp && (rc = lr_towers_content_open(cp, ni, ct, err))) return rc;
-    if (mc.mode != LR_PAL_ID && !*ct)
-        return lr_err_set(err, LR_EINVAL, "--content is required for a %s-mode model", lr_towers_pal_mode_name(mc.mode));
-    if (mc.mode != LR_PAL_CONTENT && mc.n_items != ni)
-        return lr_err_set(err, LR_EMISMATCH, "the model was trained on %zu items, the dataset has %zu", mc.n_items, ni);
-    return LR_OK;
-}
-
 /* ---- embed-users -------------------------------------------------------------------------------- */
 
 int lr_cmd_embed_users(int argc, char **argv) {
@@ -309,7 +293,7 @@ int lr_cmd_embed_users(int argc, char **argv) {
     float *users = NULL;
     int32_t *targets = NULL;
     int rc = LR_EXIT_ERROR;
-    if (open_towers(data, mp, cp, &d, &m, &ct, &err)) goto fail;
+    if (lr_cli_open_towers(data, mp, cp, &d, &m, &ct, &err)) goto fail;
     size_t nu = lr_data_num_users(d), with = 0;
     lr_pal_config mc = lr_towers_pal_get_config(m);
     users = malloc(nu * mc.out_dim * sizeof *users);
@@ -474,7 +458,7 @@ int lr_cmd_eval(int argc, char **argv) {
     int rc = LR_EXIT_ERROR;
     eval_row rows[3] = {{"PAL towers", {0}, {0}, 0}, {"popularity", {0}, {0}, 0},
                         {"variant (c): content, no PAL", {0}, {0}, 0}};
-    if (open_towers(data, mp, cp, &d, &m, &ct, &err)) goto fail;
+    if (lr_cli_open_towers(data, mp, cp, &d, &m, &ct, &err)) goto fail;
     size_t nu = lr_data_num_users(d), ni = lr_data_num_items(d);
     lr_pal_config mc = lr_towers_pal_get_config(m);
     size_t D = mc.out_dim;

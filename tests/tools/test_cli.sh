@@ -200,6 +200,12 @@ index: IVF8,Flat" "$out"
   run query_no_server 1 "$bin" query --connect 127.0.0.1:1 --history 1 && expect query_no_server_named "127.0.0.1:1" "$err"
   run train_bad_mode 2 "$bin" train --data "$tmp/s4" --content "$tmp/s4c.npy" --out "$tmp/x" --mode magic
   run train_needs_content 2 "$bin" train --data "$tmp/s4" --out "$tmp/x"
+  # an id-mode model indexes items by its own table: another catalogue is refused, not read past
+  if [ -d "$tmp/a" ] && run train_id_model 0 "$bin" train --data "$tmp/a" --mode id --out "$tmp/mid.safetensors" \
+       --epochs 1 --hidden 32 --heads 2 --dim 16; then
+    run rebuild_id_model_other_catalogue 1 "$bin" rebuild --data "$tmp/s4" --model "$tmp/mid.safetensors" --out "$tmp/rid" &&
+      expect rebuild_id_model_mismatch_named "the model was trained on 2000 items, the dataset has 1000" "$err"
+  fi
   run eval_missing_model 1 "$bin" eval --data "$tmp/s4" --model "$tmp/none.safetensors" --content "$tmp/s4c.npy"
 fi
 
