@@ -20,6 +20,7 @@
 
 #include "json_bridge.h"
 #include "lr_rpc.h"
+#include "rpc_internal.h"
 
 #define DEFAULT_TIMEOUT_MS 10000u
 #define MAX_BUFFERED ((size_t)256 << 20) /* a larger answer is a broken or hostile server */
@@ -50,20 +51,6 @@ static int64_t now_ms(void) {
 }
 
 /* ---- connecting ----------------------------------------------------------------------------- */
-
-/* "HOST:PORT" or "[V6]:PORT" into host and port (split at the last colon). */
-static int split_addr(const char *addr, char *host, size_t hcap, char *port, size_t pcap,
-                      lr_err *err) {
-    const char *colon = strrchr(addr, ':');
-    const char *h = addr, *hend = colon;
-    if (colon && addr[0] == '[' && colon > addr && colon[-1] == ']') h = addr + 1, hend = colon - 1;
-    if (!colon || hend == h || !colon[1] || (size_t)(hend - h) >= hcap || strlen(colon + 1) >= pcap)
-        return lr_err_set(err, LR_EINVAL, "bad address '%s': expected HOST:PORT", addr);
-    memcpy(host, h, (size_t)(hend - h));
-    host[hend - h] = '\0';
-    strcpy(port, colon + 1);
-    return LR_OK;
-}
 
 /* Waits for `events` on fd until `deadline`; 1 when ready, 0 on timeout, -1 on a poll error. */
 static int wait_fd(int fd, short events, int64_t deadline) {
@@ -108,10 +95,9 @@ fail:
     return -1;
 }
 
-/* The first of the resolved addresses that accepts; errors name `addr`. */
-static int connect_addr(const char *addr, unsigned timeout_ms, int *fd, lr_err *err) {
+int lr_rpc_dial(const char *addr, unsigned timeout_ms, int *fd, lr_err *err) {
     char host[256], port[32];
-    int rc = split_addr(addr, host, sizeof host, port, sizeof port, err);
+    int rc = lr_rpc_split_addr(addr, host, sizeof host, port, sizeof port, err);
     if (rc) return rc;
     struct addrinfo hints = {0}, *res;
     hints.ai_family = AF_UNSPEC;
@@ -143,7 +129,7 @@ int lr_rpc_client_connect(const char *addr, unsigned timeout_ms, lr_rpc_client *
     c->timeout_ms = timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS;
     c->next_msgid = 1;
     strcpy(c->addr, addr);
-    int rc = connect_addr(addr, c->timeout_ms, &c->fd, err);
+    int rc = lr_rpc_dial(addr, c->timeout_ms, &c->fd, err);
     if (rc) {
         msgpack_unpacker_destroy(&c->up);
         free(c);

@@ -118,12 +118,10 @@ static void on_request(struct evhttp_request *req, void *arg) {
 }
 
 int lr_rpc_http_start(lr_rpc_server *s, lr_err *err) {
-    const char *colon = strrchr(s->http_addr, ':');
-    if (!colon || colon == s->http_addr || !colon[1]) return lr_err_set(err, LR_EINVAL, "'%s' is not HOST:PORT", s->http_addr);
-    char host[256];
-    snprintf(host, sizeof host, "%.*s", (int)(colon - s->http_addr), s->http_addr);
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
+    char host[256], digits[32], *end;
+    int rc = lr_rpc_split_addr(s->http_addr, host, sizeof host, digits, sizeof digits, err);
+    if (rc) return rc;
+    long port = strtol(digits, &end, 10);
     if (*end || port < 0 || port > 65535) return lr_err_set(err, LR_EINVAL, "'%s': the port must be 0 .. 65535", s->http_addr);
     if (!(s->http = evhttp_new(s->base))) return lr_err_set(err, LR_ENOMEM, "cannot create the HTTP server");
     evhttp_set_max_body_size(s->http, (ev_ssize_t)s->cfg.max_frame + 1);

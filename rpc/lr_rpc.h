@@ -82,6 +82,11 @@ typedef struct lr_rpc_client lr_rpc_client;
 int lr_rpc_client_connect(const char *addr, unsigned timeout_ms, lr_rpc_client **out, lr_err *err);
 void lr_rpc_client_close(lr_rpc_client *c);
 
+/* A connected TCP socket to "HOST:PORT" (the first resolved address that accepts within
+ * timeout_ms), non-blocking, close-on-exec, TCP_NODELAY: for callers that run their own I/O,
+ * such as the load generator. Errors name addr (LR_ETIMEOUT when the time ran out). */
+int lr_rpc_dial(const char *addr, unsigned timeout_ms, int *fd, lr_err *err);
+
 typedef struct {
     int64_t id;
     float score;

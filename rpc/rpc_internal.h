@@ -7,6 +7,12 @@
 
 #include "lr_rpc.h"
 
+/* ---- addr.c ---------------------------------------------------------------------------------- */
+
+/* "HOST:PORT" or "[V6]:PORT" into host and port (split at the last colon); LR_EINVAL naming addr
+ * when a part is missing or too long. */
+int lr_rpc_split_addr(const char *addr, char *host, size_t hcap, char *port, size_t pcap, lr_err *err);
+
 /* ---- frame.c: where a msgpack object ends, without decoding it ---------------------------- */
 
 #define LR_FRAME_MAX_DEPTH 32

@@ -281,16 +281,14 @@ void lr_rpc_server_stop(lr_rpc_server *s) { event_active(s->stop_ev, EV_READ, 0)
 
 /* ---- setup -------------------------------------------------------------------------------- */
 
-/* "HOST:PORT" into a socket address (numeric or resolved). */
+/* "HOST:PORT" into a socket address to listen on (numeric or resolved). */
 static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *len, lr_err *err) {
-    const char *colon = strrchr(addr, ':');
-    if (!colon || colon == addr || !colon[1])
-        return lr_err_set(err, LR_EINVAL, "'%s' is not HOST:PORT", addr);
-    char host[256];
-    snprintf(host, sizeof host, "%.*s", (int)(colon - addr), addr);
+    char host[256], port[32];
+    int rc = lr_rpc_split_addr(addr, host, sizeof host, port, sizeof port, err);
+    if (rc) return rc;
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
-    int rc = getaddrinfo(host, colon + 1, &hints, &res);
-    if (rc) return lr_err_set(err, LR_EINVAL, "cannot resolve '%s': %s", addr, gai_strerror(rc));
+    if ((rc = getaddrinfo(host, port, &hints, &res)))
+        return lr_err_set(err, LR_EINVAL, "cannot resolve '%s': %s", addr, gai_strerror(rc));
     memcpy(ss, res->ai_addr, res->ai_addrlen);
     *len = res->ai_addrlen;
     freeaddrinfo(res);

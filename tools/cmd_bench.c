@@ -9,18 +9,13 @@
  * the next due time with microsecond precision (poll's millisecond timeout would add up to 1 ms
  * of our own lateness to every latency). */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -56,33 +51,6 @@ typedef struct {
 } bench;
 
 /* ---- connections ---------------------------------------------------------------------------- */
-
-/* A connected non-blocking TCP socket to "HOST:PORT" into *fd. rpc/client.c takes the same
- * steps behind its opaque handle, which owns its socket. */
-static int dial(const char *addr, int *fd, lr_err *err) {
-    char host[256];
-    const char *colon = strrchr(addr, ':'), *h = addr;
-    size_t hl = colon ? (size_t)(colon - addr) : 0;
-    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') h++, hl -= 2; /* [::1]:7070 */
-    snprintf(host, sizeof host, "%.*s", (int)hl, h);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
-    int g = colon ? getaddrinfo(host, colon + 1, &hints, &res) : EAI_NONAME, one = 1, e = 0;
-    if (g) return lr_err_set(err, LR_EIO, "%s: %s", addr, gai_strerror(g));
-    struct timeval tv = {5, 0}; /* Linux's connect() honours SO_SNDTIMEO */
-    *fd = -1;
-    for (struct addrinfo *ai = res; ai && *fd < 0; ai = ai->ai_next) {
-        *fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-        if (*fd < 0 || setsockopt(*fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) ||
-            connect(*fd, ai->ai_addr, ai->ai_addrlen) || setsockopt(*fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) ||
-            fcntl(*fd, F_SETFL, O_NONBLOCK)) {
-            e = errno;
-            if (*fd >= 0) close(*fd);
-            *fd = -1;
-        }
-    }
-    freeaddrinfo(res);
-    return *fd >= 0 ? LR_OK : lr_err_set(err, LR_EIO, "connect(%s): %s", addr, strerror(e));
-}
 
 /* The connection failed: what it had in flight is lost (counted at the end as sent - answered). */
 static void conn_fail(bench *b, conn *c) {
@@ -406,7 +374,7 @@ static int bench_main(bench *b, lr_err *err) {
         conn *c = &b->conns[j];
         msgpack_sbuffer_init(&c->out);
         if (!msgpack_unpacker_init(&c->in, (size_t)64 << 10)) rc = lr_err_set(err, LR_ENOMEM, "out of memory");
-        else rc = dial(b->addr, &c->fd, err);
+        else rc = lr_rpc_dial(b->addr, 5000, &c->fd, err);
     }
     if (!rc && (tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC)) < 0)
         rc = lr_err_set(err, LR_EIO, "timerfd_create: %s", strerror(errno));
