@@ -1,7 +1,6 @@
 /* The methods of docs/rpc.md: read params, ask the engine, pack the result. Runs on workers. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "rpc_internal.h"
 
@@ -299,9 +298,6 @@ static int m_stats(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer *pk,
     unsigned long long requests = 0;
     for (int i = 0; i < LR_RPC_N_METHODS; i++)
         for (int k = 0; k < LR_RPC_N_CODES; k++) requests += atomic_load(&c->metrics->requests[i][k]);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    double now = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
     msgpack_pack_map(pk, 14);
     pack_str(pk, "version"), pack_str(pk, st.version);
     pack_str(pk, "factory"), pack_str(pk, st.factory);
@@ -315,7 +311,7 @@ static int m_stats(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer *pk,
     pack_str(pk, "model_checksum"), pack_str(pk, st.model_checksum);
     pack_str(pk, "threads"), msgpack_pack_uint64(pk, c->cfg->threads);
     pack_str(pk, "queue_depth"), msgpack_pack_int64(pk, atomic_load(&c->metrics->queue_depth));
-    pack_str(pk, "uptime_s"), msgpack_pack_double(pk, now - c->metrics->started);
+    pack_str(pk, "uptime_s"), msgpack_pack_double(pk, lr_rpc_now() - c->metrics->started);
     pack_str(pk, "requests"), msgpack_pack_uint64(pk, requests); /* answered before this one */
     return LR_RPC_OK;
 }

@@ -7,6 +7,8 @@
 
 #include "lr_rpc.h"
 
+double lr_rpc_now(void); /* seconds on a monotonic clock (queue.c) */
+
 /* ---- addr.c ---------------------------------------------------------------------------------- */
 
 /* "HOST:PORT" or "[V6]:PORT" into host and port (split at the last colon); LR_EINVAL naming addr

@@ -79,7 +79,6 @@ struct lr_rpc_server {
     lr_rpc_metrics metrics;
 };
 
-double lr_rpc_now(void);
 lr_rpc_job *lr_rpc_job_new(lr_rpc_job_kind kind);
 void lr_rpc_job_free(lr_rpc_job *j);
 /* Queues a job for the workers (loop thread); LR_RPC_EOVERLOADED when the queue is full or the
