@@ -31,8 +31,8 @@ static double code_bytes(const char *factory, size_t dim) {
 
 int lr_index_autotune(lr_index *ix, const float *x, size_t n, const float *q, size_t nq, size_t k,
                       double target, lr_index_tune *out, lr_err *err) {
-    size_t nlist = 0, dim = lr_index_dim(ix);
-    if (sscanf(lr_index_factory(ix), "IVF%zu", &nlist) != 1)
+    size_t nlist = lr_index_nlist(ix), dim = lr_index_dim(ix);
+    if (!nlist)
         return lr_err_set(err, LR_EUNSUPPORTED, "autotune: index '%s' has no nprobe to tune",
                           lr_index_factory(ix));
     if (!(target > 0 && target <= 1) || nq == 0 || k == 0)

@@ -128,8 +128,7 @@ int lr_index_build(const float *x, size_t n, size_t dim, const int64_t *ids, con
     }
     if (!faiss_Index_is_trained(ix->ix)) {
         /* a sample of at most 64 vectors per list, evenly strided over the catalogue */
-        size_t nlist = 0;
-        sscanf(ix->factory, "IVF%zu", &nlist);
+        size_t nlist = lr_index_nlist(ix);
         size_t want = nlist ? 64 * nlist : n, m = want < n ? want : n, stride = n / m;
         if (m < n && !(sample = malloc(m * dim * sizeof *sample))) {
             rc = lr_err_set(err, LR_ENOMEM, "index: out of memory for a training sample");
@@ -155,9 +154,14 @@ done:
     return LR_OK;
 }
 
-int lr_index_set_nprobe(lr_index *ix, size_t nprobe, lr_err *err) {
+size_t lr_index_nlist(const lr_index *ix) {
     size_t nlist = 0;
-    if (sscanf(ix->factory, "IVF%zu", &nlist) != 1 && ix->factory[0])
+    return sscanf(ix->factory, "IVF%zu", &nlist) == 1 ? nlist : 0;
+}
+
+int lr_index_set_nprobe(lr_index *ix, size_t nprobe, lr_err *err) {
+    size_t nlist = lr_index_nlist(ix);
+    if (!nlist && ix->factory[0])
         return lr_err_set(err, LR_EUNSUPPORTED, "index '%s' is not an IVF index: nprobe does not apply",
                           ix->factory);
     if (nprobe < 1) return lr_err_set(err, LR_EINVAL, "nprobe must be at least 1");

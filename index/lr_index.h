@@ -49,6 +49,7 @@ int lr_index_search(const lr_index *ix, size_t nq, const float *q, size_t k, int
 /* Lists an IVF index probes per query (clamped to its list count); LR_EUNSUPPORTED otherwise. */
 int lr_index_set_nprobe(lr_index *ix, size_t nprobe, lr_err *err);
 size_t lr_index_nprobe(const lr_index *ix); /* 0 when not an IVF index */
+size_t lr_index_nlist(const lr_index *ix);  /* inverted lists, from the factory string; 0 when not IVF */
 
 /* Adds n vectors (n * dim) with the given ids. FAISS keeps no id lookup, so ids are not checked
  * against those already stored: a caller re-adding an id must remove it first (the server does). */
