@@ -64,6 +64,18 @@ static int histories_of(lr_rpc_ctx *c, const msgpack_object *map, const msgpack_
     return LR_RPC_OK;
 }
 
+/* A history (an array of ids) through the user tower into vec. *hist and *unknown (the ids
+ * skipped, *nu of them) are malloc'd for the caller, also on failure. */
+static int encode_history(lr_rpc_ctx *c, const msgpack_object *h, float *vec, int64_t **hist, size_t *len,
+                          int64_t **unknown, size_t *nu, int *empty, lr_rpc_fail *f) {
+    *unknown = NULL, *nu = 0;
+    int rc = lr_rpc_get_ids(h, "history", c->cfg->max_history, hist, len, f);
+    if (!rc && !(*unknown = malloc((*len ? *len : 1) * sizeof **unknown)))
+        rc = lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
+    if (!rc) rc = lr_rpc_engine_encode(c->engine, c->ws, *hist, *len, vec, *unknown, nu, empty, f);
+    return rc;
+}
+
 /* One history's answer: the towers and the index, or popularity when nothing is left to read. */
 static int recommend_one(lr_rpc_ctx *c, const msgpack_object *h, const rec_opts *o, msgpack_packer *pk,
                          lr_rpc_fail *f) {
@@ -72,9 +84,7 @@ static int recommend_one(lr_rpc_ctx *c, const msgpack_object *h, const rec_opts 
     float *vec = malloc(D * sizeof *vec);
     lr_rpc_hit *hits = malloc(o->k * sizeof *hits);
     int empty = 0, rc = vec && hits ? LR_RPC_OK : lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
-    if (!rc) rc = lr_rpc_get_ids(h, "history", c->cfg->max_history, &hist, &len, f);
-    if (!rc && !(unknown = malloc((len ? len : 1) * sizeof *unknown))) rc = lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
-    if (!rc) rc = lr_rpc_engine_encode(c->engine, c->ws, hist, len, vec, unknown, &nu, &empty, f);
+    if (!rc) rc = encode_history(c, h, vec, &hist, &len, &unknown, &nu, &empty, f);
     size_t n_ex = o->n_exclude;
     if (!rc && o->exclude_history && len) { /* the request's exclusions plus the history, sorted */
         if (!(ex = malloc((o->n_exclude + len) * sizeof *ex))) {
@@ -147,9 +157,7 @@ static int m_encode_user(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packe
         int64_t *hist = NULL, *unknown = NULL;
         size_t len = 0, nu = 0;
         int empty;
-        rc = lr_rpc_get_ids(&list[i], "history", c->cfg->max_history, &hist, &len, f);
-        if (!rc && !(unknown = malloc((len ? len : 1) * sizeof *unknown))) rc = lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
-        if (!rc) rc = lr_rpc_engine_encode(c->engine, c->ws, hist, len, vec, unknown, &nu, &empty, f);
+        rc = encode_history(c, &list[i], vec, &hist, &len, &unknown, &nu, &empty, f);
         if (!rc) {
             atomic_fetch_add(&c->metrics->unknown_ids, nu);
             msgpack_pack_array(pk, D);
