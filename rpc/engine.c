@@ -312,7 +312,8 @@ void lr_rpc_engine_get_stats(lr_rpc_engine *e, lr_rpc_engine_stats *st) {
 static int check_new_ids(lr_rpc_engine *e, size_t n, const int64_t *ids, lr_rpc_fail *f) {
     for (size_t i = 0; i < n; i++) {
         int catalogue = ids[i] >= 0 && (size_t)ids[i] < e->n_items;
-        if ((catalogue && lr_idmap_get(&e->removed, ids[i]) < 0) || lr_idmap_get(&e->added, ids[i]) >= 0)
+        int known = catalogue || lr_idmap_get(&e->added, ids[i]) >= 0;
+        if (known && lr_idmap_get(&e->removed, ids[i]) < 0)
             return lr_rpc_failf(f, LR_RPC_ECONFLICT, "item %lld is already in the index", (long long)ids[i]);
         if (catalogue) /* its catalogue row is its content: the call's would disagree with it */
             return lr_rpc_failf(f, LR_RPC_ECONFLICT, "item %lld is a catalogue item; it comes back with a rebuild",

@@ -454,7 +454,7 @@ LR_TEST(admin_methods_need_the_token_and_change_what_is_served) {
     const float *row = lr_towers_content_data(w.ct) + 42 * DC; /* item 42's content, under a new id */
     for (int i = 0; i < DC; i++) msgpack_pack_float(&pk, row[i]);
     raw_send(&r, sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
+    msgpack_sbuffer add_frame = sb; /* sent again below */
     CHECK(raw_next(&r, &res));
     CHECK(res.data.via.array.ptr[2].type == MSGPACK_OBJECT_NIL);
     req find42 = {"search", 0, 0, 2, {{"vector", 'f', 0, 16, NULL, w.items + 42 * 16, NULL}, {"k", 'i', 2, 0, NULL, NULL, NULL}}};
@@ -469,6 +469,24 @@ LR_TEST(admin_methods_need_the_token_and_change_what_is_served) {
     CHECK_EQ(result_of(&res)->via.map.ptr[1].val.via.array.size, 0); /* nothing unknown */
     req item = {"item", 0, 0, 1, {{"id", 'i', 5000, 0, NULL, NULL, NULL}}};
     CHECK_EQ(call(&r, build_req, &item, &res), 0);
+    /* removed, an added item can be added again (the index removes natively here) */
+    int64_t added_id[1] = {5000};
+    req rm_added = {"remove_items", 0, 0, 2, {{"ids", 'h', 0, 1, added_id, NULL, NULL}, {"token", 's', 0, 0, NULL, NULL, "s3cret"}}};
+    CHECK_EQ(call(&r, build_req, &rm_added, &res), 0);
+    CHECK_EQ(call(&r, build_req, &find42, &res), 0);
+    CHECK_EQ(result_of(&res)->via.array.ptr[0].via.array.ptr[0].via.i64, 42);
+    CHECK(result_of(&res)->via.array.ptr[1].via.array.ptr[0].via.i64 != 5000);
+    raw_send(&r, add_frame.data, add_frame.size);
+    CHECK(raw_next(&r, &res));
+    CHECK(res.data.via.array.ptr[2].type == MSGPACK_OBJECT_NIL);
+    CHECK_EQ(call(&r, build_req, &find42, &res), 0);
+    top2[0] = result_of(&res)->via.array.ptr[0].via.array.ptr[0].via.i64;
+    top2[1] = result_of(&res)->via.array.ptr[1].via.array.ptr[0].via.i64;
+    CHECK((top2[0] == 42 && top2[1] == 5000) || (top2[0] == 5000 && top2[1] == 42));
+    raw_send(&r, add_frame.data, add_frame.size); /* present again: a conflict */
+    CHECK(raw_next(&r, &res));
+    CHECK_EQ(res.data.via.array.ptr[2].via.array.ptr[0].via.i64, LR_RPC_ECONFLICT);
+    msgpack_sbuffer_destroy(&add_frame);
     /* reload drops what was changed since the version was loaded */
     req reload = {"reload", 0, 0, 1, {{"token", 's', 0, 0, NULL, NULL, "s3cret"}}};
     CHECK_EQ(call(&r, build_req, &reload, &res), 0);
