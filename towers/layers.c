@@ -197,34 +197,55 @@ void lr_attention_backward(float *dqkv, float *datt, const float *dout, const fl
     }
 }
 
-void lr_attention_last_forward(float *out, const float *q, const float *kv, float *scratch,
+/* out (N, n) at stride ldo = a (N, k) at stride lda times b (k, n) [b_trans: b (n, k)], both at
+ * stride ldb; beta 1 adds to out. The folded attention's per-head products, with sgemv per row
+ * for the few rows of the serving path (as in lr_linear_forward). */
+static void small_matmul(float *out, size_t ldo, const float *a, size_t lda, const float *b, size_t ldb,
+                         int b_trans, size_t N, size_t k, size_t n, float beta) {
+    if (N <= GEMV_MAX_ROWS) {
+        for (size_t i = 0; i < N; i++)
+            cblas_sgemv(CblasRowMajor, b_trans ? CblasNoTrans : CblasTrans, (int)(b_trans ? n : k),
+                        (int)(b_trans ? k : n), 1.0f, b, (int)ldb, a + i * lda, 1, beta, out + i * ldo, 1);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, b_trans ? CblasTrans : CblasNoTrans, (int)N, (int)n,
+                (int)k, 1.0f, a, (int)lda, b, (int)ldb, beta, out, (int)ldo);
+}
+
+void lr_attention_last_forward(float *out, const float *q, const float *ln, const float *wk,
+                               const float *wv, const float *bv, float *fold, float *scratch,
                                const size_t *last, size_t P, size_t H, size_t NH) {
-    size_t hs = H / NH;
-    float scale = 1.0f / sqrtf((float)hs);
+    size_t hs = H / NH, W = NH * H; /* u and z rows: one H-wide slice per head */
+    float scale = 1.0f / sqrtf((float)hs), *u = fold, *z = fold + P * W;
+    for (size_t h = 0; h < NH; h++) /* u[s][h] = Wk_h^T q[s][h] */
+        small_matmul(u + h * H, W, q + h * hs, H, wk + h * hs * H, H, 0, P, hs, H, 0.0f);
 #pragma omp parallel for schedule(dynamic, 8)
     for (size_t s = 0; s < P; s++) {
         size_t t0 = s ? last[s - 1] + 1 : 0, T = last[s] + 1 - t0;
         float *w = scratch + t0; /* this sequence's own stretch of the scratch */
         for (size_t h = 0; h < NH; h++) {
-            const float *qh = q + s * H + h * hs;
+            const float *uh = u + s * W + h * H;
             float maxv = -INFINITY, sum = 0.0f;
-            for (size_t u = 0; u < T; u++) {
-                const float *k = kv + (t0 + u) * 2 * H + h * hs;
+            for (size_t t = 0; t < T; t++) {
+                const float *x = ln + (t0 + t) * H;
                 float dot = 0.0f;
-                for (size_t i = 0; i < hs; i++) dot += qh[i] * k[i];
-                w[u] = dot * scale;
-                if (w[u] > maxv) maxv = w[u];
+                for (size_t i = 0; i < H; i++) dot += uh[i] * x[i];
+                w[t] = dot * scale;
+                if (w[t] > maxv) maxv = w[t];
             }
-            for (size_t u = 0; u < T; u++) sum += (w[u] = expf(w[u] - maxv));
-            float *o = out + s * H + h * hs;
-            memset(o, 0, hs * sizeof *o);
-            for (size_t u = 0; u < T; u++) {
-                const float *v = kv + (t0 + u) * 2 * H + H + h * hs;
-                float p = w[u] / sum;
-                for (size_t i = 0; i < hs; i++) o[i] += p * v[i];
+            for (size_t t = 0; t < T; t++) sum += (w[t] = expf(w[t] - maxv));
+            float *zh = z + s * W + h * H;
+            memset(zh, 0, H * sizeof *zh);
+            for (size_t t = 0; t < T; t++) {
+                const float *x = ln + (t0 + t) * H;
+                float p = w[t] / sum;
+                for (size_t i = 0; i < H; i++) zh[i] += p * x[i];
             }
         }
     }
+    for (size_t s = 0; s < P; s++) memcpy(out + s * H, bv, H * sizeof *out);
+    for (size_t h = 0; h < NH; h++) /* out[s][h] = Wv_h z[s][h] + bv_h */
+        small_matmul(out + h * hs, H, z + h * H, W, wv + h * hs * H, H, 1, P, H, hs, 1.0f);
 }
 
 void lr_l2norm_forward(float *out, float *norm, const float *inp, size_t N, size_t C) {

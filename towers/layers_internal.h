@@ -39,10 +39,19 @@ void lr_attention_backward(float *dqkv, float *datt, const float *dout, const fl
                            const float *att, const size_t *seq_off, const size_t *att_off,
                            size_t S, size_t H, size_t NH);
 
-/* Inference: attention for each sequence's last token only. The P non-empty sequences are packed
- * back to back and last[i] is sequence i's last token (it starts after last[i-1]). q (P,H) holds
- * those tokens' queries, kv (M,2H) every token's keys and values; out (P,H); scratch: M floats. */
-void lr_attention_last_forward(float *out, const float *q, const float *kv, float *scratch,
+/* Inference: attention for each sequence's last token only, without projecting every token's
+ * key and value. For one query q (a head's slice) q.(Wk ln_t + bk) = (Wk^T q).ln_t + q.bk, and the
+ * q.bk term is the same for every t, so softmax drops it; and since the weights a_t sum to one,
+ * sum_t a_t (Wv ln_t + bv) = Wv (sum_t a_t ln_t) + bv. So per sequence the key and value weights
+ * are applied once (to q and to the mixed ln) rather than once per token: for a history of T items
+ * that is 2H^2 instead of 2TH^2 multiply-adds, and a 20-item history no longer packs the key and
+ * value weights for a matrix product. Same result up to rounding.
+ * The P non-empty sequences are packed back to back and last[i] is sequence i's last token (it
+ * starts after last[i-1]). ln (M,H): every token's layer-normed input; q (P,H): the last tokens'
+ * queries; wk, wv (H,H) and bv (H): the key and value rows of the qkv projection; out (P,H).
+ * fold: 2 * P * NH * H floats of scratch; scratch: M floats. */
+void lr_attention_last_forward(float *out, const float *q, const float *ln, const float *wk,
+                               const float *wv, const float *bv, float *fold, float *scratch,
                                const size_t *last, size_t P, size_t H, size_t NH);
 
 /* Rows of inp (N,C) scaled to unit length: out (N,C), norm (N) saved (a zero row stays zero). */

@@ -196,7 +196,7 @@ void lr_pal_pass_free(lr_pal_pass *ps) {
         free(ps->l[l].res3);
     }
     free(ps->sel); free(ps->lnf); free(ps->lnf_mean); free(ps->lnf_rstd); free(ps->proj);
-    free(ps->norm); free(ps->out);
+    free(ps->norm); free(ps->out); free(ps->fold);
     free(ps->dres); free(ps->dres2); free(ps->dH1); free(ps->dH4a); free(ps->dH4b);
     free(ps->dqkv); free(ps->datt); free(ps->dsel); free(ps->dlnf); free(ps->dproj);
     memset(ps, 0, sizeof *ps);
@@ -247,7 +247,8 @@ static int reserve(const lr_pal *m, lr_pal_pass *ps, size_t S, size_t M, size_t 
         bad |= grow(&ps->out_tok, P, sizeof(size_t)) | grow(&ps->sel, P * H, F) |
                grow(&ps->lnf, P * H, F) | grow(&ps->lnf_mean, P, F) | grow(&ps->lnf_rstd, P, F) |
                grow(&ps->proj, P * D, F) | grow(&ps->norm, P, F) | grow(&ps->out, P * D, F) |
-               grow(&ps->dsel, P * H, F) | grow(&ps->dlnf, P * H, F) | grow(&ps->dproj, P * D, F);
+               grow(&ps->dsel, P * H, F) | grow(&ps->dlnf, P * H, F) | grow(&ps->dproj, P * D, F) |
+               grow(&ps->fold, 2 * P * c->heads * H, F);
         ps->cap_P = P;
     }
     return bad ? -1 : 0;
@@ -296,8 +297,9 @@ int lr_pal_pass_setup(const lr_pal *m, lr_pal_pass *ps, const int32_t *items,
     return lr_pal_pass_setup_ex(m, ps, items, offsets, S, NULL, err);
 }
 
-/* The last layer when only each sequence's last token is wanted (inference): keys and values
- * for every token, but the query, attention, projection and MLP for the S last tokens only.
+/* The last layer when only each sequence's last token is wanted (inference): layer norm for every
+ * token, but the query, attention (keys and values folded, see lr_attention_last_forward),
+ * projection and MLP for the S last tokens only.
  * x (M,H) is the layer's input; the result lands in ps->sel (S,H). Backward scratch buffers
  * (unused outside training) hold the intermediate rows. */
 static void last_layer_for_outputs(const lr_pal *m, lr_pal_pass *ps, const float *x) {
@@ -305,12 +307,12 @@ static void last_layer_for_outputs(const lr_pal *m, lr_pal_pass *ps, const float
     const lr_pal_layer *L = &m->p.layer[c->layers - 1];
     lr_pal_layer_acts *a = &ps->l[c->layers - 1];
     size_t H = c->hidden, M = ps->M, P = ps->P;
-    float *kv = a->qkv, *qin = ps->dres, *q = ps->dres2, *y = ps->dH1, *h4 = ps->dH4a;
+    float *qin = ps->dres, *q = ps->dres2, *y = ps->dH1, *h4 = ps->dH4a;
     lr_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, L->ln1_w, L->ln1_b, M, H);
-    lr_linear_forward(kv, a->ln1, L->qkv_w + H * H, L->qkv_b + H, M, H, 2 * H);
     for (size_t i = 0; i < P; i++) memcpy(qin + i * H, a->ln1 + ps->out_tok[i] * H, H * sizeof *qin);
     lr_linear_forward(q, qin, L->qkv_w, L->qkv_b, P, H, H);
-    lr_attention_last_forward(y, q, kv, a->atty, ps->out_tok, P, H, c->heads);
+    lr_attention_last_forward(y, q, a->ln1, L->qkv_w + H * H, L->qkv_w + 2 * H * H, L->qkv_b + 2 * H,
+                              ps->fold, a->atty, ps->out_tok, P, H, c->heads);
     lr_linear_forward(a->attproj, y, L->proj_w, L->proj_b, P, H, H);
     for (size_t i = 0; i < P; i++) /* res2 for the output rows only */
         for (size_t j = 0; j < H; j++) a->res2[i * H + j] = x[ps->out_tok[i] * H + j] + a->attproj[i * H + j];

@@ -64,6 +64,7 @@ typedef struct {
     float *emb, *emb_mask, *x0; /* (M, H) */
     lr_pal_layer_acts l[LR_PAL_MAX_LAYERS];
     float *sel, *lnf, *lnf_mean, *lnf_rstd, *proj, *norm, *out; /* P rows */
+    float *fold; /* 2 * P * heads * H: the last layer's folded attention (inference) */
     /* backward scratch */
     float *dres, *dres2, *dH1, *dH4a, *dH4b, *dqkv, *datt, *dsel, *dlnf, *dproj;
     int training; /* dropout on */

@@ -268,21 +268,33 @@ LR_TEST(cold_start_content_rows_match_the_item_tower_in_content_mode) {
     lr_towers_pal_free(m);
 }
 
-/* Inference computes the last layer for the last tokens only; training computes it for all. */
+/* Inference computes the last layer for the last tokens only, with the keys and values folded
+ * into the query and the mixed inputs; training computes it for all tokens. Both with a few
+ * sequences (per-row products) and with more than four (matrix products), one layer and two. */
 LR_TEST(last_token_shortcut_matches_the_full_forward) {
-    lr_pal *m = tiny(LR_PAL_BOTH, LR_POS_NEWEST, 2);
-    CHECK(m);
-    lr_err err = {0};
-    lr_pal_pass fast = {0}, full = {0};
-    CHECK_OK(lr_pal_pass_setup(m, &fast, k_items, k_off, 3, &err), err);
-    CHECK_OK(lr_pal_pass_setup(m, &full, k_items, k_off, 3, &err), err);
-    full.training = 1; /* dropout is 0 in tiny(): training mode only turns the shortcut off */
-    lr_pal_forward(m, &fast, k_content);
-    lr_pal_forward(m, &full, k_content);
-    for (int i = 0; i < 3 * 4; i++) CHECK_NEAR(fast.out[i], full.out[i], 1e-5);
-    lr_pal_pass_free(&fast);
-    lr_pal_pass_free(&full);
-    lr_towers_pal_free(m);
+    /* eight histories, one of them empty: more than the four rows that switch to sgemm */
+    static const int32_t many[] = {0, 3, 5, 2, 6, 1, 4, 4, 0, 3, 5, 5, 1, 6, 2, 0, 1, 2, 3, 4, 5, 6};
+    static const size_t many_off[] = {0, 3, 4, 10, 10, 12, 14, 19, 22};
+    for (size_t layers = 1; layers <= 2; layers++)
+        for (int big = 0; big <= 1; big++) {
+            lr_pal *m = tiny(LR_PAL_BOTH, LR_POS_NEWEST, layers);
+            CHECK(m);
+            lr_err err = {0};
+            const int32_t *items = big ? many : k_items;
+            const size_t *off = big ? many_off : k_off, S = big ? 8 : 3;
+            lr_pal_pass fast = {0}, full = {0};
+            CHECK_OK(lr_pal_pass_setup(m, &fast, items, off, S, &err), err);
+            CHECK_OK(lr_pal_pass_setup(m, &full, items, off, S, &err), err);
+            full.training = 1; /* dropout is 0 in tiny(): training mode only turns the shortcut off */
+            lr_pal_forward(m, &fast, k_content);
+            lr_pal_forward(m, &full, k_content);
+            CHECK(fast.shortcut && !full.shortcut);
+            CHECK(fast.P == (big ? 7 : 3) && full.P == fast.P);
+            for (size_t i = 0; i < fast.P * 4; i++) CHECK_NEAR(fast.out[i], full.out[i], 1e-5);
+            lr_pal_pass_free(&fast);
+            lr_pal_pass_free(&full);
+            lr_towers_pal_free(m);
+        }
 }
 
 LR_TEST(item_cache_gives_the_same_vectors) {
