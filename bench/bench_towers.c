@@ -91,9 +91,11 @@ int main(int argc, char **argv) {
            lr_towers_pal_mode_name(c.mode), c.hidden, c.layers, c.heads, c.out_dim, n, c.content_dim);
     printf("| user tower, one history | items | mean ms | p50 ms | p99 ms |\n|---|---|---|---|---|\n");
     latency("content through the adaptor", m, ct, hist, 50, 2000);
+    latency("content through the adaptor", m, ct, hist, 20, 2000);
     latency("content through the adaptor", m, ct, hist, 5, 2000);
     if (lr_towers_pal_cache_content(m, ct, &err) == LR_OK) {
         latency("item cache (serving path)", m, ct, hist, 50, 2000);
+        latency("item cache (serving path)", m, ct, hist, 20, 2000); /* learnrec bench's default */
         latency("item cache (serving path)", m, ct, hist, 5, 2000);
     }
     /* batched: 1024 users of 50 items */

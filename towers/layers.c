@@ -223,24 +223,17 @@ void lr_attention_last_forward(float *out, const float *q, const float *ln, cons
     for (size_t s = 0; s < P; s++) {
         size_t t0 = s ? last[s - 1] + 1 : 0, T = last[s] + 1 - t0;
         float *w = scratch + t0; /* this sequence's own stretch of the scratch */
+        const float *x = ln + t0 * H; /* this sequence's tokens, (T,H) */
         for (size_t h = 0; h < NH; h++) {
-            const float *uh = u + s * W + h * H;
             float maxv = -INFINITY, sum = 0.0f;
-            for (size_t t = 0; t < T; t++) {
-                const float *x = ln + (t0 + t) * H;
-                float dot = 0.0f;
-                for (size_t i = 0; i < H; i++) dot += uh[i] * x[i];
-                w[t] = dot * scale;
-                if (w[t] > maxv) maxv = w[t];
-            }
+            /* w = scale * x u_h, then softmax, then z_h = x^T w */
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)T, (int)H, scale, x, (int)H, u + s * W + h * H, 1,
+                        0.0f, w, 1);
+            for (size_t t = 0; t < T; t++) maxv = w[t] > maxv ? w[t] : maxv;
             for (size_t t = 0; t < T; t++) sum += (w[t] = expf(w[t] - maxv));
-            float *zh = z + s * W + h * H;
-            memset(zh, 0, H * sizeof *zh);
-            for (size_t t = 0; t < T; t++) {
-                const float *x = ln + (t0 + t) * H;
-                float p = w[t] / sum;
-                for (size_t i = 0; i < H; i++) zh[i] += p * x[i];
-            }
+            for (size_t t = 0; t < T; t++) w[t] /= sum;
+            cblas_sgemv(CblasRowMajor, CblasTrans, (int)T, (int)H, 1.0f, x, (int)H, w, 1, 0.0f,
+                        z + s * W + h * H, 1);
         }
     }
     for (size_t s = 0; s < P; s++) memcpy(out + s * H, bv, H * sizeof *out);
