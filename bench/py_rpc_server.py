@@ -25,7 +25,7 @@ length it has only seen in a header, as learnrec serve does).
 The user tower takes learnrec's inference shortcut (the last block at the newest position only,
 torch_pal.PAL.users_last), as torch_pal.py takes learnrec's training shortcuts, so that the
 comparison measures the implementation and not the algorithm. Results equal learnrec's: user
-vectors within ~2e-7 of `learnrec embed-users`, and the same top k as `learnrec search` on the
+vectors within ~4e-7 of `learnrec serve`'s encode_user, and the same top k as `learnrec search` on the
 same index.
 
 Needs Debian's interpreter: numpy, torch, msgpack, faiss (python3-faiss).

@@ -168,19 +168,25 @@ class Block(nn.Module):
         return x + self.mlp(x)
 
     def forward_last(self, x, key_bias):
-        """Inference over the last position only (as learnrec's last_layer_for_outputs): keys and
-        values for every token, the query, attention, projection and MLP for the last one.
+        """Inference over the last position only (as learnrec's last_layer_for_outputs): layer
+        norm for every token, the query, attention, projection and MLP for the last one, with
+        the keys and values folded as lr_attention_last_forward does: q.(Wk h_t + bk) =
+        (Wk^T q).h_t + q.bk (the q.bk term is the same for every t and softmax drops it) and
+        sum_t a_t (Wv h_t + bv) = Wv (sum_t a_t h_t) + bv.
         x: (B, T, H); key_bias: (B, 1, 1, T), 0 for the keys the last token may attend, -inf for
         padding. Returns (B, H), the block's output at the last position."""
         B, T, H = x.shape
         A, hs = self.heads, H // self.heads
         h = self.ln1(x)
-        k, v = F.linear(h, self.qkv.weight[H:], self.qkv.bias[H:]).split(H, dim=-1)
         q = F.linear(h[:, -1], self.qkv.weight[:H], self.qkv.bias[:H]).view(B, A, 1, hs)
-        k = k.view(B, T, A, hs).transpose(1, 2)  # (B, A, T, hs)
-        v = v.view(B, T, A, hs).transpose(1, 2)
-        att = torch.softmax(q @ k.transpose(-2, -1) * (1.0 / math.sqrt(hs)) + key_bias, dim=-1)
-        x = x[:, -1] + self.proj((att @ v).reshape(B, H))
+        wk = self.qkv.weight[H:2 * H].view(A, hs, H)
+        wv = self.qkv.weight[2 * H:].view(A, hs, H)
+        u = q @ wk  # (B, A, 1, H): Wk_a^T q_a per head
+        att = torch.softmax(u @ h.unsqueeze(1).transpose(-2, -1) * (1.0 / math.sqrt(hs)) + key_bias,
+                            dim=-1)  # (B, A, 1, T)
+        z = att @ h.unsqueeze(1)  # (B, A, 1, H)
+        y = (z @ wv.transpose(-2, -1)).reshape(B, H) + self.qkv.bias[2 * H:]
+        x = x[:, -1] + self.proj(y)
         return x + self.mlp(x)
 
     def forward_single(self, x):
