@@ -24,8 +24,7 @@
 #define COARSE_ITERATIONS 10 /* k-means rounds for the IVF lists: FAISS's default of 25 tripled
                               * the 1M build (docs/benchmarks.md) for no measured recall */
 
-/* FAISS's message lives in a thread-local until its next call: copy it now. */
-static int faiss_fail(lr_err *err, const char *what) {
+int lr_index_faiss_fail(lr_err *err, const char *what) {
     const char *m = faiss_get_last_error();
     return lr_err_set(err, LR_EFAISS, "%s: %s", what, m && *m ? m : "FAISS reported an error");
 }
@@ -75,7 +74,7 @@ static int add_batches(FaissIndex *ix, size_t n, size_t dim, const float *x, con
         const int64_t *bid = ids ? ids + s : seq;
         for (size_t i = 0; !ids && i < m; i++) seq[i] = first_id + (int64_t)(s + i);
         if (faiss_Index_add_with_ids(ix, (idx_t)m, x + s * dim, (const idx_t *)bid)) {
-            rc = faiss_fail(err, "adding vectors");
+            rc = lr_index_faiss_fail(err, "adding vectors");
             break;
         }
     }
@@ -98,7 +97,7 @@ static int train_coarse(FaissIndex *index, size_t dim, size_t nlist, size_t m, c
     int rc = LR_OK;
     if (faiss_Clustering_new_with_params(&km, (int)dim, (int)nlist, &cp) ||
         faiss_Clustering_train(km, (idx_t)m, x, quantizer))
-        rc = faiss_fail(err, "index: training the inverted lists failed");
+        rc = lr_index_faiss_fail(err, "index: training the inverted lists failed");
     faiss_Clustering_free(km);
     return rc;
 }
@@ -122,7 +121,7 @@ int lr_index_build(const float *x, size_t n, size_t dim, const int64_t *ids, con
     blas_guard g = blas_single();
     int rc = LR_OK;
     if (faiss_index_factory(&ix->ix, (int)dim, full, METRIC_INNER_PRODUCT)) {
-        rc = faiss_fail(err, "index: the factory string was refused");
+        rc = lr_index_faiss_fail(err, "index: the factory string was refused");
         lr_err_prefix(err, "'%s': ", ix->factory);
         goto done;
     }
@@ -137,7 +136,7 @@ int lr_index_build(const float *x, size_t n, size_t dim, const int64_t *ids, con
         for (size_t i = 0; sample && i < m; i++) memcpy(sample + i * dim, x + i * stride * dim, dim * sizeof *x);
         if (nlist > 1 && (rc = train_coarse(ix->ix, dim, nlist, m, sample ? sample : x, err))) goto done;
         if (faiss_Index_train(ix->ix, (idx_t)m, sample ? sample : x)) {
-            rc = faiss_fail(err, "index: training failed");
+            rc = lr_index_faiss_fail(err, "index: training failed");
             goto done;
         }
     }
@@ -169,7 +168,7 @@ int lr_index_set_nprobe(lr_index *ix, size_t nprobe, lr_err *err) {
     FaissParameterSpace *ps = NULL;
     int bad = faiss_ParameterSpace_new(&ps) ||
               faiss_ParameterSpace_set_index_parameter(ps, ix->ix, "nprobe", (double)nprobe);
-    int rc = bad ? faiss_fail(err, "setting nprobe") : LR_OK;
+    int rc = bad ? lr_index_faiss_fail(err, "setting nprobe") : LR_OK;
     faiss_ParameterSpace_free(ps);
     if (!rc) ix->nprobe = nprobe;
     return rc;
@@ -177,10 +176,11 @@ int lr_index_set_nprobe(lr_index *ix, size_t nprobe, lr_err *err) {
 
 size_t lr_index_nprobe(const lr_index *ix) { return ix->nprobe; }
 
-int lr_index_plain_search(const lr_index *ix, size_t nq, const float *q, size_t k, int64_t *ids,
-                          float *scores, lr_err *err) {
+int lr_index_plain_search(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
+                          int64_t *ids, float *scores, lr_err *err) {
+    if (nprobe && nprobe != ix->nprobe) return lr_index_probe_search(ix, nq, q, k, nprobe, ids, scores, err);
     if (faiss_Index_search(ix->ix, (idx_t)nq, q, (idx_t)k, scores, (idx_t *)ids))
-        return faiss_fail(err, "search");
+        return lr_index_faiss_fail(err, "search");
     for (size_t i = 0; i < nq * k; i++)
         if (ids[i] < 0) scores[i] = -INFINITY;
     return LR_OK;
@@ -188,13 +188,18 @@ int lr_index_plain_search(const lr_index *ix, size_t nq, const float *q, size_t 
 
 int lr_index_search(const lr_index *ix, size_t nq, const float *q, size_t k, int64_t *ids,
                     float *scores, lr_err *err) {
+    return lr_index_search_nprobe(ix, nq, q, k, 0, ids, scores, err);
+}
+
+int lr_index_search_nprobe(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
+                           int64_t *ids, float *scores, lr_err *err) {
     if (k == 0) return lr_err_set(err, LR_EINVAL, "search: k must be at least 1");
     for (size_t i = 0; i < nq * ix->dim; i++)
         if (!isfinite(q[i]))
             return lr_err_set(err, LR_EINVAL, "search: query %zu has a NaN or Inf value", i / ix->dim);
-    if (ix->n_tomb) return lr_index_filtered_search(ix, nq, q, k, ids, scores, err);
-    if (ix->rs_vecs && ix->rs_depth) return lr_index_rescored_search(ix, nq, q, k, ids, scores, err);
-    return lr_index_plain_search(ix, nq, q, k, ids, scores, err);
+    if (ix->n_tomb) return lr_index_filtered_search(ix, nq, q, k, nprobe, ids, scores, err);
+    if (ix->rs_vecs && ix->rs_depth) return lr_index_rescored_search(ix, nq, q, k, nprobe, ids, scores, err);
+    return lr_index_plain_search(ix, nq, q, k, nprobe, ids, scores, err);
 }
 
 int lr_index_add(lr_index *ix, size_t n, const float *x, const int64_t *ids, lr_err *err) {
@@ -223,7 +228,7 @@ int lr_index_remove(lr_index *ix, size_t n, const int64_t *ids, size_t *removed,
     int rc = LR_OK;
     if (faiss_IDSelectorBatch_new(&sel, n, (const idx_t *)ids) ||
         faiss_Index_remove_ids(ix->ix, (const FaissIDSelector *)sel, &got))
-        rc = faiss_fail(err, "remove");
+        rc = lr_index_faiss_fail(err, "remove");
     faiss_IDSelector_free((FaissIDSelector *)sel);
     if (removed) *removed = rc ? 0 : got;
     return rc;
@@ -236,7 +241,7 @@ int lr_index_save(const lr_index *ix, const char *path, lr_err *err) {
     snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
     int rc = LR_OK;
     if (faiss_write_index_fname(ix->ix, tmp)) {
-        rc = faiss_fail(err, "writing the index");
+        rc = lr_index_faiss_fail(err, "writing the index");
         lr_err_prefix(err, "%s: ", path);
     } else {
         FILE *f = fopen(tmp, "rb+");
@@ -258,7 +263,7 @@ int lr_index_load(const char *path, lr_index **out, lr_err *err) {
     lr_index *ix = calloc(1, sizeof *ix);
     if (!ix) return lr_err_set(err, LR_ENOMEM, "index: out of memory");
     if (faiss_read_index_fname(path, 0, &ix->ix)) {
-        int rc = faiss_fail(err, "reading the index");
+        int rc = lr_index_faiss_fail(err, "reading the index");
         lr_err_prefix(err, "%s: ", path);
         free(ix);
         return rc;
@@ -292,7 +297,7 @@ int lr_index_exact_search(const float *x, size_t n, size_t dim, const float *q, 
     int rc = LR_OK;
     if (faiss_IndexFlatIP_new_with(&flat, (idx_t)dim) || faiss_Index_add((FaissIndex *)flat, (idx_t)n, x) ||
         faiss_Index_search((FaissIndex *)flat, (idx_t)nq, q, (idx_t)k, scores, (idx_t *)ids))
-        rc = faiss_fail(err, "exact search");
+        rc = lr_index_faiss_fail(err, "exact search");
     faiss_Index_free((FaissIndex *)flat);
     blas_restore(g);
     for (size_t i = 0; !rc && i < nq * k; i++)

@@ -23,17 +23,26 @@ struct lr_index {
 /* Marks ids as removed; *added (may be NULL) gets how many were not marked before. */
 int lr_index_tomb_add(lr_index *ix, size_t n, const int64_t *ids, size_t *added, lr_err *err);
 int lr_index_tomb_has(const lr_index *ix, int64_t id);
+/* FAISS's message lives in a thread-local until its next call: copies it into err now. */
+int lr_index_faiss_fail(lr_err *err, const char *what);
+
+/* The searches below take the call's nprobe (0: the index's own setting). */
+
 /* lr_index_search when ids are marked removed: over-fetches, then drops them. */
-int lr_index_filtered_search(const lr_index *ix, size_t nq, const float *q, size_t k, int64_t *ids,
-                             float *scores, lr_err *err);
+int lr_index_filtered_search(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
+                             int64_t *ids, float *scores, lr_err *err);
 
 /* The FAISS search alone (no checks, no re-scoring); padded with -1 / -INFINITY. */
-int lr_index_plain_search(const lr_index *ix, size_t nq, const float *q, size_t k, int64_t *ids,
-                          float *scores, lr_err *err);
+int lr_index_plain_search(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
+                          int64_t *ids, float *scores, lr_err *err);
 
 /* lr_index_search when re-scoring is on: max(rs_depth, k) candidates, re-ranked exactly. */
-int lr_index_rescored_search(const lr_index *ix, size_t nq, const float *q, size_t k, int64_t *ids,
-                             float *scores, lr_err *err);
+int lr_index_rescored_search(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
+                             int64_t *ids, float *scores, lr_err *err);
+
+/* The FAISS search over nprobe lists other than the index's setting, the index untouched. */
+int lr_index_probe_search(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
+                          int64_t *ids, float *scores, lr_err *err);
 
 /* Records the factory string of a loaded index (FAISS files do not keep it; manifests do). */
 void lr_index_set_factory_name(lr_index *ix, const char *factory);

@@ -46,6 +46,14 @@ int lr_index_build(const float *x, size_t n, size_t dim, const int64_t *ids, con
 int lr_index_search(const lr_index *ix, size_t nq, const float *q, size_t k, int64_t *ids,
                     float *scores, lr_err *err);
 
+/* lr_index_search probing nprobe lists per query instead of the index's setting (0: that
+ * setting; clamped to the list count), without changing the index: calls with different nprobe
+ * may run at once, beside plain searches. IVF indexes whose lists FAISS scans one by one;
+ * LR_EUNSUPPORTED for others (not IVF, fast-scan codes, or IVF inside a transform such as OPQ),
+ * where the caller can still stop searches and use lr_index_set_nprobe. */
+int lr_index_search_nprobe(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
+                           int64_t *ids, float *scores, lr_err *err);
+
 /* Lists an IVF index probes per query (clamped to its list count); LR_EUNSUPPORTED otherwise. */
 int lr_index_set_nprobe(lr_index *ix, size_t nprobe, lr_err *err);
 size_t lr_index_nprobe(const lr_index *ix); /* 0 when not an IVF index */

@@ -35,8 +35,8 @@ static int by_score_desc(const void *a, const void *b) {
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-int lr_index_rescored_search(const lr_index *ix, size_t nq, const float *q, size_t k, int64_t *ids,
-                             float *scores, lr_err *err) {
+int lr_index_rescored_search(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
+                             int64_t *ids, float *scores, lr_err *err) {
     size_t depth = ix->rs_depth > k ? ix->rs_depth : k, dim = ix->dim; /* at least k candidates */
     int64_t *ci = malloc(nq * depth * sizeof *ci);
     float *cs = malloc(nq * depth * sizeof *cs);
@@ -47,7 +47,7 @@ int lr_index_rescored_search(const lr_index *ix, size_t nq, const float *q, size
         goto done;
     }
     const float *vecs = ix->rs_vecs;
-    if ((rc = lr_index_plain_search(ix, nq, q, depth, ci, cs, err))) goto done;
+    if ((rc = lr_index_plain_search(ix, nq, q, depth, nprobe, ci, cs, err))) goto done;
     for (size_t i = 0; i < nq; i++) {
         const float *qi = q + i * dim;
         size_t m = 0;

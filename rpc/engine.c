@@ -250,17 +250,17 @@ int lr_rpc_engine_search(lr_rpc_engine *e, const float *vec, size_t k, size_t np
     int rc = 0;
     pthread_rwlock_rdlock(&e->lock);
     size_t own = lr_index_nprobe(e->ix);
-    if (nprobe && own && nprobe != own) {
-        /* FAISS 1.7.3's C API sets nprobe on the index itself: a request's own nprobe runs
-         * alone, under the write lock, and puts the version's back */
+    if (!own) nprobe = 0; /* not an IVF index: nothing to probe */
+    rc = lr_index_search_nprobe(e->ix, 1, vec, fetch, nprobe, ids, scores, &err);
+    if (rc == LR_EUNSUPPORTED && nprobe) {
+        /* an index that cannot take a per-call nprobe (fast-scan codes): the request sets it on
+         * the index, alone under the write lock, and puts the version's back */
         pthread_rwlock_unlock(&e->lock);
         pthread_rwlock_wrlock(&e->lock);
         own = lr_index_nprobe(e->ix);
         rc = lr_index_set_nprobe(e->ix, nprobe, &err) || lr_index_search(e->ix, 1, vec, fetch, ids, scores, &err);
         lr_err ignored;
         lr_index_set_nprobe(e->ix, own, &ignored);
-    } else {
-        rc = lr_index_search(e->ix, 1, vec, fetch, ids, scores, &err);
     }
     pthread_rwlock_unlock(&e->lock);
     for (size_t i = 0; !rc && i < fetch && *n_hits < k; i++)

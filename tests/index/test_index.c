@@ -108,6 +108,60 @@ LR_TEST(ivf_pq_finds_exact_neighbours_far_above_chance) {
     free(x);
 }
 
+/* A call's own nprobe, below, at and above the index's setting (above it the lists are scanned
+ * in passes and merged), gives what setting nprobe on the index gives, with and without
+ * re-scoring, and leaves the index's setting alone. */
+LR_TEST(per_call_nprobe_equals_setting_it_and_leaves_the_index_alone) {
+    size_t n = 5000, d = 16, k = 50, nq = 70; /* more queries than one round of 64 */
+    float *x = clustered(n, d, 7), *q = clustered(nq, d, 8); /* queries off the data: wide top k */
+    lr_err err = {0};
+    lr_index *ix;
+    CHECK_OK(lr_index_build(x, n, d, NULL, "IVF64,SQ8", &ix, &err), err);
+    CHECK_OK(lr_index_set_nprobe(ix, 8, &err), err);
+    int64_t *a = malloc(nq * k * sizeof *a), *b = malloc(nq * k * sizeof *b);
+    float *sa = malloc(nq * k * sizeof *sa), *sb = malloc(nq * k * sizeof *sb);
+    int64_t *own = malloc(nq * k * sizeof *own);
+    const size_t probes[] = {1, 3, 8, 20, 64, 500};
+    for (int rescore = 0; rescore <= 1; rescore++) {
+        CHECK_OK(lr_index_set_rescore(ix, x, n, rescore ? 80 : 0, &err), err);
+        CHECK_OK(lr_index_search(ix, nq, q, k, own, sb, &err), err);
+        for (size_t t = 0; t < sizeof probes / sizeof *probes; t++) {
+            CHECK_OK(lr_index_search_nprobe(ix, nq, q, k, probes[t], a, sa, &err), err);
+            CHECK_EQ(lr_index_nprobe(ix), 8);
+            CHECK_OK(lr_index_set_nprobe(ix, probes[t], &err), err);
+            CHECK_OK(lr_index_search(ix, nq, q, k, b, sb, &err), err);
+            CHECK_OK(lr_index_set_nprobe(ix, 8, &err), err);
+            size_t differ = 0; /* from the index's own 8 lists: the call's nprobe did something */
+            for (size_t i = 0; i < nq * k; i++) {
+                CHECK_EQ(a[i], b[i]);
+                if (a[i] >= 0) CHECK_NEAR(sa[i], sb[i], 1e-6);
+                else CHECK(sa[i] == -INFINITY && sb[i] == -INFINITY); /* fewer than k in 1 list */
+                differ += a[i] != own[i];
+            }
+            CHECK(probes[t] == 8 ? differ == 0 : differ > 0);
+            /* the last query of each round of 64 too (merging is per query) */
+            CHECK(a[63 * k + k - 1] == b[63 * k + k - 1] && a[69 * k + k - 1] == b[69 * k + k - 1]);
+        }
+        /* 0 is the index's own setting */
+        CHECK_OK(lr_index_search_nprobe(ix, nq, q, k, 0, a, sa, &err), err);
+        for (size_t i = 0; i < nq * k; i++) CHECK_EQ(a[i], own[i]);
+    }
+    free(own);
+    free(q);
+    lr_index_free(ix);
+    /* fast-scan lists and flat indexes cannot take one */
+    CHECK_OK(lr_index_build(x, n, d, NULL, "IVF64,PQ8x4fs", &ix, &err), err);
+    CHECK_ERR(lr_index_search_nprobe(ix, 1, x, k, 4, a, sa, &err), err, LR_EUNSUPPORTED, "fast-scan");
+    lr_index_free(ix);
+    CHECK_OK(lr_index_build(x, n, d, NULL, "Flat", &ix, &err), err);
+    CHECK_ERR(lr_index_search_nprobe(ix, 1, x, k, 4, a, sa, &err), err, LR_EUNSUPPORTED, "not an IVF index");
+    CHECK_OK(lr_index_search_nprobe(ix, 1, x, k, 0, a, sa, &err), err);
+    CHECK_EQ(a[0], 0);
+    lr_index_free(ix);
+    free(a); free(b); free(sa); free(sb);
+    free(x);
+}
+
 /* The default 8-bit scalar codes rank almost exactly: recall needs no re-scoring vectors. */
 LR_TEST(default_index_is_near_exact_without_rescoring) {
     size_t n = 20000, d = 32, k = 10, nq = 100;
@@ -310,6 +364,7 @@ LR_TEST(bad_input_is_refused) {
 LR_TEST_MAIN(LR_CASE(default_factory_scales_with_the_catalogue),
              LR_CASE(ivf_flat_probing_every_list_equals_exact_search),
              LR_CASE(ivf_pq_finds_exact_neighbours_far_above_chance),
+             LR_CASE(per_call_nprobe_equals_setting_it_and_leaves_the_index_alone),
              LR_CASE(default_index_is_near_exact_without_rescoring),
              LR_CASE(default_index_removes_natively_and_takes_the_id_back),
              LR_CASE(ids_are_the_callers_and_results_are_padded),

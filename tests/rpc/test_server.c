@@ -305,6 +305,80 @@ LR_TEST(recommend_equals_encode_then_search_and_the_offline_path) {
     world_down(&w);
 }
 
+/* A request's nprobe probes that many lists for that request alone: requests with and without
+ * one, pipelined so the workers run them together, each get what the index gives with that
+ * setting, and the served setting stays. */
+LR_TEST(a_requests_nprobe_applies_to_it_alone) {
+    world w;
+    lr_err err = {0};
+    int rc = world_up(&w, lr_rpc_server_config_default(), &err);
+    lr_index *ix = NULL;
+    raw r = {-1, {0}};
+    enum { K = 40, N = 32 };
+    float u[16];
+    int64_t want[2][K], got[K];
+    float ws[2][K], gs[K];
+    for (int i = 0; i < 16; i++) u[i] = (float)((i * 7) % 5) - 2.0f;
+    /* offline: the served version with its own nprobe (8, every list) and with 1 */
+    if (!rc) rc = lr_index_open(w.index, NULL, 16, NULL, &ix, NULL, &err);
+    if (!rc) rc = lr_index_search(ix, 1, u, K, want[0], ws[0], &err);
+    if (!rc) rc = lr_index_set_nprobe(ix, 1, &err);
+    if (!rc) rc = lr_index_search(ix, 1, u, K, want[1], ws[1], &err);
+    if (!rc) rc = raw_open(&r, lr_rpc_server_port(w.server));
+    CHECK_OK(rc, err);
+    size_t differ = 0;
+    for (int i = 0; i < K; i++) differ += want[0][i] != want[1][i];
+    CHECK(differ > 0); /* one list of eight holds fewer than the best 40 */
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    for (uint32_t m = 0; m < N; m++) { /* odd msgids ask for 1 list */
+        msgpack_pack_array(&pk, 4);
+        msgpack_pack_int(&pk, 0);
+        msgpack_pack_uint32(&pk, m);
+        pk_str(&pk, "search");
+        msgpack_pack_map(&pk, m % 2 ? 3 : 2);
+        pk_str(&pk, "vector");
+        msgpack_pack_array(&pk, 16);
+        for (int i = 0; i < 16; i++) msgpack_pack_float(&pk, u[i]);
+        pk_str(&pk, "k");
+        msgpack_pack_int(&pk, K);
+        if (m % 2) {
+            pk_str(&pk, "nprobe");
+            msgpack_pack_int(&pk, 1);
+        }
+    }
+    raw_send(&r, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    msgpack_unpacked res;
+    msgpack_unpacked_init(&res);
+    int answered = 0;
+    while (answered < N && raw_next(&r, &res)) {
+        const msgpack_object *o = res.data.via.array.ptr;
+        int odd = (int)(o[1].via.u64 % 2);
+        CHECK(o[2].type == MSGPACK_OBJECT_NIL);
+        int n = hits_of(&o[3], got, gs, K), expect = 0;
+        while (expect < K && want[odd][expect] >= 0) expect++;
+        CHECK_EQ(n, expect);
+        for (int i = 0; i < n; i++) CHECK_EQ(got[i], want[odd][i]);
+        answered++;
+    }
+    CHECK_EQ(answered, N);
+    req stats = {"stats", 0, 0, 0, {{0}}};
+    CHECK_EQ(call(&r, build_req, &stats, &res), 0);
+    const msgpack_object *st = result_of(&res);
+    int64_t served_nprobe = -1;
+    for (uint32_t i = 0; i < st->via.map.size; i++)
+        if (st->via.map.ptr[i].key.via.str.size == 6 && !memcmp(st->via.map.ptr[i].key.via.str.ptr, "nprobe", 6))
+            served_nprobe = st->via.map.ptr[i].val.via.i64;
+    CHECK_EQ(served_nprobe, 8);
+    msgpack_unpacked_destroy(&res);
+    raw_close(&r);
+    lr_index_free(ix);
+    world_down(&w);
+}
+
 /* 64 requests in one write: every msgid is answered once, whatever order the workers finish. */
 LR_TEST(pipelined_requests_are_each_answered_once) {
     world w;
@@ -685,6 +759,7 @@ LR_TEST(the_client_library_gets_results_and_typed_errors) {
 LR_TEST_MAIN(LR_CASE(recommend_equals_encode_then_search_and_the_offline_path),
              LR_CASE(the_client_library_gets_results_and_typed_errors),
              LR_CASE(pipelined_requests_are_each_answered_once), LR_CASE(malformed_requests_get_typed_errors),
+             LR_CASE(a_requests_nprobe_applies_to_it_alone),
              LR_CASE(bad_bytes_close_only_their_connection),
              LR_CASE(admin_methods_need_the_token_and_change_what_is_served),
              LR_CASE(reload_swaps_versions_and_refuses_bad_names),
