@@ -38,7 +38,7 @@ typedef struct {
 
 typedef struct {
     const char *addr, *json_path;
-    size_t n_conns, k, hist_len, items;
+    size_t n_conns, k, hist_len, items, nprobe; /* nprobe 0: the server's own */
     double rate, duration;
     uint64_t rng;
     conn *conns;
@@ -106,11 +106,12 @@ static int send_request(bench *b, conn *c, double due) {
     msgpack_packer pk;
     msgpack_packer_init(&pk, &c->out, msgpack_sbuffer_write);
     int bad = msgpack_pack_array(&pk, 4) | msgpack_pack_int(&pk, 0) | msgpack_pack_uint32(&pk, msgid) |
-              msgpack_pack_str_with_body(&pk, "recommend", 9) | msgpack_pack_map(&pk, 2) |
+              msgpack_pack_str_with_body(&pk, "recommend", 9) | msgpack_pack_map(&pk, b->nprobe ? 3 : 2) |
               msgpack_pack_str_with_body(&pk, "history", 7) | msgpack_pack_array(&pk, b->hist_len);
     for (size_t i = 0; i < b->hist_len; i++)
         bad |= msgpack_pack_uint64(&pk, next_rand(&b->rng) % b->items);
     bad |= msgpack_pack_str_with_body(&pk, "k", 1) | msgpack_pack_uint64(&pk, b->k);
+    if (b->nprobe) bad |= msgpack_pack_str_with_body(&pk, "nprobe", 6) | msgpack_pack_uint64(&pk, b->nprobe);
     if (bad) return LR_ENOMEM;
     c->in_flight++;
     b->outstanding++;
@@ -247,8 +248,10 @@ static int report(bench *b) {
     size_t n_err = 0;
     for (int i = 0; i < N_CODES; i++) n_err += b->errors[i];
     json_t *errs = json_object(), *lat = json_object();
-    printf("%s: recommend k=%zu, histories of %zu among %zu items, %zu connections, %s",
-           b->addr, b->k, b->hist_len, b->items, b->n_conns, b->rate > 0 ? "open loop" : "closed loop");
+    printf("%s: recommend k=%zu", b->addr, b->k);
+    if (b->nprobe) printf(" nprobe=%zu", b->nprobe);
+    printf(", histories of %zu among %zu items, %zu connections, %s", b->hist_len, b->items, b->n_conns,
+           b->rate > 0 ? "open loop" : "closed loop");
     if (b->rate > 0) printf(" at %.0f req/s", b->rate);
     printf(", %.1f s\nsent %zu, completed %zu, errors %zu", b->duration, b->sent, b->completed, n_err);
     for (int i = 0; i < N_CODES; i++) {
@@ -264,9 +267,10 @@ static int report(bench *b) {
         json_object_set_new(lat, names[i], json_real(pct_ms(b->lat, b->completed, ps[i])));
     }
     printf("\n");
-    json_t *o = json_pack("{s:s, s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:f, s:f, s:o}",
+    json_t *o = json_pack("{s:s, s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:f, s:f, s:o}",
                           "connect", b->addr, "concurrency", (json_int_t)b->n_conns, "rate", b->rate,
-                          "duration_s", b->duration, "k", (json_int_t)b->k, "history_len",
+                          "duration_s", b->duration, "k", (json_int_t)b->k, "nprobe", (json_int_t)b->nprobe,
+                          "history_len",
                           (json_int_t)b->hist_len, "items", (json_int_t)b->items, "sent",
                           (json_int_t)b->sent, "completed", (json_int_t)b->completed, "errors",
                           (json_int_t)n_err, "errors_by_code", errs, "unanswered", (json_int_t)lost,
@@ -298,7 +302,8 @@ static int items_from_stats(const char *addr, size_t *items, lr_err *err) {
 
 static void usage(void) {
     printf("usage: learnrec bench --connect HOST:PORT [--concurrency C] [--rate R] [--duration S]\n"
-           "                      [-k K] [--history-len L] [--items N] [--seed S] [--json F]\n\n"
+           "                      [-k K] [--nprobe P] [--history-len L] [--items N] [--seed S]\n"
+           "                      [--json F]\n\n"
            "Load-tests a running `learnrec serve` with recommend calls for random histories: L ids\n"
            "drawn uniformly from [0, N), N by default the server's stats \"count\".\n"
            "With --rate R, R requests per second in total are due at fixed times, spread over C\n"
@@ -311,6 +316,7 @@ static void usage(void) {
            "  --rate R          requests per second, 0 = closed loop (default 0)\n"
            "  --duration S      seconds of sending (default 10)\n"
            "  -k, --k K         results per call (default 10)\n"
+           "  --nprobe P        lists each call probes (default: the served version's own)\n"
            "  --history-len L   ids per history (default 20)\n"
            "  --seed S          seed of the random histories (default 1)\n");
 }
@@ -329,13 +335,14 @@ static int parse_double(const char *cmd, const char *opt, const char *s, double 
 
 /* An exit code when the command is done (help, usage error), else -1. */
 static int parse_args(bench *b, int argc, char **argv) {
-    enum { O_CONNECT = 256, O_CONC, O_RATE, O_DUR, O_HLEN, O_ITEMS, O_SEED, O_JSON };
+    enum { O_CONNECT = 256, O_CONC, O_RATE, O_DUR, O_HLEN, O_ITEMS, O_SEED, O_JSON, O_NPROBE };
     static const struct option opts[] = {
         {"connect", required_argument, NULL, O_CONNECT}, {"concurrency", required_argument, NULL, O_CONC},
         {"rate", required_argument, NULL, O_RATE},       {"duration", required_argument, NULL, O_DUR},
         {"k", required_argument, NULL, 'k'},             {"history-len", required_argument, NULL, O_HLEN},
         {"items", required_argument, NULL, O_ITEMS},     {"seed", required_argument, NULL, O_SEED},
-        {"json", required_argument, NULL, O_JSON},       {"help", no_argument, NULL, 'h'},
+        {"json", required_argument, NULL, O_JSON},       {"nprobe", required_argument, NULL, O_NPROBE},
+        {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0}};
     const char *cmd = "bench";
     int c, bad = 0;
@@ -349,6 +356,7 @@ static int parse_args(bench *b, int argc, char **argv) {
         case O_RATE: bad = parse_double(cmd, "--rate", optarg, 0, 1e7, &b->rate); break;
         case O_DUR: bad = parse_double(cmd, "--duration", optarg, 0.001, 86400, &b->duration); break;
         case 'k': bad = lr_cli_parse_size(cmd, "-k", optarg, 1, 1000000, &b->k); break;
+        case O_NPROBE: bad = lr_cli_parse_size(cmd, "--nprobe", optarg, 1, 1000000, &b->nprobe); break;
         case O_HLEN: bad = lr_cli_parse_size(cmd, "--history-len", optarg, 0, 1000000, &b->hist_len); break;
         case O_ITEMS: bad = lr_cli_parse_size(cmd, "--items", optarg, 1, (size_t)INT64_MAX, &b->items); break;
         case O_SEED: bad = lr_cli_parse_u64(cmd, "--seed", optarg, &b->rng); break;

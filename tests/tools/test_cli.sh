@@ -188,6 +188,9 @@ index: IVF8,Flat" "$out"
     run query_bad_params 2 "$bin" query --connect "127.0.0.1:$port" --method item --params '{"id": '
     run bench_short 0 "$bin" bench --connect "127.0.0.1:$port" --rate 200 --duration 1 --concurrency 2 &&
       expect bench_reports_percentiles "p99" "$out"
+    # a fast-scan index: a request's nprobe takes the engine's write-lock path, and still answers
+    run bench_nprobe 0 "$bin" bench --connect "127.0.0.1:$port" --rate 100 --duration 0.5 --concurrency 2 --nprobe 2 &&
+      expect bench_nprobe_answered "nprobe=2, histories" "$out" && expect bench_nprobe_no_errors "errors 0," "$out"
     kill -TERM "$spid"
     wait "$spid"
     rc=$?
