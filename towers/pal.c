@@ -247,8 +247,7 @@ static int reserve(const lr_pal *m, lr_pal_pass *ps, size_t S, size_t M, size_t 
         bad |= grow(&ps->out_tok, P, sizeof(size_t)) | grow(&ps->sel, P * H, F) |
                grow(&ps->lnf, P * H, F) | grow(&ps->lnf_mean, P, F) | grow(&ps->lnf_rstd, P, F) |
                grow(&ps->proj, P * D, F) | grow(&ps->norm, P, F) | grow(&ps->out, P * D, F) |
-               grow(&ps->dsel, P * H, F) | grow(&ps->dlnf, P * H, F) | grow(&ps->dproj, P * D, F) |
-               grow(&ps->fold, 2 * P * c->heads * H, F);
+               grow(&ps->dsel, P * H, F) | grow(&ps->dlnf, P * H, F) | grow(&ps->dproj, P * D, F);
         ps->cap_P = P;
     }
     return bad ? -1 : 0;
@@ -273,6 +272,15 @@ int lr_pal_pass_setup_ex(const lr_pal *m, lr_pal_pass *ps, const int32_t *items,
     ps->last_only = 1;
     for (size_t s = 0; all_positions && s < S; s++)
         if (all_positions[s]) ps->last_only = 0;
+    /* the folded attention's scratch, only where inference may take the shortcut (outputs at
+     * the last tokens only, and not one token per sequence): P is one row per sequence there,
+     * where a pass with outputs at every position would have one per token */
+    size_t fold = ps->last_only && M != S ? 2 * P * m->cfg.heads * m->cfg.hidden : 0;
+    if (fold > ps->cap_fold) {
+        if (grow(&ps->fold, fold, sizeof(float)))
+            return lr_err_set(err, LR_ENOMEM, "PAL: out of memory for a batch of %zu sequences", P);
+        ps->cap_fold = fold;
+    }
     size_t t = 0;
     ps->seq_off[0] = 0;
     ps->att_off[0] = 0;

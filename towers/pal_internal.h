@@ -55,7 +55,7 @@ typedef struct {
 /* Activations of one forward pass over S packed sequences (M tokens), whose outputs are taken
  * at P token positions. One pass is used by one thread at a time; buffers grow and are kept. */
 typedef struct {
-    size_t S, M, P, cap_M, cap_P, cap_att, cap_S;
+    size_t S, M, P, cap_M, cap_P, cap_att, cap_S, cap_fold;
     size_t *seq_off, *att_off; /* S + 1 each */
     size_t *out_tok;           /* P token indexes whose outputs are wanted */
     int32_t *ids;              /* M item ids (-1: none, e.g. a cold-start item) */
@@ -64,7 +64,7 @@ typedef struct {
     float *emb, *emb_mask, *x0; /* (M, H) */
     lr_pal_layer_acts l[LR_PAL_MAX_LAYERS];
     float *sel, *lnf, *lnf_mean, *lnf_rstd, *proj, *norm, *out; /* P rows */
-    float *fold; /* 2 * P * heads * H: the last layer's folded attention (inference) */
+    float *fold; /* 2 * P * heads * H when last_only: the last layer's folded attention */
     /* backward scratch */
     float *dres, *dres2, *dH1, *dH4a, *dH4b, *dqkv, *datt, *dsel, *dlnf, *dproj;
     int training; /* dropout on */
