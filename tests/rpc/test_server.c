@@ -12,6 +12,7 @@
 #include "lr_rpc.h"
 #include "lr_test.h"
 #include "lr_towers.h"
+#include "rpc_internal.h" /* lr_rpc_field: a map value by key */
 
 #define N_ITEMS 320
 #define DC 24
@@ -367,12 +368,9 @@ LR_TEST(a_requests_nprobe_applies_to_it_alone) {
     CHECK_EQ(answered, N);
     req stats = {"stats", 0, 0, 0, {{0}}};
     CHECK_EQ(call(&r, build_req, &stats, &res), 0);
-    const msgpack_object *st = result_of(&res);
-    int64_t served_nprobe = -1;
-    for (uint32_t i = 0; i < st->via.map.size; i++)
-        if (st->via.map.ptr[i].key.via.str.size == 6 && !memcmp(st->via.map.ptr[i].key.via.str.ptr, "nprobe", 6))
-            served_nprobe = st->via.map.ptr[i].val.via.i64;
-    CHECK_EQ(served_nprobe, 8);
+    const msgpack_object *served_nprobe = lr_rpc_field(result_of(&res), "nprobe");
+    CHECK(served_nprobe && served_nprobe->type == MSGPACK_OBJECT_POSITIVE_INTEGER);
+    CHECK_EQ(served_nprobe->via.u64, 8);
     msgpack_unpacked_destroy(&res);
     raw_close(&r);
     lr_index_free(ix);
