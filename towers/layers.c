@@ -11,20 +11,27 @@
  * measured on the serving path, where the last layer runs on one row per user. */
 #define GEMV_MAX_ROWS 4
 
+/* out (N, n) at stride ldo = a (N, k) at stride lda times b (k, n) [b_trans: b (n, k)], both at
+ * stride ldb; beta 1 adds to out. sgemv per row for the few rows of the serving path. */
+static void small_matmul(float *out, size_t ldo, const float *a, size_t lda, const float *b, size_t ldb,
+                         int b_trans, size_t N, size_t k, size_t n, float beta) {
+    if (N <= GEMV_MAX_ROWS) {
+        for (size_t i = 0; i < N; i++)
+            cblas_sgemv(CblasRowMajor, b_trans ? CblasNoTrans : CblasTrans, (int)(b_trans ? n : k),
+                        (int)(b_trans ? k : n), 1.0f, b, (int)ldb, a + i * lda, 1, beta, out + i * ldo, 1);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, b_trans ? CblasTrans : CblasNoTrans, (int)N, (int)n,
+                (int)k, 1.0f, a, (int)lda, b, (int)ldb, beta, out, (int)ldo);
+}
+
 void lr_linear_forward(float *out, const float *inp, const float *w, const float *b, size_t N,
                        size_t C, size_t OC) {
     if (N == 0) return;
     if (b) {
         for (size_t i = 0; i < N; i++) memcpy(out + i * OC, b, OC * sizeof *out);
     }
-    if (N <= GEMV_MAX_ROWS) {
-        for (size_t i = 0; i < N; i++)
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)OC, (int)C, 1.0f, w, (int)C, inp + i * C,
-                        1, b ? 1.0f : 0.0f, out + i * OC, 1);
-        return;
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)OC, (int)C, 1.0f, inp,
-                (int)C, w, (int)C, b ? 1.0f : 0.0f, out, (int)OC);
+    small_matmul(out, OC, inp, C, w, C, 1, N, C, OC, b ? 1.0f : 0.0f);
 }
 
 void lr_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
@@ -195,21 +202,6 @@ void lr_attention_backward(float *dqkv, float *datt, const float *dout, const fl
             }
         }
     }
-}
-
-/* out (N, n) at stride ldo = a (N, k) at stride lda times b (k, n) [b_trans: b (n, k)], both at
- * stride ldb; beta 1 adds to out. The folded attention's per-head products, with sgemv per row
- * for the few rows of the serving path (as in lr_linear_forward). */
-static void small_matmul(float *out, size_t ldo, const float *a, size_t lda, const float *b, size_t ldb,
-                         int b_trans, size_t N, size_t k, size_t n, float beta) {
-    if (N <= GEMV_MAX_ROWS) {
-        for (size_t i = 0; i < N; i++)
-            cblas_sgemv(CblasRowMajor, b_trans ? CblasNoTrans : CblasTrans, (int)(b_trans ? n : k),
-                        (int)(b_trans ? k : n), 1.0f, b, (int)ldb, a + i * lda, 1, beta, out + i * ldo, 1);
-        return;
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, b_trans ? CblasTrans : CblasNoTrans, (int)N, (int)n,
-                (int)k, 1.0f, a, (int)lda, b, (int)ldb, beta, out, (int)ldo);
 }
 
 void lr_attention_last_forward(float *out, const float *q, const float *ln, const float *wk,
