@@ -34,6 +34,18 @@ static float *perturbed_queries(const float *x, size_t n, size_t dim, size_t nq,
     return q;
 }
 
+/* --target-recall of build-index and rebuild: a recall in (0, 1]; -1 with a usage error otherwise. */
+static int parse_target_recall(const char *cmd, const char *s, double *out) {
+    char *end;
+    double v = strtod(s, &end);
+    if (*end || !(v > 0 && v <= 1)) {
+        lr_cli_usage_error(cmd, "--target-recall expects a number in (0, 1], got '%s'", s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 int lr_cmd_build_index(int argc, char **argv) {
     enum { O_TARGET = 256, O_MODEL, O_KEEP, O_RESCORE, O_F16 };
     static const struct option opts[] = {
@@ -50,7 +62,6 @@ int lr_cmd_build_index(int argc, char **argv) {
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        char *end;
         switch (c) {
         case 'i': items = optarg; break;
         case 'o': out = optarg; break;
@@ -63,11 +74,7 @@ int lr_cmd_build_index(int argc, char **argv) {
             else return lr_cli_usage_error(cmd, "--rescore expects auto or off, got '%s'", optarg);
             break;
         case O_KEEP: if (lr_cli_parse_size(cmd, "--keep", optarg, 0, 1000, &keep)) return LR_EXIT_USAGE; break;
-        case O_TARGET:
-            target = strtod(optarg, &end);
-            if (*end || !(target > 0 && target <= 1))
-                return lr_cli_usage_error(cmd, "--target-recall expects a number in (0, 1], got '%s'", optarg);
-            break;
+        case O_TARGET: if (parse_target_recall(cmd, optarg, &target)) return LR_EXIT_USAGE; break;
         case 'h':
             printf("usage: learnrec build-index --items items.npy --out DIR [--index STR]\n"
                    "                            [--target-recall R] [--keep K] [--model-checksum S]\n\n"
@@ -292,7 +299,6 @@ int lr_cmd_rebuild(int argc, char **argv) {
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        char *end;
         switch (c) {
         case 'd': data = optarg; break;
         case 'm': mp = optarg; break;
@@ -300,11 +306,7 @@ int lr_cmd_rebuild(int argc, char **argv) {
         case 'o': out = optarg; break;
         case 'x': factory = optarg; break;
         case O_KEEP: if (lr_cli_parse_size(cmd, "--keep", optarg, 0, 1000, &keep)) return LR_EXIT_USAGE; break;
-        case O_TARGET:
-            target = strtod(optarg, &end);
-            if (*end || !(target > 0 && target <= 1))
-                return lr_cli_usage_error(cmd, "--target-recall expects a number in (0, 1], got '%s'", optarg);
-            break;
+        case O_TARGET: if (parse_target_recall(cmd, optarg, &target)) return LR_EXIT_USAGE; break;
         case 'h':
             printf("usage: learnrec rebuild --data DIR --model M --content C --out DIR [--index STR]\n"
                    "                        [--target-recall R] [--keep K]\n\n"
