@@ -22,9 +22,10 @@ asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Asan -DLR_FAISS_PREFIX="$$(cat $(BUILD)/.faiss-prefix)" >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
+# Both builds' tests, then one closing line with the passed, failed and skipped counts (a test that
+# needs ../shared and finds it missing is skipped, with the missing path printed).
 test: build asan
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
-	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 bash tools/run-tests.sh -j $(JOBS) $(BUILD) $(ASAN_BUILD)
 
 demo: build
 	@bash tools/demo.sh $(BUILD)/learnrec

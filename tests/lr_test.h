@@ -1,6 +1,16 @@
 /* A small test harness: one behaviour per test function, a table of cases per file, and a
- * closing "N passed, N failed" line. `test_x NAME` runs the one case NAME. A failed check
- * reports file:line and returns from the case at once. */
+ * closing "N passed, N failed, N skipped" line. A failed check reports file:line and returns
+ * from the case at once.
+ *
+ * Cases that read data from outside the repository (the real datasets and reference fixtures
+ * under LR_SHARED_DIR) are listed with LR_SHARED_CASE(name, "datasets/ml-100k"): when that path
+ * is missing they are skipped with one line naming it, never failed. A program runs
+ *   test_x            every case
+ *   test_x --local    the cases that need nothing outside the repository
+ *   test_x --shared   the cases that need LR_SHARED_DIR; exit 77 when all of them were skipped
+ *   test_x NAME       the one case NAME
+ * ctest registers --local as lib/test_x and --shared as lib/test_x.shared (SKIP_RETURN_CODE 77),
+ * so a clone without the shared folder reports those as skipped. */
 #ifndef LR_TEST_H
 #define LR_TEST_H
 
@@ -18,10 +28,15 @@ typedef struct {
 typedef struct {
     const char *name;
     void (*fn)(lr_test_ctx *t);
+    const char *needs; /* a path under LR_SHARED_DIR the case reads, or NULL */
 } lr_test_case;
 
 #define LR_TEST(name) static void name(lr_test_ctx *lr_t_ __attribute__((unused)))
-#define LR_CASE(name) {#name, name}
+#define LR_CASE(name) {#name, name, NULL}
+#define LR_SHARED_CASE(name, path) {#name, name, path}
+
+/* The exit code ctest reads as "skipped" (SKIP_RETURN_CODE in tests/CMakeLists.txt). */
+#define LR_TEST_SKIPPED 77
 
 #define LR_FAIL_(...)                                                                          \
     do {                                                                                       \
@@ -81,10 +96,33 @@ typedef struct {
         if (rc_ != 0) LR_FAIL_("%s failed with %d: %s", #rc, rc_, (err).msg);                  \
     } while (0)
 
+#ifndef LR_SHARED_DIR
+#define LR_SHARED_DIR "../shared"
+#endif
+
+/* Whether the shared path a case needs is there; prints the skip line when it is not. */
+static inline int lr_test_have_shared(const lr_test_case *c) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", LR_SHARED_DIR, c->needs);
+    if (access(path, R_OK) == 0) return 1;
+    printf("skipped: %s needs %s, which is missing; point the build at a shared/ folder with "
+           "cmake -DLR_SHARED_DIR=/path/to/shared (README: Datasets)\n", c->name, path);
+    return 0;
+}
+
 static inline int lr_test_run(const lr_test_case *cases, size_t n, int argc, char **argv) {
-    int passed = 0, failed = 0;
+    int passed = 0, failed = 0, skipped = 0;
+    int only_local = argc > 1 && strcmp(argv[1], "--local") == 0;
+    int only_shared = argc > 1 && strcmp(argv[1], "--shared") == 0;
     for (size_t i = 0; i < n; i++) {
-        if (argc > 1 && strcmp(argv[1], cases[i].name) != 0) continue;
+        if (only_local ? cases[i].needs != NULL
+            : only_shared ? cases[i].needs == NULL
+            : argc > 1 && strcmp(argv[1], cases[i].name) != 0)
+            continue;
+        if (cases[i].needs && !lr_test_have_shared(&cases[i])) {
+            skipped++;
+            continue;
+        }
         lr_test_ctx t = {0, ""};
         cases[i].fn(&t);
         if (t.failed) {
@@ -96,8 +134,10 @@ static inline int lr_test_run(const lr_test_case *cases, size_t n, int argc, cha
         }
         fflush(stdout);
     }
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed || (passed == 0) ? 1 : 0;
+    printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    if (failed) return 1;
+    if (passed == 0 && skipped > 0) return LR_TEST_SKIPPED;
+    return passed == 0 ? 1 : 0; /* a program that ran nothing was given a wrong case name */
 }
 
 #define LR_TEST_MAIN(...)                                                                      \
