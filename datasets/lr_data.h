@@ -16,7 +16,7 @@ typedef struct lr_data lr_data;
 
 /* Where a dataset came from. */
 typedef enum {
-    LR_DATA_RECBOLE_SEQ,    /* prefix.{train,valid,test}.inter with item_id_list (UniSRec split) */
+    LR_DATA_RECBOLE_SEQ,    /* prefix.{train,valid,test}.inter with item_id_list (UniSRec split or RecBole benchmark files) */
     LR_DATA_RECBOLE_RATING, /* prefix.inter with user_id, item_id[, rating], timestamp */
     LR_DATA_AMAZON_RAW,     /* {Category}_5.json.gz + meta_{Category}.json.gz */
     LR_DATA_SYNTHETIC       /* made in memory by lr_data_synth */

@@ -1,6 +1,7 @@
-/* RecBole atomic files: the UniSRec sequence split (prefix.{train,valid,test}.inter with
- * item_id_list) and rating files split leave-one-out by time (prefix.inter), with item text
- * from prefix.text or prefix.item and ids from prefix.item2index / prefix.user2index. */
+/* RecBole atomic files: a sequence split (prefix.{train,valid,test}.inter with item_id_list),
+ * either UniSRec's (integer indexes mapped by prefix.item2index / prefix.user2index, text from
+ * prefix.text) or RecBole's benchmark files (item and user tokens, items and text from
+ * prefix.item), and rating files split leave-one-out by time (prefix.inter, prefix.item). */
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -211,7 +212,7 @@ static int load_item_text(lr_data_builder *b, const char *path, int known_only, 
     return rc < 0 ? rc : LR_OK;
 }
 
-/* ---- the sequence split (UniSRec) ------------------------------------------------------------ */
+/* ---- the sequence split: UniSRec (integer indexes) or RecBole benchmark files (tokens) -------- */
 
 typedef struct {
     int32_t user, target;
@@ -226,6 +227,18 @@ typedef struct {
     int32_t *pool;
     size_t pool_n, pool_cap;
 } seq_rows;
+
+/* How the .inter files name users and items. The UniSRec split writes integer indexes, mapped
+ * by prefix.item2index (and prefix.user2index); RecBole's benchmark files write the tokens
+ * themselves, with items listed in prefix.item. */
+typedef struct {
+    lr_data_builder *b;
+    const char *prefix;  /* for messages */
+    int tokens;          /* 1: ids are tokens (benchmark files); 0: integer indexes */
+    int users_fixed;     /* users come from prefix.user2index; others are refused */
+    long max_item;       /* index mode: the largest item index */
+    long max_user;       /* index mode: the largest user index, or -1 for any */
+} seq_ids;
 
 static void seq_rows_free(seq_rows *s) {
     free(s->rows);
@@ -244,8 +257,94 @@ static int pool_push(seq_rows *s, int32_t v, lr_err *err) {
     return LR_OK;
 }
 
-/* Reads one of prefix.{train,valid,test}.inter. User ids must be below max_user (when >= 0). */
-static int read_seq_rows(const char *path, size_t n_items, long max_user, seq_rows *s, lr_err *err) {
+/* The user of a row. Tokens not in prefix.user2index are interned in order of first appearance,
+ * so users are numbered as the files are read: train, then valid, then test. */
+static int read_user(const lr_atomic *a, int col, const seq_ids *ids, int32_t *out, lr_err *err) {
+    if (!ids->tokens) {
+        long v;
+        int rc = lr_atomic_index(a, col, ids->max_user >= 0 ? ids->max_user : INT32_MAX, &v, err);
+        if (rc) return rc;
+        *out = (int32_t)v;
+        return LR_OK;
+    }
+    const char *tok = a->fields[col];
+    size_t len = strlen(tok);
+    int64_t u;
+    if (!len)
+        return lr_err_set(err, LR_EFORMAT, "%s:%ld: user_id is empty, expected a user token",
+                          a->name, a->lineno);
+    if (ids->users_fixed) {
+        u = lr_strmap_find(&ids->b->d->user_index, &ids->b->d->user_tokens, tok, len);
+        if (u < 0)
+            return lr_err_set(err, LR_EFORMAT, "%s:%ld: user '%.60s' is not in %s.user2index",
+                              a->name, a->lineno, tok, ids->prefix);
+    } else {
+        int rc = lr_data_builder_user(ids->b, tok, len, &u, err);
+        if (rc) return rc;
+    }
+    *out = (int32_t)u;
+    return LR_OK;
+}
+
+/* An item token (tok[0..len), not NUL-terminated inside a list) of column `col`: one of
+ * prefix.item's ids. */
+static int find_item(const lr_atomic *a, const char *col, const seq_ids *ids, const char *tok,
+                     size_t len, int32_t *out, lr_err *err) {
+    int shown = len > 60 ? 60 : (int)len;
+    if (!len)
+        return lr_err_set(err, LR_EFORMAT, "%s:%ld: %s: empty item id, expected %s",
+                          a->name, a->lineno, col, strcmp(col, "item_id") == 0 ? "an item token"
+                          : "item tokens separated by single spaces");
+    int64_t i = lr_strmap_find(&ids->b->d->item_index, &ids->b->d->item_tokens, tok, len);
+    if (i < 0)
+        return lr_err_set(err, LR_EFORMAT, "%s:%ld: %s: item '%.*s' is not in %s.item", a->name,
+                          a->lineno, col, shown, tok, ids->prefix);
+    *out = (int32_t)i;
+    return LR_OK;
+}
+
+static int read_target(const lr_atomic *a, int col, const seq_ids *ids, int32_t *out, lr_err *err) {
+    if (ids->tokens)
+        return find_item(a, "item_id", ids, a->fields[col], strlen(a->fields[col]), out, err);
+    long v;
+    int rc = lr_atomic_index(a, col, ids->max_item, &v, err);
+    if (rc) return rc;
+    *out = (int32_t)v;
+    return LR_OK;
+}
+
+/* Appends a row's item_id_list to the pool: space-separated indexes or tokens. */
+static int read_history(const lr_atomic *a, int col, const seq_ids *ids, seq_rows *s, lr_err *err) {
+    const char *p = a->fields[col];
+    while (*p) {
+        int32_t item;
+        int rc;
+        const char *end;
+        if (ids->tokens) {
+            end = strchr(p, ' ');
+            if (!end) end = p + strlen(p);
+            if ((rc = find_item(a, "item_id_list", ids, p, (size_t)(end - p), &item, err))) return rc;
+        } else {
+            char *e;
+            errno = 0;
+            long v = strtol(p, &e, 10);
+            end = e;
+            if (end == p || errno || (*end && *end != ' ') || *p == '-' || *p == '+')
+                return lr_err_set(err, LR_EFORMAT, "%s:%ld: item_id_list: expected space-separated "
+                                  "non-negative integers, got '%.40s'", s->name, a->lineno, p);
+            if (v > ids->max_item)
+                return lr_err_set(err, LR_ERANGE, "%s:%ld: item_id_list: item %ld is out of range "
+                                  "(%ld items)", s->name, a->lineno, v, ids->max_item + 1);
+            item = (int32_t)v;
+        }
+        if ((rc = pool_push(s, item, err))) return rc;
+        p = *end ? end + 1 : end;
+    }
+    return LR_OK;
+}
+
+/* Reads one of prefix.{train,valid,test}.inter, naming users and items as `ids` says. */
+static int read_seq_rows(const char *path, const seq_ids *ids, seq_rows *s, lr_err *err) {
     lr_atomic a;
     int rc = lr_atomic_open(&a, path, err);
     if (rc) return rc;
@@ -255,12 +354,7 @@ static int read_seq_rows(const char *path, size_t n_items, long max_user, seq_ro
         (rc = lr_atomic_need_col(&a, "item_id_list", &lc, err)) ||
         (rc = lr_atomic_need_col(&a, "item_id", &ic, err)))
         goto done;
-    long max_item = (long)n_items - 1;
     while ((rc = lr_atomic_next(&a, err)) == 1) {
-        long user, target;
-        if ((rc = lr_atomic_index(&a, uc, max_user >= 0 ? max_user : INT32_MAX, &user, err)) ||
-            (rc = lr_atomic_index(&a, ic, max_item, &target, err)))
-            goto done;
         if (s->n == s->cap) {
             size_t c = s->cap ? s->cap * 2 : 1024;
             seq_row *r = realloc(s->rows, c * sizeof *r);
@@ -272,28 +366,12 @@ static int read_seq_rows(const char *path, size_t n_items, long max_user, seq_ro
             s->cap = c;
         }
         seq_row *row = &s->rows[s->n];
-        row->user = (int32_t)user;
-        row->target = (int32_t)target;
         row->hist_off = s->pool_n;
         row->line = a.lineno;
-        char *p = a.fields[lc];
-        while (*p) {
-            char *end;
-            errno = 0;
-            long v = strtol(p, &end, 10);
-            if (end == p || errno || (*end && *end != ' ') || *p == '-' || *p == '+') {
-                rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: item_id_list: expected space-separated "
-                                "non-negative integers, got '%.40s'", s->name, a.lineno, p);
-                goto done;
-            }
-            if (v > max_item) {
-                rc = lr_err_set(err, LR_ERANGE, "%s:%ld: item_id_list: item %ld is out of range "
-                                "(%zu items)", s->name, a.lineno, v, n_items);
-                goto done;
-            }
-            if ((rc = pool_push(s, (int32_t)v, err))) goto done;
-            p = *end ? end + 1 : end;
-        }
+        if ((rc = read_user(&a, uc, ids, &row->user, err)) ||
+            (rc = read_target(&a, ic, ids, &row->target, err)) ||
+            (rc = read_history(&a, lc, ids, s, err)))
+            goto done;
         row->hist_len = s->pool_n - row->hist_off;
         if (row->hist_len == 0) {
             rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: item_id_list is empty, expected the items "
@@ -395,95 +473,135 @@ static int one_row_per_user(const seq_rows *s, size_t n_users, long **out, lr_er
     return LR_OK;
 }
 
-static int load_seq_split(lr_data_builder *b, const char *dir, const char *prefix, lr_err *err) {
-    seq_rows tr = {0}, va = {0}, te = {0};
-    size_t *order = NULL, *start = NULL;
-    long *va_at = NULL, *te_at = NULL;
-    ivec seq = {0};
+/* Loads what names the ids of the .inter files, with item text, and fills *ids. With
+ * prefix.item2index the files hold indexes (the UniSRec split; text from prefix.text). Without
+ * it they hold tokens, and prefix.item lists the items in index order with their text, as in
+ * RecBole's benchmark files; a prefix.text beside those is not read. */
+static int seq_ids_load(lr_data_builder *b, const char *dir, const char *prefix, seq_ids *ids,
+                        lr_err *err) {
     char *p_i2i = prefixed(dir, prefix, ".item2index"), *p_u2i = prefixed(dir, prefix, ".user2index");
-    char *p_text = prefixed(dir, prefix, ".text"), *p_tr = prefixed(dir, prefix, ".train.inter");
-    char *p_va = prefixed(dir, prefix, ".valid.inter"), *p_te = prefixed(dir, prefix, ".test.inter");
+    char *p_text = prefixed(dir, prefix, ".text"), *p_item = prefixed(dir, prefix, ".item");
     int rc = LR_OK;
-    if (!p_i2i || !p_u2i || !p_text || !p_tr || !p_va || !p_te) {
+    *ids = (seq_ids){b, prefix, 0, 0, -1, -1};
+    if (!p_i2i || !p_u2i || !p_text || !p_item) {
         rc = lr_err_set(err, LR_ENOMEM, "out of memory");
         goto done;
     }
-    if (!file_exists(p_i2i)) {
-        rc = lr_err_set(err, LR_ENOTFOUND, "%s: missing; the .inter files hold item indexes and "
-                        "this file maps item ids to them", p_i2i);
+    ids->tokens = !file_exists(p_i2i);
+    if (ids->tokens && !file_exists(p_item)) {
+        rc = lr_err_set(err, LR_ENOTFOUND, "%s: missing; expected it (item indexes, UniSRec "
+                        "split) or %s.item (item tokens, RecBole benchmark files)", p_i2i, prefix);
         goto done;
     }
-    if ((rc = load_token_index(b, p_i2i, lr_data_builder_item, err))) goto done;
-    int have_users = file_exists(p_u2i);
-    if (have_users && (rc = load_token_index(b, p_u2i, lr_data_builder_user, err))) goto done;
-    if (file_exists(p_text) && (rc = load_item_text(b, p_text, 1, err))) goto done;
+    rc = ids->tokens ? load_item_text(b, p_item, 0, err)
+                     : load_token_index(b, p_i2i, lr_data_builder_item, err);
+    if (rc) goto done;
+    ids->users_fixed = file_exists(p_u2i);
+    if (ids->users_fixed && (rc = load_token_index(b, p_u2i, lr_data_builder_user, err))) goto done;
+    if (!ids->tokens && file_exists(p_text) && (rc = load_item_text(b, p_text, 1, err))) goto done;
+    ids->max_item = (long)lr_data_num_items(b->d) - 1;
+    ids->max_user = ids->users_fixed ? (long)b->d->user_tokens.n - 1 : -1;
+done:
+    free(p_i2i);
+    free(p_u2i);
+    free(p_text);
+    free(p_item);
+    return rc;
+}
 
-    size_t n_items = lr_data_num_items(b->d);
-    long max_user = have_users ? (long)b->d->user_tokens.n - 1 : -1;
-    if ((rc = read_seq_rows(p_tr, n_items, max_user, &tr, err)) ||
-        (rc = read_seq_rows(p_va, n_items, max_user, &va, err)) ||
-        (rc = read_seq_rows(p_te, n_items, max_user, &te, err)))
-        goto done;
-
-    size_t n_users = have_users ? b->d->user_tokens.n : 0;
-    if (!have_users) { /* users are the integers used in the files */
-        const seq_rows *sets[3] = {&tr, &va, &te};
-        for (int k = 0; k < 3; k++)
-            for (size_t i = 0; i < sets[k]->n; i++)
-                if ((size_t)sets[k]->rows[i].user + 1 > n_users) n_users = (size_t)sets[k]->rows[i].user + 1;
-        for (size_t u = 0; u < n_users; u++) {
-            char tok[24];
-            int64_t got;
-            int len = snprintf(tok, sizeof tok, "%zu", u);
-            if ((rc = lr_data_builder_user(b, tok, (size_t)len, &got, err))) goto done;
-        }
+/* Without prefix.user2index the UniSRec files' user indexes are the users: "0" .. max. */
+static int intern_integer_users(lr_data_builder *b, const seq_rows *const sets[3], lr_err *err) {
+    size_t n_users = 0;
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < sets[k]->n; i++)
+            if ((size_t)sets[k]->rows[i].user + 1 > n_users) n_users = (size_t)sets[k]->rows[i].user + 1;
+    for (size_t u = 0; u < n_users; u++) {
+        char tok[24];
+        int64_t got;
+        int len = snprintf(tok, sizeof tok, "%zu", u);
+        int rc = lr_data_builder_user(b, tok, (size_t)len, &got, err);
+        if (rc) return rc;
     }
-    if ((rc = one_row_per_user(&va, n_users, &va_at, err)) ||
-        (rc = one_row_per_user(&te, n_users, &te_at, err)))
-        goto done;
+    return LR_OK;
+}
 
+/* One sequence per user: the train prefixes rebuilt, then the valid and test rows joined on. A
+ * user named by token is reported by token, since the files never show its index. */
+static int build_sequences(lr_data_builder *b, const seq_rows *tr, const seq_rows *va,
+                           const seq_rows *te, int by_token, lr_err *err) {
+    size_t n_users = b->d->user_tokens.n, *order = NULL, *start = NULL;
+    long *va_at = NULL, *te_at = NULL;
+    ivec seq = {0};
+    int rc;
+    if ((rc = one_row_per_user(va, n_users, &va_at, err)) ||
+        (rc = one_row_per_user(te, n_users, &te_at, err)))
+        goto done;
     /* Train rows grouped by user, file order kept (a counting sort). */
-    order = malloc((tr.n ? tr.n : 1) * sizeof *order);
+    order = malloc((tr->n ? tr->n : 1) * sizeof *order);
     start = calloc(n_users + 1, sizeof *start);
     if (!order || !start) {
-        rc = lr_err_set(err, LR_ENOMEM, "out of memory grouping %zu rows", tr.n);
+        rc = lr_err_set(err, LR_ENOMEM, "out of memory grouping %zu rows", tr->n);
         goto done;
     }
-    for (size_t i = 0; i < tr.n; i++) start[tr.rows[i].user + 1]++;
+    for (size_t i = 0; i < tr->n; i++) start[tr->rows[i].user + 1]++;
     for (size_t u = 0; u < n_users; u++) start[u + 1] += start[u];
-    for (size_t i = 0; i < tr.n; i++) order[start[tr.rows[i].user]++] = i;
+    for (size_t i = 0; i < tr->n; i++) order[start[tr->rows[i].user]++] = i;
     for (size_t u = n_users; u > 0; u--) start[u] = start[u - 1];
     start[0] = 0;
 
     for (size_t u = 0; u < n_users; u++) {
         size_t nr = start[u + 1] - start[u];
-        if ((rc = rebuild_train(&tr, order + start[u], nr, &seq, err))) goto done;
+        if ((rc = rebuild_train(tr, order + start[u], nr, &seq, err))) goto done;
         int has_va = va_at[u] >= 0, has_te = te_at[u] >= 0;
         if (has_va != has_te || (nr && !has_va)) {
-            const char *file = !has_va ? va.name : te.name;
-            rc = lr_err_set(err, LR_EFORMAT, "%s: user %zu has no row, but has rows in %s",
-                            file, u, !has_va ? (has_te ? te.name : tr.name) : va.name);
+            char who[80];
+            if (by_token) snprintf(who, sizeof who, "'%.60s'", lr_strlist_get(&b->d->user_tokens, u));
+            else snprintf(who, sizeof who, "%zu", u);
+            rc = lr_err_set(err, LR_EFORMAT, "%s: user %s has no row, but has rows in %s",
+                            !has_va ? va->name : te->name, who,
+                            !has_va ? (has_te ? te->name : tr->name) : va->name);
             goto done;
         }
         if (has_va) {
-            if ((rc = extend_with(&va, &va.rows[va_at[u]], &seq, err)) ||
-                (rc = extend_with(&te, &te.rows[te_at[u]], &seq, err)))
+            if ((rc = extend_with(va, &va->rows[va_at[u]], &seq, err)) ||
+                (rc = extend_with(te, &te->rows[te_at[u]], &seq, err)))
                 goto done;
         }
         if ((rc = lr_data_builder_sequence(b, seq.v, seq.n, err))) goto done;
     }
 done:
-    seq_rows_free(&tr);
-    seq_rows_free(&va);
-    seq_rows_free(&te);
     free(order);
     free(start);
     free(va_at);
     free(te_at);
     free(seq.v);
-    free(p_i2i);
-    free(p_u2i);
-    free(p_text);
+    return rc;
+}
+
+static int load_seq_split(lr_data_builder *b, const char *dir, const char *prefix, lr_err *err) {
+    seq_rows tr = {0}, va = {0}, te = {0};
+    seq_ids ids;
+    char *p_tr = prefixed(dir, prefix, ".train.inter"), *p_va = prefixed(dir, prefix, ".valid.inter");
+    char *p_te = prefixed(dir, prefix, ".test.inter");
+    int rc = LR_OK;
+    if (!p_tr || !p_va || !p_te) {
+        rc = lr_err_set(err, LR_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = seq_ids_load(b, dir, prefix, &ids, err)) ||
+        (rc = read_seq_rows(p_tr, &ids, &tr, err)) ||
+        (rc = read_seq_rows(p_va, &ids, &va, err)) ||
+        (rc = read_seq_rows(p_te, &ids, &te, err)))
+        goto done;
+    if (!ids.tokens && !ids.users_fixed) {
+        const seq_rows *const sets[3] = {&tr, &va, &te};
+        if ((rc = intern_integer_users(b, sets, err))) goto done;
+    }
+    rc = build_sequences(b, &tr, &va, &te, ids.tokens, err);
+done:
+    seq_rows_free(&tr);
+    seq_rows_free(&va);
+    seq_rows_free(&te);
     free(p_tr);
     free(p_va);
     free(p_te);

@@ -38,7 +38,8 @@ static int dataset_info(int argc, char **argv) {
         case 'h':
             printf("usage: learnrec dataset info PATH [--json]\n\n"
                    "PATH is a dataset directory, a file prefix (dir/Scientific) or any file of a\n"
-                   "dataset. Formats: RecBole atomic files (a sequence split with item_id_list, or\n"
+                   "dataset. Formats: RecBole atomic files (a sequence split with item_id_list,\n"
+                   "UniSRec's with P.item2index or RecBole's benchmark files with P.item, or\n"
                    "ratings split leave-one-out by time) and Amazon Reviews 2018 raw files.\n\n"
                    "  --json   print the counts as one JSON object\n");
             return LR_EXIT_OK;

@@ -1,4 +1,6 @@
-/* Tests of datasets/recbole.c, load.c and write.c: RecBole atomic files, real and malformed. */
+/* Tests of datasets/recbole.c, load.c and write.c: RecBole atomic files, real and malformed.
+ * The real datasets (LR_SHARED_CASE) are read from the shared folder; the same loader paths are
+ * also covered by small files the tests write, so a clone without that folder still tests them. */
 #include "lr_data.h"
 #include "lr_test.h"
 
@@ -122,6 +124,68 @@ LR_TEST(small_sequence_split_rebuilds_sequences) {
     CHECK_EQ(s[2], 0);
     CHECK_EQ(s[3], 2);
     CHECK_STR_EQ(lr_data_item_text(d, 2), "C");
+    lr_data_free(d);
+}
+
+LR_TEST(small_sequence_split_loads_from_a_file_or_a_prefix) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir && write_small_seq(dir) == 0);
+    char path[4200];
+    lr_err err = {0};
+    lr_data *d = NULL, *e = NULL;
+    lr_test_path(path, sizeof path, dir, "D.text");
+    int rc = lr_data_load(path, &d, &err);
+    lr_test_path(path, sizeof path, dir, "D");
+    int rc2 = rc ? rc : lr_data_load(path, &e, &err);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    CHECK_OK(rc2, err);
+    CHECK_EQ(lr_data_get_format(d), LR_DATA_RECBOLE_SEQ);
+    CHECK_EQ(lr_data_num_users(d), 2);
+    CHECK_EQ(lr_data_num_items(e), 5);
+    CHECK_STR_EQ(lr_data_user_token(e, 1), "u1");
+    CHECK_EQ(lr_data_find_item(e, "d"), 3);
+    CHECK_EQ(lr_data_find_item(e, "zz"), -1);
+    lr_data_split sp = lr_data_user_split(e, 0);
+    CHECK_EQ(sp.train_len, 3);
+    CHECK_EQ(sp.valid_target, 3);
+    CHECK_EQ(sp.test_target, 4);
+    lr_data_free(d);
+    lr_data_free(e);
+}
+
+/* The ml-100k layout in small: ratings with .item (title, year, genres) and .user files. Users
+ * are numbered in .user's order, not by first rating; ties in time keep file order. */
+LR_TEST(small_ratings_with_item_and_user_files) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    int bad = lr_test_write_file(dir, "M.inter", "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+                                                 "2\t10\t4\t50\n1\t12\t5\t30\n1\t11\t3\t30\n1\t10\t1\t40\n"
+                                                 "2\t12\t2\t10\n1\t13\t2\t5\n2\t11\t3\t60\n") ||
+              lr_test_write_file(dir, "M.item", "item_id:token\tmovie_title:token_seq\trelease_year:token\t"
+                                                "class:token_seq\n10\tToy Story\t1995\tAnimation Children's "
+                                                "Comedy\n11\tHeat\t1995\tAction\n12\tBabe\t\tDrama\n13\tX\t1996\tY\n") ||
+              lr_test_write_file(dir, "M.user", "user_id:token\tage:token\tgender:token\n1\t24\tM\n2\t53\tF\n");
+    lr_err err = {0};
+    lr_data *d = NULL;
+    int rc = bad ? 999 : lr_data_load(dir, &d, &err);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    lr_data_stats st = lr_data_get_stats(d);
+    CHECK_EQ(lr_data_get_format(d), LR_DATA_RECBOLE_RATING);
+    CHECK_EQ(st.users, 2);
+    CHECK_EQ(st.items, 4);
+    CHECK_EQ(st.interactions, 7);
+    CHECK_EQ(st.items_without_text, 0);
+    CHECK_STR_EQ(lr_data_item_text(d, (size_t)lr_data_find_item(d, "10")),
+                 "Title: Toy Story. Category: Animation Children's Comedy. release_year: 1995.");
+    CHECK_STR_EQ(lr_data_item_text(d, (size_t)lr_data_find_item(d, "12")), "Title: Babe. Category: Drama");
+    CHECK_STR_EQ(lr_data_user_token(d, 0), "1");
+    size_t n;
+    const int32_t *s = lr_data_user_sequence(d, 0, &n);
+    CHECK_EQ(n, 4);
+    const char *want[4] = {"13", "12", "11", "10"}; /* 12 and 11 share time 30: file order */
+    for (size_t i = 0; i < 4; i++) CHECK_STR_EQ(lr_data_item_token(d, (size_t)s[i]), want[i]);
     lr_data_free(d);
 }
 
@@ -302,10 +366,10 @@ LR_TEST(bad_ratings_are_refused) {
     CHECK(d == NULL);
 }
 
-LR_TEST(written_dataset_loads_back_equal) {
+/* Writes a as RecBole files, loads them back and checks every item, text, user and sequence. */
+static void check_round_trip(lr_test_ctx *lr_t_, const lr_data *a) {
     lr_err err = {0};
-    lr_data *a, *b;
-    CHECK_OK(lr_data_load(SCI, &a, &err), err);
+    lr_data *b = NULL;
     char *dir = lr_test_tmpdir();
     CHECK(dir);
     int rc = lr_data_write_recbole(a, dir, "copy", &err);
@@ -327,14 +391,215 @@ LR_TEST(written_dataset_loads_back_equal) {
         CHECK(memcmp(sa, sb, na * sizeof *sa) == 0);
         CHECK_STR_EQ(lr_data_user_token(b, u), lr_data_user_token(a, u));
     }
-    lr_data_free(a);
     lr_data_free(b);
 }
 
-LR_TEST_MAIN(LR_CASE(scientific_counts_match_readme), LR_CASE(scientific_split_matches_the_files),
-             LR_CASE(scientific_loads_from_a_file_or_a_prefix), LR_CASE(ml100k_counts_match_readme),
-             LR_CASE(ml100k_sequences_follow_time_with_ties_in_file_order),
+LR_TEST(written_dataset_loads_back_equal) {
+    lr_err err = {0};
+    lr_data *a;
+    CHECK_OK(lr_data_load(SCI, &a, &err), err);
+    check_round_trip(lr_t_, a);
+    lr_data_free(a);
+}
+
+LR_TEST(written_synthetic_catalogue_loads_back_equal) {
+    lr_synth_config c = lr_data_synth_config_default();
+    c.items = 1000;
+    c.users = 300;
+    lr_err err = {0};
+    lr_data *a;
+    CHECK_OK(lr_data_synth(&c, &a, &err), err);
+    check_round_trip(lr_t_, a);
+    lr_data_free(a);
+}
+
+/* ---- RecBole benchmark files: the sequence split named by tokens, items from P.item -------- */
+
+/* A small benchmark-file set "B": .inter files hold item tokens (P.item's ids, listed out of
+ * sorted order) and user tokens; bob appears first, carol only in valid and test; D03W has no
+ * text. Users: bob 0, alice 1, carol 2. Sequences: bob 2 1 0 3, alice 0 1 2 3 0, carol 3 0 2. */
+static int write_small_bench(const char *dir) {
+    char train[256], valid[256], test[256];
+    snprintf(train, sizeof train, "%sbob\tC02Z\tA01Y\nalice\tB00X\tA01Y\nalice\tB00X A01Y\tC02Z\n",
+             k_header);
+    snprintf(valid, sizeof valid, "%salice\tB00X A01Y C02Z\tD03W\nbob\tC02Z A01Y\tB00X\n"
+             "carol\tD03W\tB00X\n", k_header);
+    snprintf(test, sizeof test, "%scarol\tD03W B00X\tC02Z\nalice\tB00X A01Y C02Z D03W\tB00X\n"
+             "bob\tC02Z A01Y B00X\tD03W\n", k_header);
+    return lr_test_write_file(dir, "B.item", "item_id:token\ttitle:token_seq\tbrand:token\t"
+                              "categories:token_seq\tsales_type:token\n"
+                              "B00X\tBeaker Set\tPyrex\tLab Glass\tIndustrial\n"
+                              "A01Y\tPipette\tEppendorf\tLab Tools\t\n"
+                              "C02Z\tNitrile Gloves\t\tSafety\t\n"
+                              "D03W\t\t\t\t\n") ||
+           lr_test_write_file(dir, "B.train.inter", train) ||
+           lr_test_write_file(dir, "B.valid.inter", valid) ||
+           lr_test_write_file(dir, "B.test.inter", test);
+}
+
+/* Writes the benchmark set, replaces (or with content NULL, removes) one file and loads it. */
+static int load_bench(const char *file, const char *content, lr_data **d, lr_err *err) {
+    *d = NULL;
+    char *dir = lr_test_tmpdir();
+    char path[4200];
+    if (!dir || write_small_bench(dir) != 0 ||
+        (file && content && lr_test_write_file(dir, file, content) != 0)) {
+        lr_test_rmdir(dir);
+        return 999;
+    }
+    lr_test_path(path, sizeof path, dir, file ? file : "");
+    if (file && !content && remove(path) != 0) {
+        lr_test_rmdir(dir);
+        return 999;
+    }
+    int rc = lr_data_load(dir, d, err);
+    lr_test_rmdir(dir);
+    return rc;
+}
+
+static void check_seq(lr_test_ctx *lr_t_, const lr_data *d, size_t user, const int32_t *want,
+                      size_t n_want) {
+    size_t n;
+    const int32_t *s = lr_data_user_sequence(d, user, &n);
+    CHECK_EQ(n, n_want);
+    for (size_t i = 0; i < n; i++) CHECK_EQ(s[i], want[i]);
+}
+
+LR_TEST(benchmark_files_load_with_item_and_user_tokens) {
+    lr_err err = {0};
+    lr_data *d;
+    CHECK_OK(load_bench(NULL, NULL, &d, &err), err);
+    CHECK_EQ(lr_data_get_format(d), LR_DATA_RECBOLE_SEQ);
+    CHECK_EQ(lr_data_num_items(d), 4);
+    const char *items[4] = {"B00X", "A01Y", "C02Z", "D03W"}; /* P.item's order, not sorted */
+    for (size_t i = 0; i < 4; i++) CHECK_STR_EQ(lr_data_item_token(d, i), items[i]);
+    CHECK_EQ(lr_data_find_item(d, "C02Z"), 2);
+    CHECK_STR_EQ(lr_data_item_text(d, 0),
+                 "Title: Beaker Set. Brand: Pyrex. Category: Lab Glass. sales_type: Industrial.");
+    CHECK_STR_EQ(lr_data_item_text(d, 2), "Title: Nitrile Gloves. Category: Safety");
+    CHECK(lr_data_item_text(d, 3) == NULL);
+    CHECK_EQ(lr_data_num_users(d), 3);
+    const char *users[3] = {"bob", "alice", "carol"}; /* first appearance: train, valid, test */
+    for (size_t u = 0; u < 3; u++) CHECK_STR_EQ(lr_data_user_token(d, u), users[u]);
+    static const int32_t bob[] = {2, 1, 0, 3}, alice[] = {0, 1, 2, 3, 0}, carol[] = {3, 0, 2};
+    check_seq(lr_t_, d, 0, bob, 4);
+    check_seq(lr_t_, d, 1, alice, 5);
+    check_seq(lr_t_, d, 2, carol, 3);
+    if (lr_t_->failed) {
+        lr_data_free(d);
+        return;
+    }
+    lr_data_split sp = lr_data_user_split(d, 1);
+    CHECK_EQ(sp.train_len, 3);
+    CHECK_EQ(sp.valid_target, 3);
+    CHECK_EQ(sp.test_target, 0);
+    sp = lr_data_user_split(d, 0);
+    CHECK_EQ(sp.valid_target, 0);
+    CHECK_EQ(sp.test_target, 3);
+    CHECK_EQ(lr_data_num_interactions(d), 12);
+    lr_data_free(d);
+}
+
+LR_TEST(benchmark_files_load_from_any_file_of_the_set) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir && write_small_bench(dir) == 0);
+    char path[4200];
+    lr_err err = {0};
+    lr_data *d = NULL, *e = NULL;
+    lr_test_path(path, sizeof path, dir, "B.item");
+    int rc = lr_data_load(path, &d, &err);
+    lr_test_path(path, sizeof path, dir, "B.valid.inter");
+    int rc2 = rc ? rc : lr_data_load(path, &e, &err);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    CHECK_OK(rc2, err);
+    CHECK_EQ(lr_data_num_users(d), 3);
+    CHECK_EQ(lr_data_num_items(e), 4);
+    CHECK_STR_EQ(lr_data_user_token(e, 2), "carol");
+    lr_data_free(d);
+    lr_data_free(e);
+}
+
+LR_TEST(benchmark_unknown_item_token_is_refused_with_file_and_line) {
+    lr_err err = {0};
+    lr_data *d;
+    char t[256];
+    snprintf(t, sizeof t, "%salice\tB00X A01Y C02Z\tD03W\nbob\tC02Z ZZ9 \tB00X\n", k_header);
+    CHECK_ERR(load_bench("B.valid.inter", t, &d, &err), err, LR_EFORMAT,
+              "B.valid.inter:3: item_id_list: item 'ZZ9' is not in B.item");
+    snprintf(t, sizeof t, "%scarol\tD03W B00X\tb00x\n", k_header);
+    CHECK_ERR(load_bench("B.test.inter", t, &d, &err), err, LR_EFORMAT,
+              "B.test.inter:2: item_id: item 'b00x' is not in B.item");
+    snprintf(t, sizeof t, "%sbob\tC02Z  B00X\tA01Y\n", k_header);
+    CHECK_ERR(load_bench("B.train.inter", t, &d, &err), err, LR_EFORMAT,
+              "B.train.inter:2: item_id_list: empty item id, expected item tokens separated by "
+              "single spaces");
+    CHECK(d == NULL);
+}
+
+LR_TEST(benchmark_user_without_test_row_is_named_by_token) {
+    lr_err err = {0};
+    lr_data *d;
+    char t[256];
+    snprintf(t, sizeof t, "%scarol\tD03W B00X\tC02Z\nalice\tB00X A01Y C02Z D03W\tB00X\n", k_header);
+    CHECK_ERR(load_bench("B.test.inter", t, &d, &err), err, LR_EFORMAT,
+              "B.test.inter: user 'bob' has no row, but has rows in B.valid.inter");
+}
+
+LR_TEST(benchmark_users_come_from_user2index_when_given) {
+    lr_err err = {0};
+    lr_data *d;
+    CHECK_OK(load_bench("B.user2index", "carol\t0\nalice\t1\nbob\t2\n", &d, &err), err);
+    CHECK_STR_EQ(lr_data_user_token(d, 0), "carol");
+    static const int32_t bob[] = {2, 1, 0, 3};
+    check_seq(lr_t_, d, 2, bob, 4);
+    lr_data_free(d);
+    if (lr_t_->failed) return;
+    CHECK_ERR(load_bench("B.user2index", "carol\t0\nalice\t1\n", &d, &err), err, LR_EFORMAT,
+              "B.train.inter:2: user 'bob' is not in B.user2index");
+}
+
+LR_TEST(sequence_split_without_item2index_or_item_is_refused) {
+    lr_err err = {0};
+    lr_data *d;
+    CHECK_ERR(load_bench("B.item", NULL, &d, &err), err, LR_ENOTFOUND,
+              "B.item2index: missing; expected it (item indexes, UniSRec split) or B.item (item "
+              "tokens, RecBole benchmark files)");
+    CHECK(d == NULL);
+}
+
+/* The UniSRec split with a .item beside it: the .inter files still hold indexes into
+ * D.item2index, and text still comes from D.text. */
+LR_TEST(item2index_is_used_even_with_an_item_file) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    int bad = write_small_seq(dir) ||
+              lr_test_write_file(dir, "D.item", "item_id:token\ttitle:token_seq\ne\tEE\nc\tCC\n");
+    lr_err err = {0};
+    lr_data *d = NULL;
+    int rc = bad ? 999 : lr_data_load(dir, &d, &err);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    CHECK_EQ(lr_data_num_items(d), 5);
+    CHECK_STR_EQ(lr_data_item_token(d, 0), "a");
+    CHECK_STR_EQ(lr_data_item_token(d, 4), "e");
+    CHECK_STR_EQ(lr_data_item_text(d, 2), "C");
+    CHECK_STR_EQ(lr_data_user_token(d, 1), "u1");
+    static const int32_t u0[] = {0, 1, 2, 3, 4};
+    check_seq(lr_t_, d, 0, u0, 5);
+    lr_data_free(d);
+}
+
+LR_TEST_MAIN(LR_SHARED_CASE(scientific_counts_match_readme, "datasets/amazon-scientific"),
+             LR_SHARED_CASE(scientific_split_matches_the_files, "datasets/amazon-scientific"),
+             LR_SHARED_CASE(scientific_loads_from_a_file_or_a_prefix, "datasets/amazon-scientific"),
+             LR_SHARED_CASE(ml100k_counts_match_readme, "datasets/ml-100k"),
+             LR_SHARED_CASE(ml100k_sequences_follow_time_with_ties_in_file_order, "datasets/ml-100k"),
+             LR_SHARED_CASE(written_dataset_loads_back_equal, "datasets/amazon-scientific"),
              LR_CASE(small_sequence_split_rebuilds_sequences),
+             LR_CASE(small_sequence_split_loads_from_a_file_or_a_prefix),
+             LR_CASE(small_ratings_with_item_and_user_files),
+             LR_CASE(written_synthetic_catalogue_loads_back_equal),
              LR_CASE(truncated_line_is_refused_with_file_and_line),
              LR_CASE(non_numeric_item_id_is_refused), LR_CASE(missing_column_is_refused),
              LR_CASE(empty_file_is_refused), LR_CASE(item_out_of_range_is_refused),
@@ -343,4 +608,10 @@ LR_TEST_MAIN(LR_CASE(scientific_counts_match_readme), LR_CASE(scientific_split_m
              LR_CASE(user_without_test_row_is_refused), LR_CASE(bad_index_files_are_refused),
              LR_CASE(text_for_unknown_item_is_refused), LR_CASE(missing_dataset_is_not_found),
              LR_CASE(ratings_are_sorted_by_time_per_user), LR_CASE(bad_ratings_are_refused),
-             LR_CASE(written_dataset_loads_back_equal))
+             LR_CASE(benchmark_files_load_with_item_and_user_tokens),
+             LR_CASE(benchmark_files_load_from_any_file_of_the_set),
+             LR_CASE(benchmark_unknown_item_token_is_refused_with_file_and_line),
+             LR_CASE(benchmark_user_without_test_row_is_named_by_token),
+             LR_CASE(benchmark_users_come_from_user2index_when_given),
+             LR_CASE(sequence_split_without_item2index_or_item_is_refused),
+             LR_CASE(item2index_is_used_even_with_an_item_file))
