@@ -1,4 +1,5 @@
-/* Autotune: the cheapest nprobe that reaches a target recall against exact search. */
+/* Autotune: for each k asked, the cheapest nprobe and re-scoring depth that reach a target
+ * recall against exact search, kept on the index as its operating points. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,52 +30,160 @@ static double code_bytes(const char *factory, size_t dim) {
     return 4.0 * (double)dim; /* Flat and others: full vectors */
 }
 
-int lr_index_autotune(lr_index *ix, const float *x, size_t n, const float *q, size_t nq, size_t k,
-                      double target, lr_index_tune *out, lr_err *err) {
-    size_t nlist = lr_index_nlist(ix), dim = lr_index_dim(ix);
-    if (!nlist)
-        return lr_err_set(err, LR_EUNSUPPORTED, "autotune: index '%s' has no nprobe to tune",
-                          lr_index_factory(ix));
-    if (!(target > 0 && target <= 1) || nq == 0 || k == 0)
-        return lr_err_set(err, LR_EINVAL, "autotune: target recall must be in (0, 1], with queries and k >= 1");
-    const float *vecs = ix->rs_vecs;
-    size_t vec_n = ix->rs_n, depths[5] = {0, 2 * k, 5 * k, 10 * k, 20 * k};
-    size_t n_depths = vecs ? 5 : 1;
-    int64_t *exact = malloc(nq * k * sizeof *exact), *approx = malloc(nq * k * sizeof *approx);
-    float *s = malloc(nq * k * sizeof *s);
-    int rc = LR_OK;
-    if (!exact || !approx || !s) {
-        rc = lr_err_set(err, LR_ENOMEM, "autotune: out of memory");
-        goto done;
+/* Lists of k + 1 per query (ids, scores: nq * (k + 1)) compacted in place to k per query, each
+ * without the query's own id self[q]: the item a query was taken from is no answer to it. Where
+ * the id is absent (a missed item, or k + 1 equal scores) the last entry goes instead. */
+static void drop_self(int64_t *ids, float *scores, size_t nq, size_t k, const int64_t *self) {
+    for (size_t q = 0; q < nq; q++) {
+        const int64_t *from = ids + q * (k + 1);
+        const float *from_s = scores + q * (k + 1);
+        size_t m = 0;
+        for (size_t j = 0; j <= k && m < k; j++) {
+            if (from[j] == self[q]) continue;
+            ids[q * k + m] = from[j]; /* q * k + m <= q * (k + 1) + j: never ahead of the reads */
+            scores[q * k + m++] = from_s[j];
+        }
     }
-    if ((rc = lr_index_exact_search(x, n, dim, q, nq, k, exact, s, err))) goto done;
-    lr_index_tune best = {0, 0, -1.0, 0};
-    double best_cost = INFINITY, per_list = (double)lr_index_count(ix) / (double)nlist * code_bytes(lr_index_factory(ix), dim);
+}
+
+/* The search autotune measures: a given nprobe and depth, without touching the index where
+ * FAISS takes a per-call nprobe, else by setting the index's nprobe (autotune may: no search
+ * runs beside it). Results: nq * k, or nq * (k + 1) narrowed to k when self is given. */
+static int search_at(lr_index *ix, size_t nq, const float *q, size_t k, const int64_t *self,
+                     size_t nprobe, size_t depth, int64_t *ids, float *scores, lr_err *err) {
+    size_t kk = self ? k + 1 : k;
+    int rc = LR_OK;
+    if (!lr_index_takes_call_nprobe(ix)) {
+        if ((rc = lr_index_set_nprobe(ix, nprobe, err))) return rc;
+        nprobe = 0;
+    }
+    rc = ix->n_tomb ? lr_index_filtered_search(ix, nq, q, kk, nprobe, depth, ids, scores, err)
+                    : lr_index_unfiltered_search(ix, nq, q, kk, nprobe, depth, ids, scores, err);
+    if (!rc && self) drop_self(ids, scores, nq, k, self);
+    return rc;
+}
+
+/* The cheapest (nprobe, depth) reaching `target` for recall@k, or the best recall tried.
+ * exact: the true top k of each query (nq * k); ids, scores: scratch of nq * (k + 1). */
+static int tune_one(lr_index *ix, size_t nq, const float *q, const int64_t *self, size_t k,
+                    const int64_t *exact, double target, int64_t *ids, float *scores,
+                    lr_index_tune *out, lr_err *err) {
+    size_t nlist = lr_index_nlist(ix), dim = lr_index_dim(ix);
+    size_t depths[5] = {0, 2 * k, 5 * k, 10 * k, 20 * k}, n_depths = ix->rs_vecs ? 5 : 1;
+    double per_list = (double)lr_index_count(ix) / (double)nlist * code_bytes(lr_index_factory(ix), dim);
+    lr_index_tune best = {k, 0, 0, -1.0, 0};
+    double best_cost = INFINITY;
     for (size_t di = 0; di < n_depths; di++) {
         double depth_cost = (double)depths[di] * (double)dim * 4.0;
         if (best.reached && per_list + depth_cost >= best_cost) break; /* deeper only costs more */
-        if ((rc = lr_index_set_rescore(ix, vecs, vec_n, depths[di], err))) goto done;
         for (size_t p = 1;; p = p * 2 > nlist ? nlist : p * 2) {
             double cost = (double)p * per_list + depth_cost;
             if (best.reached && cost >= best_cost) break;
-            if ((rc = lr_index_set_nprobe(ix, p, err)) ||
-                (rc = lr_index_search(ix, nq, q, k, approx, s, err)))
-                goto done;
-            double r = recall_at(approx, exact, nq, k);
+            int rc = search_at(ix, nq, q, k, self, p, depths[di], ids, scores, err);
+            if (rc) return rc;
+            double r = recall_at(ids, exact, nq, k);
             int reached = r >= target;
             if ((reached && (!best.reached || cost < best_cost)) || (!best.reached && !reached && r > best.recall)) {
-                best = (lr_index_tune){p, depths[di], r, reached};
+                best = (lr_index_tune){k, p, depths[di], r, reached};
                 best_cost = cost;
             }
             if (reached || p == nlist) break;
         }
     }
-    if (!(rc = lr_index_set_rescore(ix, vecs, vec_n, best.depth, err)))
-        rc = lr_index_set_nprobe(ix, best.nprobe, err);
-    if (!rc && out) *out = best;
+    *out = best;
+    return LR_OK;
+}
+
+/* nq rows of x (copied into q, their row numbers into self): all of them when nq = n, else drawn
+ * at random with a fixed seed. Not every (n / nq)-th row: a catalogue written in some order
+ * (by category, by cluster) would hand the tuning a slice of one kind of item. */
+static void sample_rows(const float *x, size_t n, size_t dim, size_t nq, float *q, int64_t *self) {
+    uint64_t state = 0x5eed;
+    for (size_t i = 0; i < nq; i++) {
+        uint64_t z = (state += 0x9e3779b97f4a7c15ULL); /* splitmix64 */
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        z ^= z >> 31;
+        size_t row = nq == n ? i : (size_t)(z % n);
+        memcpy(q + i * dim, x + row * dim, dim * sizeof *q);
+        self[i] = (int64_t)row;
+    }
+}
+
+int lr_index_autotune(lr_index *ix, const float *x, size_t n, const float *q, size_t nq,
+                      const size_t *ks, size_t nk, double target, lr_index_tune *points,
+                      size_t *n_points, lr_err *err) {
+    size_t dim = lr_index_dim(ix);
+    if (n_points) *n_points = 0;
+    if (!lr_index_nlist(ix))
+        return lr_err_set(err, LR_EUNSUPPORTED, "autotune: index '%s' has no nprobe to tune",
+                          lr_index_factory(ix));
+    if (!(target > 0 && target <= 1) || nq == 0 || nk == 0 || nk > LR_INDEX_MAX_POINTS)
+        return lr_err_set(err, LR_EINVAL, "autotune: target recall must be in (0, 1], with queries "
+                          "and 1 to %d values of k", LR_INDEX_MAX_POINTS);
+    for (size_t i = 0; i < nk; i++)
+        if (ks[i] == 0 || (i && ks[i] <= ks[i - 1]))
+            return lr_err_set(err, LR_EINVAL, "autotune: the values of k must be ascending and at least 1");
+    if (!q && nq > n) nq = n;
+    size_t kmax = ks[nk - 1] < n ? ks[nk - 1] : n;
+    float *own_q = q ? NULL : malloc(nq * dim * sizeof *own_q), *s = malloc(nq * (kmax + 1) * sizeof *s);
+    int64_t *self = q ? NULL : malloc(nq * sizeof *self);
+    int64_t *exact = malloc(nq * (kmax + 1) * sizeof *exact), *approx = malloc(nq * (kmax + 1) * sizeof *approx);
+    lr_index_tune chosen[LR_INDEX_MAX_POINTS];
+    size_t m = 0;
+    int rc = LR_OK;
+    if ((!q && (!own_q || !self)) || !s || !exact || !approx) {
+        rc = lr_err_set(err, LR_ENOMEM, "autotune: out of memory for %zu queries", nq);
+        goto done;
+    }
+    if (!q) sample_rows(x, n, dim, nq, own_q, self);
+    const float *queries = q ? q : own_q;
+    for (size_t i = 0; i < nk && ks[i] < n; i++) { /* a k of n or more: every item, nothing to tune */
+        size_t k = ks[i], kk = self ? k + 1 : k;
+        if ((rc = lr_index_exact_search(x, n, dim, queries, nq, kk, exact, s, err))) goto done;
+        if (self) drop_self(exact, s, nq, k, self);
+        if ((rc = tune_one(ix, nq, queries, self, k, exact, target, approx, s, &chosen[m], err))) goto done;
+        m++;
+    }
+    if (m && (rc = lr_index_set_points(ix, chosen, m, err))) goto done;
+    if (points) memcpy(points, chosen, m * sizeof *points);
+    if (n_points) *n_points = m;
 done:
+    free(own_q);
+    free(self);
+    free(s);
     free(exact);
     free(approx);
-    free(s);
     return rc;
+}
+
+int lr_index_set_points(lr_index *ix, const lr_index_tune *points, size_t n, lr_err *err) {
+    if (n > LR_INDEX_MAX_POINTS)
+        return lr_err_set(err, LR_EINVAL, "%zu operating points, at most %d", n, LR_INDEX_MAX_POINTS);
+    size_t max_probe = 0, max_depth = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (points[i].k == 0 || (i && points[i].k <= points[i - 1].k) || points[i].nprobe == 0)
+            return lr_err_set(err, LR_EINVAL, "operating point %zu: k must ascend from 1 and nprobe "
+                              "be at least 1 (k %zu, nprobe %zu)", i, points[i].k, points[i].nprobe);
+        if (points[i].depth && !ix->rs_vecs)
+            return lr_err_set(err, LR_EINVAL, "operating point for k %zu re-scores %zu candidates, "
+                              "but the index has no re-scoring vectors", points[i].k, points[i].depth);
+        if (points[i].nprobe > max_probe) max_probe = points[i].nprobe;
+        if (points[i].depth > max_depth) max_depth = points[i].depth;
+    }
+    int rc = LR_OK;
+    /* the deepest point is the index's own setting: what serves every k without a per-call nprobe */
+    if (n && ((rc = lr_index_set_nprobe(ix, max_probe, err)) ||
+              (rc = lr_index_set_rescore(ix, ix->rs_vecs, ix->rs_n, max_depth, err))))
+        return rc;
+    memcpy(ix->points, points, n * sizeof *points);
+    for (size_t i = 0; i < n; i++) /* as set_nprobe clamps */
+        if (ix->points[i].nprobe > ix->nprobe) ix->points[i].nprobe = ix->nprobe;
+    ix->n_points = n;
+    return LR_OK;
+}
+
+const lr_index_tune *lr_index_points(const lr_index *ix, size_t *n) {
+    *n = ix->n_points;
+    return ix->points;
 }

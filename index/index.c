@@ -191,15 +191,31 @@ int lr_index_search(const lr_index *ix, size_t nq, const float *q, size_t k, int
     return lr_index_search_nprobe(ix, nq, q, k, 0, ids, scores, err);
 }
 
+int lr_index_unfiltered_search(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
+                               size_t depth, int64_t *ids, float *scores, lr_err *err) {
+    if (ix->rs_vecs && depth) return lr_index_rescored_search(ix, nq, q, k, nprobe, depth, ids, scores, err);
+    return lr_index_plain_search(ix, nq, q, k, nprobe, ids, scores, err);
+}
+
 int lr_index_search_nprobe(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
                            int64_t *ids, float *scores, lr_err *err) {
     if (k == 0) return lr_err_set(err, LR_EINVAL, "search: k must be at least 1");
     for (size_t i = 0; i < nq * ix->dim; i++)
         if (!isfinite(q[i]))
             return lr_err_set(err, LR_EINVAL, "search: query %zu has a NaN or Inf value", i / ix->dim);
-    if (ix->n_tomb) return lr_index_filtered_search(ix, nq, q, k, nprobe, ids, scores, err);
-    if (ix->rs_vecs && ix->rs_depth) return lr_index_rescored_search(ix, nq, q, k, nprobe, ids, scores, err);
-    return lr_index_plain_search(ix, nq, q, k, nprobe, ids, scores, err);
+    size_t depth = ix->rs_depth;
+    if (ix->n_points) { /* the operating point for k: the first that serves k, else the deepest */
+        const lr_index_tune *p = &ix->points[ix->n_points - 1];
+        for (size_t i = 0; i < ix->n_points; i++)
+            if (ix->points[i].k >= k) {
+                p = &ix->points[i];
+                break;
+            }
+        depth = p->depth;
+        if (!nprobe && lr_index_takes_call_nprobe(ix)) nprobe = p->nprobe;
+    }
+    if (ix->n_tomb) return lr_index_filtered_search(ix, nq, q, k, nprobe, depth, ids, scores, err);
+    return lr_index_unfiltered_search(ix, nq, q, k, nprobe, depth, ids, scores, err);
 }
 
 int lr_index_add(lr_index *ix, size_t n, const float *x, const int64_t *ids, lr_err *err) {

@@ -18,6 +18,9 @@ struct lr_index {
     /* ids removed from a fast-scan index (FAISS cannot remove there): sorted, skipped by search */
     int64_t *tomb;
     size_t n_tomb, cap_tomb;
+    /* operating points by k, ascending (none: every k uses nprobe and rs_depth) */
+    lr_index_tune points[LR_INDEX_MAX_POINTS];
+    size_t n_points;
 };
 
 /* Marks ids as removed; *added (may be NULL) gets how many were not marked before. */
@@ -26,19 +29,27 @@ int lr_index_tomb_has(const lr_index *ix, int64_t id);
 /* FAISS's message lives in a thread-local until its next call: copies it into err now. */
 int lr_index_faiss_fail(lr_err *err, const char *what);
 
-/* The searches below take the call's nprobe (0: the index's own setting). */
+/* The searches below take the call's nprobe (0: the index's own setting) and re-scoring depth
+ * (0: none; used only when the index has re-scoring vectors). */
 
 /* lr_index_search when ids are marked removed: over-fetches, then drops them. */
 int lr_index_filtered_search(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
-                             int64_t *ids, float *scores, lr_err *err);
+                             size_t depth, int64_t *ids, float *scores, lr_err *err);
+
+/* Re-scored when the index has vectors and depth > 0, else plain; no tombstones. */
+int lr_index_unfiltered_search(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
+                               size_t depth, int64_t *ids, float *scores, lr_err *err);
 
 /* The FAISS search alone (no checks, no re-scoring); padded with -1 / -INFINITY. */
 int lr_index_plain_search(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
                           int64_t *ids, float *scores, lr_err *err);
 
-/* lr_index_search when re-scoring is on: max(rs_depth, k) candidates, re-ranked exactly. */
+/* lr_index_search when re-scoring is on: max(depth, k) candidates, re-ranked exactly. */
 int lr_index_rescored_search(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
-                             int64_t *ids, float *scores, lr_err *err);
+                             size_t depth, int64_t *ids, float *scores, lr_err *err);
+
+/* Whether FAISS can search this index over a call's own lists (lr_index_probe_search). */
+int lr_index_takes_call_nprobe(const lr_index *ix);
 
 /* The FAISS search over nprobe lists other than the index's setting, the index untouched. */
 int lr_index_probe_search(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,

@@ -88,22 +88,42 @@ void lr_index_free(lr_index *ix); /* NULL is a no-op */
 int lr_index_exact_search(const float *x, size_t n, size_t dim, const float *q, size_t nq,
                           size_t k, int64_t *ids, float *scores, lr_err *err);
 
-/* ---- autotune ------------------------------------------------------------------------------ */
+/* ---- autotune and operating points ----------------------------------------------------------- */
 
+/* An operating point: how to search for requests up to k results. */
 typedef struct {
-    size_t nprobe;      /* chosen: the cheapest setting reaching the target (or the best tried) */
-    size_t depth;       /* re-scoring depth chosen (0: none) */
-    double recall;      /* recall@k against exact search with those settings */
-    int reached;        /* whether the target was reached */
+    size_t k;           /* serves requests for up to k results (above the previous point's k) */
+    size_t nprobe;      /* lists probed */
+    size_t depth;       /* re-scoring depth (0: none) */
+    double recall;      /* recall@k against exact search measured when tuned */
+    int reached;        /* whether that recall reached the target */
 } lr_index_tune;
 
-/* Picks the cheapest nprobe (powers of two up to nlist) and, when the index has re-scoring
+#define LR_INDEX_MAX_POINTS 8
+
+/* Tunes one operating point per k in ks (nk of them, ascending, at most LR_INDEX_MAX_POINTS):
+ * for each, the cheapest nprobe (powers of two up to nlist) and, when the index has re-scoring
  * vectors, re-scoring depth (0, 2k, 5k, 10k, 20k) whose recall@k against exact search over x
- * (n * dim, ids = row numbers, as built) reaches `target` on queries q (nq * dim), and sets them.
- * Cost is the bytes a query reads: the codes of the probed lists plus the re-scored vectors.
- * LR_EUNSUPPORTED for an index that is not IVF. */
-int lr_index_autotune(lr_index *ix, const float *x, size_t n, const float *q, size_t nq, size_t k,
-                      double target, lr_index_tune *out, lr_err *err);
+ * (n * dim, ids = row numbers, as built) reaches `target`; cost is the bytes a query reads (the
+ * codes of the probed lists plus the re-scored vectors). Then sets them (lr_index_set_points).
+ * The queries: q (nq * dim), vectors like the ones users will send (user-tower outputs); or,
+ * with q NULL, nq rows of x evenly spread, each searched with itself left out of both its
+ * results and its exact top k: a fresh query from the items' own distribution, which an item
+ * with a little noise added is not (it finds itself, and every setting looks good).
+ * points (nk, may be NULL) gets what was chosen. A k at or above n is skipped (*n_points, may
+ * be NULL, gets how many were tuned). LR_EUNSUPPORTED for an index that is not IVF. */
+int lr_index_autotune(lr_index *ix, const float *x, size_t n, const float *q, size_t nq,
+                      const size_t *ks, size_t nk, double target, lr_index_tune *points,
+                      size_t *n_points, lr_err *err);
+
+/* The operating points searches follow (n of them, ascending k; n = 0 clears them). A search for
+ * k results takes the first point whose k is at least k (the last point above that), its depth
+ * and, on indexes that take a per-call nprobe, its nprobe. The index's own nprobe and depth
+ * become the deepest point's, which is what indexes without a per-call nprobe (fast-scan) use
+ * for every k. A call's explicit nprobe (lr_index_search_nprobe) still wins over the point's. */
+int lr_index_set_points(lr_index *ix, const lr_index_tune *points, size_t n, lr_err *err);
+/* The points set (valid until the next set or free); *n gets their count (0: none). */
+const lr_index_tune *lr_index_points(const lr_index *ix, size_t *n);
 
 /* ---- index directories: versions, manifests, atomic publishing ------------------------------ */
 
@@ -124,6 +144,9 @@ typedef struct {
     uint32_t vectors_crc32;
     size_t removed_count;  /* ids marked removed (removed.txt, one per line) */
     uint32_t removed_crc32;
+    lr_index_tune points[LR_INDEX_MAX_POINTS]; /* operating points by k (format 2; none before) */
+    size_t n_points;
+    char tuned_on[128];    /* what the points were measured on ("" if not said) */
 } lr_index_manifest;
 
 typedef struct {
@@ -132,6 +155,7 @@ typedef struct {
     size_t keep_versions;         /* older versions beyond this many are deleted (0: keep all) */
     int crash_after_step;         /* tests only: return after step 1-4 as a crash would (0: off) */
     int vectors_f16;              /* store re-scoring vectors as float16 */
+    const char *tuned_on;         /* recorded with the operating points; NULL: "" */
 } lr_index_publish_opts;
 
 /* Publishes ix as the next version of dir (created when missing); man (may be NULL) gets its

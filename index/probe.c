@@ -32,6 +32,10 @@ static void merge_best(int64_t *dst_ids, float *dst_scores, const int64_t *src_i
     memcpy(dst_scores, tmp_scores, k * sizeof *dst_scores);
 }
 
+int lr_index_takes_call_nprobe(const lr_index *ix) {
+    return faiss_IndexIVF_cast(ix->ix) != NULL && !strstr(ix->factory, "fs");
+}
+
 int lr_index_probe_search(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
                           int64_t *ids, float *scores, lr_err *err) {
     FaissIndexIVF *ivf = faiss_IndexIVF_cast(ix->ix);

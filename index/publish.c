@@ -15,7 +15,8 @@
 #include "index_internal.h"
 #include "lr_towers.h"
 
-#define MANIFEST_FORMAT 1u
+/* 2 added the operating points and what they were tuned on; format 1 manifests still load. */
+#define MANIFEST_FORMAT 2u
 
 static int sync_path(const char *path, lr_err *err) {
     int fd = open(path, O_RDONLY);
@@ -65,7 +66,18 @@ static int write_manifest(const char *path, const lr_index_manifest *m, lr_err *
                           (json_int_t)m->removed_crc32, "model_checksum",
                           m->model_checksum, "content_checksum", m->content_checksum, "created",
                           m->created, "index_crc32", (json_int_t)m->index_crc32);
-    if (!o) return lr_err_set(err, LR_ENOMEM, "manifest: out of memory");
+    json_t *pts = json_array();
+    for (size_t i = 0; o && pts && i < m->n_points; i++) {
+        const lr_index_tune *p = &m->points[i];
+        json_array_append_new(pts, json_pack("{s:I, s:I, s:I, s:f, s:b}", "k", (json_int_t)p->k, "nprobe",
+                                             (json_int_t)p->nprobe, "rescore_depth", (json_int_t)p->depth,
+                                             "recall", p->recall, "reached", p->reached));
+    }
+    if (!o || !pts || json_array_size(pts) != m->n_points ||
+        json_object_set_new(o, "operating_points", pts) || json_object_set_new(o, "tuned_on", json_string(m->tuned_on))) {
+        json_decref(o);
+        return lr_err_set(err, LR_ENOMEM, "manifest: out of memory");
+    }
     int rc = json_dump_file(o, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0
                  ? lr_err_set(err, LR_EIO, "%s: cannot write the manifest", path)
                  : sync_path(path, err);
@@ -121,7 +133,7 @@ static void clean_debris(const char *dir, const char versions[4096]) {
 
 int lr_index_publish(const lr_index *ix, const char *dir, const lr_index_publish_opts *opts,
                      lr_index_manifest *man, lr_err *err) {
-    lr_index_publish_opts o = {NULL, NULL, 3, 0, 0};
+    lr_index_publish_opts o = {.keep_versions = 3};
     if (opts) o = *opts;
     /* derived paths get room for what they append to `versions` (at most 4096) */
     char versions[4096], tmp[4200], file[4300], final[4200], link_tmp[4200], link[4200], target[64];
@@ -137,6 +149,9 @@ int lr_index_publish(const lr_index *ix, const char *dir, const lr_index_publish
     m.dim = lr_index_dim(ix);
     m.count = lr_index_count(ix);
     m.nprobe = lr_index_nprobe(ix);
+    const lr_index_tune *points = lr_index_points(ix, &m.n_points);
+    memcpy(m.points, points, m.n_points * sizeof *points);
+    snprintf(m.tuned_on, sizeof m.tuned_on, "%s", o.tuned_on ? o.tuned_on : "");
     snprintf(m.factory, sizeof m.factory, "%s", lr_index_factory(ix));
     snprintf(m.model_checksum, sizeof m.model_checksum, "%s", o.model_checksum ? o.model_checksum : "");
     snprintf(m.content_checksum, sizeof m.content_checksum, "%s", o.content_checksum ? o.content_checksum : "");
@@ -205,11 +220,40 @@ int lr_index_publish(const lr_index *ix, const char *dir, const lr_index_publish
     return LR_OK;
 }
 
+/* The operating points of a format-2 manifest (none in format 1). */
+static int read_points(json_t *o, const char *path, lr_index_manifest *m, lr_err *err) {
+    json_t *pts = json_object_get(o, "operating_points"), *p;
+    const char *tuned_on = json_string_value(json_object_get(o, "tuned_on"));
+    snprintf(m->tuned_on, sizeof m->tuned_on, "%s", tuned_on ? tuned_on : "");
+    if (!pts) return LR_OK;
+    if (!json_is_array(pts) || json_array_size(pts) > LR_INDEX_MAX_POINTS)
+        return lr_err_set(err, LR_EFORMAT, "%s: operating_points: expected an array of at most %d",
+                          path, LR_INDEX_MAX_POINTS);
+    size_t i;
+    json_array_foreach(pts, i, p) {
+        json_int_t k = 0, nprobe = 0, depth = 0;
+        double recall = 0;
+        int reached = 0;
+        json_error_t je;
+        if (json_unpack_ex(p, &je, 0, "{s:I, s:I, s:I, s:F, s:b}", "k", &k, "nprobe", &nprobe,
+                           "rescore_depth", &depth, "recall", &recall, "reached", &reached) ||
+            k <= 0 || nprobe <= 0 || depth < 0 || !(recall >= 0 && recall <= 1))
+            return lr_err_set(err, LR_EFORMAT, "%s: operating point %zu: expected k >= 1, nprobe >= 1, "
+                              "rescore_depth >= 0 and a recall in [0, 1]", path, i);
+        m->points[i] = (lr_index_tune){(size_t)k, (size_t)nprobe, (size_t)depth, recall, reached};
+    }
+    m->n_points = json_array_size(pts);
+    return LR_OK;
+}
+
 static int read_manifest(const char *path, lr_index_manifest *m, lr_err *err) {
     json_error_t je;
     json_t *o = json_load_file(path, 0, &je);
-    if (!o) return lr_err_set(err, access(path, F_OK) ? LR_ENOTFOUND : LR_EFORMAT,
-                              "%s: %s (line %d)", path, je.text, je.line);
+    if (!o && access(path, F_OK) != 0) /* jansson's text would carry a line of -1 */
+        return lr_err_set(err, LR_ENOTFOUND, "%s: no index there (%s)", path, strerror(errno));
+    if (!o && je.line > 0)
+        return lr_err_set(err, LR_EFORMAT, "%s:%d: %s", path, je.line, je.text);
+    if (!o) return lr_err_set(err, LR_EFORMAT, "%s: %s", path, je.text);
     json_int_t fmt = 0, dim = 0, count = 0, nprobe = 0, crc = 0, depth = 0, vcrc = 0, nrem = 0, rcrc = 0;
     const char *version = NULL, *factory = NULL, *model = NULL, *content = NULL, *created = NULL;
     const char *vtype = NULL;
@@ -222,8 +266,8 @@ static int read_manifest(const char *path, lr_index_manifest *m, lr_err *err) {
                              "index_crc32", &crc);
     int rc = LR_OK;
     if (bad) rc = lr_err_set(err, LR_EFORMAT, "%s: %s", path, je.text);
-    else if (fmt != MANIFEST_FORMAT)
-        rc = lr_err_set(err, LR_EFORMAT, "%s: manifest format %lld, this learnrec reads %u", path,
+    else if (fmt < 1 || fmt > MANIFEST_FORMAT)
+        rc = lr_err_set(err, LR_EFORMAT, "%s: manifest format %lld, this learnrec reads 1 to %u", path,
                         (long long)fmt, MANIFEST_FORMAT);
     else if (dim <= 0 || count < 0 || nprobe < 0 || crc < 0 || crc > 0xffffffffLL || depth < 0 ||
              vcrc < 0 || vcrc > 0xffffffffLL || nrem < 0 || rcrc < 0 || rcrc > 0xffffffffLL)
@@ -245,6 +289,7 @@ static int read_manifest(const char *path, lr_index_manifest *m, lr_err *err) {
         snprintf(m->model_checksum, sizeof m->model_checksum, "%s", model);
         snprintf(m->content_checksum, sizeof m->content_checksum, "%s", content);
         snprintf(m->created, sizeof m->created, "%s", created);
+        rc = read_points(o, path, m, err);
     }
     json_decref(o);
     return rc;
@@ -332,7 +377,9 @@ int lr_index_open(const char *dir, const char *version, size_t expect_dim, const
             return rc;
         }
     }
-    if (m.nprobe && (rc = lr_index_set_nprobe(ix, m.nprobe, err))) {
+    if ((m.nprobe && (rc = lr_index_set_nprobe(ix, m.nprobe, err))) ||
+        (m.n_points && (rc = lr_index_set_points(ix, m.points, m.n_points, err)))) {
+        lr_err_prefix(err, "%s: ", base);
         lr_index_free(ix);
         return rc;
     }

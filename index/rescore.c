@@ -36,8 +36,9 @@ static int by_score_desc(const void *a, const void *b) {
 }
 
 int lr_index_rescored_search(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
-                             int64_t *ids, float *scores, lr_err *err) {
-    size_t depth = ix->rs_depth > k ? ix->rs_depth : k, dim = ix->dim; /* at least k candidates */
+                             size_t depth, int64_t *ids, float *scores, lr_err *err) {
+    size_t dim = ix->dim;
+    if (depth < k) depth = k; /* at least k candidates */
     int64_t *ci = malloc(nq * depth * sizeof *ci);
     float *cs = malloc(nq * depth * sizeof *cs);
     cand *c = malloc(depth * sizeof *c);

@@ -39,13 +39,12 @@ int lr_index_tomb_add(lr_index *ix, size_t n, const int64_t *ids, size_t *added,
 }
 
 int lr_index_filtered_search(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
-                             int64_t *ids, float *scores, lr_err *err) {
+                             size_t depth, int64_t *ids, float *scores, lr_err *err) {
     size_t extra = ix->n_tomb < MAX_EXTRA ? ix->n_tomb : MAX_EXTRA, kk = k + extra;
     int64_t *ci = malloc(nq * kk * sizeof *ci);
     float *cs = malloc(nq * kk * sizeof *cs);
     int rc = !ci || !cs ? lr_err_set(err, LR_ENOMEM, "search: out of memory") : LR_OK;
-    if (!rc) rc = ix->rs_vecs && ix->rs_depth ? lr_index_rescored_search(ix, nq, q, kk, nprobe, ci, cs, err)
-                                              : lr_index_plain_search(ix, nq, q, kk, nprobe, ci, cs, err);
+    if (!rc) rc = lr_index_unfiltered_search(ix, nq, q, kk, nprobe, depth, ci, cs, err);
     for (size_t i = 0; !rc && i < nq; i++) {
         size_t m = 0;
         for (size_t j = 0; j < kk && m < k; j++) {

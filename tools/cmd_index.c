@@ -14,26 +14,6 @@
 #include "lr_index.h"
 #include "lr_towers.h"
 
-/* Held-out queries for autotune when no model is given: items moved off their spot by noise of
- * about a third of a vector's length, renormalised (towers' vectors are unit length). */
-static float *perturbed_queries(const float *x, size_t n, size_t dim, size_t nq, uint64_t seed) {
-    float *q = malloc(nq * dim * sizeof *q);
-    if (!q) return NULL;
-    for (size_t i = 0; i < nq; i++) {
-        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-        const float *src = x + (size_t)(seed >> 33) % n * dim;
-        double s = 0;
-        for (size_t j = 0; j < dim; j++) {
-            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-            double u = (double)(seed >> 11) / 9007199254740992.0 - 0.5; /* uniform, variance 1/12 */
-            q[i * dim + j] = src[j] + (float)(u * 2.0 / sqrt((double)dim));
-            s += (double)q[i * dim + j] * q[i * dim + j];
-        }
-        for (size_t j = 0; j < dim && s > 0; j++) q[i * dim + j] /= (float)sqrt(s);
-    }
-    return q;
-}
-
 /* --target-recall of build-index and rebuild: a recall in (0, 1]; -1 with a usage error otherwise. */
 static int parse_target_recall(const char *cmd, const char *s, double *out) {
     char *end;
@@ -46,17 +26,81 @@ static int parse_target_recall(const char *cmd, const char *s, double *out) {
     return 0;
 }
 
+enum { MAX_TUNING_QUERIES = 2000 };
+
+/* --tune-k of build-index and rebuild: ascending values of k, comma-separated. */
+static int parse_tune_k(const char *cmd, const char *s, size_t *ks, size_t *nk) {
+    *nk = 0;
+    for (const char *p = s; *p;) {
+        char *end;
+        unsigned long long v = strtoull(p, &end, 10);
+        if (end == p || (*end && *end != ',') || *p == '-' || v == 0 || v > 100000 ||
+            *nk == LR_INDEX_MAX_POINTS || (*nk && v <= ks[*nk - 1])) {
+            lr_cli_usage_error(cmd, "--tune-k expects 1 to %d ascending values of k in 1..100000, "
+                               "comma-separated, got '%s'", LR_INDEX_MAX_POINTS, s);
+            return -1;
+        }
+        ks[(*nk)++] = (size_t)v;
+        p = *end ? end + 1 : end;
+    }
+    if (*nk == 0) {
+        lr_cli_usage_error(cmd, "--tune-k expects at least one value of k");
+        return -1;
+    }
+    return 0;
+}
+
+/* Prints the operating points autotune chose, one line per k. */
+static void print_points(const lr_index_tune *pts, size_t n, double target) {
+    for (size_t i = 0; i < n; i++)
+        printf("  k <= %-6zu nprobe %-5zu re-scoring depth %-6zu recall@%zu %.3f%s\n", pts[i].k,
+               pts[i].nprobe, pts[i].depth, pts[i].k, pts[i].recall, pts[i].reached ? "" : " (target NOT reached)");
+    if (n) printf("  (target %.3f; a larger k uses the last line)\n", target);
+}
+
+/* The tuning queries of build-index --queries: non-zero rows (users without a history embed to
+ * zero), at most MAX_TUNING_QUERIES of them, evenly spread. */
+static int read_queries(const char *path, size_t dim, float **out, size_t *nq, lr_err *err) {
+    lr_content *c = NULL;
+    int rc = lr_towers_content_open(path, 0, &c, err);
+    if (rc) return rc;
+    size_t n = lr_towers_content_rows(c), m = 0;
+    const float *x = lr_towers_content_data(c);
+    float *q = NULL;
+    if (lr_towers_content_dim(c) != dim)
+        rc = lr_err_set(err, LR_EMISMATCH, "%s has %zu-d rows, the items %zu-d", path,
+                        lr_towers_content_dim(c), dim);
+    else if (!(q = malloc((n < MAX_TUNING_QUERIES ? n : MAX_TUNING_QUERIES) * dim * sizeof *q + 1)))
+        rc = lr_err_set(err, LR_ENOMEM, "out of memory");
+    size_t step = n > MAX_TUNING_QUERIES ? n / MAX_TUNING_QUERIES : 1;
+    for (size_t i = 0; !rc && i < n && m < MAX_TUNING_QUERIES; i += step) {
+        int zero = 1;
+        for (size_t j = 0; j < dim && zero; j++) zero = x[i * dim + j] == 0.0f;
+        if (!zero) memcpy(q + m++ * dim, x + i * dim, dim * sizeof *q);
+    }
+    if (!rc && m == 0) rc = lr_err_set(err, LR_EINVAL, "%s: no non-zero query vector to tune with", path);
+    lr_towers_content_free(c);
+    if (rc) {
+        free(q);
+        return rc;
+    }
+    *out = q;
+    *nq = m;
+    return LR_OK;
+}
+
 int lr_cmd_build_index(int argc, char **argv) {
-    enum { O_TARGET = 256, O_MODEL, O_KEEP, O_RESCORE, O_F16 };
+    enum { O_TARGET = 256, O_MODEL, O_KEEP, O_RESCORE, O_F16, O_QUERIES, O_TUNE_K };
     static const struct option opts[] = {
         {"items", required_argument, NULL, 'i'}, {"out", required_argument, NULL, 'o'},
         {"index", required_argument, NULL, 'x'}, {"target-recall", required_argument, NULL, O_TARGET},
         {"model-checksum", required_argument, NULL, O_MODEL}, {"keep", required_argument, NULL, O_KEEP},
         {"rescore", required_argument, NULL, O_RESCORE}, {"vectors-f16", no_argument, NULL, O_F16},
+        {"queries", required_argument, NULL, O_QUERIES}, {"tune-k", required_argument, NULL, O_TUNE_K},
         {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
-    const char *cmd = "build-index", *items = NULL, *out = NULL, *factory = NULL, *model = NULL;
+    const char *cmd = "build-index", *items = NULL, *out = NULL, *factory = NULL, *model = NULL, *qpath = NULL;
     double target = 0.95;
-    size_t keep = 3;
+    size_t keep = 3, ks[LR_INDEX_MAX_POINTS] = {10, 100}, nk = 2;
     int rescore = 1, f16 = 0;
     int c;
     opterr = 0;
@@ -68,6 +112,7 @@ int lr_cmd_build_index(int argc, char **argv) {
         case 'x': factory = optarg; break;
         case O_MODEL: model = optarg; break;
         case O_F16: f16 = 1; break;
+        case O_QUERIES: qpath = optarg; break;
         case O_RESCORE:
             if (strcmp(optarg, "auto") == 0) rescore = 1;
             else if (strcmp(optarg, "off") == 0) rescore = 0;
@@ -75,16 +120,26 @@ int lr_cmd_build_index(int argc, char **argv) {
             break;
         case O_KEEP: if (lr_cli_parse_size(cmd, "--keep", optarg, 0, 1000, &keep)) return LR_EXIT_USAGE; break;
         case O_TARGET: if (parse_target_recall(cmd, optarg, &target)) return LR_EXIT_USAGE; break;
+        case O_TUNE_K: if (parse_tune_k(cmd, optarg, ks, &nk)) return LR_EXIT_USAGE; break;
         case 'h':
             printf("usage: learnrec build-index --items items.npy --out DIR [--index STR]\n"
-                   "                            [--target-recall R] [--keep K] [--model-checksum S]\n\n"
+                   "                            [--queries Q.npy] [--target-recall R] [--tune-k LIST]\n"
+                   "                            [--keep K] [--model-checksum S]\n\n"
                    "Builds a FAISS index over item embeddings (row i = item i, inner product),\n"
-                   "tunes nprobe to the cheapest value whose recall@10 against exact search reaches\n"
-                   "R on held-out queries (perturbed item vectors), and publishes it as the next\n"
-                   "version of DIR (DIR/versions/vNNNNNN, DIR/current swapped atomically).\n\n"
+                   "tunes it for each k of LIST (default 10,100) to the cheapest nprobe and\n"
+                   "re-scoring depth whose recall@k against exact search reaches R, and publishes\n"
+                   "it as the next version of DIR (DIR/versions/vNNNNNN, DIR/current swapped\n"
+                   "atomically). Searches then use the setting tuned for their k (a larger k: the\n"
+                   "last one).\n\n"
                    "  --index STR          any FAISS factory string (default: IVF with about\n"
                    "                       4 sqrt(N) lists and 8-bit scalar codes, SQ8)\n"
+                   "  --queries Q.npy      tune on these query vectors (e.g. user-tower outputs;\n"
+                   "                       zero rows are skipped, at most 2,000 rows used). Without\n"
+                   "                       it: 2,000 items, each searched with itself left out of\n"
+                   "                       its results and of the truth, which behave as fresh\n"
+                   "                       queries from the items' own distribution\n"
                    "  --target-recall R    (default 0.95)\n"
+                   "  --tune-k LIST        the values of k to tune for, ascending (default 10,100)\n"
                    "  --rescore auto|off   keep the item vectors and let autotune choose how many\n"
                    "                       candidates to re-score exactly (default auto)\n"
                    "  --vectors-f16        store those vectors as float16 (half the disk and memory)\n"
@@ -100,27 +155,28 @@ int lr_cmd_build_index(int argc, char **argv) {
     lr_index *ix = NULL;
     float *q = NULL;
     int rc = LR_EXIT_ERROR;
+    char tuned_on[128] = "";
+    lr_index_tune pts[LR_INDEX_MAX_POINTS];
+    size_t npts = 0;
     if (lr_towers_content_open(items, 0, &x, &err)) goto fail;
-    size_t n = lr_towers_content_rows(x), dim = lr_towers_content_dim(x);
+    size_t n = lr_towers_content_rows(x), dim = lr_towers_content_dim(x), nq = 0;
     if (lr_index_build(lr_towers_content_data(x), n, dim, NULL, factory, &ix, &err)) goto fail;
-    lr_index_tune t = {lr_index_nprobe(ix), 0, 0.0, 0};
     if (rescore && lr_index_set_rescore(ix, lr_towers_content_data(x), n, 1, &err)) goto fail;
     if (lr_index_nprobe(ix)) {
-        size_t nq = n < 500 ? n : 500;
-        if (!(q = perturbed_queries(lr_towers_content_data(x), n, dim, nq, 7))) {
-            lr_err_set(&err, LR_ENOMEM, "out of memory");
+        if (qpath && read_queries(qpath, dim, &q, &nq, &err)) goto fail;
+        if (!qpath) nq = n < MAX_TUNING_QUERIES ? n : MAX_TUNING_QUERIES;
+        if (qpath) snprintf(tuned_on, sizeof tuned_on, "%zu query vectors from %.80s", nq, qpath);
+        else snprintf(tuned_on, sizeof tuned_on, "%zu items, each left out of its own results", nq);
+        if (lr_index_autotune(ix, lr_towers_content_data(x), n, q, nq, ks, nk, target, pts, &npts, &err))
             goto fail;
-        }
-        if (lr_index_autotune(ix, lr_towers_content_data(x), n, q, nq, 10, target, &t, &err)) goto fail;
     }
-    lr_index_publish_opts po = {model, NULL, keep, 0, f16};
+    lr_index_publish_opts po = {.model_checksum = model, .keep_versions = keep, .vectors_f16 = f16,
+                                .tuned_on = tuned_on};
     lr_index_manifest m;
     if (lr_index_publish(ix, out, &po, &m, &err)) goto fail;
-    printf("built %s over %zu x %zu", m.factory, m.count, m.dim);
-    if (m.nprobe)
-        printf("; nprobe %zu, re-scoring depth %zu: recall@10 %.3f on held-out queries (target "
-               "%.3f%s)", m.nprobe, m.rescore_depth, t.recall, target, t.reached ? "" : ", NOT reached");
-    printf("; published %s/versions/%s\n", out, m.version);
+    printf("built %s over %zu x %zu; published %s/versions/%s\n", m.factory, m.count, m.dim, out, m.version);
+    if (npts) printf("tuned on %s:\n", tuned_on);
+    print_points(pts, npts, target);
     rc = LR_EXIT_OK;
 fail:
     if (rc) lr_cli_fail(cmd, &err);
@@ -138,7 +194,9 @@ static int index_info(int argc, char **argv) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: learnrec index info DIR [--json]\n\n"
                    "Opens the current version of an index directory, verifying its manifest and\n"
-                   "checksum, and prints the manifest.\n");
+                   "checksum, and prints the manifest with its operating points: for each k tuned,\n"
+                   "the nprobe and re-scoring depth searches up to that k use, and the recall@k\n"
+                   "measured when it was tuned.\n");
             return LR_EXIT_OK;
         }
         if (!strcmp(argv[i], "--json")) json = 1;
@@ -157,6 +215,14 @@ static int index_info(int argc, char **argv) {
                               (json_int_t)m.count, "factory", m.factory, "nprobe",
                               (json_int_t)m.nprobe, "model_checksum", m.model_checksum, "created",
                               m.created, "format_version", (json_int_t)m.format);
+        json_t *pts = json_array();
+        for (size_t i = 0; i < m.n_points; i++)
+            json_array_append_new(pts, json_pack("{s:I, s:I, s:I, s:f, s:b}", "k", (json_int_t)m.points[i].k,
+                                                 "nprobe", (json_int_t)m.points[i].nprobe, "rescore_depth",
+                                                 (json_int_t)m.points[i].depth, "recall", m.points[i].recall,
+                                                 "reached", m.points[i].reached));
+        json_object_set_new(o, "operating_points", pts);
+        json_object_set_new(o, "tuned_on", json_string(m.tuned_on));
         json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         printf("\n");
         json_decref(o);
@@ -166,6 +232,15 @@ static int index_info(int argc, char **argv) {
                dir, m.version, m.count, m.dim, m.factory, m.nprobe, m.rescore_depth,
                m.rescore_depth ? ", vectors " : "", m.rescore_depth ? m.vectors_dtype : "",
                m.model_checksum[0] ? m.model_checksum : "-", m.created, m.index_crc32);
+        if (m.n_points) {
+            printf("operating points (tuned on %s):\n     k  nprobe  rescore depth  recall@k\n",
+                   m.tuned_on[0] ? m.tuned_on : "queries not recorded");
+            for (size_t i = 0; i < m.n_points; i++)
+                printf("%6zu  %6zu  %13zu  %8.3f%s\n", m.points[i].k, m.points[i].nprobe, m.points[i].depth,
+                       m.points[i].recall, m.points[i].reached ? "" : "  (target not reached)");
+        } else if (m.nprobe) {
+            printf("operating points: none (published before per-k tuning: nprobe %zu for every k)\n", m.nprobe);
+        }
     }
     return LR_EXIT_OK;
 }
@@ -199,7 +274,8 @@ int lr_cmd_search(int argc, char **argv) {
             printf("usage: learnrec search --index DIR --vectors q.npy -k K [--nprobe P] [--json F]\n\n"
                    "Searches the current version of an index for each row of q.npy and prints\n"
                    "the top K [id, score] per query; --json F writes {\"results\": [[[id, score],\n"
-                   "...], ...]}, one list per query row.\n");
+                   "...], ...]}, one list per query row. The index's operating point for K sets\n"
+                   "nprobe and re-scoring (index info lists them); --nprobe P overrides nprobe.\n");
             return LR_EXIT_OK;
         case ':': return lr_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
         default: return lr_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
@@ -220,14 +296,17 @@ int lr_cmd_search(int argc, char **argv) {
                    lr_towers_content_dim(q), lr_index_dim(ix));
         goto fail;
     }
-    if (nprobe && lr_index_set_nprobe(ix, nprobe, &err)) goto fail;
     ids = malloc(nq * k * sizeof *ids);
     s = malloc(nq * k * sizeof *s);
     if (!ids || !s) {
         lr_err_set(&err, LR_ENOMEM, "out of memory");
         goto fail;
     }
-    if (lr_index_search(ix, nq, lr_towers_content_data(q), k, ids, s, &err)) goto fail;
+    /* --nprobe for this search alone; an index that cannot take it per call has it set */
+    int src = lr_index_search_nprobe(ix, nq, lr_towers_content_data(q), k, nprobe, ids, s, &err);
+    if (src == LR_EUNSUPPORTED && nprobe)
+        src = lr_index_set_nprobe(ix, nprobe, &err) || lr_index_search(ix, nq, lr_towers_content_data(q), k, ids, s, &err);
+    if (src) goto fail;
     json_t *all = json_array();
     for (size_t i = 0; i < nq; i++) {
         json_t *row = json_array();
@@ -286,15 +365,16 @@ static int embed_with_progress(const lr_pal *m, const lr_content *ct, size_t ni,
 /* learnrec rebuild: the offline job. Item tower over every item, build, tune against user-tower
  * queries, publish. */
 int lr_cmd_rebuild(int argc, char **argv) {
-    enum { O_TARGET = 256, O_KEEP };
+    enum { O_TARGET = 256, O_KEEP, O_TUNE_K };
     static const struct option opts[] = {
         {"data", required_argument, NULL, 'd'},    {"model", required_argument, NULL, 'm'},
         {"content", required_argument, NULL, 'c'}, {"out", required_argument, NULL, 'o'},
         {"index", required_argument, NULL, 'x'},   {"target-recall", required_argument, NULL, O_TARGET},
-        {"keep", required_argument, NULL, O_KEEP}, {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+        {"keep", required_argument, NULL, O_KEEP}, {"tune-k", required_argument, NULL, O_TUNE_K},
+        {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "rebuild", *data = NULL, *mp = NULL, *cp = NULL, *out = NULL, *factory = NULL;
     double target = 0.95;
-    size_t keep = 3;
+    size_t keep = 3, ks[LR_INDEX_MAX_POINTS] = {10, 100}, nk = 2;
     int c;
     opterr = 0;
     optind = 1;
@@ -307,13 +387,15 @@ int lr_cmd_rebuild(int argc, char **argv) {
         case 'x': factory = optarg; break;
         case O_KEEP: if (lr_cli_parse_size(cmd, "--keep", optarg, 0, 1000, &keep)) return LR_EXIT_USAGE; break;
         case O_TARGET: if (parse_target_recall(cmd, optarg, &target)) return LR_EXIT_USAGE; break;
+        case O_TUNE_K: if (parse_tune_k(cmd, optarg, ks, &nk)) return LR_EXIT_USAGE; break;
         case 'h':
             printf("usage: learnrec rebuild --data DIR --model M --content C --out DIR [--index STR]\n"
-                   "                        [--target-recall R] [--keep K]\n\n"
+                   "                        [--target-recall R] [--tune-k LIST] [--keep K]\n\n"
                    "The offline index job in one command: the item tower over every item, an index\n"
-                   "over its outputs (as build-index), nprobe and re-scoring depth tuned so that the\n"
-                   "recall@10 of users' own vectors (validation histories through the user tower)\n"
-                   "against exact search reaches R, then published as the next version of DIR with\n"
+                   "over its outputs (as build-index), nprobe and re-scoring depth tuned for each k\n"
+                   "of LIST (default 10,100) so that the recall@k of users' own vectors (up to 2,000\n"
+                   "validation histories through the user tower) against exact search reaches R,\n"
+                   "then published as the next version of DIR with\n"
                    "the model's and the content's checksums in its manifest. Progress goes to\n"
                    "stderr: a line per step with the time so far, and a bar for the item tower\n"
                    "when stderr is a terminal.\n");
@@ -352,7 +434,9 @@ int lr_cmd_rebuild(int argc, char **argv) {
     if (lr_index_build(items, ni, D, NULL, factory, &ix, &err)) goto fail;
     /* the item vectors are offered for re-scoring; autotune keeps them only if they pay */
     if (lr_index_nprobe(ix) && lr_index_set_rescore(ix, items, ni, 1, &err)) goto fail;
-    lr_index_tune t = {lr_index_nprobe(ix), 0, 0.0, 0};
+    lr_index_tune pts[LR_INDEX_MAX_POINTS];
+    size_t npts = 0;
+    char tuned_on[128] = "";
     if (lr_index_nprobe(ix)) {
         fprintf(stderr, "[4/5] tuning on the users' validation histories (%.1f s so far)\n", lr_cli_now() - t0);
         if (lr_towers_embed_split(m, d, ct, LR_SPLIT_VALID, users, targets, &err)) goto fail;
@@ -360,23 +444,23 @@ int lr_cmd_rebuild(int argc, char **argv) {
         size_t step = nu > 2000 ? nu / 2000 : 1;
         for (size_t u = 0; u < nu && nq < 2000; u += step)
             if (targets[u] >= 0) memmove(users + nq++ * D, users + u * D, D * sizeof *users);
-        if (nq == 0 || lr_index_autotune(ix, items, ni, users, nq, 10, target, &t, &err)) {
+        snprintf(tuned_on, sizeof tuned_on, "%zu users' validation histories through the user tower", nq);
+        if (nq == 0 || lr_index_autotune(ix, items, ni, users, nq, ks, nk, target, pts, &npts, &err)) {
             if (nq == 0) lr_err_set(&err, LR_EINVAL, "no user has a history to tune with");
             goto fail;
         }
     }
     fprintf(stderr, "[5/5] publishing (%.1f s so far)\n", lr_cli_now() - t0);
-    lr_index_publish_opts po = {model_crc, content_crc, keep, 0, 0};
+    lr_index_publish_opts po = {.model_checksum = model_crc, .content_checksum = content_crc,
+                                .keep_versions = keep, .tuned_on = tuned_on};
     lr_index_manifest man;
     if (lr_index_publish(ix, out, &po, &man, &err)) goto fail;
     fprintf(stderr, "done in %.1f s\n", lr_cli_now() - t0);
-    printf("rebuilt %s over %zu items (model %s); ", man.factory, man.count, model_crc);
-    if (man.nprobe)
-        printf("nprobe %zu, re-scoring depth %zu: recall@10 %.3f of user vectors against exact search "
-               "(target %.3f%s); ", man.nprobe, man.rescore_depth, t.recall, target, t.reached ? "" : ", NOT reached");
-    else
-        printf("no nprobe to tune; ");
-    printf("published %s/versions/%s\n", out, man.version);
+    printf("rebuilt %s over %zu items (model %s); published %s/versions/%s\n", man.factory, man.count,
+           model_crc, out, man.version);
+    if (npts) printf("tuned on %s, against exact search:\n", tuned_on);
+    else printf("no nprobe to tune\n");
+    print_points(pts, npts, target);
     rc = LR_EXIT_OK;
 fail:
     if (rc) lr_cli_fail(cmd, &err);

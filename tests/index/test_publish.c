@@ -2,6 +2,8 @@
 #include <math.h>
 #include <sys/stat.h>
 
+#include <jansson.h>
+
 #include "lr_index.h"
 #include "lr_test.h"
 
@@ -21,7 +23,7 @@ LR_TEST(published_index_opens_with_its_manifest) {
     lr_index *ix = small_index(2000, 8, 0), *back = NULL;
     CHECK(ix);
     lr_err err = {0};
-    lr_index_publish_opts o = {"model-abc", "content-xyz", 3, 0, 0};
+    lr_index_publish_opts o = {.model_checksum = "model-abc", .content_checksum = "content-xyz", .keep_versions = 3};
     lr_index_manifest m, m2;
     int rc = lr_index_publish(ix, dir, &o, &m, &err);
     int rc2 = rc ? rc : lr_index_open(dir, NULL, 8, "model-abc", &back, &m2, &err);
@@ -46,7 +48,7 @@ LR_TEST(newer_versions_become_current_and_old_ones_are_pruned) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
     lr_err err = {0};
-    lr_index_publish_opts o = {NULL, NULL, 2, 0, 0};
+    lr_index_publish_opts o = {.keep_versions = 2};
     int rc = LR_OK;
     for (int v = 0; v < 4 && !rc; v++) {
         lr_index *ix = small_index(1000 + 100 * (size_t)v, 8, (float)v);
@@ -80,7 +82,7 @@ LR_TEST(a_crash_at_any_step_leaves_the_previous_version_loadable) {
         CHECK(dir);
         lr_err err = {0};
         lr_index *a = small_index(1000, 8, 0), *b = small_index(1500, 8, 1), *got = NULL;
-        lr_index_publish_opts crash = {NULL, NULL, 3, step, 0};
+        lr_index_publish_opts crash = {.keep_versions = 3, .crash_after_step = step};
         int rc = lr_index_publish(a, dir, NULL, NULL, &err);
         int rc2 = rc ? rc : lr_index_publish(b, dir, &crash, NULL, &err);
         lr_index_manifest m;
@@ -123,7 +125,7 @@ LR_TEST(damaged_or_mismatched_indexes_are_refused) {
     CHECK(dir);
     lr_index *ix = small_index(1000, 8, 0), *got = NULL;
     lr_err err = {0}, e1 = {0}, e2 = {0}, e3 = {0}, e4 = {0};
-    lr_index_publish_opts o = {"model-1", NULL, 3, 0, 0};
+    lr_index_publish_opts o = {.model_checksum = "model-1", .keep_versions = 3};
     int rc = lr_index_publish(ix, dir, &o, NULL, &err);
     int dim = lr_index_open(dir, NULL, 64, NULL, &got, NULL, &e1);
     int model = lr_index_open(dir, NULL, 8, "model-2", &got, NULL, &e2);
@@ -151,7 +153,7 @@ static void rescoring_round_trip(lr_test_ctx *lr_t_, int f16) {
     CHECK_OK(lr_index_set_rescore(ix, x, n, 50, &err), err);
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    lr_index_publish_opts o = {NULL, NULL, 3, 0, f16};
+    lr_index_publish_opts o = {.keep_versions = 3, .vectors_f16 = f16};
     lr_index_manifest m;
     int rc = lr_index_publish(ix, dir, &o, NULL, &err);
     int rc2 = rc ? rc : lr_index_open(dir, NULL, d, NULL, &back, &m, &err);
@@ -210,7 +212,86 @@ LR_TEST(removed_ids_travel_with_the_version) {
 }
 LR_TEST(rescoring_vectors_in_float16_travel_with_the_version) { rescoring_round_trip(lr_t_, 1); }
 
-LR_TEST_MAIN(LR_CASE(rescoring_vectors_travel_with_the_version),
+/* Operating points and what they were tuned on are kept in the manifest and set again on open. */
+LR_TEST(operating_points_travel_with_the_version) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_index *ix = small_index(2000, 8, 0), *back = NULL;
+    CHECK(ix);
+    lr_err err = {0};
+    lr_index_tune pts[2] = {{10, 2, 0, 0.951, 1}, {100, 4, 0, 0.93, 0}};
+    CHECK_OK(lr_index_set_points(ix, pts, 2, &err), err);
+    lr_index_publish_opts o = {.keep_versions = 3, .tuned_on = "2000 items, each left out"};
+    lr_index_manifest m;
+    int rc = lr_index_publish(ix, dir, &o, NULL, &err);
+    int rc2 = rc ? rc : lr_index_open(dir, NULL, 0, NULL, &back, &m, &err);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    CHECK_OK(rc2, err);
+    CHECK_EQ(m.format, 2);
+    CHECK_STR_EQ(m.tuned_on, "2000 items, each left out");
+    CHECK_EQ(m.n_points, 2);
+    CHECK_EQ(m.nprobe, 4);
+    size_t n;
+    const lr_index_tune *got = lr_index_points(back, &n);
+    CHECK_EQ(n, 2);
+    for (size_t i = 0; i < 2; i++) {
+        CHECK_EQ(got[i].k, pts[i].k);
+        CHECK_EQ(got[i].nprobe, pts[i].nprobe);
+        CHECK_EQ(got[i].depth, pts[i].depth);
+        CHECK_NEAR(got[i].recall, pts[i].recall, 1e-12);
+        CHECK_EQ(got[i].reached, pts[i].reached);
+    }
+    CHECK_EQ(lr_index_nprobe(back), 4);
+    lr_index_free(ix);
+    lr_index_free(back);
+}
+
+/* A version published before operating points (manifest format 1) still opens: one nprobe. */
+LR_TEST(format_1_manifests_still_open) {
+    char *dir = lr_test_tmpdir(), path[4200];
+    CHECK(dir);
+    lr_index *ix = small_index(2000, 8, 0), *back = NULL;
+    lr_err err = {0};
+    lr_index_manifest m;
+    int rc = lr_index_publish(ix, dir, NULL, NULL, &err);
+    snprintf(path, sizeof path, "%s/current/manifest.json", dir);
+    json_t *o = rc ? NULL : json_load_file(path, 0, NULL);
+    int bad = !o || json_object_del(o, "operating_points") || json_object_del(o, "tuned_on") ||
+              json_object_set_new(o, "format_version", json_integer(1)) || json_object_set_new(o, "nprobe", json_integer(3)) ||
+              json_dump_file(o, path, JSON_INDENT(2)) != 0;
+    json_decref(o);
+    int rc2 = rc || bad ? 1 : lr_index_open(dir, NULL, 0, NULL, &back, &m, &err);
+    json_t *v2 = json_load_file(path, 0, NULL); /* format 9 is refused by name */
+    json_object_set_new(v2, "format_version", json_integer(9));
+    json_dump_file(v2, path, 0);
+    json_decref(v2);
+    lr_index *none = NULL;
+    int rc3 = lr_index_open(dir, NULL, 0, NULL, &none, NULL, &err);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    CHECK(!bad);
+    CHECK_OK(rc2, err);
+    CHECK_EQ(m.format, 1);
+    CHECK_EQ(m.n_points, 0);
+    CHECK_EQ(lr_index_nprobe(back), 3);
+    CHECK_ERR(rc3, err, LR_EFORMAT, "manifest format 9, this learnrec reads 1 to 2");
+    lr_index_free(ix);
+    lr_index_free(back);
+}
+
+/* A directory with no index: the path and the reason, no parser position. */
+LR_TEST(missing_index_names_the_path) {
+    lr_err err = {0};
+    lr_index *ix;
+    CHECK_ERR(lr_index_open("/nonexistent/ix", NULL, 0, NULL, &ix, NULL, &err), err, LR_ENOTFOUND,
+              "/nonexistent/ix/current/manifest.json: no index there (No such file or directory)");
+    CHECK(!strstr(err.msg, "line"));
+}
+
+LR_TEST_MAIN(LR_CASE(operating_points_travel_with_the_version), LR_CASE(format_1_manifests_still_open),
+             LR_CASE(missing_index_names_the_path),
+             LR_CASE(rescoring_vectors_travel_with_the_version),
              LR_CASE(removed_ids_travel_with_the_version),
              LR_CASE(rescoring_vectors_in_float16_travel_with_the_version),
              LR_CASE(published_index_opens_with_its_manifest),

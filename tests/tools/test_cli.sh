@@ -188,10 +188,24 @@ if run towers_synth 0 "$bin" dataset synth --items 1000 --users 1500 --seed 4 --
   fi
   # ---- the index over the item tower's outputs ----
   if [ -f "$tmp/items.npy" ] && run build_index 0 "$bin" build-index --items "$tmp/items.npy" --out "$tmp/ix" --index IVF8,Flat --target-recall 0.9; then
-    expect build_index_reports_tuning "recall@10" "$out"
+    expect build_index_tunes_k10 "recall@10" "$out"
+    expect build_index_tunes_k100 "recall@100" "$out"
+    expect build_index_names_its_queries "tuned on 1000 items, each left out of its own results" "$out"
     run index_info 0 "$bin" index info "$tmp/ix" && expect index_info_fields "vectors: 1000
 dim: 16
 index: IVF8,Flat" "$out"
+    expect index_info_lists_points "operating points (tuned on 1000 items, each left out of its own results):" "$out"
+    got=$(printf '%s\n' "$out" | awk '/^ +(10|100) /{print $1}' | tr '\n' ' ')
+    expect index_info_points_k "10 100 " "$got"
+    # tuned on given queries (the users' vectors), for the k asked
+    run build_index_queries 0 "$bin" build-index --items "$tmp/items.npy" --out "$tmp/ixq" --index IVF8,Flat \
+      --queries "$tmp/items.npy" --tune-k 5,20,50 &&
+      expect build_index_queries_named "tuned on 1000 query vectors from $tmp/items.npy" "$out"
+    expect build_index_queries_k50 "recall@50" "$out"
+    run build_index_bad_tune_k 2 "$bin" build-index --items "$tmp/items.npy" --out "$tmp/ixq" --tune-k 100,10 &&
+      expect build_index_bad_tune_k_named "--tune-k expects 1 to 8 ascending values" "$err"
+    run build_index_queries_wrong_dim 1 "$bin" build-index --items "$tmp/items.npy" --out "$tmp/ixq" --queries "$tmp/s4c.npy" &&
+      expect build_index_queries_wrong_dim_named "has 64-d rows, the items 16-d" "$err"
     run index_info_json 0 "$bin" index info "$tmp/ix" --json
     got=$(printf '%s' "$out" | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["count"], d["dim"], d["version"])')
     expect index_info_json_fields "1000 16 v000001" "$got"
@@ -200,11 +214,14 @@ index: IVF8,Flat" "$out"
     expect search_finds_each_item_first "1000 5 3 True" "$got"
     printf 'x' >> "$tmp/ix/current/index.faiss"
     run index_info_damaged 1 "$bin" index info "$tmp/ix" && expect index_info_damaged_message "the file is damaged" "$err"
-    run search_missing_index 1 "$bin" search --index "$tmp/nothing" --vectors "$tmp/items.npy"
+    run search_missing_index 1 "$bin" search --index "$tmp/nothing" --vectors "$tmp/items.npy" &&
+      expect search_missing_index_named "$tmp/nothing/current/manifest.json: no index there" "$err"
+    case "$err" in *"line -1"*) fail search_missing_index_has_no_position "$err" ;; *) ok search_missing_index_has_no_position ;; esac
   fi
   # ---- the rebuild job, and eval through its index ----
   if [ -f "$tmp/m.safetensors" ] && run rebuild_job 0 "$bin" rebuild --data "$tmp/s4" --model "$tmp/m.safetensors" --content "$tmp/s4c.npy" --out "$tmp/rix" --index IVF8,PQ8x4fs --target-recall 0.9; then
-    expect rebuild_reports_recall "of user vectors against exact search" "$out"
+    expect rebuild_reports_recall "users' validation histories through the user tower, against exact search" "$out"
+    expect rebuild_tunes_k100 "recall@100" "$out"
     run eval_through_index 0 "$bin" eval --data "$tmp/s4" --model "$tmp/m.safetensors" --content "$tmp/s4c.npy" --index "$tmp/rix" --json "$tmp/ei.json" &&
       expect eval_through_index_row "PAL towers through the index" "$out"
     got=$(/usr/bin/python3 -c "import json; d=json.load(open('$tmp/ei.json')); print(0 < d['ann_recall@10'] <= 1, 0 < d['ann_recall@50'] <= 1, 'through_index' in d)")
