@@ -19,7 +19,7 @@ static void reply_text(struct evhttp_request *req, int status, const char *type,
 }
 
 static void reply_json_error(struct evhttp_request *req, int status, int code, const char *msg) {
-    json_t *o = json_pack("{s:{s:i,s:s,s:s}}", "error", "code", code, "name", lr_rpc_code_name(code), "message", msg);
+    json_t *o = json_pack("{s:o}", "error", lr_rpc_json_error(code, msg));
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     reply_text(req, status, "application/json", text ? text : "{}");
     free(text);

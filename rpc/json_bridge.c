@@ -4,8 +4,10 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "json_bridge.h"
+#include "rpc_internal.h" /* the UTF-8 escaper */
 
 #define MAX_DEPTH 64
 
@@ -161,4 +163,23 @@ static json_t *to_json(const msgpack_object *o, int depth) {
 
 json_t *lr_rpc_msgpack_to_json(const msgpack_object *o) {
     return o ? to_json(o, 0) : NULL;
+}
+
+/* ---- strings and errors the HTTP endpoint sends ---------------------------------------------- */
+
+json_t *lr_rpc_json_string(const char *s, size_t len) {
+    size_t n = lr_rpc_utf8_escape(NULL, s, len);
+    if (n == len) return json_stringn(s, len); /* valid: no copy */
+    char *buf = malloc(n);
+    if (!buf) return NULL;
+    lr_rpc_utf8_escape(buf, s, len);
+    json_t *j = json_stringn(buf, n);
+    free(buf);
+    return j;
+}
+
+json_t *lr_rpc_json_error(int code, const char *msg) {
+    /* "o" takes the message's reference, also when the pack fails (a NULL message fails it) */
+    return json_pack("{s:i, s:s, s:o}", "code", code, "name", lr_rpc_code_name(code), "message",
+                     lr_rpc_json_string(msg, strlen(msg)));
 }

@@ -18,4 +18,12 @@ int lr_rpc_json_pack(msgpack_packer *pk, const json_t *v, lr_err *err);
  * above INT64_MAX becomes an inexact real. */
 json_t *lr_rpc_msgpack_to_json(const msgpack_object *o);
 
+/* A new JSON string of s[0 .. len), with what is not UTF-8 escaped as \xNN (lr_rpc_utf8_escape)
+ * where json_stringn would return NULL; NULL only when out of memory. */
+json_t *lr_rpc_json_string(const char *s, size_t len);
+
+/* The error object the HTTP endpoint sends, {"code": c, "name": "...", "message": "..."}, the
+ * message escaped as above; NULL when out of memory. */
+json_t *lr_rpc_json_error(int code, const char *msg);
+
 #endif

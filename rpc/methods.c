@@ -17,11 +17,8 @@ static int cmp_id(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static void pack_str(msgpack_packer *pk, const char *s) {
-    size_t n = strlen(s);
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, s, n);
-}
+/* Escaped where it is not UTF-8: an item's text is whatever bytes its dataset held. */
+static void pack_str(msgpack_packer *pk, const char *s) { lr_rpc_pack_str(pk, s, strlen(s)); }
 
 static void pack_hits(msgpack_packer *pk, const lr_rpc_hit *hits, size_t n) {
     msgpack_pack_array(pk, n);

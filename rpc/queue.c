@@ -65,11 +65,9 @@ static void pack_response(lr_rpc_job *j, int code, const lr_rpc_fail *f, const m
     msgpack_pack_int(&pk, 1);
     msgpack_pack_uint32(&pk, j->msgid);
     if (code) {
-        size_t n = strlen(f->msg);
         msgpack_pack_array(&pk, 2);
         msgpack_pack_int(&pk, code);
-        msgpack_pack_str(&pk, n);
-        msgpack_pack_str_body(&pk, f->msg, n);
+        lr_rpc_pack_str(&pk, f->msg, strlen(f->msg)); /* a message may quote what the client sent */
         msgpack_pack_nil(&pk);
     } else {
         msgpack_pack_nil(&pk);
@@ -102,13 +100,9 @@ static void json_response(lr_rpc_job *j, int code, const lr_rpc_fail *f, const m
         if (v) json_object_set_new(o, "results", v);
         else code = LR_RPC_EINTERNAL;
     }
-    if (code) {
-        json_t *e = json_object();
-        json_object_set_new(e, "code", json_integer(code));
-        json_object_set_new(e, "name", json_string(lr_rpc_code_name(code)));
-        json_object_set_new(e, "message", json_string(code == LR_RPC_EINTERNAL && !f->msg[0] ? "cannot render the result as JSON" : f->msg));
-        json_object_set_new(o, "error", e);
-    }
+    if (code)
+        json_object_set_new(o, "error", lr_rpc_json_error(code, code == LR_RPC_EINTERNAL && !f->msg[0]
+                                                                    ? "cannot render the result as JSON" : f->msg));
     char *text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9)) /* float32 exactly */;
     if (text) {
         msgpack_sbuffer_write(&j->out, text, strlen(text));

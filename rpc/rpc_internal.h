@@ -34,6 +34,24 @@ enum { LR_FRAME_INCOMPLETE = 0, LR_FRAME_BAD = -1, LR_FRAME_TOO_LARGE = -2, LR_F
  * negative LR_FRAME_* when the bytes cannot be a request within max_frame. */
 long lr_frame_scan_next(lr_frame_scan *s, const unsigned char *buf, size_t len, size_t max_frame);
 
+/* ---- utf8.c: every str the server sends is valid UTF-8 ---------------------------------------- */
+
+/* The length of the longest prefix of s[0 .. len) that is well-formed UTF-8 (no overlongs, no
+ * surrogates, nothing above U+10FFFF, no cut or stray sequences). */
+size_t lr_rpc_utf8_valid(const char *s, size_t len);
+/* How many bytes of s[0 .. len) to show when showing at most max: len when it fits, else max,
+ * or up to 3 fewer so that a character is not cut in two. */
+size_t lr_rpc_utf8_cut(const char *s, size_t len, size_t max);
+/* s[0 .. len) with every byte that is not part of a well-formed sequence written as the four
+ * characters \xNN (lowercase hex); valid input comes out unchanged. Only validity is the aim,
+ * not a reversible encoding: a backslash the input already holds stays as it is. Writes into
+ * out (room for what a call with out NULL returns, at most 4 * len bytes; no NUL) and returns
+ * the length; equal to len exactly when the input was valid. */
+size_t lr_rpc_utf8_escape(char *out, const char *s, size_t len);
+/* Packs s[0 .. len) as a msgpack str, escaped as above, allocating nothing; non-zero when the
+ * packer's write failed. Every str the server sends goes through here. */
+int lr_rpc_pack_str(msgpack_packer *pk, const char *s, size_t len);
+
 /* ---- proto.c: reading request fields ------------------------------------------------------- */
 
 /* Errors of a method: an rpc code (LR_RPC_E*) and a message for the client. */

@@ -69,14 +69,12 @@ static void send_error(lr_rpc_conn *c, uint32_t msgid, int code, const char *msg
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    size_t n = strlen(msg);
     msgpack_pack_array(&pk, 4);
     msgpack_pack_int(&pk, 1);
     msgpack_pack_uint32(&pk, msgid);
     msgpack_pack_array(&pk, 2);
     msgpack_pack_int(&pk, code);
-    msgpack_pack_str(&pk, n);
-    msgpack_pack_str_body(&pk, msg, n);
+    lr_rpc_pack_str(&pk, msg, strlen(msg));
     msgpack_pack_nil(&pk);
     bufferevent_write(c->bev, sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
@@ -118,8 +116,10 @@ static int handle_frame(lr_rpc_conn *c, const unsigned char *buf, size_t len) {
         j->method = lr_rpc_method_find(mname, mlen);
         j->params = request ? &a[3] : &a[2];
         if (j->method == LR_RPC_N_METHODS - 1) {
+            /* the name's bytes as sent (send_error escapes what is not UTF-8), at most 64 of
+             * them, cut between characters so that a valid name is not shown half-escaped */
             char msg[200];
-            snprintf(msg, sizeof msg, "unknown method '%.*s'", (int)(mlen > 64 ? 64 : mlen), mname);
+            snprintf(msg, sizeof msg, "unknown method '%.*s'", (int)lr_rpc_utf8_cut(mname, mlen, 64), mname);
             lr_rpc_metrics_observe(&s->metrics, j->method, LR_RPC_EUNKNOWN_METHOD, lr_rpc_now() - j->arrived);
             if (request) send_error(c, j->msgid, LR_RPC_EUNKNOWN_METHOD, msg);
         } else {

@@ -413,6 +413,33 @@ def error_unknown_method():
     expect_error(c, 2, "no_such_method", {})
 
 
+def response_bytes(sock):
+    """The next response's bytes, cut by a raw=True unpacker (which takes any str)."""
+    unp, buf = msgpack.Unpacker(raw=True), b""
+    while True:
+        data = sock.recv(1 << 16)
+        assert data, "the server closed the connection"
+        buf += data
+        unp.feed(data)
+        for _ in unp:
+            return buf[:unp.tell()]
+
+
+@check
+def error_for_a_method_name_not_utf8_decodes_strictly():
+    # the bytes ff fe as the method name, as bin and as str (surrogateescape packs the raw bytes
+    # into a str); unpackb(raw=False) raises on a str that is not UTF-8, which a server echoing
+    # the name as it came would send
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    for packer, name in ((msgpack.Packer(use_bin_type=True), b"\xff\xfe"),
+                         (msgpack.Packer(unicode_errors="surrogateescape"), "\udcff\udcfe")):
+        s.sendall(packer.pack([0, 7, name, {}]))
+        msg = msgpack.unpackb(response_bytes(s), raw=False)
+        assert msg[:2] == [1, 7] and msg[3] is None and msg[2][0] == 2, "response %r" % (msg,)
+        assert "\\xff\\xfe" in msg[2][1], "message %r" % (msg[2][1],)
+    s.close()
+
+
 @check
 def error_missing_history():
     expect_error(c, 1, "recommend", {"k": 5})
@@ -522,6 +549,22 @@ def http_recommend_equals_msgpack():
     same_ranking(got, c.ok("recommend", params))
     status, body = srv.http("/recommend", {"k": 10})
     assert status == 400 and json.loads(body)["error"]["code"] == 1, "missing history: %d %r" % (status, body)
+
+
+@check
+def http_error_for_a_bad_body_is_utf8_json():
+    # jansson's parse error quotes the token so far: here a backslash and the first byte of an
+    # e-acute, which the server used to pass on as it came (and answered "{}"); and a body that
+    # is not UTF-8 at all
+    for raw in ('{"history": "\\\u00e9"}'.encode(), b'{"history": [1], "k": "\xff\xfe"}'):
+        req = urllib.request.Request("http://127.0.0.1:%d/recommend" % srv.http_port, data=raw)
+        try:
+            urllib.request.urlopen(req, timeout=10)
+            raise AssertionError("%r: accepted" % raw)
+        except urllib.error.HTTPError as e:
+            status, body = e.code, e.read()
+        err = json.loads(body.decode("utf-8"))["error"]  # strict: raises on bytes that are not UTF-8
+        assert status == 400 and err["code"] == 1 and err["message"], "%r: %d %r" % (raw, status, body)
 
 
 @check

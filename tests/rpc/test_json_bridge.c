@@ -1,8 +1,10 @@
 /* Tests of rpc/json_bridge.c: JSON -> msgpack -> JSON round trips, the conversions that are not
- * one-to-one (bin, non-string keys, big uint64, float32, NaN, ext) and the nesting limit. */
+ * one-to-one (bin, non-string keys, big uint64, float32, NaN, ext), the nesting limit and the
+ * HTTP error object. */
 #include <stdint.h>
 
 #include "json_bridge.h"
+#include "lr_rpc.h"
 #include "lr_test.h"
 
 /* Packs JSON text into sb; 0 on success. */
@@ -250,6 +252,19 @@ LR_TEST(a_failing_writer_is_reported_as_out_of_memory) {
     CHECK(lr_rpc_msgpack_to_json(NULL) == NULL);
 }
 
+/* json_string refuses bytes that are not UTF-8 (NULL): the HTTP error would lose its message. */
+LR_TEST(an_error_message_that_is_not_utf8_is_escaped_into_json) {
+    json_t *e = lr_rpc_json_error(LR_RPC_EUNKNOWN_METHOD, "unknown method '\xff\xfe'");
+    CHECK(e);
+    CHECK_EQ(json_integer_value(json_object_get(e, "code")), LR_RPC_EUNKNOWN_METHOD);
+    CHECK_STR_EQ(json_string_value(json_object_get(e, "name")), "unknown_method");
+    CHECK_STR_EQ(json_string_value(json_object_get(e, "message")), "unknown method '\\xff\\xfe'");
+    json_decref(e);
+    json_t *s = lr_rpc_json_string("caf\xc3\xa9 \\x41", 10); /* valid: exactly as given */
+    CHECK_STR_EQ(json_string_value(s), "caf\xc3\xa9 \\x41");
+    json_decref(s);
+}
+
 LR_TEST_MAIN(LR_CASE(nested_objects_round_trip), LR_CASE(scalars_round_trip_at_the_top),
              LR_CASE(integers_keep_sign_and_all_64_bits), LR_CASE(reals_stay_reals_and_exact),
              LR_CASE(strings_keep_unicode_and_nul_bytes),
@@ -262,4 +277,5 @@ LR_TEST_MAIN(LR_CASE(nested_objects_round_trip), LR_CASE(scalars_round_trip_at_t
              LR_CASE(repeated_map_key_keeps_the_last_value),
              LR_CASE(packing_json_nested_64_deep_is_accepted_65_refused),
              LR_CASE(converting_msgpack_nested_64_deep_is_accepted_65_refused),
-             LR_CASE(a_failing_writer_is_reported_as_out_of_memory))
+             LR_CASE(a_failing_writer_is_reported_as_out_of_memory),
+             LR_CASE(an_error_message_that_is_not_utf8_is_escaped_into_json))

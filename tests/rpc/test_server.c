@@ -1,6 +1,8 @@
 /* The server in-process, driven over real sockets with hand-made msgpack frames: results against
- * the offline path, pipelining, typed errors, bad bytes, admin methods, reload, overload, HTTP and
- * a graceful stop. The world is small: random towers over 320 random items, an IVF-Flat index. */
+ * the offline path, pipelining, typed errors, bad bytes, admin methods, reload, overload, HTTP, a
+ * graceful stop, and answers in valid UTF-8 whatever bytes came in (with the escaper of
+ * rpc/utf8.c, which has no test file of its own). The world is small: random towers over 320
+ * random items, an IVF-Flat index. */
 #include <arpa/inet.h>
 #include <msgpack.h>
 #include <netinet/in.h>
@@ -12,7 +14,8 @@
 #include "lr_rpc.h"
 #include "lr_test.h"
 #include "lr_towers.h"
-#include "rpc_internal.h" /* lr_rpc_field: a map value by key */
+#include "json_bridge.h"  /* jansson, which lr_rpc links, to parse the HTTP bodies */
+#include "rpc_internal.h" /* lr_rpc_field: a map value by key; the UTF-8 escaper */
 
 #define N_ITEMS 320
 #define DC 24
@@ -43,7 +46,7 @@ static int publish(world *w, const char *factory, lr_err *err) {
     if (!rc) rc = lr_index_file_checksum(w->content, ccrc, err);
     if (!rc) rc = lr_index_build(w->items, N_ITEMS, 16, NULL, factory, &ix, err);
     if (!rc && lr_index_nprobe(ix)) rc = lr_index_set_nprobe(ix, 8, err);
-    lr_index_publish_opts po = {mcrc, ccrc, 0, 0, 0};
+    lr_index_publish_opts po = {.model_checksum = mcrc, .content_checksum = ccrc};
     if (!rc) rc = lr_index_publish(ix, w->index, &po, NULL, err);
     lr_index_free(ix);
     return rc;
@@ -613,7 +616,10 @@ LR_TEST(a_full_queue_and_an_old_request_get_typed_errors) {
     printf("  200 pipelined: %d ok, %d overloaded, %d past the deadline\n", codes[0], codes[LR_RPC_EOVERLOADED],
            codes[LR_RPC_EDEADLINE]);
     CHECK_EQ(got, 200);
-    CHECK(codes[0] >= 1);
+    /* Queued requests were run or, having waited past 1 ms, refused: which of the two depends on
+     * how busy the machine is (on a loaded one every request misses 1 ms), so only their sum is
+     * checked here. A deterministic version needs a queue driven by the test (issue 12). */
+    CHECK(codes[0] + codes[LR_RPC_EDEADLINE] >= 1);
     CHECK(codes[LR_RPC_EOVERLOADED] >= 1);
     CHECK_EQ(codes[0] + codes[LR_RPC_EOVERLOADED] + codes[LR_RPC_EDEADLINE], 200);
     raw_close(&r);
@@ -754,6 +760,161 @@ LR_TEST(the_client_library_gets_results_and_typed_errors) {
     world_down(&w);
 }
 
+/* ---- every str the server sends is valid UTF-8 ----------------------------------------------- */
+
+/* 1 when in[0 .. len) escapes to want[0 .. wl), both into a buffer and through the packer. */
+static int escapes_to(const char *in, size_t len, const char *want, size_t wl) {
+    char out[256];
+    size_t n = lr_rpc_utf8_escape(NULL, in, len);
+    if (n != wl || n > sizeof out || lr_rpc_utf8_escape(out, in, len) != n || memcmp(out, want, n)) return 0;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    int ok = lr_rpc_pack_str(&pk, in, len) == 0 &&
+             msgpack_unpack_next(&u, sb.data, sb.size, &off) == MSGPACK_UNPACK_SUCCESS && off == sb.size &&
+             u.data.type == MSGPACK_OBJECT_STR && u.data.via.str.size == wl &&
+             (wl == 0 || !memcmp(u.data.via.str.ptr, want, wl)); /* an empty str's ptr is NULL */
+    msgpack_unpacked_destroy(&u);
+    msgpack_sbuffer_destroy(&sb);
+    return ok;
+}
+
+/* 1 when s[0 .. len) is valid UTF-8 and comes out of the escaper unchanged. */
+static int passes(const char *s, size_t len) {
+    return lr_rpc_utf8_valid(s, len) == len && escapes_to(s, len, s, len);
+}
+
+#define BYTES(lit) lit, sizeof lit - 1 /* a literal as (bytes, length), NUL bytes included */
+
+LR_TEST(utf8_escape_keeps_valid_text_and_writes_each_bad_byte_as_hex) {
+    CHECK(passes(BYTES("")));
+    CHECK(passes(BYTES("plain ASCII, a backslash \\ and \\xff as text stay as they are")));
+    /* e-acute, euro sign, G clef (4 bytes); U+D7FF, U+E000, U+FFFF, U+10FFFF; a NUL */
+    CHECK(passes(BYTES("caf\xc3\xa9 \xe2\x82\xac \xf0\x9d\x84\x9e")));
+    CHECK(passes(BYTES("\xed\x9f\xbf \xee\x80\x80 \xef\xbf\xbf \xf4\x8f\xbf\xbf")));
+    CHECK(passes(BYTES("a\0b")));
+    CHECK(escapes_to(BYTES("\xff\xfe"), BYTES("\\xff\\xfe")));
+    /* a 3-byte sequence cut short, at the end and before more text */
+    CHECK(escapes_to(BYTES("a\xe2\x82"), BYTES("a\\xe2\\x82")));
+    CHECK(escapes_to(BYTES("\xe2\x82z\xc3"), BYTES("\\xe2\\x82z\\xc3")));
+    /* overlong forms: NUL in 2 bytes, '/' in 3, U+FFFF in 4 */
+    CHECK(escapes_to(BYTES("\xc0\x80"), BYTES("\\xc0\\x80")));
+    CHECK(escapes_to(BYTES("\xe0\x80\xaf"), BYTES("\\xe0\\x80\\xaf")));
+    CHECK(escapes_to(BYTES("\xf0\x8f\xbf\xbf"), BYTES("\\xf0\\x8f\\xbf\\xbf")));
+    /* the surrogate U+D800; U+110000 and a lead byte beyond any code point */
+    CHECK(escapes_to(BYTES("\xed\xa0\x80"), BYTES("\\xed\\xa0\\x80")));
+    CHECK(escapes_to(BYTES("\xf4\x90\x80\x80"), BYTES("\\xf4\\x90\\x80\\x80")));
+    CHECK(escapes_to(BYTES("\xf5\x80\x80\x80"), BYTES("\\xf5\\x80\\x80\\x80")));
+    /* continuation bytes alone; good text on both sides of a bad byte */
+    CHECK(escapes_to(BYTES("\x80\xbf"), BYTES("\\x80\\xbf")));
+    CHECK(escapes_to(BYTES("\xc3\xa9\xff\xc3\xa9"), BYTES("\xc3\xa9\\xff\xc3\xa9")));
+    CHECK_EQ(lr_rpc_utf8_valid(BYTES("ok\xff\xc3\xa9")), 2);
+}
+
+LR_TEST(utf8_cut_never_splits_a_character) {
+    char name[81] = "a"; /* "a" and 40 e-acutes: byte 64 is the second half of the 32nd */
+    for (int i = 0; i < 40; i++) memcpy(name + 1 + 2 * i, "\xc3\xa9", 2);
+    CHECK_EQ(lr_rpc_utf8_cut(name, 81, 64), 63);
+    CHECK_EQ(lr_rpc_utf8_cut(name + 1, 80, 64), 64);
+    CHECK_EQ(lr_rpc_utf8_cut(name, 81, 100), 81);
+    CHECK_EQ(lr_rpc_utf8_cut(BYTES("\xf0\x9d\x84\x9e"), 3), 0);
+    CHECK_EQ(lr_rpc_utf8_cut(BYTES("\x80\x80\x80\x80\x80\x80"), 4), 4); /* no character to keep whole */
+}
+
+/* The error of a call by a method name given as raw bytes (str or bin): its code, and the
+ * message copied into msg (NUL-terminated); -1 when the answer is not [code, str]. */
+static int method_error(raw *r, const char *name, int as_bin, char *msg, size_t cap, size_t *len) {
+    msgpack_unpacked res;
+    msgpack_unpacked_init(&res);
+    req q = {name, as_bin, 0, 0, {{0}}};
+    int code = call(r, build_req, &q, &res);
+    const msgpack_object *m = code > 0 ? &res.data.via.array.ptr[2].via.array.ptr[1] : NULL;
+    if (m && m->type == MSGPACK_OBJECT_STR && m->via.str.size < cap) {
+        *len = m->via.str.size;
+        memcpy(msg, m->via.str.ptr, *len);
+        msg[*len] = 0;
+    } else {
+        code = -1;
+    }
+    msgpack_unpacked_destroy(&res);
+    return code;
+}
+
+/* A strict client (python-msgpack with raw=False) refuses a response whose str is not UTF-8, so
+ * it could not read the error naming its own bad method name. */
+LR_TEST(a_method_name_that_is_not_utf8_gets_an_error_in_valid_utf8) {
+    world w;
+    lr_err err = {0};
+    CHECK_OK(world_up(&w, lr_rpc_server_config_default(), &err), err);
+    raw r;
+    CHECK(raw_open(&r, lr_rpc_server_port(w.server)) == 0);
+    char *msg = malloc(512); /* on the heap: the failure message prints it, truncated */
+    size_t len = 0;
+    CHECK(msg);
+    for (int as_bin = 0; as_bin < 2; as_bin++) {
+        CHECK_EQ(method_error(&r, "\xff\xfe", as_bin, msg, 512, &len), LR_RPC_EUNKNOWN_METHOD);
+        CHECK_EQ(lr_rpc_utf8_valid(msg, len), len);
+        CHECK_CONTAINS(msg, "unknown method '\\xff\\xfe'");
+    }
+    /* a valid name longer than the 64 bytes shown is cut between characters, not inside one */
+    char name[82] = "a";
+    for (int i = 0; i < 40; i++) memcpy(name + 1 + 2 * i, "\xc3\xa9", 2);
+    CHECK_EQ(method_error(&r, name, 0, msg, 512, &len), LR_RPC_EUNKNOWN_METHOD);
+    CHECK_EQ(lr_rpc_utf8_valid(msg, len), len);
+    CHECK(!strstr(msg, "\\x"));
+    CHECK_CONTAINS(msg, "'a\xc3\xa9");
+    free(msg);
+    req ping = {"ping", 0, 0, 0, {{0}}}; /* the connection carries on */
+    msgpack_unpacked res;
+    msgpack_unpacked_init(&res);
+    CHECK_EQ(call(&r, build_req, &ping, &res), 0);
+    msgpack_unpacked_destroy(&res);
+    raw_close(&r);
+    world_down(&w);
+}
+
+/* POSTs body to /recommend: the whole response into buf, its body parsed as JSON (NULL when the
+ * body is not valid UTF-8 or not JSON). */
+static json_t *http_post_json(int port, const char *body, char *buf, size_t cap) {
+    char post[1024];
+    snprintf(post, sizeof post, "POST /recommend HTTP/1.0\r\nContent-Length: %zu\r\n\r\n%s", strlen(body), body);
+    if (http_get(port, post, buf, cap) <= 0) return NULL;
+    const char *start = strstr(buf, "\r\n\r\n");
+    if (!start) return NULL;
+    start += 4;
+    size_t n = strlen(start);
+    return lr_rpc_utf8_valid(start, n) == n ? json_loadb(start, n, 0, NULL) : NULL;
+}
+
+/* jansson's own parse errors may quote half a character of the body (its "near '...'"), and
+ * json_pack refused the message: the client got "{}". */
+LR_TEST(http_errors_are_valid_utf8_json_whatever_the_body_holds) {
+    world w;
+    lr_err err = {0};
+    CHECK_OK(world_up(&w, lr_rpc_server_config_default(), &err), err);
+    int hp = lr_rpc_server_http_port(w.server);
+    char *buf = malloc(65536);
+    CHECK(buf);
+    /* an escape of a multi-byte character: jansson's message ends in its first byte alone */
+    json_t *o = http_post_json(hp, "{\"history\": \"\\\xc3\xa9\"}", buf, 65536);
+    CHECK_CONTAINS(buf, "400");
+    const char *m = json_string_value(json_object_get(json_object_get(o, "error"), "message"));
+    CHECK_CONTAINS(m, "\\xc3"); /* "invalid escape near '\"\\\\xc3'" with jansson 2.14 */
+    CHECK_EQ(json_integer_value(json_object_get(json_object_get(o, "error"), "code")), LR_RPC_EBAD_REQUEST);
+    json_decref(o);
+    /* bytes that are not UTF-8 at all */
+    o = http_post_json(hp, "{\"history\": [1], \"k\": \"\xff\xfe\"}", buf, 65536);
+    CHECK_CONTAINS(buf, "400");
+    CHECK(json_string_value(json_object_get(json_object_get(o, "error"), "message")));
+    json_decref(o);
+    free(buf);
+    world_down(&w);
+}
+
 LR_TEST_MAIN(LR_CASE(recommend_equals_encode_then_search_and_the_offline_path),
              LR_CASE(the_client_library_gets_results_and_typed_errors),
              LR_CASE(pipelined_requests_are_each_answered_once), LR_CASE(malformed_requests_get_typed_errors),
@@ -763,4 +924,8 @@ LR_TEST_MAIN(LR_CASE(recommend_equals_encode_then_search_and_the_offline_path),
              LR_CASE(reload_swaps_versions_and_refuses_bad_names),
              LR_CASE(a_full_queue_and_an_old_request_get_typed_errors),
              LR_CASE(queued_bytes_are_bounded_as_well_as_queued_requests),
-             LR_CASE(http_health_metrics_and_json_recommend), LR_CASE(a_stop_answers_what_is_in_flight_then_closes))
+             LR_CASE(http_health_metrics_and_json_recommend), LR_CASE(a_stop_answers_what_is_in_flight_then_closes),
+             LR_CASE(utf8_escape_keeps_valid_text_and_writes_each_bad_byte_as_hex),
+             LR_CASE(utf8_cut_never_splits_a_character),
+             LR_CASE(a_method_name_that_is_not_utf8_gets_an_error_in_valid_utf8),
+             LR_CASE(http_errors_are_valid_utf8_json_whatever_the_body_holds))
