@@ -12,6 +12,7 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include "bench_cli.h"
 #include "lr_towers.h"
 
 static double now_s(void) {
@@ -50,15 +51,23 @@ static void latency(const char *name, const lr_pal *m, const lr_content *ct, con
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) {
-        fprintf(stderr, "usage: bench_towers CONTENT.npy [MODEL.safetensors] [--layers L]\n");
-        return 2;
-    }
+    static const char usage[] =
+        "usage: bench_towers CONTENT.npy [MODEL.safetensors] [--layers L]\n\n"
+        "The user tower's inference on one core: the latency of one history of 20 and 50 items\n"
+        "(the serving path, with and without the item cache) and batched throughput. Without\n"
+        "MODEL, one of the default configuration (or L layers) is made at random: the cost does\n"
+        "not depend on the weights' values.\n";
+    const char *prog = "bench_towers";
+    bench_help_exits(argc, argv, usage);
+    if (argc >= 2 && argv[1][0] == '-') bench_refuse(prog, "unknown option '%s'", argv[1]);
+    if (argc < 2) bench_refuse(prog, "missing CONTENT.npy");
     size_t layers = 0;
     const char *model_path = NULL;
     for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--layers") == 0 && i + 1 < argc) layers = (size_t)atoi(argv[++i]);
-        else model_path = argv[i];
+        if (strcmp(argv[i], "--layers") == 0) layers = bench_size(prog, "--layers", bench_value(prog, argc, argv, &i), 1, 64);
+        else if (argv[i][0] == '-') bench_refuse(prog, "unknown option '%s'", argv[i]);
+        else if (!model_path) model_path = argv[i];
+        else bench_refuse(prog, "unexpected argument '%s'", argv[i]);
     }
     openblas_set_num_threads(1);
     omp_set_num_threads(1);

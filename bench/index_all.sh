@@ -9,6 +9,16 @@
 #   takes about 4 minutes and writes 4 GB).
 # Needs build/ (make), /usr/bin/python3 with numpy, python3-faiss and python3-hnswlib.
 set -euo pipefail
+for a in "$@"; do
+  case "$a" in
+    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "index_all.sh: unknown option '$a' (try --help)" >&2; exit 2 ;;
+  esac
+done
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+  echo "usage: bench/index_all.sh OUTDIR [MODEL] (try --help)" >&2
+  exit 2
+fi
 out="$1"
 model="${2:-/tmp/learnrec-demo/model.safetensors}"
 bin=build/learnrec

@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """The peers of learnrec's index on the same vectors: hnswlib and raw FAISS (Python).
 
+usage: /usr/bin/python3 bench/peers_index.py PREFIX FACTORY
+
 Reads PREFIX_x.npy and PREFIX_q.npy written by `bench_index --save 1 --out PREFIX`, measures
 build time, resident memory and recall@100 (against exact inner-product search) versus queries
 per second on one thread, one query at a time and in batches of 64, appends the rows to
@@ -100,6 +102,12 @@ def svg(path, rows, title):
 
 
 def main():
+    if any(a in ("-h", "--help") for a in sys.argv[1:]):
+        print(__doc__)
+        sys.exit(0)
+    if len(sys.argv) != 3 or any(a.startswith("-") for a in sys.argv[1:]):
+        print("usage: /usr/bin/python3 bench/peers_index.py PREFIX FACTORY (try --help)", file=sys.stderr)
+        sys.exit(2)
     prefix, factory = sys.argv[1], sys.argv[2]
     import faiss
     import hnswlib

@@ -18,6 +18,8 @@
 #include <faiss/c_api/index_factory_c.h>
 #include <omp.h>
 
+#include "bench_cli.h"
+
 #define DIM 64
 #define K 100
 
@@ -40,7 +42,15 @@ static float *read_npy(const char *path, size_t *n) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) return fprintf(stderr, "usage: probe_factory ITEMS.npy QUERIES.npy FACTORY\n"), 2;
+    static const char usage[] =
+        "usage: probe_factory ITEMS.npy QUERIES.npy FACTORY\n\n"
+        "FAISS alone on given vectors (float32 .npy, dimension 64) for any factory string: its own\n"
+        "training on a strided sample of 256,000, then recall@100 and one-query QPS for nprobe\n"
+        "32/64/128 (and k_factor_rf 1/2/4/8 for a Refine(...) index); no learnrec code between.\n";
+    bench_help_exits(argc, argv, usage);
+    for (int i = 1; i < argc; i++)
+        if (argv[i][0] == '-') bench_refuse("probe_factory", "unknown option '%s'", argv[i]);
+    if (argc != 4) bench_refuse("probe_factory", "expected ITEMS.npy QUERIES.npy FACTORY");
     size_t n, nu, nq = 0;
     float *x = read_npy(argv[1], &n), *u = read_npy(argv[2], &nu), *q = malloc(1000 * DIM * sizeof *q);
     for (size_t i = 0; i < nu && nq < 1000; i += nu / 1000 ? nu / 1000 : 1) {

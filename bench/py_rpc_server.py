@@ -37,6 +37,25 @@ import os
 import sys
 import time
 
+
+def make_parser():
+    """The command line, built before the heavy imports so that --help and a wrong option are
+    answered where torch or faiss is not installed."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--index", required=True, help="a published learnrec index directory")
+    ap.add_argument("--model", required=True, help="the towers' .safetensors")
+    ap.add_argument("--content", help="the content .npy the items were embedded from")
+    ap.add_argument("--listen", default="127.0.0.1:7080", help="HOST:PORT (port 0: any)")
+    ap.add_argument("--max-frame", type=int, default=33554432)
+    ap.add_argument("--max-history", type=int, default=10000)
+    ap.add_argument("--max-k", type=int, default=1000)
+    ap.add_argument("--max-batch", type=int, default=256)
+    return ap
+
+
+if __name__ == "__main__":
+    make_parser().parse_args()  # --help, or exit 2 on a wrong option, before the heavy imports
+
 # One thread each, set before the libraries load: torch.set_num_threads alone leaves Debian's
 # OpenBLAS (under torch's and numpy's matrix products) starting a worker per core that spins
 # between calls, which would take a second core away from the load generator.
@@ -375,16 +394,7 @@ async def serve(args):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--index", required=True, help="a published learnrec index directory")
-    ap.add_argument("--model", required=True, help="the towers' .safetensors")
-    ap.add_argument("--content", help="the content .npy the items were embedded from")
-    ap.add_argument("--listen", default="127.0.0.1:7080", help="HOST:PORT (port 0: any)")
-    ap.add_argument("--max-frame", type=int, default=33554432)
-    ap.add_argument("--max-history", type=int, default=10000)
-    ap.add_argument("--max-k", type=int, default=1000)
-    ap.add_argument("--max-batch", type=int, default=256)
-    args = ap.parse_args()
+    args = make_parser().parse_args()
     asyncio.run(serve(args))
 
 

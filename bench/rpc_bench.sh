@@ -2,7 +2,7 @@
 # One comparison of `learnrec serve` with the reference Python server (bench/py_rpc_server.py:
 # asyncio + torch + python3-faiss, one thread each) on the same published index.
 #
-#   bench/rpc_bench.sh OUTDIR MODEL CONTENT DATA INDEXDIR
+# usage: bench/rpc_bench.sh OUTDIR MODEL CONTENT DATA INDEXDIR
 #
 # For each server, two runs of `learnrec bench` (random histories of 20 items, k = 10):
 #   rate1000: 8 connections, open loop at 1,000 requests/s: the latency at that load (p99);
@@ -16,8 +16,14 @@
 # of learnrec serve, default 2), REPEATS (learnrec rate1000 runs, default 5).
 set -euo pipefail
 
+for a in "$@"; do
+    case "$a" in
+        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -*) echo "rpc_bench.sh: unknown option '$a' (try --help)" >&2; exit 2 ;;
+    esac
+done
 if [ $# -ne 5 ]; then
-    echo "usage: $0 OUTDIR MODEL CONTENT DATA INDEXDIR" >&2
+    echo "usage: $0 OUTDIR MODEL CONTENT DATA INDEXDIR (try --help)" >&2
     exit 2
 fi
 OUT=$1 MODEL=$2 CONTENT=$3 DATA=$4 INDEX=$5

@@ -81,6 +81,43 @@ import os
 import sys
 import time
 
+
+def make_parser():
+    """The command line, built before the heavy imports so that --help and a wrong option are
+    answered where torch or faiss is not installed."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--content", required=True, help=".npy content embeddings (items x Dc)")
+    ap.add_argument("--data", required=True, help="directory with Scientific.{train,valid}.inter")
+    ap.add_argument("--prefix", default="Scientific", help="file name prefix in --data")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=1024)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--max-len", type=int, default=50)
+    ap.add_argument("--positions", choices=["newest", "oldest", "none"], default="newest")
+    ap.add_argument("--layout", choices=["padded", "packed-free"], default="padded")
+    ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--tau", type=float, default=0.05)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--lr-warmup", type=float, default=0.05, help="LR warm-up share of the steps")
+    ap.add_argument("--clip", type=float, default=1.0)
+    ap.add_argument("--steps", type=int, default=10, help="timed training steps")
+    ap.add_argument("--warmup-steps", type=int, default=2, help="untimed steps first")
+    ap.add_argument("--epochs-check", type=int, default=0, metavar="K",
+                    help="train K full epochs and print validation Recall@10 instead of timing")
+    ap.add_argument("--adaptor-once", action="store_true",
+                    help="adapt the whole catalogue once per step and gather adapted rows "
+                         "(not what learnrec does)")
+    ap.add_argument("--seed", type=int, default=1)
+    return ap
+
+
+if __name__ == "__main__":
+    make_parser().parse_args()  # --help, or exit 2 on a wrong option, before the heavy imports
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -502,34 +539,7 @@ def valid_recall10(model, content_pad, valid, args, chunk=1024):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--content", required=True, help=".npy content embeddings (items x Dc)")
-    ap.add_argument("--data", required=True, help="directory with Scientific.{train,valid}.inter")
-    ap.add_argument("--prefix", default="Scientific", help="file name prefix in --data")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--batch", type=int, default=1024)
-    ap.add_argument("--layers", type=int, default=2)
-    ap.add_argument("--hidden", type=int, default=256)
-    ap.add_argument("--heads", type=int, default=4)
-    ap.add_argument("--dim", type=int, default=64)
-    ap.add_argument("--max-len", type=int, default=50)
-    ap.add_argument("--positions", choices=["newest", "oldest", "none"], default="newest")
-    ap.add_argument("--layout", choices=["padded", "packed-free"], default="padded")
-    ap.add_argument("--dropout", type=float, default=0.1)
-    ap.add_argument("--tau", type=float, default=0.05)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--weight-decay", type=float, default=0.01)
-    ap.add_argument("--lr-warmup", type=float, default=0.05, help="LR warm-up share of the steps")
-    ap.add_argument("--clip", type=float, default=1.0)
-    ap.add_argument("--steps", type=int, default=10, help="timed training steps")
-    ap.add_argument("--warmup-steps", type=int, default=2, help="untimed steps first")
-    ap.add_argument("--epochs-check", type=int, default=0, metavar="K",
-                    help="train K full epochs and print validation Recall@10 instead of timing")
-    ap.add_argument("--adaptor-once", action="store_true",
-                    help="adapt the whole catalogue once per step and gather adapted rows "
-                         "(not what learnrec does)")
-    ap.add_argument("--seed", type=int, default=1)
-    args = ap.parse_args()
+    args = make_parser().parse_args()
 
     torch.set_num_threads(args.threads)
     try:

@@ -17,13 +17,18 @@ import sys
 import msgpack
 import numpy as np
 
+# the command line first: --help and a wrong option are answered where torch is not installed
+if __name__ == "__main__" and any(a in ("-h", "--help") for a in sys.argv[1:]):
+    print(__doc__)
+    sys.exit(0)
+if __name__ == "__main__" and (len(sys.argv) not in (4, 5) or any(a.startswith("-") for a in sys.argv[1:])):
+    print(__doc__.split("\n\n")[1] + " (try --help)", file=sys.stderr)
+    sys.exit(2)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_pal  # noqa: E402
 
 
 def main():
-    if len(sys.argv) not in (4, 5):
-        sys.exit(__doc__.split("\n\n")[1])
     model_path, content_path, index_dir = sys.argv[1:4]
     n = int(sys.argv[4]) if len(sys.argv) == 5 else 200
     learnrec = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "learnrec")

@@ -1,0 +1,47 @@
+/* What every bench/ program does with its arguments before any work: --help (or -h) anywhere
+ * prints the usage on stdout and exits 0; an unknown option, a missing value or a malformed
+ * number is refused on stderr with exit 2. Benchmarks are programs, so they may exit here. */
+#ifndef LR_BENCH_CLI_H
+#define LR_BENCH_CLI_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static inline void bench_help_exits(int argc, char **argv, const char *usage) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(usage, stdout);
+            exit(0);
+        }
+}
+
+static inline void bench_refuse(const char *prog, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (try --help)\n");
+    va_end(ap);
+    exit(2);
+}
+
+/* The value after option argv[*i] (advancing *i), refused when there is none. */
+static inline const char *bench_value(const char *prog, int argc, char **argv, int *i) {
+    if (*i + 1 >= argc) bench_refuse(prog, "%s needs a value", argv[*i]);
+    return argv[++*i];
+}
+
+/* A whole number in [min, max], refused otherwise. */
+static inline size_t bench_size(const char *prog, const char *opt, const char *s, size_t min, size_t max) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || *end || errno || *s == '-' || v < min || v > max)
+        bench_refuse(prog, "%s expects a whole number in %zu..%zu, got '%s'", opt, min, max, s);
+    return (size_t)v;
+}
+
+#endif /* LR_BENCH_CLI_H */
