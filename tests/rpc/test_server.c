@@ -312,6 +312,60 @@ LR_TEST(recommend_equals_encode_then_search_and_the_offline_path) {
 /* A request's nprobe probes that many lists for that request alone: requests with and without
  * one, pipelined so the workers run them together, each get what the index gives with that
  * setting, and the served setting stays. */
+/* A version tuned per k: a search without nprobe takes the operating point of its k (one list
+ * for k up to 10, all eight above), as the same version searched offline does. */
+LR_TEST(a_search_takes_the_operating_point_of_its_k) {
+    world w;
+    lr_err err = {0};
+    int rc = world_up(&w, lr_rpc_server_config_default(), &err);
+    lr_index *ix = NULL, *offline = NULL;
+    raw r = {-1, {0}};
+    lr_index_tune pts[2] = {{10, 1, 0, 0.9, 1}, {40, 8, 0, 0.99, 1}};
+    if (!rc) rc = lr_index_build(w.items, N_ITEMS, 16, NULL, "IVF8,Flat", &ix, &err);
+    if (!rc) rc = lr_index_set_points(ix, pts, 2, &err);
+    lr_index_publish_opts po = {.model_checksum = "", .keep_versions = 3};
+    char mcrc[9];
+    if (!rc) rc = lr_index_file_checksum(w.model, mcrc, &err);
+    po.model_checksum = mcrc;
+    if (!rc) rc = lr_index_publish(ix, w.index, &po, NULL, &err);
+    lr_rpc_fail f = {0};
+    char version[32];
+    size_t count;
+    if (!rc && lr_rpc_engine_reload(w.engine, NULL, version, &count, &f))
+        rc = lr_err_set(&err, LR_EIO, "reload: %s", f.msg);
+    if (!rc) rc = lr_index_open(w.index, NULL, 16, NULL, &offline, NULL, &err);
+    if (!rc) rc = raw_open(&r, lr_rpc_server_port(w.server));
+    CHECK_OK(rc, err);
+    float u[16];
+    for (int i = 0; i < 16; i++) u[i] = (float)((i * 7) % 5) - 2.0f;
+    const size_t ks[3] = {5, 10, 40}, probes[3] = {1, 1, 8};
+    for (int t = 0; t < 3; t++) {
+        int64_t want[40], got[40];
+        float ws[40], gs[40];
+        CHECK_OK(lr_index_search_nprobe(offline, 1, u, ks[t], probes[t], want, ws, &err), err);
+        req q = {"search", 0, 0, 2, {{"vector", 'f', 0, 16, NULL, u, NULL}, {"k", 'i', (int64_t)ks[t], 0, NULL, NULL, NULL}}};
+        msgpack_unpacked res;
+        msgpack_unpacked_init(&res);
+        CHECK_EQ(call(&r, build_req, &q, &res), 0);
+        int n = hits_of(result_of(&res), got, gs, 40);
+        msgpack_unpacked_destroy(&res);
+        size_t have = 0;
+        while (have < ks[t] && want[have] >= 0) have++;
+        CHECK_EQ(n, have);
+        for (int i = 0; i < n; i++) CHECK_EQ(got[i], want[i]);
+    }
+    /* the point for 10 probes one list, which misses some of the best 10 that all eight hold */
+    int64_t one[10], all[10];
+    float s1[10], s8[10];
+    CHECK_OK(lr_index_search_nprobe(offline, 1, u, 10, 1, one, s1, &err), err);
+    CHECK_OK(lr_index_search_nprobe(offline, 1, u, 10, 8, all, s8, &err), err);
+    CHECK(memcmp(one, all, sizeof one) != 0);
+    raw_close(&r);
+    lr_index_free(ix);
+    lr_index_free(offline);
+    world_down(&w);
+}
+
 LR_TEST(a_requests_nprobe_applies_to_it_alone) {
     world w;
     lr_err err = {0};
@@ -919,6 +973,7 @@ LR_TEST_MAIN(LR_CASE(recommend_equals_encode_then_search_and_the_offline_path),
              LR_CASE(the_client_library_gets_results_and_typed_errors),
              LR_CASE(pipelined_requests_are_each_answered_once), LR_CASE(malformed_requests_get_typed_errors),
              LR_CASE(a_requests_nprobe_applies_to_it_alone),
+             LR_CASE(a_search_takes_the_operating_point_of_its_k),
              LR_CASE(bad_bytes_close_only_their_connection),
              LR_CASE(admin_methods_need_the_token_and_change_what_is_served),
              LR_CASE(reload_swaps_versions_and_refuses_bad_names),
