@@ -4,6 +4,9 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 DEPS       := tools/install-deps.sh
+# SHARED=/path/to/shared: where the tests find the real datasets (default ../shared)
+SHARED     ?=
+SHARED_DEF := $(if $(SHARED),-DLR_SHARED_DIR="$(abspath $(SHARED))")
 
 .PHONY: all deps build asan test demo clean
 
@@ -15,11 +18,11 @@ deps:
 	@bash $(DEPS) --print-prefix > $(BUILD)/.faiss-prefix
 
 build: deps
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DLR_FAISS_PREFIX="$$(cat $(BUILD)/.faiss-prefix)" >/dev/null
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DLR_FAISS_PREFIX="$$(cat $(BUILD)/.faiss-prefix)" $(SHARED_DEF) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
 asan: deps
-	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Asan -DLR_FAISS_PREFIX="$$(cat $(BUILD)/.faiss-prefix)" >/dev/null
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Asan -DLR_FAISS_PREFIX="$$(cat $(BUILD)/.faiss-prefix)" $(SHARED_DEF) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
 # Both builds' tests, then one closing line with the passed, failed and skipped counts (a test that
