@@ -105,8 +105,8 @@ static inline int lr_test_have_shared(const lr_test_case *c) {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", LR_SHARED_DIR, c->needs);
     if (access(path, R_OK) == 0) return 1;
-    printf("skipped: %s needs %s, which is missing; point the build at a shared/ folder with "
-           "cmake -DLR_SHARED_DIR=/path/to/shared (README: Datasets)\n", c->name, path);
+    printf("skipped: %s needs %s, which is missing; run make test SHARED=/path/to/shared "
+           "(or cmake -DLR_SHARED_DIR=...; README: Datasets)\n", c->name, path);
     return 0;
 }
 

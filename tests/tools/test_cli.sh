@@ -13,8 +13,8 @@ ml="$shared/datasets/ml-100k"
 if [ "$mode" = shared ]; then
   for d in "$sci" "$ml"; do
     if [ ! -d "$d" ]; then
-      echo "skipped: test_cli's real-data checks need $d, which is missing; point the build at a" \
-           "shared/ folder with cmake -DLR_SHARED_DIR=/path/to/shared (README: Datasets)"
+      echo "skipped: test_cli's real-data checks need $d, which is missing; run make test" \
+           "SHARED=/path/to/shared (or cmake -DLR_SHARED_DIR=...; README: Datasets)"
       echo "0 passed, 0 failed, 1 skipped"
       exit 77
     fi

@@ -44,8 +44,8 @@ def shared_case(*paths):
         missing = [p for p in paths if not os.path.exists(p)]
         if missing:
             skipped.append(fn.__name__)
-            print("skipped: %s needs %s, which is missing; point the build at a shared/ folder "
-                  "with cmake -DLR_SHARED_DIR=/path/to/shared (README: Datasets)"
+            print("skipped: %s needs %s, which is missing; run make test "
+                  "SHARED=/path/to/shared (or cmake -DLR_SHARED_DIR=...; README: Datasets)"
                   % (fn.__name__, missing[0]))
             return fn
         return run_case(fn)
