@@ -27,7 +27,7 @@
 
 #include "bench_cli.h"
 #include "lr_index.h"
-#include "lr_towers.h"
+#include "lr_data.h"
 
 static const char k_usage[] =
     "usage: bench_index [--n N] [--dim D] [--queries Q] [--factory STR] [--out PREFIX] [--save 1]\n"
@@ -85,13 +85,13 @@ static void draw(float *x, size_t n, size_t dim, const float *centres, size_t nc
  * keeps at most `cap` rows, evenly spread. */
 static float *read_rows(const char *path, size_t cap, int drop_zero, size_t *n, size_t *dim) {
     lr_err err = {0};
-    lr_content *c;
-    if (lr_towers_content_open(path, 0, &c, &err)) {
+    lr_data_matrix *c;
+    if (lr_data_matrix_open(path, 0, &c, &err)) {
         fprintf(stderr, "bench_index: %s\n", err.msg);
         exit(1);
     }
-    size_t rows = lr_towers_content_rows(c), d = lr_towers_content_dim(c), m = 0;
-    const float *src = lr_towers_content_data(c);
+    size_t rows = lr_data_matrix_rows(c), d = lr_data_matrix_dim(c), m = 0;
+    const float *src = lr_data_matrix_data(c);
     size_t live = 0;
     for (size_t i = 0; i < rows; i++) {
         int zero = 1;
@@ -106,7 +106,7 @@ static float *read_rows(const char *path, size_t cap, int drop_zero, size_t *n, 
         if (drop_zero && zero) continue;
         if (seen++ % step == 0) memcpy(x + m++ * d, src + i * d, d * sizeof *x);
     }
-    lr_towers_content_free(c);
+    lr_data_matrix_free(c);
     *n = m;
     *dim = d;
     return x;
@@ -286,8 +286,8 @@ int main(int argc, char **argv) {
         char px[512], pq[512];
         snprintf(px, sizeof px, "%s_x.npy", prefix);
         snprintf(pq, sizeof pq, "%s_q.npy", prefix);
-        if (lr_towers_npy_write(px, x, n, dim, LR_NPY_F32, &err) ||
-            lr_towers_npy_write(pq, q, nq, dim, LR_NPY_F32, &err)) {
+        if (lr_data_npy_write(px, x, n, dim, LR_NPY_F32, &err) ||
+            lr_data_npy_write(pq, q, nq, dim, LR_NPY_F32, &err)) {
             fprintf(stderr, "bench_index: %s\n", err.msg);
             return 1;
         }

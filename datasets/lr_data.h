@@ -1,9 +1,13 @@
-/* Datasets: items with text, users with chronological item sequences, leave-one-out targets.
+/* Datasets, the ground floor: interaction data and the file formats every layer shares.
  *
- * Loaders fill one in-memory type from RecBole atomic files, Amazon Reviews 2018 raw files or
- * the built-in synthetic catalogue generator. A loader either returns a complete dataset or
- * an error naming the file, the line and what was expected: nothing half-loaded escapes.
- * An lr_data is immutable after loading; every getter may be called from many threads. */
+ * - lr_data: items with text, users with chronological item sequences, leave-one-out targets.
+ *   Loaders fill it from RecBole atomic files, Amazon Reviews 2018 raw files or the built-in
+ *   synthetic catalogue generator, and either return a complete dataset or an error naming the
+ *   file, the line and what was expected: nothing half-loaded escapes. Immutable after loading;
+ *   every getter may be called from many threads.
+ * - Files: dense float matrices (.npy float32/float16, .fvecs; lr_data_matrix, read-only once
+ *   open, so its getters are safe from many threads), safetensors (model weights), and
+ *   lr_data_write_aside, the one way learnrec writes a file (aside, synced, renamed). */
 #ifndef LR_DATA_H
 #define LR_DATA_H
 
@@ -106,5 +110,121 @@ typedef struct {
     size_t items_without_text;
 } lr_data_stats;
 lr_data_stats lr_data_get_stats(const lr_data *d);
+
+/* ---- writing files ---------------------------------------------------------------------------- */
+
+/* Writes the whole file at tmp (which it creates) and returns 0, or an error code with err filled. */
+typedef int (*lr_data_path_writer)(const char *tmp, void *ctx, lr_err *err);
+
+/* Calls write on "<path>.tmp.<pid>" beside path, fsyncs it, renames it over path and fsyncs the
+ * directory: a reader sees the old file or the new one, never half of one, and after a crash
+ * the old or the new one is there. On failure the temporary file is removed and path untouched. */
+int lr_data_write_aside(const char *path, lr_data_path_writer write, void *ctx, lr_err *err);
+
+/* fsync of a file or directory that exists (LR_EIO naming the path on failure). */
+int lr_data_sync_path(const char *path, lr_err *err);
+
+/* ---- dense float matrices: .npy and .fvecs ---------------------------------------------------- */
+
+typedef enum { LR_NPY_F32 = 0, LR_NPY_F16 = 1 } lr_npy_dtype;
+
+/* Writes a 1-d (cols == 0: shape (rows,)) or 2-d (rows, cols) C-order array of the given dtype
+ * from float32 data (rows * max(cols, 1) values), through lr_data_write_aside. Float16
+ * conversion rounds to nearest even; NaN or Inf is LR_EINVAL, values beyond float16's range
+ * LR_ERANGE, both before any file is created. */
+int lr_data_npy_write(const char *path, const float *data, size_t rows, size_t cols,
+                      lr_npy_dtype dtype, lr_err *err);
+
+typedef struct lr_data_matrix lr_data_matrix;
+
+/* Opens a matrix from `path` (.npy or .fvecs, told apart by content, not by name). A float32
+ * .npy is memory-mapped read-only; float16 and .fvecs are converted into memory. A 1-d .npy of
+ * length D is one row of D values. When `expect_rows` is not 0 the row count must equal it (row
+ * i is item i). Refused, with the file named: a wrong row count (LR_EMISMATCH), a dtype other
+ * than <f4 / <f2 or Fortran order (LR_EUNSUPPORTED), a malformed header, a truncated or
+ * oversized file, NaN or Inf values (LR_EFORMAT). */
+int lr_data_matrix_open(const char *path, size_t expect_rows, lr_data_matrix **out, lr_err *err);
+
+/* A matrix holding a copy of rows x dim floats (NaN or Inf: LR_EINVAL). */
+int lr_data_matrix_from_floats(const float *data, size_t rows, size_t dim, lr_data_matrix **out,
+                               lr_err *err);
+
+size_t lr_data_matrix_rows(const lr_data_matrix *m);
+size_t lr_data_matrix_dim(const lr_data_matrix *m);
+/* rows * dim floats, row-major; valid until lr_data_matrix_free. */
+const float *lr_data_matrix_data(const lr_data_matrix *m);
+/* "npy-f32 (mapped)", "npy-f32 (copied)" (an unaligned header), "npy-f16", "fvecs", "memory". */
+const char *lr_data_matrix_source(const lr_data_matrix *m);
+void lr_data_matrix_free(lr_data_matrix *m); /* NULL is a no-op */
+
+/* The first NaN or infinity among rows x dim floats is an error `code` naming it:
+ * "<name>: row 17, column 3 is NaN" (or "is Inf", "is -Inf"). */
+int lr_data_check_finite(const float *x, size_t rows, size_t dim, int code, const char *name,
+                         lr_err *err);
+
+/* L2-normalises each of `rows` rows of `dim` floats in place; all-zero rows stay zero. */
+void lr_data_l2_normalize_rows(float *x, size_t rows, size_t dim);
+
+/* IEEE 754 binary16 <-> binary32. half -> float is exact (subnormals, signed zeros, infinities,
+ * NaN payloads kept). float -> half rounds to nearest, ties to even; values from 65520 up
+ * become infinity, below 2^-25 zero; NaN stays a (quiet) NaN with its sign. */
+float lr_data_half_to_float(uint16_t h);
+uint16_t lr_data_float_to_half(float f);
+
+/* ---- safetensors (model weights) -------------------------------------------------------------- */
+
+/* Hugging Face safetensors files, float32 tensors: an 8-byte little-endian header length N,
+ * N bytes of JSON naming each tensor's dtype, shape and byte range, then the tensors' bytes.
+ * An opened file is read-only: concurrent reads and getters on it are safe. */
+
+/* Largest header accepted (and written), as the reference implementation limits it. */
+#define LR_DATA_ST_MAX_HEADER 100000000u
+
+/* One float32 tensor to write. data: shape[0]*...*shape[ndim-1] floats (1 float when ndim is 0,
+ * may be NULL when that product is 0). Only the first ndim entries of shape are read. */
+typedef struct {
+    const char *name;
+    const float *data;
+    size_t ndim; /* 0 .. 4 */
+    size_t shape[4];
+} lr_data_st_tensor;
+
+/* Writes n tensors, in the given order, their data contiguous in that order, and n_meta string
+ * pairs as "__metadata__" (none written when n_meta is 0), through lr_data_write_aside. The
+ * header is padded with spaces so the data starts at a multiple of 8 bytes. Refuses (LR_EINVAL)
+ * NULL or duplicate names, the name "__metadata__", metadata keys starting with "__" or
+ * repeated, and strings that are not UTF-8; on failure path is untouched (LR_EIO).
+ * meta_keys, meta_values: n_meta strings each (may be NULL when n_meta is 0). */
+int lr_data_st_write(const char *path, const lr_data_st_tensor *tensors, size_t n,
+                     const char *const *meta_keys, const char *const *meta_values, size_t n_meta,
+                     lr_err *err);
+
+typedef struct lr_data_st_file lr_data_st_file;
+
+/* Reads the file at path into memory and validates it: header length, JSON, every tensor entry
+ * (known dtype, shape, data_offsets matching the shape), the tensors covering the data section
+ * exactly (no overlap, no gap, nothing after the last one), "__metadata__" an object of strings.
+ * Malformed files are LR_EFORMAT, a missing file LR_ENOTFOUND, other failures LR_EIO; every
+ * message starts with the path. On failure *out is NULL. Cost: the whole file in memory. */
+int lr_data_st_open(const char *path, lr_data_st_file **out, lr_err *err);
+
+/* Number of tensors (the "__metadata__" entry is not one). */
+size_t lr_data_st_count(const lr_data_st_file *f);
+
+/* Name of the i-th tensor in header order, or NULL when i >= lr_data_st_count(f). Valid until
+ * lr_data_st_free. */
+const char *lr_data_st_name(const lr_data_st_file *f, size_t i);
+
+/* The metadata value for key, or NULL when there is none. Valid until lr_data_st_free. */
+const char *lr_data_st_meta(const lr_data_st_file *f, const char *key);
+
+/* Copies tensor `name` into dst after checking that it exists (LR_ENOTFOUND), has dtype F32
+ * (LR_EFORMAT: "<path>: tensor 'w_out' has dtype F16, expected F32") and exactly the shape
+ * shape[0..ndim) (LR_EMISMATCH). dst: shape[0]*...*shape[ndim-1] floats; untouched on failure.
+ * A linear scan of the names: O(count) per call, nothing for the few hundred tensors a model has. */
+int lr_data_st_read_f32(const lr_data_st_file *f, const char *name, size_t ndim, const size_t *shape,
+                        float *dst, lr_err *err);
+
+void lr_data_st_free(lr_data_st_file *f); /* NULL is a no-op */
 
 #endif /* LR_DATA_H */

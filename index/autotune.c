@@ -67,7 +67,7 @@ static int tune_one(lr_index *ix, size_t nq, const float *q, const int64_t *self
                     const int64_t *exact, double target, int64_t *ids, float *scores,
                     lr_index_tune *out, lr_err *err) {
     size_t nlist = lr_index_nlist(ix), dim = lr_index_dim(ix);
-    size_t depths[5] = {0, 2 * k, 5 * k, 10 * k, 20 * k}, n_depths = ix->rs_vecs ? 5 : 1;
+    size_t depths[5] = {0, 2 * k, 5 * k, 10 * k, 20 * k}, n_depths = ix->rs ? 5 : 1;
     double per_list = (double)lr_index_count(ix) / (double)nlist * code_bytes(lr_index_factory(ix), dim);
     lr_index_tune best = {k, 0, 0, -1.0, 0};
     double best_cost = INFINITY;
@@ -167,7 +167,7 @@ int lr_index_set_points(lr_index *ix, const lr_index_tune *points, size_t n, lr_
         if (points[i].k == 0 || (i && points[i].k <= points[i - 1].k) || points[i].nprobe == 0)
             return lr_err_set(err, LR_EINVAL, "operating point %zu: k must ascend from 1 and nprobe "
                               "be at least 1 (k %zu, nprobe %zu)", i, points[i].k, points[i].nprobe);
-        if (points[i].depth && !ix->rs_vecs)
+        if (points[i].depth && !ix->rs)
             return lr_err_set(err, LR_EINVAL, "operating point for k %zu re-scores %zu candidates, "
                               "but the index has no re-scoring vectors", points[i].k, points[i].depth);
         if (points[i].nprobe > max_probe) max_probe = points[i].nprobe;
@@ -176,7 +176,7 @@ int lr_index_set_points(lr_index *ix, const lr_index_tune *points, size_t n, lr_
     int rc = LR_OK;
     /* the deepest point is the index's own setting: what serves every k without a per-call nprobe */
     if (n && ((rc = lr_index_set_nprobe(ix, max_probe, err)) ||
-              (rc = lr_index_set_rescore(ix, ix->rs_vecs, ix->rs_n, max_depth, err))))
+              (rc = lr_index_set_rescore(ix, NULL, 0, max_depth, err))))
         return rc;
     memcpy(ix->points, points, n * sizeof *points);
     for (size_t i = 0; i < n; i++) /* as set_nprobe clamps */

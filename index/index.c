@@ -18,7 +18,6 @@
 #include <faiss/c_api/index_io_c.h>
 
 #include "index_internal.h"
-#include "lr_towers.h"
 
 #define ADD_BATCH 65536 /* vectors per add call: bounds FAISS's temporary buffers */
 #define COARSE_ITERATIONS 10 /* k-means rounds for the IVF lists: FAISS's default of 25 tripled
@@ -193,7 +192,7 @@ int lr_index_search(const lr_index *ix, size_t nq, const float *q, size_t k, int
 
 int lr_index_unfiltered_search(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
                                size_t depth, int64_t *ids, float *scores, lr_err *err) {
-    if (ix->rs_vecs && depth) return lr_index_rescored_search(ix, nq, q, k, nprobe, depth, ids, scores, err);
+    if (ix->rs && depth) return lr_index_rescored_search(ix, nq, q, k, nprobe, depth, ids, scores, err);
     return lr_index_plain_search(ix, nq, q, k, nprobe, ids, scores, err);
 }
 
@@ -250,25 +249,21 @@ int lr_index_remove(lr_index *ix, size_t n, const int64_t *ids, size_t *removed,
     return rc;
 }
 
+typedef struct {
+    const FaissIndex *ix;
+    const char *path; /* for messages: the name the caller knows */
+} faiss_file;
+
+static int write_faiss(const char *tmp, void *ctx, lr_err *err) {
+    const faiss_file *f = ctx;
+    if (!faiss_write_index_fname(f->ix, tmp)) return LR_OK;
+    lr_index_faiss_fail(err, "writing the index");
+    return lr_err_prefix(err, "%s: ", f->path);
+}
+
 int lr_index_save(const lr_index *ix, const char *path, lr_err *err) {
-    size_t n = strlen(path) + 32;
-    char *tmp = malloc(n);
-    if (!tmp) return lr_err_set(err, LR_ENOMEM, "out of memory");
-    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    int rc = LR_OK;
-    if (faiss_write_index_fname(ix->ix, tmp)) {
-        rc = lr_index_faiss_fail(err, "writing the index");
-        lr_err_prefix(err, "%s: ", path);
-    } else {
-        FILE *f = fopen(tmp, "rb+");
-        if (!f || fsync(fileno(f)) != 0) rc = lr_err_set(err, LR_EIO, "%s: sync failed: %s", tmp, strerror(errno));
-        if (f) fclose(f);
-        if (!rc && rename(tmp, path) != 0)
-            rc = lr_err_set(err, LR_EIO, "rename(%s, %s): %s", tmp, path, strerror(errno));
-    }
-    if (rc) unlink(tmp);
-    free(tmp);
-    return rc;
+    faiss_file f = {ix->ix, path};
+    return lr_data_write_aside(path, write_faiss, &f, err);
 }
 
 int lr_index_load(const char *path, lr_index **out, lr_err *err) {
@@ -300,7 +295,7 @@ void lr_index_set_factory_name(lr_index *ix, const char *factory) {
 
 void lr_index_free(lr_index *ix) {
     if (!ix) return;
-    lr_towers_content_free(ix->rs_content);
+    lr_data_matrix_free(ix->rs);
     free(ix->tomb);
     faiss_Index_free(ix->ix);
     free(ix);

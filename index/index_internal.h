@@ -4,17 +4,17 @@
 
 #include <faiss/c_api/Index_c.h>
 
+#include "lr_data.h"
 #include "lr_index.h"
 
 struct lr_index {
     FaissIndex *ix;
     size_t dim, nprobe;
     char factory[160];
-    /* exact re-scoring: rows of rs_vecs are item vectors by id (borrowed, or owned through
-     * rs_content when opened from a directory) */
-    const float *rs_vecs;
-    size_t rs_n, rs_depth;
-    struct lr_content *rs_content;
+    /* exact re-scoring: row i of rs is item i's vector; the index owns it (a copy, or the
+     * version's vectors.npy mapped) */
+    lr_data_matrix *rs;
+    size_t rs_depth;
     /* ids removed from a fast-scan index (FAISS cannot remove there): sorted, skipped by search */
     int64_t *tomb;
     size_t n_tomb, cap_tomb;
@@ -54,6 +54,9 @@ int lr_index_takes_call_nprobe(const lr_index *ix);
 /* The FAISS search over nprobe lists other than the index's setting, the index untouched. */
 int lr_index_probe_search(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
                           int64_t *ids, float *scores, lr_err *err);
+
+/* Takes ownership of vectors (the version's vectors.npy) for re-scoring at depth. */
+int lr_index_adopt_rescore(lr_index *ix, lr_data_matrix *vectors, size_t depth);
 
 /* Records the factory string of a loaded index (FAISS files do not keep it; manifests do). */
 void lr_index_set_factory_name(lr_index *ix, const char *factory);

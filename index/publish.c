@@ -13,21 +13,12 @@
 #include <zlib.h>
 
 #include "index_internal.h"
-#include "lr_towers.h"
+#include "lr_data.h"
 
 /* 2 added the operating points and what they were tuned on; format 1 manifests still load. */
 #define MANIFEST_FORMAT 2u
 
-static int sync_path(const char *path, lr_err *err) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0 || fsync(fd) != 0) {
-        int e = errno;
-        if (fd >= 0) close(fd);
-        return lr_err_set(err, LR_EIO, "fsync(%s): %s", path, strerror(e));
-    }
-    close(fd);
-    return LR_OK;
-}
+static int sync_path(const char *path, lr_err *err) { return lr_data_sync_path(path, err); }
 
 static int file_crc32(const char *path, uint32_t *out, lr_err *err) {
     FILE *f = fopen(path, "rb");
@@ -170,7 +161,8 @@ int lr_index_publish(const lr_index *ix, const char *dir, const lr_index_publish
     if (!rc && m.rescore_depth) { /* the vectors exact re-scoring reads, memory-mapped when f32 */
         snprintf(m.vectors_dtype, sizeof m.vectors_dtype, "%s", o.vectors_f16 ? "f16" : "f32");
         snprintf(file, sizeof file, "%s/vectors.npy", tmp);
-        rc = lr_towers_npy_write(file, ix->rs_vecs, ix->rs_n, ix->dim, o.vectors_f16 ? LR_NPY_F16 : LR_NPY_F32, err);
+        rc = lr_data_npy_write(file, lr_data_matrix_data(ix->rs), lr_data_matrix_rows(ix->rs), ix->dim,
+                               o.vectors_f16 ? LR_NPY_F16 : LR_NPY_F32, err);
         if (!rc) rc = file_crc32(file, &m.vectors_crc32, err);
     }
     m.removed_count = ix->n_tomb;
@@ -358,20 +350,16 @@ int lr_index_open(const char *dir, const char *version, size_t expect_dim, const
     }
     if (m.rescore_depth) { /* the re-scoring vectors, checked like the index */
         snprintf(path, sizeof path, "%s/vectors.npy", base);
-        lr_content *vec = NULL;
+        lr_data_matrix *vec = NULL;
         if (!(rc = file_crc32(path, &crc, err)) && crc != m.vectors_crc32)
             rc = lr_err_set(err, LR_EFORMAT, "%s: checksum %08x, the manifest says %08x: the file is "
                             "damaged", path, crc, m.vectors_crc32);
-        if (!rc) rc = lr_towers_content_open(path, m.count, &vec, err);
-        if (!rc && lr_towers_content_dim(vec) != m.dim)
+        if (!rc) rc = lr_data_matrix_open(path, m.count, &vec, err);
+        if (!rc && lr_data_matrix_dim(vec) != m.dim)
             rc = lr_err_set(err, LR_EFORMAT, "%s: %zu-d vectors in a %zu-d index", path,
-                            lr_towers_content_dim(vec), m.dim);
-        if (!rc) {
-            ix->rs_content = vec;
-            rc = lr_index_set_rescore(ix, lr_towers_content_data(vec), m.count, m.rescore_depth, err);
-        } else {
-            lr_towers_content_free(vec);
-        }
+                            lr_data_matrix_dim(vec), m.dim);
+        if (!rc) rc = lr_index_adopt_rescore(ix, vec, m.rescore_depth);
+        else lr_data_matrix_free(vec);
         if (rc) {
             lr_index_free(ix);
             return rc;

@@ -4,25 +4,32 @@
 #include <string.h>
 
 #include "index_internal.h"
-#include "lr_towers.h"
 
 int lr_index_set_rescore(lr_index *ix, const float *vectors, size_t n, size_t depth, lr_err *err) {
-    if (depth && (!vectors || n == 0))
-        return lr_err_set(err, LR_EINVAL, "re-scoring needs the item vectors");
     if (depth > 100000) return lr_err_set(err, LR_EINVAL, "re-scoring depth %zu is above 100000", depth);
-    if (vectors != ix->rs_vecs || !depth) { /* a new matrix replaces an owned one */
-        if (!ix->rs_content || lr_towers_content_data(ix->rs_content) != vectors) {
-            lr_towers_content_free(ix->rs_content);
-            ix->rs_content = NULL;
-        }
+    if (vectors && n == 0) return lr_err_set(err, LR_EINVAL, "re-scoring needs the item vectors");
+    if (depth && !vectors && !ix->rs) return lr_err_set(err, LR_EINVAL, "re-scoring needs the item vectors");
+    lr_data_matrix *copy = NULL;
+    if (depth && vectors) {
+        int rc = lr_data_matrix_from_floats(vectors, n, ix->dim, &copy, err);
+        if (rc) return lr_err_prefix(err, "re-scoring vectors: ");
     }
-    ix->rs_vecs = depth ? vectors : NULL;
-    ix->rs_n = depth ? n : 0;
+    if (copy || !depth) { /* new vectors replace the old; depth 0 drops them */
+        lr_data_matrix_free(ix->rs);
+        ix->rs = copy;
+    }
     ix->rs_depth = depth;
     return LR_OK;
 }
 
-size_t lr_index_rescore_depth(const lr_index *ix) { return ix->rs_vecs ? ix->rs_depth : 0; }
+int lr_index_adopt_rescore(lr_index *ix, lr_data_matrix *vectors, size_t depth) {
+    lr_data_matrix_free(ix->rs);
+    ix->rs = vectors;
+    ix->rs_depth = depth;
+    return LR_OK;
+}
+
+size_t lr_index_rescore_depth(const lr_index *ix) { return ix->rs ? ix->rs_depth : 0; }
 
 typedef struct {
     int64_t id;
@@ -47,7 +54,8 @@ int lr_index_rescored_search(const lr_index *ix, size_t nq, const float *q, size
         rc = lr_err_set(err, LR_ENOMEM, "search: out of memory for %zu candidates", depth);
         goto done;
     }
-    const float *vecs = ix->rs_vecs;
+    const float *vecs = lr_data_matrix_data(ix->rs);
+    size_t rs_n = lr_data_matrix_rows(ix->rs);
     if ((rc = lr_index_plain_search(ix, nq, q, depth, nprobe, ci, cs, err))) goto done;
     for (size_t i = 0; i < nq; i++) {
         const float *qi = q + i * dim;
@@ -56,7 +64,7 @@ int lr_index_rescored_search(const lr_index *ix, size_t nq, const float *q, size
             int64_t id = ci[i * depth + j];
             if (id < 0) continue;
             float s = cs[i * depth + j];
-            if ((size_t)id < ix->rs_n) {
+            if ((size_t)id < rs_n) {
                 const float *v = vecs + (size_t)id * dim;
                 s = 0.0f;
                 for (size_t d = 0; d < dim; d++) s += qi[d] * v[d];

@@ -30,11 +30,11 @@ int lr_cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *
 
 struct lr_data;
 struct lr_pal;
-struct lr_content;
+struct lr_data_matrix; /* lr_content */
 /* The dataset, the towers and (unless id mode) the content matrix, checked to belong together:
  * content rows = items, content given unless id mode, an id table as long as the catalogue. */
 int lr_cli_open_towers(const char *data, const char *model, const char *content, struct lr_data **d,
-                       struct lr_pal **m, struct lr_content **ct, lr_err *err);
+                       struct lr_pal **m, struct lr_data_matrix **ct, lr_err *err);
 
 /* Seconds on a monotonic clock, for the timings commands report. */
 double lr_cli_now(void);

@@ -87,7 +87,7 @@ static int content_fit(int argc, char **argv) {
     double t1 = lr_cli_now();
     if (lr_towers_text_encoder_encode(enc, texts, n, emb, &err)) goto fail;
     double t2 = lr_cli_now();
-    if (lr_towers_npy_write(out, emb, n, cfg.dim, dtype, &err) ||
+    if (lr_data_npy_write(out, emb, n, cfg.dim, dtype, &err) ||
         lr_towers_text_encoder_save(enc, enc_out, &err))
         goto fail;
     size_t missing = lr_data_get_stats(d).items_without_text;
@@ -152,13 +152,13 @@ static int content_import(int argc, char **argv) {
         goto fail;
     }
     memcpy(x, lr_towers_content_data(ct), rows * dim * sizeof *x);
-    lr_towers_l2_normalize_rows(x, rows, dim);
+    lr_data_l2_normalize_rows(x, rows, dim);
     for (size_t i = 0; i < rows; i++) {
         size_t j = 0;
         while (j < dim && x[i * dim + j] == 0.0f) j++;
         zero += j == dim;
     }
-    if (lr_towers_npy_write(out, x, rows, dim, dtype, &err)) goto fail;
+    if (lr_data_npy_write(out, x, rows, dim, dtype, &err)) goto fail;
     printf("imported %s (%s): %zu rows x %zu, L2-normalised, wrote %s\n", from,
            lr_towers_content_source(ct), rows, dim, out);
     if (zero) printf("note: %zu rows are all zero (items without text?)\n", zero);
@@ -220,7 +220,7 @@ static int content_encode(int argc, char **argv) {
     if (lr_towers_text_encoder_encode(enc, texts, n, v, &err)) goto fail;
     if (out) {
         /* one text: a 1-d array of dim values; several: (n, dim) */
-        if (lr_towers_npy_write(out, v, n == 1 ? dim : n, n == 1 ? 0 : dim, LR_NPY_F32, &err))
+        if (lr_data_npy_write(out, v, n == 1 ? dim : n, n == 1 ? 0 : dim, LR_NPY_F32, &err))
             goto fail;
     } else {
         for (size_t r = 0; r < n; r++) {

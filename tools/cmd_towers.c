@@ -232,7 +232,7 @@ int lr_cmd_embed_items(int argc, char **argv) {
         goto fail;
     }
     if (lr_towers_item_embed(m, ct, NULL, n, v, &err) ||
-        lr_towers_npy_write(out, v, n, mc.out_dim, LR_NPY_F32, &err))
+        lr_data_npy_write(out, v, n, mc.out_dim, LR_NPY_F32, &err))
         goto fail;
     printf("wrote %s: %zu items x %zu\n", out, n, mc.out_dim);
     rc = LR_EXIT_OK;
@@ -307,7 +307,7 @@ int lr_cmd_embed_users(int argc, char **argv) {
         if (targets[u] < 0) memset(users + u * mc.out_dim, 0, mc.out_dim * sizeof *users);
         with += targets[u] >= 0;
     }
-    if (lr_towers_npy_write(out, users, nu, mc.out_dim, LR_NPY_F32, &err)) goto fail;
+    if (lr_data_npy_write(out, users, nu, mc.out_dim, LR_NPY_F32, &err)) goto fail;
     printf("wrote %s: %zu users x %zu (%zu with a %s target)\n", out, nu, mc.out_dim, with,
            split == LR_SPLIT_TEST ? "test" : "valid");
     rc = LR_EXIT_OK;

@@ -1,7 +1,8 @@
-/* The towers library: content embeddings (CEX) and, later, the PAL user and item towers.
+/* The towers library: content embeddings (CEX) and the PAL user and item towers.
  *
  * Content: an N x Dc float matrix whose row i is item i's content embedding, read from .npy
- * (float32 or float16, C order) or .fvecs, or made by the built-in text encoder.
+ * (float32 or float16, C order) or .fvecs through datasets/, or made by the built-in text
+ * encoder.
  * Objects are opaque; each constructor has one _free, and _free(NULL) does nothing. A loaded
  * content matrix or text encoder is read-only: its getters and encode calls may run from many
  * threads at once. */
@@ -13,26 +14,14 @@
 
 #include "lr_error.h"
 
-/* ---- .npy files ------------------------------------------------------------------------------ */
-
-typedef enum { LR_NPY_F32 = 0, LR_NPY_F16 = 1 } lr_npy_dtype;
-
-/* Writes a 1-d (cols == 0: shape (rows,)) or 2-d (rows, cols) C-order array of the given dtype
- * from float32 data (rows * max(cols, 1) values). The file is written aside, synced and renamed
- * into place. Float16 conversion rounds to nearest even; values beyond float16's range are an
- * LR_ERANGE error. */
-int lr_towers_npy_write(const char *path, const float *data, size_t rows, size_t cols,
-                        lr_npy_dtype dtype, lr_err *err);
-
 /* ---- content matrix ------------------------------------------------------------------------ */
 
-typedef struct lr_content lr_content;
+/* A content matrix is a datasets/ lr_data_matrix (lr_data.h) whose row i is item i's content
+ * embedding; these open and read one as the towers see it. */
+typedef struct lr_data_matrix lr_content;
 
-/* Opens a content matrix from `path` (.npy or .fvecs, by content, not by name). A float32 .npy is
- * memory-mapped read-only; float16 and .fvecs are converted into memory. A 1-d .npy of length D
- * is one row of D values. When `expect_rows` is not 0 the row count must equal it (the dataset's
- * item count). Refused, with the file named: a wrong row count, a dtype other than <f4 / <f2,
- * Fortran order, a malformed header, a truncated or oversized file, NaN or Inf values. */
+/* lr_data_matrix_open: .npy (float32 mapped, float16) or .fvecs, checked; expect_rows (not 0)
+ * must equal the row count (the dataset's item count). */
 int lr_towers_content_open(const char *path, size_t expect_rows, lr_content **out, lr_err *err);
 
 /* Wraps a copy of rows x dim floats (for content computed in memory). */
@@ -47,9 +36,6 @@ const float *lr_towers_content_data(const lr_content *c);
 const char *lr_towers_content_source(const lr_content *c);
 
 void lr_towers_content_free(lr_content *c);
-
-/* L2-normalises each of `rows` rows of `dim` floats in place; all-zero rows stay zero. */
-void lr_towers_l2_normalize_rows(float *x, size_t rows, size_t dim);
 
 /* ---- built-in text encoder (the default CEX) ----------------------------------------------- */
 

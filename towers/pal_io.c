@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "pal_internal.h"
-#include "safetensors.h"
+#include "lr_data.h"
 
 #define FORMAT_KEY "learnrec.format"
 #define FORMAT_VALUE "pal-1"
@@ -33,7 +33,7 @@ int lr_towers_pal_save(const lr_pal *m, const char *path, const char *const *met
                        const char *const *meta_values, size_t n_meta, lr_err *err) {
     size_t nk = 1 + N_CFG + n_meta;
     const char **keys = malloc(nk * sizeof *keys), **vals = malloc(nk * sizeof *vals);
-    lr_st_tensor *ts = malloc(m->n_tensors * sizeof *ts);
+    lr_data_st_tensor *ts = malloc(m->n_tensors * sizeof *ts);
     char v[N_CFG][32];
     int rc;
     if (!keys || !vals || !ts) {
@@ -47,9 +47,9 @@ int lr_towers_pal_save(const lr_pal *m, const char *path, const char *const *met
     for (size_t i = 0; i < n_meta; i++) keys[1 + N_CFG + i] = meta_keys[i], vals[1 + N_CFG + i] = meta_values[i];
     for (size_t k = 0; k < m->n_tensors; k++) {
         const lr_pal_tensor *t = &m->tensors[k];
-        ts[k] = (lr_st_tensor){t->name, m->params_block + t->offset, t->ndim, {t->shape[0], t->shape[1], 0, 0}};
+        ts[k] = (lr_data_st_tensor){t->name, m->params_block + t->offset, t->ndim, {t->shape[0], t->shape[1], 0, 0}};
     }
-    rc = lr_st_write(path, ts, m->n_tensors, keys, vals, nk, err);
+    rc = lr_data_st_write(path, ts, m->n_tensors, keys, vals, nk, err);
 done:
     free(keys);
     free(vals);
@@ -57,8 +57,8 @@ done:
     return rc;
 }
 
-static int meta_size(const lr_st_file *f, const char *path, const char *key, size_t *out, lr_err *err) {
-    const char *s = lr_st_meta(f, key);
+static int meta_size(const lr_data_st_file *f, const char *path, const char *key, size_t *out, lr_err *err) {
+    const char *s = lr_data_st_meta(f, key);
     char *end;
     errno = 0;
     unsigned long long v = s ? strtoull(s, &end, 10) : 0;
@@ -69,8 +69,8 @@ static int meta_size(const lr_st_file *f, const char *path, const char *key, siz
     return LR_OK;
 }
 
-static int config_from_meta(const lr_st_file *f, const char *path, lr_pal_config *c, lr_err *err) {
-    const char *fmt = lr_st_meta(f, FORMAT_KEY);
+static int config_from_meta(const lr_data_st_file *f, const char *path, lr_pal_config *c, lr_err *err) {
+    const char *fmt = lr_data_st_meta(f, FORMAT_KEY);
     if (!fmt || strcmp(fmt, FORMAT_VALUE) != 0)
         return lr_err_set(err, LR_EFORMAT, "%s: not learnrec PAL weights (metadata %s is %s, "
                           "expected %s)", path, FORMAT_KEY, fmt ? fmt : "missing", FORMAT_VALUE);
@@ -86,7 +86,7 @@ static int config_from_meta(const lr_st_file *f, const char *path, lr_pal_config
         (rc = meta_size(f, path, "pos_emb", &pos, err)))
         return rc;
     c->pos_emb = (int)pos;
-    const char *mode = lr_st_meta(f, "mode"), *drop = lr_st_meta(f, "dropout");
+    const char *mode = lr_data_st_meta(f, "mode"), *drop = lr_data_st_meta(f, "dropout");
     if (!mode || (strcmp(mode, "content") && strcmp(mode, "id") && strcmp(mode, "both")))
         return lr_err_set(err, LR_EFORMAT, "%s: metadata 'mode' is %s, expected content, id or both",
                           path, mode ? mode : "missing");
@@ -100,9 +100,9 @@ static int config_from_meta(const lr_st_file *f, const char *path, lr_pal_config
 
 int lr_towers_pal_load(const char *path, lr_pal **out, lr_err *err) {
     *out = NULL;
-    lr_st_file *f = NULL;
+    lr_data_st_file *f = NULL;
     lr_pal *m = NULL;
-    int rc = lr_st_open(path, &f, err);
+    int rc = lr_data_st_open(path, &f, err);
     if (rc) return rc;
     lr_pal_config c = lr_towers_pal_config_default();
     if ((rc = config_from_meta(f, path, &c, err))) goto done;
@@ -111,14 +111,14 @@ int lr_towers_pal_load(const char *path, lr_pal **out, lr_err *err) {
         rc = err ? (err->code = LR_EFORMAT) : LR_EFORMAT;
         goto done;
     }
-    if (lr_st_count(f) != m->n_tensors) {
+    if (lr_data_st_count(f) != m->n_tensors) {
         rc = lr_err_set(err, LR_EFORMAT, "%s: %zu tensors, a model with this config has %zu",
-                        path, lr_st_count(f), m->n_tensors);
+                        path, lr_data_st_count(f), m->n_tensors);
         goto done;
     }
     for (size_t k = 0; k < m->n_tensors; k++) {
         const lr_pal_tensor *t = &m->tensors[k];
-        if ((rc = lr_st_read_f32(f, t->name, t->ndim, t->shape, m->params_block + t->offset, err)))
+        if ((rc = lr_data_st_read_f32(f, t->name, t->ndim, t->shape, m->params_block + t->offset, err)))
             goto done;
     }
     for (size_t i = 0; i < m->n_params; i++)
@@ -130,18 +130,18 @@ int lr_towers_pal_load(const char *path, lr_pal **out, lr_err *err) {
     m = NULL;
 done:
     lr_towers_pal_free(m);
-    lr_st_close(f);
+    lr_data_st_free(f);
     return rc;
 }
 
 int lr_towers_pal_file_meta(const char *path, const char *key, char *value, size_t cap, lr_err *err) {
-    lr_st_file *f = NULL;
-    int rc = lr_st_open(path, &f, err);
+    lr_data_st_file *f = NULL;
+    int rc = lr_data_st_open(path, &f, err);
     if (rc) return rc;
-    const char *v = lr_st_meta(f, key);
+    const char *v = lr_data_st_meta(f, key);
     if (!v) rc = lr_err_set(err, LR_ENOTFOUND, "%s: no metadata '%s'", path, key);
     else if (strlen(v) >= cap) rc = lr_err_set(err, LR_ERANGE, "%s: metadata '%s' is too long", path, key);
     else memcpy(value, v, strlen(v) + 1);
-    lr_st_close(f);
+    lr_data_st_free(f);
     return rc;
 }

@@ -6,6 +6,7 @@
 
 #include <cblas.h>
 
+#include "lr_data.h"
 #include "lr_towers.h"
 #include "text_encoder_internal.h"
 #include "text_features.h"
@@ -177,7 +178,7 @@ int lr_towers_text_encoder_encode(const lr_text_encoder *e, const char *const *t
                                   float *out, lr_err *err) {
     int rc = lr_text_encode_raw(e, texts, n, out, err);
     if (rc) return rc;
-    lr_towers_l2_normalize_rows(out, n, e->cfg.dim);
+    lr_data_l2_normalize_rows(out, n, e->cfg.dim);
     return LR_OK;
 }
 

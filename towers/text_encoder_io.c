@@ -8,6 +8,7 @@
 
 #include <zlib.h>
 
+#include "lr_data.h"
 #include "text_encoder_internal.h"
 
 #define MAGIC "LRTXTENC"
@@ -49,17 +50,10 @@ static void put_big(writer *w, const void *p, size_t n) {
     }
 }
 
-int lr_towers_text_encoder_save(const lr_text_encoder *e, const char *path, lr_err *err) {
-    size_t n = strlen(path) + 32;
-    char *tmp = malloc(n);
-    if (!tmp) return lr_err_set(err, LR_ENOMEM, "out of memory");
-    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
+static int write_encoder(const char *tmp, void *ctx, lr_err *err) {
+    const lr_text_encoder *e = ctx;
     writer w = {fopen(tmp, "wb"), crc32(0, NULL, 0), 0};
-    if (!w.f) {
-        int rc = lr_err_set(err, LR_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
-        return rc;
-    }
+    if (!w.f) return lr_err_set(err, LR_EIO, "%s: cannot create: %s", tmp, strerror(errno));
     uint32_t version = VERSION;
     uint64_t fields[N_U64_FIELDS];
     config_fields(e, fields);
@@ -73,19 +67,14 @@ int lr_towers_text_encoder_save(const lr_text_encoder *e, const char *path, lr_e
     if (e->proj) put_big(&w, e->proj, e->cfg.svd_input_dim * e->cfg.dim * sizeof *e->proj);
     uint32_t crc = (uint32_t)w.crc;
     if (!w.failed && fwrite(&crc, sizeof crc, 1, w.f) != 1) w.failed = 1;
-    if (!w.failed && (fflush(w.f) != 0 || fsync(fileno(w.f)) != 0)) w.failed = 1;
+    if (!w.failed && fflush(w.f) != 0) w.failed = 1;
     int saved_errno = errno;
     if (fclose(w.f) != 0) w.failed = 1;
-    int rc = LR_OK;
-    if (w.failed) {
-        rc = lr_err_set(err, LR_EIO, "%s: write failed: %s", tmp, strerror(saved_errno));
-        unlink(tmp);
-    } else if (rename(tmp, path) != 0) {
-        rc = lr_err_set(err, LR_EIO, "rename(%s, %s): %s", tmp, path, strerror(errno));
-        unlink(tmp);
-    }
-    free(tmp);
-    return rc;
+    return w.failed ? lr_err_set(err, LR_EIO, "%s: write failed: %s", tmp, strerror(saved_errno)) : LR_OK;
+}
+
+int lr_towers_text_encoder_save(const lr_text_encoder *e, const char *path, lr_err *err) {
+    return lr_data_write_aside(path, write_encoder, (void *)e, err);
 }
 
 static int read_all(const char *path, unsigned char **buf, size_t *len, lr_err *err) {

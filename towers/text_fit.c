@@ -5,6 +5,7 @@
 
 #include <cblas.h>
 
+#include "lr_data.h"
 #include "text_encoder_internal.h"
 #include "text_features.h"
 
@@ -101,7 +102,7 @@ static int learn_projection(lr_text_encoder *e, const char *const *texts, size_t
     rc = lr_text_encode_raw(e, sample, rows, x, err);
     e->cfg = saved;
     if (rc) goto done;
-    lr_towers_l2_normalize_rows(x, rows, width);
+    lr_data_l2_normalize_rows(x, rows, width);
     cblas_ssyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)width, (int)rows, 1.0f, x,
                 (int)width, 0.0f, cov, (int)width);
     int N = (int)width, il = (int)(width - dim + 1), iu = (int)width, m = 0, info = 0;

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <sys/socket.h>
 
+#include "lr_data.h"
 #include "lr_index.h"
 #include "lr_rpc.h"
 #include "lr_test.h"
@@ -69,7 +70,7 @@ static int world_up(world *w, lr_rpc_server_config sc, lr_err *err) {
     }
     int rc = c ? lr_towers_pal_create(&cfg, 3, &w->pal, err) : lr_err_set(err, LR_ENOMEM, "oom");
     if (!rc) rc = lr_towers_pal_save(w->pal, w->model, NULL, NULL, 0, err);
-    if (!rc) rc = lr_towers_npy_write(w->content, c, N_ITEMS, DC, LR_NPY_F32, err);
+    if (!rc) rc = lr_data_npy_write(w->content, c, N_ITEMS, DC, LR_NPY_F32, err);
     free(c);
     if (!rc) rc = lr_towers_content_open(w->content, N_ITEMS, &w->ct, err);
     if (!rc) rc = lr_towers_item_embed(w->pal, w->ct, NULL, N_ITEMS, w->items, err);

@@ -7,9 +7,9 @@
 #include <unistd.h>
 
 #include "lr_test.h"
-#include "npy_fixture.h"
+#include "datasets/npy_fixture.h"
 #include "lr_towers.h"
-#include "towers_internal.h"
+#include "npy_internal.h"
 
 /* ---- helpers --------------------------------------------------------------------------------- */
 
@@ -53,7 +53,7 @@ LR_TEST(opens_f32_npy_mapped) {
     char path[4200];
     lr_test_path(path, sizeof path, dir, "content.npy");
     lr_err err = {0, ""};
-    CHECK_OK(lr_towers_npy_write(path, six, 2, 3, LR_NPY_F32, &err), err);
+    CHECK_OK(lr_data_npy_write(path, six, 2, 3, LR_NPY_F32, &err), err);
     lr_content *c = NULL;
     CHECK_OK(lr_towers_content_open(path, 2, &c, &err), err);
     CHECK_STR_EQ(lr_towers_content_source(c), "npy-f32 (mapped)");
@@ -399,7 +399,7 @@ LR_TEST(directory_refused) {
 
 LR_TEST(l2_normalize_rows_makes_unit_rows_and_keeps_zero_rows) {
     float x[9] = {3, 4, 0, 0, 0, 0, 1e-30f, 0, 1e-30f};
-    lr_towers_l2_normalize_rows(x, 3, 3);
+    lr_data_l2_normalize_rows(x, 3, 3);
     CHECK_NEAR(x[0], 0.6, 1e-7);
     CHECK_NEAR(x[1], 0.8, 1e-7);
     CHECK(x[2] == 0.0f);

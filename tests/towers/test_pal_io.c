@@ -1,7 +1,7 @@
 /* Tests of towers/pal_io.c: PAL weights as safetensors. */
 #include "lr_test.h"
 #include "pal_internal.h"
-#include "safetensors.h"
+#include "lr_data.h"
 
 static lr_pal *model(lr_pal_mode mode) {
     lr_pal_config c = lr_towers_pal_config_default();
@@ -78,34 +78,34 @@ static int truncate_file(const char *path, const lr_pal *m) {
 
 /* The same tensors with a config that claims another hidden size. */
 static int wrong_config(const char *path, const lr_pal *m) {
-    lr_st_tensor ts[LR_PAL_MAX_TENSORS];
+    lr_data_st_tensor ts[LR_PAL_MAX_TENSORS];
     for (size_t k = 0; k < m->n_tensors; k++)
-        ts[k] = (lr_st_tensor){m->tensors[k].name, m->params_block + m->tensors[k].offset,
+        ts[k] = (lr_data_st_tensor){m->tensors[k].name, m->params_block + m->tensors[k].offset,
                                m->tensors[k].ndim, {m->tensors[k].shape[0], m->tensors[k].shape[1], 0, 0}};
     const char *k[] = {"learnrec.format", "content_dim", "n_items", "hidden", "layers", "heads",
                        "out_dim", "max_len", "pos_emb", "mode", "dropout"};
     const char *v[] = {"pal-1", "12", "9", "32", "2", "2", "8", "50", "2", "both", "0.1"};
     lr_err err;
-    return lr_st_write(path, ts, m->n_tensors, k, v, 11, &err);
+    return lr_data_st_write(path, ts, m->n_tensors, k, v, 11, &err);
 }
 
 /* One tensor fewer than the config needs. */
 static int missing_tensor(const char *path, const lr_pal *m) {
-    lr_st_tensor ts[LR_PAL_MAX_TENSORS];
+    lr_data_st_tensor ts[LR_PAL_MAX_TENSORS];
     for (size_t k = 0; k < m->n_tensors; k++)
-        ts[k] = (lr_st_tensor){m->tensors[k].name, m->params_block + m->tensors[k].offset,
+        ts[k] = (lr_data_st_tensor){m->tensors[k].name, m->params_block + m->tensors[k].offset,
                                m->tensors[k].ndim, {m->tensors[k].shape[0], m->tensors[k].shape[1], 0, 0}};
     const char *k[] = {"learnrec.format", "content_dim", "n_items", "hidden", "layers", "heads",
                        "out_dim", "max_len", "pos_emb", "mode", "dropout"};
     const char *v[] = {"pal-1", "12", "9", "16", "2", "2", "8", "50", "2", "both", "0.1"};
     lr_err err;
-    return lr_st_write(path, ts, m->n_tensors - 1, k, v, 11, &err);
+    return lr_data_st_write(path, ts, m->n_tensors - 1, k, v, 11, &err);
 }
 
 static int no_metadata(const char *path, const lr_pal *m) {
-    lr_st_tensor t = {"x", m->params_block, 1, {4, 0, 0, 0}};
+    lr_data_st_tensor t = {"x", m->params_block, 1, {4, 0, 0, 0}};
     lr_err err;
-    return lr_st_write(path, &t, 1, NULL, NULL, 0, &err);
+    return lr_data_st_write(path, &t, 1, NULL, NULL, 0, &err);
 }
 
 LR_TEST(damaged_or_inconsistent_weights_are_refused) {

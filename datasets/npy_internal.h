@@ -1,14 +1,13 @@
-/* Inside towers/: the .npy header parser and writer, float16 conversion and the finite-value
- * check that the content store uses and that later loaders (the text encoder's weights) reuse.
- * None of these keep state; all are safe from many threads. */
-#ifndef LR_TOWERS_INTERNAL_H
-#define LR_TOWERS_INTERNAL_H
+/* Inside datasets/: the .npy header parser and writer that matrix.c and npy.c share. None of
+ * these keep state; all are safe from many threads. */
+#ifndef LR_DATA_NPY_INTERNAL_H
+#define LR_DATA_NPY_INTERNAL_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "lr_error.h"
-#include "lr_towers.h"
+#include "lr_data.h"
 
 /* NumPy itself allows 64 dimensions; nothing here needs more than 2, but the parser reads the
  * shape generically so a caller can name what it got ("shape (2, 3, 4) has 3 dimensions"). */
@@ -52,15 +51,4 @@ size_t lr_npy_header_format(unsigned char *buf, lr_npy_dtype dtype, size_t rows,
 /* "(4385, 1024)", "(7,)" or "()" into buf (cap bytes, truncated to fit), for messages. */
 const char *lr_npy_shape_str(const lr_npy_info *info, char *buf, size_t cap);
 
-/* IEEE 754 binary16 <-> binary32. half -> float is exact (subnormals, signed zeros, infinities,
- * NaN payloads kept). float -> half rounds to nearest, ties to even; values from 65520 up
- * become infinity, below 2^-25 zero; NaN stays a (quiet) NaN with its sign. */
-float lr_half_to_float(uint16_t h);
-uint16_t lr_float_to_half(float f);
-
-/* Scans rows x dim floats; the first NaN or infinity is an error `code` naming it:
- * "<name>: row 17, column 3 is NaN" (or "is Inf", "is -Inf"). */
-int lr_towers_check_finite(const float *x, size_t rows, size_t dim, int code, const char *name,
-                           lr_err *err);
-
-#endif /* LR_TOWERS_INTERNAL_H */
+#endif /* LR_DATA_NPY_INTERNAL_H */

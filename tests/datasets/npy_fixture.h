@@ -1,4 +1,4 @@
-/* Test helper shared by the towers/ tests: hand-made .npy files. */
+/* Test helper shared by the datasets/ and towers/ tests: hand-made .npy files. */
 #ifndef LR_NPY_FIXTURE_H
 #define LR_NPY_FIXTURE_H
 

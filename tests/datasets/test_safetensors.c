@@ -1,4 +1,4 @@
-/* Tests for towers/safetensors.c: writing, reading back, and refusing malformed files. */
+/* Tests for datasets/safetensors.c: writing, reading back, and refusing malformed files. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "lr_test.h"
-#include "safetensors.h"
+#include "lr_data.h"
 
 /* ---- helpers --------------------------------------------------------------------------------- */
 
@@ -36,10 +36,10 @@ static int write_st(const char *dir, const char *name, const char *header, const
 static int open_fails(const char *dir, const char *name, lr_err *err) {
     char path[4200];
     lr_test_path(path, sizeof path, dir, name);
-    lr_st_file *f = (lr_st_file *)(uintptr_t)1; /* must come back NULL */
-    int rc = lr_st_open(path, &f, err);
+    lr_data_st_file *f = (lr_data_st_file *)(uintptr_t)1; /* must come back NULL */
+    int rc = lr_data_st_open(path, &f, err);
     if (f) {
-        if (rc == LR_OK) lr_st_close(f);
+        if (rc == LR_OK) lr_data_st_free(f);
         return 1; /* neither a failure nor NULL: reported as an unexpected code */
     }
     return rc;
@@ -48,10 +48,10 @@ static int open_fails(const char *dir, const char *name, lr_err *err) {
 static const float a6[6] = {0.5f, -1.25f, 3.0f, 4.5f, -0.0f, 1e-3f};
 static const float b3[3] = {7.0f, 8.0f, 9.0f};
 
-/* A good two-tensor file written by lr_st_write: "a" (2, 3) and "b" (3). */
+/* A good two-tensor file written by lr_data_st_write: "a" (2, 3) and "b" (3). */
 static int write_two(const char *path, lr_err *err) {
-    lr_st_tensor t[2] = {{"a", a6, 2, {2, 3}}, {"b", b3, 1, {3}}};
-    return lr_st_write(path, t, 2, NULL, NULL, 0, err);
+    lr_data_st_tensor t[2] = {{"a", a6, 2, {2, 3}}, {"b", b3, 1, {3}}};
+    return lr_data_st_write(path, t, 2, NULL, NULL, 0, err);
 }
 
 /* ---- writing and reading back ---------------------------------------------------------------- */
@@ -63,27 +63,27 @@ LR_TEST(round_trip_keeps_tensors_names_and_metadata) {
     lr_test_path(path, sizeof path, dir, "model.safetensors");
     float c24[24];
     for (int i = 0; i < 24; i++) c24[i] = (float)i * 0.25f - 3.0f;
-    lr_st_tensor t[3] = {{"layers.0.bias", b3, 1, {3}},
+    lr_data_st_tensor t[3] = {{"layers.0.bias", b3, 1, {3}},
                          {"layers.0.w", a6, 2, {2, 3}},
                          {"emb", c24, 3, {2, 3, 4}}};
     const char *keys[2] = {"format", "learnrec.version"};
     const char *vals[2] = {"pt", "1"};
     lr_err err = {0, ""};
-    CHECK_OK(lr_st_write(path, t, 3, keys, vals, 2, &err), err);
-    lr_st_file *f = NULL;
-    CHECK_OK(lr_st_open(path, &f, &err), err);
-    CHECK_EQ(lr_st_count(f), 3);
-    CHECK_STR_EQ(lr_st_name(f, 0), "layers.0.bias");
-    CHECK_STR_EQ(lr_st_name(f, 1), "layers.0.w");
-    CHECK_STR_EQ(lr_st_name(f, 2), "emb");
-    CHECK_STR_EQ(lr_st_meta(f, "format"), "pt");
-    CHECK_STR_EQ(lr_st_meta(f, "learnrec.version"), "1");
-    CHECK(lr_st_meta(f, "absent") == NULL);
+    CHECK_OK(lr_data_st_write(path, t, 3, keys, vals, 2, &err), err);
+    lr_data_st_file *f = NULL;
+    CHECK_OK(lr_data_st_open(path, &f, &err), err);
+    CHECK_EQ(lr_data_st_count(f), 3);
+    CHECK_STR_EQ(lr_data_st_name(f, 0), "layers.0.bias");
+    CHECK_STR_EQ(lr_data_st_name(f, 1), "layers.0.w");
+    CHECK_STR_EQ(lr_data_st_name(f, 2), "emb");
+    CHECK_STR_EQ(lr_data_st_meta(f, "format"), "pt");
+    CHECK_STR_EQ(lr_data_st_meta(f, "learnrec.version"), "1");
+    CHECK(lr_data_st_meta(f, "absent") == NULL);
     float got3[3], got6[6], got24[24];
-    int rc1 = lr_st_read_f32(f, "layers.0.bias", 1, (size_t[]){3}, got3, &err);
-    int rc2 = lr_st_read_f32(f, "layers.0.w", 2, (size_t[]){2, 3}, got6, &err);
-    int rc3 = lr_st_read_f32(f, "emb", 3, (size_t[]){2, 3, 4}, got24, &err);
-    lr_st_close(f);
+    int rc1 = lr_data_st_read_f32(f, "layers.0.bias", 1, (size_t[]){3}, got3, &err);
+    int rc2 = lr_data_st_read_f32(f, "layers.0.w", 2, (size_t[]){2, 3}, got6, &err);
+    int rc3 = lr_data_st_read_f32(f, "emb", 3, (size_t[]){2, 3, 4}, got24, &err);
+    lr_data_st_free(f);
     lr_test_rmdir(dir);
     CHECK_OK(rc1, err);
     CHECK_OK(rc2, err);
@@ -99,17 +99,17 @@ LR_TEST(round_trip_handles_scalar_and_empty_tensors) {
     char path[4200];
     lr_test_path(path, sizeof path, dir, "m.safetensors");
     float s = 42.5f;
-    lr_st_tensor t[3] = {{"empty", NULL, 2, {0, 5}}, {"scalar", &s, 0, {0}}, {"b", b3, 1, {3}}};
+    lr_data_st_tensor t[3] = {{"empty", NULL, 2, {0, 5}}, {"scalar", &s, 0, {0}}, {"b", b3, 1, {3}}};
     lr_err err = {0, ""};
-    CHECK_OK(lr_st_write(path, t, 3, NULL, NULL, 0, &err), err);
-    lr_st_file *f = NULL;
-    CHECK_OK(lr_st_open(path, &f, &err), err);
+    CHECK_OK(lr_data_st_write(path, t, 3, NULL, NULL, 0, &err), err);
+    lr_data_st_file *f = NULL;
+    CHECK_OK(lr_data_st_open(path, &f, &err), err);
     float got = 0, got3[3];
-    int rc1 = lr_st_read_f32(f, "scalar", 0, NULL, &got, &err);
-    int rc2 = lr_st_read_f32(f, "empty", 2, (size_t[]){0, 5}, NULL, &err);
-    int rc3 = lr_st_read_f32(f, "b", 1, (size_t[]){3}, got3, &err);
-    const char *meta = lr_st_meta(f, "format");
-    lr_st_close(f);
+    int rc1 = lr_data_st_read_f32(f, "scalar", 0, NULL, &got, &err);
+    int rc2 = lr_data_st_read_f32(f, "empty", 2, (size_t[]){0, 5}, NULL, &err);
+    int rc3 = lr_data_st_read_f32(f, "b", 1, (size_t[]){3}, got3, &err);
+    const char *meta = lr_data_st_meta(f, "format");
+    lr_data_st_free(f);
     lr_test_rmdir(dir);
     CHECK_OK(rc1, err);
     CHECK_OK(rc2, err);
@@ -129,8 +129,8 @@ LR_TEST(data_starts_at_8_byte_aligned_offset) {
     for (size_t i = 0; i < 8 && !rc && !bad; i++) {
         char path[4200];
         lr_test_path(path, sizeof path, dir, "x.safetensors");
-        lr_st_tensor t = {names[i], b3, 1, {3}};
-        if ((rc = lr_st_write(path, &t, 1, NULL, NULL, 0, &err))) break;
+        lr_data_st_tensor t = {names[i], b3, 1, {3}};
+        if ((rc = lr_data_st_write(path, &t, 1, NULL, NULL, 0, &err))) break;
         unsigned char buf[256];
         long n = lr_test_read_bytes(dir, "x.safetensors", buf, sizeof buf);
         uint64_t hlen;
@@ -156,10 +156,10 @@ LR_TEST(header_passes_a_json_and_struct_check_in_python) {
     char path[4200];
     lr_test_path(path, sizeof path, dir, "model.safetensors");
     float c24[24] = {0};
-    lr_st_tensor t[3] = {{"w", a6, 2, {2, 3}}, {"b", b3, 1, {3}}, {"e", c24, 3, {2, 3, 4}}};
+    lr_data_st_tensor t[3] = {{"w", a6, 2, {2, 3}}, {"b", b3, 1, {3}}, {"e", c24, 3, {2, 3, 4}}};
     const char *keys[1] = {"format"}, *vals[1] = {"pt"};
     lr_err err = {0, ""};
-    CHECK_OK(lr_st_write(path, t, 3, keys, vals, 1, &err), err);
+    CHECK_OK(lr_data_st_write(path, t, 3, keys, vals, 1, &err), err);
     /* Only json and struct: an independent reading of the format, as the Python library does. */
     static const char script[] =
         "import json, struct, sys\n"
@@ -208,17 +208,17 @@ LR_TEST(reads_hand_written_header_with_other_key_order_and_spaces) {
     CHECK_EQ(write_st(dir, "h.safetensors", h, data, sizeof data), 0);
     char path[4200];
     lr_test_path(path, sizeof path, dir, "h.safetensors");
-    lr_st_file *f = NULL;
+    lr_data_st_file *f = NULL;
     lr_err err = {0, ""};
-    int rc = lr_st_open(path, &f, &err);
+    int rc = lr_data_st_open(path, &f, &err);
     float w[6] = {0}, b[3] = {0};
-    size_t count = lr_st_count(f);
-    const char *n0 = lr_st_name(f, 0), *n1 = lr_st_name(f, 1), *n2 = lr_st_name(f, 2);
-    const char *meta = lr_st_meta(f, "k");
-    int rw = rc ? rc : lr_st_read_f32(f, "w", 2, (size_t[]){2, 3}, w, &err);
-    int rb = rc ? rc : lr_st_read_f32(f, "b", 1, (size_t[]){3}, b, &err);
+    size_t count = lr_data_st_count(f);
+    const char *n0 = lr_data_st_name(f, 0), *n1 = lr_data_st_name(f, 1), *n2 = lr_data_st_name(f, 2);
+    const char *meta = lr_data_st_meta(f, "k");
+    int rw = rc ? rc : lr_data_st_read_f32(f, "w", 2, (size_t[]){2, 3}, w, &err);
+    int rb = rc ? rc : lr_data_st_read_f32(f, "b", 1, (size_t[]){3}, b, &err);
     int same = n0 && n1 && !strcmp(n0, "w") && !strcmp(n1, "b") && !n2 && meta && !strcmp(meta, "v");
-    lr_st_close(f);
+    lr_data_st_free(f);
     lr_test_rmdir(dir);
     CHECK_OK(rc, err);
     CHECK_OK(rw, err);
@@ -237,10 +237,10 @@ LR_TEST(write_replaces_old_file_and_leaves_no_temporary) {
     lr_err err = {0, ""};
     CHECK_EQ(lr_test_write_file(dir, "m.safetensors", "old contents"), 0);
     int rc = write_two(path, &err);
-    lr_st_file *f = NULL;
-    int ro = rc ? rc : lr_st_open(path, &f, &err);
-    size_t count = lr_st_count(f);
-    lr_st_close(f);
+    lr_data_st_file *f = NULL;
+    int ro = rc ? rc : lr_data_st_open(path, &f, &err);
+    size_t count = lr_data_st_count(f);
+    lr_data_st_free(f);
     char cmd[4400];
     snprintf(cmd, sizeof cmd, "test \"$(ls '%s')\" = m.safetensors", dir);
     int only_one = system(cmd) == 0;
@@ -264,38 +264,38 @@ LR_TEST(write_into_missing_directory_is_io_error) {
 }
 
 LR_TEST(write_refuses_metadata_key_starting_with_underscores) {
-    lr_st_tensor t = {"b", b3, 1, {3}};
+    lr_data_st_tensor t = {"b", b3, 1, {3}};
     const char *keys[1] = {"__format"}, *vals[1] = {"pt"};
     lr_err err = {0, ""};
-    CHECK_ERR(lr_st_write("/nonexistent/m.safetensors", &t, 1, keys, vals, 1, &err), err,
+    CHECK_ERR(lr_data_st_write("/nonexistent/m.safetensors", &t, 1, keys, vals, 1, &err), err,
               LR_EINVAL, "metadata key '__format' starts with \"__\"");
 }
 
 LR_TEST(write_refuses_duplicate_tensor_names) {
-    lr_st_tensor t[2] = {{"b", b3, 1, {3}}, {"b", b3, 1, {3}}};
+    lr_data_st_tensor t[2] = {{"b", b3, 1, {3}}, {"b", b3, 1, {3}}};
     lr_err err = {0, ""};
-    CHECK_ERR(lr_st_write("/nonexistent/m.safetensors", t, 2, NULL, NULL, 0, &err), err,
+    CHECK_ERR(lr_data_st_write("/nonexistent/m.safetensors", t, 2, NULL, NULL, 0, &err), err,
               LR_EINVAL, "tensor name 'b' appears twice");
 }
 
 LR_TEST(write_refuses_reserved_and_non_utf8_names) {
-    lr_st_tensor t1 = {"__metadata__", b3, 1, {3}};
-    lr_st_tensor t2 = {"bad\xff", b3, 1, {3}};
+    lr_data_st_tensor t1 = {"__metadata__", b3, 1, {3}};
+    lr_data_st_tensor t2 = {"bad\xff", b3, 1, {3}};
     lr_err err = {0, ""};
-    CHECK_ERR(lr_st_write("/nonexistent/m.safetensors", &t1, 1, NULL, NULL, 0, &err), err,
+    CHECK_ERR(lr_data_st_write("/nonexistent/m.safetensors", &t1, 1, NULL, NULL, 0, &err), err,
               LR_EINVAL, "reserved name");
-    CHECK_ERR(lr_st_write("/nonexistent/m.safetensors", &t2, 1, NULL, NULL, 0, &err), err,
+    CHECK_ERR(lr_data_st_write("/nonexistent/m.safetensors", &t2, 1, NULL, NULL, 0, &err), err,
               LR_EINVAL, "not valid UTF-8");
 }
 
 LR_TEST(write_refuses_more_than_4_dimensions) {
-    lr_st_tensor t = {"b", b3, 5, {1, 1, 3}};
+    lr_data_st_tensor t = {"b", b3, 5, {1, 1, 3}};
     lr_err err = {0, ""};
-    CHECK_ERR(lr_st_write("/nonexistent/m.safetensors", &t, 1, NULL, NULL, 0, &err), err,
+    CHECK_ERR(lr_data_st_write("/nonexistent/m.safetensors", &t, 1, NULL, NULL, 0, &err), err,
               LR_EINVAL, "tensor 'b' has 5 dimensions, at most 4");
 }
 
-/* ---- lr_st_read_f32 errors ------------------------------------------------------------------- */
+/* ---- lr_data_st_read_f32 errors ------------------------------------------------------------------- */
 
 LR_TEST(missing_tensor_is_not_found) {
     char *dir = lr_test_tmpdir();
@@ -304,11 +304,11 @@ LR_TEST(missing_tensor_is_not_found) {
     lr_test_path(path, sizeof path, dir, "model.safetensors");
     lr_err err = {0, ""};
     int rc = write_two(path, &err);
-    lr_st_file *f = NULL;
-    if (!rc) rc = lr_st_open(path, &f, &err);
+    lr_data_st_file *f = NULL;
+    if (!rc) rc = lr_data_st_open(path, &f, &err);
     float dst[3];
-    int rr = rc ? rc : lr_st_read_f32(f, "w_out", 1, (size_t[]){3}, dst, &err);
-    lr_st_close(f);
+    int rr = rc ? rc : lr_data_st_read_f32(f, "w_out", 1, (size_t[]){3}, dst, &err);
+    lr_data_st_free(f);
     lr_test_rmdir(dir);
     CHECK_OK(rc, err);
     CHECK_ERR(rr, err, LR_ENOTFOUND, "model.safetensors: no tensor 'w_out'");
@@ -322,12 +322,12 @@ LR_TEST(f16_tensor_is_refused_as_f32) {
     CHECK_EQ(write_st(dir, "model.safetensors", h, half, sizeof half), 0);
     char path[4200];
     lr_test_path(path, sizeof path, dir, "model.safetensors");
-    lr_st_file *f = NULL;
+    lr_data_st_file *f = NULL;
     lr_err err = {0, ""};
-    int rc = lr_st_open(path, &f, &err);
+    int rc = lr_data_st_open(path, &f, &err);
     float dst[4] = {-1, -1, -1, -1};
-    int rr = rc ? rc : lr_st_read_f32(f, "w_out", 2, (size_t[]){2, 2}, dst, &err);
-    lr_st_close(f);
+    int rr = rc ? rc : lr_data_st_read_f32(f, "w_out", 2, (size_t[]){2, 2}, dst, &err);
+    lr_data_st_free(f);
     lr_test_rmdir(dir);
     CHECK_OK(rc, err);
     CHECK_ERR(rr, err, LR_EFORMAT, "model.safetensors: tensor 'w_out' has dtype F16, expected F32");
@@ -343,18 +343,18 @@ LR_TEST(wrong_shape_is_mismatch_and_leaves_dst_alone) {
     if (!w) lr_test_rmdir(dir);
     CHECK(w);
     for (size_t i = 0; i < 768 * 256; i++) w[i] = (float)i;
-    lr_st_tensor t = {"layers.0.qkv_w", w, 2, {768, 256}};
+    lr_data_st_tensor t = {"layers.0.qkv_w", w, 2, {768, 256}};
     lr_err err = {0, ""};
-    int rc = lr_st_write(path, &t, 1, NULL, NULL, 0, &err);
+    int rc = lr_data_st_write(path, &t, 1, NULL, NULL, 0, &err);
     free(w);
-    lr_st_file *f = NULL;
-    if (!rc) rc = lr_st_open(path, &f, &err);
+    lr_data_st_file *f = NULL;
+    if (!rc) rc = lr_data_st_open(path, &f, &err);
     float dst[4] = {-1, -1, -1, -1};
     lr_err e2 = {0, ""}, e3 = {0, ""};
-    int r1 = rc ? rc : lr_st_read_f32(f, "layers.0.qkv_w", 2, (size_t[]){768, 512}, dst, &err);
-    int r2 = rc ? rc : lr_st_read_f32(f, "layers.0.qkv_w", 1, (size_t[]){768 * 256}, dst, &e2);
-    int r3 = rc ? rc : lr_st_read_f32(f, "layers.0.qkv_w", 3, (size_t[]){768, 256, 1}, dst, &e3);
-    lr_st_close(f);
+    int r1 = rc ? rc : lr_data_st_read_f32(f, "layers.0.qkv_w", 2, (size_t[]){768, 512}, dst, &err);
+    int r2 = rc ? rc : lr_data_st_read_f32(f, "layers.0.qkv_w", 1, (size_t[]){768 * 256}, dst, &e2);
+    int r3 = rc ? rc : lr_data_st_read_f32(f, "layers.0.qkv_w", 3, (size_t[]){768, 256, 1}, dst, &e3);
+    lr_data_st_free(f);
     lr_test_rmdir(dir);
     CHECK_OK(rc, err);
     CHECK_ERR(r1, err, LR_EMISMATCH,
@@ -364,7 +364,7 @@ LR_TEST(wrong_shape_is_mismatch_and_leaves_dst_alone) {
     CHECK(dst[0] == -1 && dst[3] == -1);
 }
 
-/* ---- lr_st_open errors ----------------------------------------------------------------------- */
+/* ---- lr_data_st_open errors ----------------------------------------------------------------------- */
 
 LR_TEST(missing_file_is_not_found_naming_the_path) {
     char *dir = lr_test_tmpdir();
@@ -501,13 +501,13 @@ LR_TEST(other_known_dtypes_open_but_are_not_readable_as_f32) {
     CHECK_EQ(write_st(dir, "k.safetensors", h, data, sizeof data), 0);
     char path[4200];
     lr_test_path(path, sizeof path, dir, "k.safetensors");
-    lr_st_file *f = NULL;
+    lr_data_st_file *f = NULL;
     lr_err err = {0, ""};
-    int rc = lr_st_open(path, &f, &err);
+    int rc = lr_data_st_open(path, &f, &err);
     float x[1];
-    int rr = rc ? rc : lr_st_read_f32(f, "ids", 1, (size_t[]){1}, x, &err);
-    size_t count = lr_st_count(f);
-    lr_st_close(f);
+    int rr = rc ? rc : lr_data_st_read_f32(f, "ids", 1, (size_t[]){1}, x, &err);
+    size_t count = lr_data_st_count(f);
+    lr_data_st_free(f);
     lr_test_rmdir(dir);
     CHECK_OK(rc, err);
     CHECK_EQ(count, 3);
@@ -626,11 +626,11 @@ LR_TEST(getters_return_null_out_of_range_and_close_accepts_null) {
     lr_test_path(path, sizeof path, dir, "m.safetensors");
     lr_err err = {0, ""};
     int rc = write_two(path, &err);
-    lr_st_file *f = NULL;
-    if (!rc) rc = lr_st_open(path, &f, &err);
-    const char *past = lr_st_name(f, 2), *meta = lr_st_meta(f, "format");
-    lr_st_close(f);
-    lr_st_close(NULL);
+    lr_data_st_file *f = NULL;
+    if (!rc) rc = lr_data_st_open(path, &f, &err);
+    const char *past = lr_data_st_name(f, 2), *meta = lr_data_st_meta(f, "format");
+    lr_data_st_free(f);
+    lr_data_st_free(NULL);
     lr_test_rmdir(dir);
     CHECK_OK(rc, err);
     CHECK(past == NULL);

@@ -1,4 +1,4 @@
-/* Tests for towers/npy.c: .npy writing and header parsing, and float16 conversion. */
+/* Tests for datasets/npy.c: .npy writing and header parsing, and float16 conversion. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -8,8 +8,8 @@
 
 #include "lr_test.h"
 #include "npy_fixture.h"
-#include "lr_towers.h"
-#include "towers_internal.h"
+#include "lr_data.h"
+#include "npy_internal.h"
 
 /* ---- helpers --------------------------------------------------------------------------------- */
 
@@ -25,12 +25,12 @@ static const float six[6] = {0.5f, -1.25f, 3.0f, 4.5f, -0.0f, 1e-3f};
 static int holds_six(const char *dir, const char *name, lr_err *err) {
     char path[4200];
     lr_test_path(path, sizeof path, dir, name);
-    lr_content *c = NULL;
-    int rc = lr_towers_content_open(path, 2, &c, err);
+    lr_data_matrix *c = NULL;
+    int rc = lr_data_matrix_open(path, 2, &c, err);
     if (rc) return rc;
-    int same = lr_towers_content_rows(c) == 2 && lr_towers_content_dim(c) == 3 &&
-               memcmp(lr_towers_content_data(c), six, sizeof six) == 0;
-    lr_towers_content_free(c);
+    int same = lr_data_matrix_rows(c) == 2 && lr_data_matrix_dim(c) == 3 &&
+               memcmp(lr_data_matrix_data(c), six, sizeof six) == 0;
+    lr_data_matrix_free(c);
     if (!same) snprintf(err->msg, sizeof err->msg, "%s: opened, but not the 2 x 3 values", name);
     return same ? 0 : -100;
 }
@@ -45,13 +45,13 @@ LR_TEST(round_trip_f32_2d) {
     char path[4200];
     lr_test_path(path, sizeof path, dir, "a.npy");
     lr_err err = {0, ""};
-    CHECK_OK(lr_towers_npy_write(path, x, 3, 4, LR_NPY_F32, &err), err);
-    lr_content *c = NULL;
-    CHECK_OK(lr_towers_content_open(path, 3, &c, &err), err);
-    CHECK_EQ(lr_towers_content_rows(c), 3);
-    CHECK_EQ(lr_towers_content_dim(c), 4);
-    CHECK(memcmp(lr_towers_content_data(c), x, sizeof x) == 0);
-    lr_towers_content_free(c);
+    CHECK_OK(lr_data_npy_write(path, x, 3, 4, LR_NPY_F32, &err), err);
+    lr_data_matrix *c = NULL;
+    CHECK_OK(lr_data_matrix_open(path, 3, &c, &err), err);
+    CHECK_EQ(lr_data_matrix_rows(c), 3);
+    CHECK_EQ(lr_data_matrix_dim(c), 4);
+    CHECK(memcmp(lr_data_matrix_data(c), x, sizeof x) == 0);
+    lr_data_matrix_free(c);
     lr_test_rmdir(dir);
 }
 
@@ -63,18 +63,18 @@ LR_TEST(round_trip_f16_2d_rounds_each_value_to_nearest_half) {
     char path[4200];
     lr_test_path(path, sizeof path, dir, "a.npy");
     lr_err err = {0, ""};
-    CHECK_OK(lr_towers_npy_write(path, x, 4, 5, LR_NPY_F16, &err), err);
-    lr_content *c = NULL;
-    CHECK_OK(lr_towers_content_open(path, 4, &c, &err), err);
-    CHECK_EQ(lr_towers_content_rows(c), 4);
-    CHECK_EQ(lr_towers_content_dim(c), 5);
-    CHECK_STR_EQ(lr_towers_content_source(c), "npy-f16");
-    const float *y = lr_towers_content_data(c);
+    CHECK_OK(lr_data_npy_write(path, x, 4, 5, LR_NPY_F16, &err), err);
+    lr_data_matrix *c = NULL;
+    CHECK_OK(lr_data_matrix_open(path, 4, &c, &err), err);
+    CHECK_EQ(lr_data_matrix_rows(c), 4);
+    CHECK_EQ(lr_data_matrix_dim(c), 5);
+    CHECK_STR_EQ(lr_data_matrix_source(c), "npy-f16");
+    const float *y = lr_data_matrix_data(c);
     for (int i = 0; i < 20; i++) {
-        CHECK(y[i] == lr_half_to_float(lr_float_to_half(x[i])));
+        CHECK(y[i] == lr_data_half_to_float(lr_data_float_to_half(x[i])));
         CHECK_NEAR(y[i], x[i], 1e-3 * fabs(x[i]));
     }
-    lr_towers_content_free(c);
+    lr_data_matrix_free(c);
     lr_test_rmdir(dir);
 }
 
@@ -84,18 +84,18 @@ LR_TEST(round_trip_1d_f32_reads_as_one_row) {
     char path[4200];
     lr_test_path(path, sizeof path, dir, "v.npy");
     lr_err err = {0, ""};
-    CHECK_OK(lr_towers_npy_write(path, six, 6, 0, LR_NPY_F32, &err), err);
+    CHECK_OK(lr_data_npy_write(path, six, 6, 0, LR_NPY_F32, &err), err);
     unsigned char buf[256];
     /* 10 bytes of prefix, a 58-byte dict and '\n' pad to 128. */
     CHECK(lr_test_read_bytes(dir, "v.npy", buf, sizeof buf) == 128 + (long)sizeof six);
     const char *dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }";
     CHECK(memcmp(buf + 10, dict, strlen(dict)) == 0);
-    lr_content *c = NULL;
-    CHECK_OK(lr_towers_content_open(path, 0, &c, &err), err);
-    CHECK_EQ(lr_towers_content_rows(c), 1);
-    CHECK_EQ(lr_towers_content_dim(c), 6);
-    CHECK(memcmp(lr_towers_content_data(c), six, sizeof six) == 0);
-    lr_towers_content_free(c);
+    lr_data_matrix *c = NULL;
+    CHECK_OK(lr_data_matrix_open(path, 0, &c, &err), err);
+    CHECK_EQ(lr_data_matrix_rows(c), 1);
+    CHECK_EQ(lr_data_matrix_dim(c), 6);
+    CHECK(memcmp(lr_data_matrix_data(c), six, sizeof six) == 0);
+    lr_data_matrix_free(c);
     lr_test_rmdir(dir);
 }
 
@@ -105,15 +105,15 @@ LR_TEST(round_trip_1d_f16_reads_as_one_row) {
     char path[4200];
     lr_test_path(path, sizeof path, dir, "v.npy");
     lr_err err = {0, ""};
-    CHECK_OK(lr_towers_npy_write(path, six, 6, 0, LR_NPY_F16, &err), err);
-    lr_content *c = NULL;
-    CHECK_OK(lr_towers_content_open(path, 1, &c, &err), err);
-    CHECK_EQ(lr_towers_content_rows(c), 1);
-    CHECK_EQ(lr_towers_content_dim(c), 6);
-    const float *y = lr_towers_content_data(c);
-    for (int i = 0; i < 6; i++) CHECK(y[i] == lr_half_to_float(lr_float_to_half(six[i])));
+    CHECK_OK(lr_data_npy_write(path, six, 6, 0, LR_NPY_F16, &err), err);
+    lr_data_matrix *c = NULL;
+    CHECK_OK(lr_data_matrix_open(path, 1, &c, &err), err);
+    CHECK_EQ(lr_data_matrix_rows(c), 1);
+    CHECK_EQ(lr_data_matrix_dim(c), 6);
+    const float *y = lr_data_matrix_data(c);
+    for (int i = 0; i < 6; i++) CHECK(y[i] == lr_data_half_to_float(lr_data_float_to_half(six[i])));
     CHECK(signbit(y[4])); /* -0 stays -0 */
-    lr_towers_content_free(c);
+    lr_data_matrix_free(c);
     lr_test_rmdir(dir);
 }
 
@@ -124,7 +124,7 @@ LR_TEST(written_header_is_64_byte_aligned_and_numpy_readable) {
     char path[4200];
     lr_test_path(path, sizeof path, dir, "m.npy");
     lr_err err = {0, ""};
-    CHECK_OK(lr_towers_npy_write(path, six, 2, 3, LR_NPY_F32, &err), err);
+    CHECK_OK(lr_data_npy_write(path, six, 2, 3, LR_NPY_F32, &err), err);
     unsigned char buf[256];
     long n = lr_test_read_bytes(dir, "m.npy", buf, sizeof buf);
     CHECK(n > 10);
@@ -165,12 +165,12 @@ LR_TEST(f16_overflow_refused_naming_row_and_column) {
     lr_test_path(path, sizeof path, dir, "big.npy");
     float x[6] = {1, 2, 3, 4, 5, 65505.0f};
     lr_err err = {0, ""};
-    CHECK_ERR(lr_towers_npy_write(path, x, 2, 3, LR_NPY_F16, &err), err, LR_ERANGE,
+    CHECK_ERR(lr_data_npy_write(path, x, 2, 3, LR_NPY_F16, &err), err, LR_ERANGE,
               "row 1, column 2 is 65505");
     CHECK_CONTAINS(err.msg, "big.npy");
     CHECK(access(path, F_OK) != 0);
     x[5] = -65504.0f; /* the largest half is fine */
-    CHECK_OK(lr_towers_npy_write(path, x, 2, 3, LR_NPY_F16, &err), err);
+    CHECK_OK(lr_data_npy_write(path, x, 2, 3, LR_NPY_F16, &err), err);
     lr_test_rmdir(dir);
 }
 
@@ -181,11 +181,11 @@ LR_TEST(nan_or_inf_input_refused) {
     lr_test_path(path, sizeof path, dir, "bad.npy");
     float x[4] = {1, NAN, 3, 4};
     lr_err err = {0, ""};
-    CHECK_ERR(lr_towers_npy_write(path, x, 2, 2, LR_NPY_F32, &err), err, LR_EINVAL,
+    CHECK_ERR(lr_data_npy_write(path, x, 2, 2, LR_NPY_F32, &err), err, LR_EINVAL,
               "row 0, column 1 is NaN");
     x[1] = 0;
     x[3] = -INFINITY;
-    CHECK_ERR(lr_towers_npy_write(path, x, 4, 0, LR_NPY_F32, &err), err, LR_EINVAL,
+    CHECK_ERR(lr_data_npy_write(path, x, 4, 0, LR_NPY_F32, &err), err, LR_EINVAL,
               "element 3 is -Inf");
     CHECK(access(path, F_OK) != 0);
     lr_test_rmdir(dir);
@@ -193,70 +193,70 @@ LR_TEST(nan_or_inf_input_refused) {
 
 LR_TEST(write_into_missing_directory_is_an_io_error) {
     lr_err err = {0, ""};
-    CHECK_ERR(lr_towers_npy_write("/nonexistent-learnrec-dir/a.npy", six, 2, 3, LR_NPY_F32, &err),
+    CHECK_ERR(lr_data_npy_write("/nonexistent-learnrec-dir/a.npy", six, 2, 3, LR_NPY_F32, &err),
               err, LR_EIO, "/nonexistent-learnrec-dir/a.npy.tmp.");
 }
 
 /* ---- float16 conversion ---------------------------------------------------------------------- */
 
 LR_TEST(half_special_values) {
-    CHECK_EQ(lr_float_to_half(0.0f), 0x0000);
-    CHECK_EQ(lr_float_to_half(-0.0f), 0x8000);
-    CHECK_EQ(lr_float_to_half(1.0f), 0x3c00);
-    CHECK_EQ(lr_float_to_half(-2.0f), 0xc000);
-    CHECK_EQ(lr_float_to_half(65504.0f), 0x7bff);
-    CHECK_EQ(lr_float_to_half(INFINITY), 0x7c00);
-    CHECK_EQ(lr_float_to_half(-INFINITY), 0xfc00);
-    uint16_t n = lr_float_to_half(NAN);
+    CHECK_EQ(lr_data_float_to_half(0.0f), 0x0000);
+    CHECK_EQ(lr_data_float_to_half(-0.0f), 0x8000);
+    CHECK_EQ(lr_data_float_to_half(1.0f), 0x3c00);
+    CHECK_EQ(lr_data_float_to_half(-2.0f), 0xc000);
+    CHECK_EQ(lr_data_float_to_half(65504.0f), 0x7bff);
+    CHECK_EQ(lr_data_float_to_half(INFINITY), 0x7c00);
+    CHECK_EQ(lr_data_float_to_half(-INFINITY), 0xfc00);
+    uint16_t n = lr_data_float_to_half(NAN);
     CHECK_EQ(n & 0x7c00, 0x7c00);
     CHECK(n & 0x3ff);
-    CHECK(lr_half_to_float(0x0000) == 0.0f && !signbit(lr_half_to_float(0x0000)));
-    CHECK(lr_half_to_float(0x8000) == 0.0f && signbit(lr_half_to_float(0x8000)));
-    CHECK(lr_half_to_float(0x3c00) == 1.0f);
-    CHECK(lr_half_to_float(0x7bff) == 65504.0f);
-    CHECK(isinf(lr_half_to_float(0x7c00)) && lr_half_to_float(0x7c00) > 0);
-    CHECK(isinf(lr_half_to_float(0xfc00)) && lr_half_to_float(0xfc00) < 0);
-    CHECK(isnan(lr_half_to_float(0x7e00)));
-    CHECK(isnan(lr_half_to_float(0x7c01))); /* a signalling NaN is still NaN */
+    CHECK(lr_data_half_to_float(0x0000) == 0.0f && !signbit(lr_data_half_to_float(0x0000)));
+    CHECK(lr_data_half_to_float(0x8000) == 0.0f && signbit(lr_data_half_to_float(0x8000)));
+    CHECK(lr_data_half_to_float(0x3c00) == 1.0f);
+    CHECK(lr_data_half_to_float(0x7bff) == 65504.0f);
+    CHECK(isinf(lr_data_half_to_float(0x7c00)) && lr_data_half_to_float(0x7c00) > 0);
+    CHECK(isinf(lr_data_half_to_float(0xfc00)) && lr_data_half_to_float(0xfc00) < 0);
+    CHECK(isnan(lr_data_half_to_float(0x7e00)));
+    CHECK(isnan(lr_data_half_to_float(0x7c01))); /* a signalling NaN is still NaN */
     /* A NaN whose payload sits only in the low float bits must not become Inf. */
-    CHECK_EQ(lr_float_to_half(as_float(0x7f800001u)) & 0x3ff, 0x200);
+    CHECK_EQ(lr_data_float_to_half(as_float(0x7f800001u)) & 0x3ff, 0x200);
 }
 
 LR_TEST(half_subnormals_and_the_normal_boundary) {
-    CHECK(lr_half_to_float(0x0400) == ldexpf(1.0f, -14)); /* 6.1035e-5: smallest normal */
-    CHECK_EQ(lr_float_to_half(6.103515625e-05f), 0x0400);
-    CHECK(lr_half_to_float(0x03ff) == 1023.0f * ldexpf(1.0f, -24)); /* largest subnormal */
-    CHECK_EQ(lr_float_to_half(1023.0f * ldexpf(1.0f, -24)), 0x03ff);
-    CHECK(lr_half_to_float(0x0001) == ldexpf(1.0f, -24)); /* smallest subnormal */
-    CHECK_EQ(lr_float_to_half(ldexpf(1.0f, -24)), 0x0001);
-    CHECK_EQ(lr_float_to_half(-ldexpf(1.0f, -24)), 0x8001);
+    CHECK(lr_data_half_to_float(0x0400) == ldexpf(1.0f, -14)); /* 6.1035e-5: smallest normal */
+    CHECK_EQ(lr_data_float_to_half(6.103515625e-05f), 0x0400);
+    CHECK(lr_data_half_to_float(0x03ff) == 1023.0f * ldexpf(1.0f, -24)); /* largest subnormal */
+    CHECK_EQ(lr_data_float_to_half(1023.0f * ldexpf(1.0f, -24)), 0x03ff);
+    CHECK(lr_data_half_to_float(0x0001) == ldexpf(1.0f, -24)); /* smallest subnormal */
+    CHECK_EQ(lr_data_float_to_half(ldexpf(1.0f, -24)), 0x0001);
+    CHECK_EQ(lr_data_float_to_half(-ldexpf(1.0f, -24)), 0x8001);
     /* Between the largest subnormal and 2^-14 the halfway point rounds up to the normal. */
-    CHECK_EQ(lr_float_to_half(1023.5f * ldexpf(1.0f, -24)), 0x0400);
-    CHECK_EQ(lr_float_to_half(ldexpf(1.0f, -26)), 0x0000);
-    CHECK_EQ(lr_float_to_half(1e-30f), 0x0000);
-    CHECK_EQ(lr_float_to_half(as_float(0x00000001u)), 0x0000); /* a float subnormal */
+    CHECK_EQ(lr_data_float_to_half(1023.5f * ldexpf(1.0f, -24)), 0x0400);
+    CHECK_EQ(lr_data_float_to_half(ldexpf(1.0f, -26)), 0x0000);
+    CHECK_EQ(lr_data_float_to_half(1e-30f), 0x0000);
+    CHECK_EQ(lr_data_float_to_half(as_float(0x00000001u)), 0x0000); /* a float subnormal */
 }
 
 LR_TEST(half_rounds_ties_to_even) {
     float ulp = ldexpf(1.0f, -10); /* the spacing of halves in [1, 2) */
-    CHECK_EQ(lr_float_to_half(1.0f + ulp / 2), 0x3c00);         /* tie, 0x3c00 even: down */
-    CHECK_EQ(lr_float_to_half(1.0f + 3 * ulp / 2), 0x3c02);     /* tie, 0x3c01 odd: up */
-    CHECK_EQ(lr_float_to_half(1.0f + ulp / 2 + 1e-7f), 0x3c01); /* above the tie: up */
-    CHECK_EQ(lr_float_to_half(1.0f + ulp / 2 - 1e-7f), 0x3c00);
-    CHECK_EQ(lr_float_to_half(ldexpf(1.0f, -25)), 0x0000);        /* subnormal tie to 0 */
-    CHECK_EQ(lr_float_to_half(3.0f * ldexpf(1.0f, -25)), 0x0002); /* tie between 1 and 2 */
-    CHECK_EQ(lr_float_to_half(2048.0f + 1.0f), 0x6800);           /* 2049: tie to 2048 */
-    CHECK_EQ(lr_float_to_half(65519.0f), 0x7bff);
-    CHECK_EQ(lr_float_to_half(65520.0f), 0x7c00); /* tie between 65504 and 65536: Inf */
-    CHECK_EQ(lr_float_to_half(2.0f - ldexpf(1.0f, -12)), 0x4000); /* mantissa carry */
+    CHECK_EQ(lr_data_float_to_half(1.0f + ulp / 2), 0x3c00);         /* tie, 0x3c00 even: down */
+    CHECK_EQ(lr_data_float_to_half(1.0f + 3 * ulp / 2), 0x3c02);     /* tie, 0x3c01 odd: up */
+    CHECK_EQ(lr_data_float_to_half(1.0f + ulp / 2 + 1e-7f), 0x3c01); /* above the tie: up */
+    CHECK_EQ(lr_data_float_to_half(1.0f + ulp / 2 - 1e-7f), 0x3c00);
+    CHECK_EQ(lr_data_float_to_half(ldexpf(1.0f, -25)), 0x0000);        /* subnormal tie to 0 */
+    CHECK_EQ(lr_data_float_to_half(3.0f * ldexpf(1.0f, -25)), 0x0002); /* tie between 1 and 2 */
+    CHECK_EQ(lr_data_float_to_half(2048.0f + 1.0f), 0x6800);           /* 2049: tie to 2048 */
+    CHECK_EQ(lr_data_float_to_half(65519.0f), 0x7bff);
+    CHECK_EQ(lr_data_float_to_half(65520.0f), 0x7c00); /* tie between 65504 and 65536: Inf */
+    CHECK_EQ(lr_data_float_to_half(2.0f - ldexpf(1.0f, -12)), 0x4000); /* mantissa carry */
 }
 
 LR_TEST(half_round_trips_every_value) {
     for (uint32_t h = 0; h <= 0xffff; h++) {
-        float f = lr_half_to_float((uint16_t)h);
+        float f = lr_data_half_to_float((uint16_t)h);
         if (isnan(f)) continue;
-        if (lr_float_to_half(f) != h) LR_FAIL_("0x%04x -> %g -> 0x%04x", (unsigned)h, (double)f,
-                                               (unsigned)lr_float_to_half(f));
+        if (lr_data_float_to_half(f) != h) LR_FAIL_("0x%04x -> %g -> 0x%04x", (unsigned)h, (double)f,
+                                               (unsigned)lr_data_float_to_half(f));
     }
 }
 

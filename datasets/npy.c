@@ -8,18 +8,18 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "towers_internal.h"
+#include "npy_internal.h"
 
 /* Data is read and written as the host's floats, and .npy data here is little-endian. */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "towers/npy.c assumes a little-endian host"
+#error "datasets/npy.c assumes a little-endian host"
 #endif
 
 static const unsigned char npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 
 /* ---- float16 ------------------------------------------------------------------------------ */
 
-float lr_half_to_float(uint16_t h) {
+float lr_data_half_to_float(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     uint32_t exp = (h >> 10) & 0x1fu;
     uint32_t man = h & 0x3ffu;
@@ -38,7 +38,7 @@ float lr_half_to_float(uint16_t h) {
     return f;
 }
 
-uint16_t lr_float_to_half(float f) {
+uint16_t lr_data_float_to_half(float f) {
     uint32_t x;
     memcpy(&x, &f, sizeof x);
     uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
@@ -70,7 +70,7 @@ uint16_t lr_float_to_half(float f) {
 
 /* ---- finite check -------------------------------------------------------------------------- */
 
-int lr_towers_check_finite(const float *x, size_t rows, size_t dim, int code, const char *name,
+int lr_data_check_finite(const float *x, size_t rows, size_t dim, int code, const char *name,
                            lr_err *err) {
     size_t n = rows * dim;
     for (size_t i = 0; i < n; i++) {
@@ -401,7 +401,7 @@ static int write_data(FILE *f, const float *data, size_t n, lr_npy_dtype dtype) 
     for (size_t i = 0; i < n; i += per) {
         size_t m = n - i < per ? n - i : per;
         for (size_t j = 0; j < m; j++) {
-            uint16_t h = lr_float_to_half(data[i + j]);
+            uint16_t h = lr_data_float_to_half(data[i + j]);
             buf[2 * j] = (unsigned char)(h & 0xff);
             buf[2 * j + 1] = (unsigned char)(h >> 8);
         }
@@ -410,8 +410,30 @@ static int write_data(FILE *f, const float *data, size_t n, lr_npy_dtype dtype) 
     return 0;
 }
 
-int lr_towers_npy_write(const char *path, const float *data, size_t rows, size_t cols,
-                        lr_npy_dtype dtype, lr_err *err) {
+/* What lr_data_npy_write puts in the file: the header, then the values in the dtype. */
+typedef struct {
+    const unsigned char *header;
+    size_t hlen, n;
+    const float *data;
+    lr_npy_dtype dtype;
+} npy_body;
+
+static int write_body(const char *tmp, void *ctx, lr_err *err) {
+    const npy_body *b = ctx;
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return lr_err_set(err, LR_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+    if (fwrite(b->header, 1, b->hlen, f) != b->hlen || write_data(f, b->data, b->n, b->dtype) != 0 ||
+        fflush(f) != 0) {
+        int rc = lr_err_set(err, LR_EIO, "%s: write failed: %s", tmp, strerror(errno));
+        fclose(f);
+        return rc;
+    }
+    if (fclose(f) != 0) return lr_err_set(err, LR_EIO, "%s: close failed: %s", tmp, strerror(errno));
+    return LR_OK;
+}
+
+int lr_data_npy_write(const char *path, const float *data, size_t rows, size_t cols,
+                      lr_npy_dtype dtype, lr_err *err) {
     if (!path || !path[0]) return lr_err_set(err, LR_EINVAL, "npy write: no path given");
     if (dtype != LR_NPY_F32 && dtype != LR_NPY_F16)
         return lr_err_set(err, LR_EINVAL, "%s: unknown dtype %d (expected LR_NPY_F32 or "
@@ -423,34 +445,7 @@ int lr_towers_npy_write(const char *path, const float *data, size_t rows, size_t
     if (n && !data) return lr_err_set(err, LR_EINVAL, "%s: no data given for %zu values", path, n);
     int rc = check_values(path, data, rows, cols, dtype, err);
     if (rc) return rc;
-
     unsigned char header[LR_NPY_HEADER_MAX];
-    size_t hlen = lr_npy_header_format(header, dtype, rows, cols);
-    /* Written aside in the same directory, so the rename is atomic and a reader never sees
-     * half a file; the pid keeps two writers of the same path apart. */
-    size_t tcap = strlen(path) + 32;
-    char *tmp = malloc(tcap);
-    if (!tmp) return lr_err_set(err, LR_ENOMEM, "%s: out of memory", path);
-    snprintf(tmp, tcap, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        rc = lr_err_set(err, LR_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-        goto done;
-    }
-    if (fwrite(header, 1, hlen, f) != hlen || write_data(f, data, n, dtype) != 0 ||
-        fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        rc = lr_err_set(err, LR_EIO, "%s: write failed: %s", tmp, strerror(errno));
-        fclose(f);
-        goto done;
-    }
-    if (fclose(f) != 0) {
-        rc = lr_err_set(err, LR_EIO, "%s: close failed: %s", tmp, strerror(errno));
-        goto done;
-    }
-    if (rename(tmp, path) != 0)
-        rc = lr_err_set(err, LR_EIO, "rename(%s, %s): %s", tmp, path, strerror(errno));
-done:
-    if (rc) unlink(tmp);
-    free(tmp);
-    return rc;
+    npy_body body = {header, lr_npy_header_format(header, dtype, rows, cols), n, data, dtype};
+    return lr_data_write_aside(path, write_body, &body, err);
 }

@@ -10,7 +10,7 @@
 
 #include <jansson.h>
 
-#include "safetensors.h"
+#include "lr_data.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the file layout is little-endian");
 
@@ -37,7 +37,7 @@ typedef struct {
     size_t begin, end;   /* byte range within the data section */
 } entry;
 
-struct lr_st_file {
+struct lr_data_st_file {
     char *path;                /* for messages */
     unsigned char *buf;        /* the whole file */
     const unsigned char *data; /* buf + 8 + header length */
@@ -101,7 +101,7 @@ static int set(json_t *obj, const char *key, json_t *value) {
 /* Builds the header object: "__metadata__" first (when there is any), then the tensors in the
  * given order, each {"dtype", "shape", "data_offsets"} as the reference writer orders them.
  * Sets *data_len to the total size of the tensors' data. */
-static int build_header(const char *path, const lr_st_tensor *t, size_t n,
+static int build_header(const char *path, const lr_data_st_tensor *t, size_t n,
                         const char *const *keys, const char *const *values, size_t n_meta,
                         json_t **out, size_t *data_len, lr_err *err) {
     int rc = LR_ENOMEM;
@@ -192,15 +192,44 @@ fail:
     return rc;
 }
 
-int lr_st_write(const char *path, const lr_st_tensor *tensors, size_t n,
+/* What lr_data_st_write puts in the file: the header length, the JSON padded with spaces, then
+ * every tensor's floats in order. */
+typedef struct {
+    const char *json;
+    size_t jlen, hlen;
+    const lr_data_st_tensor *tensors;
+    size_t n;
+} st_body;
+
+static int write_body(const char *tmp, void *ctx, lr_err *err) {
+    const st_body *b = ctx;
+    FILE *fp = fopen(tmp, "wb");
+    if (!fp) return lr_err_set(err, LR_EIO, "%s: cannot create: %s", tmp, strerror(errno));
+    uint64_t len64 = b->hlen;
+    static const char spaces[] = "       "; /* the most padding needed: 7 */
+    int ok = fwrite(&len64, sizeof len64, 1, fp) == 1 && fwrite(b->json, 1, b->jlen, fp) == b->jlen &&
+             fwrite(spaces, 1, b->hlen - b->jlen, fp) == b->hlen - b->jlen;
+    for (size_t i = 0; ok && i < b->n; i++) {
+        size_t numel = 1;
+        for (size_t d = 0; d < b->tensors[i].ndim; d++) numel *= b->tensors[i].shape[d];
+        ok = !numel || fwrite(b->tensors[i].data, sizeof(float), numel, fp) == numel;
+    }
+    int saved_errno = errno;
+    if (fclose(fp) != 0 && ok) {
+        ok = 0;
+        saved_errno = errno;
+    }
+    return ok ? LR_OK : lr_err_set(err, LR_EIO, "%s: write failed: %s", tmp, strerror(saved_errno));
+}
+
+int lr_data_st_write(const char *path, const lr_data_st_tensor *tensors, size_t n,
                 const char *const *meta_keys, const char *const *meta_values, size_t n_meta,
                 lr_err *err) {
     if (!path || (n && !tensors) || (n_meta && (!meta_keys || !meta_values)))
-        return lr_err_set(err, LR_EINVAL, "lr_st_write: NULL %s",
+        return lr_err_set(err, LR_EINVAL, "lr_data_st_write: NULL %s",
                           !path ? "path" : (n && !tensors) ? "tensors" : "metadata arrays");
     json_t *root = NULL;
-    char *json = NULL, *tmp = NULL;
-    FILE *fp = NULL;
+    char *json = NULL;
     size_t data_len = 0;
     int rc = build_header(path, tensors, n, meta_keys, meta_values, n_meta, &root, &data_len, err);
     if (rc) goto done;
@@ -213,46 +242,14 @@ int lr_st_write(const char *path, const lr_st_tensor *tensors, size_t n,
     size_t jlen = strlen(json);
     /* Spaces up to a multiple of 8, so the data (at 8 + hlen) is 8-byte aligned. */
     size_t hlen = (jlen + 7) / 8 * 8;
-    if (hlen > LR_ST_MAX_HEADER) {
+    if (hlen > LR_DATA_ST_MAX_HEADER) {
         rc = lr_err_set(err, LR_EINVAL, "%s: header of %zu bytes is over the %u-byte limit", path,
-                        hlen, LR_ST_MAX_HEADER);
+                        hlen, LR_DATA_ST_MAX_HEADER);
         goto done;
     }
-    size_t tn = strlen(path) + 32;
-    if (!(tmp = malloc(tn))) {
-        rc = lr_err_set(err, LR_ENOMEM, "%s: out of memory", path);
-        goto done;
-    }
-    snprintf(tmp, tn, "%s.tmp.%ld", path, (long)getpid());
-    if (!(fp = fopen(tmp, "wb"))) {
-        rc = lr_err_set(err, LR_EIO, "%s: cannot create: %s", tmp, strerror(errno));
-        goto done;
-    }
-    uint64_t len64 = hlen;
-    static const char spaces[] = "       "; /* the most padding needed: 7 */
-    int ok = fwrite(&len64, sizeof len64, 1, fp) == 1 && fwrite(json, 1, jlen, fp) == jlen &&
-             fwrite(spaces, 1, hlen - jlen, fp) == hlen - jlen;
-    for (size_t i = 0; ok && i < n; i++) {
-        size_t numel = 1;
-        for (size_t d = 0; d < tensors[i].ndim; d++) numel *= tensors[i].shape[d];
-        ok = !numel || fwrite(tensors[i].data, sizeof(float), numel, fp) == numel;
-    }
-    ok = ok && fflush(fp) == 0 && fsync(fileno(fp)) == 0;
-    int saved_errno = errno;
-    if (fclose(fp) != 0 && ok) {
-        ok = 0;
-        saved_errno = errno;
-    }
-    fp = NULL;
-    if (!ok) {
-        rc = lr_err_set(err, LR_EIO, "%s: write failed: %s", tmp, strerror(saved_errno));
-        unlink(tmp);
-    } else if (rename(tmp, path) != 0) {
-        rc = lr_err_set(err, LR_EIO, "rename(%s, %s): %s", tmp, path, strerror(errno));
-        unlink(tmp);
-    }
+    st_body body = {json, jlen, hlen, tensors, n};
+    rc = lr_data_write_aside(path, write_body, &body, err);
 done:
-    free(tmp);
     free(json);
     json_decref(root);
     return rc;
@@ -415,13 +412,13 @@ static int check_coverage(const char *path, entry *e, size_t n, size_t data_len,
     return rc;
 }
 
-int lr_st_open(const char *path, lr_st_file **out, lr_err *err) {
+int lr_data_st_open(const char *path, lr_data_st_file **out, lr_err *err) {
     if (out) *out = NULL;
     if (!path || !out)
-        return lr_err_set(err, LR_EINVAL, "lr_st_open: NULL %s", path ? "out" : "path");
+        return lr_err_set(err, LR_EINVAL, "lr_data_st_open: NULL %s", path ? "out" : "path");
     int rc = LR_ENOMEM;
     size_t plen = strlen(path);
-    lr_st_file *f = calloc(1, sizeof *f);
+    lr_data_st_file *f = calloc(1, sizeof *f);
     if (!f || !(f->path = malloc(plen + 1))) {
         rc = lr_err_set(err, LR_ENOMEM, "%s: out of memory", path);
         goto fail;
@@ -436,10 +433,10 @@ int lr_st_open(const char *path, lr_st_file **out, lr_err *err) {
     }
     uint64_t hlen;
     memcpy(&hlen, f->buf, 8);
-    if (hlen > LR_ST_MAX_HEADER) {
+    if (hlen > LR_DATA_ST_MAX_HEADER) {
         rc = lr_err_set(err, LR_EFORMAT,
                         "%s: header length %llu is over the %u-byte limit (not a safetensors file?)",
-                        path, (unsigned long long)hlen, LR_ST_MAX_HEADER);
+                        path, (unsigned long long)hlen, LR_DATA_ST_MAX_HEADER);
         goto fail;
     }
     if (hlen > len - 8) {
@@ -481,17 +478,17 @@ int lr_st_open(const char *path, lr_st_file **out, lr_err *err) {
     *out = f;
     return LR_OK;
 fail:
-    lr_st_close(f);
+    lr_data_st_free(f);
     return rc;
 }
 
-size_t lr_st_count(const lr_st_file *f) { return f ? f->n : 0; }
+size_t lr_data_st_count(const lr_data_st_file *f) { return f ? f->n : 0; }
 
-const char *lr_st_name(const lr_st_file *f, size_t i) {
+const char *lr_data_st_name(const lr_data_st_file *f, size_t i) {
     return f && i < f->n ? f->e[i].name : NULL;
 }
 
-const char *lr_st_meta(const lr_st_file *f, const char *key) {
+const char *lr_data_st_meta(const lr_data_st_file *f, const char *key) {
     if (!f || !f->meta || !key) return NULL;
     return json_string_value(json_object_get(f->meta, key));
 }
@@ -500,10 +497,10 @@ static size_t entry_dim(const entry *e, size_t i) {
     return (size_t)json_integer_value(json_array_get(e->shape, i));
 }
 
-int lr_st_read_f32(const lr_st_file *f, const char *name, size_t ndim, const size_t *shape,
+int lr_data_st_read_f32(const lr_data_st_file *f, const char *name, size_t ndim, const size_t *shape,
                    float *dst, lr_err *err) {
     if (!f || !name || (ndim && !shape))
-        return lr_err_set(err, LR_EINVAL, "lr_st_read_f32: NULL %s",
+        return lr_err_set(err, LR_EINVAL, "lr_data_st_read_f32: NULL %s",
                           !f ? "file" : !name ? "name" : "shape");
     const entry *e = NULL;
     for (size_t i = 0; i < f->n && !e; i++)
@@ -531,12 +528,12 @@ int lr_st_read_f32(const lr_st_file *f, const char *name, size_t ndim, const siz
                           name, have, want);
     }
     size_t bytes = e->end - e->begin; /* = numel * 4, checked at open */
-    if (bytes && !dst) return lr_err_set(err, LR_EINVAL, "lr_st_read_f32: NULL dst");
+    if (bytes && !dst) return lr_err_set(err, LR_EINVAL, "lr_data_st_read_f32: NULL dst");
     if (bytes) memcpy(dst, f->data + e->begin, bytes);
     return LR_OK;
 }
 
-void lr_st_close(lr_st_file *f) {
+void lr_data_st_free(lr_data_st_file *f) {
     if (!f) return;
     free(f->e);
     json_decref(f->root);
