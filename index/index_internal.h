@@ -58,6 +58,11 @@ int lr_index_probe_search(const lr_index *ix, size_t nq, const float *q, size_t 
 /* Takes ownership of vectors (the version's vectors.npy) for re-scoring at depth. */
 int lr_index_adopt_rescore(lr_index *ix, lr_data_matrix *vectors, size_t depth);
 
+/* lr_index_publish, returning after step 1-4 as a crash there would (0: all steps): the tests'
+ * way to check that a crash at any step leaves the previous version loadable. */
+int lr_index_publish_until(const lr_index *ix, const char *dir, const lr_index_publish_opts *opts,
+                           int stop_after_step, lr_index_manifest *man, lr_err *err);
+
 /* Records the factory string of a loaded index (FAISS files do not keep it; manifests do). */
 void lr_index_set_factory_name(lr_index *ix, const char *factory);
 

@@ -4,7 +4,10 @@
  * vectors are unit length, so this is cosine). FAISS's C API keeps its last error in a
  * thread-local; index/ copies it into an lr_err on the same thread at once.
  * lr_index_search on one index is safe from many threads; add, remove, set_nprobe and free need
- * the caller to stop searches first. The backend functions are safe from any thread. */
+ * the caller to stop searches first. The backend functions are safe from any thread.
+ * index/ never changes thread settings: FAISS's OpenMP uses what the program set, and the program
+ * should keep OpenBLAS at one thread while it builds or searches (OpenBLAS threads fight FAISS's
+ * OpenMP ones: design.md section 4). */
 #ifndef LR_INDEX_H
 #define LR_INDEX_H
 
@@ -131,12 +134,24 @@ const lr_index_tune *lr_index_points(const lr_index *ix, size_t *n);
  * version being served. A new version is written to a temporary directory, synced, renamed into
  * versions/, and `current` is swapped with one rename: a crash at any moment leaves the previous
  * version loadable. */
+/* Metadata a publisher records with a version and an opener can require: which model and which
+ * content the vectors came from, say. index/ stores and compares them and gives them no meaning. */
+typedef struct {
+    const char *key;   /* at most 31 bytes */
+    const char *value; /* at most 95 bytes */
+} lr_index_kv;
+
+#define LR_INDEX_MAX_META 8
+
 typedef struct {
     unsigned format;       /* manifest format version */
     char version[32];      /* "v000003" */
     size_t dim, count, nprobe;
     char factory[160];
-    char model_checksum[96], content_checksum[96]; /* as given at publish time ("" if none) */
+    struct {
+        char key[32], value[96];
+    } meta[LR_INDEX_MAX_META]; /* as given at publish time */
+    size_t n_meta;
     char created[32];      /* UTC, ISO 8601 */
     uint32_t index_crc32;  /* of index.faiss */
     size_t rescore_depth;  /* 0: no vectors.npy */
@@ -149,11 +164,13 @@ typedef struct {
     char tuned_on[128];    /* what the points were measured on ("" if not said) */
 } lr_index_manifest;
 
+/* The value the manifest records for key, or NULL. */
+const char *lr_index_manifest_meta(const lr_index_manifest *m, const char *key);
+
 typedef struct {
-    const char *model_checksum;   /* recorded in the manifest; NULL: none */
-    const char *content_checksum;
+    const lr_index_kv *meta;      /* recorded in the manifest (n_meta of them; keys distinct) */
+    size_t n_meta;
     size_t keep_versions;         /* older versions beyond this many are deleted (0: keep all) */
-    int crash_after_step;         /* tests only: return after step 1-4 as a crash would (0: off) */
     int vectors_f16;              /* store re-scoring vectors as float16 */
     const char *tuned_on;         /* recorded with the operating points; NULL: "" */
 } lr_index_publish_opts;
@@ -164,13 +181,16 @@ typedef struct {
 int lr_index_publish(const lr_index *ix, const char *dir, const lr_index_publish_opts *opts,
                      lr_index_manifest *man, lr_err *err);
 
-/* The CRC-32 of a file as 8 hex digits (out: 9 bytes): how manifests name models and content. */
+/* The CRC-32 of a file as 8 hex digits (out: 9 bytes), a value for lr_index_kv: how the tools
+ * name models and content in manifests. */
 int lr_index_file_checksum(const char *path, char out[9], lr_err *err);
 
 /* Opens a version of dir (NULL: the current one), verifying the manifest and the index file's
- * checksum. expect_dim (0: any) and expect_model (NULL: any) must match the manifest: a
- * mismatch is LR_EMISMATCH, damage LR_EFORMAT. */
-int lr_index_open(const char *dir, const char *version, size_t expect_dim, const char *expect_model,
-                  lr_index **out, lr_index_manifest *man, lr_err *err);
+ * checksum. expect_dim (0: any) and each of the n_expect key-values (expect may be NULL) must
+ * match the manifest: a mismatch is LR_EMISMATCH ("built for model 1a2b3c4d, not ..."), damage
+ * LR_EFORMAT. Versions published before metadata (manifest format 1) record their model and
+ * content checksums as the keys "model" and "content". */
+int lr_index_open(const char *dir, const char *version, size_t expect_dim, const lr_index_kv *expect,
+                  size_t n_expect, lr_index **out, lr_index_manifest *man, lr_err *err);
 
 #endif /* LR_INDEX_H */

@@ -15,7 +15,8 @@
 #include "index_internal.h"
 #include "lr_data.h"
 
-/* 2 added the operating points and what they were tuned on; format 1 manifests still load. */
+/* 2 added the operating points, what they were tuned on, and "metadata" (format 1 had the model
+ * and content checksums as fields of their own); format 1 manifests still load. */
 #define MANIFEST_FORMAT 2u
 
 static int sync_path(const char *path, lr_err *err) { return lr_data_sync_path(path, err); }
@@ -46,26 +47,51 @@ static unsigned last_version(const char *versions) {
     return best;
 }
 
+/* The publisher's key-values into the manifest: bounded, keys distinct, strings that fit. */
+static int copy_meta(lr_index_manifest *m, const lr_index_kv *kv, size_t n, lr_err *err) {
+    if (n > LR_INDEX_MAX_META) return lr_err_set(err, LR_EINVAL, "publish: %zu metadata entries, at most %d", n, LR_INDEX_MAX_META);
+    for (size_t i = 0; i < n; i++) {
+        if (!kv[i].key || !kv[i].key[0] || !kv[i].value || strlen(kv[i].key) >= sizeof m->meta[0].key ||
+            strlen(kv[i].value) >= sizeof m->meta[0].value)
+            return lr_err_set(err, LR_EINVAL, "publish: metadata entry %zu needs a key of 1 to %zu bytes and a "
+                              "value of at most %zu", i, sizeof m->meta[0].key - 1, sizeof m->meta[0].value - 1);
+        if (lr_index_manifest_meta(m, kv[i].key))
+            return lr_err_set(err, LR_EINVAL, "publish: metadata key '%s' given twice", kv[i].key);
+        snprintf(m->meta[i].key, sizeof m->meta[i].key, "%s", kv[i].key);
+        snprintf(m->meta[i].value, sizeof m->meta[i].value, "%s", kv[i].value);
+        m->n_meta = i + 1;
+    }
+    return LR_OK;
+}
+
+const char *lr_index_manifest_meta(const lr_index_manifest *m, const char *key) {
+    for (size_t i = 0; i < m->n_meta; i++)
+        if (strcmp(m->meta[i].key, key) == 0) return m->meta[i].value;
+    return NULL;
+}
+
 static int write_manifest(const char *path, const lr_index_manifest *m, lr_err *err) {
-    json_t *o = json_pack("{s:I, s:s, s:I, s:I, s:s, s:I, s:I, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:I}",
+    json_t *o = json_pack("{s:I, s:s, s:I, s:I, s:s, s:I, s:I, s:s, s:I, s:I, s:I, s:s, s:I}",
                           "format_version", (json_int_t)m->format, "version", m->version, "dim",
                           (json_int_t)m->dim, "count", (json_int_t)m->count, "factory", m->factory,
                           "nprobe", (json_int_t)m->nprobe, "rescore_depth",
                           (json_int_t)m->rescore_depth, "vectors_dtype", m->vectors_dtype,
                           "vectors_crc32", (json_int_t)m->vectors_crc32, "removed_count",
                           (json_int_t)m->removed_count, "removed_crc32",
-                          (json_int_t)m->removed_crc32, "model_checksum",
-                          m->model_checksum, "content_checksum", m->content_checksum, "created",
-                          m->created, "index_crc32", (json_int_t)m->index_crc32);
-    json_t *pts = json_array();
+                          (json_int_t)m->removed_crc32, "created", m->created, "index_crc32",
+                          (json_int_t)m->index_crc32);
+    json_t *meta = json_object(), *pts = json_array();
+    for (size_t i = 0; meta && i < m->n_meta; i++)
+        json_object_set_new(meta, m->meta[i].key, json_string(m->meta[i].value));
     for (size_t i = 0; o && pts && i < m->n_points; i++) {
         const lr_index_tune *p = &m->points[i];
         json_array_append_new(pts, json_pack("{s:I, s:I, s:I, s:f, s:b}", "k", (json_int_t)p->k, "nprobe",
                                              (json_int_t)p->nprobe, "rescore_depth", (json_int_t)p->depth,
                                              "recall", p->recall, "reached", p->reached));
     }
-    if (!o || !pts || json_array_size(pts) != m->n_points ||
-        json_object_set_new(o, "operating_points", pts) || json_object_set_new(o, "tuned_on", json_string(m->tuned_on))) {
+    if (!o || !meta || !pts || json_object_size(meta) != m->n_meta || json_array_size(pts) != m->n_points ||
+        json_object_set_new(o, "metadata", meta) || json_object_set_new(o, "operating_points", pts) ||
+        json_object_set_new(o, "tuned_on", json_string(m->tuned_on))) {
         json_decref(o);
         return lr_err_set(err, LR_ENOMEM, "manifest: out of memory");
     }
@@ -124,6 +150,11 @@ static void clean_debris(const char *dir, const char versions[4096]) {
 
 int lr_index_publish(const lr_index *ix, const char *dir, const lr_index_publish_opts *opts,
                      lr_index_manifest *man, lr_err *err) {
+    return lr_index_publish_until(ix, dir, opts, 0, man, err);
+}
+
+int lr_index_publish_until(const lr_index *ix, const char *dir, const lr_index_publish_opts *opts,
+                           int stop_after_step, lr_index_manifest *man, lr_err *err) {
     lr_index_publish_opts o = {.keep_versions = 3};
     if (opts) o = *opts;
     /* derived paths get room for what they append to `versions` (at most 4096) */
@@ -144,8 +175,8 @@ int lr_index_publish(const lr_index *ix, const char *dir, const lr_index_publish
     memcpy(m.points, points, m.n_points * sizeof *points);
     snprintf(m.tuned_on, sizeof m.tuned_on, "%s", o.tuned_on ? o.tuned_on : "");
     snprintf(m.factory, sizeof m.factory, "%s", lr_index_factory(ix));
-    snprintf(m.model_checksum, sizeof m.model_checksum, "%s", o.model_checksum ? o.model_checksum : "");
-    snprintf(m.content_checksum, sizeof m.content_checksum, "%s", o.content_checksum ? o.content_checksum : "");
+    int rc = copy_meta(&m, o.meta, o.n_meta, err);
+    if (rc) return rc;
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
@@ -155,7 +186,7 @@ int lr_index_publish(const lr_index *ix, const char *dir, const lr_index_publish
     snprintf(tmp, sizeof tmp, "%s/.tmp-%s-%ld", versions, m.version, (long)getpid());
     if (mkdir(tmp, 0777) != 0) return lr_err_set(err, LR_EIO, "mkdir(%s): %s", tmp, strerror(errno));
     snprintf(file, sizeof file, "%s/index.faiss", tmp);
-    int rc = lr_index_save(ix, file, err);
+    rc = lr_index_save(ix, file, err);
     if (!rc) rc = file_crc32(file, &m.index_crc32, err);
     m.rescore_depth = lr_index_rescore_depth(ix);
     if (!rc && m.rescore_depth) { /* the vectors exact re-scoring reads, memory-mapped when f32 */
@@ -181,7 +212,7 @@ int lr_index_publish(const lr_index *ix, const char *dir, const lr_index_publish
         remove_tree(tmp);
         return rc;
     }
-    if (o.crash_after_step == 1) return LR_OK;
+    if (stop_after_step == 1) return LR_OK;
     /* step 2: the finished version appears under its name */
     snprintf(final, sizeof final, "%s/%s", versions, m.version);
     if (rename(tmp, final) != 0) {
@@ -190,14 +221,14 @@ int lr_index_publish(const lr_index *ix, const char *dir, const lr_index_publish
         return rc;
     }
     if ((rc = sync_path(versions, err))) return rc;
-    if (o.crash_after_step == 2) return LR_OK;
+    if (stop_after_step == 2) return LR_OK;
     /* step 3: a new link beside `current` */
     snprintf(target, sizeof target, "versions/%s", m.version);
     snprintf(link_tmp, sizeof link_tmp, "%s/.current.tmp.%ld", dir, (long)getpid());
     unlink(link_tmp);
     if (symlink(target, link_tmp) != 0)
         return lr_err_set(err, LR_EIO, "symlink(%s): %s", link_tmp, strerror(errno));
-    if (o.crash_after_step == 3) return LR_OK;
+    if (stop_after_step == 3) return LR_OK;
     /* step 4: one rename swaps what readers open */
     snprintf(link, sizeof link, "%s/current", dir);
     if (rename(link_tmp, link) != 0) {
@@ -206,9 +237,40 @@ int lr_index_publish(const lr_index *ix, const char *dir, const lr_index_publish
         return rc;
     }
     if ((rc = sync_path(dir, err))) return rc;
-    if (o.crash_after_step == 4) return LR_OK;
+    if (stop_after_step == 4) return LR_OK;
     prune(dir, versions, v, o.keep_versions);
     if (man) *man = m;
+    return LR_OK;
+}
+
+/* Format 2's "metadata" object of strings; format 1 had the model's and the content's checksums
+ * as fields of their own ("" for none), read as the keys "model" and "content". */
+static int read_meta(json_t *o, const char *path, lr_index_manifest *m, lr_err *err) {
+    if (m->format == 1) {
+        const char *names[2] = {"model_checksum", "content_checksum"}, *keys[2] = {"model", "content"};
+        for (int i = 0; i < 2; i++) {
+            const char *v = json_string_value(json_object_get(o, names[i]));
+            if (!v) return lr_err_set(err, LR_EFORMAT, "%s: expected a string '%s'", path, names[i]);
+            if (!v[0]) continue;
+            snprintf(m->meta[m->n_meta].key, sizeof m->meta[0].key, "%s", keys[i]);
+            snprintf(m->meta[m->n_meta++].value, sizeof m->meta[0].value, "%s", v);
+        }
+        return LR_OK;
+    }
+    json_t *meta = json_object_get(o, "metadata"), *v;
+    const char *key;
+    if (!json_is_object(meta) || json_object_size(meta) > LR_INDEX_MAX_META)
+        return lr_err_set(err, LR_EFORMAT, "%s: metadata: expected an object of at most %d strings", path,
+                          LR_INDEX_MAX_META);
+    json_object_foreach(meta, key, v) {
+        if (!json_is_string(v) || strlen(key) >= sizeof m->meta[0].key ||
+            json_string_length(v) >= sizeof m->meta[0].value)
+            return lr_err_set(err, LR_EFORMAT, "%s: metadata '%.40s': expected a string of at most %zu bytes "
+                              "under a key of at most %zu", path, key, sizeof m->meta[0].value - 1,
+                              sizeof m->meta[0].key - 1);
+        snprintf(m->meta[m->n_meta].key, sizeof m->meta[0].key, "%s", key);
+        snprintf(m->meta[m->n_meta++].value, sizeof m->meta[0].value, "%s", json_string_value(v));
+    }
     return LR_OK;
 }
 
@@ -247,15 +309,12 @@ static int read_manifest(const char *path, lr_index_manifest *m, lr_err *err) {
         return lr_err_set(err, LR_EFORMAT, "%s:%d: %s", path, je.line, je.text);
     if (!o) return lr_err_set(err, LR_EFORMAT, "%s: %s", path, je.text);
     json_int_t fmt = 0, dim = 0, count = 0, nprobe = 0, crc = 0, depth = 0, vcrc = 0, nrem = 0, rcrc = 0;
-    const char *version = NULL, *factory = NULL, *model = NULL, *content = NULL, *created = NULL;
-    const char *vtype = NULL;
-    int bad = json_unpack_ex(o, &je, 0, "{s:I, s:s, s:I, s:I, s:s, s:I, s:I, s:s, s:I, s:I, s:I, s:s, s:s, s:s, s:I}",
+    const char *version = NULL, *factory = NULL, *created = NULL, *vtype = NULL;
+    int bad = json_unpack_ex(o, &je, 0, "{s:I, s:s, s:I, s:I, s:s, s:I, s:I, s:s, s:I, s:I, s:I, s:s, s:I}",
                              "format_version", &fmt, "version", &version, "dim", &dim, "count",
                              &count, "factory", &factory, "nprobe", &nprobe, "rescore_depth", &depth,
                              "vectors_dtype", &vtype, "vectors_crc32", &vcrc, "removed_count", &nrem,
-                             "removed_crc32", &rcrc, "model_checksum",
-                             &model, "content_checksum", &content, "created", &created,
-                             "index_crc32", &crc);
+                             "removed_crc32", &rcrc, "created", &created, "index_crc32", &crc);
     int rc = LR_OK;
     if (bad) rc = lr_err_set(err, LR_EFORMAT, "%s: %s", path, je.text);
     else if (fmt < 1 || fmt > MANIFEST_FORMAT)
@@ -278,10 +337,9 @@ static int read_manifest(const char *path, lr_index_manifest *m, lr_err *err) {
         snprintf(m->vectors_dtype, sizeof m->vectors_dtype, "%s", vtype);
         snprintf(m->version, sizeof m->version, "%s", version);
         snprintf(m->factory, sizeof m->factory, "%s", factory);
-        snprintf(m->model_checksum, sizeof m->model_checksum, "%s", model);
-        snprintf(m->content_checksum, sizeof m->content_checksum, "%s", content);
         snprintf(m->created, sizeof m->created, "%s", created);
-        rc = read_points(o, path, m, err);
+        rc = read_meta(o, path, m, err);
+        if (!rc) rc = read_points(o, path, m, err);
     }
     json_decref(o);
     return rc;
@@ -294,8 +352,20 @@ int lr_index_file_checksum(const char *path, char out[9], lr_err *err) {
     return rc;
 }
 
-int lr_index_open(const char *dir, const char *version, size_t expect_dim, const char *expect_model,
-                  lr_index **out, lr_index_manifest *man, lr_err *err) {
+/* Each expected key-value against the manifest's. */
+static int check_meta(const lr_index_manifest *m, const lr_index_kv *expect, size_t n, const char *base,
+                      lr_err *err) {
+    for (size_t i = 0; expect && i < n; i++) {
+        const char *have = lr_index_manifest_meta(m, expect[i].key);
+        if (!have || strcmp(have, expect[i].value) != 0)
+            return lr_err_set(err, LR_EMISMATCH, "%s: built for %s %s, not %s; rebuild the index", base,
+                              expect[i].key, have ? have : "(none)", expect[i].value);
+    }
+    return LR_OK;
+}
+
+int lr_index_open(const char *dir, const char *version, size_t expect_dim, const lr_index_kv *expect,
+                  size_t n_expect, lr_index **out, lr_index_manifest *man, lr_err *err) {
     *out = NULL;
     char base[4096], path[4200];
     if (strlen(dir) > 3000 || (version && strlen(version) > 64))
@@ -309,9 +379,7 @@ int lr_index_open(const char *dir, const char *version, size_t expect_dim, const
     if (expect_dim && m.dim != expect_dim)
         return lr_err_set(err, LR_EMISMATCH, "%s: the index holds %zu-d vectors, expected %zu (a "
                           "different model?)", base, m.dim, expect_dim);
-    if (expect_model && strcmp(expect_model, m.model_checksum) != 0)
-        return lr_err_set(err, LR_EMISMATCH, "%s: built for model %s, not %s; rebuild the index",
-                          base, m.model_checksum[0] ? m.model_checksum : "(none)", expect_model);
+    if ((rc = check_meta(&m, expect, n_expect, base, err))) return rc;
     snprintf(path, sizeof path, "%s/index.faiss", base);
     uint32_t crc;
     if ((rc = file_crc32(path, &crc, err))) return rc;

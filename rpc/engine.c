@@ -88,14 +88,16 @@ static int open_parts(const lr_rpc_engine_config *cfg, lr_rpc_engine *e, lr_err 
     } else {
         e->n_items = e->mc.n_items;
     }
-    if ((rc = lr_index_open(cfg->index_dir, NULL, e->mc.out_dim, e->model_crc, &e->ix, &e->man, err)))
+    lr_index_kv model = {"model", e->model_crc};
+    if ((rc = lr_index_open(cfg->index_dir, NULL, e->mc.out_dim, &model, 1, &e->ix, &e->man, err)))
         return rc;
-    if (e->content && e->man.content_checksum[0]) { /* the index must come from this content */
+    const char *built_from = lr_index_manifest_meta(&e->man, "content");
+    if (e->content && built_from) { /* the index must come from this content */
         char crc[9];
         if ((rc = lr_index_file_checksum(cfg->content_path, crc, err))) return rc;
-        if (strcmp(crc, e->man.content_checksum) != 0)
+        if (strcmp(crc, built_from) != 0)
             return lr_err_set(err, LR_EMISMATCH, "%s has checksum %s, but index version %s was built from content %s",
-                              cfg->content_path, crc, e->man.version, e->man.content_checksum);
+                              cfg->content_path, crc, e->man.version, built_from);
     }
     if (cfg->data_dir) {
         if ((rc = lr_data_load(cfg->data_dir, &e->data, err))) return rc;
@@ -418,7 +420,8 @@ int lr_rpc_engine_reload(lr_rpc_engine *e, const char *version, char version_out
     lr_index_manifest man;
     lr_err err = {0};
     /* load and verify beside the serving version; only the swap holds the lock */
-    if (lr_index_open(e->index_dir, version, e->mc.out_dim, e->model_crc, &ix, &man, &err))
+    lr_index_kv model = {"model", e->model_crc};
+    if (lr_index_open(e->index_dir, version, e->mc.out_dim, &model, 1, &ix, &man, &err))
         return fail_from(f, &err);
     pthread_rwlock_wrlock(&e->lock);
     lr_index *old = e->ix;

@@ -30,6 +30,9 @@ struct lr_rpc_conn {
     lr_rpc_conn *prev, *next; /* the open connections */
 };
 
+/* A clock for the queue: seconds on any scale that never goes back. */
+typedef double (*lr_rpc_clock_fn)(void *arg);
+
 typedef enum { LR_JOB_RPC, LR_JOB_NOTIFY, LR_JOB_HTTP } lr_rpc_job_kind;
 
 typedef struct lr_rpc_job lr_rpc_job;
@@ -44,7 +47,8 @@ struct lr_rpc_job {
     const msgpack_object *params;
     lr_rpc_conn *conn;           /* RPC */
     struct evhttp_request *req;  /* HTTP; NULL once its connection closed */
-    double arrived;
+    double arrived;              /* lr_rpc_now() when made: the latency the metrics report */
+    double queued;               /* the queue's clock when queued: the deadline counts from here */
     msgpack_sbuffer out;         /* the response frame, or for HTTP the JSON body */
     int http_status;
 };
@@ -65,6 +69,13 @@ struct lr_rpc_server {
     lr_rpc_job *qhead, *qtail;
     size_t qlen;
     int workers_stop;
+    /* Hooks that let a test drive the queue (lr_rpc_queue_set_clock, lr_rpc_workers_hold); all
+     * zero, as lr_rpc_server_new leaves them, is production: lr_rpc_now and no gate. Guarded by
+     * qlock. */
+    lr_rpc_clock_fn clock; /* NULL: lr_rpc_now */
+    void *clock_arg;
+    int held;      /* workers take a job only against a pass */
+    size_t passes; /* jobs the held workers may still take */
     pthread_t *workers;
     size_t n_workers;
     lr_towers_ws **ws;
@@ -81,14 +92,32 @@ struct lr_rpc_server {
 
 lr_rpc_job *lr_rpc_job_new(lr_rpc_job_kind kind);
 void lr_rpc_job_free(lr_rpc_job *j);
-/* Queues a job for the workers (loop thread); LR_RPC_EOVERLOADED when the queue is full or the
- * requests waiting and running hold more than QUEUED_FRAMES frames' worth of bytes. */
+/* Queues a job for the workers (loop thread) and stamps j->queued; LR_RPC_EOVERLOADED when
+ * queue_cap jobs are waiting, or when the requests waiting and running would hold more than
+ * QUEUED_FRAMES frames' worth of bytes (one job alone is always let in). On LR_RPC_EOVERLOADED
+ * the job stays the caller's. A job that waited more than deadline_ms by the queue's clock when
+ * a worker takes it is answered LR_RPC_EDEADLINE without being run. */
 #define LR_RPC_QUEUED_FRAMES 8
 int lr_rpc_enqueue(lr_rpc_server *s, lr_rpc_job *j);
 int lr_rpc_workers_start(lr_rpc_server *s, lr_err *err);
+/* Runs what is still queued (whatever the gate below says), then joins the workers. */
 void lr_rpc_workers_stop(lr_rpc_server *s);
+/* The jobs finished since the last call (loop thread), linked through next, newest first. For
+ * each, the caller calls lr_rpc_job_settle (after which what the job held no longer counts
+ * against the queue's bounds), then answers and frees it. */
+lr_rpc_job *lr_rpc_done_take(lr_rpc_server *s);
+void lr_rpc_job_settle(lr_rpc_server *s, lr_rpc_job *j);
 /* The loop's side of a finished job (done_ev's callback). */
 void lr_rpc_on_done(evutil_socket_t fd, short what, void *arg);
+
+/* For tests, which need the queue's outcomes not to depend on scheduling. The clock replaces
+ * lr_rpc_now for the deadline (set it before any job is queued; arg is borrowed). While held,
+ * the workers take no new job (one already running finishes); each pass lets one more through,
+ * LR_RPC_RELEASE_ALL opens the gate again. Safe from any thread. */
+#define LR_RPC_RELEASE_ALL ((size_t)-1)
+void lr_rpc_queue_set_clock(lr_rpc_server *s, lr_rpc_clock_fn clock, void *arg);
+void lr_rpc_workers_hold(lr_rpc_server *s);
+void lr_rpc_workers_release(lr_rpc_server *s, size_t passes);
 
 /* http.c */
 int lr_rpc_http_start(lr_rpc_server *s, lr_err *err);

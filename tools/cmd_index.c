@@ -170,8 +170,9 @@ int lr_cmd_build_index(int argc, char **argv) {
         if (lr_index_autotune(ix, lr_towers_content_data(x), n, q, nq, ks, nk, target, pts, &npts, &err))
             goto fail;
     }
-    lr_index_publish_opts po = {.model_checksum = model, .keep_versions = keep, .vectors_f16 = f16,
-                                .tuned_on = tuned_on};
+    lr_index_kv meta = {"model", model}; /* what --model-checksum names, when given */
+    lr_index_publish_opts po = {.meta = &meta, .n_meta = model ? 1 : 0, .keep_versions = keep,
+                                .vectors_f16 = f16, .tuned_on = tuned_on};
     lr_index_manifest m;
     if (lr_index_publish(ix, out, &po, &m, &err)) goto fail;
     printf("built %s over %zu x %zu; published %s/versions/%s\n", m.factory, m.count, m.dim, out, m.version);
@@ -207,13 +208,14 @@ static int index_info(int argc, char **argv) {
     lr_err err = {0};
     lr_index *ix;
     lr_index_manifest m;
-    if (lr_index_open(dir, NULL, 0, NULL, &ix, &m, &err)) return lr_cli_fail(cmd, &err);
+    if (lr_index_open(dir, NULL, 0, NULL, 0, &ix, &m, &err)) return lr_cli_fail(cmd, &err);
     lr_index_free(ix);
+    const char *model = lr_index_manifest_meta(&m, "model");
     if (json) {
         json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:s, s:I, s:s, s:s, s:I}", "dir", dir,
                               "version", m.version, "dim", (json_int_t)m.dim, "count",
                               (json_int_t)m.count, "factory", m.factory, "nprobe",
-                              (json_int_t)m.nprobe, "model_checksum", m.model_checksum, "created",
+                              (json_int_t)m.nprobe, "model_checksum", model ? model : "", "created",
                               m.created, "format_version", (json_int_t)m.format);
         json_t *pts = json_array();
         for (size_t i = 0; i < m.n_points; i++)
@@ -231,7 +233,7 @@ static int index_info(int argc, char **argv) {
                "rescore depth: %zu%s%s\nmodel checksum: %s\ncreated: %s\nindex crc32: %08x (verified)\n",
                dir, m.version, m.count, m.dim, m.factory, m.nprobe, m.rescore_depth,
                m.rescore_depth ? ", vectors " : "", m.rescore_depth ? m.vectors_dtype : "",
-               m.model_checksum[0] ? m.model_checksum : "-", m.created, m.index_crc32);
+               model ? model : "-", m.created, m.index_crc32);
         if (m.n_points) {
             printf("operating points (tuned on %s):\n     k  nprobe  rescore depth  recall@k\n",
                    m.tuned_on[0] ? m.tuned_on : "queries not recorded");
@@ -288,7 +290,7 @@ int lr_cmd_search(int argc, char **argv) {
     int64_t *ids = NULL;
     float *s = NULL;
     int rc = LR_EXIT_ERROR;
-    if (lr_index_open(dir, NULL, 0, NULL, &ix, NULL, &err) || lr_towers_content_open(vp, 0, &q, &err))
+    if (lr_index_open(dir, NULL, 0, NULL, 0, &ix, NULL, &err) || lr_towers_content_open(vp, 0, &q, &err))
         goto fail;
     size_t nq = lr_towers_content_rows(q);
     if (lr_towers_content_dim(q) != lr_index_dim(ix)) {
@@ -451,8 +453,9 @@ int lr_cmd_rebuild(int argc, char **argv) {
         }
     }
     fprintf(stderr, "[5/5] publishing (%.1f s so far)\n", lr_cli_now() - t0);
-    lr_index_publish_opts po = {.model_checksum = model_crc, .content_checksum = content_crc,
-                                .keep_versions = keep, .tuned_on = tuned_on};
+    lr_index_kv meta[2] = {{"model", model_crc}, {"content", content_crc}}; /* no content in id mode */
+    lr_index_publish_opts po = {.meta = meta, .n_meta = content_crc[0] ? 2 : 1, .keep_versions = keep,
+                                .tuned_on = tuned_on};
     lr_index_manifest man;
     if (lr_index_publish(ix, out, &po, &man, &err)) goto fail;
     fprintf(stderr, "done in %.1f s\n", lr_cli_now() - t0);

@@ -360,7 +360,8 @@ static int eval_index(const char *dir, const char *model_path, const float *user
     int32_t *tg = malloc(nu * sizeof *tg);
     int rc = !q || !sa || !se || !a || !e || !tg ? lr_err_set(err, LR_ENOMEM, "out of memory") : LR_OK;
     if (!rc) rc = lr_index_file_checksum(model_path, crc, err);
-    if (!rc) rc = lr_index_open(dir, NULL, D, crc, &ix, NULL, err);
+    lr_index_kv model = {"model", crc};
+    if (!rc) rc = lr_index_open(dir, NULL, D, &model, 1, &ix, NULL, err);
     for (size_t u = 0; !rc && u < nu; u++)
         if (targets[u] >= 0) {
             memcpy(q + nq * D, users + u * D, D * sizeof *q);

@@ -465,6 +465,98 @@ LR_TEST(bad_input_is_refused) {
     CHECK_ERR(rc, err, LR_EFAISS, "reading the index");
 }
 
+/* ---- the exact-search oracle against a naive loop --------------------------------------------- */
+
+typedef struct {
+    double score;
+    int64_t id;
+} scored;
+
+static int best_first(const void *a, const void *b) {
+    const scored *x = a, *y = b;
+    if (x->score != y->score) return x->score < y->score ? 1 : -1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* The reference: q's inner product with each of the n rows of x (n * d) in double, into
+ * by_id (n), and the rows sorted best first into rank (n). */
+static void naive_rank(const float *x, size_t n, size_t d, const float *q, double *by_id, scored *rank) {
+    for (size_t i = 0; i < n; i++) {
+        double s = 0;
+        for (size_t j = 0; j < d; j++) s += (double)q[j] * (double)x[i * d + j];
+        by_id[i] = s;
+        rank[i] = (scored){s, (int64_t)i};
+    }
+    qsort(rank, n, sizeof *rank, best_first);
+}
+
+/* One query's answer (ids, scores: k each) against the reference: the same id at each rank
+ * whose score is not within 1e-6 of a neighbour's (where it is, FAISS may order the tie either
+ * way: an id scoring as much will do), no id twice, scores within 1e-5, -1 / -INFINITY past the
+ * n rows. 0 when they agree, else 1 with the first difference in why; *strict counts the ranks
+ * whose id had to be equal. */
+static int differs(const double *by_id, const scored *rank, size_t n, const int64_t *ids, const float *scores,
+                   size_t k, size_t *strict, char *why, size_t cap) {
+    for (size_t j = 0; j < k; j++) {
+        if (j >= n) {
+            if (ids[j] == -1 && isinf(scores[j]) && scores[j] < 0) continue;
+            snprintf(why, cap, "rank %zu of %zu rows: id %lld score %g, expected -1 and -inf", j, n,
+                     (long long)ids[j], (double)scores[j]);
+            return 1;
+        }
+        int tied = (j > 0 && rank[j - 1].score - rank[j].score <= 1e-6) ||
+                   (j + 1 < n && rank[j].score - rank[j + 1].score <= 1e-6);
+        int bad_id = ids[j] < 0 || ids[j] >= (int64_t)n ||
+                     (tied ? fabs(by_id[ids[j]] - rank[j].score) > 1e-5 : ids[j] != rank[j].id);
+        for (size_t l = 0; l < j && !bad_id; l++) bad_id = ids[l] == ids[j];
+        if (bad_id || fabs((double)scores[j] - rank[j].score) > 1e-5) {
+            snprintf(why, cap, "rank %zu: id %lld score %.9g, the naive loop has id %lld score %.9g%s", j,
+                     (long long)ids[j], (double)scores[j], (long long)rank[j].id, rank[j].score,
+                     tied ? " (tied)" : "");
+            return 1;
+        }
+        *strict += !tied;
+    }
+    return 0;
+}
+
+/* lr_index_exact_search is the ground truth of autotune and of the tests, so it is checked once
+ * against the plainest computation there is: on 400 unit vectors, one row a copy of another (a
+ * true tie, and query 0 is that row), 200 queries, k from 1 to beyond the number of rows. */
+LR_TEST(exact_search_equals_a_naive_double_precision_loop) {
+    size_t n = 400, d = 32, nq = 200, ks[4] = {1, 10, 100, 450};
+    float *x = clustered(n, d, 5), *q = clustered(nq, d, 6), *scores = malloc(nq * 450 * sizeof *scores);
+    int64_t *ids = malloc(nq * 450 * sizeof *ids);
+    double *by_id = malloc(n * sizeof *by_id);
+    scored *rank = malloc(n * sizeof *rank);
+    CHECK(x && q && scores && ids && by_id && rank);
+    memcpy(x + 300 * d, x + 7 * d, d * sizeof *x);
+    memcpy(q, x + 7 * d, d * sizeof *q);
+    lr_err err = {0};
+    char why[256];
+    size_t strict = 0, checked = 0;
+    for (size_t t = 0; t < 4; t++) {
+        size_t k = ks[t];
+        CHECK_OK(lr_index_exact_search(x, n, d, q, nq, k, ids, scores, &err), err);
+        for (size_t i = 0; i < nq; i++) {
+            naive_rank(x, n, d, q + i * d, by_id, rank);
+            if (differs(by_id, rank, n, ids + i * k, scores + i * k, k, &strict, why, sizeof why))
+                LR_FAIL_("k %zu, query %zu: %s", k, i, why);
+            checked += k < n ? k : n;
+        }
+    }
+    CHECK(ids[0] == 7 || ids[0] == 300); /* query 0's tie, either way round */
+    CHECK(strict > checked * 9 / 10);    /* the ties, which only need a score, are the exception */
+    /* fewer rows than k: the answer is every row, then padding */
+    CHECK_OK(lr_index_exact_search(x, 7, d, q, nq, 12, ids, scores, &err), err);
+    for (size_t i = 0; i < nq; i++) {
+        naive_rank(x, 7, d, q + i * d, by_id, rank);
+        if (differs(by_id, rank, 7, ids + i * 12, scores + i * 12, 12, &strict, why, sizeof why))
+            LR_FAIL_("7 rows, k 12, query %zu: %s", i, why);
+    }
+    free(x), free(q), free(scores), free(ids), free(by_id), free(rank);
+}
+
 LR_TEST_MAIN(LR_CASE(default_factory_scales_with_the_catalogue),
              LR_CASE(ivf_flat_probing_every_list_equals_exact_search),
              LR_CASE(ivf_pq_finds_exact_neighbours_far_above_chance),
@@ -478,4 +570,5 @@ LR_TEST_MAIN(LR_CASE(default_factory_scales_with_the_catalogue),
              LR_CASE(default_tuning_holds_on_fresh_queries_at_k_10_and_100),
              LR_CASE(search_follows_the_operating_point_of_its_k),
              LR_CASE(removed_ids_of_a_fast_scan_index_are_never_returned),
-             LR_CASE(bad_input_is_refused))
+             LR_CASE(bad_input_is_refused),
+             LR_CASE(exact_search_equals_a_naive_double_precision_loop))

@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include "lr_index.h"
+#include "index_internal.h"
 #include "lr_test.h"
 
 static lr_index *small_index(size_t n, size_t d, float shift) {
@@ -23,10 +24,11 @@ LR_TEST(published_index_opens_with_its_manifest) {
     lr_index *ix = small_index(2000, 8, 0), *back = NULL;
     CHECK(ix);
     lr_err err = {0};
-    lr_index_publish_opts o = {.model_checksum = "model-abc", .content_checksum = "content-xyz", .keep_versions = 3};
+    lr_index_kv meta[2] = {{"model", "model-abc"}, {"content", "content-xyz"}};
+    lr_index_publish_opts o = {.meta = meta, .n_meta = 2, .keep_versions = 3};
     lr_index_manifest m, m2;
     int rc = lr_index_publish(ix, dir, &o, &m, &err);
-    int rc2 = rc ? rc : lr_index_open(dir, NULL, 8, "model-abc", &back, &m2, &err);
+    int rc2 = rc ? rc : lr_index_open(dir, NULL, 8, meta, 1, &back, &m2, &err);
     lr_test_rmdir(dir);
     CHECK_OK(rc, err);
     CHECK_OK(rc2, err);
@@ -36,7 +38,9 @@ LR_TEST(published_index_opens_with_its_manifest) {
     CHECK_EQ(m2.count, 2000);
     CHECK_EQ(m2.nprobe, 8); /* the build's default of 16, clamped to the 8 lists */
     CHECK_STR_EQ(m2.factory, "IVF8,Flat");
-    CHECK_STR_EQ(m2.content_checksum, "content-xyz");
+    CHECK_STR_EQ(lr_index_manifest_meta(&m2, "content"), "content-xyz");
+    CHECK_STR_EQ(lr_index_manifest_meta(&m2, "model"), "model-abc");
+    CHECK(lr_index_manifest_meta(&m2, "other") == NULL);
     CHECK_EQ(m2.index_crc32, m.index_crc32);
     CHECK_STR_EQ(lr_index_factory(back), "IVF8,Flat");
     CHECK_EQ(lr_index_count(back), 2000);
@@ -57,8 +61,8 @@ LR_TEST(newer_versions_become_current_and_old_ones_are_pruned) {
     }
     lr_index *cur = NULL, *old = NULL;
     lr_index_manifest m;
-    int rc2 = rc ? rc : lr_index_open(dir, NULL, 0, NULL, &cur, &m, &err);
-    int rc3 = lr_index_open(dir, "v000003", 0, NULL, &old, NULL, &err);
+    int rc2 = rc ? rc : lr_index_open(dir, NULL, 0, NULL, 0, &cur, &m, &err);
+    int rc3 = lr_index_open(dir, "v000003", 0, NULL, 0, &old, NULL, &err);
     char p[4200];
     lr_test_path(p, sizeof p, dir, "versions/v000001");
     struct stat st;
@@ -82,11 +86,11 @@ LR_TEST(a_crash_at_any_step_leaves_the_previous_version_loadable) {
         CHECK(dir);
         lr_err err = {0};
         lr_index *a = small_index(1000, 8, 0), *b = small_index(1500, 8, 1), *got = NULL;
-        lr_index_publish_opts crash = {.keep_versions = 3, .crash_after_step = step};
+        lr_index_publish_opts crash = {.keep_versions = 3};
         int rc = lr_index_publish(a, dir, NULL, NULL, &err);
-        int rc2 = rc ? rc : lr_index_publish(b, dir, &crash, NULL, &err);
+        int rc2 = rc ? rc : lr_index_publish_until(b, dir, &crash, step, NULL, &err);
         lr_index_manifest m;
-        int rc3 = rc2 ? rc2 : lr_index_open(dir, NULL, 8, NULL, &got, &m, &err);
+        int rc3 = rc2 ? rc2 : lr_index_open(dir, NULL, 8, NULL, 0, &got, &m, &err);
         /* and the next publish still works after the debris */
         lr_index_manifest m2;
         int rc4 = rc3 ? rc3 : lr_index_publish(b, dir, NULL, &m2, &err);
@@ -125,12 +129,13 @@ LR_TEST(damaged_or_mismatched_indexes_are_refused) {
     CHECK(dir);
     lr_index *ix = small_index(1000, 8, 0), *got = NULL;
     lr_err err = {0}, e1 = {0}, e2 = {0}, e3 = {0}, e4 = {0};
-    lr_index_publish_opts o = {.model_checksum = "model-1", .keep_versions = 3};
+    lr_index_kv model1 = {"model", "model-1"}, model2 = {"model", "model-2"};
+    lr_index_publish_opts o = {.meta = &model1, .n_meta = 1, .keep_versions = 3};
     int rc = lr_index_publish(ix, dir, &o, NULL, &err);
-    int dim = lr_index_open(dir, NULL, 64, NULL, &got, NULL, &e1);
-    int model = lr_index_open(dir, NULL, 8, "model-2", &got, NULL, &e2);
-    int bytes = corrupt(dir, "index.faiss", 200) == 0 ? lr_index_open(dir, NULL, 8, NULL, &got, NULL, &e3) : 999;
-    int missing = lr_index_open(dir, "v000009", 0, NULL, &got, NULL, &e4);
+    int dim = lr_index_open(dir, NULL, 64, NULL, 0, &got, NULL, &e1);
+    int model = lr_index_open(dir, NULL, 8, &model2, 1, &got, NULL, &e2);
+    int bytes = corrupt(dir, "index.faiss", 200) == 0 ? lr_index_open(dir, NULL, 8, NULL, 0, &got, NULL, &e3) : 999;
+    int missing = lr_index_open(dir, "v000009", 0, NULL, 0, &got, NULL, &e4);
     lr_test_rmdir(dir);
     CHECK_OK(rc, err);
     CHECK_ERR(dim, e1, LR_EMISMATCH, "holds 8-d vectors, expected 64");
@@ -156,12 +161,12 @@ static void rescoring_round_trip(lr_test_ctx *lr_t_, int f16) {
     lr_index_publish_opts o = {.keep_versions = 3, .vectors_f16 = f16};
     lr_index_manifest m;
     int rc = lr_index_publish(ix, dir, &o, NULL, &err);
-    int rc2 = rc ? rc : lr_index_open(dir, NULL, d, NULL, &back, &m, &err);
+    int rc2 = rc ? rc : lr_index_open(dir, NULL, d, NULL, 0, &back, &m, &err);
     int64_t a[10], b[10];
     float sa[10], sb[10];
     int rc3 = rc2 ? rc2 : lr_index_search(ix, 1, x + 5 * d, 10, a, sa, &err);
     int rc4 = rc3 ? rc3 : lr_index_search(back, 1, x + 5 * d, 10, b, sb, &err);
-    int damaged = corrupt(dir, "vectors.npy", 300) == 0 ? lr_index_open(dir, NULL, d, NULL, &bad, NULL, &e2) : 999;
+    int damaged = corrupt(dir, "vectors.npy", 300) == 0 ? lr_index_open(dir, NULL, d, NULL, 0, &bad, NULL, &e2) : 999;
     lr_test_rmdir(dir);
     CHECK_OK(rc, err);
     CHECK_OK(rc2, err);
@@ -195,7 +200,7 @@ LR_TEST(removed_ids_travel_with_the_version) {
     CHECK(dir);
     lr_index_manifest m;
     int rc = lr_index_publish(ix, dir, NULL, NULL, &err);
-    int rc2 = rc ? rc : lr_index_open(dir, NULL, d, NULL, &back, &m, &err);
+    int rc2 = rc ? rc : lr_index_open(dir, NULL, d, NULL, 0, &back, &m, &err);
     int64_t got[5];
     float s[5];
     int rc3 = rc2 ? rc2 : lr_index_search(back, 1, x + 5 * d, 5, got, s, &err);
@@ -224,7 +229,7 @@ LR_TEST(operating_points_travel_with_the_version) {
     lr_index_publish_opts o = {.keep_versions = 3, .tuned_on = "2000 items, each left out"};
     lr_index_manifest m;
     int rc = lr_index_publish(ix, dir, &o, NULL, &err);
-    int rc2 = rc ? rc : lr_index_open(dir, NULL, 0, NULL, &back, &m, &err);
+    int rc2 = rc ? rc : lr_index_open(dir, NULL, 0, NULL, 0, &back, &m, &err);
     lr_test_rmdir(dir);
     CHECK_OK(rc, err);
     CHECK_OK(rc2, err);
@@ -257,23 +262,28 @@ LR_TEST(format_1_manifests_still_open) {
     int rc = lr_index_publish(ix, dir, NULL, NULL, &err);
     snprintf(path, sizeof path, "%s/current/manifest.json", dir);
     json_t *o = rc ? NULL : json_load_file(path, 0, NULL);
+    /* as format 1 wrote it: no points, the checksums as fields of their own ("" for none) */
     int bad = !o || json_object_del(o, "operating_points") || json_object_del(o, "tuned_on") ||
+              json_object_del(o, "metadata") || json_object_set_new(o, "model_checksum", json_string("m-old")) ||
+              json_object_set_new(o, "content_checksum", json_string("")) ||
               json_object_set_new(o, "format_version", json_integer(1)) || json_object_set_new(o, "nprobe", json_integer(3)) ||
               json_dump_file(o, path, JSON_INDENT(2)) != 0;
     json_decref(o);
-    int rc2 = rc || bad ? 1 : lr_index_open(dir, NULL, 0, NULL, &back, &m, &err);
+    int rc2 = rc || bad ? 1 : lr_index_open(dir, NULL, 0, NULL, 0, &back, &m, &err);
     json_t *v2 = json_load_file(path, 0, NULL); /* format 9 is refused by name */
     json_object_set_new(v2, "format_version", json_integer(9));
     json_dump_file(v2, path, 0);
     json_decref(v2);
     lr_index *none = NULL;
-    int rc3 = lr_index_open(dir, NULL, 0, NULL, &none, NULL, &err);
+    int rc3 = lr_index_open(dir, NULL, 0, NULL, 0, &none, NULL, &err);
     lr_test_rmdir(dir);
     CHECK_OK(rc, err);
     CHECK(!bad);
     CHECK_OK(rc2, err);
     CHECK_EQ(m.format, 1);
     CHECK_EQ(m.n_points, 0);
+    CHECK_STR_EQ(lr_index_manifest_meta(&m, "model"), "m-old");
+    CHECK(lr_index_manifest_meta(&m, "content") == NULL);
     CHECK_EQ(lr_index_nprobe(back), 3);
     CHECK_ERR(rc3, err, LR_EFORMAT, "manifest format 9, this learnrec reads 1 to 2");
     lr_index_free(ix);
@@ -284,7 +294,7 @@ LR_TEST(format_1_manifests_still_open) {
 LR_TEST(missing_index_names_the_path) {
     lr_err err = {0};
     lr_index *ix;
-    CHECK_ERR(lr_index_open("/nonexistent/ix", NULL, 0, NULL, &ix, NULL, &err), err, LR_ENOTFOUND,
+    CHECK_ERR(lr_index_open("/nonexistent/ix", NULL, 0, NULL, 0, &ix, NULL, &err), err, LR_ENOTFOUND,
               "/nonexistent/ix/current/manifest.json: no index there (No such file or directory)");
     CHECK(!strstr(err.msg, "line"));
 }
