@@ -1,8 +1,6 @@
 /* Shared pieces of the learnrec command line. */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -24,30 +22,6 @@ int lr_cli_dispatch(const lr_cli_command *cmds, size_t n, const char *usage_line
     for (size_t i = 0; i < n; i++) fprintf(out, "  %-12s %s\n", cmds[i].name, cmds[i].summary);
     fprintf(out, "\nEach command takes --help. Exit status: 0 ok, 1 error, 2 usage.\n");
     return help && argc >= 1 ? LR_EXIT_OK : LR_EXIT_USAGE;
-}
-
-int lr_cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out) {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (!*s || *end || errno || s[0] == '-') {
-        lr_cli_usage_error(cmd, "%s expects a non-negative integer, got '%s'", opt, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-int lr_cli_parse_size(const char *cmd, const char *opt, const char *s, size_t min, size_t max,
-                      size_t *out) {
-    uint64_t v;
-    if (lr_cli_parse_u64(cmd, opt, s, &v)) return -1;
-    if (v < min || v > max) {
-        lr_cli_usage_error(cmd, "%s must be between %zu and %zu, got %s", opt, min, max, s);
-        return -1;
-    }
-    *out = (size_t)v;
-    return 0;
 }
 
 double lr_cli_now(void) {

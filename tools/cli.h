@@ -23,7 +23,106 @@ typedef struct {
 int lr_cli_dispatch(const lr_cli_command *cmds, size_t n, const char *usage_line, int argc,
                     char **argv);
 
-/* Parses an integer option value in [min, max]; prints a usage error and returns -1 if not. */
+/* ---- options (options.c) ----
+ * A command lists its options in a table of lr_cli_option; lr_cli_parse reads argv against it,
+ * so that help, missing values, unknown options, bounds and extra arguments are handled, and
+ * worded, the same way by every command. The table's destinations are the command's own
+ * variables; what they hold before parsing is the default the help shows. */
+typedef enum {
+    LR_CLI_FLAG,    /* int *: set to 1 */
+    LR_CLI_SET,     /* int *: set to .value (--no-pos sets the positions to none) */
+    LR_CLI_STRING,  /* const char **: the value; given twice, the last one */
+    LR_CLI_STRINGS, /* lr_cli_strings *: every value in order (an option that repeats) */
+    LR_CLI_SIZE,    /* size_t *: an integer in [.min, .max] */
+    LR_CLI_U64,     /* uint64_t *: any non-negative integer */
+    LR_CLI_DOUBLE,  /* double *: a number from .lo to .hi, each end excluded if .lo_open/.hi_open */
+    LR_CLI_FLOAT,   /* float *: the same */
+    LR_CLI_CHOICE,  /* int *: the .value of the entry of .choices named */
+    LR_CLI_CUSTOM,  /* anything: .parse stores the value or prints a usage error and fails */
+} lr_cli_kind;
+
+typedef struct {
+    const char *name;
+    int value;
+} lr_cli_choice; /* a table of them ends with {NULL, 0} */
+
+typedef struct {
+    const char **v; /* cap entries, caller-owned */
+    size_t n, cap;
+} lr_cli_strings;
+
+typedef struct {
+    const char *name; /* the long name without "--" */
+    char short_name;  /* 'k' for -k, or 0 */
+    lr_cli_kind kind;
+    void *dest;
+    const char *arg;  /* the value's name in the help ("N"); a choice's defaults to "a|b|c" */
+    const char *help; /* one line, or several separated by '\n' */
+    const char *dflt; /* the default the help shows; NULL: what dest holds; "": none */
+    int required;     /* the command does not run without it */
+    int *given;       /* may be NULL: set to 1 when the option is given */
+    size_t min, max;  /* LR_CLI_SIZE */
+    double lo, hi;    /* LR_CLI_DOUBLE, LR_CLI_FLOAT */
+    int lo_open, hi_open;
+    const lr_cli_choice *choices; /* LR_CLI_CHOICE */
+    int value;                    /* LR_CLI_SET */
+    /* LR_CLI_CUSTOM: `opt` is the option as spelled, for the message; 0 or a usage error */
+    int (*parse)(const char *cmd, const char *opt, const char *value, void *dest);
+} lr_cli_option;
+
+/* The table's entries, one line each: {LR_OPT_SIZE("keep", &keep, 0, 1000, "K", "versions kept")},
+ * with more fields after the macro when needed: {LR_OPT_STRING(...), .required = 1}. The
+ * _Generic checks that a destination has the kind's type. */
+#define LR_CLI_DEST(type, p) _Generic((p), type: (p))
+#define LR_OPT_FLAG(n, d, h) .name = (n), .kind = LR_CLI_FLAG, .dest = LR_CLI_DEST(int *, d), .help = (h)
+#define LR_OPT_SET(n, d, v, h) \
+    .name = (n), .kind = LR_CLI_SET, .dest = LR_CLI_DEST(int *, d), .value = (v), .help = (h)
+#define LR_OPT_STRING(n, d, a, h) \
+    .name = (n), .kind = LR_CLI_STRING, .dest = LR_CLI_DEST(const char **, d), .arg = (a), .help = (h)
+#define LR_OPT_STRINGS(n, d, a, h) \
+    .name = (n), .kind = LR_CLI_STRINGS, .dest = LR_CLI_DEST(lr_cli_strings *, d), .arg = (a), .help = (h)
+#define LR_OPT_SIZE(n, d, lo_, hi_, a, h)                                                           \
+    .name = (n), .kind = LR_CLI_SIZE, .dest = LR_CLI_DEST(size_t *, d), .min = (lo_), .max = (hi_), \
+    .arg = (a), .help = (h)
+#define LR_OPT_U64(n, d, a, h) \
+    .name = (n), .kind = LR_CLI_U64, .dest = LR_CLI_DEST(uint64_t *, d), .arg = (a), .help = (h)
+#define LR_OPT_DOUBLE(n, d, lo_, hi_, a, h)                                                         \
+    .name = (n), .kind = LR_CLI_DOUBLE, .dest = LR_CLI_DEST(double *, d), .lo = (lo_), .hi = (hi_), \
+    .arg = (a), .help = (h)
+#define LR_OPT_FLOAT(n, d, lo_, hi_, a, h)                                                        \
+    .name = (n), .kind = LR_CLI_FLOAT, .dest = LR_CLI_DEST(float *, d), .lo = (lo_), .hi = (hi_), \
+    .arg = (a), .help = (h)
+#define LR_OPT_CHOICE(n, d, c, h) \
+    .name = (n), .kind = LR_CLI_CHOICE, .dest = LR_CLI_DEST(int *, d), .choices = (c), .help = (h)
+#define LR_OPT_CUSTOM(n, d, fn, a, h) .name = (n), .kind = LR_CLI_CUSTOM, .dest = (d), .parse = (fn), \
+    .arg = (a), .help = (h)
+/* An enum variable as a choice's int: it fails to compile unless the enum is int-sized (it is for
+ * ours, whose values are small and non-negative; such an int and enum may alias). */
+#define LR_CLI_ENUM(p) ((int *)(p) + 0 * sizeof(char[sizeof *(p) == sizeof(int) ? 1 : -1]))
+
+typedef struct {
+    const char *cmd;         /* "dataset synth", as messages name it */
+    const char *usage;       /* after "usage: ": "learnrec dataset synth --out DIR [...]" */
+    const char *description; /* paragraphs between the usage and the options; may be NULL */
+    const lr_cli_option *opts;
+    size_t n_opts; /* at most 64 */
+    /* "PATH" when the command takes exactly one argument besides its options, else NULL */
+    const char *positional;
+    const char **positional_dest;
+} lr_cli_spec;
+
+#define LR_CLI_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+enum { LR_CLI_RUN = -1 };
+
+/* Reads argv (argv[0]: the command's name) against the spec: "--name value", "--name=value", a
+ * unique prefix of a name, "-c value", "-cvalue", "--" before arguments that start with '-'.
+ * Returns LR_CLI_RUN when the command should run; otherwise an exit code: LR_EXIT_OK after
+ * printing the help for --help or -h, LR_EXIT_USAGE after a usage error on stderr. */
+int lr_cli_parse(const lr_cli_spec *spec, int argc, char **argv);
+/* The usage, the description and one line per option with its help and default, on stdout. */
+int lr_cli_print_help(const lr_cli_spec *spec);
+
+/* An integer option value in [min, max] (or any, for u64); -1 after a usage error. */
 int lr_cli_parse_size(const char *cmd, const char *opt, const char *s, size_t min, size_t max,
                       size_t *out);
 int lr_cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);

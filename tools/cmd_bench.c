@@ -9,7 +9,6 @@
  * the next due time with microsecond precision (poll's millisecond timeout would add up to 1 ms
  * of our own lateness to every latency). */
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <poll.h>
 #include <stdio.h>
@@ -300,75 +299,38 @@ static int items_from_stats(const char *addr, size_t *items, lr_err *err) {
     return rc;
 }
 
-static void usage(void) {
-    printf("usage: learnrec bench --connect HOST:PORT [--concurrency C] [--rate R] [--duration S]\n"
-           "                      [-k K] [--nprobe P] [--history-len L] [--items N] [--seed S]\n"
-           "                      [--json F]\n\n"
-           "Load-tests a running `learnrec serve` with recommend calls for random histories: L ids\n"
-           "drawn uniformly from [0, N), N by default the server's stats \"count\".\n"
-           "With --rate R, R requests per second in total are due at fixed times, spread over C\n"
-           "pipelining connections, and latency runs from when a request was due (not when it\n"
-           "could be sent) to its answer, so a stalling server is not flattered. --rate 0 keeps\n"
-           "one request in flight per connection: the peak throughput. After S seconds sending\n"
-           "stops and answers are awaited for up to 5 s. Prints sent, completed, errors by code,\n"
-           "throughput and latency percentiles of the successful calls; --json F writes them.\n\n"
-           "  --concurrency C   connections (default 4)\n"
-           "  --rate R          requests per second, 0 = closed loop (default 0)\n"
-           "  --duration S      seconds of sending (default 10)\n"
-           "  -k, --k K         results per call (default 10)\n"
-           "  --nprobe P        lists each call probes (default: the served version's own)\n"
-           "  --history-len L   ids per history (default 20)\n"
-           "  --seed S          seed of the random histories (default 1)\n");
-}
-
-/* A number in [lo, hi] from optarg; -1 with a usage error printed otherwise. */
-static int parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi, double *out) {
-    char *end;
-    double v = strtod(s, &end);
-    if (!*s || *end || !(v >= lo && v <= hi)) {
-        lr_cli_usage_error(cmd, "%s expects a number in [%g, %g], got '%s'", opt, lo, hi, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-/* An exit code when the command is done (help, usage error), else -1. */
+/* The command line into b, whose fields hold the defaults; LR_CLI_RUN or an exit code. */
 static int parse_args(bench *b, int argc, char **argv) {
-    enum { O_CONNECT = 256, O_CONC, O_RATE, O_DUR, O_HLEN, O_ITEMS, O_SEED, O_JSON, O_NPROBE };
-    static const struct option opts[] = {
-        {"connect", required_argument, NULL, O_CONNECT}, {"concurrency", required_argument, NULL, O_CONC},
-        {"rate", required_argument, NULL, O_RATE},       {"duration", required_argument, NULL, O_DUR},
-        {"k", required_argument, NULL, 'k'},             {"history-len", required_argument, NULL, O_HLEN},
-        {"items", required_argument, NULL, O_ITEMS},     {"seed", required_argument, NULL, O_SEED},
-        {"json", required_argument, NULL, O_JSON},       {"nprobe", required_argument, NULL, O_NPROBE},
-        {"help", no_argument, NULL, 'h'},
-        {0, 0, 0, 0}};
-    const char *cmd = "bench";
-    int c, bad = 0;
-    opterr = 0;
-    optind = 1;
-    while (!bad && (c = getopt_long(argc, argv, ":hk:", opts, NULL)) != -1) {
-        switch (c) {
-        case O_CONNECT: b->addr = optarg; break;
-        case O_JSON: b->json_path = optarg; break;
-        case O_CONC: bad = lr_cli_parse_size(cmd, "--concurrency", optarg, 1, 1024, &b->n_conns); break;
-        case O_RATE: bad = parse_double(cmd, "--rate", optarg, 0, 1e7, &b->rate); break;
-        case O_DUR: bad = parse_double(cmd, "--duration", optarg, 0.001, 86400, &b->duration); break;
-        case 'k': bad = lr_cli_parse_size(cmd, "-k", optarg, 1, 1000000, &b->k); break;
-        case O_NPROBE: bad = lr_cli_parse_size(cmd, "--nprobe", optarg, 1, 1000000, &b->nprobe); break;
-        case O_HLEN: bad = lr_cli_parse_size(cmd, "--history-len", optarg, 0, 1000000, &b->hist_len); break;
-        case O_ITEMS: bad = lr_cli_parse_size(cmd, "--items", optarg, 1, (size_t)INT64_MAX, &b->items); break;
-        case O_SEED: bad = lr_cli_parse_u64(cmd, "--seed", optarg, &b->rng); break;
-        case 'h': usage(); return LR_EXIT_OK;
-        case ':': return lr_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
-        default: return lr_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (bad) return LR_EXIT_USAGE;
-    if (optind < argc) return lr_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (!b->addr) return lr_cli_usage_error(cmd, "--connect HOST:PORT is required");
-    return -1;
+    const lr_cli_option opts[] = {
+        {LR_OPT_STRING("connect", &b->addr, "HOST:PORT", "the server"), .required = 1},
+        {LR_OPT_SIZE("concurrency", &b->n_conns, 1, 1024, "C", "connections")},
+        {LR_OPT_DOUBLE("rate", &b->rate, 0, 1e7, "R", "requests per second, 0 = closed loop")},
+        {LR_OPT_DOUBLE("duration", &b->duration, 0.001, 86400, "S", "seconds of sending")},
+        {LR_OPT_SIZE("k", &b->k, 1, 1000000, "K", "results per call"), .short_name = 'k'},
+        {LR_OPT_SIZE("nprobe", &b->nprobe, 1, 1000000, "P",
+                     "lists each call probes (default: the served version's own)"), .dflt = ""},
+        {LR_OPT_SIZE("history-len", &b->hist_len, 0, 1000000, "L", "ids per history")},
+        {LR_OPT_SIZE("items", &b->items, 1, (size_t)INT64_MAX, "N",
+                     "ids are drawn from [0, N) (default: the server's stats \"count\")"), .dflt = ""},
+        {LR_OPT_U64("seed", &b->rng, "S", "seed of the random histories")},
+        {LR_OPT_STRING("json", &b->json_path, "F", "also write the report to F as JSON")},
+    };
+    const lr_cli_spec spec = {
+        .cmd = "bench",
+        .usage = "learnrec bench --connect HOST:PORT [--concurrency C] [--rate R] [--duration S]\n"
+                 "                      [-k K] [--nprobe P] [--history-len L] [--items N] [--seed S]\n"
+                 "                      [--json F]",
+        .description =
+            "Load-tests a running `learnrec serve` with recommend calls for random histories: L ids\n"
+            "drawn uniformly from [0, N), N by default the server's stats \"count\".\n"
+            "With --rate R, R requests per second in total are due at fixed times, spread over C\n"
+            "pipelining connections, and latency runs from when a request was due (not when it\n"
+            "could be sent) to its answer, so a stalling server is not flattered. --rate 0 keeps\n"
+            "one request in flight per connection: the peak throughput. After S seconds sending\n"
+            "stops and answers are awaited for up to 5 s. Prints sent, completed, errors by code,\n"
+            "throughput and latency percentiles of the successful calls; --json F writes them.",
+        .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
+    return lr_cli_parse(&spec, argc, argv);
 }
 
 /* Opens the connections and the timer, runs, reports; frees all of it. */
@@ -405,7 +367,7 @@ static int bench_main(bench *b, lr_err *err) {
 int lr_cmd_bench(int argc, char **argv) {
     bench b = {.n_conns = 4, .k = 10, .hist_len = 20, .duration = 10, .rng = 1};
     int p = parse_args(&b, argc, argv);
-    if (p >= 0) return p;
+    if (p != LR_CLI_RUN) return p;
     lr_err err = {0};
     if (!b.items && items_from_stats(b.addr, &b.items, &err)) return lr_cli_fail("bench", &err);
     return bench_main(&b, &err) ? lr_cli_fail("bench", &err) : LR_EXIT_OK;

@@ -1,6 +1,5 @@
 /* learnrec content: content embeddings (CEX) — fit the built-in encoder, import an LLM's output,
  * encode new text, describe a file. */
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,60 +10,37 @@
 #include "lr_data.h"
 #include "lr_towers.h"
 
-static int parse_dtype(const char *cmd, const char *s, lr_npy_dtype *out) {
-    if (strcmp(s, "f32") == 0) *out = LR_NPY_F32;
-    else if (strcmp(s, "f16") == 0) *out = LR_NPY_F16;
-    else return lr_cli_usage_error(cmd, "--dtype expects f32 or f16, got '%s'", s);
-    return 0;
-}
+/* --dtype of fit and import: how the .npy stores the values. */
+static const lr_cli_choice dtypes[] = {{"f32", LR_NPY_F32}, {"f16", LR_NPY_F16}, {NULL, 0}};
 
 static int content_fit(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"data", required_argument, NULL, 'd'},       {"out", required_argument, NULL, 'o'},
-        {"encoder-out", required_argument, NULL, 'e'}, {"dim", required_argument, NULL, 'n'},
-        {"projection", required_argument, NULL, 'p'}, {"min-df", required_argument, NULL, 'm'},
-        {"dtype", required_argument, NULL, 't'},      {"help", no_argument, NULL, 'h'},
-        {0, 0, 0, 0}};
+    static const lr_cli_choice projections[] = {{"random", LR_PROJ_RANDOM}, {"svd", LR_PROJ_SVD}, {NULL, 0}};
     const char *cmd = "content fit", *data = NULL, *out = NULL, *enc_out = NULL;
     lr_text_encoder_config cfg = lr_towers_text_encoder_config_default();
     lr_npy_dtype dtype = LR_NPY_F32;
-    int c;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': data = optarg; break;
-        case 'o': out = optarg; break;
-        case 'e': enc_out = optarg; break;
-        case 'n': if (lr_cli_parse_size(cmd, "--dim", optarg, 1, 65536, &cfg.dim)) return LR_EXIT_USAGE; break;
-        case 'm': if (lr_cli_parse_size(cmd, "--min-df", optarg, 1, 1000000, &cfg.min_df)) return LR_EXIT_USAGE; break;
-        case 'p':
-            if (strcmp(optarg, "random") == 0) cfg.projection = LR_PROJ_RANDOM;
-            else if (strcmp(optarg, "svd") == 0) cfg.projection = LR_PROJ_SVD;
-            else return lr_cli_usage_error(cmd, "--projection expects random or svd, got '%s'", optarg);
-            break;
-        case 't': if (parse_dtype(cmd, optarg, &dtype)) return LR_EXIT_USAGE; break;
-        case 'h':
-            printf("usage: learnrec content fit --data DIR --out content.npy --encoder-out encoder.bin\n"
-                   "                            [--dim N] [--projection random|svd] [--min-df N]\n"
-                   "                            [--dtype f32|f16]\n\n"
-                   "Fits the built-in text encoder on the dataset's item texts (TF-IDF over words,\n"
-                   "word bigrams and character 3-5-grams, projected to N dimensions), writes every\n"
-                   "item's content embedding (row i = item i) and saves the encoder, so that new\n"
-                   "items' text encodes later into the same space (learnrec content encode).\n\n"
-                   "  --dim N          content dimension (default %zu)\n"
-                   "  --projection P   random (default: sparse random projection) or svd (learned)\n"
-                   "  --min-df N       drop features found in fewer than N items (default %zu)\n"
-                   "  --dtype T        f32 (default) or f16 for the .npy\n",
-                   cfg.dim, cfg.min_df);
-            return LR_EXIT_OK;
-        case ':': return lr_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
-        default: return lr_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return lr_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (!data || !out || !enc_out)
-        return lr_cli_usage_error(cmd, "--data, --out and --encoder-out are required");
+    const lr_cli_option opts[] = {
+        {LR_OPT_STRING("data", &data, "DIR", "the dataset whose item texts to fit on"), .required = 1},
+        {LR_OPT_STRING("out", &out, "content.npy", "every item's content embedding"), .required = 1},
+        {LR_OPT_STRING("encoder-out", &enc_out, "encoder.bin", "the fitted encoder"), .required = 1},
+        {LR_OPT_SIZE("dim", &cfg.dim, 1, 65536, "N", "content dimension")},
+        {LR_OPT_CHOICE("projection", LR_CLI_ENUM(&cfg.projection), projections,
+                       "random: sparse random projection; svd: learned")},
+        {LR_OPT_SIZE("min-df", &cfg.min_df, 1, 1000000, "N", "drop features found in fewer than N items")},
+        {LR_OPT_CHOICE("dtype", LR_CLI_ENUM(&dtype), dtypes, "how the .npy stores the values")},
+    };
+    const lr_cli_spec spec = {
+        .cmd = cmd,
+        .usage = "learnrec content fit --data DIR --out content.npy --encoder-out encoder.bin\n"
+                 "                            [--dim N] [--projection random|svd] [--min-df N]\n"
+                 "                            [--dtype f32|f16]",
+        .description =
+            "Fits the built-in text encoder on the dataset's item texts (TF-IDF over words,\n"
+            "word bigrams and character 3-5-grams, projected to N dimensions), writes every\n"
+            "item's content embedding (row i = item i) and saves the encoder, so that new\n"
+            "items' text encodes later into the same space (learnrec content encode).",
+        .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
+    int p = lr_cli_parse(&spec, argc, argv);
+    if (p != LR_CLI_RUN) return p;
     if (cfg.projection == LR_PROJ_SVD && cfg.svd_input_dim < cfg.dim) cfg.svd_input_dim = cfg.dim * 4;
 
     lr_err err = {0};
@@ -109,35 +85,26 @@ fail:
 }
 
 static int content_import(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"from", required_argument, NULL, 'f'}, {"data", required_argument, NULL, 'd'},
-        {"out", required_argument, NULL, 'o'},  {"dtype", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},       {0, 0, 0, 0}};
     const char *cmd = "content import", *from = NULL, *data = NULL, *out = NULL;
     lr_npy_dtype dtype = LR_NPY_F32;
-    int c;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'f': from = optarg; break;
-        case 'd': data = optarg; break;
-        case 'o': out = optarg; break;
-        case 't': if (parse_dtype(cmd, optarg, &dtype)) return LR_EXIT_USAGE; break;
-        case 'h':
-            printf("usage: learnrec content import --from llm.npy --data DIR --out content.npy\n"
-                   "                               [--dtype f32|f16]\n\n"
-                   "Takes content embeddings written by any LLM (for example by\n"
-                   "tools/llm_export.py): a .npy of float32 or float16 in C order, or an .fvecs\n"
-                   "file, with row i for item i of the dataset. Checks the row count against the\n"
-                   "dataset and every value, L2-normalises the rows and writes them.\n");
-            return LR_EXIT_OK;
-        case ':': return lr_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
-        default: return lr_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return lr_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (!from || !data || !out) return lr_cli_usage_error(cmd, "--from, --data and --out are required");
+    const lr_cli_option opts[] = {
+        {LR_OPT_STRING("from", &from, "llm.npy", "the LLM's embeddings: .npy or .fvecs"), .required = 1},
+        {LR_OPT_STRING("data", &data, "DIR", "the dataset they embed, row i = item i"), .required = 1},
+        {LR_OPT_STRING("out", &out, "content.npy", "the checked, L2-normalised rows"), .required = 1},
+        {LR_OPT_CHOICE("dtype", LR_CLI_ENUM(&dtype), dtypes, "how the .npy stores the values")},
+    };
+    const lr_cli_spec spec = {
+        .cmd = cmd,
+        .usage = "learnrec content import --from llm.npy --data DIR --out content.npy\n"
+                 "                               [--dtype f32|f16]",
+        .description =
+            "Takes content embeddings written by any LLM (for example by\n"
+            "tools/llm_export.py): a .npy of float32 or float16 in C order, or an .fvecs\n"
+            "file, with row i for item i of the dataset. Checks the row count against the\n"
+            "dataset and every value, L2-normalises the rows and writes them.",
+        .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
+    int p = lr_cli_parse(&spec, argc, argv);
+    if (p != LR_CLI_RUN) return p;
     lr_err err = {0};
     lr_data *d = NULL;
     lr_content *ct = NULL;
@@ -172,40 +139,32 @@ fail:
 }
 
 static int content_encode(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"encoder", required_argument, NULL, 'e'}, {"text", required_argument, NULL, 't'},
-        {"out", required_argument, NULL, 'o'},     {"help", no_argument, NULL, 'h'},
-        {0, 0, 0, 0}};
     const char *cmd = "content encode", *encp = NULL, *out = NULL;
-    const char **texts = calloc((size_t)argc, sizeof *texts);
-    size_t n = 0;
-    int c;
-    if (!texts) return LR_EXIT_ERROR;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'e': encp = optarg; break;
-        case 't': texts[n++] = optarg; break;
-        case 'o': out = optarg; break;
-        case 'h':
-            free(texts);
-            printf("usage: learnrec content encode --encoder encoder.bin --text \"...\" [--text ...]\n"
-                   "                               [--out one.npy]\n\n"
-                   "Encodes new text with a fitted encoder into the same space as the catalogue:\n"
-                   "the cold-start path for a new item. One --text gives a 1-d .npy, several a\n"
-                   "2-d one; without --out the vectors are printed as JSON arrays, one per line.\n");
-            return LR_EXIT_OK;
-        case ':': free(texts); return lr_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
-        default: free(texts); return lr_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-        }
+    lr_cli_strings list = {calloc((size_t)argc, sizeof(char *)), 0, (size_t)argc};
+    const lr_cli_option opts[] = {
+        {LR_OPT_STRING("encoder", &encp, "encoder.bin", "the encoder content fit saved")},
+        {LR_OPT_STRINGS("text", &list, "TEXT", "a text to encode; give it once per text")},
+        {LR_OPT_STRING("out", &out, "one.npy", "write the vectors there instead")},
+    };
+    const lr_cli_spec spec = {
+        .cmd = cmd,
+        .usage = "learnrec content encode --encoder encoder.bin --text \"...\" [--text ...]\n"
+                 "                               [--out one.npy]",
+        .description =
+            "Encodes new text with a fitted encoder into the same space as the catalogue:\n"
+            "the cold-start path for a new item. One --text gives a 1-d .npy, several a\n"
+            "2-d one; without --out the vectors are printed as JSON arrays, one per line.",
+        .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
+    if (!list.v) return LR_EXIT_ERROR;
+    int p = lr_cli_parse(&spec, argc, argv);
+    if (p == LR_CLI_RUN && (!encp || list.n == 0))
+        p = lr_cli_usage_error(cmd, "--encoder and at least one --text are required");
+    if (p != LR_CLI_RUN) {
+        free(list.v);
+        return p;
     }
-    if (optind < argc || !encp || n == 0) {
-        int r = lr_cli_usage_error(cmd, optind < argc ? "unexpected argument" :
-                                        "--encoder and at least one --text are required");
-        free(texts);
-        return r;
-    }
+    const char **texts = list.v;
+    size_t n = list.n;
     lr_err err = {0};
     lr_text_encoder *enc = NULL;
     float *v = NULL;
@@ -238,20 +197,21 @@ fail:
 }
 
 static int content_info(int argc, char **argv) {
-    const char *cmd = "content info";
-    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        printf("usage: learnrec content info FILE\n\n"
-               "Describes a content matrix (.npy or .fvecs: rows, dimension, storage, row norms)\n"
-               "or a saved text encoder (features, dimension, projection).\n");
-        return LR_EXIT_OK;
-    }
-    if (argc != 2) return lr_cli_usage_error(cmd, argc < 2 ? "missing FILE" : "expected one FILE");
+    const char *cmd = "content info", *path = NULL;
+    const lr_cli_spec spec = {
+        .cmd = cmd, .usage = "learnrec content info FILE",
+        .description =
+            "Describes a content matrix (.npy or .fvecs: rows, dimension, storage, row norms)\n"
+            "or a saved text encoder (features, dimension, projection).",
+        .positional = "FILE", .positional_dest = &path};
+    int p = lr_cli_parse(&spec, argc, argv);
+    if (p != LR_CLI_RUN) return p;
     lr_err err = {0};
     lr_text_encoder *enc = NULL;
-    if (lr_towers_text_encoder_load(argv[1], &enc, &err) == LR_OK) {
+    if (lr_towers_text_encoder_load(path, &enc, &err) == LR_OK) {
         lr_text_encoder_config c = lr_towers_text_encoder_get_config(enc);
         printf("file: %s\nkind: text encoder\nfeatures: %zu\ndim: %zu\nprojection: %s\n"
-               "char n-grams: %zu-%zu\nmin_df: %zu\n", argv[1],
+               "char n-grams: %zu-%zu\nmin_df: %zu\n", path,
                lr_towers_text_encoder_num_features(enc), c.dim,
                c.projection == LR_PROJ_SVD ? "learned (svd)" : "random", c.char_ngram_min,
                c.char_ngram_max, c.min_df);
@@ -260,7 +220,7 @@ static int content_info(int argc, char **argv) {
     }
     lr_content *ct = NULL;
     lr_err err2 = {0};
-    if (lr_towers_content_open(argv[1], 0, &ct, &err2)) {
+    if (lr_towers_content_open(path, 0, &ct, &err2)) {
         /* Neither kind: report the content reader's complaint unless the file is an encoder. */
         return lr_cli_fail(cmd, err.code == LR_EFORMAT && strstr(err.msg, "magic") ? &err2 : &err);
     }
@@ -276,7 +236,7 @@ static int content_info(int argc, char **argv) {
         mx = norm > mx ? norm : mx;
         sum += norm;
     }
-    printf("file: %s\nkind: content matrix\nstorage: %s\nrows: %zu\ndim: %zu\n", argv[1],
+    printf("file: %s\nkind: content matrix\nstorage: %s\nrows: %zu\ndim: %zu\n", path,
            lr_towers_content_source(ct), rows, dim);
     printf("row norm: min %.4f, mean %.4f, max %.4f\nzero rows: %zu\n", mn, sum / (double)rows, mx,
            zero);

@@ -1,7 +1,5 @@
 /* learnrec dataset: inspect a dataset (info) and generate the synthetic catalogue (synth). */
-#include <getopt.h>
 #include <stdio.h>
-#include <string.h>
 
 #include <jansson.h>
 
@@ -27,29 +25,19 @@ static int info_json(const char *path, const lr_data *d, const lr_data_stats *st
 }
 
 static int dataset_info(int argc, char **argv) {
-    static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-                                         {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
-    int json = 0, c;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'j': json = 1; break;
-        case 'h':
-            printf("usage: learnrec dataset info PATH [--json]\n\n"
-                   "PATH is a dataset directory, a file prefix (dir/Scientific) or any file of a\n"
-                   "dataset. Formats: RecBole atomic files (a sequence split with item_id_list,\n"
-                   "UniSRec's with P.item2index or RecBole's benchmark files with P.item, or\n"
-                   "ratings split leave-one-out by time) and Amazon Reviews 2018 raw files.\n\n"
-                   "  --json   print the counts as one JSON object\n");
-            return LR_EXIT_OK;
-        default: return lr_cli_usage_error("dataset info", "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind != argc - 1)
-        return lr_cli_usage_error("dataset info", optind >= argc ? "missing PATH"
-                                                                  : "expected one PATH");
-    const char *path = argv[optind];
+    const char *path = NULL;
+    int json = 0;
+    const lr_cli_option opts[] = {{LR_OPT_FLAG("json", &json, "print the counts as one JSON object")}};
+    const lr_cli_spec spec = {
+        .cmd = "dataset info", .usage = "learnrec dataset info PATH [--json]",
+        .description =
+            "PATH is a dataset directory, a file prefix (dir/Scientific) or any file of a\n"
+            "dataset. Formats: RecBole atomic files (a sequence split with item_id_list,\n"
+            "UniSRec's with P.item2index or RecBole's benchmark files with P.item, or\n"
+            "ratings split leave-one-out by time) and Amazon Reviews 2018 raw files.",
+        .opts = opts, .n_opts = LR_CLI_COUNT(opts), .positional = "PATH", .positional_dest = &path};
+    int p = lr_cli_parse(&spec, argc, argv);
+    if (p != LR_CLI_RUN) return p;
     lr_err err = {0};
     lr_data *d;
     if (lr_data_load(path, &d, &err)) return lr_cli_fail("dataset info", &err);
@@ -73,44 +61,28 @@ static int dataset_info(int argc, char **argv) {
 }
 
 static int dataset_synth(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"items", required_argument, NULL, 'i'}, {"users", required_argument, NULL, 'u'},
-        {"seed", required_argument, NULL, 's'},  {"out", required_argument, NULL, 'o'},
-        {"prefix", required_argument, NULL, 'p'}, {"mean-len", required_argument, NULL, 'm'},
-        {"help", no_argument, NULL, 'h'},        {0, 0, 0, 0}};
     lr_synth_config cfg = lr_data_synth_config_default();
     const char *out = NULL, *prefix = "synth", *cmd = "dataset synth";
-    int c;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'i': if (lr_cli_parse_size(cmd, "--items", optarg, 1000, 1000000, &cfg.items)) return LR_EXIT_USAGE; break;
-        case 'u': if (lr_cli_parse_size(cmd, "--users", optarg, 1, 10000000, &cfg.users)) return LR_EXIT_USAGE; break;
-        case 's': if (lr_cli_parse_u64(cmd, "--seed", optarg, &cfg.seed)) return LR_EXIT_USAGE; break;
-        case 'm': if (lr_cli_parse_size(cmd, "--mean-len", optarg, 3, 1000, &cfg.mean_seq_len)) return LR_EXIT_USAGE; break;
-        case 'o': out = optarg; break;
-        case 'p': prefix = optarg; break;
-        case 'h':
-            printf("usage: learnrec dataset synth --out DIR [--items N] [--users M] [--seed S]\n"
-                   "                              [--prefix NAME] [--mean-len L]\n\n"
-                   "Generates the synthetic catalogue: items in a category tree with brands and\n"
-                   "titles from per-category vocabularies, users whose sequences follow drifting\n"
-                   "tastes for categories and brands. Writes RecBole atomic files DIR/NAME.inter,\n"
-                   "DIR/NAME.item and DIR/NAME.user, which 'learnrec dataset info DIR' reads.\n\n"
-                   "  --items N     items, 1000 to 1000000 (default %zu)\n"
-                   "  --users M     users (default %zu)\n"
-                   "  --seed S      random seed; the same seed gives the same files (default %llu)\n"
-                   "  --prefix NAME file name prefix (default synth)\n"
-                   "  --mean-len L  mean sequence length (default %zu)\n",
-                   cfg.items, cfg.users, (unsigned long long)cfg.seed, cfg.mean_seq_len);
-            return LR_EXIT_OK;
-        case ':': return lr_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
-        default: return lr_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return lr_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (!out) return lr_cli_usage_error(cmd, "--out DIR is required");
+    const lr_cli_option opts[] = {
+        {LR_OPT_STRING("out", &out, "DIR", "where the files go"), .required = 1},
+        {LR_OPT_SIZE("items", &cfg.items, 1000, 1000000, "N", "items, 1000 to 1000000")},
+        {LR_OPT_SIZE("users", &cfg.users, 1, 10000000, "M", "users")},
+        {LR_OPT_U64("seed", &cfg.seed, "S", "random seed; the same seed gives the same files")},
+        {LR_OPT_STRING("prefix", &prefix, "NAME", "file name prefix")},
+        {LR_OPT_SIZE("mean-len", &cfg.mean_seq_len, 3, 1000, "L", "mean sequence length")},
+    };
+    const lr_cli_spec spec = {
+        .cmd = cmd,
+        .usage = "learnrec dataset synth --out DIR [--items N] [--users M] [--seed S]\n"
+                 "                              [--prefix NAME] [--mean-len L]",
+        .description =
+            "Generates the synthetic catalogue: items in a category tree with brands and\n"
+            "titles from per-category vocabularies, users whose sequences follow drifting\n"
+            "tastes for categories and brands. Writes RecBole atomic files DIR/NAME.inter,\n"
+            "DIR/NAME.item and DIR/NAME.user, which 'learnrec dataset info DIR' reads.",
+        .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
+    int p = lr_cli_parse(&spec, argc, argv);
+    if (p != LR_CLI_RUN) return p;
     if (cfg.mean_seq_len > cfg.max_seq_len) cfg.max_seq_len = cfg.mean_seq_len * 4;
     lr_err err = {0};
     lr_data *d;
@@ -126,18 +98,19 @@ static int dataset_synth(int argc, char **argv) {
 }
 
 static int dataset_texts(int argc, char **argv) {
-    const char *cmd = "dataset texts";
-    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        printf("usage: learnrec dataset texts PATH\n\n"
-               "Prints every item's text, one per line in item order (line i = item i; an empty\n"
-               "line for an item without text; tabs and newlines become spaces). This is the\n"
-               "input of tools/llm_export.py.\n");
-        return LR_EXIT_OK;
-    }
-    if (argc != 2) return lr_cli_usage_error(cmd, argc < 2 ? "missing PATH" : "expected one PATH");
+    const char *cmd = "dataset texts", *path = NULL;
+    const lr_cli_spec spec = {
+        .cmd = cmd, .usage = "learnrec dataset texts PATH",
+        .description =
+            "Prints every item's text, one per line in item order (line i = item i; an empty\n"
+            "line for an item without text; tabs and newlines become spaces). This is the\n"
+            "input of tools/llm_export.py.",
+        .positional = "PATH", .positional_dest = &path};
+    int p = lr_cli_parse(&spec, argc, argv);
+    if (p != LR_CLI_RUN) return p;
     lr_err err = {0};
     lr_data *d;
-    if (lr_data_load(argv[1], &d, &err)) return lr_cli_fail(cmd, &err);
+    if (lr_data_load(path, &d, &err)) return lr_cli_fail(cmd, &err);
     for (size_t i = 0; i < lr_data_num_items(d); i++) {
         const char *t = lr_data_item_text(d, i);
         for (; t && *t; t++) putchar(*t == '\t' || *t == '\n' || *t == '\r' ? ' ' : *t);

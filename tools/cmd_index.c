@@ -1,5 +1,4 @@
 /* learnrec build-index, index info and search: the item index from the command line. */
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,37 +13,31 @@
 #include "lr_index.h"
 #include "lr_towers.h"
 
-/* --target-recall of build-index and rebuild: a recall in (0, 1]; -1 with a usage error otherwise. */
-static int parse_target_recall(const char *cmd, const char *s, double *out) {
-    char *end;
-    double v = strtod(s, &end);
-    if (*end || !(v > 0 && v <= 1)) {
-        lr_cli_usage_error(cmd, "--target-recall expects a number in (0, 1], got '%s'", s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 enum { MAX_TUNING_QUERIES = 2000 };
 
-/* --tune-k of build-index and rebuild: ascending values of k, comma-separated. */
-static int parse_tune_k(const char *cmd, const char *s, size_t *ks, size_t *nk) {
+/* --tune-k of build-index and rebuild: the values of k, each tuned to its own operating point. */
+typedef struct {
+    size_t k[LR_INDEX_MAX_POINTS], n;
+} tune_ks;
+
+/* Ascending values of k, comma-separated, into a tune_ks; 0, or -1 after a usage error. */
+static int parse_tune_k(const char *cmd, const char *opt, const char *s, void *dest) {
+    size_t *ks = ((tune_ks *)dest)->k, *nk = &((tune_ks *)dest)->n;
     *nk = 0;
     for (const char *p = s; *p;) {
         char *end;
         unsigned long long v = strtoull(p, &end, 10);
         if (end == p || (*end && *end != ',') || *p == '-' || v == 0 || v > 100000 ||
             *nk == LR_INDEX_MAX_POINTS || (*nk && v <= ks[*nk - 1])) {
-            lr_cli_usage_error(cmd, "--tune-k expects 1 to %d ascending values of k in 1..100000, "
-                               "comma-separated, got '%s'", LR_INDEX_MAX_POINTS, s);
+            lr_cli_usage_error(cmd, "%s expects 1 to %d ascending values of k in 1..100000, "
+                               "comma-separated, got '%s'", opt, LR_INDEX_MAX_POINTS, s);
             return -1;
         }
         ks[(*nk)++] = (size_t)v;
         p = *end ? end + 1 : end;
     }
     if (*nk == 0) {
-        lr_cli_usage_error(cmd, "--tune-k expects at least one value of k");
+        lr_cli_usage_error(cmd, "%s expects at least one value of k", opt);
         return -1;
     }
     return 0;
@@ -90,66 +83,48 @@ static int read_queries(const char *path, size_t dim, float **out, size_t *nq, l
 }
 
 int lr_cmd_build_index(int argc, char **argv) {
-    enum { O_TARGET = 256, O_MODEL, O_KEEP, O_RESCORE, O_F16, O_QUERIES, O_TUNE_K };
-    static const struct option opts[] = {
-        {"items", required_argument, NULL, 'i'}, {"out", required_argument, NULL, 'o'},
-        {"index", required_argument, NULL, 'x'}, {"target-recall", required_argument, NULL, O_TARGET},
-        {"model-checksum", required_argument, NULL, O_MODEL}, {"keep", required_argument, NULL, O_KEEP},
-        {"rescore", required_argument, NULL, O_RESCORE}, {"vectors-f16", no_argument, NULL, O_F16},
-        {"queries", required_argument, NULL, O_QUERIES}, {"tune-k", required_argument, NULL, O_TUNE_K},
-        {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+    static const lr_cli_choice rescores[] = {{"auto", 1}, {"off", 0}, {NULL, 0}};
     const char *cmd = "build-index", *items = NULL, *out = NULL, *factory = NULL, *model = NULL, *qpath = NULL;
     double target = 0.95;
-    size_t keep = 3, ks[LR_INDEX_MAX_POINTS] = {10, 100}, nk = 2;
+    size_t keep = 3;
+    tune_ks tk = {{10, 100}, 2};
     int rescore = 1, f16 = 0;
-    int c;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'i': items = optarg; break;
-        case 'o': out = optarg; break;
-        case 'x': factory = optarg; break;
-        case O_MODEL: model = optarg; break;
-        case O_F16: f16 = 1; break;
-        case O_QUERIES: qpath = optarg; break;
-        case O_RESCORE:
-            if (strcmp(optarg, "auto") == 0) rescore = 1;
-            else if (strcmp(optarg, "off") == 0) rescore = 0;
-            else return lr_cli_usage_error(cmd, "--rescore expects auto or off, got '%s'", optarg);
-            break;
-        case O_KEEP: if (lr_cli_parse_size(cmd, "--keep", optarg, 0, 1000, &keep)) return LR_EXIT_USAGE; break;
-        case O_TARGET: if (parse_target_recall(cmd, optarg, &target)) return LR_EXIT_USAGE; break;
-        case O_TUNE_K: if (parse_tune_k(cmd, optarg, ks, &nk)) return LR_EXIT_USAGE; break;
-        case 'h':
-            printf("usage: learnrec build-index --items items.npy --out DIR [--index STR]\n"
-                   "                            [--queries Q.npy] [--target-recall R] [--tune-k LIST]\n"
-                   "                            [--keep K] [--model-checksum S]\n\n"
-                   "Builds a FAISS index over item embeddings (row i = item i, inner product),\n"
-                   "tunes it for each k of LIST (default 10,100) to the cheapest nprobe and\n"
-                   "re-scoring depth whose recall@k against exact search reaches R, and publishes\n"
-                   "it as the next version of DIR (DIR/versions/vNNNNNN, DIR/current swapped\n"
-                   "atomically). Searches then use the setting tuned for their k (a larger k: the\n"
-                   "last one).\n\n"
-                   "  --index STR          any FAISS factory string (default: IVF with about\n"
-                   "                       4 sqrt(N) lists and 8-bit scalar codes, SQ8)\n"
-                   "  --queries Q.npy      tune on these query vectors (e.g. user-tower outputs;\n"
-                   "                       zero rows are skipped, at most 2,000 rows used). Without\n"
-                   "                       it: 2,000 items, each searched with itself left out of\n"
-                   "                       its results and of the truth, which behave as fresh\n"
-                   "                       queries from the items' own distribution\n"
-                   "  --target-recall R    (default 0.95)\n"
-                   "  --tune-k LIST        the values of k to tune for, ascending (default 10,100)\n"
-                   "  --rescore auto|off   keep the item vectors and let autotune choose how many\n"
-                   "                       candidates to re-score exactly (default auto)\n"
-                   "  --vectors-f16        store those vectors as float16 (half the disk and memory)\n"
-                   "  --keep K             versions kept (default 3)\n");
-            return LR_EXIT_OK;
-        case ':': return lr_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
-        default: return lr_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc || !items || !out) return lr_cli_usage_error(cmd, "--items and --out are required");
+    const lr_cli_option opts[] = {
+        {LR_OPT_STRING("items", &items, "items.npy", "the item embeddings, row i = item i"), .required = 1},
+        {LR_OPT_STRING("out", &out, "DIR", "the index directory to publish into"), .required = 1},
+        {LR_OPT_STRING("index", &factory, "STR", "any FAISS factory string (default: IVF with about\n"
+                       "4 sqrt(N) lists and 8-bit scalar codes, SQ8)")},
+        {LR_OPT_STRING("queries", &qpath, "Q.npy", "tune on these query vectors (e.g. user-tower outputs;\n"
+                       "zero rows are skipped, at most 2,000 rows used). Without\n"
+                       "it: 2,000 items, each searched with itself left out of\n"
+                       "its results and of the truth, which behave as fresh\n"
+                       "queries from the items' own distribution")},
+        {LR_OPT_DOUBLE("target-recall", &target, 0, 1, "R", "the recall@k each k is tuned to reach"),
+         .lo_open = 1},
+        {LR_OPT_CUSTOM("tune-k", &tk, parse_tune_k, "LIST", "the values of k to tune for, ascending"),
+         .dflt = "10,100"},
+        {LR_OPT_CHOICE("rescore", &rescore, rescores,
+                       "keep the item vectors and let autotune choose how many\n"
+                       "candidates to re-score exactly")},
+        {LR_OPT_FLAG("vectors-f16", &f16, "store those vectors as float16 (half the disk and memory)")},
+        {LR_OPT_SIZE("keep", &keep, 0, 1000, "K", "versions kept")},
+        {LR_OPT_STRING("model-checksum", &model, "S", "the towers' checksum, recorded in the manifest")},
+    };
+    const lr_cli_spec spec = {
+        .cmd = cmd,
+        .usage = "learnrec build-index --items items.npy --out DIR [--index STR]\n"
+                 "                            [--queries Q.npy] [--target-recall R] [--tune-k LIST]\n"
+                 "                            [--keep K] [--model-checksum S]",
+        .description =
+            "Builds a FAISS index over item embeddings (row i = item i, inner product),\n"
+            "tunes it for each k of LIST (default 10,100) to the cheapest nprobe and\n"
+            "re-scoring depth whose recall@k against exact search reaches R, and publishes\n"
+            "it as the next version of DIR (DIR/versions/vNNNNNN, DIR/current swapped\n"
+            "atomically). Searches then use the setting tuned for their k (a larger k: the\n"
+            "last one).",
+        .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
+    int p = lr_cli_parse(&spec, argc, argv);
+    if (p != LR_CLI_RUN) return p;
     lr_err err = {0};
     lr_content *x = NULL;
     lr_index *ix = NULL;
@@ -167,7 +142,7 @@ int lr_cmd_build_index(int argc, char **argv) {
         if (!qpath) nq = n < MAX_TUNING_QUERIES ? n : MAX_TUNING_QUERIES;
         if (qpath) snprintf(tuned_on, sizeof tuned_on, "%zu query vectors from %.80s", nq, qpath);
         else snprintf(tuned_on, sizeof tuned_on, "%zu items, each left out of its own results", nq);
-        if (lr_index_autotune(ix, lr_towers_content_data(x), n, q, nq, ks, nk, target, pts, &npts, &err))
+        if (lr_index_autotune(ix, lr_towers_content_data(x), n, q, nq, tk.k, tk.n, target, pts, &npts, &err))
             goto fail;
     }
     lr_index_kv meta = {"model", model}; /* what --model-checksum names, when given */
@@ -188,23 +163,19 @@ fail:
 }
 
 static int index_info(int argc, char **argv) {
-    const char *cmd = "index info";
+    const char *cmd = "index info", *dir = NULL;
     int json = 0;
-    const char *dir = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: learnrec index info DIR [--json]\n\n"
-                   "Opens the current version of an index directory, verifying its manifest and\n"
-                   "checksum, and prints the manifest with its operating points: for each k tuned,\n"
-                   "the nprobe and re-scoring depth searches up to that k use, and the recall@k\n"
-                   "measured when it was tuned.\n");
-            return LR_EXIT_OK;
-        }
-        if (!strcmp(argv[i], "--json")) json = 1;
-        else if (!dir) dir = argv[i];
-        else return lr_cli_usage_error(cmd, "unexpected argument '%s'", argv[i]);
-    }
-    if (!dir) return lr_cli_usage_error(cmd, "missing DIR");
+    const lr_cli_option opts[] = {{LR_OPT_FLAG("json", &json, "print the manifest as one JSON object")}};
+    const lr_cli_spec spec = {
+        .cmd = cmd, .usage = "learnrec index info DIR [--json]",
+        .description =
+            "Opens the current version of an index directory, verifying its manifest and\n"
+            "checksum, and prints the manifest with its operating points: for each k tuned,\n"
+            "the nprobe and re-scoring depth searches up to that k use, and the recall@k\n"
+            "measured when it was tuned.",
+        .opts = opts, .n_opts = LR_CLI_COUNT(opts), .positional = "DIR", .positional_dest = &dir};
+    int p = lr_cli_parse(&spec, argc, argv);
+    if (p != LR_CLI_RUN) return p;
     lr_err err = {0};
     lr_index *ix;
     lr_index_manifest m;
@@ -256,34 +227,26 @@ int lr_cmd_index(int argc, char **argv) {
 }
 
 int lr_cmd_search(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"index", required_argument, NULL, 'x'}, {"vectors", required_argument, NULL, 'v'},
-        {"k", required_argument, NULL, 'k'},     {"json", required_argument, NULL, 'j'},
-        {"nprobe", required_argument, NULL, 'p'}, {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "search", *dir = NULL, *vp = NULL, *jp = NULL;
     size_t k = 10, nprobe = 0;
-    int c;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":hk:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'x': dir = optarg; break;
-        case 'v': vp = optarg; break;
-        case 'j': jp = optarg; break;
-        case 'k': if (lr_cli_parse_size(cmd, "-k", optarg, 1, 100000, &k)) return LR_EXIT_USAGE; break;
-        case 'p': if (lr_cli_parse_size(cmd, "--nprobe", optarg, 1, 1 << 20, &nprobe)) return LR_EXIT_USAGE; break;
-        case 'h':
-            printf("usage: learnrec search --index DIR --vectors q.npy -k K [--nprobe P] [--json F]\n\n"
-                   "Searches the current version of an index for each row of q.npy and prints\n"
-                   "the top K [id, score] per query; --json F writes {\"results\": [[[id, score],\n"
-                   "...], ...]}, one list per query row. The index's operating point for K sets\n"
-                   "nprobe and re-scoring (index info lists them); --nprobe P overrides nprobe.\n");
-            return LR_EXIT_OK;
-        case ':': return lr_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
-        default: return lr_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc || !dir || !vp) return lr_cli_usage_error(cmd, "--index and --vectors are required");
+    const lr_cli_option opts[] = {
+        {LR_OPT_STRING("index", &dir, "DIR", "the index directory"), .required = 1},
+        {LR_OPT_STRING("vectors", &vp, "q.npy", "the queries, one per row"), .required = 1},
+        {LR_OPT_SIZE("k", &k, 1, 100000, "K", "results per query"), .short_name = 'k'},
+        {LR_OPT_SIZE("nprobe", &nprobe, 1, 1 << 20, "P", "lists to probe, instead of the operating point's"),
+         .dflt = ""},
+        {LR_OPT_STRING("json", &jp, "F", "write the results to F instead of printing them")},
+    };
+    const lr_cli_spec spec = {
+        .cmd = cmd, .usage = "learnrec search --index DIR --vectors q.npy -k K [--nprobe P] [--json F]",
+        .description =
+            "Searches the current version of an index for each row of q.npy and prints\n"
+            "the top K [id, score] per query; --json F writes {\"results\": [[[id, score],\n"
+            "...], ...]}, one list per query row. The index's operating point for K sets\n"
+            "nprobe and re-scoring (index info lists them); --nprobe P overrides nprobe.",
+        .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
+    int p = lr_cli_parse(&spec, argc, argv);
+    if (p != LR_CLI_RUN) return p;
     lr_err err = {0};
     lr_index *ix = NULL;
     lr_content *q = NULL;
@@ -367,46 +330,39 @@ static int embed_with_progress(const lr_pal *m, const lr_content *ct, size_t ni,
 /* learnrec rebuild: the offline job. Item tower over every item, build, tune against user-tower
  * queries, publish. */
 int lr_cmd_rebuild(int argc, char **argv) {
-    enum { O_TARGET = 256, O_KEEP, O_TUNE_K };
-    static const struct option opts[] = {
-        {"data", required_argument, NULL, 'd'},    {"model", required_argument, NULL, 'm'},
-        {"content", required_argument, NULL, 'c'}, {"out", required_argument, NULL, 'o'},
-        {"index", required_argument, NULL, 'x'},   {"target-recall", required_argument, NULL, O_TARGET},
-        {"keep", required_argument, NULL, O_KEEP}, {"tune-k", required_argument, NULL, O_TUNE_K},
-        {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "rebuild", *data = NULL, *mp = NULL, *cp = NULL, *out = NULL, *factory = NULL;
     double target = 0.95;
-    size_t keep = 3, ks[LR_INDEX_MAX_POINTS] = {10, 100}, nk = 2;
-    int c;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': data = optarg; break;
-        case 'm': mp = optarg; break;
-        case 'c': cp = optarg; break;
-        case 'o': out = optarg; break;
-        case 'x': factory = optarg; break;
-        case O_KEEP: if (lr_cli_parse_size(cmd, "--keep", optarg, 0, 1000, &keep)) return LR_EXIT_USAGE; break;
-        case O_TARGET: if (parse_target_recall(cmd, optarg, &target)) return LR_EXIT_USAGE; break;
-        case O_TUNE_K: if (parse_tune_k(cmd, optarg, ks, &nk)) return LR_EXIT_USAGE; break;
-        case 'h':
-            printf("usage: learnrec rebuild --data DIR --model M --content C --out DIR [--index STR]\n"
-                   "                        [--target-recall R] [--tune-k LIST] [--keep K]\n\n"
-                   "The offline index job in one command: the item tower over every item, an index\n"
-                   "over its outputs (as build-index), nprobe and re-scoring depth tuned for each k\n"
-                   "of LIST (default 10,100) so that the recall@k of users' own vectors (up to 2,000\n"
-                   "validation histories through the user tower) against exact search reaches R,\n"
-                   "then published as the next version of DIR with\n"
-                   "the model's and the content's checksums in its manifest. Progress goes to\n"
-                   "stderr: a line per step with the time so far, and a bar for the item tower\n"
-                   "when stderr is a terminal.\n");
-            return LR_EXIT_OK;
-        case ':': return lr_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
-        default: return lr_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc || !data || !mp || !out) return lr_cli_usage_error(cmd, "--data, --model and --out are required");
+    size_t keep = 3;
+    tune_ks tk = {{10, 100}, 2};
+    const lr_cli_option opts[] = {
+        {LR_OPT_STRING("data", &data, "DIR", "the dataset"), .required = 1},
+        {LR_OPT_STRING("model", &mp, "M", "the towers"), .required = 1},
+        {LR_OPT_STRING("content", &cp, "C", "the content embeddings (not read in id mode)")},
+        {LR_OPT_STRING("out", &out, "DIR", "the index directory to publish into"), .required = 1},
+        {LR_OPT_STRING("index", &factory, "STR", "any FAISS factory string (default: IVF with about\n"
+                       "4 sqrt(N) lists and 8-bit scalar codes, SQ8)")},
+        {LR_OPT_DOUBLE("target-recall", &target, 0, 1, "R", "the recall@k each k is tuned to reach"),
+         .lo_open = 1},
+        {LR_OPT_CUSTOM("tune-k", &tk, parse_tune_k, "LIST", "the values of k to tune for, ascending"),
+         .dflt = "10,100"},
+        {LR_OPT_SIZE("keep", &keep, 0, 1000, "K", "versions kept")},
+    };
+    const lr_cli_spec spec = {
+        .cmd = cmd,
+        .usage = "learnrec rebuild --data DIR --model M --content C --out DIR [--index STR]\n"
+                 "                        [--target-recall R] [--tune-k LIST] [--keep K]",
+        .description =
+            "The offline index job in one command: the item tower over every item, an index\n"
+            "over its outputs (as build-index), nprobe and re-scoring depth tuned for each k\n"
+            "of LIST (default 10,100) so that the recall@k of users' own vectors (up to 2,000\n"
+            "validation histories through the user tower) against exact search reaches R,\n"
+            "then published as the next version of DIR with\n"
+            "the model's and the content's checksums in its manifest. Progress goes to\n"
+            "stderr: a line per step with the time so far, and a bar for the item tower\n"
+            "when stderr is a terminal.",
+        .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
+    int p = lr_cli_parse(&spec, argc, argv);
+    if (p != LR_CLI_RUN) return p;
     lr_err err = {0};
     lr_data *d = NULL;
     lr_pal *m = NULL;
@@ -447,7 +403,7 @@ int lr_cmd_rebuild(int argc, char **argv) {
         for (size_t u = 0; u < nu && nq < 2000; u += step)
             if (targets[u] >= 0) memmove(users + nq++ * D, users + u * D, D * sizeof *users);
         snprintf(tuned_on, sizeof tuned_on, "%zu users' validation histories through the user tower", nq);
-        if (nq == 0 || lr_index_autotune(ix, items, ni, users, nq, ks, nk, target, pts, &npts, &err)) {
+        if (nq == 0 || lr_index_autotune(ix, items, ni, users, nq, tk.k, tk.n, target, pts, &npts, &err)) {
             if (nq == 0) lr_err_set(&err, LR_EINVAL, "no user has a history to tune with");
             goto fail;
         }

@@ -1,6 +1,5 @@
 /* learnrec query: one call to a running server, from the command line. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,20 +32,6 @@ static int parse_history(const char *s, int64_t **out, size_t *n, lr_err *err) {
     }
     *out = h;
     return LR_OK;
-}
-
-static void usage(void) {
-    printf("usage: learnrec query --connect HOST:PORT --history 1,2,3 [-k K] [--json]\n"
-           "       learnrec query --connect HOST:PORT --method M [--params JSON] [--history ...] [-k K]\n\n"
-           "Asks a running `learnrec serve` for the top K items (default 10) after a history\n"
-           "(item ids, oldest first; \"\" for none) and prints them as a table: rank, id, score.\n"
-           "--json prints {\"results\": [[id, score], ...]} instead.\n\n"
-           "--method calls any method (ping, stats, item, encode_user, search, ...; docs/rpc.md)\n"
-           "with --params, a JSON object (default {}), and prints the result as JSON; --history\n"
-           "and -k, when given, are added to the params. Server errors print as \"name: message\".\n\n"
-           "  --text          add each item's text to the table (the `item` method; the server\n"
-           "                  needs --data)\n"
-           "  --timeout MS    bound on connecting and on the call (default 10000)\n");
 }
 
 static int print_hits(const lr_rpc_hit *hits, size_t n, int json) {
@@ -141,41 +126,34 @@ static int run_method(lr_rpc_client *c, const char *method, const char *params, 
 }
 
 int lr_cmd_query(int argc, char **argv) {
-    enum { O_CONNECT = 256, O_HISTORY, O_JSON, O_METHOD, O_PARAMS, O_TIMEOUT, O_TEXT };
-    static const struct option opts[] = {
-        {"connect", required_argument, NULL, O_CONNECT}, {"history", required_argument, NULL, O_HISTORY},
-        {"k", required_argument, NULL, 'k'},             {"json", no_argument, NULL, O_JSON},
-        {"method", required_argument, NULL, O_METHOD},   {"params", required_argument, NULL, O_PARAMS},
-        {"timeout", required_argument, NULL, O_TIMEOUT}, {"text", no_argument, NULL, O_TEXT},
-        {"help", no_argument, NULL, 'h'},
-        {0, 0, 0, 0}};
     const char *cmd = "query", *addr = NULL, *hist = NULL, *method = NULL, *params = NULL;
     size_t k = 10, timeout = 10000;
-    int json = 0, has_k = 0, text = 0, c;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":hk:", opts, NULL)) != -1) {
-        switch (c) {
-        case O_CONNECT: addr = optarg; break;
-        case O_HISTORY: hist = optarg; break;
-        case O_JSON: json = 1; break;
-        case O_TEXT: text = 1; break;
-        case O_METHOD: method = optarg; break;
-        case O_PARAMS: params = optarg; break;
-        case 'k':
-            if (lr_cli_parse_size(cmd, "-k", optarg, 1, 1000000, &k)) return LR_EXIT_USAGE;
-            has_k = 1;
-            break;
-        case O_TIMEOUT:
-            if (lr_cli_parse_size(cmd, "--timeout", optarg, 1, 3600000, &timeout)) return LR_EXIT_USAGE;
-            break;
-        case 'h': usage(); return LR_EXIT_OK;
-        case ':': return lr_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
-        default: return lr_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) return lr_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (!addr) return lr_cli_usage_error(cmd, "--connect HOST:PORT is required");
+    int json = 0, has_k = 0, text = 0;
+    const lr_cli_option opts[] = {
+        {LR_OPT_STRING("connect", &addr, "HOST:PORT", "the server"), .required = 1},
+        {LR_OPT_STRING("history", &hist, "1,2,3", "item ids, oldest first; \"\" for none")},
+        {LR_OPT_SIZE("k", &k, 1, 1000000, "K", "results"), .short_name = 'k', .given = &has_k},
+        {LR_OPT_FLAG("json", &json, "print JSON instead of a table (a method's result: compact)")},
+        {LR_OPT_STRING("method", &method, "M", "call this method instead of recommend")},
+        {LR_OPT_STRING("params", &params, "JSON", "the method's params, a JSON object"), .dflt = "{}"},
+        {LR_OPT_FLAG("text", &text, "add each item's text to the table (the `item` method; the server\n"
+                     "needs --data)")},
+        {LR_OPT_SIZE("timeout", &timeout, 1, 3600000, "MS", "bound on connecting and on the call")},
+    };
+    const lr_cli_spec spec = {
+        .cmd = cmd,
+        .usage = "learnrec query --connect HOST:PORT --history 1,2,3 [-k K] [--json]\n"
+                 "       learnrec query --connect HOST:PORT --method M [--params JSON] [--history ...] [-k K]",
+        .description =
+            "Asks a running `learnrec serve` for the top K items (default 10) after a history\n"
+            "(item ids, oldest first; \"\" for none) and prints them as a table: rank, id, score.\n"
+            "--json prints {\"results\": [[id, score], ...]} instead.\n\n"
+            "--method calls any method (ping, stats, item, encode_user, search, ...; docs/rpc.md)\n"
+            "with --params, a JSON object (default {}), and prints the result as JSON; --history\n"
+            "and -k, when given, are added to the params. Server errors print as \"name: message\".",
+        .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
+    int p = lr_cli_parse(&spec, argc, argv);
+    if (p != LR_CLI_RUN) return p;
     if (!method && !hist) return lr_cli_usage_error(cmd, "--history (or --method) is required");
     if (!method && params) return lr_cli_usage_error(cmd, "--params goes with --method");
     lr_err err = {0};

@@ -1,5 +1,4 @@
 /* learnrec train, embed-items, embed-users and eval: the PAL towers from the command line. */
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,112 +41,63 @@ static void show_progress(const lr_train_progress *p, void *ctx) {
             p->epoch, p->epochs, bar, p->step, p->steps, p->loss, p->examples_per_s, eta);
 }
 
-static int parse_float(const char *cmd, const char *opt, const char *s, float *out) {
-    char *end;
-    float v = strtof(s, &end);
-    if (!*s || *end) return lr_cli_usage_error(cmd, "%s expects a number, got '%s'", opt, s);
-    *out = v;
-    return 0;
-}
-
-static int parse_mode(const char *cmd, const char *s, lr_pal_mode *out) {
-    if (strcmp(s, "content") == 0) *out = LR_PAL_CONTENT;
-    else if (strcmp(s, "id") == 0) *out = LR_PAL_ID;
-    else if (strcmp(s, "both") == 0) *out = LR_PAL_BOTH;
-    else return lr_cli_usage_error(cmd, "--mode expects content, id or both, got '%s'", s);
-    return 0;
+/* train's options into its configs; LR_CLI_RUN or an exit code. */
+static int train_args(int argc, char **argv, const char **data, const char **cpath, const char **out,
+                      lr_pal_config *mc, lr_train_config *tc) {
+    static const lr_cli_choice modes[] = {
+        {"content", LR_PAL_CONTENT}, {"id", LR_PAL_ID}, {"both", LR_PAL_BOTH}, {NULL, 0}};
+    static const lr_cli_choice positions[] = {
+        {"newest", LR_POS_NEWEST}, {"oldest", LR_POS_OLDEST}, {"none", LR_POS_NONE}, {NULL, 0}};
+    static const lr_cli_choice negatives[] = {
+        {"auto", LR_NEG_AUTO}, {"full", LR_NEG_FULL}, {"inbatch", LR_NEG_INBATCH}, {NULL, 0}};
+    static const lr_cli_choice losses[] = {{"next", 0}, {"dense", 1}, {NULL, 0}};
+    const lr_cli_option opts[] = {
+        {LR_OPT_STRING("data", data, "DIR", "the dataset")},
+        {LR_OPT_STRING("content", cpath, "C", "its content embeddings (not read in id mode)")},
+        {LR_OPT_STRING("out", out, "model.safetensors", "the trained towers")},
+        {LR_OPT_SIZE("epochs", &tc->epochs, 1, 100000, "N", "at most N epochs")},
+        {LR_OPT_CHOICE("mode", LR_CLI_ENUM(&mc->mode), modes, "what an item is made of")},
+        {LR_OPT_SIZE("threads", &tc->threads, 1, 1024, "N", "cores to use (default: all)"), .dflt = ""},
+        {LR_OPT_SIZE("layers", &mc->layers, 0, 16, "L", "transformer layers")},
+        {LR_OPT_SIZE("hidden", &mc->hidden, 1, 4096, "H", "hidden width")},
+        {LR_OPT_SIZE("heads", &mc->heads, 1, 64, "A", "attention heads")},
+        {LR_OPT_SIZE("dim", &mc->out_dim, 1, 4096, "D", "output dimension")},
+        {LR_OPT_SIZE("max-len", &mc->max_len, 1, 4096, "T", "history items the user tower reads")},
+        {LR_OPT_CHOICE("positions", &mc->pos_emb, positions,
+                       "position embeddings counted from the newest item,\n"
+                       "the oldest (all prefixes in one pass: faster), or none")},
+        {LR_OPT_SET("no-pos", &mc->pos_emb, LR_POS_NONE, "the same as --positions none")},
+        {LR_OPT_FLOAT("dropout", &mc->dropout, 0, 1, "P", "dropout rate"), .hi_open = 1},
+        {LR_OPT_SIZE("batch", &tc->batch_size, 1, 1 << 20, "B", "examples per step")},
+        {LR_OPT_FLOAT("lr", &tc->lr, 0, INFINITY, "R", "AdamW learning rate"), .lo_open = 1, .hi_open = 1},
+        {LR_OPT_FLOAT("weight-decay", &tc->weight_decay, 0, INFINITY, "W", "AdamW weight decay"),
+         .hi_open = 1},
+        {LR_OPT_FLOAT("temperature", &tc->temperature, 0, INFINITY, "T", "InfoNCE temperature"),
+         .lo_open = 1, .hi_open = 1},
+        {LR_OPT_U64("seed", &tc->seed, "S", "random seed")},
+        {LR_OPT_SIZE("patience", &tc->patience, 0, 100000, "N",
+                     "stop after N epochs without a better valid Recall@10;\n0: never")},
+        {LR_OPT_CHOICE("negatives", LR_CLI_ENUM(&tc->negatives), negatives,
+                       "auto: all items up to 100k, in-batch beyond")},
+        {LR_OPT_CHOICE("loss", &tc->dense_all_action, losses, "next-item or the dense all-action loss")},
+    };
+    const lr_cli_spec spec = {
+        .cmd = "train", .usage = "learnrec train --data DIR --content C --out model.safetensors [options]",
+        .description =
+            "Trains the PAL towers (LEARN): content embeddings -> adaptor -> causal\n"
+            "transformer -> unit vectors of --dim dimensions. Every prefix of each user's\n"
+            "training part predicts its next item with InfoNCE at --temperature; the epoch\n"
+            "with the best validation Recall@10 is kept.",
+        .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
+    return lr_cli_parse(&spec, argc, argv);
 }
 
 int lr_cmd_train(int argc, char **argv) {
-    enum { O_LAYERS = 256, O_HIDDEN, O_HEADS, O_DIM, O_BATCH, O_LR, O_DROPOUT, O_TEMP, O_NOPOS,
-           O_NEG, O_LOSS, O_PATIENCE, O_SEED, O_MAXLEN, O_WD, O_POS };
-    static const struct option opts[] = {
-        {"data", required_argument, NULL, 'd'}, {"content", required_argument, NULL, 'c'},
-        {"out", required_argument, NULL, 'o'}, {"epochs", required_argument, NULL, 'e'},
-        {"mode", required_argument, NULL, 'm'}, {"threads", required_argument, NULL, 't'},
-        {"layers", required_argument, NULL, O_LAYERS}, {"hidden", required_argument, NULL, O_HIDDEN},
-        {"heads", required_argument, NULL, O_HEADS}, {"dim", required_argument, NULL, O_DIM},
-        {"batch", required_argument, NULL, O_BATCH}, {"lr", required_argument, NULL, O_LR},
-        {"dropout", required_argument, NULL, O_DROPOUT}, {"temperature", required_argument, NULL, O_TEMP},
-        {"no-pos", no_argument, NULL, O_NOPOS}, {"negatives", required_argument, NULL, O_NEG},
-        {"loss", required_argument, NULL, O_LOSS}, {"patience", required_argument, NULL, O_PATIENCE},
-        {"seed", required_argument, NULL, O_SEED}, {"max-len", required_argument, NULL, O_MAXLEN},
-        {"weight-decay", required_argument, NULL, O_WD},
-        {"positions", required_argument, NULL, O_POS},
-        {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "train", *data = NULL, *cpath = NULL, *out = NULL;
     lr_pal_config mc = lr_towers_pal_config_default();
     lr_train_config tc = lr_towers_train_config_default();
-    int c;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        int bad = 0;
-        switch (c) {
-        case 'd': data = optarg; break;
-        case 'c': cpath = optarg; break;
-        case 'o': out = optarg; break;
-        case 'e': bad = lr_cli_parse_size(cmd, "--epochs", optarg, 1, 100000, &tc.epochs); break;
-        case 'm': bad = parse_mode(cmd, optarg, &mc.mode); break;
-        case 't': bad = lr_cli_parse_size(cmd, "--threads", optarg, 1, 1024, &tc.threads); break;
-        case O_LAYERS: bad = lr_cli_parse_size(cmd, "--layers", optarg, 0, 16, &mc.layers); break;
-        case O_HIDDEN: bad = lr_cli_parse_size(cmd, "--hidden", optarg, 1, 4096, &mc.hidden); break;
-        case O_HEADS: bad = lr_cli_parse_size(cmd, "--heads", optarg, 1, 64, &mc.heads); break;
-        case O_DIM: bad = lr_cli_parse_size(cmd, "--dim", optarg, 1, 4096, &mc.out_dim); break;
-        case O_MAXLEN: bad = lr_cli_parse_size(cmd, "--max-len", optarg, 1, 4096, &mc.max_len); break;
-        case O_BATCH: bad = lr_cli_parse_size(cmd, "--batch", optarg, 1, 1 << 20, &tc.batch_size); break;
-        case O_PATIENCE: bad = lr_cli_parse_size(cmd, "--patience", optarg, 0, 100000, &tc.patience); break;
-        case O_SEED: bad = lr_cli_parse_u64(cmd, "--seed", optarg, &tc.seed); break;
-        case O_LR: bad = parse_float(cmd, "--lr", optarg, &tc.lr); break;
-        case O_WD: bad = parse_float(cmd, "--weight-decay", optarg, &tc.weight_decay); break;
-        case O_DROPOUT: bad = parse_float(cmd, "--dropout", optarg, &mc.dropout); break;
-        case O_TEMP: bad = parse_float(cmd, "--temperature", optarg, &tc.temperature); break;
-        case O_NOPOS: mc.pos_emb = LR_POS_NONE; break;
-        case O_POS:
-            if (strcmp(optarg, "newest") == 0) mc.pos_emb = LR_POS_NEWEST;
-            else if (strcmp(optarg, "oldest") == 0) mc.pos_emb = LR_POS_OLDEST;
-            else if (strcmp(optarg, "none") == 0) mc.pos_emb = LR_POS_NONE;
-            else bad = lr_cli_usage_error(cmd, "--positions expects newest, oldest or none");
-            break;
-        case O_NEG:
-            if (strcmp(optarg, "auto") == 0) tc.negatives = LR_NEG_AUTO;
-            else if (strcmp(optarg, "full") == 0) tc.negatives = LR_NEG_FULL;
-            else if (strcmp(optarg, "inbatch") == 0) tc.negatives = LR_NEG_INBATCH;
-            else bad = lr_cli_usage_error(cmd, "--negatives expects auto, full or inbatch");
-            break;
-        case O_LOSS:
-            if (strcmp(optarg, "next") == 0) tc.dense_all_action = 0;
-            else if (strcmp(optarg, "dense") == 0) tc.dense_all_action = 1;
-            else bad = lr_cli_usage_error(cmd, "--loss expects next or dense");
-            break;
-        case 'h':
-            printf("usage: learnrec train --data DIR --content C --out model.safetensors [options]\n\n"
-                   "Trains the PAL towers (LEARN): content embeddings -> adaptor -> causal\n"
-                   "transformer -> %zu-d unit vectors. Every prefix of each user's training part\n"
-                   "predicts its next item with InfoNCE at temperature %.2g; the epoch with the best\n"
-                   "validation Recall@10 is kept.\n\n"
-                   "  --epochs N        at most N epochs (default %zu)\n"
-                   "  --mode M          content (default), id or both: what an item is made of\n"
-                   "  --threads N       cores to use (default: all)\n"
-                   "  --layers L --hidden H --heads A --dim D --max-len T\n"
-                   "                    model size (default %zu, %zu, %zu, %zu, %zu)\n"
-                   "  --positions P     position embeddings counted from the newest item (default),\n"
-                   "                    the oldest (all prefixes in one pass: faster), or none\n"
-                   "  --no-pos          the same as --positions none\n"
-                   "  --dropout P       (default %.2g)\n"
-                   "  --batch B --lr R --weight-decay W --temperature T --seed S --patience N\n"
-                   "  --negatives K     auto (default: all items up to 100k, in-batch beyond),\n"
-                   "                    full or inbatch\n"
-                   "  --loss next|dense next-item (default) or the dense all-action loss\n",
-                   mc.out_dim, (double)tc.temperature, tc.epochs, mc.layers, mc.hidden, mc.heads,
-                   mc.out_dim, mc.max_len, (double)mc.dropout);
-            return LR_EXIT_OK;
-        case ':': return lr_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
-        default: return lr_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-        }
-        if (bad) return LR_EXIT_USAGE;
-    }
-    if (optind < argc) return lr_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    int p = train_args(argc, argv, &data, &cpath, &out, &mc, &tc);
+    if (p != LR_CLI_RUN) return p;
     if (!data || !out || (!cpath && mc.mode != LR_PAL_ID))
         return lr_cli_usage_error(cmd, "--data, --out and (except in id mode) --content are required");
     lr_err err = {0};
@@ -189,28 +139,20 @@ fail:
 /* ---- embed-items -------------------------------------------------------------------------------- */
 
 int lr_cmd_embed_items(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'}, {"content", required_argument, NULL, 'c'},
-        {"out", required_argument, NULL, 'o'},   {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "embed-items", *mp = NULL, *cp = NULL, *out = NULL;
-    int c;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'm': mp = optarg; break;
-        case 'c': cp = optarg; break;
-        case 'o': out = optarg; break;
-        case 'h':
-            printf("usage: learnrec embed-items --model M --content C --out items.npy\n\n"
-                   "Runs the item tower over every item (each item alone, LEARN's variant b) and\n"
-                   "writes the unit-length item embeddings (row i = item i), the input of the index.\n");
-            return LR_EXIT_OK;
-        case ':': return lr_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
-        default: return lr_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc || !mp || !out) return lr_cli_usage_error(cmd, "--model and --out are required");
+    const lr_cli_option opts[] = {
+        {LR_OPT_STRING("model", &mp, "M", "the towers"), .required = 1},
+        {LR_OPT_STRING("content", &cp, "C", "the content embeddings (not read in id mode)")},
+        {LR_OPT_STRING("out", &out, "items.npy", "the item embeddings"), .required = 1},
+    };
+    const lr_cli_spec spec = {
+        .cmd = cmd, .usage = "learnrec embed-items --model M --content C --out items.npy",
+        .description =
+            "Runs the item tower over every item (each item alone, LEARN's variant b) and\n"
+            "writes the unit-length item embeddings (row i = item i), the input of the index.",
+        .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
+    int p = lr_cli_parse(&spec, argc, argv);
+    if (p != LR_CLI_RUN) return p;
     lr_err err = {0};
     lr_pal *m = NULL;
     lr_content *ct = NULL;
@@ -244,48 +186,33 @@ fail:
     return rc;
 }
 
-/* --split's value. */
-static int parse_split(const char *cmd, const char *s, lr_split *out) {
-    if (strcmp(s, "test") == 0) *out = LR_SPLIT_TEST;
-    else if (strcmp(s, "valid") == 0) *out = LR_SPLIT_VALID;
-    else return lr_cli_usage_error(cmd, "--split expects valid or test, got '%s'", s);
-    return LR_EXIT_OK;
-}
+/* --split of embed-users and eval: whose target, and the history before it. */
+static const lr_cli_choice splits[] = {{"valid", LR_SPLIT_VALID}, {"test", LR_SPLIT_TEST}, {NULL, 0}};
 
 /* ---- embed-users -------------------------------------------------------------------------------- */
 
 int lr_cmd_embed_users(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"data", required_argument, NULL, 'd'},    {"model", required_argument, NULL, 'm'},
-        {"content", required_argument, NULL, 'c'}, {"split", required_argument, NULL, 's'},
-        {"out", required_argument, NULL, 'o'},     {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "embed-users", *data = NULL, *mp = NULL, *cp = NULL, *out = NULL;
     lr_split split = LR_SPLIT_TEST;
-    int c;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': data = optarg; break;
-        case 'm': mp = optarg; break;
-        case 'c': cp = optarg; break;
-        case 'o': out = optarg; break;
-        case 's':
-            if (parse_split(cmd, optarg, &split)) return LR_EXIT_USAGE;
-            break;
-        case 'h':
-            printf("usage: learnrec embed-users --data DIR --model M --content C [--split valid|test]\n"
-                   "                            --out users.npy\n\n"
-                   "Runs the user tower over each user's history as eval sees it (the items before\n"
-                   "the split's target, at most the model's max_len, newest last) and writes the\n"
-                   "unit-length user vectors: float32, row u = user u, a zero row for a user with\n"
-                   "no target in the split. These are the queries the server answers online.\n");
-            return LR_EXIT_OK;
-        case ':': return lr_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
-        default: return lr_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc || !data || !mp || !out) return lr_cli_usage_error(cmd, "--data, --model and --out are required");
+    const lr_cli_option opts[] = {
+        {LR_OPT_STRING("data", &data, "DIR", "the dataset"), .required = 1},
+        {LR_OPT_STRING("model", &mp, "M", "the towers"), .required = 1},
+        {LR_OPT_STRING("content", &cp, "C", "the content embeddings (not read in id mode)")},
+        {LR_OPT_CHOICE("split", LR_CLI_ENUM(&split), splits, "the histories before this split's targets")},
+        {LR_OPT_STRING("out", &out, "users.npy", "the user vectors"), .required = 1},
+    };
+    const lr_cli_spec spec = {
+        .cmd = cmd,
+        .usage = "learnrec embed-users --data DIR --model M --content C [--split valid|test]\n"
+                 "                            --out users.npy",
+        .description =
+            "Runs the user tower over each user's history as eval sees it (the items before\n"
+            "the split's target, at most the model's max_len, newest last) and writes the\n"
+            "unit-length user vectors: float32, row u = user u, a zero row for a user with\n"
+            "no target in the split. These are the queries the server answers online.",
+        .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
+    int p = lr_cli_parse(&spec, argc, argv);
+    if (p != LR_CLI_RUN) return p;
     lr_err err = {0};
     lr_data *d = NULL;
     lr_pal *m = NULL;
@@ -411,44 +338,33 @@ static int eval_both(const float *users, const float *items, const float *scores
 }
 
 int lr_cmd_eval(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"data", required_argument, NULL, 'd'},  {"model", required_argument, NULL, 'm'},
-        {"content", required_argument, NULL, 'c'}, {"split", required_argument, NULL, 's'},
-        {"json", required_argument, NULL, 'j'},  {"index", required_argument, NULL, 'x'},
-        {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     const char *cmd = "eval", *data = NULL, *mp = NULL, *cp = NULL, *jp = NULL, *ixdir = NULL;
     lr_split split = LR_SPLIT_TEST;
-    int c;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': data = optarg; break;
-        case 'm': mp = optarg; break;
-        case 'c': cp = optarg; break;
-        case 'j': jp = optarg; break;
-        case 'x': ixdir = optarg; break;
-        case 's':
-            if (parse_split(cmd, optarg, &split)) return LR_EXIT_USAGE;
-            break;
-        case 'h':
-            printf("usage: learnrec eval --data DIR --model M --content C [--split valid|test]\n"
-                   "                     [--index DIR] [--json F]\n\n"
-                   "Leave-one-out, full ranking over all items: each user's target (the last item\n"
-                   "for test, the one before for valid) is ranked among every item given the user's\n"
-                   "history before it (at most the model's max_len items). Reports Recall@10/50,\n"
-                   "NDCG@10/50 and MRR for the towers, for popularity and for LEARN's variant (c)\n"
-                   "(mean content of the history, no PAL), overall and on the cold-start slice\n"
-                   "(targets that no user's training part contains).\n\n"
-                   "  --index DIR   also search the users' vectors in the index published in DIR\n"
-                   "                (built for this model): ANN recall@10/50 against exact search,\n"
-                   "                and the metrics of the index's own top 50\n");
-            return LR_EXIT_OK;
-        case ':': return lr_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
-        default: return lr_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc || !data || !mp) return lr_cli_usage_error(cmd, "--data and --model are required");
+    const lr_cli_option opts[] = {
+        {LR_OPT_STRING("data", &data, "DIR", "the dataset"), .required = 1},
+        {LR_OPT_STRING("model", &mp, "M", "the towers"), .required = 1},
+        {LR_OPT_STRING("content", &cp, "C", "the content embeddings (not read in id mode)")},
+        {LR_OPT_CHOICE("split", LR_CLI_ENUM(&split), splits, "rank this split's targets")},
+        {LR_OPT_STRING("index", &ixdir, "DIR",
+                       "also search the users' vectors in the index published in DIR\n"
+                       "(built for this model): ANN recall@10/50 against exact search,\n"
+                       "and the metrics of the index's own top 50")},
+        {LR_OPT_STRING("json", &jp, "F", "also write the metrics to F as JSON")},
+    };
+    const lr_cli_spec spec = {
+        .cmd = cmd,
+        .usage = "learnrec eval --data DIR --model M --content C [--split valid|test]\n"
+                 "                     [--index DIR] [--json F]",
+        .description =
+            "Leave-one-out, full ranking over all items: each user's target (the last item\n"
+            "for test, the one before for valid) is ranked among every item given the user's\n"
+            "history before it (at most the model's max_len items). Reports Recall@10/50,\n"
+            "NDCG@10/50 and MRR for the towers, for popularity and for LEARN's variant (c)\n"
+            "(mean content of the history, no PAL), overall and on the cold-start slice\n"
+            "(targets that no user's training part contains).",
+        .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
+    int p = lr_cli_parse(&spec, argc, argv);
+    if (p != LR_CLI_RUN) return p;
     lr_err err = {0};
     lr_data *d = NULL;
     lr_pal *m = NULL;

@@ -1,6 +1,5 @@
 /* learnrec version: the engine's version, its FAISS build and its BLAS. */
 #include <stdio.h>
-#include <string.h>
 
 #include <cblas.h>
 
@@ -8,13 +7,12 @@
 #include "lr_index.h"
 
 int lr_cmd_version(int argc, char **argv) {
-    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        printf("usage: learnrec version\n\n"
-               "Prints learnrec's version, the FAISS build in use (the AVX2 or the generic core,\n"
-               "built from Debian's faiss source) after a self-test of it, and the BLAS.\n");
-        return LR_EXIT_OK;
-    }
-    if (argc > 1) return lr_cli_usage_error("version", "unexpected argument '%s'", argv[1]);
+    const lr_cli_spec spec = {
+        .cmd = "version", .usage = "learnrec version",
+        .description = "Prints learnrec's version, the FAISS build in use (the AVX2 or the generic core,\n"
+                       "built from Debian's faiss source) after a self-test of it, and the BLAS."};
+    int p = lr_cli_parse(&spec, argc, argv);
+    if (p != LR_CLI_RUN) return p;
     lr_index_backend b = lr_index_backend_info();
     lr_err err = {0};
     int rc = lr_index_backend_check(&err);

@@ -123,6 +123,58 @@ run version_runs 0 "$bin" version && expect version_names_the_faiss_core "core (
 expect version_names_openblas "blas: OpenBLAS" "$out"
 run version_rejects_arguments 2 "$bin" version extra
 
+# ---- the option parser (tools/options.c): every kind of bad value, the same words everywhere ----
+# usage_error NAME TEXT ARGS...: exit 2, TEXT on stderr followed by the pointer to --help, no output.
+usage_error() {
+  local name="$1" text="$2"
+  shift 2
+  run "$name" 2 "$bin" "$@" || return
+  expect "$name" "$text" "$err"
+  case "$err" in *"--help'."*) ;; *) fail "${name}_points_to_help" "no 'Try ... --help' in: $err" ;; esac
+  [ -z "$out" ] || fail "${name}_prints_nothing" "stdout: $out"
+}
+usage_error opt_size_out_of_range "learnrec search: -k must be between 1 and 100000, got 0" search --index x --vectors y -k 0
+usage_error opt_size_attached_short "-k must be between 1 and 100000, got 0" search --index x --vectors y -k0
+usage_error opt_size_with_equals "--items must be between 1000 and 1000000, got 10" dataset synth --items=10 --out x
+usage_error opt_size_prefix_of_name "--items must be between 1000 and 1000000, got 10" dataset synth --item 10 --out x
+usage_error opt_size_malformed "--items expects a non-negative integer, got '12x'" dataset synth --items 12x --out x
+usage_error opt_u64_negative "--seed expects a non-negative integer, got '-1'" dataset synth --seed -1 --out x
+usage_error opt_double_open_end "--target-recall expects a number in (0, 1], got '0'" build-index --items i --out o --target-recall 0
+usage_error opt_double_above "--target-recall expects a number in (0, 1], got '1.5'" rebuild --data d --model m --out o --target-recall 1.5
+usage_error opt_double_closed_ends "--rate expects a number in [0, 1e+07], got '-1'" bench --connect a --rate -1
+usage_error opt_double_malformed "--duration expects a number in [0.001, 86400], got '10s'" bench --connect a --duration 10s
+usage_error opt_float_bounds "--dropout expects a number in [0, 1), got '1'" train --data d --out o --dropout 1
+usage_error opt_float_nan "--lr expects a number in (0, inf), got 'nan'" train --data d --out o --lr nan
+usage_error opt_choice_bad "--rescore expects auto or off, got 'maybe'" build-index --items i --out o --rescore maybe
+usage_error opt_choice_three "--mode expects content, id or both, got 'magic'" train --data d --out o --mode magic
+usage_error opt_choice_split "--split expects valid or test, got 'train'" eval --data d --model m --split train
+usage_error opt_custom_bad "--tune-k expects 1 to 8 ascending values of k" rebuild --data d --model m --out o --tune-k 10,x
+usage_error opt_missing_value "learnrec dataset synth: --items needs a value" dataset synth --out x --items
+usage_error opt_missing_value_short "-k needs a value" query --connect a --history 1 -k
+usage_error opt_unknown "learnrec train: unknown option '--bogus'" train --bogus
+usage_error opt_unknown_short "unknown option '-x'" search -x
+usage_error opt_unknown_no_options "learnrec dataset texts: unknown option '--frob'" dataset texts --frob
+usage_error opt_ambiguous_prefix "ambiguous option '--h'" train --h 1
+usage_error opt_flag_with_value "--json takes no value, got '--json=1'" dataset info x --json=1
+usage_error opt_required_several "learnrec build-index: --items and --out are required" build-index --items i
+usage_error opt_required_one "--connect HOST:PORT is required" query --history 1
+usage_error opt_extra_argument "learnrec eval: unexpected argument 'extra'" eval --data d --model m extra
+usage_error opt_second_positional "expected one DIR; unexpected argument 'b'" index info a b
+usage_error opt_missing_positional "learnrec content info: missing FILE" content info
+usage_error opt_repeated_needs_one "--encoder and at least one --text are required" content encode --encoder e
+# "--" ends the options: what follows is an argument even if it starts with '-'
+run opt_double_dash_ends_options 1 "$bin" dataset info -- -x && expect opt_double_dash_ends_options "-x" "$err"
+# the help is made from the table: every option with its value's name and its default, on stdout
+run opt_help_lists_options 0 "$bin" build-index --help &&
+  expect opt_help_usage_line "usage: learnrec build-index --items items.npy" "$out" &&
+  expect opt_help_default_from_table "--target-recall R" "$out" && expect opt_help_default_value "(default 0.95)" "$out" &&
+  expect opt_help_choice_names "--rescore auto|off" "$out" && expect opt_help_lists_help "-h, --help" "$out"
+run opt_help_short_option 0 "$bin" search -h && expect opt_help_short_option "-k, --k K" "$out" &&
+  expect opt_help_size_default "results per query (default 10)" "$out"
+run opt_help_choice_default 0 "$bin" train --help && expect opt_help_choice_default "--mode content|id|both" "$out" &&
+  expect opt_help_keeps_description "Trains the PAL towers (LEARN)" "$out"
+run opt_help_positional 0 "$bin" dataset texts --help && expect opt_help_positional "usage: learnrec dataset texts PATH" "$out"
+
 # the same two layouts in small, written here: a sequence split and ratings with .item/.user
 mkdir -p "$tmp/seq" "$tmp/rat"
 h='user_id:token	item_id_list:token_seq	item_id:token'
