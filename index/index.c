@@ -6,7 +6,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cblas.h>
 #include <faiss/c_api/AutoTune_c.h>
 #include <faiss/c_api/Clustering_c.h>
 #include <faiss/c_api/IndexIVF_c.h>
@@ -27,19 +26,6 @@ int lr_index_faiss_fail(lr_err *err, const char *what) {
     const char *m = faiss_get_last_error();
     return lr_err_set(err, LR_EFAISS, "%s: %s", what, m && *m ? m : "FAISS reported an error");
 }
-
-/* OpenBLAS threads fight FAISS's OpenMP threads (design.md §4): one BLAS thread inside FAISS. */
-typedef struct {
-    int blas_threads;
-} blas_guard;
-
-static blas_guard blas_single(void) {
-    blas_guard g = {openblas_get_num_threads()};
-    openblas_set_num_threads(1);
-    return g;
-}
-
-static void blas_restore(blas_guard g) { openblas_set_num_threads(g.blas_threads); }
 
 void lr_index_default_factory(size_t n, size_t dim, char *buf, size_t cap) {
     (void)dim; /* scalar codes take any dimension; kept for factories that depend on it */
@@ -117,7 +103,6 @@ int lr_index_build(const float *x, size_t n, size_t dim, const int64_t *ids, con
     else lr_index_default_factory(n, dim, ix->factory, sizeof ix->factory);
     char full[200];
     snprintf(full, sizeof full, "%s%s", needs_idmap(ix->factory) ? "IDMap," : "", ix->factory);
-    blas_guard g = blas_single();
     int rc = LR_OK;
     if (faiss_index_factory(&ix->ix, (int)dim, full, METRIC_INNER_PRODUCT)) {
         rc = lr_index_faiss_fail(err, "index: the factory string was refused");
@@ -142,7 +127,6 @@ int lr_index_build(const float *x, size_t n, size_t dim, const int64_t *ids, con
     if ((rc = add_batches(ix->ix, n, dim, x, ids, 0, err))) goto done;
     if (strncmp(ix->factory, "IVF", 3) == 0) rc = lr_index_set_nprobe(ix, 16, err);
 done:
-    blas_restore(g);
     free(sample);
     if (rc) {
         lr_index_free(ix);
@@ -227,9 +211,7 @@ int lr_index_add(lr_index *ix, size_t n, const float *x, const int64_t *ids, lr_
     for (size_t i = 0; i < n * ix->dim; i++)
         if (!isfinite(x[i]))
             return lr_err_set(err, LR_EINVAL, "add: vector %zu has a NaN or Inf value", i / ix->dim);
-    blas_guard g = blas_single();
     int rc = add_batches(ix->ix, n, ix->dim, x, ids, 0, err);
-    blas_restore(g);
     return rc;
 }
 
@@ -304,13 +286,11 @@ void lr_index_free(lr_index *ix) {
 int lr_index_exact_search(const float *x, size_t n, size_t dim, const float *q, size_t nq,
                           size_t k, int64_t *ids, float *scores, lr_err *err) {
     FaissIndexFlatIP *flat = NULL;
-    blas_guard g = blas_single();
     int rc = LR_OK;
     if (faiss_IndexFlatIP_new_with(&flat, (idx_t)dim) || faiss_Index_add((FaissIndex *)flat, (idx_t)n, x) ||
         faiss_Index_search((FaissIndex *)flat, (idx_t)nq, q, (idx_t)k, scores, (idx_t *)ids))
         rc = lr_index_faiss_fail(err, "exact search");
     faiss_Index_free((FaissIndex *)flat);
-    blas_restore(g);
     for (size_t i = 0; !rc && i < nq * k; i++)
         if (ids[i] < 0) scores[i] = -INFINITY;
     return rc;

@@ -52,6 +52,10 @@ typedef struct {
     const char *listen;     /* "HOST:PORT" for msgpack-rpc (port 0: any free port) */
     const char *http;       /* "HOST:PORT" for HTTP, NULL: none */
     size_t threads;         /* workers; 0: the number of cores */
+    size_t worker_omp_threads; /* OpenMP threads a worker's own calls may use (default 1: the
+                                * workers are the parallelism). The server changes no
+                                * process-wide setting: keep OpenBLAS at one thread (design.md
+                                * section 4), as learnrec serve does. */
     const char *admin_token; /* NULL: admin methods are open */
     size_t max_frame, max_history, max_k, max_batch, queue_cap;
     unsigned deadline_ms;

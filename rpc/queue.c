@@ -1,6 +1,5 @@
 /* The bounded work queue and the worker threads: the event loop queues decoded requests, workers
  * run them (towers and search) and hand the finished jobs back through an event. */
-#include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,7 +184,9 @@ static void *worker_main(void *arg) {
     lr_rpc_server *s = w->s;
     lr_rpc_ctx ctx = {s->engine, s->ws[w->index], &s->cfg, &s->metrics};
     free(w);
-    omp_set_num_threads(1); /* parallelism comes from the workers: no OpenMP team per request */
+    /* the worker's own OpenMP setting (a thread's, not the process's): by default no OpenMP team
+     * per request, since the workers are the parallelism */
+    omp_set_num_threads((int)(s->cfg.worker_omp_threads ? s->cfg.worker_omp_threads : 1));
     for (;;) {
         lr_rpc_job *j = take_job(s);
         if (!j) return NULL; /* stopping, and nothing left to do */
@@ -203,7 +204,6 @@ int lr_rpc_workers_start(lr_rpc_server *s, lr_err *err) {
     s->workers = calloc(n, sizeof *s->workers);
     s->ws = calloc(n, sizeof *s->ws);
     if (!s->workers || !s->ws) return lr_err_set(err, LR_ENOMEM, "out of memory for %zu workers", n);
-    openblas_set_num_threads(1); /* the workers are the parallelism (design.md section 4) */
     for (size_t i = 0; i < n; i++) {
         int rc = lr_towers_ws_create(&s->ws[i], err);
         if (rc) return rc;

@@ -27,6 +27,7 @@ lr_rpc_server_config lr_rpc_server_config_default(void) {
     c.max_batch = 256;
     c.queue_cap = 1024;
     c.deadline_ms = 1000;
+    c.worker_omp_threads = 1;
     return c;
 }
 

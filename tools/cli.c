@@ -4,6 +4,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <cblas.h>
+#include <omp.h>
+
 #include "cli.h"
 #include "lr_data.h"
 #include "lr_towers.h"
@@ -22,6 +25,11 @@ int lr_cli_dispatch(const lr_cli_command *cmds, size_t n, const char *usage_line
     for (size_t i = 0; i < n; i++) fprintf(out, "  %-12s %s\n", cmds[i].name, cmds[i].summary);
     fprintf(out, "\nEach command takes --help. Exit status: 0 ok, 1 error, 2 usage.\n");
     return help && argc >= 1 ? LR_EXIT_OK : LR_EXIT_USAGE;
+}
+
+void lr_cli_set_threads(size_t blas, size_t omp) {
+    if (blas) openblas_set_num_threads((int)blas);
+    if (omp) omp_set_num_threads((int)omp);
 }
 
 double lr_cli_now(void) {

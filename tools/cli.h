@@ -135,6 +135,11 @@ struct lr_data_matrix; /* lr_content */
 int lr_cli_open_towers(const char *data, const char *model, const char *content, struct lr_data **d,
                        struct lr_pal **m, struct lr_data_matrix **ct, lr_err *err);
 
+/* The one place learnrec sets thread counts, once, at a command's start (libraries never do):
+ * OpenBLAS's and this thread's OpenMP team size; 0 leaves one as it is (all cores). Commands that
+ * run FAISS keep OpenBLAS at 1: its threads fight FAISS's OpenMP ones (design.md section 4). */
+void lr_cli_set_threads(size_t blas, size_t omp);
+
 /* Seconds on a monotonic clock, for the timings commands report. */
 double lr_cli_now(void);
 

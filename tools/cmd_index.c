@@ -125,6 +125,7 @@ int lr_cmd_build_index(int argc, char **argv) {
         .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
     int p = lr_cli_parse(&spec, argc, argv);
     if (p != LR_CLI_RUN) return p;
+    lr_cli_set_threads(1, 0); /* FAISS: one OpenBLAS thread beside its OpenMP ones */
     lr_err err = {0};
     lr_content *x = NULL;
     lr_index *ix = NULL;
@@ -176,6 +177,7 @@ static int index_info(int argc, char **argv) {
         .opts = opts, .n_opts = LR_CLI_COUNT(opts), .positional = "DIR", .positional_dest = &dir};
     int p = lr_cli_parse(&spec, argc, argv);
     if (p != LR_CLI_RUN) return p;
+    lr_cli_set_threads(1, 0); /* FAISS: one OpenBLAS thread beside its OpenMP ones */
     lr_err err = {0};
     lr_index *ix;
     lr_index_manifest m;
@@ -247,6 +249,7 @@ int lr_cmd_search(int argc, char **argv) {
         .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
     int p = lr_cli_parse(&spec, argc, argv);
     if (p != LR_CLI_RUN) return p;
+    lr_cli_set_threads(1, 0); /* FAISS: one OpenBLAS thread beside its OpenMP ones */
     lr_err err = {0};
     lr_index *ix = NULL;
     lr_content *q = NULL;
@@ -363,6 +366,7 @@ int lr_cmd_rebuild(int argc, char **argv) {
         .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
     int p = lr_cli_parse(&spec, argc, argv);
     if (p != LR_CLI_RUN) return p;
+    lr_cli_set_threads(1, 0); /* FAISS: one OpenBLAS thread beside its OpenMP ones */
     lr_err err = {0};
     lr_data *d = NULL;
     lr_pal *m = NULL;

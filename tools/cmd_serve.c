@@ -59,6 +59,7 @@ int lr_cmd_serve(int argc, char **argv) {
     if (p != LR_CLI_RUN) return p;
     if (sc.admin_token && !*sc.admin_token) return lr_cli_usage_error(cmd, "--admin-token must not be empty");
     sc.deadline_ms = (unsigned)deadline;
+    lr_cli_set_threads(1, 1); /* the workers are the parallelism; each keeps one OpenMP thread */
     signal(SIGPIPE, SIG_IGN); /* a client that went away is an error on its socket, not our death */
     lr_err err = {0};
     lr_rpc_engine *e = NULL;

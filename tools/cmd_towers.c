@@ -43,7 +43,7 @@ static void show_progress(const lr_train_progress *p, void *ctx) {
 
 /* train's options into its configs; LR_CLI_RUN or an exit code. */
 static int train_args(int argc, char **argv, const char **data, const char **cpath, const char **out,
-                      lr_pal_config *mc, lr_train_config *tc) {
+                      lr_pal_config *mc, lr_train_config *tc, size_t *threads) {
     static const lr_cli_choice modes[] = {
         {"content", LR_PAL_CONTENT}, {"id", LR_PAL_ID}, {"both", LR_PAL_BOTH}, {NULL, 0}};
     static const lr_cli_choice positions[] = {
@@ -57,7 +57,7 @@ static int train_args(int argc, char **argv, const char **data, const char **cpa
         {LR_OPT_STRING("out", out, "model.safetensors", "the trained towers")},
         {LR_OPT_SIZE("epochs", &tc->epochs, 1, 100000, "N", "at most N epochs")},
         {LR_OPT_CHOICE("mode", LR_CLI_ENUM(&mc->mode), modes, "what an item is made of")},
-        {LR_OPT_SIZE("threads", &tc->threads, 1, 1024, "N", "cores to use (default: all)"), .dflt = ""},
+        {LR_OPT_SIZE("threads", threads, 1, 1024, "N", "cores to use (default: all)"), .dflt = ""},
         {LR_OPT_SIZE("layers", &mc->layers, 0, 16, "L", "transformer layers")},
         {LR_OPT_SIZE("hidden", &mc->hidden, 1, 4096, "H", "hidden width")},
         {LR_OPT_SIZE("heads", &mc->heads, 1, 64, "A", "attention heads")},
@@ -96,8 +96,10 @@ int lr_cmd_train(int argc, char **argv) {
     const char *cmd = "train", *data = NULL, *cpath = NULL, *out = NULL;
     lr_pal_config mc = lr_towers_pal_config_default();
     lr_train_config tc = lr_towers_train_config_default();
-    int p = train_args(argc, argv, &data, &cpath, &out, &mc, &tc);
+    size_t threads = 0;
+    int p = train_args(argc, argv, &data, &cpath, &out, &mc, &tc, &threads);
     if (p != LR_CLI_RUN) return p;
+    lr_cli_set_threads(threads, threads);
     if (!data || !out || (!cpath && mc.mode != LR_PAL_ID))
         return lr_cli_usage_error(cmd, "--data, --out and (except in id mode) --content are required");
     lr_err err = {0};
@@ -365,6 +367,7 @@ int lr_cmd_eval(int argc, char **argv) {
         .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
     int p = lr_cli_parse(&spec, argc, argv);
     if (p != LR_CLI_RUN) return p;
+    if (ixdir) lr_cli_set_threads(1, 0); /* FAISS searches: one OpenBLAS thread */
     lr_err err = {0};
     lr_data *d = NULL;
     lr_pal *m = NULL;

@@ -214,7 +214,6 @@ typedef struct {
     int dense_all_action; /* PinnerFormer's dense all-action loss instead of next-item */
     size_t dense_nh, dense_nt; /* history positions and targets per user in that loss (10, 10) */
     size_t patience;     /* stop after this many epochs without a better valid Recall@10; 0: never */
-    size_t threads;      /* 0: all cores */
     uint64_t seed;
     void (*progress)(const lr_train_progress *p, void *ctx); /* may be NULL */
     void *progress_ctx;

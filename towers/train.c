@@ -7,9 +7,6 @@
 #include <time.h>
 
 #include <cblas.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "lr_data.h"
 #include "layers_internal.h"
@@ -24,7 +21,7 @@ lr_train_config lr_towers_train_config_default(void) {
     lr_train_config c = {.epochs = 30, .batch_size = 1024, .lr = 1e-3f, .weight_decay = 0.01f,
                          .warmup = 0.05f, .temperature = 0.05f, .clip = 1.0f,
                          .negatives = LR_NEG_AUTO, .dense_all_action = 0, .dense_nh = 10,
-                         .dense_nt = 10, .patience = 5, .threads = 0, .seed = 1,
+                         .dense_nt = 10, .patience = 5, .seed = 1,
                          .progress = NULL, .progress_ctx = NULL, .progress_every = 10};
     return c;
 }
@@ -59,6 +56,7 @@ typedef struct {
     size_t n_pairs, pairs_cap;
     int32_t *cand;                 /* candidate item ids (in-batch) */
     size_t n_cand, cand_cap;
+    size_t *cand_off, cand_off_cap; /* the candidates' pass offsets: 0, 1, ..., n_cand */
     int32_t *slot;                 /* item id -> candidate column, -1 if absent (in-batch) */
     float *logits, *dU, *dV;
     size_t logits_cap, dU_cap, dV_cap;
@@ -279,7 +277,7 @@ done:
 static void trainer_free(trainer *t) {
     lr_pal_pass_free(&t->up);
     lr_pal_pass_free(&t->ip);
-    free(t->items); free(t->offsets); free(t->all); free(t->pairs); free(t->cand); free(t->slot);
+    free(t->items); free(t->offsets); free(t->all); free(t->pairs); free(t->cand); free(t->cand_off); free(t->slot);
     free(t->logits); free(t->dU); free(t->dV); free(t->m1); free(t->m2); free(t->best);
 }
 
@@ -307,48 +305,25 @@ static int check_inputs(const lr_pal *m, const lr_data *d, const lr_content *con
     return LR_OK;
 }
 
-int lr_towers_train(lr_pal *m, const lr_data *d, const lr_content *content,
-                    const lr_train_config *cfg, lr_train_report *report, lr_err *err) {
-    int rc = check_inputs(m, d, content, cfg, err);
-    if (rc) return rc;
-    size_t nu = lr_data_num_users(d), ni = lr_data_num_items(d), D = m->cfg.out_dim;
-    trainer t = {0};
+/* The examples of one epoch, in user order (each epoch shuffles them): *n_pred counts the
+ * predictions they make. Positions counted from the newest item make every prefix its own
+ * sequence; otherwise one window from the oldest item covers the first max_len prefixes at once
+ * and only the prefixes of longer sequences need windows of their own. */
+static int build_examples(const trainer *t, example **out, size_t *n_out, size_t *n_pred, lr_err *err) {
+    const lr_train_config *cfg = t->cfg;
+    size_t nu = lr_data_num_users(t->d), maxlen = t->m->cfg.max_len, n_ex = 0;
+    int windows = !cfg->dense_all_action && t->m->cfg.pos_emb != LR_POS_NEWEST;
     example *ex = NULL;
-    size_t n_ex = 0;
-    t.cfg = cfg;
-    t.m = m;
-    t.d = d;
-    t.ct = content;
-    t.content = content ? lr_towers_content_data(content) : NULL;
-    t.full = cfg->negatives == LR_NEG_FULL || (cfg->negatives == LR_NEG_AUTO && ni <= FULL_SOFTMAX_MAX_ITEMS);
-    t.rng = cfg->seed * 0x2545f4914f6cdd1dULL + 7;
-    t.up.rng = cfg->seed * 0x9e3779b97f4a7c15ULL + 11;
-    t.ip.rng = cfg->seed * 0x9e3779b97f4a7c15ULL + 13;
-    t.up.training = t.ip.training = 1;
-    free(m->cache); /* the weights are about to change */
-    m->cache = NULL;
-    m->cache_rows = 0;
-    m->cache_src = NULL;
-#ifdef _OPENMP
-    if (cfg->threads) omp_set_num_threads((int)cfg->threads);
-#endif
-    if (cfg->threads) openblas_set_num_threads((int)cfg->threads);
-
-    /* Examples. Positions counted from the newest item make every prefix its own sequence;
-     * otherwise one window from the oldest item covers the first max_len prefixes at once and
-     * only the prefixes of longer sequences need windows of their own. */
-    int windows = !cfg->dense_all_action && m->cfg.pos_emb != LR_POS_NEWEST;
-    size_t maxlen = m->cfg.max_len, n_pred = 0;
-    for (int pass = 0; pass < 2; pass++) {
+    for (int pass = 0; pass < 2; pass++) { /* count, then fill */
         n_ex = 0;
-        n_pred = 0;
+        *n_pred = 0;
         for (size_t u = 0; u < nu; u++) {
-            size_t tl = lr_data_user_split(d, u).train_len;
+            size_t tl = lr_data_user_split(t->d, u).train_len;
             if (tl < 2) continue;
             if (cfg->dense_all_action) {
                 if (pass) ex[n_ex] = (example){(uint32_t)u, 0, 0, 0};
                 n_ex++;
-                n_pred++;
+                (*n_pred)++;
                 continue;
             }
             size_t first = 1;
@@ -356,143 +331,195 @@ int lr_towers_train(lr_pal *m, const lr_data *d, const lr_content *content,
                 size_t w = tl < maxlen ? tl : maxlen, np = tl - 1 < w ? tl - 1 : w;
                 if (pass) ex[n_ex] = (example){(uint32_t)u, (uint32_t)w, 1, (uint32_t)np};
                 n_ex++;
-                n_pred += np;
+                *n_pred += np;
                 first = np + 1;
             }
             for (size_t e = first; e < tl; e++) {
                 if (pass) ex[n_ex] = (example){(uint32_t)u, (uint32_t)e, 0, 1};
                 n_ex++;
-                n_pred++;
+                (*n_pred)++;
             }
         }
-        if (n_ex == 0) {
-            rc = lr_err_set(err, LR_EINVAL, "training: no user has two training items");
-            goto done;
-        }
-        if (!pass && !(ex = malloc(n_ex * sizeof *ex))) {
-            rc = lr_err_set(err, LR_ENOMEM, "training: out of memory for %zu examples", n_ex);
-            goto done;
-        }
+        if (n_ex == 0) return lr_err_set(err, LR_EINVAL, "training: no user has two training items");
+        if (!pass && !(ex = malloc(n_ex * sizeof *ex)))
+            return lr_err_set(err, LR_ENOMEM, "training: out of memory for %zu examples", n_ex);
     }
-    t.slot = malloc(ni * sizeof *t.slot);
-    t.m1 = calloc(m->n_params, sizeof *t.m1);
-    t.m2 = calloc(m->n_params, sizeof *t.m2);
-    t.best = malloc(m->n_params * sizeof *t.best);
-    t.offsets = malloc(sizeof *t.offsets);
-    t.offsets_cap = 1;
-    if (!t.slot || !t.m1 || !t.m2 || !t.best || !t.offsets || (rc = lr_pal_alloc_grads(m, err))) {
-        if (!rc) rc = lr_err_set(err, LR_ENOMEM, "training: out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < ni; i++) t.slot[i] = -1;
-    /* the full softmax's item pass has the same layout every step: all items, one token each */
-    size_t *all_off = NULL;
-    int32_t *all_ids = NULL;
-    if (t.full) {
-        all_off = malloc((ni + 1) * sizeof *all_off);
-        all_ids = malloc(ni * sizeof *all_ids);
-        if (!all_off || !all_ids) {
-            free(all_off);
-            free(all_ids);
-            rc = lr_err_set(err, LR_ENOMEM, "training: out of memory");
-            goto done;
-        }
-        for (size_t i = 0; i <= ni; i++) all_off[i] = i;
-        for (size_t i = 0; i < ni; i++) all_ids[i] = (int32_t)i;
-        rc = lr_pal_pass_setup(m, &t.ip, all_ids, all_off, ni, err);
-        free(all_off);
-        free(all_ids);
-        if (rc) goto done;
-    }
+    *out = ex;
+    *n_out = n_ex;
+    return LR_OK;
+}
 
-    size_t B = cfg->batch_size, steps = (n_pred + B - 1) / B, total = steps * cfg->epochs, step = 0;
-    double best = -1.0, t_start = now_s(), loss_sum = 0.0;
-    size_t best_epoch = 0, since_best = 0, epoch = 0, seen = 0, s = 0;
-    memcpy(t.best, m->params_block, m->n_params * sizeof *t.best);
-    for (epoch = 1; epoch <= cfg->epochs; epoch++) {
-        for (size_t i = n_ex; i > 1; i--) { /* Fisher-Yates, seeded */
-            size_t j = next_u64(&t.rng) % i;
-            example tmp = ex[i - 1];
-            ex[i - 1] = ex[j];
-            ex[j] = tmp;
-        }
-        loss_sum = 0.0;
-        s = 0;
-        for (size_t at = 0; at < n_ex; s++, step++) {
-            size_t n_seq;
-            int fail;
-            at += build_batch(&t, ex + at, n_ex - at, &n_seq, &fail);
-            if (fail || (rc = lr_pal_pass_setup_ex(m, &t.up, t.items, t.offsets, n_seq, t.all, err))) {
-                if (!rc) rc = lr_err_set(err, LR_ENOMEM, "training: out of memory building a batch");
-                goto done;
-            }
-            if (!t.full) {
-                size_t *off = malloc((t.n_cand + 1) * sizeof *off);
-                if (!off) {
-                    rc = lr_err_set(err, LR_ENOMEM, "training: out of memory");
-                    goto done;
-                }
-                for (size_t i = 0; i <= t.n_cand; i++) off[i] = i;
-                rc = lr_pal_pass_setup(m, &t.ip, t.cand, off, t.n_cand, err);
-                free(off);
-                if (rc) goto done;
-            }
-            size_t P = t.up.P, K = t.ip.P;
-            if (grow(&t.logits, &t.logits_cap, P * K, sizeof(float)) ||
-                grow(&t.dU, &t.dU_cap, P * D + 2 * P, sizeof(float)) ||
-                grow(&t.dV, &t.dV_cap, K * D, sizeof(float))) {
-                rc = lr_err_set(err, LR_ENOMEM, "training: out of memory for %zu x %zu logits", P, K);
-                goto done;
-            }
-            lr_pal_forward(m, &t.up, t.content);
-            lr_pal_forward(m, &t.ip, t.content);
-            double loss = lr_train_infonce(t.up.out, P, t.ip.out, K, D, t.pairs, t.n_pairs,
-                                           cfg->temperature, t.logits, t.dU + P * D, t.dU, t.dV);
-            lr_pal_zero_grads(m);
-            lr_pal_backward(m, &t.ip, t.dV);
-            lr_pal_backward(m, &t.up, t.dU);
-            clip_and_update(&t, step < total ? step : total - 1, total);
-            loss_sum += loss;
-            seen += t.n_pairs;
-            if (cfg->progress && s % (cfg->progress_every ? cfg->progress_every : 1) == 0) {
-                double el = now_s() - t_start, rate = (double)seen / (el > 0 ? el : 1e-9);
-                lr_train_progress pr = {epoch, cfg->epochs, s + 1, steps, loss_sum / (double)(s + 1),
-                                        rate, (double)(total > step + 1 ? total - step - 1 : 0) * (double)B / rate,
-                                        0, 0.0, best, best_epoch};
-                cfg->progress(&pr, cfg->progress_ctx);
-            }
-        }
-        double r10 = 0.0;
-        if ((rc = validate(&t, &r10, err))) goto done;
-        if (r10 > best) {
-            best = r10;
-            best_epoch = epoch;
-            since_best = 0;
-            memcpy(t.best, m->params_block, m->n_params * sizeof *t.best);
-        } else {
-            since_best++;
-        }
-        if (cfg->progress) {
-            double el = now_s() - t_start, rate = (double)seen / (el > 0 ? el : 1e-9);
-            lr_train_progress pr = {epoch, cfg->epochs, s, steps, loss_sum / (double)s, rate,
-                                    (double)(total > step ? total - step : 0) * (double)B / rate, 1, r10,
-                                    best, best_epoch};
-            cfg->progress(&pr, cfg->progress_ctx);
-        }
-        if (cfg->patience && since_best >= cfg->patience) break;
+/* The full softmax's item pass has the same layout every step (all items, one token each), so
+ * it is set up once. */
+static int setup_full_item_pass(trainer *t, lr_err *err) {
+    size_t ni = lr_data_num_items(t->d);
+    size_t *off = malloc((ni + 1) * sizeof *off);
+    int32_t *ids = malloc((ni ? ni : 1) * sizeof *ids);
+    int rc = !off || !ids ? lr_err_set(err, LR_ENOMEM, "training: out of memory") : LR_OK;
+    for (size_t i = 0; !rc && i <= ni; i++) off[i] = i;
+    for (size_t i = 0; !rc && i < ni; i++) ids[i] = (int32_t)i;
+    if (!rc) rc = lr_pal_pass_setup(t->m, &t->ip, ids, off, ni, err);
+    free(off);
+    free(ids);
+    return rc;
+}
+
+/* The trainer's fixed state: seeds, the optimiser's moments, the best weights so far. The
+ * model's item cache is dropped: the weights are about to change. */
+static int trainer_init(trainer *t, lr_pal *m, const lr_data *d, const lr_content *content,
+                        const lr_train_config *cfg, lr_err *err) {
+    size_t ni = lr_data_num_items(d);
+    t->cfg = cfg;
+    t->m = m;
+    t->d = d;
+    t->ct = content;
+    t->content = content ? lr_towers_content_data(content) : NULL;
+    t->full = cfg->negatives == LR_NEG_FULL || (cfg->negatives == LR_NEG_AUTO && ni <= FULL_SOFTMAX_MAX_ITEMS);
+    t->rng = cfg->seed * 0x2545f4914f6cdd1dULL + 7;
+    t->up.rng = cfg->seed * 0x9e3779b97f4a7c15ULL + 11;
+    t->ip.rng = cfg->seed * 0x9e3779b97f4a7c15ULL + 13;
+    t->up.training = t->ip.training = 1;
+    free(m->cache);
+    m->cache = NULL;
+    m->cache_rows = 0;
+    m->cache_src = NULL;
+    t->slot = malloc((ni ? ni : 1) * sizeof *t->slot);
+    t->m1 = calloc(m->n_params, sizeof *t->m1);
+    t->m2 = calloc(m->n_params, sizeof *t->m2);
+    t->best = malloc(m->n_params * sizeof *t->best);
+    t->offsets = malloc(sizeof *t->offsets);
+    t->offsets_cap = 1;
+    int rc = LR_OK;
+    if (!t->slot || !t->m1 || !t->m2 || !t->best || !t->offsets || (rc = lr_pal_alloc_grads(m, err)))
+        return rc ? rc : lr_err_set(err, LR_ENOMEM, "training: out of memory");
+    for (size_t i = 0; i < ni; i++) t->slot[i] = -1;
+    memcpy(t->best, m->params_block, m->n_params * sizeof *t->best);
+    return t->full ? setup_full_item_pass(t, err) : LR_OK;
+}
+
+/* One optimiser step on the batch starting at ex (*taken gets the examples it used): forward
+ * both towers, InfoNCE, backward, clip, AdamW. */
+static int train_step(trainer *t, const example *ex, size_t n_ex, size_t step, size_t total,
+                      size_t *taken, double *loss, lr_err *err) {
+    lr_pal *m = t->m;
+    size_t n_seq, D = m->cfg.out_dim;
+    int fail, rc;
+    *taken = build_batch(t, ex, n_ex, &n_seq, &fail);
+    if (fail) return lr_err_set(err, LR_ENOMEM, "training: out of memory building a batch");
+    if ((rc = lr_pal_pass_setup_ex(m, &t->up, t->items, t->offsets, n_seq, t->all, err))) return rc;
+    if (!t->full) { /* the batch's candidates, one token each */
+        if (grow(&t->cand_off, &t->cand_off_cap, t->n_cand + 1, sizeof *t->cand_off))
+            return lr_err_set(err, LR_ENOMEM, "training: out of memory");
+        for (size_t i = 0; i <= t->n_cand; i++) t->cand_off[i] = i;
+        if ((rc = lr_pal_pass_setup(m, &t->ip, t->cand, t->cand_off, t->n_cand, err))) return rc;
+    }
+    size_t P = t->up.P, K = t->ip.P;
+    if (grow(&t->logits, &t->logits_cap, P * K, sizeof(float)) ||
+        grow(&t->dU, &t->dU_cap, P * D + 2 * P, sizeof(float)) || grow(&t->dV, &t->dV_cap, K * D, sizeof(float)))
+        return lr_err_set(err, LR_ENOMEM, "training: out of memory for %zu x %zu logits", P, K);
+    lr_pal_forward(m, &t->up, t->content);
+    lr_pal_forward(m, &t->ip, t->content);
+    *loss = lr_train_infonce(t->up.out, P, t->ip.out, K, D, t->pairs, t->n_pairs, t->cfg->temperature,
+                             t->logits, t->dU + P * D, t->dU, t->dV);
+    lr_pal_zero_grads(m);
+    lr_pal_backward(m, &t->ip, t->dV);
+    lr_pal_backward(m, &t->up, t->dU);
+    clip_and_update(t, step < total ? step : total - 1, total);
+    return LR_OK;
+}
+
+/* Where training stands, for progress reports and the final report. */
+typedef struct {
+    size_t epoch, steps, total, step, s, seen, best_epoch, since_best;
+    double best, loss_sum, t_start;
+} train_state;
+
+static void report_progress(const trainer *t, const train_state *st, int epoch_done, double r10) {
+    const lr_train_config *cfg = t->cfg;
+    double el = now_s() - st->t_start, rate = (double)st->seen / (el > 0 ? el : 1e-9);
+    size_t left = epoch_done ? (st->total > st->step ? st->total - st->step : 0)
+                             : (st->total > st->step + 1 ? st->total - st->step - 1 : 0);
+    size_t s_shown = epoch_done ? st->s : st->s + 1;
+    double loss = st->loss_sum / (double)(epoch_done ? st->s : st->s + 1);
+    lr_train_progress pr = {st->epoch, cfg->epochs, s_shown, st->steps, loss, rate,
+                            (double)left * (double)cfg->batch_size / rate, epoch_done, r10, st->best,
+                            st->best_epoch};
+    cfg->progress(&pr, cfg->progress_ctx);
+}
+
+/* One epoch: shuffle (seeded Fisher-Yates), then steps until every example was used. */
+static int run_epoch(trainer *t, example *ex, size_t n_ex, train_state *st, lr_err *err) {
+    const lr_train_config *cfg = t->cfg;
+    for (size_t i = n_ex; i > 1; i--) {
+        size_t j = next_u64(&t->rng) % i;
+        example tmp = ex[i - 1];
+        ex[i - 1] = ex[j];
+        ex[j] = tmp;
+    }
+    st->loss_sum = 0.0;
+    st->s = 0;
+    for (size_t at = 0; at < n_ex; st->s++, st->step++) {
+        size_t taken = 0;
+        double loss = 0.0;
+        int rc = train_step(t, ex + at, n_ex - at, st->step, st->total, &taken, &loss, err);
+        if (rc) return rc;
+        at += taken;
+        st->loss_sum += loss;
+        st->seen += t->n_pairs;
+        if (cfg->progress && st->s % (cfg->progress_every ? cfg->progress_every : 1) == 0)
+            report_progress(t, st, 0, 0.0);
+    }
+    return LR_OK;
+}
+
+/* Validation after an epoch: keeps the best weights; returns 1 when patience ran out. */
+static int end_epoch(trainer *t, train_state *st, int *stop, lr_err *err) {
+    double r10 = 0.0;
+    int rc = validate(t, &r10, err);
+    if (rc) return rc;
+    if (r10 > st->best) {
+        st->best = r10;
+        st->best_epoch = st->epoch;
+        st->since_best = 0;
+        memcpy(t->best, t->m->params_block, t->m->n_params * sizeof *t->best);
+    } else {
+        st->since_best++;
+    }
+    if (t->cfg->progress) report_progress(t, st, 1, r10);
+    *stop = t->cfg->patience && st->since_best >= t->cfg->patience;
+    return LR_OK;
+}
+
+static void fill_report(const trainer *t, const train_state *st, size_t n_pred, lr_train_report *r) {
+    double el = now_s() - st->t_start;
+    r->epochs_run = st->epoch > t->cfg->epochs ? t->cfg->epochs : st->epoch;
+    r->best_epoch = st->best_epoch;
+    r->best_valid_recall10 = st->best;
+    r->seconds = el;
+    r->examples_per_s = (double)st->seen / (el > 0 ? el : 1e-9);
+    r->examples_per_epoch = n_pred;
+    r->final_loss = st->loss_sum / (double)(st->s ? st->s : 1);
+    r->negatives_full = t->full;
+}
+
+int lr_towers_train(lr_pal *m, const lr_data *d, const lr_content *content,
+                    const lr_train_config *cfg, lr_train_report *report, lr_err *err) {
+    int rc = check_inputs(m, d, content, cfg, err);
+    if (rc) return rc;
+    trainer t = {0};
+    example *ex = NULL;
+    size_t n_ex = 0, n_pred = 0;
+    if ((rc = trainer_init(&t, m, d, content, cfg, err)) || (rc = build_examples(&t, &ex, &n_ex, &n_pred, err)))
+        goto done;
+    size_t steps = (n_pred + cfg->batch_size - 1) / cfg->batch_size;
+    train_state st = {.steps = steps, .total = steps * cfg->epochs, .best = -1.0, .t_start = now_s()};
+    for (st.epoch = 1; st.epoch <= cfg->epochs; st.epoch++) {
+        int stop = 0;
+        if ((rc = run_epoch(&t, ex, n_ex, &st, err)) || (rc = end_epoch(&t, &st, &stop, err))) goto done;
+        if (stop) break;
     }
     memcpy(m->params_block, t.best, m->n_params * sizeof *t.best);
-    if (report) {
-        double el = now_s() - t_start;
-        report->epochs_run = epoch > cfg->epochs ? cfg->epochs : epoch;
-        report->best_epoch = best_epoch;
-        report->best_valid_recall10 = best;
-        report->seconds = el;
-        report->examples_per_s = (double)seen / (el > 0 ? el : 1e-9);
-        report->examples_per_epoch = n_pred;
-        report->final_loss = loss_sum / (double)(s ? s : 1);
-        report->negatives_full = t.full;
-    }
+    if (report) fill_report(&t, &st, n_pred, report);
 done:
     free(ex);
     trainer_free(&t);

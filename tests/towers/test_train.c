@@ -94,7 +94,6 @@ static lr_train_config quick(void) {
     lr_train_config t = lr_towers_train_config_default();
     t.epochs = 6;
     t.batch_size = 256;
-    t.threads = 1;
     t.patience = 0;
     return t;
 }
