@@ -34,7 +34,7 @@ static void latency(const char *name, const lr_pal *m, const lr_content *ct, con
     float out[4096];
     lr_err err;
     lr_towers_ws *ws;
-    lr_towers_ws_create(&ws, &err); /* one per serving thread, warm after the first request */
+    lr_towers_ws_new(&ws, &err); /* one per serving thread, warm after the first request */
     for (size_t i = 0; i < 20; i++) lr_towers_user_embed_ws(m, ws, ct, hist, off, 1, out, &err);
     double sum = 0;
     for (size_t i = 0; i < reps; i++) {
@@ -87,7 +87,7 @@ int main(int argc, char **argv) {
         lr_pal_config c = lr_towers_pal_config_default();
         c.content_dim = lr_towers_content_dim(ct);
         if (layers) c.layers = layers;
-        if (lr_towers_pal_create(&c, 1, &m, &err)) {
+        if (lr_towers_pal_new(&c, 1, &m, &err)) {
             fprintf(stderr, "bench_towers: %s\n", err.msg);
             return 1;
         }

@@ -415,7 +415,7 @@ static int meta_line(lr_data_builder *b, const line_reader *r, unsigned char *se
     size_t asin_len;
     rc = need_string(r, obj, "asin", &asin, &asin_len, err);
     if (rc) goto done;
-    int64_t item = lr_strmap_find(&b->d->item_index, &b->d->item_tokens, asin, asin_len);
+    int64_t item = lr_data_strmap_find(&b->d->item_index, &b->d->item_tokens, asin, asin_len);
     /* Meta files cover every product of the category, most never reviewed in the 5-core, and
      * repeat some asins: the first line of a reviewed item wins, the rest are skipped. */
     if (item < 0 || seen[item]) goto done;
@@ -576,8 +576,8 @@ int lr_data_load_amazon(const char *dir, const char *category, lr_data **out, lr
     if (rc) goto done;
     reviews_name = format1("%s_5.json.gz", category);
     meta_name = format1("meta_%s.json.gz", category);
-    reviews_path = reviews_name ? lr_path_join(dir, reviews_name) : NULL;
-    meta_path = meta_name ? lr_path_join(dir, meta_name) : NULL;
+    reviews_path = reviews_name ? lr_data_path_join(dir, reviews_name) : NULL;
+    meta_path = meta_name ? lr_data_path_join(dir, meta_name) : NULL;
     if (!reviews_path || !meta_path) {
         rc = lr_err_set(err, LR_ENOMEM, "out of memory for the file names of %s", category);
         goto done;

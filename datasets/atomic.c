@@ -25,7 +25,7 @@ static size_t split_tabs(char *line, char **fields, size_t max) {
     }
 }
 
-int lr_atomic_open(lr_atomic *a, const char *path, lr_err *err) {
+int lr_data_atomic_open(lr_atomic *a, const char *path, lr_err *err) {
     memset(a, 0, sizeof *a);
     a->path = path;
     a->name = base_name(path);
@@ -33,16 +33,16 @@ int lr_atomic_open(lr_atomic *a, const char *path, lr_err *err) {
     if (!a->f)
         return lr_err_set(err, errno == ENOENT ? LR_ENOTFOUND : LR_EIO, "%s: cannot open: %s", path,
                           strerror(errno));
-    long n = lr_read_line(a->f, &a->line, &a->cap);
+    long n = lr_data_read_line(a->f, &a->line, &a->cap);
     if (n == -2) {
         lr_err_set(err, LR_EIO, "%s: read error", a->name);
-        lr_atomic_close(a);
+        lr_data_atomic_close(a);
         return LR_EIO;
     }
     if (n <= 0) {
         lr_err_set(err, LR_EFORMAT, "%s:1: expected a header line of name:type columns, "
                    "the file is empty", a->name);
-        lr_atomic_close(a);
+        lr_data_atomic_close(a);
         return LR_EFORMAT;
     }
     a->lineno = 1;
@@ -50,7 +50,7 @@ int lr_atomic_open(lr_atomic *a, const char *path, lr_err *err) {
     size_t nc = split_tabs(a->line, cols, LR_ATOMIC_MAX_COLS);
     if (nc > LR_ATOMIC_MAX_COLS) {
         lr_err_set(err, LR_EFORMAT, "%s:1: more than %d columns", a->name, LR_ATOMIC_MAX_COLS);
-        lr_atomic_close(a);
+        lr_data_atomic_close(a);
         return LR_EFORMAT;
     }
     for (size_t i = 0; i < nc; i++) {
@@ -58,7 +58,7 @@ int lr_atomic_open(lr_atomic *a, const char *path, lr_err *err) {
         if (!colon || colon == cols[i] || !colon[1]) {
             lr_err_set(err, LR_EFORMAT, "%s:1: column %zu is '%.60s', expected name:type "
                        "(for example item_id:token)", a->name, i + 1, cols[i]);
-            lr_atomic_close(a);
+            lr_data_atomic_close(a);
             return LR_EFORMAT;
         }
         *colon = '\0';
@@ -67,21 +67,21 @@ int lr_atomic_open(lr_atomic *a, const char *path, lr_err *err) {
         a->ncols = i + 1;
         if (!a->col_names[i] || !a->col_types[i]) {
             lr_err_set(err, LR_ENOMEM, "%s: out of memory reading the header", a->name);
-            lr_atomic_close(a);
+            lr_data_atomic_close(a);
             return LR_ENOMEM;
         }
     }
     return LR_OK;
 }
 
-int lr_atomic_col(const lr_atomic *a, const char *name) {
+int lr_data_atomic_col(const lr_atomic *a, const char *name) {
     for (size_t i = 0; i < a->ncols; i++)
         if (strcmp(a->col_names[i], name) == 0) return (int)i;
     return -1;
 }
 
-int lr_atomic_need_col(const lr_atomic *a, const char *name, int *col, lr_err *err) {
-    *col = lr_atomic_col(a, name);
+int lr_data_atomic_need_col(const lr_atomic *a, const char *name, int *col, lr_err *err) {
+    *col = lr_data_atomic_col(a, name);
     if (*col >= 0) return LR_OK;
     char have[160] = "";
     for (size_t i = 0; i < a->ncols; i++) {
@@ -92,8 +92,8 @@ int lr_atomic_need_col(const lr_atomic *a, const char *name, int *col, lr_err *e
                       name, have);
 }
 
-int lr_atomic_next(lr_atomic *a, lr_err *err) {
-    long n = lr_read_line(a->f, &a->line, &a->cap);
+int lr_data_atomic_next(lr_atomic *a, lr_err *err) {
+    long n = lr_data_read_line(a->f, &a->line, &a->cap);
     if (n == -1) return 0;
     if (n == -2) return lr_err_set(err, LR_EIO, "%s:%ld: read error", a->name, a->lineno + 1);
     a->lineno++;
@@ -110,7 +110,7 @@ int lr_atomic_next(lr_atomic *a, lr_err *err) {
     return 1;
 }
 
-void lr_atomic_close(lr_atomic *a) {
+void lr_data_atomic_close(lr_atomic *a) {
     if (a->f) fclose(a->f);
     free(a->line);
     for (size_t i = 0; i < a->ncols; i++) {
@@ -120,7 +120,7 @@ void lr_atomic_close(lr_atomic *a) {
     memset(a, 0, sizeof *a);
 }
 
-int lr_atomic_index(const lr_atomic *a, int col, long max, long *out, lr_err *err) {
+int lr_data_atomic_index(const lr_atomic *a, int col, long max, long *out, lr_err *err) {
     const char *s = a->fields[col];
     char *end;
     errno = 0;
@@ -135,7 +135,7 @@ int lr_atomic_index(const lr_atomic *a, int col, long max, long *out, lr_err *er
     return LR_OK;
 }
 
-int lr_atomic_number(const lr_atomic *a, int col, double *out, lr_err *err) {
+int lr_data_atomic_number(const lr_atomic *a, int col, double *out, lr_err *err) {
     const char *s = a->fields[col];
     char *end;
     errno = 0;

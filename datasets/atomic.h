@@ -24,19 +24,19 @@ typedef struct {
 } lr_atomic;
 
 /* Opens `path` and reads its header; LR_ENOTFOUND when the file does not exist. */
-int lr_atomic_open(lr_atomic *a, const char *path, lr_err *err);
+int lr_data_atomic_open(lr_atomic *a, const char *path, lr_err *err);
 /* The index of the column called `name`, or -1. */
-int lr_atomic_col(const lr_atomic *a, const char *name);
-/* Like lr_atomic_col, but a missing column is an LR_EFORMAT error naming the file and header. */
-int lr_atomic_need_col(const lr_atomic *a, const char *name, int *col, lr_err *err);
+int lr_data_atomic_col(const lr_atomic *a, const char *name);
+/* Like lr_data_atomic_col, but a missing column is an LR_EFORMAT error naming the file and header. */
+int lr_data_atomic_need_col(const lr_atomic *a, const char *name, int *col, lr_err *err);
 /* Reads the next line into fields: 1 when a line was read, 0 at the end, < 0 on error.
  * A line must have exactly as many fields as the header; blank lines are refused. */
-int lr_atomic_next(lr_atomic *a, lr_err *err);
-void lr_atomic_close(lr_atomic *a);
+int lr_data_atomic_next(lr_atomic *a, lr_err *err);
+void lr_data_atomic_close(lr_atomic *a);
 
 /* Parses a whole field as an integer in [0, max]; an error names file:line and the column. */
-int lr_atomic_index(const lr_atomic *a, int col, long max, long *out, lr_err *err);
+int lr_data_atomic_index(const lr_atomic *a, int col, long max, long *out, lr_err *err);
 /* Parses a whole field as a finite number (timestamps, ratings). */
-int lr_atomic_number(const lr_atomic *a, int col, double *out, lr_err *err);
+int lr_data_atomic_number(const lr_atomic *a, int col, double *out, lr_err *err);
 
 #endif /* LR_ATOMIC_H */

@@ -24,21 +24,21 @@ int lr_data_builder_init(lr_data_builder *b, lr_data_format format, lr_err *err)
 int lr_data_builder_item(lr_data_builder *b, const char *token, size_t len, int64_t *index,
                          lr_err *err) {
     lr_data *d = b->d;
-    int rc = lr_strmap_intern(&d->item_index, &d->item_tokens, token, len, index, err);
+    int rc = lr_data_strmap_intern(&d->item_index, &d->item_tokens, token, len, index, err);
     if (rc) return rc;
-    if ((size_t)*index == d->item_texts.n) return lr_strlist_push(&d->item_texts, NULL, 0, err);
+    if ((size_t)*index == d->item_texts.n) return lr_data_strlist_push(&d->item_texts, NULL, 0, err);
     return LR_OK;
 }
 
 int lr_data_builder_item_text(lr_data_builder *b, size_t item, const char *text, size_t len,
                               lr_err *err) {
-    return lr_strlist_set(&b->d->item_texts, item, text, len, err);
+    return lr_data_strlist_set(&b->d->item_texts, item, text, len, err);
 }
 
 int lr_data_builder_user(lr_data_builder *b, const char *token, size_t len, int64_t *index,
                          lr_err *err) {
     lr_data *d = b->d;
-    return lr_strmap_intern(&d->user_index, &d->user_tokens, token, len, index, err);
+    return lr_data_strmap_intern(&d->user_index, &d->user_tokens, token, len, index, err);
 }
 
 int lr_data_builder_sequence(lr_data_builder *b, const int32_t *items, size_t n, lr_err *err) {
@@ -95,11 +95,11 @@ void lr_data_builder_discard(lr_data_builder *b) {
 
 void lr_data_free(lr_data *d) {
     if (!d) return;
-    lr_strlist_free(&d->item_tokens);
-    lr_strlist_free(&d->item_texts);
-    lr_strlist_free(&d->user_tokens);
-    lr_strmap_free(&d->item_index);
-    lr_strmap_free(&d->user_index);
+    lr_data_strlist_free(&d->item_tokens);
+    lr_data_strlist_free(&d->item_texts);
+    lr_data_strlist_free(&d->user_tokens);
+    lr_data_strmap_free(&d->item_index);
+    lr_data_strmap_free(&d->user_index);
     free(d->seq_off);
     free(d->seq_items);
     free(d);
@@ -122,17 +122,17 @@ size_t lr_data_num_users(const lr_data *d) { return d->user_tokens.n; }
 size_t lr_data_num_interactions(const lr_data *d) { return d->seq_off[d->user_tokens.n]; }
 
 const char *lr_data_item_token(const lr_data *d, size_t item) {
-    return lr_strlist_get(&d->item_tokens, item);
+    return lr_data_strlist_get(&d->item_tokens, item);
 }
 const char *lr_data_item_text(const lr_data *d, size_t item) {
-    return lr_strlist_get(&d->item_texts, item);
+    return lr_data_strlist_get(&d->item_texts, item);
 }
 const char *lr_data_user_token(const lr_data *d, size_t user) {
-    return lr_strlist_get(&d->user_tokens, user);
+    return lr_data_strlist_get(&d->user_tokens, user);
 }
 
 int64_t lr_data_find_item(const lr_data *d, const char *token) {
-    return lr_strmap_find(&d->item_index, &d->item_tokens, token, strlen(token));
+    return lr_data_strmap_find(&d->item_index, &d->item_tokens, token, strlen(token));
 }
 
 const int32_t *lr_data_user_sequence(const lr_data *d, size_t user, size_t *len) {
@@ -186,7 +186,7 @@ lr_data_stats lr_data_get_stats(const lr_data *d) {
     return st;
 }
 
-long lr_read_line(FILE *f, char **line, size_t *cap) {
+long lr_data_read_line(FILE *f, char **line, size_t *cap) {
     errno = 0;
     ssize_t n = getline(line, cap, f);
     if (n < 0) return ferror(f) ? -2 : -1;
@@ -194,7 +194,7 @@ long lr_read_line(FILE *f, char **line, size_t *cap) {
     return (long)n;
 }
 
-char *lr_path_join(const char *dir, const char *name) {
+char *lr_data_path_join(const char *dir, const char *name) {
     size_t a = strlen(dir), b = strlen(name);
     char *p = malloc(a + b + 2);
     if (!p) return NULL;

@@ -18,10 +18,10 @@ typedef struct {
     size_t n, cap_n;
 } lr_strlist;
 
-int lr_strlist_push(lr_strlist *l, const char *s, size_t len, lr_err *err); /* s NULL: a NULL entry */
-int lr_strlist_set(lr_strlist *l, size_t i, const char *s, size_t len, lr_err *err); /* replaces entry i */
-const char *lr_strlist_get(const lr_strlist *l, size_t i);
-void lr_strlist_free(lr_strlist *l);
+int lr_data_strlist_push(lr_strlist *l, const char *s, size_t len, lr_err *err); /* s NULL: a NULL entry */
+int lr_data_strlist_set(lr_strlist *l, size_t i, const char *s, size_t len, lr_err *err); /* replaces entry i */
+const char *lr_data_strlist_get(const lr_strlist *l, size_t i);
+void lr_data_strlist_free(lr_strlist *l);
 
 /* Open-addressing map from the strings of one lr_strlist to their index in it. */
 typedef struct {
@@ -30,11 +30,11 @@ typedef struct {
     size_t n;
 } lr_strmap;
 
-int64_t lr_strmap_find(const lr_strmap *m, const lr_strlist *l, const char *s, size_t len);
+int64_t lr_data_strmap_find(const lr_strmap *m, const lr_strlist *l, const char *s, size_t len);
 /* Appends s to l and maps it, or returns the existing index; *index gets the result. */
-int lr_strmap_intern(lr_strmap *m, lr_strlist *l, const char *s, size_t len, int64_t *index,
+int lr_data_strmap_intern(lr_strmap *m, lr_strlist *l, const char *s, size_t len, int64_t *index,
                      lr_err *err);
-void lr_strmap_free(lr_strmap *m);
+void lr_data_strmap_free(lr_strmap *m);
 
 struct lr_data {
     lr_data_format format;
@@ -71,10 +71,10 @@ void lr_data_builder_discard(lr_data_builder *b);
 
 /* Reads a text line of any length; *line is reused between calls. Returns the length without
  * the newline (a trailing '\r' is removed too), -1 at the end of the file, -2 on a read error. */
-long lr_read_line(FILE *f, char **line, size_t *cap);
+long lr_data_read_line(FILE *f, char **line, size_t *cap);
 
 /* "dir/name" into a fresh buffer (or NULL when out of memory). */
-char *lr_path_join(const char *dir, const char *name);
+char *lr_data_path_join(const char *dir, const char *name);
 
 /* The item text for a LEARN prompt from up to three fields; empty fields are left out.
  * Writes "Title: t. Brand: b. Category: c" into a fresh buffer (NULL when out of memory). */

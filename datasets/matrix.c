@@ -41,10 +41,10 @@ static int check_rows(size_t rows, size_t expect_rows, const char *name, lr_err 
 static int load_npy(lr_data_matrix *c, const unsigned char *map, size_t size, size_t expect_rows,
                     const char *name, lr_err *err) {
     lr_npy_info info;
-    int rc = lr_npy_parse_header(map, size, &info, name, err);
+    int rc = lr_data_npy_parse_header(map, size, &info, name, err);
     if (rc) return rc;
     char shape[160];
-    lr_npy_shape_str(&info, shape, sizeof shape);
+    lr_data_npy_shape_str(&info, shape, sizeof shape);
     if (info.ndim != 1 && info.ndim != 2)
         return lr_err_set(err, LR_EFORMAT, "%s: shape %s has %zu dimensions: expected a matrix "
                           "(N, D) or one row (D,)", name, shape, info.ndim);
@@ -55,7 +55,7 @@ static int load_npy(lr_data_matrix *c, const unsigned char *map, size_t size, si
     if (c->dim == 0)
         return lr_err_set(err, LR_EFORMAT, "%s: shape %s has rows of 0 values (D must be at "
                           "least 1)", name, shape);
-    rc = lr_npy_check_file_size(&info, size, name, err);
+    rc = lr_data_npy_check_file_size(&info, size, name, err);
     if (rc) return rc;
     rc = check_rows(c->rows, expect_rows, name, err);
     if (rc) return rc;

@@ -279,7 +279,7 @@ static int parse_dict(cursor *c, lr_npy_info *info) {
     return LR_OK;
 }
 
-int lr_npy_parse_header(const unsigned char *buf, size_t len, lr_npy_info *info, const char *name,
+int lr_data_npy_parse_header(const unsigned char *buf, size_t len, lr_npy_info *info, const char *name,
                         lr_err *err) {
     memset(info, 0, sizeof *info);
     if (len < sizeof npy_magic || memcmp(buf, npy_magic, sizeof npy_magic) != 0)
@@ -320,12 +320,12 @@ int lr_npy_parse_header(const unsigned char *buf, size_t len, lr_npy_info *info,
     return LR_OK;
 too_large:;
     char shape[160];
-    lr_npy_shape_str(info, shape, sizeof shape);
+    lr_data_npy_shape_str(info, shape, sizeof shape);
     memset(info, 0, sizeof *info);
     return lr_err_set(err, LR_EFORMAT, "%s: shape %s is too large", name, shape);
 }
 
-int lr_npy_check_file_size(const lr_npy_info *info, size_t file_size, const char *name,
+int lr_data_npy_check_file_size(const lr_npy_info *info, size_t file_size, const char *name,
                            lr_err *err) {
     size_t have = file_size > info->data_offset ? file_size - info->data_offset : 0;
     if (have < info->data_bytes)
@@ -338,7 +338,7 @@ int lr_npy_check_file_size(const lr_npy_info *info, size_t file_size, const char
     return LR_OK;
 }
 
-const char *lr_npy_shape_str(const lr_npy_info *info, char *buf, size_t cap) {
+const char *lr_data_npy_shape_str(const lr_npy_info *info, char *buf, size_t cap) {
     size_t k = 0;
     buf[0] = '\0';
     k += (size_t)snprintf(buf, cap, "(");
@@ -350,7 +350,7 @@ const char *lr_npy_shape_str(const lr_npy_info *info, char *buf, size_t cap) {
 
 /* ---- writing --------------------------------------------------------------------------------- */
 
-size_t lr_npy_header_format(unsigned char *buf, lr_npy_dtype dtype, size_t rows, size_t cols) {
+size_t lr_data_npy_header_format(unsigned char *buf, lr_npy_dtype dtype, size_t rows, size_t cols) {
     char dict[LR_NPY_HEADER_MAX];
     int n;
     /* numpy's own layout, so `cmp` against a file numpy saved finds no difference. */
@@ -446,6 +446,6 @@ int lr_data_npy_write(const char *path, const float *data, size_t rows, size_t c
     int rc = check_values(path, data, rows, cols, dtype, err);
     if (rc) return rc;
     unsigned char header[LR_NPY_HEADER_MAX];
-    npy_body body = {header, lr_npy_header_format(header, dtype, rows, cols), n, data, dtype};
+    npy_body body = {header, lr_data_npy_header_format(header, dtype, rows, cols), n, data, dtype};
     return lr_data_write_aside(path, write_body, &body, err);
 }

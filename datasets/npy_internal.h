@@ -13,7 +13,7 @@
  * shape generically so a caller can name what it got ("shape (2, 3, 4) has 3 dimensions"). */
 #define LR_NPY_MAX_DIMS 8
 
-/* Room for any header lr_npy_header_format writes: 10 bytes of prefix, the dict with two
+/* Room for any header lr_data_npy_header_format writes: 10 bytes of prefix, the dict with two
  * 20-digit sizes, padding to 64. */
 #define LR_NPY_HEADER_MAX 192
 
@@ -35,20 +35,20 @@ typedef struct {
  * trailing comma, but must hold exactly 'descr', 'fortran_order' and 'shape'. Refuses
  * (LR_EUNSUPPORTED) a dtype other than little-endian float32 / float16 and Fortran order;
  * everything malformed is LR_EFORMAT. Messages start with `name`. */
-int lr_npy_parse_header(const unsigned char *buf, size_t len, lr_npy_info *info, const char *name,
+int lr_data_npy_parse_header(const unsigned char *buf, size_t len, lr_npy_info *info, const char *name,
                         lr_err *err);
 
 /* Checks that a file of `file_size` bytes holds exactly the header and the data `info` describes:
  * "truncated: expected X bytes of data, found Y" or "Z bytes after the data" (LR_EFORMAT). */
-int lr_npy_check_file_size(const lr_npy_info *info, size_t file_size, const char *name,
+int lr_data_npy_check_file_size(const lr_npy_info *info, size_t file_size, const char *name,
                            lr_err *err);
 
 /* Writes a version 1.0 header for a C-order little-endian array of shape (rows,) when cols is 0,
  * else (rows, cols), padded with spaces and a final '\n' so the data starts at a multiple of 64.
  * `buf` has LR_NPY_HEADER_MAX bytes; returns the header's length (the data offset). */
-size_t lr_npy_header_format(unsigned char *buf, lr_npy_dtype dtype, size_t rows, size_t cols);
+size_t lr_data_npy_header_format(unsigned char *buf, lr_npy_dtype dtype, size_t rows, size_t cols);
 
 /* "(4385, 1024)", "(7,)" or "()" into buf (cap bytes, truncated to fit), for messages. */
-const char *lr_npy_shape_str(const lr_npy_info *info, char *buf, size_t cap);
+const char *lr_data_npy_shape_str(const lr_npy_info *info, char *buf, size_t cap);
 
 #endif /* LR_DATA_NPY_INTERNAL_H */

@@ -21,7 +21,7 @@ static char *prefixed(const char *dir, const char *prefix, const char *suffix) {
     char *name = malloc(n);
     if (!name) return NULL;
     snprintf(name, n, "%s%s", prefix, suffix);
-    char *p = lr_path_join(dir, name);
+    char *p = lr_data_path_join(dir, name);
     free(name);
     return p;
 }
@@ -41,7 +41,7 @@ static int load_token_index(lr_data_builder *b, const char *path, intern_fn inte
     size_t cap = 0, n = 0, ncap = 0;
     long *lines = NULL, lineno = 0, len;
     int rc = LR_OK;
-    while ((len = lr_read_line(f, &line, &cap)) >= 0) {
+    while ((len = lr_data_read_line(f, &line, &cap)) >= 0) {
         lineno++;
         char *tab = strchr(line, '\t');
         if (!tab || tab == line || strchr(tab + 1, '\t')) {
@@ -131,7 +131,7 @@ static char *line_text(const lr_atomic *a, int id_col) {
     static const char *const titles[] = {"title", "movie_title", "name", NULL};
     static const char *const brands[] = {"brand", NULL};
     static const char *const cats[] = {"categories", "category", "class", "genre", "genres", NULL};
-    int text_col = lr_atomic_col(a, "text");
+    int text_col = lr_data_atomic_col(a, "text");
     if (text_col >= 0) return strdup(a->fields[text_col]);
     const char *title = NULL, *brand = NULL, *cat = NULL;
     size_t extra = 0;
@@ -166,16 +166,16 @@ static char *line_text(const lr_atomic *a, int id_col) {
  * known (from .item2index); otherwise new items are added in file order. */
 static int load_item_text(lr_data_builder *b, const char *path, int known_only, lr_err *err) {
     lr_atomic a;
-    int rc = lr_atomic_open(&a, path, err);
+    int rc = lr_data_atomic_open(&a, path, err);
     if (rc) return rc;
     int id_col;
-    rc = lr_atomic_need_col(&a, "item_id", &id_col, err);
-    while (!rc && (rc = lr_atomic_next(&a, err)) == 1) {
+    rc = lr_data_atomic_need_col(&a, "item_id", &id_col, err);
+    while (!rc && (rc = lr_data_atomic_next(&a, err)) == 1) {
         rc = LR_OK;
         const char *tok = a.fields[id_col];
         int64_t item;
         if (known_only) {
-            item = lr_strmap_find(&b->d->item_index, &b->d->item_tokens, tok, strlen(tok));
+            item = lr_data_strmap_find(&b->d->item_index, &b->d->item_tokens, tok, strlen(tok));
             if (item < 0) {
                 rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: item '%.60s' is not in the item index "
                                 "file", a.name, a.lineno, tok);
@@ -208,7 +208,7 @@ static int load_item_text(lr_data_builder *b, const char *path, int known_only, 
         rc = lr_data_builder_item_text(b, (size_t)item, text, strlen(text), err);
         free(text);
     }
-    lr_atomic_close(&a);
+    lr_data_atomic_close(&a);
     return rc < 0 ? rc : LR_OK;
 }
 
@@ -262,7 +262,7 @@ static int pool_push(seq_rows *s, int32_t v, lr_err *err) {
 static int read_user(const lr_atomic *a, int col, const seq_ids *ids, int32_t *out, lr_err *err) {
     if (!ids->tokens) {
         long v;
-        int rc = lr_atomic_index(a, col, ids->max_user >= 0 ? ids->max_user : INT32_MAX, &v, err);
+        int rc = lr_data_atomic_index(a, col, ids->max_user >= 0 ? ids->max_user : INT32_MAX, &v, err);
         if (rc) return rc;
         *out = (int32_t)v;
         return LR_OK;
@@ -274,7 +274,7 @@ static int read_user(const lr_atomic *a, int col, const seq_ids *ids, int32_t *o
         return lr_err_set(err, LR_EFORMAT, "%s:%ld: user_id is empty, expected a user token",
                           a->name, a->lineno);
     if (ids->users_fixed) {
-        u = lr_strmap_find(&ids->b->d->user_index, &ids->b->d->user_tokens, tok, len);
+        u = lr_data_strmap_find(&ids->b->d->user_index, &ids->b->d->user_tokens, tok, len);
         if (u < 0)
             return lr_err_set(err, LR_EFORMAT, "%s:%ld: user '%.60s' is not in %s.user2index",
                               a->name, a->lineno, tok, ids->prefix);
@@ -295,7 +295,7 @@ static int find_item(const lr_atomic *a, const char *col, const seq_ids *ids, co
         return lr_err_set(err, LR_EFORMAT, "%s:%ld: %s: empty item id, expected %s",
                           a->name, a->lineno, col, strcmp(col, "item_id") == 0 ? "an item token"
                           : "item tokens separated by single spaces");
-    int64_t i = lr_strmap_find(&ids->b->d->item_index, &ids->b->d->item_tokens, tok, len);
+    int64_t i = lr_data_strmap_find(&ids->b->d->item_index, &ids->b->d->item_tokens, tok, len);
     if (i < 0)
         return lr_err_set(err, LR_EFORMAT, "%s:%ld: %s: item '%.*s' is not in %s.item", a->name,
                           a->lineno, col, shown, tok, ids->prefix);
@@ -307,7 +307,7 @@ static int read_target(const lr_atomic *a, int col, const seq_ids *ids, int32_t 
     if (ids->tokens)
         return find_item(a, "item_id", ids, a->fields[col], strlen(a->fields[col]), out, err);
     long v;
-    int rc = lr_atomic_index(a, col, ids->max_item, &v, err);
+    int rc = lr_data_atomic_index(a, col, ids->max_item, &v, err);
     if (rc) return rc;
     *out = (int32_t)v;
     return LR_OK;
@@ -346,15 +346,15 @@ static int read_history(const lr_atomic *a, int col, const seq_ids *ids, seq_row
 /* Reads one of prefix.{train,valid,test}.inter, naming users and items as `ids` says. */
 static int read_seq_rows(const char *path, const seq_ids *ids, seq_rows *s, lr_err *err) {
     lr_atomic a;
-    int rc = lr_atomic_open(&a, path, err);
+    int rc = lr_data_atomic_open(&a, path, err);
     if (rc) return rc;
     s->name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     int uc, lc, ic;
-    if ((rc = lr_atomic_need_col(&a, "user_id", &uc, err)) ||
-        (rc = lr_atomic_need_col(&a, "item_id_list", &lc, err)) ||
-        (rc = lr_atomic_need_col(&a, "item_id", &ic, err)))
+    if ((rc = lr_data_atomic_need_col(&a, "user_id", &uc, err)) ||
+        (rc = lr_data_atomic_need_col(&a, "item_id_list", &lc, err)) ||
+        (rc = lr_data_atomic_need_col(&a, "item_id", &ic, err)))
         goto done;
-    while ((rc = lr_atomic_next(&a, err)) == 1) {
+    while ((rc = lr_data_atomic_next(&a, err)) == 1) {
         if (s->n == s->cap) {
             size_t c = s->cap ? s->cap * 2 : 1024;
             seq_row *r = realloc(s->rows, c * sizeof *r);
@@ -381,7 +381,7 @@ static int read_seq_rows(const char *path, const seq_ids *ids, seq_rows *s, lr_e
         s->n++;
     }
 done:
-    lr_atomic_close(&a);
+    lr_data_atomic_close(&a);
     return rc < 0 ? rc : LR_OK;
 }
 
@@ -555,7 +555,7 @@ static int build_sequences(lr_data_builder *b, const seq_rows *tr, const seq_row
         int has_va = va_at[u] >= 0, has_te = te_at[u] >= 0;
         if (has_va != has_te || (nr && !has_va)) {
             char who[80];
-            if (by_token) snprintf(who, sizeof who, "'%.60s'", lr_strlist_get(&b->d->user_tokens, u));
+            if (by_token) snprintf(who, sizeof who, "'%.60s'", lr_data_strlist_get(&b->d->user_tokens, u));
             else snprintf(who, sizeof who, "%zu", u);
             rc = lr_err_set(err, LR_EFORMAT, "%s: user %s has no row, but has rows in %s",
                             !has_va ? va->name : te->name, who,
@@ -625,11 +625,11 @@ static int by_user_time(const void *pa, const void *pb) {
 
 static int load_users_file(lr_data_builder *b, const char *path, lr_err *err) {
     lr_atomic a;
-    int rc = lr_atomic_open(&a, path, err);
+    int rc = lr_data_atomic_open(&a, path, err);
     if (rc) return rc;
     int uc;
-    rc = lr_atomic_need_col(&a, "user_id", &uc, err);
-    while (!rc && (rc = lr_atomic_next(&a, err)) == 1) {
+    rc = lr_data_atomic_need_col(&a, "user_id", &uc, err);
+    while (!rc && (rc = lr_data_atomic_next(&a, err)) == 1) {
         size_t before = b->d->user_tokens.n;
         int64_t got;
         rc = lr_data_builder_user(b, a.fields[uc], strlen(a.fields[uc]), &got, err);
@@ -637,7 +637,7 @@ static int load_users_file(lr_data_builder *b, const char *path, lr_err *err) {
             rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: user '%.60s' is listed twice", a.name,
                             a.lineno, a.fields[uc]);
     }
-    lr_atomic_close(&a);
+    lr_data_atomic_close(&a);
     return rc < 0 ? rc : LR_OK;
 }
 
@@ -657,12 +657,12 @@ static int load_ratings(lr_data_builder *b, const char *dir, const char *prefix,
     if (have_items && (rc = load_item_text(b, p_item, 0, err))) goto done;
     if (have_users && (rc = load_users_file(b, p_user, err))) goto done;
 
-    if ((rc = lr_atomic_open(&a, p_inter, err))) goto done;
-    int uc, ic, tc = lr_atomic_col(&a, "timestamp");
-    if ((rc = lr_atomic_need_col(&a, "user_id", &uc, err)) ||
-        (rc = lr_atomic_need_col(&a, "item_id", &ic, err)))
+    if ((rc = lr_data_atomic_open(&a, p_inter, err))) goto done;
+    int uc, ic, tc = lr_data_atomic_col(&a, "timestamp");
+    if ((rc = lr_data_atomic_need_col(&a, "user_id", &uc, err)) ||
+        (rc = lr_data_atomic_need_col(&a, "item_id", &ic, err)))
         goto done;
-    while ((rc = lr_atomic_next(&a, err)) == 1) {
+    while ((rc = lr_data_atomic_next(&a, err)) == 1) {
         rc = LR_OK;
         if (n == cap) {
             cap = cap ? cap * 2 : 4096;
@@ -681,7 +681,7 @@ static int load_ratings(lr_data_builder *b, const char *dir, const char *prefix,
             goto done;
         }
         if (have_users) {
-            user = lr_strmap_find(&b->d->user_index, &b->d->user_tokens, ut, strlen(ut));
+            user = lr_data_strmap_find(&b->d->user_index, &b->d->user_tokens, ut, strlen(ut));
             if (user < 0) {
                 rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: user '%.60s' is not in %s.user", a.name,
                                 a.lineno, ut, prefix);
@@ -691,7 +691,7 @@ static int load_ratings(lr_data_builder *b, const char *dir, const char *prefix,
             goto done;
         }
         if (have_items) {
-            item = lr_strmap_find(&b->d->item_index, &b->d->item_tokens, it, strlen(it));
+            item = lr_data_strmap_find(&b->d->item_index, &b->d->item_tokens, it, strlen(it));
             if (item < 0) {
                 rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: item '%.60s' is not in %s.item", a.name,
                                 a.lineno, it, prefix);
@@ -701,7 +701,7 @@ static int load_ratings(lr_data_builder *b, const char *dir, const char *prefix,
             goto done;
         }
         double t = (double)n;
-        if (tc >= 0 && (rc = lr_atomic_number(&a, tc, &t, err))) goto done;
+        if (tc >= 0 && (rc = lr_data_atomic_number(&a, tc, &t, err))) goto done;
         r[n] = (rating){(int32_t)user, (int32_t)item, t, n};
         n++;
     }
@@ -725,7 +725,7 @@ static int load_ratings(lr_data_builder *b, const char *dir, const char *prefix,
         i = j;
     }
 done:
-    lr_atomic_close(&a);
+    lr_data_atomic_close(&a);
     free(r);
     free(items);
     free(p_inter);

@@ -16,7 +16,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem, lr_err *err) {
     return LR_OK;
 }
 
-int lr_strlist_push(lr_strlist *l, const char *s, size_t len, lr_err *err) {
+int lr_data_strlist_push(lr_strlist *l, const char *s, size_t len, lr_err *err) {
     int rc = grow((void **)&l->off, &l->cap_n, l->n + 1, sizeof *l->off, err);
     if (rc) return rc;
     if (!s) {
@@ -33,7 +33,7 @@ int lr_strlist_push(lr_strlist *l, const char *s, size_t len, lr_err *err) {
 }
 
 /* The old string stays in the arena: replacing is rare (text arriving after the token). */
-int lr_strlist_set(lr_strlist *l, size_t i, const char *s, size_t len, lr_err *err) {
+int lr_data_strlist_set(lr_strlist *l, size_t i, const char *s, size_t len, lr_err *err) {
     if (i >= l->n) return lr_err_set(err, LR_ERANGE, "string %zu is past the end (%zu)", i, l->n);
     int rc = grow((void **)&l->buf, &l->cap, l->used + len + 1, 1, err);
     if (rc) return rc;
@@ -44,12 +44,12 @@ int lr_strlist_set(lr_strlist *l, size_t i, const char *s, size_t len, lr_err *e
     return LR_OK;
 }
 
-const char *lr_strlist_get(const lr_strlist *l, size_t i) {
+const char *lr_data_strlist_get(const lr_strlist *l, size_t i) {
     if (i >= l->n || l->off[i] == SIZE_MAX) return NULL;
     return l->buf + l->off[i];
 }
 
-void lr_strlist_free(lr_strlist *l) {
+void lr_data_strlist_free(lr_strlist *l) {
     free(l->buf);
     free(l->off);
     memset(l, 0, sizeof *l);
@@ -66,11 +66,11 @@ static uint64_t hash(const char *s, size_t len) {
 }
 
 static int equal(const lr_strlist *l, int64_t idx, const char *s, size_t len) {
-    const char *t = lr_strlist_get(l, (size_t)idx);
+    const char *t = lr_data_strlist_get(l, (size_t)idx);
     return t && strncmp(t, s, len) == 0 && t[len] == '\0';
 }
 
-int64_t lr_strmap_find(const lr_strmap *m, const lr_strlist *l, const char *s, size_t len) {
+int64_t lr_data_strmap_find(const lr_strmap *m, const lr_strlist *l, const char *s, size_t len) {
     if (!m->cap) return -1;
     size_t mask = m->cap - 1;
     for (size_t i = hash(s, len) & mask;; i = (i + 1) & mask) {
@@ -87,7 +87,7 @@ static int rehash(lr_strmap *m, const lr_strlist *l, size_t cap, lr_err *err) {
     for (size_t j = 0; j < m->cap; j++) {
         int64_t idx = m->slots[j];
         if (idx < 0) continue;
-        const char *t = lr_strlist_get(l, (size_t)idx);
+        const char *t = lr_data_strlist_get(l, (size_t)idx);
         size_t i = hash(t, strlen(t)) & (cap - 1);
         while (slots[i] >= 0) i = (i + 1) & (cap - 1);
         slots[i] = idx;
@@ -98,9 +98,9 @@ static int rehash(lr_strmap *m, const lr_strlist *l, size_t cap, lr_err *err) {
     return LR_OK;
 }
 
-int lr_strmap_intern(lr_strmap *m, lr_strlist *l, const char *s, size_t len, int64_t *index,
+int lr_data_strmap_intern(lr_strmap *m, lr_strlist *l, const char *s, size_t len, int64_t *index,
                      lr_err *err) {
-    int64_t found = lr_strmap_find(m, l, s, len);
+    int64_t found = lr_data_strmap_find(m, l, s, len);
     if (found >= 0) {
         *index = found;
         return LR_OK;
@@ -109,7 +109,7 @@ int lr_strmap_intern(lr_strmap *m, lr_strlist *l, const char *s, size_t len, int
         int rc = rehash(m, l, m->cap ? m->cap * 2 : 64, err);
         if (rc) return rc;
     }
-    int rc = lr_strlist_push(l, s, len, err);
+    int rc = lr_data_strlist_push(l, s, len, err);
     if (rc) return rc;
     int64_t idx = (int64_t)(l->n - 1);
     size_t i = hash(s, len) & (m->cap - 1);
@@ -120,7 +120,7 @@ int lr_strmap_intern(lr_strmap *m, lr_strlist *l, const char *s, size_t len, int
     return LR_OK;
 }
 
-void lr_strmap_free(lr_strmap *m) {
+void lr_data_strmap_free(lr_strmap *m) {
     free(m->slots);
     memset(m, 0, sizeof *m);
 }

@@ -26,8 +26,8 @@ static int write_file(const lr_data *d, const char *dir, const char *prefix, con
     if (!name || !tmpname) goto oom;
     snprintf(name, n, "%s%s", prefix, suffix);
     snprintf(tmpname, n, ".%s%s.tmp", prefix, suffix);
-    path = lr_path_join(dir, name);
-    tmp = lr_path_join(dir, tmpname);
+    path = lr_data_path_join(dir, name);
+    tmp = lr_data_path_join(dir, tmpname);
     if (!path || !tmp) goto oom;
     f = fopen(tmp, "wb");
     if (!f) {

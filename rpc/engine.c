@@ -145,8 +145,8 @@ void lr_rpc_engine_free(lr_rpc_engine *e) {
     free(e->popular);
     free(e->pop_share);
     free(e->added_content);
-    lr_idmap_clear(&e->added);
-    lr_idmap_clear(&e->removed);
+    lr_rpc_idmap_clear(&e->added);
+    lr_rpc_idmap_clear(&e->removed);
     pthread_rwlock_destroy(&e->lock);
     free(e);
 }
@@ -168,7 +168,7 @@ static int embed_with_added(lr_rpc_engine *e, lr_towers_ws *ws, const int64_t *w
     for (size_t i = 0; !rc && i < w; i++) {
         const float *src = win[i] >= 0 && (size_t)win[i] < e->n_items
                                ? lr_towers_content_data(e->content) + (size_t)win[i] * e->dc
-                               : e->added_content + (size_t)lr_idmap_get(&e->added, win[i]) * e->dc;
+                               : e->added_content + (size_t)lr_rpc_idmap_get(&e->added, win[i]) * e->dc;
         memcpy(rows + i * e->dc, src, e->dc * sizeof *rows);
         seq[i] = (int32_t)i;
     }
@@ -195,7 +195,7 @@ int lr_rpc_engine_encode(lr_rpc_engine *e, lr_towers_ws *ws, const int64_t *hist
     for (size_t i = 0; i < len; i++) {
         int64_t id = hist[i];
         /* an added item can be read only through its content (an id-mode model has none) */
-        if ((id >= 0 && (size_t)id < e->n_items) || (e->mc.mode == LR_PAL_CONTENT && lr_idmap_get(&e->added, id) >= 0))
+        if ((id >= 0 && (size_t)id < e->n_items) || (e->mc.mode == LR_PAL_CONTENT && lr_rpc_idmap_get(&e->added, id) >= 0))
             known[m++] = id;
         else
             unknown[nu++] = id;
@@ -278,7 +278,7 @@ void lr_rpc_engine_popular(lr_rpc_engine *e, size_t k, const int64_t *exclude, s
     pthread_rwlock_rdlock(&e->lock);
     for (size_t i = 0; i < e->n_popular && *n_hits < k; i++) {
         int64_t id = e->popular[i];
-        if (!excluded(id, exclude, n_exclude) && lr_idmap_get(&e->removed, id) < 0)
+        if (!excluded(id, exclude, n_exclude) && lr_rpc_idmap_get(&e->removed, id) < 0)
             hits[(*n_hits)++] = (lr_rpc_hit){id, e->pop_share[i]};
     }
     pthread_rwlock_unlock(&e->lock);
@@ -287,9 +287,9 @@ void lr_rpc_engine_popular(lr_rpc_engine *e, size_t k, const int64_t *exclude, s
 void lr_rpc_engine_item(lr_rpc_engine *e, int64_t id, lr_rpc_item_info *info) {
     pthread_rwlock_rdlock(&e->lock);
     int catalogue = id >= 0 && (size_t)id < e->n_items;
-    info->added = lr_idmap_get(&e->added, id) >= 0;
+    info->added = lr_rpc_idmap_get(&e->added, id) >= 0;
     info->known = catalogue || info->added;
-    info->in_index = info->known && lr_idmap_get(&e->removed, id) < 0;
+    info->in_index = info->known && lr_rpc_idmap_get(&e->removed, id) < 0;
     info->text = catalogue && e->data ? lr_data_item_text(e->data, (size_t)id) : NULL;
     pthread_rwlock_unlock(&e->lock);
 }
@@ -314,8 +314,8 @@ void lr_rpc_engine_get_stats(lr_rpc_engine *e, lr_rpc_engine_stats *st) {
 static int check_new_ids(lr_rpc_engine *e, size_t n, const int64_t *ids, lr_rpc_fail *f) {
     for (size_t i = 0; i < n; i++) {
         int catalogue = ids[i] >= 0 && (size_t)ids[i] < e->n_items;
-        int known = catalogue || lr_idmap_get(&e->added, ids[i]) >= 0;
-        if (known && lr_idmap_get(&e->removed, ids[i]) < 0)
+        int known = catalogue || lr_rpc_idmap_get(&e->added, ids[i]) >= 0;
+        if (known && lr_rpc_idmap_get(&e->removed, ids[i]) < 0)
             return lr_rpc_failf(f, LR_RPC_ECONFLICT, "item %lld is already in the index", (long long)ids[i]);
         if (catalogue) /* its catalogue row is its content: the call's would disagree with it */
             return lr_rpc_failf(f, LR_RPC_ECONFLICT, "item %lld is a catalogue item; it comes back with a rebuild",
@@ -361,10 +361,10 @@ static int keep_added(lr_rpc_engine *e, size_t n, const int64_t *ids, const floa
         e->cap_added = cap;
     }
     for (size_t i = 0; i < n; i++) {
-        if (lr_idmap_put(&e->added, ids[i], (int64_t)(e->n_added + i)))
+        if (lr_rpc_idmap_put(&e->added, ids[i], (int64_t)(e->n_added + i)))
             return lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
-        if (lr_idmap_get(&e->removed, ids[i]) >= 0) {
-            lr_idmap_put(&e->removed, ids[i], -1);
+        if (lr_rpc_idmap_get(&e->removed, ids[i]) >= 0) {
+            lr_rpc_idmap_put(&e->removed, ids[i], -1);
             e->n_removed--;
         }
     }
@@ -404,9 +404,9 @@ int lr_rpc_engine_remove(lr_rpc_engine *e, size_t n, const int64_t *ids, size_t 
     pthread_rwlock_wrlock(&e->lock);
     int rc = lr_index_remove(e->ix, n, ids, removed, &err) ? fail_from(f, &err) : LR_RPC_OK;
     for (size_t i = 0; !rc && i < n; i++) {
-        int known = (ids[i] >= 0 && (size_t)ids[i] < e->n_items) || lr_idmap_get(&e->added, ids[i]) >= 0;
-        if (known && lr_idmap_get(&e->removed, ids[i]) < 0) {
-            if (lr_idmap_put(&e->removed, ids[i], 1)) rc = lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
+        int known = (ids[i] >= 0 && (size_t)ids[i] < e->n_items) || lr_rpc_idmap_get(&e->added, ids[i]) >= 0;
+        if (known && lr_rpc_idmap_get(&e->removed, ids[i]) < 0) {
+            if (lr_rpc_idmap_put(&e->removed, ids[i], 1)) rc = lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
             else e->n_removed++;
         }
     }
@@ -427,8 +427,8 @@ int lr_rpc_engine_reload(lr_rpc_engine *e, const char *version, char version_out
     lr_index *old = e->ix;
     e->ix = ix;
     e->man = man;
-    lr_idmap_clear(&e->added); /* added items and removals belonged to the old version */
-    lr_idmap_clear(&e->removed);
+    lr_rpc_idmap_clear(&e->added); /* added items and removals belonged to the old version */
+    lr_rpc_idmap_clear(&e->removed);
     e->n_added = e->n_removed = 0;
     memcpy(version_out, man.version, 32);
     *count = lr_index_count(ix) - lr_index_removed_count(ix);

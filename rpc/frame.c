@@ -60,7 +60,7 @@ static int object_done(lr_frame_scan *s) {
     return 1;
 }
 
-long lr_frame_scan_next(lr_frame_scan *s, const unsigned char *buf, size_t len, size_t max_frame) {
+long lr_rpc_frame_scan_next(lr_frame_scan *s, const unsigned char *buf, size_t len, size_t max_frame) {
     for (;;) {
         if (s->pos >= len) return s->pos >= max_frame ? LR_FRAME_TOO_LARGE : LR_FRAME_INCOMPLETE;
         size_t h;

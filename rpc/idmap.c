@@ -10,13 +10,13 @@ static size_t slot_of(int64_t id, size_t mask) {
     return (size_t)(z >> 17) & mask;
 }
 
-void lr_idmap_clear(lr_idmap *m) {
+void lr_rpc_idmap_clear(lr_idmap *m) {
     free(m->keys);
     free(m->vals);
     *m = (lr_idmap){0};
 }
 
-int64_t lr_idmap_get(const lr_idmap *m, int64_t id) {
+int64_t lr_rpc_idmap_get(const lr_idmap *m, int64_t id) {
     if (!m->cap || id == EMPTY) return -1;
     for (size_t i = slot_of(id, m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
         if (m->keys[i] == id) return m->vals[i];
@@ -32,7 +32,7 @@ static void insert(lr_idmap *m, int64_t id, int64_t val) {
     m->vals[i] = val;
 }
 
-int lr_idmap_put(lr_idmap *m, int64_t id, int64_t val) {
+int lr_rpc_idmap_put(lr_idmap *m, int64_t id, int64_t val) {
     if (id == EMPTY) return -1;
     if ((m->count + 1) * 2 > m->cap) { /* keep it at most half full */
         size_t cap = m->cap ? m->cap * 2 : 64;
@@ -45,7 +45,7 @@ int lr_idmap_put(lr_idmap *m, int64_t id, int64_t val) {
         for (size_t i = 0; i < cap; i++) grown.keys[i] = EMPTY;
         for (size_t i = 0; i < m->cap; i++)
             if (m->keys[i] != EMPTY && m->vals[i] >= 0) insert(&grown, m->keys[i], m->vals[i]);
-        lr_idmap_clear(m);
+        lr_rpc_idmap_clear(m);
         *m = grown;
     }
     insert(m, id, val);

@@ -205,7 +205,7 @@ int lr_rpc_workers_start(lr_rpc_server *s, lr_err *err) {
     s->ws = calloc(n, sizeof *s->ws);
     if (!s->workers || !s->ws) return lr_err_set(err, LR_ENOMEM, "out of memory for %zu workers", n);
     for (size_t i = 0; i < n; i++) {
-        int rc = lr_towers_ws_create(&s->ws[i], err);
+        int rc = lr_towers_ws_new(&s->ws[i], err);
         if (rc) return rc;
         worker_arg *w = malloc(sizeof *w);
         if (!w) return lr_err_set(err, LR_ENOMEM, "out of memory");

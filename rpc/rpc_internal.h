@@ -32,7 +32,7 @@ enum { LR_FRAME_INCOMPLETE = 0, LR_FRAME_BAD = -1, LR_FRAME_TOO_LARGE = -2, LR_F
 /* Continues the scan over buf[0 .. len) (the same buffer, grown). Returns the frame's length
  * (> 0) when it is complete (reset the scan before the next frame), LR_FRAME_INCOMPLETE, or a
  * negative LR_FRAME_* when the bytes cannot be a request within max_frame. */
-long lr_frame_scan_next(lr_frame_scan *s, const unsigned char *buf, size_t len, size_t max_frame);
+long lr_rpc_frame_scan_next(lr_frame_scan *s, const unsigned char *buf, size_t len, size_t max_frame);
 
 /* ---- utf8.c: every str the server sends is valid UTF-8 ---------------------------------------- */
 
@@ -85,10 +85,10 @@ typedef struct {
     size_t count, cap;
 } lr_idmap;
 
-int64_t lr_idmap_get(const lr_idmap *m, int64_t id); /* -1: absent */
+int64_t lr_rpc_idmap_get(const lr_idmap *m, int64_t id); /* -1: absent */
 /* val >= 0 sets; val -1 marks the id absent again (its slot stays until the map grows). */
-int lr_idmap_put(lr_idmap *m, int64_t id, int64_t val); /* -1: out of memory */
-void lr_idmap_clear(lr_idmap *m);
+int lr_rpc_idmap_put(lr_idmap *m, int64_t id, int64_t val); /* -1: out of memory */
+void lr_rpc_idmap_clear(lr_idmap *m);
 
 /* ---- engine.c: what the methods do (engine calls are safe from many threads) --------------- */
 

@@ -156,7 +156,7 @@ static void conn_process(lr_rpc_conn *c) {
             bufferevent_disable(c->bev, EV_READ);
             return;
         }
-        long r = c->len ? lr_frame_scan_next(&c->scan, c->buf, c->len, s->cfg.max_frame) : LR_FRAME_INCOMPLETE;
+        long r = c->len ? lr_rpc_frame_scan_next(&c->scan, c->buf, c->len, s->cfg.max_frame) : LR_FRAME_INCOMPLETE;
         if (r > 0) {
             int bad = handle_frame(c, c->buf, (size_t)r);
             memmove(c->buf, c->buf + r, c->len - (size_t)r);

@@ -63,10 +63,10 @@ static int train_args(int argc, char **argv, const char **data, const char **cpa
         {LR_OPT_SIZE("heads", &mc->heads, 1, 64, "A", "attention heads")},
         {LR_OPT_SIZE("dim", &mc->out_dim, 1, 4096, "D", "output dimension")},
         {LR_OPT_SIZE("max-len", &mc->max_len, 1, 4096, "T", "history items the user tower reads")},
-        {LR_OPT_CHOICE("positions", &mc->pos_emb, positions,
+        {LR_OPT_CHOICE("positions", LR_CLI_ENUM(&mc->pos_emb), positions,
                        "position embeddings counted from the newest item,\n"
                        "the oldest (all prefixes in one pass: faster), or none")},
-        {LR_OPT_SET("no-pos", &mc->pos_emb, LR_POS_NONE, "the same as --positions none")},
+        {LR_OPT_SET("no-pos", LR_CLI_ENUM(&mc->pos_emb), LR_POS_NONE, "the same as --positions none")},
         {LR_OPT_FLOAT("dropout", &mc->dropout, 0, 1, "P", "dropout rate"), .hi_open = 1},
         {LR_OPT_SIZE("batch", &tc->batch_size, 1, 1 << 20, "B", "examples per step")},
         {LR_OPT_FLOAT("lr", &tc->lr, 0, INFINITY, "R", "AdamW learning rate"), .lo_open = 1, .hi_open = 1},
@@ -111,7 +111,7 @@ int lr_cmd_train(int argc, char **argv) {
     if (cpath && lr_towers_content_open(cpath, lr_data_num_items(d), &ct, &err)) goto fail;
     mc.content_dim = ct ? lr_towers_content_dim(ct) : 0;
     mc.n_items = lr_data_num_items(d);
-    if (lr_towers_pal_create(&mc, tc.seed, &m, &err)) goto fail;
+    if (lr_towers_pal_new(&mc, tc.seed, &m, &err)) goto fail;
     tc.progress = show_progress;
     tc.progress_ctx = &tty;
     fprintf(stderr, "training %s-mode towers: %zu parameters, %zu users, %zu items\n",

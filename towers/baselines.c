@@ -5,7 +5,7 @@
 #include "lr_data.h"
 #include "lr_towers.h"
 
-int lr_towers_baseline_mean_content(const lr_data *d, const lr_content *content, int split,
+int lr_towers_baseline_mean_content(const lr_data *d, const lr_content *content, lr_split split,
                                     size_t max_hist, float *users_out, int32_t *targets_out,
                                     lr_err *err) {
     size_t n_items = lr_data_num_items(d), dim = lr_towers_content_dim(content);

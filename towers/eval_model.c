@@ -5,7 +5,7 @@
 #include "pal_internal.h"
 
 int lr_towers_embed_split(const lr_pal *m, const lr_data *d, const lr_content *content,
-                          int split, float *users_out, int32_t *targets_out, lr_err *err) {
+                          lr_split split, float *users_out, int32_t *targets_out, lr_err *err) {
     size_t nu = lr_data_num_users(d), total = 0, maxlen = m->cfg.max_len;
     for (size_t u = 0; u < nu; u++) {
         const int32_t *h;

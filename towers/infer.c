@@ -27,14 +27,14 @@ struct lr_towers_ws {
     lr_pal_pass ps;
 };
 
-int lr_towers_ws_create(lr_towers_ws **out, lr_err *err) {
+int lr_towers_ws_new(lr_towers_ws **out, lr_err *err) {
     *out = calloc(1, sizeof **out);
     return *out ? LR_OK : lr_err_set(err, LR_ENOMEM, "out of memory for a tower workspace");
 }
 
 void lr_towers_ws_free(lr_towers_ws *ws) {
     if (!ws) return;
-    lr_pal_pass_free(&ws->ps);
+    lr_towers_pal_pass_free(&ws->ps);
     free(ws);
 }
 
@@ -57,8 +57,8 @@ int lr_towers_user_embed_ws(const lr_pal *m, lr_towers_ws *ws, const lr_content 
     const float *cx = content ? lr_towers_content_data(content) : NULL;
     for (size_t start = 0; start < n_users; start += CHUNK) {
         size_t S = n_users - start < CHUNK ? n_users - start : CHUNK;
-        if ((rc = lr_pal_pass_setup(m, ps, items, offsets + start, S, err))) break;
-        lr_pal_forward(m, ps, cx);
+        if ((rc = lr_towers_pal_pass_setup(m, ps, items, offsets + start, S, err))) break;
+        lr_towers_pal_forward(m, ps, cx);
         for (size_t s = 0, k = 0; s < S; s++) {
             float *o = out + (start + s) * D;
             if (offsets[start + s + 1] == offsets[start + s]) memset(o, 0, D * sizeof *o);
@@ -71,7 +71,7 @@ int lr_towers_user_embed_ws(const lr_pal *m, lr_towers_ws *ws, const lr_content 
 int lr_towers_user_embed(const lr_pal *m, const lr_content *content, const int32_t *items,
                          const size_t *offsets, size_t n_users, float *out, lr_err *err) {
     lr_towers_ws *ws;
-    int rc = lr_towers_ws_create(&ws, err);
+    int rc = lr_towers_ws_new(&ws, err);
     if (rc) return rc;
     rc = lr_towers_user_embed_ws(m, ws, content, items, offsets, n_users, out, err);
     lr_towers_ws_free(ws);
@@ -95,13 +95,13 @@ static int item_chunks(const lr_pal *m, const float *cx, const int32_t *ids, con
         size_t S = n - start < CHUNK ? n - start : CHUNK;
         for (size_t i = 0; i < S; i++)
             chunk_ids[i] = rows ? -1 : ids ? ids[start + i] : (int32_t)(start + i);
-        if ((rc = lr_pal_pass_setup(m, &ps, chunk_ids, off, S, err))) break;
-        if (rows) lr_pal_forward_rows(m, &ps, rows + start * Dc);
-        else lr_pal_forward(m, &ps, cx);
+        if ((rc = lr_towers_pal_pass_setup(m, &ps, chunk_ids, off, S, err))) break;
+        if (rows) lr_towers_pal_forward_rows(m, &ps, rows + start * Dc);
+        else lr_towers_pal_forward(m, &ps, cx);
         memcpy(out + start * D, ps.out, S * D * sizeof *out);
     }
 done:
-    lr_pal_pass_free(&ps);
+    lr_towers_pal_pass_free(&ps);
     free(off);
     free(chunk_ids);
     return rc;

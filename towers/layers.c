@@ -25,7 +25,7 @@ static void small_matmul(float *out, size_t ldo, const float *a, size_t lda, con
                 (int)k, 1.0f, a, (int)lda, b, (int)ldb, beta, out, (int)ldo);
 }
 
-void lr_linear_forward(float *out, const float *inp, const float *w, const float *b, size_t N,
+void lr_towers_linear_forward(float *out, const float *inp, const float *w, const float *b, size_t N,
                        size_t C, size_t OC) {
     if (N == 0) return;
     if (b) {
@@ -34,7 +34,7 @@ void lr_linear_forward(float *out, const float *inp, const float *w, const float
     small_matmul(out, OC, inp, C, w, C, 1, N, C, OC, b ? 1.0f : 0.0f);
 }
 
-void lr_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+void lr_towers_linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, size_t N, size_t C, size_t OC) {
     if (N == 0) return;
     if (dinp) /* dinp (N,C) += dout (N,OC) w (OC,C) */
@@ -50,7 +50,7 @@ void lr_linear_backward(float *dinp, float *dw, float *db, const float *dout, co
 
 #define LN_EPS 1e-5f
 
-void lr_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
+void lr_towers_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
                           const float *b, size_t N, size_t C) {
     for (size_t i = 0; i < N; i++) {
         const float *x = inp + i * C;
@@ -67,7 +67,7 @@ void lr_layernorm_forward(float *out, float *mean, float *rstd, const float *inp
     }
 }
 
-void lr_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+void lr_towers_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                            const float *w, const float *mean, const float *rstd, size_t N,
                            size_t C) {
     for (size_t i = 0; i < N; i++) {
@@ -98,7 +98,7 @@ void lr_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
  * cheaper; the result matches tanhf to float precision (saturating cleanly at +-1). */
 static inline float fast_tanh(float y) { return 1.0f - 2.0f / (expf(2.0f * y) + 1.0f); }
 
-void lr_gelu_forward(float *out, const float *inp, size_t n) {
+void lr_towers_gelu_forward(float *out, const float *inp, size_t n) {
 #pragma omp parallel for schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i], cube = 0.044715f * x * x * x;
@@ -106,7 +106,7 @@ void lr_gelu_forward(float *out, const float *inp, size_t n) {
     }
 }
 
-void lr_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
+void lr_towers_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
 #pragma omp parallel for schedule(static) if (n > 65536)
     for (size_t i = 0; i < n; i++) {
         float x = inp[i], cube = 0.044715f * x * x * x;
@@ -120,7 +120,7 @@ void lr_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n
 
 /* Sequences are short (at most the history length), so attention is plain loops per sequence
  * and head; the products that dominate (projections, MLP) go through sgemm elsewhere. */
-void lr_attention_forward(float *out, float *att, const float *qkv, const size_t *seq_off,
+void lr_towers_attention_forward(float *out, float *att, const float *qkv, const size_t *seq_off,
                           const size_t *att_off, size_t S, size_t H, size_t NH) {
     size_t hs = H / NH;
     float scale = 1.0f / sqrtf((float)hs);
@@ -159,7 +159,7 @@ void lr_attention_forward(float *out, float *att, const float *qkv, const size_t
     }
 }
 
-void lr_attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
+void lr_towers_attention_backward(float *dqkv, float *datt, const float *dout, const float *qkv,
                            const float *att, const size_t *seq_off, const size_t *att_off,
                            size_t S, size_t H, size_t NH) {
     size_t hs = H / NH;
@@ -204,7 +204,7 @@ void lr_attention_backward(float *dqkv, float *datt, const float *dout, const fl
     }
 }
 
-void lr_attention_last_forward(float *out, const float *q, const float *ln, const float *wk,
+void lr_towers_attention_last_forward(float *out, const float *q, const float *ln, const float *wk,
                                const float *wv, const float *bv, float *fold, float *scratch,
                                const size_t *last, size_t P, size_t H, size_t NH) {
     size_t hs = H / NH, W = NH * H; /* u and z rows: one H-wide slice per head */
@@ -233,7 +233,7 @@ void lr_attention_last_forward(float *out, const float *q, const float *ln, cons
         small_matmul(out + h * hs, H, z + h * H, W, wv + h * hs * H, H, 1, P, H, hs, 1.0f);
 }
 
-void lr_l2norm_forward(float *out, float *norm, const float *inp, size_t N, size_t C) {
+void lr_towers_l2norm_forward(float *out, float *norm, const float *inp, size_t N, size_t C) {
     for (size_t i = 0; i < N; i++) {
         double s = 0.0;
         for (size_t j = 0; j < C; j++) s += (double)inp[i * C + j] * inp[i * C + j];
@@ -245,7 +245,7 @@ void lr_l2norm_forward(float *out, float *norm, const float *inp, size_t N, size
 }
 
 /* y = x/|x|: dx = (dy - y (y . dy)) / |x| */
-void lr_l2norm_backward(float *dinp, const float *dout, const float *out, const float *norm,
+void lr_towers_l2norm_backward(float *dinp, const float *dout, const float *out, const float *norm,
                         size_t N, size_t C) {
     for (size_t i = 0; i < N; i++) {
         if (norm[i] <= 0.0f) continue;
@@ -257,7 +257,7 @@ void lr_l2norm_backward(float *dinp, const float *dout, const float *out, const 
     }
 }
 
-float lr_rand_uniform(uint64_t *state) {
+float lr_towers_rand_uniform(uint64_t *state) {
     /* splitmix64 step: cheap, and one 64-bit state per thread keeps runs repeatable */
     uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -266,15 +266,15 @@ float lr_rand_uniform(uint64_t *state) {
     return (float)(z >> 40) * (1.0f / 16777216.0f);
 }
 
-void lr_dropout_forward(float *out, float *mask, const float *inp, size_t n, float p,
+void lr_towers_dropout_forward(float *out, float *mask, const float *inp, size_t n, float p,
                         uint64_t *rng) {
     float keep = 1.0f / (1.0f - p);
     for (size_t i = 0; i < n; i++) {
-        mask[i] = lr_rand_uniform(rng) < p ? 0.0f : keep;
+        mask[i] = lr_towers_rand_uniform(rng) < p ? 0.0f : keep;
         out[i] = inp[i] * mask[i];
     }
 }
 
-void lr_dropout_backward(float *dinp, const float *dout, const float *mask, size_t n) {
+void lr_towers_dropout_backward(float *dinp, const float *dout, const float *mask, size_t n) {
     for (size_t i = 0; i < n; i++) dinp[i] += dout[i] * mask[i];
 }

@@ -1,17 +1,22 @@
-/* The towers library: content embeddings (CEX) and the PAL user and item towers.
- *
- * Content: an N x Dc float matrix whose row i is item i's content embedding, read from .npy
- * (float32 or float16, C order) or .fvecs through datasets/, or made by the built-in text
- * encoder.
- * Objects are opaque; each constructor has one _free, and _free(NULL) does nothing. A loaded
- * content matrix or text encoder is read-only: its getters and encode calls may run from many
- * threads at once. */
+/* The towers library: LEARN's two towers over item content, in five parts:
+ * - content: the N x Dc matrix whose row i is item i's content embedding (CEX), an lr_data_matrix
+ *   read from .npy / .fvecs or made by
+ * - the built-in text encoder (TF-IDF features, projected), fitted on a catalogue, saved, loaded;
+ * - PAL: the preference-alignment transformer, its user tower (a history -> one vector) and item
+ *   tower (an item -> one vector), saved as safetensors;
+ * - training: InfoNCE with AdamW on users' behaviour, early stopping on validation recall;
+ * - evaluation: full-ranking Recall/NDCG/MRR, and the baselines the towers must beat.
+ * Objects are opaque; each constructor (_new, _open, _load, _fit) has one _free, and _free(NULL)
+ * does nothing. A loaded content matrix, text encoder or model is read-only: its getters, encode
+ * and embed calls may run from many threads at once (each with its own workspace). The library
+ * never changes thread settings: the program does. */
 #ifndef LR_TOWERS_H
 #define LR_TOWERS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lr_data.h" /* towers are built on datasets: lr_data, lr_split, lr_data_matrix */
 #include "lr_error.h"
 
 /* ---- content matrix ------------------------------------------------------------------------ */
@@ -77,38 +82,6 @@ int lr_towers_text_encoder_save(const lr_text_encoder *e, const char *path, lr_e
 int lr_towers_text_encoder_load(const char *path, lr_text_encoder **out, lr_err *err);
 void lr_towers_text_encoder_free(lr_text_encoder *e);
 
-/* ---- full-ranking evaluation ------------------------------------------------------------------ */
-
-/* Metrics averaged over users, each target ranked among all items (design.md section 3).
- * Ties are broken at random in expectation: an item tied with the target counts half. */
-typedef struct {
-    size_t users;
-    double recall10, ndcg10, recall50, ndcg50, mrr;
-} lr_eval_metrics;
-
-/* Scores every item for every user by inner product. users: n_users * dim; items: n_items * dim;
- * targets: n_users item indexes (a negative target skips the user). */
-int lr_towers_eval_vectors(const float *users, size_t n_users, const int32_t *targets,
-                           const float *items, size_t n_items, size_t dim, lr_eval_metrics *out,
-                           lr_err *err);
-
-/* One score per item, the same for every user (popularity). */
-int lr_towers_eval_scores(const float *scores, size_t n_items, const int32_t *targets,
-                          size_t n_users, lr_eval_metrics *out, lr_err *err);
-
-/* ---- baselines the towers must beat ---------------------------------------------------------- */
-
-struct lr_data;
-
-/* LEARN's variant (c), "no PAL": a user is the mean content embedding of the (at most max_hist)
- * items before the split's target. users_out: n_users * dim; targets_out: n_users (-1: none). */
-int lr_towers_baseline_mean_content(const struct lr_data *d, const lr_content *content,
-                                    int split, size_t max_hist, float *users_out,
-                                    int32_t *targets_out, lr_err *err);
-
-/* How often each item occurs in the training part of the sequences. scores_out: n_items. */
-void lr_towers_baseline_popularity(const struct lr_data *d, float *scores_out);
-
 /* ---- PAL: the preference-alignment transformer and its two towers ---------------------------- */
 
 /* What an item is made of at the input: its content (LEARN), a learned id embedding, or both. */
@@ -118,7 +91,7 @@ typedef enum { LR_PAL_CONTENT = 0, LR_PAL_ID = 1, LR_PAL_BOTH = 2 } lr_pal_mode;
  * always at position 0, but every prefix of a training sequence is its own sequence; from the
  * oldest (or without positions), one causal pass over a training sequence yields every prefix's
  * output at once, which makes training several times cheaper. */
-enum { LR_POS_NONE = 0, LR_POS_NEWEST = 1, LR_POS_OLDEST = 2 };
+typedef enum { LR_POS_NONE = 0, LR_POS_NEWEST = 1, LR_POS_OLDEST = 2 } lr_pos_emb;
 
 typedef struct {
     size_t content_dim; /* Dc, the content embeddings' width (content and both modes) */
@@ -128,7 +101,7 @@ typedef struct {
     size_t heads;
     size_t out_dim;     /* D, the towers' output */
     size_t max_len;     /* history items the user tower reads (the newest) */
-    int pos_emb;        /* learned position embeddings: LR_POS_NONE, _NEWEST or _OLDEST */
+    lr_pos_emb pos_emb; /* learned position embeddings: LR_POS_NONE, _NEWEST or _OLDEST */
     lr_pal_mode mode;
     float dropout;      /* on the input embedding and both residual branches, training only */
 } lr_pal_config;
@@ -140,7 +113,7 @@ const char *lr_towers_pal_mode_name(lr_pal_mode m); /* "content", "id", "both" *
 
 typedef struct lr_pal lr_pal;
 
-int lr_towers_pal_create(const lr_pal_config *cfg, uint64_t seed, lr_pal **out, lr_err *err);
+int lr_towers_pal_new(const lr_pal_config *cfg, uint64_t seed, lr_pal **out, lr_err *err);
 lr_pal_config lr_towers_pal_get_config(const lr_pal *m);
 size_t lr_towers_pal_num_params(const lr_pal *m);
 void lr_towers_pal_free(lr_pal *m);
@@ -167,7 +140,7 @@ int lr_towers_user_embed(const lr_pal *m, const lr_content *content, const int32
 /* Scratch for tower inference, reused across calls so a request allocates nothing once warm.
  * One workspace per thread; it grows to the largest batch it has seen. */
 typedef struct lr_towers_ws lr_towers_ws;
-int lr_towers_ws_create(lr_towers_ws **out, lr_err *err);
+int lr_towers_ws_new(lr_towers_ws **out, lr_err *err);
 void lr_towers_ws_free(lr_towers_ws *ws);
 /* lr_towers_user_embed with a caller's workspace (the serving path). */
 int lr_towers_user_embed_ws(const lr_pal *m, lr_towers_ws *ws, const lr_content *content,
@@ -184,7 +157,7 @@ int lr_towers_item_embed_content(const lr_pal *m, const float *rows, size_t n, f
 /* User-tower outputs for an evaluation split: users_out (n_users * D) from each user's history
  * before the split's target (zero rows for users without one), targets_out (n_users, -1: none). */
 int lr_towers_embed_split(const lr_pal *m, const struct lr_data *d, const lr_content *content,
-                          int split, float *users_out, int32_t *targets_out, lr_err *err);
+                          lr_split split, float *users_out, int32_t *targets_out, lr_err *err);
 
 /* ---- training --------------------------------------------------------------------------------- */
 
@@ -235,5 +208,37 @@ typedef struct {
  * weights of the best epoch. Seeded and repeatable for a fixed thread count. */
 int lr_towers_train(lr_pal *m, const struct lr_data *d, const lr_content *content,
                     const lr_train_config *cfg, lr_train_report *report, lr_err *err);
+
+/* ---- full-ranking evaluation ------------------------------------------------------------------ */
+
+/* Metrics averaged over users, each target ranked among all items (design.md section 3).
+ * Ties are broken at random in expectation: an item tied with the target counts half. */
+typedef struct {
+    size_t users;
+    double recall10, ndcg10, recall50, ndcg50, mrr;
+} lr_eval_metrics;
+
+/* Scores every item for every user by inner product. users: n_users * dim; items: n_items * dim;
+ * targets: n_users item indexes (a negative target skips the user). */
+int lr_towers_eval_vectors(const float *users, size_t n_users, const int32_t *targets,
+                           const float *items, size_t n_items, size_t dim, lr_eval_metrics *out,
+                           lr_err *err);
+
+/* One score per item, the same for every user (popularity). */
+int lr_towers_eval_scores(const float *scores, size_t n_items, const int32_t *targets,
+                          size_t n_users, lr_eval_metrics *out, lr_err *err);
+
+/* ---- baselines the towers must beat ---------------------------------------------------------- */
+
+struct lr_data;
+
+/* LEARN's variant (c), "no PAL": a user is the mean content embedding of the (at most max_hist)
+ * items before the split's target. users_out: n_users * dim; targets_out: n_users (-1: none). */
+int lr_towers_baseline_mean_content(const struct lr_data *d, const lr_content *content,
+                                    lr_split split, size_t max_hist, float *users_out,
+                                    int32_t *targets_out, lr_err *err);
+
+/* How often each item occurs in the training part of the sequences. scores_out: n_items. */
+void lr_towers_baseline_popularity(const struct lr_data *d, float *scores_out);
 
 #endif /* LR_TOWERS_H */

@@ -112,8 +112,8 @@ static void point(const lr_pal *m, float *block, lr_pal_params *p) {
 #undef NEXT
 }
 
-float lr_rand_normal(uint64_t *state) {
-    float u1 = lr_rand_uniform(state), u2 = lr_rand_uniform(state);
+float lr_towers_rand_normal(uint64_t *state) {
+    float u1 = lr_towers_rand_uniform(state), u2 = lr_towers_rand_uniform(state);
     if (u1 < 1e-7f) u1 = 1e-7f;
     return sqrtf(-2.0f * logf(u1)) * cosf(6.2831853f * u2);
 }
@@ -132,14 +132,14 @@ static void init_params(lr_pal *m, uint64_t seed) {
             float std = 0.02f;
             if (dot && (strstr(t->name, ".proj.weight") || strstr(t->name, ".fcproj.weight")))
                 std /= sqrtf(2.0f * (float)(m->cfg.layers ? m->cfg.layers : 1));
-            for (size_t i = 0; i < t->numel; i++) x[i] = std * lr_rand_normal(&rng);
+            for (size_t i = 0; i < t->numel; i++) x[i] = std * lr_towers_rand_normal(&rng);
         } else if (dot && strcmp(dot, ".weight") == 0) { /* layer norm gains */
             for (size_t i = 0; i < t->numel; i++) x[i] = 1.0f;
         }
     }
 }
 
-int lr_towers_pal_create(const lr_pal_config *cfg, uint64_t seed, lr_pal **out, lr_err *err) {
+int lr_towers_pal_new(const lr_pal_config *cfg, uint64_t seed, lr_pal **out, lr_err *err) {
     *out = NULL;
     int rc = check_config(cfg, err);
     if (rc) return rc;
@@ -159,7 +159,7 @@ int lr_towers_pal_create(const lr_pal_config *cfg, uint64_t seed, lr_pal **out, 
     return LR_OK;
 }
 
-int lr_pal_alloc_grads(lr_pal *m, lr_err *err) {
+int lr_towers_pal_alloc_grads(lr_pal *m, lr_err *err) {
     if (m->grads_block) return LR_OK;
     m->grads_block = calloc(m->n_params, sizeof *m->grads_block);
     if (!m->grads_block) return lr_err_set(err, LR_ENOMEM, "PAL: out of memory for gradients");
@@ -167,7 +167,7 @@ int lr_pal_alloc_grads(lr_pal *m, lr_err *err) {
     return LR_OK;
 }
 
-void lr_pal_zero_grads(lr_pal *m) {
+void lr_towers_pal_zero_grads(lr_pal *m) {
     if (m->grads_block) memset(m->grads_block, 0, m->n_params * sizeof *m->grads_block);
 }
 
@@ -184,7 +184,7 @@ void lr_towers_pal_free(lr_pal *m) {
 
 /* ---- passes -------------------------------------------------------------------------------- */
 
-void lr_pal_pass_free(lr_pal_pass *ps) {
+void lr_towers_pal_pass_free(lr_pal_pass *ps) {
     free(ps->seq_off); free(ps->att_off); free(ps->out_tok); free(ps->ids); free(ps->pos);
     free(ps->content); free(ps->emb); free(ps->emb_mask); free(ps->x0);
     for (size_t l = 0; l < LR_PAL_MAX_LAYERS; l++) {
@@ -253,7 +253,7 @@ static int reserve(const lr_pal *m, lr_pal_pass *ps, size_t S, size_t M, size_t 
     return bad ? -1 : 0;
 }
 
-int lr_pal_pass_setup_ex(const lr_pal *m, lr_pal_pass *ps, const int32_t *items,
+int lr_towers_pal_pass_setup_ex(const lr_pal *m, lr_pal_pass *ps, const int32_t *items,
                          const size_t *offsets, size_t S, const unsigned char *all_positions,
                          lr_err *err) {
     size_t maxlen = m->cfg.max_len, M = 0, att = 0, P = 0;
@@ -300,13 +300,13 @@ int lr_pal_pass_setup_ex(const lr_pal *m, lr_pal_pass *ps, const int32_t *items,
     return LR_OK;
 }
 
-int lr_pal_pass_setup(const lr_pal *m, lr_pal_pass *ps, const int32_t *items,
+int lr_towers_pal_pass_setup(const lr_pal *m, lr_pal_pass *ps, const int32_t *items,
                       const size_t *offsets, size_t S, lr_err *err) {
-    return lr_pal_pass_setup_ex(m, ps, items, offsets, S, NULL, err);
+    return lr_towers_pal_pass_setup_ex(m, ps, items, offsets, S, NULL, err);
 }
 
 /* The last layer when only each sequence's last token is wanted (inference): layer norm for every
- * token, but the query, attention (keys and values folded, see lr_attention_last_forward),
+ * token, but the query, attention (keys and values folded, see lr_towers_attention_last_forward),
  * projection and MLP for the S last tokens only.
  * x (M,H) is the layer's input; the result lands in ps->sel (S,H). Backward scratch buffers
  * (unused outside training) hold the intermediate rows. */
@@ -316,18 +316,18 @@ static void last_layer_for_outputs(const lr_pal *m, lr_pal_pass *ps, const float
     lr_pal_layer_acts *a = &ps->l[c->layers - 1];
     size_t H = c->hidden, M = ps->M, P = ps->P;
     float *qin = ps->dres, *q = ps->dres2, *y = ps->dH1, *h4 = ps->dH4a;
-    lr_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, L->ln1_w, L->ln1_b, M, H);
+    lr_towers_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, L->ln1_w, L->ln1_b, M, H);
     for (size_t i = 0; i < P; i++) memcpy(qin + i * H, a->ln1 + ps->out_tok[i] * H, H * sizeof *qin);
-    lr_linear_forward(q, qin, L->qkv_w, L->qkv_b, P, H, H);
-    lr_attention_last_forward(y, q, a->ln1, L->qkv_w + H * H, L->qkv_w + 2 * H * H, L->qkv_b + 2 * H,
+    lr_towers_linear_forward(q, qin, L->qkv_w, L->qkv_b, P, H, H);
+    lr_towers_attention_last_forward(y, q, a->ln1, L->qkv_w + H * H, L->qkv_w + 2 * H * H, L->qkv_b + 2 * H,
                               ps->fold, a->atty, ps->out_tok, P, H, c->heads);
-    lr_linear_forward(a->attproj, y, L->proj_w, L->proj_b, P, H, H);
+    lr_towers_linear_forward(a->attproj, y, L->proj_w, L->proj_b, P, H, H);
     for (size_t i = 0; i < P; i++) /* res2 for the output rows only */
         for (size_t j = 0; j < H; j++) a->res2[i * H + j] = x[ps->out_tok[i] * H + j] + a->attproj[i * H + j];
-    lr_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, L->ln2_w, L->ln2_b, P, H);
-    lr_linear_forward(a->fch, a->ln2, L->fc_w, L->fc_b, P, H, 4 * H);
-    lr_gelu_forward(h4, a->fch, P * 4 * H);
-    lr_linear_forward(a->fcproj, h4, L->fcp_w, L->fcp_b, P, 4 * H, H);
+    lr_towers_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, L->ln2_w, L->ln2_b, P, H);
+    lr_towers_linear_forward(a->fch, a->ln2, L->fc_w, L->fc_b, P, H, 4 * H);
+    lr_towers_gelu_forward(h4, a->fch, P * 4 * H);
+    lr_towers_linear_forward(a->fcproj, h4, L->fcp_w, L->fcp_b, P, 4 * H, H);
     for (size_t i = 0; i < P * H; i++) ps->sel[i] = a->res2[i] + a->fcproj[i];
 }
 
@@ -344,7 +344,7 @@ static void forward_from_content(const lr_pal *m, lr_pal_pass *ps, int cached) {
         for (size_t t = 0; t < M; t++)
             memcpy(ps->emb + t * H, m->cache + (size_t)ps->ids[t] * H, H * sizeof *ps->emb);
     } else if (c->mode != LR_PAL_ID) {
-        lr_linear_forward(ps->emb, ps->content, p->adapt_w, p->adapt_b, M, c->content_dim, H);
+        lr_towers_linear_forward(ps->emb, ps->content, p->adapt_w, p->adapt_b, M, c->content_dim, H);
     } else {
         memset(ps->emb, 0, M * H * sizeof *ps->emb);
     }
@@ -361,7 +361,7 @@ static void forward_from_content(const lr_pal *m, lr_pal_pass *ps, int cached) {
     }
     const float *x = ps->emb;
     if (drop > 0.0f) {
-        lr_dropout_forward(ps->x0, ps->emb_mask, ps->emb, M * H, drop, &ps->rng);
+        lr_towers_dropout_forward(ps->x0, ps->emb_mask, ps->emb, M * H, drop, &ps->rng);
         x = ps->x0;
     }
     int shortcut = !ps->training && ps->last_only && !singles && c->layers > 0;
@@ -369,21 +369,21 @@ static void forward_from_content(const lr_pal *m, lr_pal_pass *ps, int cached) {
     for (size_t l = 0; l < full_layers; l++) {
         const lr_pal_layer *L = &p->layer[l];
         lr_pal_layer_acts *a = &ps->l[l];
-        lr_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, L->ln1_w, L->ln1_b, M, H);
+        lr_towers_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, L->ln1_w, L->ln1_b, M, H);
         if (singles) { /* one token per sequence: attention returns its value, q and k unused */
-            lr_linear_forward(a->atty, a->ln1, L->qkv_w + 2 * H * H, L->qkv_b + 2 * H, M, H, H);
+            lr_towers_linear_forward(a->atty, a->ln1, L->qkv_w + 2 * H * H, L->qkv_b + 2 * H, M, H, H);
         } else {
-            lr_linear_forward(a->qkv, a->ln1, L->qkv_w, L->qkv_b, M, H, 3 * H);
-            lr_attention_forward(a->atty, a->att, a->qkv, ps->seq_off, ps->att_off, ps->S, H, c->heads);
+            lr_towers_linear_forward(a->qkv, a->ln1, L->qkv_w, L->qkv_b, M, H, 3 * H);
+            lr_towers_attention_forward(a->atty, a->att, a->qkv, ps->seq_off, ps->att_off, ps->S, H, c->heads);
         }
-        lr_linear_forward(a->attproj, a->atty, L->proj_w, L->proj_b, M, H, H);
-        if (drop > 0.0f) lr_dropout_forward(a->attproj, a->attproj_mask, a->attproj, M * H, drop, &ps->rng);
+        lr_towers_linear_forward(a->attproj, a->atty, L->proj_w, L->proj_b, M, H, H);
+        if (drop > 0.0f) lr_towers_dropout_forward(a->attproj, a->attproj_mask, a->attproj, M * H, drop, &ps->rng);
         for (size_t i = 0; i < M * H; i++) a->res2[i] = x[i] + a->attproj[i];
-        lr_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, L->ln2_w, L->ln2_b, M, H);
-        lr_linear_forward(a->fch, a->ln2, L->fc_w, L->fc_b, M, H, 4 * H);
-        lr_gelu_forward(a->fch_gelu, a->fch, M * 4 * H);
-        lr_linear_forward(a->fcproj, a->fch_gelu, L->fcp_w, L->fcp_b, M, 4 * H, H);
-        if (drop > 0.0f) lr_dropout_forward(a->fcproj, a->fcproj_mask, a->fcproj, M * H, drop, &ps->rng);
+        lr_towers_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, L->ln2_w, L->ln2_b, M, H);
+        lr_towers_linear_forward(a->fch, a->ln2, L->fc_w, L->fc_b, M, H, 4 * H);
+        lr_towers_gelu_forward(a->fch_gelu, a->fch, M * 4 * H);
+        lr_towers_linear_forward(a->fcproj, a->fch_gelu, L->fcp_w, L->fcp_b, M, 4 * H, H);
+        if (drop > 0.0f) lr_towers_dropout_forward(a->fcproj, a->fcproj_mask, a->fcproj, M * H, drop, &ps->rng);
         for (size_t i = 0; i < M * H; i++) a->res3[i] = a->res2[i] + a->fcproj[i];
         x = a->res3;
     }
@@ -391,12 +391,12 @@ static void forward_from_content(const lr_pal *m, lr_pal_pass *ps, int cached) {
     if (shortcut) last_layer_for_outputs(m, ps, x);
     else
         for (size_t i = 0; i < P; i++) memcpy(ps->sel + i * H, x + ps->out_tok[i] * H, H * sizeof *x);
-    lr_layernorm_forward(ps->lnf, ps->lnf_mean, ps->lnf_rstd, ps->sel, p->lnf_w, p->lnf_b, P, H);
-    lr_linear_forward(ps->proj, ps->lnf, p->out_w, p->out_b, P, H, D);
-    lr_l2norm_forward(ps->out, ps->norm, ps->proj, P, D);
+    lr_towers_layernorm_forward(ps->lnf, ps->lnf_mean, ps->lnf_rstd, ps->sel, p->lnf_w, p->lnf_b, P, H);
+    lr_towers_linear_forward(ps->proj, ps->lnf, p->out_w, p->out_b, P, H, D);
+    lr_towers_l2norm_forward(ps->out, ps->norm, ps->proj, P, D);
 }
 
-void lr_pal_forward(const lr_pal *m, lr_pal_pass *ps, const float *content) {
+void lr_towers_pal_forward(const lr_pal *m, lr_pal_pass *ps, const float *content) {
     size_t Dc = m->cfg.content_dim;
     int cached = !ps->training && m->cache && content == m->cache_src;
     for (size_t t = 0; cached && t < ps->M; t++)
@@ -409,7 +409,7 @@ void lr_pal_forward(const lr_pal *m, lr_pal_pass *ps, const float *content) {
     forward_from_content(m, ps, cached);
 }
 
-void lr_pal_forward_rows(const lr_pal *m, lr_pal_pass *ps, const float *rows) {
+void lr_towers_pal_forward_rows(const lr_pal *m, lr_pal_pass *ps, const float *rows) {
     if (m->cfg.mode != LR_PAL_ID) memcpy(ps->content, rows, ps->M * m->cfg.content_dim * sizeof(float));
     forward_from_content(m, ps, 0);
 }
@@ -427,7 +427,7 @@ int lr_towers_pal_cache_content(lr_pal *m, const lr_content *content, lr_err *er
     if (m->cfg.mode == LR_PAL_BOTH && n > m->cfg.n_items) n = m->cfg.n_items;
     float *cache = malloc(n * H * sizeof *cache);
     if (!cache) return lr_err_set(err, LR_ENOMEM, "out of memory for a %zu x %zu item cache", n, H);
-    lr_linear_forward(cache, lr_towers_content_data(content), m->p.adapt_w, m->p.adapt_b, n,
+    lr_towers_linear_forward(cache, lr_towers_content_data(content), m->p.adapt_w, m->p.adapt_b, n,
                       m->cfg.content_dim, H);
     if (m->p.item_emb)
         for (size_t i = 0; i < n * H; i++) cache[i] += m->p.item_emb[i];
@@ -437,7 +437,7 @@ int lr_towers_pal_cache_content(lr_pal *m, const lr_content *content, lr_err *er
     return LR_OK;
 }
 
-void lr_pal_backward(lr_pal *m, lr_pal_pass *ps, const float *dout) {
+void lr_towers_pal_backward(lr_pal *m, lr_pal_pass *ps, const float *dout) {
     const lr_pal_config *c = &m->cfg;
     const lr_pal_params *p = &m->p;
     lr_pal_params *g = &m->g;
@@ -446,11 +446,11 @@ void lr_pal_backward(lr_pal *m, lr_pal_pass *ps, const float *dout) {
     assert(!ps->shortcut);
     /* output head: l2norm <- linear <- final layer norm <- selected rows */
     memset(ps->dproj, 0, P * D * sizeof(float));
-    lr_l2norm_backward(ps->dproj, dout, ps->out, ps->norm, P, D);
+    lr_towers_l2norm_backward(ps->dproj, dout, ps->out, ps->norm, P, D);
     memset(ps->dlnf, 0, P * H * sizeof(float));
-    lr_linear_backward(ps->dlnf, g->out_w, g->out_b, ps->dproj, ps->lnf, p->out_w, P, H, D);
+    lr_towers_linear_backward(ps->dlnf, g->out_w, g->out_b, ps->dproj, ps->lnf, p->out_w, P, H, D);
     memset(ps->dsel, 0, P * H * sizeof(float));
-    lr_layernorm_backward(ps->dsel, g->lnf_w, g->lnf_b, ps->dlnf, ps->sel, p->lnf_w, ps->lnf_mean,
+    lr_towers_layernorm_backward(ps->dsel, g->lnf_w, g->lnf_b, ps->dlnf, ps->sel, p->lnf_w, ps->lnf_mean,
                           ps->lnf_rstd, P, H);
     float *dres = ps->dres; /* gradient with respect to the residual stream */
     memset(dres, 0, M * H * sizeof(float));
@@ -468,40 +468,40 @@ void lr_pal_backward(lr_pal *m, lr_pal_pass *ps, const float *dout) {
         memcpy(dbranch, dres, M * H * sizeof(float));
         if (drop > 0.0f) for (size_t i = 0; i < M * H; i++) dbranch[i] *= a->fcproj_mask[i];
         memset(ps->dH4a, 0, M * 4 * H * sizeof(float));
-        lr_linear_backward(ps->dH4a, G->fcp_w, G->fcp_b, dbranch, a->fch_gelu, L->fcp_w, M, 4 * H, H);
+        lr_towers_linear_backward(ps->dH4a, G->fcp_w, G->fcp_b, dbranch, a->fch_gelu, L->fcp_w, M, 4 * H, H);
         memset(ps->dH4b, 0, M * 4 * H * sizeof(float));
-        lr_gelu_backward(ps->dH4b, a->fch, ps->dH4a, M * 4 * H);
+        lr_towers_gelu_backward(ps->dH4b, a->fch, ps->dH4a, M * 4 * H);
         memset(dbranch, 0, M * H * sizeof(float));
-        lr_linear_backward(dbranch, G->fc_w, G->fc_b, ps->dH4b, a->ln2, L->fc_w, M, H, 4 * H);
+        lr_towers_linear_backward(dbranch, G->fc_w, G->fc_b, ps->dH4b, a->ln2, L->fc_w, M, H, 4 * H);
         float *dres2 = ps->dres2;
         memcpy(dres2, dres, M * H * sizeof(float));
-        lr_layernorm_backward(dres2, G->ln2_w, G->ln2_b, dbranch, a->res2, L->ln2_w, a->ln2_mean,
+        lr_towers_layernorm_backward(dres2, G->ln2_w, G->ln2_b, dbranch, a->res2, L->ln2_w, a->ln2_mean,
                               a->ln2_rstd, M, H);
         /* res2 = x + attproj: the attention branch */
         memcpy(dbranch, dres2, M * H * sizeof(float));
         if (drop > 0.0f) for (size_t i = 0; i < M * H; i++) dbranch[i] *= a->attproj_mask[i];
         float *datty = ps->dH4a; /* reuse: (M,H) fits in (M,4H) */
         memset(datty, 0, M * H * sizeof(float));
-        lr_linear_backward(datty, G->proj_w, G->proj_b, dbranch, a->atty, L->proj_w, M, H, H);
+        lr_towers_linear_backward(datty, G->proj_w, G->proj_b, dbranch, a->atty, L->proj_w, M, H, H);
         memset(dbranch, 0, M * H * sizeof(float));
         if (ps->S == M) { /* single tokens: the gradient of v is datty itself */
-            lr_linear_backward(dbranch, G->qkv_w + 2 * H * H, G->qkv_b + 2 * H, datty, a->ln1,
+            lr_towers_linear_backward(dbranch, G->qkv_w + 2 * H * H, G->qkv_b + 2 * H, datty, a->ln1,
                                L->qkv_w + 2 * H * H, M, H, H);
         } else {
             memset(ps->dqkv, 0, M * 3 * H * sizeof(float));
-            lr_attention_backward(ps->dqkv, ps->datt, datty, a->qkv, a->att, ps->seq_off,
+            lr_towers_attention_backward(ps->dqkv, ps->datt, datty, a->qkv, a->att, ps->seq_off,
                                   ps->att_off, ps->S, H, c->heads);
-            lr_linear_backward(dbranch, G->qkv_w, G->qkv_b, ps->dqkv, a->ln1, L->qkv_w, M, H, 3 * H);
+            lr_towers_linear_backward(dbranch, G->qkv_w, G->qkv_b, ps->dqkv, a->ln1, L->qkv_w, M, H, 3 * H);
         }
         memcpy(dres, dres2, M * H * sizeof(float));
-        lr_layernorm_backward(dres, G->ln1_w, G->ln1_b, dbranch, x, L->ln1_w, a->ln1_mean,
+        lr_towers_layernorm_backward(dres, G->ln1_w, G->ln1_b, dbranch, x, L->ln1_w, a->ln1_mean,
                               a->ln1_rstd, M, H);
     }
     /* dres is now the gradient of x0 (after the embedding dropout) */
     float *demb = dres;
     if (drop > 0.0f) for (size_t i = 0; i < M * H; i++) demb[i] *= ps->emb_mask[i];
     if (c->mode != LR_PAL_ID)
-        lr_linear_backward(NULL, g->adapt_w, g->adapt_b, demb, ps->content, p->adapt_w, M,
+        lr_towers_linear_backward(NULL, g->adapt_w, g->adapt_b, demb, ps->content, p->adapt_w, M,
                            c->content_dim, H);
     for (size_t t = 0; t < M; t++) {
         const float *d = demb + t * H;

@@ -45,7 +45,7 @@ struct lr_pal {
     const float *cache_src;  /* the content data it was computed from */
 };
 
-/* One layer's activations, each (M, width) but att (see lr_attention_forward) and the
+/* One layer's activations, each (M, width) but att (see lr_towers_attention_forward) and the
  * per-row layer-norm statistics (M). */
 typedef struct {
     float *ln1, *ln1_mean, *ln1_rstd, *qkv, *att, *atty, *attproj, *attproj_mask, *res2;
@@ -73,33 +73,33 @@ typedef struct {
     uint64_t rng;
 } lr_pal_pass;
 
-void lr_pal_pass_free(lr_pal_pass *ps);
+void lr_towers_pal_pass_free(lr_pal_pass *ps);
 
 /* Lays out the batch: S sequences of item ids given by items/offsets (each cut to its newest
  * max_len items), outputs at each sequence's last token. An id of -1 is a token without an id
- * embedding (a cold-start item whose content row comes from lr_pal_forward_rows). */
-int lr_pal_pass_setup(const lr_pal *m, lr_pal_pass *ps, const int32_t *items,
+ * embedding (a cold-start item whose content row comes from lr_towers_pal_forward_rows). */
+int lr_towers_pal_pass_setup(const lr_pal *m, lr_pal_pass *ps, const int32_t *items,
                       const size_t *offsets, size_t S, lr_err *err);
 /* The same, but sequences with all_positions[s] set output at every token (P grows to match):
  * with causal attention and positions that do not count from the end, token t's output is
  * exactly the output for the prefix ending at t. */
-int lr_pal_pass_setup_ex(const lr_pal *m, lr_pal_pass *ps, const int32_t *items,
+int lr_towers_pal_pass_setup_ex(const lr_pal *m, lr_pal_pass *ps, const int32_t *items,
                          const size_t *offsets, size_t S, const unsigned char *all_positions,
                          lr_err *err);
 
 /* Forward over the laid-out batch; content: (n_items, Dc) (row = item id), or NULL in id mode.
  * Writes P unit-length outputs to ps->out (P, D). */
-void lr_pal_forward(const lr_pal *m, lr_pal_pass *ps, const float *content);
+void lr_towers_pal_forward(const lr_pal *m, lr_pal_pass *ps, const float *content);
 /* Forward for tokens whose content rows are given directly (rows: M x Dc, one per token). */
-void lr_pal_forward_rows(const lr_pal *m, lr_pal_pass *ps, const float *rows);
+void lr_towers_pal_forward_rows(const lr_pal *m, lr_pal_pass *ps, const float *rows);
 
 /* Backward from dout (P, D) into m->g (accumulating). Needs the pass's forward activations. */
-void lr_pal_backward(lr_pal *m, lr_pal_pass *ps, const float *dout);
+void lr_towers_pal_backward(lr_pal *m, lr_pal_pass *ps, const float *dout);
 
-int lr_pal_alloc_grads(lr_pal *m, lr_err *err);
-void lr_pal_zero_grads(lr_pal *m);
+int lr_towers_pal_alloc_grads(lr_pal *m, lr_err *err);
+void lr_towers_pal_zero_grads(lr_pal *m);
 
 /* Normal(0, 1) draws for initialisation, from a splitmix64 state. */
-float lr_rand_normal(uint64_t *state);
+float lr_towers_rand_normal(uint64_t *state);
 
 #endif /* LR_PAL_INTERNAL_H */

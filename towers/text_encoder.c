@@ -30,7 +30,7 @@ lr_text_encoder_config lr_towers_text_encoder_config_default(void) {
     return c;
 }
 
-int lr_text_config_check(const lr_text_encoder_config *c, lr_err *err) {
+int lr_towers_text_config_check(const lr_text_encoder_config *c, lr_err *err) {
     if (c->dim < 1 || c->dim > 65536)
         return lr_err_set(err, LR_EINVAL, "text encoder: dim must be 1 to 65536, got %zu", c->dim);
     if (c->char_ngram_min < 1 || c->char_ngram_max > 10 || c->char_ngram_min > c->char_ngram_max + 1)
@@ -58,7 +58,7 @@ int lr_text_config_check(const lr_text_encoder_config *c, lr_err *err) {
 
 /* ---- feature lookup --------------------------------------------------------------------------- */
 
-int lr_text_build_lookup(lr_text_encoder *e, lr_err *err) {
+int lr_towers_text_build_lookup(lr_text_encoder *e, lr_err *err) {
     size_t cap = 16;
     while (cap < e->n_features * 2) cap *= 2;
     e->slots = malloc(cap * sizeof *e->slots);
@@ -87,7 +87,7 @@ static int32_t lookup(const lr_text_encoder *e, uint64_t h) {
 /* ---- encoding --------------------------------------------------------------------------------- */
 
 /* Width of the random projection: the output itself, or the input of the learned projection. */
-size_t lr_text_random_width(const lr_text_encoder_config *c) {
+size_t lr_towers_text_random_width(const lr_text_encoder_config *c) {
     return c->projection == LR_PROJ_SVD ? c->svd_input_dim : c->dim;
 }
 
@@ -104,9 +104,9 @@ typedef struct {
  * n-grams: this is the encoder's hot loop. */
 static int encode_random(const lr_text_encoder *e, scratch *sc, const char *text, float *out) {
     const lr_text_encoder_config *c = &e->cfg;
-    size_t width = lr_text_random_width(c), nt = 0;
+    size_t width = lr_towers_text_random_width(c), nt = 0;
     memset(out, 0, width * sizeof *out);
-    if (lr_feat_hashes(text, c->char_ngram_min, c->char_ngram_max, &sc->fb)) return -1;
+    if (lr_towers_feat_hashes(text, c->char_ngram_min, c->char_ngram_max, &sc->fb)) return -1;
     for (size_t i = 0; i < sc->fb.n; i++) {
         int32_t f = lookup(e, sc->fb.v[i].hash);
         if (f < 0) continue;
@@ -119,7 +119,7 @@ static int encode_random(const lr_text_encoder *e, scratch *sc, const char *text
         float w = (1.0f + logf(sc->tf[f])) * e->idf[f];
         sc->tf[f] = 0;
         sc->w[k] = w;
-        gsum[lr_feat_group(e->hashes[f])] += (double)w * w;
+        gsum[lr_towers_feat_group(e->hashes[f])] += (double)w * w;
     }
     const float gw[LR_FEAT_GROUPS] = {c->word_weight, c->bigram_weight, c->char_weight};
     float scale[LR_FEAT_GROUPS];
@@ -127,7 +127,7 @@ static int encode_random(const lr_text_encoder *e, scratch *sc, const char *text
         scale[g] = gsum[g] > 0 ? gw[g] / (float)sqrt(gsum[g]) / sqrtf((float)c->proj_nnz) : 0.0f;
     for (size_t k = 0; k < nt; k++) {
         uint64_t h = e->hashes[sc->touched[k]];
-        float w = sc->w[k] * scale[lr_feat_group(h)];
+        float w = sc->w[k] * scale[lr_towers_feat_group(h)];
         for (size_t j = 0; j < c->proj_nnz; j++) {
             uint64_t r = lr_mix64(h ^ (c->seed + 0x9e3779b97f4a7c15ULL * (j + 1)));
             out[(r >> 1) % width] += (r & 1) ? w : -w;
@@ -138,10 +138,10 @@ static int encode_random(const lr_text_encoder *e, scratch *sc, const char *text
 
 #define ENCODE_BATCH 256
 
-int lr_text_encode_raw(const lr_text_encoder *e, const char *const *texts, size_t n, float *out,
+int lr_towers_text_encode_raw(const lr_text_encoder *e, const char *const *texts, size_t n, float *out,
                        lr_err *err) {
     const lr_text_encoder_config *c = &e->cfg;
-    size_t width = lr_text_random_width(c), dim = c->dim;
+    size_t width = lr_towers_text_random_width(c), dim = c->dim;
     int svd = c->projection == LR_PROJ_SVD;
     scratch sc = {0};
     float *wide = NULL;
@@ -166,7 +166,7 @@ int lr_text_encode_raw(const lr_text_encoder *e, const char *const *texts, size_
                         (int)dim);
     }
 done:
-    lr_feat_buf_free(&sc.fb);
+    lr_towers_feat_buf_free(&sc.fb);
     free(sc.tf);
     free(sc.touched);
     free(sc.w);
@@ -176,7 +176,7 @@ done:
 
 int lr_towers_text_encoder_encode(const lr_text_encoder *e, const char *const *texts, size_t n,
                                   float *out, lr_err *err) {
-    int rc = lr_text_encode_raw(e, texts, n, out, err);
+    int rc = lr_towers_text_encode_raw(e, texts, n, out, err);
     if (rc) return rc;
     lr_data_l2_normalize_rows(out, n, e->cfg.dim);
     return LR_OK;

@@ -15,11 +15,11 @@ struct lr_text_encoder {
     float *proj;        /* learned projection (svd_input_dim, dim), row-major; NULL if random */
 };
 
-int lr_text_config_check(const lr_text_encoder_config *c, lr_err *err);
-int lr_text_build_lookup(lr_text_encoder *e, lr_err *err);
-size_t lr_text_random_width(const lr_text_encoder_config *c);
+int lr_towers_text_config_check(const lr_text_encoder_config *c, lr_err *err);
+int lr_towers_text_build_lookup(lr_text_encoder *e, lr_err *err);
+size_t lr_towers_text_random_width(const lr_text_encoder_config *c);
 /* Encodes without the final normalisation (out: n * dim). */
-int lr_text_encode_raw(const lr_text_encoder *e, const char *const *texts, size_t n, float *out,
+int lr_towers_text_encode_raw(const lr_text_encoder *e, const char *const *texts, size_t n, float *out,
                        lr_err *err);
 
 #endif /* LR_TEXT_ENCODER_INTERNAL_H */

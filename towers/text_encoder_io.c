@@ -149,7 +149,7 @@ int lr_towers_text_encoder_load(const char *path, lr_text_encoder **out, lr_err 
     e->n_docs = f[10];
     e->n_features = f[11];
     c->word_weight = weights[0]; c->bigram_weight = weights[1]; c->char_weight = weights[2];
-    if ((rc = lr_text_config_check(c, err))) {
+    if ((rc = lr_towers_text_config_check(c, err))) {
         lr_err_prefix(err, "%s: ", path);
         rc = LR_EFORMAT;
         if (err) err->code = LR_EFORMAT;
@@ -193,7 +193,7 @@ int lr_towers_text_encoder_load(const char *path, lr_text_encoder **out, lr_err 
             rc = lr_err_set(err, LR_EFORMAT, "%s: feature %zu is invalid", path, i);
             goto fail;
         }
-    if ((rc = lr_text_build_lookup(e, err))) goto fail;
+    if ((rc = lr_towers_text_build_lookup(e, err))) goto fail;
     free(b);
     *out = e;
     return LR_OK;

@@ -35,7 +35,7 @@ static int push(lr_feat_buf *b, uint64_t h) {
     return 0;
 }
 
-int lr_feat_hashes(const char *text, size_t ngram_min, size_t ngram_max, lr_feat_buf *buf) {
+int lr_towers_feat_hashes(const char *text, size_t ngram_min, size_t ngram_max, lr_feat_buf *buf) {
     buf->n = 0;
     if (!text) return 0;
     const unsigned char *p = (const unsigned char *)text;
@@ -78,8 +78,8 @@ static int by_hash(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-int lr_feat_extract(const char *text, size_t ngram_min, size_t ngram_max, lr_feat_buf *buf) {
-    if (lr_feat_hashes(text, ngram_min, ngram_max, buf)) return -1;
+int lr_towers_feat_extract(const char *text, size_t ngram_min, size_t ngram_max, lr_feat_buf *buf) {
+    if (lr_towers_feat_hashes(text, ngram_min, ngram_max, buf)) return -1;
     if (buf->n == 0) return 0;
     qsort(buf->v, buf->n, sizeof *buf->v, by_hash);
     size_t k = 0;
@@ -91,7 +91,7 @@ int lr_feat_extract(const char *text, size_t ngram_min, size_t ngram_max, lr_fea
     return 0;
 }
 
-void lr_feat_buf_free(lr_feat_buf *buf) {
+void lr_towers_feat_buf_free(lr_feat_buf *buf) {
     free(buf->v);
     memset(buf, 0, sizeof *buf);
 }

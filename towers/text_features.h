@@ -19,18 +19,18 @@ typedef struct {
     size_t n, cap;
 } lr_feat_buf;
 
-static inline int lr_feat_group(uint64_t hash) { return (int)(hash & 3u); }
+static inline int lr_towers_feat_group(uint64_t hash) { return (int)(hash & 3u); }
 
 /* Extracts the distinct features of `text` (NULL is empty) with their counts, sorted by hash:
  * lowercased ASCII words (runs of letters and digits; bytes >= 0x80 count as letters), word
  * bigrams, and character n-grams of each word padded with a space on both sides.
  * Returns 0, or -1 when out of memory. */
-int lr_feat_extract(const char *text, size_t ngram_min, size_t ngram_max, lr_feat_buf *buf);
+int lr_towers_feat_extract(const char *text, size_t ngram_min, size_t ngram_max, lr_feat_buf *buf);
 
 /* The same features unsorted, one entry per occurrence (count 1): the encoder's fast path. */
-int lr_feat_hashes(const char *text, size_t ngram_min, size_t ngram_max, lr_feat_buf *buf);
+int lr_towers_feat_hashes(const char *text, size_t ngram_min, size_t ngram_max, lr_feat_buf *buf);
 
-void lr_feat_buf_free(lr_feat_buf *buf);
+void lr_towers_feat_buf_free(lr_feat_buf *buf);
 
 /* A well-mixed 64-bit function of x (splitmix64's finaliser). */
 static inline uint64_t lr_mix64(uint64_t x) {

@@ -99,7 +99,7 @@ static int learn_projection(lr_text_encoder *e, const char *const *texts, size_t
     lr_text_encoder_config saved = e->cfg;
     e->cfg.projection = LR_PROJ_RANDOM;
     e->cfg.dim = width;
-    rc = lr_text_encode_raw(e, sample, rows, x, err);
+    rc = lr_towers_text_encode_raw(e, sample, rows, x, err);
     e->cfg = saved;
     if (rc) goto done;
     lr_data_l2_normalize_rows(x, rows, width);
@@ -149,7 +149,7 @@ done:
 int lr_towers_text_encoder_fit(const lr_text_encoder_config *cfg, const char *const *texts,
                                size_t n, lr_text_encoder **out, lr_err *err) {
     *out = NULL;
-    int rc = lr_text_config_check(cfg, err);
+    int rc = lr_towers_text_config_check(cfg, err);
     if (rc) return rc;
     if (n == 0) return lr_err_set(err, LR_EINVAL, "text encoder: no texts to fit on");
     lr_text_encoder *e = calloc(1, sizeof *e);
@@ -160,7 +160,7 @@ int lr_towers_text_encoder_fit(const lr_text_encoder_config *cfg, const char *co
     e->cfg = *cfg;
     e->n_docs = n;
     for (size_t i = 0; i < n; i++) {
-        if (lr_feat_extract(texts[i], cfg->char_ngram_min, cfg->char_ngram_max, &fb)) goto oom;
+        if (lr_towers_feat_extract(texts[i], cfg->char_ngram_min, cfg->char_ngram_max, &fb)) goto oom;
         for (size_t j = 0; j < fb.n; j++)
             if (df_add(&df, fb.v[j].hash)) goto oom;
     }
@@ -187,12 +187,12 @@ int lr_towers_text_encoder_fit(const lr_text_encoder_config *cfg, const char *co
         e->hashes[i] = cand[i].hash;
         e->idf[i] = logf((float)(n + 1) / (float)(cand[i].df + 1)) + 1.0f;
     }
-    if ((rc = lr_text_build_lookup(e, err))) goto fail;
+    if ((rc = lr_towers_text_build_lookup(e, err))) goto fail;
     if (cfg->projection == LR_PROJ_SVD && (rc = learn_projection(e, texts, n, err))) goto fail;
     free(df.keys);
     free(df.counts);
     free(cand);
-    lr_feat_buf_free(&fb);
+    lr_towers_feat_buf_free(&fb);
     *out = e;
     return LR_OK;
 oom:
@@ -201,7 +201,7 @@ fail:
     free(df.keys);
     free(df.counts);
     free(cand);
-    lr_feat_buf_free(&fb);
+    lr_towers_feat_buf_free(&fb);
     lr_towers_text_encoder_free(e);
     return rc;
 }

@@ -177,7 +177,7 @@ oom:
     return taken;
 }
 
-double lr_train_infonce(const float *U, size_t P, const float *V, size_t K, size_t D,
+double lr_towers_train_infonce(const float *U, size_t P, const float *V, size_t K, size_t D,
                         const lr_train_pair *pairs, size_t n_pairs, float tau, float *logits,
                         float *scratch, float *dU, float *dV) {
     float inv_tau = 1.0f / tau;
@@ -275,8 +275,8 @@ done:
 }
 
 static void trainer_free(trainer *t) {
-    lr_pal_pass_free(&t->up);
-    lr_pal_pass_free(&t->ip);
+    lr_towers_pal_pass_free(&t->up);
+    lr_towers_pal_pass_free(&t->ip);
     free(t->items); free(t->offsets); free(t->all); free(t->pairs); free(t->cand); free(t->cand_off); free(t->slot);
     free(t->logits); free(t->dU); free(t->dV); free(t->m1); free(t->m2); free(t->best);
 }
@@ -358,7 +358,7 @@ static int setup_full_item_pass(trainer *t, lr_err *err) {
     int rc = !off || !ids ? lr_err_set(err, LR_ENOMEM, "training: out of memory") : LR_OK;
     for (size_t i = 0; !rc && i <= ni; i++) off[i] = i;
     for (size_t i = 0; !rc && i < ni; i++) ids[i] = (int32_t)i;
-    if (!rc) rc = lr_pal_pass_setup(t->m, &t->ip, ids, off, ni, err);
+    if (!rc) rc = lr_towers_pal_pass_setup(t->m, &t->ip, ids, off, ni, err);
     free(off);
     free(ids);
     return rc;
@@ -390,7 +390,7 @@ static int trainer_init(trainer *t, lr_pal *m, const lr_data *d, const lr_conten
     t->offsets = malloc(sizeof *t->offsets);
     t->offsets_cap = 1;
     int rc = LR_OK;
-    if (!t->slot || !t->m1 || !t->m2 || !t->best || !t->offsets || (rc = lr_pal_alloc_grads(m, err)))
+    if (!t->slot || !t->m1 || !t->m2 || !t->best || !t->offsets || (rc = lr_towers_pal_alloc_grads(m, err)))
         return rc ? rc : lr_err_set(err, LR_ENOMEM, "training: out of memory");
     for (size_t i = 0; i < ni; i++) t->slot[i] = -1;
     memcpy(t->best, m->params_block, m->n_params * sizeof *t->best);
@@ -406,24 +406,24 @@ static int train_step(trainer *t, const example *ex, size_t n_ex, size_t step, s
     int fail, rc;
     *taken = build_batch(t, ex, n_ex, &n_seq, &fail);
     if (fail) return lr_err_set(err, LR_ENOMEM, "training: out of memory building a batch");
-    if ((rc = lr_pal_pass_setup_ex(m, &t->up, t->items, t->offsets, n_seq, t->all, err))) return rc;
+    if ((rc = lr_towers_pal_pass_setup_ex(m, &t->up, t->items, t->offsets, n_seq, t->all, err))) return rc;
     if (!t->full) { /* the batch's candidates, one token each */
         if (grow(&t->cand_off, &t->cand_off_cap, t->n_cand + 1, sizeof *t->cand_off))
             return lr_err_set(err, LR_ENOMEM, "training: out of memory");
         for (size_t i = 0; i <= t->n_cand; i++) t->cand_off[i] = i;
-        if ((rc = lr_pal_pass_setup(m, &t->ip, t->cand, t->cand_off, t->n_cand, err))) return rc;
+        if ((rc = lr_towers_pal_pass_setup(m, &t->ip, t->cand, t->cand_off, t->n_cand, err))) return rc;
     }
     size_t P = t->up.P, K = t->ip.P;
     if (grow(&t->logits, &t->logits_cap, P * K, sizeof(float)) ||
         grow(&t->dU, &t->dU_cap, P * D + 2 * P, sizeof(float)) || grow(&t->dV, &t->dV_cap, K * D, sizeof(float)))
         return lr_err_set(err, LR_ENOMEM, "training: out of memory for %zu x %zu logits", P, K);
-    lr_pal_forward(m, &t->up, t->content);
-    lr_pal_forward(m, &t->ip, t->content);
-    *loss = lr_train_infonce(t->up.out, P, t->ip.out, K, D, t->pairs, t->n_pairs, t->cfg->temperature,
+    lr_towers_pal_forward(m, &t->up, t->content);
+    lr_towers_pal_forward(m, &t->ip, t->content);
+    *loss = lr_towers_train_infonce(t->up.out, P, t->ip.out, K, D, t->pairs, t->n_pairs, t->cfg->temperature,
                              t->logits, t->dU + P * D, t->dU, t->dV);
-    lr_pal_zero_grads(m);
-    lr_pal_backward(m, &t->ip, t->dV);
-    lr_pal_backward(m, &t->up, t->dU);
+    lr_towers_pal_zero_grads(m);
+    lr_towers_pal_backward(m, &t->ip, t->dV);
+    lr_towers_pal_backward(m, &t->up, t->dU);
     clip_and_update(t, step < total ? step : total - 1, total);
     return LR_OK;
 }

@@ -13,7 +13,7 @@ typedef struct {
 /* Weighted InfoNCE: for each pair, w * (logsumexp_j(U_r . V_j / tau) - U_r . V_c / tau), summed
  * and divided by the total weight. U (P,D), V (K,D). Writes dU (P,D) and dV (K,D); needs
  * logits (P*K floats) and scratch (2*P floats). Returns the loss. */
-double lr_train_infonce(const float *U, size_t P, const float *V, size_t K, size_t D,
+double lr_towers_train_infonce(const float *U, size_t P, const float *V, size_t K, size_t D,
                         const lr_train_pair *pairs, size_t n_pairs, float tau, float *logits,
                         float *scratch, float *dU, float *dV);
 

@@ -355,7 +355,7 @@ static int parse(const char *dict, lr_npy_info *info, lr_err *err) {
     memcpy(buf + 10, dict, dlen);
     memset(buf + 10 + dlen, ' ', total - 10 - dlen - 1);
     buf[total - 1] = '\n';
-    return lr_npy_parse_header(buf, total, info, "h.npy", err);
+    return lr_data_npy_parse_header(buf, total, info, "h.npy", err);
 }
 
 LR_TEST(parse_reports_shape_dtype_and_offset) {
@@ -373,11 +373,11 @@ LR_TEST(parse_reports_shape_dtype_and_offset) {
     CHECK_EQ(info.data_bytes, 4385 * 1024 * 2);
     CHECK_EQ(info.data_offset, 128);
     char s[64];
-    CHECK_STR_EQ(lr_npy_shape_str(&info, s, sizeof s), "(4385, 1024)");
+    CHECK_STR_EQ(lr_data_npy_shape_str(&info, s, sizeof s), "(4385, 1024)");
     CHECK_OK(parse("{'descr': '<f4', 'fortran_order': False, 'shape': (), }", &info, &err), err);
     CHECK_EQ(info.ndim, 0);
     CHECK_EQ(info.count, 1);
-    CHECK_STR_EQ(lr_npy_shape_str(&info, s, sizeof s), "()");
+    CHECK_STR_EQ(lr_data_npy_shape_str(&info, s, sizeof s), "()");
 }
 
 LR_TEST(parse_refuses_shape_that_is_not_a_tuple) {
@@ -420,7 +420,7 @@ LR_TEST(parse_refuses_unknown_format_version) {
     memcpy(buf, "\x93NUMPY\x04\x00\x36\x00", 10);
     lr_npy_info info;
     lr_err err = {0, ""};
-    CHECK_ERR(lr_npy_parse_header(buf, sizeof buf, &info, "h.npy", &err), err, LR_EUNSUPPORTED,
+    CHECK_ERR(lr_data_npy_parse_header(buf, sizeof buf, &info, "h.npy", &err), err, LR_EUNSUPPORTED,
               "h.npy: .npy format version 4.0 is not supported");
 }
 

@@ -6,7 +6,7 @@
 
 static long scan_all(const void *buf, size_t len, size_t max) {
     lr_frame_scan s = {0};
-    return lr_frame_scan_next(&s, buf, len, max);
+    return lr_rpc_frame_scan_next(&s, buf, len, max);
 }
 
 LR_TEST(a_request_frame_ends_where_its_object_ends) {
@@ -40,8 +40,8 @@ LR_TEST(a_request_frame_ends_where_its_object_ends) {
 LR_TEST(the_scan_resumes_as_bytes_arrive) {
     const unsigned char f[] = {0x94, 0x00, 0x01, 0xa4, 'p', 'i', 'n', 'g', 0x91, 0x80};
     lr_frame_scan s = {0};
-    for (size_t len = 1; len < sizeof f; len++) CHECK_EQ(lr_frame_scan_next(&s, f, len, 1024), LR_FRAME_INCOMPLETE);
-    CHECK_EQ(lr_frame_scan_next(&s, f, sizeof f, 1024), (long)sizeof f);
+    for (size_t len = 1; len < sizeof f; len++) CHECK_EQ(lr_rpc_frame_scan_next(&s, f, len, 1024), LR_FRAME_INCOMPLETE);
+    CHECK_EQ(lr_rpc_frame_scan_next(&s, f, sizeof f, 1024), (long)sizeof f);
 }
 
 LR_TEST(every_fixed_size_type_is_measured) {

@@ -72,7 +72,7 @@ static int world_up(world *w, lr_rpc_server_config sc, lr_err *err) {
         s = s * 6364136223846793005ULL + 1442695040888963407ULL;
         c[i] = (float)((s >> 33) % 2001) / 1000.0f - 1.0f;
     }
-    int rc = c ? lr_towers_pal_create(&cfg, 3, &w->pal, err) : lr_err_set(err, LR_ENOMEM, "oom");
+    int rc = c ? lr_towers_pal_new(&cfg, 3, &w->pal, err) : lr_err_set(err, LR_ENOMEM, "oom");
     if (!rc) rc = lr_towers_pal_save(w->pal, w->model, NULL, NULL, 0, err);
     if (!rc) rc = lr_data_npy_write(w->content, c, N_ITEMS, DC, LR_NPY_F32, err);
     free(c);

@@ -21,11 +21,11 @@ static lr_pal *tiny(lr_pal_mode mode, int pos, size_t layers) {
     c.dropout = 0.0f;
     lr_pal *m = NULL;
     lr_err err;
-    if (lr_towers_pal_create(&c, 3, &m, &err)) return NULL;
+    if (lr_towers_pal_new(&c, 3, &m, &err)) return NULL;
     /* Move every parameter off its initial value (layer norms start at exactly 1 and 0) so that
      * every term of every gradient is exercised. */
     uint64_t rng = 99;
-    for (size_t i = 0; i < m->n_params; i++) m->params_block[i] += 0.3f * lr_rand_normal(&rng);
+    for (size_t i = 0; i < m->n_params; i++) m->params_block[i] += 0.3f * lr_towers_rand_normal(&rng);
     return m;
 }
 
@@ -40,7 +40,7 @@ static const size_t k_off[] = {0, 3, 4, 10};
 
 /* A fixed linear read-out of the outputs: loss = sum_p sum_j r[p][j] * out[p][j]. */
 static double loss_of(lr_pal *m, lr_pal_pass *ps, const float *r) {
-    lr_pal_forward(m, ps, k_content);
+    lr_towers_pal_forward(m, ps, k_content);
     double s = 0.0;
     for (size_t i = 0; i < ps->P * m->cfg.out_dim; i++) s += (double)r[i] * ps->out[i];
     return s;
@@ -54,16 +54,16 @@ static void gradient_check(lr_test_ctx *lr_t_, lr_pal_mode mode, int pos, size_t
     lr_pal *m = tiny(mode, pos, layers);
     CHECK(m);
     lr_err err = {0};
-    CHECK_OK(lr_pal_alloc_grads(m, &err), err);
+    CHECK_OK(lr_towers_pal_alloc_grads(m, &err), err);
     lr_pal_pass ps = {0};
-    CHECK_OK(lr_pal_pass_setup(m, &ps, k_items, k_off, 3, &err), err);
+    CHECK_OK(lr_towers_pal_pass_setup(m, &ps, k_items, k_off, 3, &err), err);
     ps.training = 1; /* the full forward that backward needs (dropout is 0 here) */
     CHECK_EQ(ps.P, 3);
     CHECK_EQ(ps.M, 9);
     float r[3 * 4] = {0.3f, -1.2f, 0.7f, 0.4f, -0.5f, 0.9f, 0.2f, -0.8f, 1.1f, -0.3f, 0.6f, 0.2f};
     loss_of(m, &ps, r);
-    lr_pal_zero_grads(m);
-    lr_pal_backward(m, &ps, r);
+    lr_towers_pal_zero_grads(m);
+    lr_towers_pal_backward(m, &ps, r);
     size_t checked = 0, worst_k = 0;
     double worst = 0.0;
     for (size_t k = 0; k < m->n_tensors; k++) {
@@ -86,7 +86,7 @@ static void gradient_check(lr_test_ctx *lr_t_, lr_pal_mode mode, int pos, size_t
     }
     (void)worst_k;
     CHECK_EQ(checked, m->n_params);
-    lr_pal_pass_free(&ps);
+    lr_towers_pal_pass_free(&ps);
     lr_towers_pal_free(m);
 }
 
@@ -95,17 +95,17 @@ LR_TEST(gradients_match_finite_differences_single_item_sequences) {
     lr_pal *m = tiny(LR_PAL_BOTH, LR_POS_NEWEST, 2);
     CHECK(m);
     lr_err err = {0};
-    CHECK_OK(lr_pal_alloc_grads(m, &err), err);
+    CHECK_OK(lr_towers_pal_alloc_grads(m, &err), err);
     lr_pal_pass ps = {0};
     const int32_t ids[] = {0, 5, 2, 6};
     const size_t off[] = {0, 1, 2, 3, 4};
-    CHECK_OK(lr_pal_pass_setup(m, &ps, ids, off, 4, &err), err);
+    CHECK_OK(lr_towers_pal_pass_setup(m, &ps, ids, off, 4, &err), err);
     float r[4 * 4];
     uint64_t rng = 17;
-    for (int i = 0; i < 16; i++) r[i] = lr_rand_normal(&rng);
+    for (int i = 0; i < 16; i++) r[i] = lr_towers_rand_normal(&rng);
     loss_of(m, &ps, r);
-    lr_pal_zero_grads(m);
-    lr_pal_backward(m, &ps, r);
+    lr_towers_pal_zero_grads(m);
+    lr_towers_pal_backward(m, &ps, r);
     for (size_t i = 0; i < m->n_params; i++) {
         float *w = m->params_block + i, keep = *w;
         const float h = 1e-2f;
@@ -118,7 +118,7 @@ LR_TEST(gradients_match_finite_differences_single_item_sequences) {
         if (fabs(num - ana) > 2e-3 + 2e-2 * fabs(ana))
             LR_FAIL_("parameter %zu: analytic %.6g, numeric %.6g", i, ana, num);
     }
-    lr_pal_pass_free(&ps);
+    lr_towers_pal_pass_free(&ps);
     lr_towers_pal_free(m);
 }
 
@@ -132,17 +132,17 @@ LR_TEST(all_position_outputs_equal_separate_prefixes) {
     const int32_t seq[] = {3, 0, 6, 2};
     const size_t off[] = {0, 4};
     const unsigned char yes = 1;
-    CHECK_OK(lr_pal_pass_setup_ex(m, &all, seq, off, 1, &yes, &err), err);
+    CHECK_OK(lr_towers_pal_pass_setup_ex(m, &all, seq, off, 1, &yes, &err), err);
     CHECK_EQ(all.P, 4);
-    lr_pal_forward(m, &all, k_content);
+    lr_towers_pal_forward(m, &all, k_content);
     for (size_t t = 1; t <= 4; t++) {
         const size_t poff[] = {0, t};
-        CHECK_OK(lr_pal_pass_setup(m, &one, seq, poff, 1, &err), err);
-        lr_pal_forward(m, &one, k_content);
+        CHECK_OK(lr_towers_pal_pass_setup(m, &one, seq, poff, 1, &err), err);
+        lr_towers_pal_forward(m, &one, k_content);
         for (int j = 0; j < 4; j++) CHECK_NEAR(all.out[(t - 1) * 4 + j], one.out[j], 1e-5);
     }
-    lr_pal_pass_free(&all);
-    lr_pal_pass_free(&one);
+    lr_towers_pal_pass_free(&all);
+    lr_towers_pal_pass_free(&one);
     lr_towers_pal_free(m);
 }
 
@@ -157,12 +157,12 @@ LR_TEST(linear_matches_naive_loops) {
     float inp[N * C], w[OC * C], b[OC], out[N * OC], dout[N * OC];
     float dinp[N * C] = {0}, dw[OC * C] = {0}, db[OC] = {0};
     uint64_t rng = 5;
-    for (int i = 0; i < N * C; i++) inp[i] = lr_rand_normal(&rng);
-    for (int i = 0; i < OC * C; i++) w[i] = lr_rand_normal(&rng);
-    for (int i = 0; i < OC; i++) b[i] = lr_rand_normal(&rng);
-    for (int i = 0; i < N * OC; i++) dout[i] = lr_rand_normal(&rng);
-    lr_linear_forward(out, inp, w, b, N, C, OC);
-    lr_linear_backward(dinp, dw, db, dout, inp, w, N, C, OC);
+    for (int i = 0; i < N * C; i++) inp[i] = lr_towers_rand_normal(&rng);
+    for (int i = 0; i < OC * C; i++) w[i] = lr_towers_rand_normal(&rng);
+    for (int i = 0; i < OC; i++) b[i] = lr_towers_rand_normal(&rng);
+    for (int i = 0; i < N * OC; i++) dout[i] = lr_towers_rand_normal(&rng);
+    lr_towers_linear_forward(out, inp, w, b, N, C, OC);
+    lr_towers_linear_backward(dinp, dw, db, dout, inp, w, N, C, OC);
     for (int n = 0; n < N; n++)
         for (int o = 0; o < OC; o++) {
             double s = b[o];
@@ -193,10 +193,10 @@ LR_TEST(attention_is_causal) {
     float qkv[T * 3 * H], out1[T * H], out2[T * H], att[NH * T * T];
     size_t seq_off[2] = {0, T}, att_off[2] = {0, NH * T * T};
     uint64_t rng = 8;
-    for (int i = 0; i < T * 3 * H; i++) qkv[i] = lr_rand_normal(&rng);
-    lr_attention_forward(out1, att, qkv, seq_off, att_off, 1, H, NH);
+    for (int i = 0; i < T * 3 * H; i++) qkv[i] = lr_towers_rand_normal(&rng);
+    lr_towers_attention_forward(out1, att, qkv, seq_off, att_off, 1, H, NH);
     for (int i = 0; i < 3 * H; i++) qkv[3 * 3 * H + i] += 1.0f; /* change token 3 */
-    lr_attention_forward(out2, att, qkv, seq_off, att_off, 1, H, NH);
+    lr_towers_attention_forward(out2, att, qkv, seq_off, att_off, 1, H, NH);
     CHECK(memcmp(out1, out2, 3 * H * sizeof(float)) == 0);
     CHECK(memcmp(out1 + 3 * H, out2 + 3 * H, H * sizeof(float)) != 0);
     for (int h = 0; h < NH; h++)
@@ -283,16 +283,16 @@ LR_TEST(last_token_shortcut_matches_the_full_forward) {
             const int32_t *items = big ? many : k_items;
             const size_t *off = big ? many_off : k_off, S = big ? 8 : 3;
             lr_pal_pass fast = {0}, full = {0};
-            CHECK_OK(lr_pal_pass_setup(m, &fast, items, off, S, &err), err);
-            CHECK_OK(lr_pal_pass_setup(m, &full, items, off, S, &err), err);
+            CHECK_OK(lr_towers_pal_pass_setup(m, &fast, items, off, S, &err), err);
+            CHECK_OK(lr_towers_pal_pass_setup(m, &full, items, off, S, &err), err);
             full.training = 1; /* dropout is 0 in tiny(): training mode only turns the shortcut off */
-            lr_pal_forward(m, &fast, k_content);
-            lr_pal_forward(m, &full, k_content);
+            lr_towers_pal_forward(m, &fast, k_content);
+            lr_towers_pal_forward(m, &full, k_content);
             CHECK(fast.shortcut && !full.shortcut);
             CHECK(fast.P == (big ? 7 : 3) && full.P == fast.P);
             for (size_t i = 0; i < fast.P * 4; i++) CHECK_NEAR(fast.out[i], full.out[i], 1e-5);
-            lr_pal_pass_free(&fast);
-            lr_pal_pass_free(&full);
+            lr_towers_pal_pass_free(&fast);
+            lr_towers_pal_pass_free(&full);
             lr_towers_pal_free(m);
         }
 }
@@ -320,17 +320,17 @@ LR_TEST(bad_model_config_is_refused) {
     lr_pal_config c = lr_towers_pal_config_default();
     lr_pal *m = (lr_pal *)&m;
     lr_err err = {0};
-    CHECK_ERR(lr_towers_pal_create(&c, 1, &m, &err), err, LR_EINVAL, "content_dim must be 1 to 65536");
+    CHECK_ERR(lr_towers_pal_new(&c, 1, &m, &err), err, LR_EINVAL, "content_dim must be 1 to 65536");
     CHECK(m == NULL);
     c.content_dim = 16;
     c.heads = 3;
-    CHECK_ERR(lr_towers_pal_create(&c, 1, &m, &err), err, LR_EINVAL, "divisible by heads");
+    CHECK_ERR(lr_towers_pal_new(&c, 1, &m, &err), err, LR_EINVAL, "divisible by heads");
     c.heads = 4;
     c.mode = LR_PAL_BOTH;
-    CHECK_ERR(lr_towers_pal_create(&c, 1, &m, &err), err, LR_EINVAL, "n_items must be");
+    CHECK_ERR(lr_towers_pal_new(&c, 1, &m, &err), err, LR_EINVAL, "n_items must be");
     c.n_items = 10;
     c.dropout = 1.0f;
-    CHECK_ERR(lr_towers_pal_create(&c, 1, &m, &err), err, LR_EINVAL, "dropout must be in [0, 1)");
+    CHECK_ERR(lr_towers_pal_new(&c, 1, &m, &err), err, LR_EINVAL, "dropout must be in [0, 1)");
 }
 
 LR_TEST_MAIN(LR_CASE(gradients_match_finite_differences_content_mode),

@@ -15,7 +15,7 @@ static lr_pal *model(lr_pal_mode mode) {
     c.pos_emb = LR_POS_OLDEST;
     lr_pal *m = NULL;
     lr_err err;
-    return lr_towers_pal_create(&c, 11, &m, &err) ? NULL : m;
+    return lr_towers_pal_new(&c, 11, &m, &err) ? NULL : m;
 }
 
 LR_TEST(saved_weights_load_back_identical) {

@@ -36,13 +36,13 @@ static double dot(const float *a, const float *b, size_t n) {
 
 LR_TEST(features_count_words_bigrams_and_char_ngrams) {
     lr_feat_buf fb = {0};
-    CHECK_EQ(lr_feat_extract("Ab ab, AB!", 3, 3, &fb), 0);
+    CHECK_EQ(lr_towers_feat_extract("Ab ab, AB!", 3, 3, &fb), 0);
     /* word "ab" x3 (case folded) = 1 distinct; bigram "ab ab" x2 = 1; char 3-grams of " ab ":
      * " ab", "ab " = 2 distinct, each x3 */
     size_t groups[LR_FEAT_GROUPS] = {0}, counts[LR_FEAT_GROUPS] = {0};
     for (size_t i = 0; i < fb.n; i++) {
-        groups[lr_feat_group(fb.v[i].hash)]++;
-        counts[lr_feat_group(fb.v[i].hash)] += fb.v[i].count;
+        groups[lr_towers_feat_group(fb.v[i].hash)]++;
+        counts[lr_towers_feat_group(fb.v[i].hash)] += fb.v[i].count;
     }
     CHECK_EQ(groups[LR_FEAT_WORD], 1);
     CHECK_EQ(counts[LR_FEAT_WORD], 3);
@@ -50,11 +50,11 @@ LR_TEST(features_count_words_bigrams_and_char_ngrams) {
     CHECK_EQ(counts[LR_FEAT_BIGRAM], 2);
     CHECK_EQ(groups[LR_FEAT_CHAR], 2);
     CHECK_EQ(counts[LR_FEAT_CHAR], 6);
-    CHECK_EQ(lr_feat_extract("  ,;  ", 3, 5, &fb), 0);
+    CHECK_EQ(lr_towers_feat_extract("  ,;  ", 3, 5, &fb), 0);
     CHECK_EQ(fb.n, 0);
-    CHECK_EQ(lr_feat_extract(NULL, 3, 5, &fb), 0);
+    CHECK_EQ(lr_towers_feat_extract(NULL, 3, 5, &fb), 0);
     CHECK_EQ(fb.n, 0);
-    lr_feat_buf_free(&fb);
+    lr_towers_feat_buf_free(&fb);
 }
 
 LR_TEST(encoded_rows_are_unit_length_and_unknown_text_is_zero) {

@@ -17,16 +17,16 @@ LR_TEST(infonce_gradient_matches_finite_differences) {
     float aU[P * D], aV[K * D];
     const lr_train_pair pairs[] = {{0, 1, 1.0f}, {1, 3, 0.5f}, {1, 4, 0.25f}, {2, 0, 1.0f}};
     uint64_t rng = 3;
-    for (int i = 0; i < P * D; i++) U[i] = lr_rand_normal(&rng);
-    for (int i = 0; i < K * D; i++) V[i] = lr_rand_normal(&rng);
-    double L = lr_train_infonce(U, P, V, K, D, pairs, 4, 0.5f, logits, scratch, aU, aV);
+    for (int i = 0; i < P * D; i++) U[i] = lr_towers_rand_normal(&rng);
+    for (int i = 0; i < K * D; i++) V[i] = lr_towers_rand_normal(&rng);
+    double L = lr_towers_train_infonce(U, P, V, K, D, pairs, 4, 0.5f, logits, scratch, aU, aV);
     CHECK(L > 0);
     for (int i = 0; i < P * D + K * D; i++) {
         float *x = i < P * D ? &U[i] : &V[i - P * D], keep = *x;
         *x = keep + 1e-3f;
-        double up = lr_train_infonce(U, P, V, K, D, pairs, 4, 0.5f, logits, scratch, dU, dV);
+        double up = lr_towers_train_infonce(U, P, V, K, D, pairs, 4, 0.5f, logits, scratch, dU, dV);
         *x = keep - 1e-3f;
-        double down = lr_train_infonce(U, P, V, K, D, pairs, 4, 0.5f, logits, scratch, dU, dV);
+        double down = lr_towers_train_infonce(U, P, V, K, D, pairs, 4, 0.5f, logits, scratch, dU, dV);
         *x = keep;
         double num = (up - down) / 2e-3, ana = i < P * D ? aU[i] : aV[i - P * D];
         CHECK_NEAR(ana, num, 1e-3);
@@ -37,7 +37,7 @@ LR_TEST(infonce_of_a_perfect_match_is_near_zero) {
     const float U[] = {1, 0}, V[] = {1, 0, -1, 0, 0, 1};
     const lr_train_pair pair = {0, 0, 1.0f};
     float logits[3], scratch[2], dU[2], dV[6];
-    double L = lr_train_infonce(U, 1, V, 3, 2, &pair, 1, 0.05f, logits, scratch, dU, dV);
+    double L = lr_towers_train_infonce(U, 1, V, 3, 2, &pair, 1, 0.05f, logits, scratch, dU, dV);
     CHECK_NEAR(L, log(1 + exp(-20.0) + exp(-40.0)), 1e-6); /* logits 20, -20, 0 */
 }
 
@@ -87,7 +87,7 @@ static lr_pal *small_model(const fixture *f, lr_pal_mode mode, int pos) {
     c.pos_emb = pos;
     lr_pal *m = NULL;
     lr_err err;
-    return lr_towers_pal_create(&c, 7, &m, &err) ? NULL : m;
+    return lr_towers_pal_new(&c, 7, &m, &err) ? NULL : m;
 }
 
 static lr_train_config quick(void) {
