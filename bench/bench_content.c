@@ -86,7 +86,7 @@ int main(int argc, char **argv) {
         lr_towers_text_encoder_encode(enc, texts, n, emb, &err);
         double t2 = now_s();
         lr_content *ct;
-        lr_towers_content_from_floats(emb, n, dim, &ct, &err);
+        lr_data_matrix_from_floats(emb, n, dim, &ct, &err);
         float *users = malloc(nu * dim * sizeof *users);
         lr_towers_baseline_mean_content(d, ct, LR_SPLIT_TEST, 50, users, targets, &err);
         lr_eval_metrics m;
@@ -97,7 +97,7 @@ int main(int argc, char **argv) {
         fflush(stdout);
         free(users);
         free(emb);
-        lr_towers_content_free(ct);
+        lr_data_matrix_free(ct);
         lr_towers_text_encoder_free(enc);
     }
     free(texts);

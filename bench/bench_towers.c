@@ -74,7 +74,7 @@ int main(int argc, char **argv) {
     lr_err err = {0};
     lr_content *ct;
     lr_pal *m;
-    if (lr_towers_content_open(argv[1], 0, &ct, &err)) {
+    if (lr_data_matrix_open(argv[1], 0, &ct, &err)) {
         fprintf(stderr, "bench_towers: %s\n", err.msg);
         return 1;
     }
@@ -85,7 +85,7 @@ int main(int argc, char **argv) {
         }
     } else {
         lr_pal_config c = lr_towers_pal_config_default();
-        c.content_dim = lr_towers_content_dim(ct);
+        c.content_dim = lr_data_matrix_dim(ct);
         if (layers) c.layers = layers;
         if (lr_towers_pal_new(&c, 1, &m, &err)) {
             fprintf(stderr, "bench_towers: %s\n", err.msg);
@@ -93,7 +93,7 @@ int main(int argc, char **argv) {
         }
     }
     lr_pal_config c = lr_towers_pal_get_config(m);
-    size_t n = lr_towers_content_rows(ct);
+    size_t n = lr_data_matrix_rows(ct);
     int32_t hist[64];
     for (size_t i = 0; i < 64; i++) hist[i] = (int32_t)((i * 2654435761u) % n);
     printf("model: %s mode, H %zu, %zu layer(s), %zu heads, D %zu, content %zu x %zu; one core\n\n",
@@ -129,6 +129,6 @@ int main(int argc, char **argv) {
     free(off);
     free(out);
     lr_towers_pal_free(m);
-    lr_towers_content_free(ct);
+    lr_data_matrix_free(ct);
     return 0;
 }

@@ -35,9 +35,11 @@ int lr_data_atomic_open(lr_atomic *a, const char *path, lr_err *err) {
                           strerror(errno));
     long n = lr_data_read_line(a->f, &a->line, &a->cap);
     if (n == -2) {
-        lr_err_set(err, LR_EIO, "%s: read error", a->name);
+        int code = errno == ENOMEM ? LR_ENOMEM : LR_EIO;
+        lr_err_set(err, code, "%s: %s", a->name,
+                   code == LR_ENOMEM ? "out of memory reading the header" : "read error");
         lr_data_atomic_close(a);
-        return LR_EIO;
+        return code;
     }
     if (n <= 0) {
         lr_err_set(err, LR_EFORMAT, "%s:1: expected a header line of name:type columns, "
@@ -95,7 +97,10 @@ int lr_data_atomic_need_col(const lr_atomic *a, const char *name, int *col, lr_e
 int lr_data_atomic_next(lr_atomic *a, lr_err *err) {
     long n = lr_data_read_line(a->f, &a->line, &a->cap);
     if (n == -1) return 0;
-    if (n == -2) return lr_err_set(err, LR_EIO, "%s:%ld: read error", a->name, a->lineno + 1);
+    if (n == -2)
+        return errno == ENOMEM ? lr_err_set(err, LR_ENOMEM, "%s:%ld: out of memory reading the line",
+                                            a->name, a->lineno + 1)
+                               : lr_err_set(err, LR_EIO, "%s:%ld: read error", a->name, a->lineno + 1);
     a->lineno++;
     if (n == 0)
         return lr_err_set(err, LR_EFORMAT, "%s:%ld: empty line, expected %zu tab-separated fields",

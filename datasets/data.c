@@ -189,7 +189,9 @@ lr_data_stats lr_data_get_stats(const lr_data *d) {
 long lr_data_read_line(FILE *f, char **line, size_t *cap) {
     errno = 0;
     ssize_t n = getline(line, cap, f);
-    if (n < 0) return ferror(f) ? -2 : -1;
+    /* getline reports a buffer it cannot grow as -1 with errno ENOMEM and no error flag: that
+     * is no end of file (errno stays ENOMEM for the caller's message) */
+    if (n < 0) return ferror(f) || errno == ENOMEM ? -2 : -1;
     while (n > 0 && ((*line)[n - 1] == '\n' || (*line)[n - 1] == '\r')) (*line)[--n] = '\0';
     return (long)n;
 }

@@ -70,7 +70,8 @@ int lr_data_builder_finish(lr_data_builder *b, lr_data **out, lr_err *err);
 void lr_data_builder_discard(lr_data_builder *b);
 
 /* Reads a text line of any length; *line is reused between calls. Returns the length without
- * the newline (a trailing '\r' is removed too), -1 at the end of the file, -2 on a read error. */
+ * the newline (a trailing '\r' is removed too), -1 at the end of the file, -2 on a read error
+ * or when the line does not fit in memory (errno ENOMEM). */
 long lr_data_read_line(FILE *f, char **line, size_t *cap);
 
 /* "dir/name" into a fresh buffer (or NULL when out of memory). */

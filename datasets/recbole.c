@@ -31,87 +31,99 @@ static char *prefixed(const char *dir, const char *prefix, const char *suffix) {
 typedef int (*intern_fn)(lr_data_builder *b, const char *token, size_t len, int64_t *index,
                          lr_err *err);
 
+/* A token -> index file as read so far: tokens[i] is index i's token (NULL until a line gives
+ * it) and lines[i] that line; n is one past the largest index given, cap the slots allocated. */
+typedef struct {
+    char **tokens;
+    long *lines;
+    size_t n, cap;
+} token_table;
+
+static void token_table_free(token_table *t) {
+    for (size_t i = 0; i < t->cap; i++) free(t->tokens ? t->tokens[i] : NULL);
+    free(t->tokens);
+    free(t->lines);
+}
+
+/* Slots up to index idx, doubling, the new ones empty. */
+static int token_table_grow(token_table *t, size_t idx, const char *name, lr_err *err) {
+    if (idx < t->cap) return LR_OK;
+    size_t c = t->cap ? t->cap : 1024;
+    while (c <= idx) c *= 2;
+    char **tk = realloc(t->tokens, c * sizeof *tk);
+    long *l = tk ? realloc(t->lines, c * sizeof *l) : NULL;
+    if (tk) t->tokens = tk;
+    if (l) t->lines = l;
+    if (!tk || !l) return lr_err_set(err, LR_ENOMEM, "%s: out of memory", name);
+    memset(t->tokens + t->cap, 0, (c - t->cap) * sizeof *t->tokens);
+    t->cap = c;
+    return LR_OK;
+}
+
+/* One "token<TAB>index" line (cut at the tab in place) into the table; an index given twice is
+ * refused here, a gap or a token given twice only once all lines are in. */
+static int token_table_add(token_table *t, char *line, long lineno, const char *name, lr_err *err) {
+    char *tab = strchr(line, '\t');
+    if (!tab || tab == line || strchr(tab + 1, '\t'))
+        return lr_err_set(err, LR_EFORMAT, "%s:%ld: expected 'token<TAB>index', got '%.60s'", name,
+                          lineno, line);
+    *tab = '\0';
+    char *end;
+    errno = 0;
+    long idx = strtol(tab + 1, &end, 10);
+    if (!tab[1] || *end || errno || tab[1] == '-' || idx > INT32_MAX)
+        return lr_err_set(err, LR_EFORMAT, "%s:%ld: expected a non-negative integer index, got '%.40s'",
+                          name, lineno, tab + 1);
+    int rc = token_table_grow(t, (size_t)idx, name, err);
+    if (rc) return rc;
+    if (t->tokens[idx])
+        return lr_err_set(err, LR_EFORMAT, "%s:%ld: index %ld was already given on line %ld", name,
+                          lineno, idx, t->lines[idx]);
+    t->tokens[idx] = strdup(line);
+    t->lines[idx] = lineno;
+    if (!t->tokens[idx]) return lr_err_set(err, LR_ENOMEM, "%s: out of memory", name);
+    if ((size_t)idx + 1 > t->n) t->n = (size_t)idx + 1;
+    return LR_OK;
+}
+
+/* Interns the tokens in index order, so that each gets its listed index. */
+static int token_table_intern(const token_table *t, lr_data_builder *b, intern_fn intern,
+                              const char *name, lr_err *err) {
+    for (size_t i = 0; i < t->n; i++) {
+        if (!t->tokens[i])
+            return lr_err_set(err, LR_EFORMAT, "%s: index %zu is missing (indexes must run from 0 "
+                              "to %zu without gaps)", name, i, t->n - 1);
+        int64_t got;
+        int rc = intern(b, t->tokens[i], strlen(t->tokens[i]), &got, err);
+        if (rc) return rc;
+        if ((size_t)got != i)
+            return lr_err_set(err, LR_EFORMAT, "%s:%ld: token '%.60s' is listed twice (also line %ld)",
+                              name, t->lines[i], t->tokens[i], t->lines[got]);
+    }
+    return LR_OK;
+}
+
 /* Interns the tokens of a .item2index / .user2index file so that each gets its listed index.
  * The indexes must be exactly 0..n-1, each once. */
 static int load_token_index(lr_data_builder *b, const char *path, intern_fn intern, lr_err *err) {
     const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     FILE *f = fopen(path, "rb");
     if (!f) return lr_err_set(err, LR_EIO, "%s: cannot open: %s", path, strerror(errno));
-    char *line = NULL, **tokens = NULL;
-    size_t cap = 0, n = 0, ncap = 0;
-    long *lines = NULL, lineno = 0, len;
+    token_table t = {0};
+    char *line = NULL;
+    size_t cap = 0;
+    long lineno = 0, len;
     int rc = LR_OK;
-    while ((len = lr_data_read_line(f, &line, &cap)) >= 0) {
-        lineno++;
-        char *tab = strchr(line, '\t');
-        if (!tab || tab == line || strchr(tab + 1, '\t')) {
-            rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: expected 'token<TAB>index', got '%.60s'",
-                            name, lineno, line);
-            goto done;
-        }
-        *tab = '\0';
-        char *end;
-        errno = 0;
-        long idx = strtol(tab + 1, &end, 10);
-        if (!tab[1] || *end || errno || tab[1] == '-' || idx > INT32_MAX) {
-            rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: expected a non-negative integer index, "
-                            "got '%.40s'", name, lineno, tab + 1);
-            goto done;
-        }
-        if ((size_t)idx >= ncap) {
-            size_t c = ncap ? ncap : 1024;
-            while (c <= (size_t)idx) c *= 2;
-            char **t = realloc(tokens, c * sizeof *t);
-            long *l = t ? realloc(lines, c * sizeof *l) : NULL;
-            if (t) tokens = t;
-            if (l) lines = l;
-            if (!t || !l) {
-                rc = lr_err_set(err, LR_ENOMEM, "%s: out of memory", name);
-                goto done;
-            }
-            memset(tokens + ncap, 0, (c - ncap) * sizeof *tokens);
-            ncap = c;
-        }
-        if (tokens[idx]) {
-            rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: index %ld was already given on line %ld",
-                            name, lineno, idx, lines[idx]);
-            goto done;
-        }
-        tokens[idx] = strdup(line);
-        lines[idx] = lineno;
-        if (!tokens[idx]) {
-            rc = lr_err_set(err, LR_ENOMEM, "%s: out of memory", name);
-            goto done;
-        }
-        if ((size_t)idx + 1 > n) n = (size_t)idx + 1;
-    }
-    if (len == -2) {
-        rc = lr_err_set(err, LR_EIO, "%s:%ld: read error", name, lineno + 1);
-        goto done;
-    }
-    if (n == 0) {
-        rc = lr_err_set(err, LR_EFORMAT, "%s: empty, expected 'token<TAB>index' lines", name);
-        goto done;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!tokens[i]) {
-            rc = lr_err_set(err, LR_EFORMAT, "%s: index %zu is missing (indexes must run from 0 "
-                            "to %zu without gaps)", name, i, n - 1);
-            goto done;
-        }
-        int64_t got;
-        rc = intern(b, tokens[i], strlen(tokens[i]), &got, err);
-        if (rc) goto done;
-        if ((size_t)got != i) {
-            rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: token '%.60s' is listed twice (also line %ld)",
-                            name, lines[i], tokens[i], lines[got]);
-            goto done;
-        }
-    }
+    while ((len = lr_data_read_line(f, &line, &cap)) >= 0)
+        if ((rc = token_table_add(&t, line, ++lineno, name, err))) goto done;
+    if (len == -2)
+        rc = errno == ENOMEM ? lr_err_set(err, LR_ENOMEM, "%s:%ld: out of memory reading the line",
+                                          name, lineno + 1)
+                             : lr_err_set(err, LR_EIO, "%s:%ld: read error", name, lineno + 1);
+    else if (t.n == 0) rc = lr_err_set(err, LR_EFORMAT, "%s: empty, expected 'token<TAB>index' lines", name);
+    else rc = token_table_intern(&t, b, intern, name, err);
 done:
-    for (size_t i = 0; i < ncap; i++) free(tokens ? tokens[i] : NULL);
-    free(tokens);
-    free(lines);
+    token_table_free(&t);
     free(line);
     fclose(f);
     return rc;
@@ -641,93 +653,114 @@ static int load_users_file(lr_data_builder *b, const char *path, lr_err *err) {
     return rc < 0 ? rc : LR_OK;
 }
 
-static int load_ratings(lr_data_builder *b, const char *dir, const char *prefix, lr_err *err) {
-    char *p_inter = prefixed(dir, prefix, ".inter"), *p_item = prefixed(dir, prefix, ".item");
-    char *p_user = prefixed(dir, prefix, ".user");
-    rating *r = NULL;
-    int32_t *items = NULL;
-    size_t n = 0, cap = 0;
-    lr_atomic a = {0};
-    int rc = LR_OK;
-    if (!p_inter || !p_item || !p_user) {
-        rc = lr_err_set(err, LR_ENOMEM, "out of memory");
-        goto done;
-    }
-    int have_items = file_exists(p_item), have_users = file_exists(p_user);
-    if (have_items && (rc = load_item_text(b, p_item, 0, err))) goto done;
-    if (have_users && (rc = load_users_file(b, p_user, err))) goto done;
+/* How prefix.inter names users and items: by the tokens prefix.user / prefix.item list, when
+ * those files exist (an unlisted one is an error), else interned in order of first appearance. */
+typedef struct {
+    lr_data_builder *b;
+    const char *prefix; /* for messages */
+    int have_users, have_items;
+} rating_ids;
 
-    if ((rc = lr_data_atomic_open(&a, p_inter, err))) goto done;
+/* The user and item of the current line of prefix.inter. */
+static int rating_user_item(const rating_ids *ids, const lr_atomic *a, int uc, int ic, int64_t *user,
+                            int64_t *item, lr_err *err) {
+    lr_data *d = ids->b->d;
+    const char *ut = a->fields[uc], *it = a->fields[ic];
+    int rc;
+    if (!*ut || !*it)
+        return lr_err_set(err, LR_EFORMAT, "%s:%ld: empty %s", a->name, a->lineno,
+                          !*ut ? "user_id" : "item_id");
+    if (ids->have_users) {
+        *user = lr_data_strmap_find(&d->user_index, &d->user_tokens, ut, strlen(ut));
+        if (*user < 0)
+            return lr_err_set(err, LR_EFORMAT, "%s:%ld: user '%.60s' is not in %s.user", a->name,
+                              a->lineno, ut, ids->prefix);
+    } else if ((rc = lr_data_builder_user(ids->b, ut, strlen(ut), user, err))) {
+        return rc;
+    }
+    if (ids->have_items) {
+        *item = lr_data_strmap_find(&d->item_index, &d->item_tokens, it, strlen(it));
+        if (*item < 0)
+            return lr_err_set(err, LR_EFORMAT, "%s:%ld: item '%.60s' is not in %s.item", a->name,
+                              a->lineno, it, ids->prefix);
+    } else if ((rc = lr_data_builder_item(ids->b, it, strlen(it), item, err))) {
+        return rc;
+    }
+    return LR_OK;
+}
+
+/* The ratings of prefix.inter in file order; a line's time is its timestamp or, without that
+ * column, its position. *out (*n of them) is the caller's to free, also after a failure. */
+static int read_ratings(const rating_ids *ids, const char *path, rating **out, size_t *n, lr_err *err) {
+    lr_atomic a;
+    int rc = lr_data_atomic_open(&a, path, err);
+    if (rc) return rc;
+    size_t cap = 0;
     int uc, ic, tc = lr_data_atomic_col(&a, "timestamp");
     if ((rc = lr_data_atomic_need_col(&a, "user_id", &uc, err)) ||
         (rc = lr_data_atomic_need_col(&a, "item_id", &ic, err)))
         goto done;
     while ((rc = lr_data_atomic_next(&a, err)) == 1) {
         rc = LR_OK;
-        if (n == cap) {
+        if (*n == cap) {
             cap = cap ? cap * 2 : 4096;
-            rating *q = realloc(r, cap * sizeof *q);
+            rating *q = realloc(*out, cap * sizeof *q);
             if (!q) {
                 rc = lr_err_set(err, LR_ENOMEM, "%s: out of memory", a.name);
                 goto done;
             }
-            r = q;
+            *out = q;
         }
-        const char *ut = a.fields[uc], *it = a.fields[ic];
         int64_t user, item;
-        if (!*ut || !*it) {
-            rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: empty %s", a.name, a.lineno,
-                            !*ut ? "user_id" : "item_id");
+        double t = (double)*n;
+        if ((rc = rating_user_item(ids, &a, uc, ic, &user, &item, err)) ||
+            (tc >= 0 && (rc = lr_data_atomic_number(&a, tc, &t, err))))
             goto done;
-        }
-        if (have_users) {
-            user = lr_data_strmap_find(&b->d->user_index, &b->d->user_tokens, ut, strlen(ut));
-            if (user < 0) {
-                rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: user '%.60s' is not in %s.user", a.name,
-                                a.lineno, ut, prefix);
-                goto done;
-            }
-        } else if ((rc = lr_data_builder_user(b, ut, strlen(ut), &user, err))) {
-            goto done;
-        }
-        if (have_items) {
-            item = lr_data_strmap_find(&b->d->item_index, &b->d->item_tokens, it, strlen(it));
-            if (item < 0) {
-                rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: item '%.60s' is not in %s.item", a.name,
-                                a.lineno, it, prefix);
-                goto done;
-            }
-        } else if ((rc = lr_data_builder_item(b, it, strlen(it), &item, err))) {
-            goto done;
-        }
-        double t = (double)n;
-        if (tc >= 0 && (rc = lr_data_atomic_number(&a, tc, &t, err))) goto done;
-        r[n] = (rating){(int32_t)user, (int32_t)item, t, n};
-        n++;
+        (*out)[*n] = (rating){(int32_t)user, (int32_t)item, t, *n};
+        (*n)++;
     }
-    if (rc < 0) goto done;
-    if (n == 0) {
-        rc = lr_err_set(err, LR_EFORMAT, "%s: no interactions after the header", a.name);
-        goto done;
-    }
-    qsort(r, n, sizeof *r, by_user_time);
-    items = malloc(n * sizeof *items);
-    if (!items) {
-        rc = lr_err_set(err, LR_ENOMEM, "%s: out of memory", a.name);
-        goto done;
-    }
-    for (size_t i = 0; i < n; i++) items[i] = r[i].item;
-    size_t n_users = b->d->user_tokens.n;
-    for (size_t u = 0, i = 0; u < n_users; u++) {
-        size_t j = i;
-        while (j < n && (size_t)r[j].user == u) j++;
-        if ((rc = lr_data_builder_sequence(b, items + i, j - i, err))) goto done;
-        i = j;
-    }
+    if (!rc && *n == 0) rc = lr_err_set(err, LR_EFORMAT, "%s: no interactions after the header", a.name);
 done:
     lr_data_atomic_close(&a);
-    free(r);
+    return rc;
+}
+
+/* Each user's items by time (file order among equal times) as the user's sequence; sorts r.
+ * name: the file's, for messages. */
+static int sequences_by_time(lr_data_builder *b, rating *r, size_t n, const char *name, lr_err *err) {
+    qsort(r, n, sizeof *r, by_user_time);
+    int32_t *items = malloc(n * sizeof *items);
+    if (!items) return lr_err_set(err, LR_ENOMEM, "%s: out of memory", name);
+    for (size_t i = 0; i < n; i++) items[i] = r[i].item;
+    size_t n_users = b->d->user_tokens.n;
+    int rc = LR_OK;
+    for (size_t u = 0, i = 0; !rc && u < n_users; u++) {
+        size_t j = i;
+        while (j < n && (size_t)r[j].user == u) j++;
+        rc = lr_data_builder_sequence(b, items + i, j - i, err);
+        i = j;
+    }
     free(items);
+    return rc;
+}
+
+static int load_ratings(lr_data_builder *b, const char *dir, const char *prefix, lr_err *err) {
+    char *p_inter = prefixed(dir, prefix, ".inter"), *p_item = prefixed(dir, prefix, ".item");
+    char *p_user = prefixed(dir, prefix, ".user");
+    rating *r = NULL;
+    size_t n = 0;
+    int rc = LR_OK;
+    if (!p_inter || !p_item || !p_user) {
+        rc = lr_err_set(err, LR_ENOMEM, "out of memory");
+        goto done;
+    }
+    rating_ids ids = {b, prefix, file_exists(p_user), file_exists(p_item)};
+    if (ids.have_items && (rc = load_item_text(b, p_item, 0, err))) goto done;
+    if (ids.have_users && (rc = load_users_file(b, p_user, err))) goto done;
+    if ((rc = read_ratings(&ids, p_inter, &r, &n, err))) goto done;
+    rc = sequences_by_time(b, r, n, strrchr(p_inter, '/') ? strrchr(p_inter, '/') + 1 : p_inter, err);
+done:
+    free(r);
     free(p_inter);
     free(p_item);
     free(p_user);

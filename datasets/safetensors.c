@@ -98,98 +98,109 @@ static int set(json_t *obj, const char *key, json_t *value) {
     return value && json_object_set_new(obj, key, value) == 0;
 }
 
+/* A header that cannot be built for want of memory; every other failure is the caller's input. */
+static int header_oom(const char *path, lr_err *err) {
+    return lr_err_set(err, LR_ENOMEM, "%s: out of memory building the header", path);
+}
+
+/* "__metadata__": the key-values in the given order; keys distinct and not reserved, keys and
+ * values valid UTF-8. */
+static int add_metadata(json_t *root, const char *path, const char *const *keys,
+                        const char *const *values, size_t n_meta, lr_err *err) {
+    json_t *meta;
+    if (!set(root, META_KEY, (meta = json_object()))) return header_oom(path, err);
+    for (size_t i = 0; i < n_meta; i++) {
+        const char *k = keys[i], *v = values[i];
+        if (!k || !v)
+            return lr_err_set(err, LR_EINVAL, "%s: metadata entry %zu has a NULL %s", path, i,
+                              k ? "value" : "key");
+        if (strncmp(k, "__", 2) == 0)
+            return lr_err_set(err, LR_EINVAL,
+                              "%s: metadata key '%s' starts with \"__\", which the format reserves",
+                              path, k);
+        if (!valid_utf8(k) || !valid_utf8(v))
+            return lr_err_set(err, LR_EINVAL, "%s: metadata entry %zu is not valid UTF-8", path, i);
+        if (json_object_get(meta, k))
+            return lr_err_set(err, LR_EINVAL, "%s: metadata key '%s' appears twice", path, k);
+        if (!set(meta, k, json_string(v))) return header_oom(path, err);
+    }
+    return LR_OK;
+}
+
+/* Tensor t, the i-th, before it goes in: a valid name not yet in root, at most 4 dimensions, data
+ * when it has any, and an end (off + its size) that fits the header's integers. *bytes gets its
+ * size. */
+static int check_tensor(const json_t *root, const char *path, const lr_data_st_tensor *t, size_t i,
+                        size_t off, size_t *bytes, lr_err *err) {
+    const char *name = t->name;
+    if (!name || !valid_utf8(name) || strcmp(name, META_KEY) == 0)
+        return lr_err_set(err, LR_EINVAL, "%s: tensor %zu has %s", path, i,
+                          !name ? "no name"
+                          : strcmp(name, META_KEY) == 0 ? "the reserved name \"" META_KEY "\""
+                                                        : "a name that is not valid UTF-8");
+    if (json_object_get(root, name))
+        return lr_err_set(err, LR_EINVAL, "%s: tensor name '%s' appears twice", path, name);
+    if (t->ndim > 4)
+        return lr_err_set(err, LR_EINVAL, "%s: tensor '%s' has %zu dimensions, at most 4", path,
+                          name, t->ndim);
+    size_t b = sizeof(float);
+    for (size_t d = 0; d < t->ndim; d++)
+        if (!mul_ok(b, t->shape[d], &b)) b = SIZE_MAX;
+    /* json_int_t is signed 64-bit: offsets beyond it cannot be written (nor exist). */
+    if (b > (size_t)INT64_MAX || off > (size_t)INT64_MAX - b)
+        return lr_err_set(err, LR_EINVAL, "%s: tensor '%s' is too large", path, name);
+    if (b && !t->data) return lr_err_set(err, LR_EINVAL, "%s: tensor '%s' has no data", path, name);
+    *bytes = b;
+    return LR_OK;
+}
+
+/* Tensor t's entry, {"dtype", "shape", "data_offsets"} as the reference writer orders them, its
+ * data at [off, off + bytes) of the data section. */
+static int add_tensor(json_t *root, const char *path, const lr_data_st_tensor *t, size_t off,
+                      size_t bytes, lr_err *err) {
+    json_t *ent = json_object(), *shape = json_array(), *offs = json_array();
+    if (!set(root, t->name, ent)) {
+        json_decref(shape);
+        json_decref(offs);
+        return header_oom(path, err);
+    }
+    if (!set(ent, "dtype", json_string("F32")) || !set(ent, "shape", shape)) {
+        json_decref(offs);
+        return header_oom(path, err);
+    }
+    if (!set(ent, "data_offsets", offs)) return header_oom(path, err);
+    for (size_t d = 0; d < t->ndim; d++)
+        if (json_array_append_new(shape, json_integer((json_int_t)t->shape[d]))) return header_oom(path, err);
+    if (json_array_append_new(offs, json_integer((json_int_t)off)) ||
+        json_array_append_new(offs, json_integer((json_int_t)(off + bytes))))
+        return header_oom(path, err);
+    return LR_OK;
+}
+
 /* Builds the header object: "__metadata__" first (when there is any), then the tensors in the
  * given order, each {"dtype", "shape", "data_offsets"} as the reference writer orders them.
  * Sets *data_len to the total size of the tensors' data. */
 static int build_header(const char *path, const lr_data_st_tensor *t, size_t n,
                         const char *const *keys, const char *const *values, size_t n_meta,
                         json_t **out, size_t *data_len, lr_err *err) {
-    int rc = LR_ENOMEM;
-    json_t *root = json_object(), *meta = NULL;
-    if (!root) goto oom;
-    if (n_meta) {
-        if (!set(root, META_KEY, (meta = json_object()))) goto oom;
-        for (size_t i = 0; i < n_meta; i++) {
-            const char *k = keys[i], *v = values[i];
-            if (!k || !v) {
-                rc = lr_err_set(err, LR_EINVAL, "%s: metadata entry %zu has a NULL %s", path, i,
-                                k ? "value" : "key");
-                goto fail;
-            }
-            if (strncmp(k, "__", 2) == 0) {
-                rc = lr_err_set(err, LR_EINVAL,
-                                "%s: metadata key '%s' starts with \"__\", which the format reserves",
-                                path, k);
-                goto fail;
-            }
-            if (!valid_utf8(k) || !valid_utf8(v)) {
-                rc = lr_err_set(err, LR_EINVAL, "%s: metadata entry %zu is not valid UTF-8", path, i);
-                goto fail;
-            }
-            if (json_object_get(meta, k)) {
-                rc = lr_err_set(err, LR_EINVAL, "%s: metadata key '%s' appears twice", path, k);
-                goto fail;
-            }
-            if (!set(meta, k, json_string(v))) goto oom;
-        }
-    }
+    json_t *root = json_object();
+    int rc = !root ? header_oom(path, err) : n_meta ? add_metadata(root, path, keys, values, n_meta, err)
+                                                     : LR_OK;
     size_t off = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *name = t[i].name;
-        if (!name || !valid_utf8(name) || strcmp(name, META_KEY) == 0) {
-            rc = lr_err_set(err, LR_EINVAL, "%s: tensor %zu has %s", path, i,
-                            !name ? "no name"
-                            : strcmp(name, META_KEY) == 0 ? "the reserved name \"" META_KEY "\""
-                                                          : "a name that is not valid UTF-8");
-            goto fail;
-        }
-        if (json_object_get(root, name)) {
-            rc = lr_err_set(err, LR_EINVAL, "%s: tensor name '%s' appears twice", path, name);
-            goto fail;
-        }
-        if (t[i].ndim > 4) {
-            rc = lr_err_set(err, LR_EINVAL, "%s: tensor '%s' has %zu dimensions, at most 4", path,
-                            name, t[i].ndim);
-            goto fail;
-        }
-        size_t bytes = sizeof(float);
-        for (size_t d = 0; d < t[i].ndim; d++)
-            if (!mul_ok(bytes, t[i].shape[d], &bytes)) bytes = SIZE_MAX;
-        /* json_int_t is signed 64-bit: offsets beyond it cannot be written (nor exist). */
-        if (bytes > (size_t)INT64_MAX || off > (size_t)INT64_MAX - bytes) {
-            rc = lr_err_set(err, LR_EINVAL, "%s: tensor '%s' is too large", path, name);
-            goto fail;
-        }
-        if (bytes && !t[i].data) {
-            rc = lr_err_set(err, LR_EINVAL, "%s: tensor '%s' has no data", path, name);
-            goto fail;
-        }
-        json_t *ent = json_object(), *shape = json_array(), *offs = json_array();
-        if (!set(root, name, ent)) {
-            json_decref(shape);
-            json_decref(offs);
-            goto oom;
-        }
-        if (!set(ent, "dtype", json_string("F32")) || !set(ent, "shape", shape)) {
-            json_decref(offs);
-            goto oom;
-        }
-        if (!set(ent, "data_offsets", offs)) goto oom;
-        for (size_t d = 0; d < t[i].ndim; d++)
-            if (json_array_append_new(shape, json_integer((json_int_t)t[i].shape[d]))) goto oom;
-        if (json_array_append_new(offs, json_integer((json_int_t)off)) ||
-            json_array_append_new(offs, json_integer((json_int_t)(off + bytes))))
-            goto oom;
+    for (size_t i = 0; !rc && i < n; i++) {
+        size_t bytes = 0;
+        if ((rc = check_tensor(root, path, &t[i], i, off, &bytes, err)) ||
+            (rc = add_tensor(root, path, &t[i], off, bytes, err)))
+            break;
         off += bytes;
+    }
+    if (rc) {
+        json_decref(root);
+        return rc;
     }
     *out = root;
     *data_len = off;
     return LR_OK;
-oom:
-    rc = lr_err_set(err, LR_ENOMEM, "%s: out of memory building the header", path);
-fail:
-    json_decref(root);
-    return rc;
 }
 
 /* What lr_data_st_write puts in the file: the header length, the JSON padded with spaces, then

@@ -153,62 +153,80 @@ int lr_index_publish(const lr_index *ix, const char *dir, const lr_index_publish
     return lr_index_publish_until(ix, dir, opts, 0, man, err);
 }
 
-int lr_index_publish_until(const lr_index *ix, const char *dir, const lr_index_publish_opts *opts,
-                           int stop_after_step, lr_index_manifest *man, lr_err *err) {
-    lr_index_publish_opts o = {.keep_versions = 3};
-    if (opts) o = *opts;
-    /* derived paths get room for what they append to `versions` (at most 4096) */
-    char versions[4096], tmp[4200], file[4300], final[4200], link_tmp[4200], link[4200], target[64];
-    if (strlen(dir) > 3000) return lr_err_set(err, LR_EINVAL, "index directory path is too long");
-    snprintf(versions, sizeof versions, "%s/versions", dir);
-    if ((mkdir(dir, 0777) != 0 && errno != EEXIST) || (mkdir(versions, 0777) != 0 && errno != EEXIST))
-        return lr_err_set(err, LR_EIO, "mkdir(%s): %s", versions, strerror(errno));
-    clean_debris(dir, versions);
-    unsigned v = last_version(versions) + 1;
-    lr_index_manifest m = {0};
-    m.format = MANIFEST_FORMAT;
-    snprintf(m.version, sizeof m.version, "v%06u", v);
-    m.dim = lr_index_dim(ix);
-    m.count = lr_index_count(ix);
-    m.nprobe = lr_index_nprobe(ix);
-    const lr_index_tune *points = lr_index_points(ix, &m.n_points);
-    memcpy(m.points, points, m.n_points * sizeof *points);
-    snprintf(m.tuned_on, sizeof m.tuned_on, "%s", o.tuned_on ? o.tuned_on : "");
-    snprintf(m.factory, sizeof m.factory, "%s", lr_index_factory(ix));
-    int rc = copy_meta(&m, o.meta, o.n_meta, err);
+/* The manifest of version v of ix, all but what step 1 learns as it writes the files (their
+ * checksums, the re-scoring depth and the removed count). */
+static int new_manifest(const lr_index *ix, const lr_index_publish_opts *o, unsigned v,
+                        lr_index_manifest *m, lr_err *err) {
+    *m = (lr_index_manifest){0};
+    m->format = MANIFEST_FORMAT;
+    snprintf(m->version, sizeof m->version, "v%06u", v);
+    m->dim = lr_index_dim(ix);
+    m->count = lr_index_count(ix);
+    m->nprobe = lr_index_nprobe(ix);
+    const lr_index_tune *points = lr_index_points(ix, &m->n_points);
+    memcpy(m->points, points, m->n_points * sizeof *points);
+    snprintf(m->tuned_on, sizeof m->tuned_on, "%s", o->tuned_on ? o->tuned_on : "");
+    snprintf(m->factory, sizeof m->factory, "%s", lr_index_factory(ix));
+    int rc = copy_meta(m, o->meta, o->n_meta, err);
     if (rc) return rc;
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
-    strftime(m.created, sizeof m.created, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    strftime(m->created, sizeof m->created, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return LR_OK;
+}
 
-    /* step 1: the files, in a temporary directory nobody reads */
-    snprintf(tmp, sizeof tmp, "%s/.tmp-%s-%ld", versions, m.version, (long)getpid());
-    if (mkdir(tmp, 0777) != 0) return lr_err_set(err, LR_EIO, "mkdir(%s): %s", tmp, strerror(errno));
+/* Publish step 1: the version's files into tmp, the manifest last since it holds the others'
+ * checksums, then tmp itself synced. Leaves tmp to the caller, also after a failure. */
+static int write_version_files(const lr_index *ix, const char *tmp, const lr_index_publish_opts *o,
+                               lr_index_manifest *m, lr_err *err) {
+    char file[4300];
     snprintf(file, sizeof file, "%s/index.faiss", tmp);
-    rc = lr_index_save(ix, file, err);
-    if (!rc) rc = file_crc32(file, &m.index_crc32, err);
-    m.rescore_depth = lr_index_rescore_depth(ix);
-    if (!rc && m.rescore_depth) { /* the vectors exact re-scoring reads, memory-mapped when f32 */
-        snprintf(m.vectors_dtype, sizeof m.vectors_dtype, "%s", o.vectors_f16 ? "f16" : "f32");
+    int rc = lr_index_save(ix, file, err);
+    if (!rc) rc = file_crc32(file, &m->index_crc32, err);
+    m->rescore_depth = lr_index_rescore_depth(ix);
+    if (!rc && m->rescore_depth) { /* the vectors exact re-scoring reads, memory-mapped when f32 */
+        snprintf(m->vectors_dtype, sizeof m->vectors_dtype, "%s", o->vectors_f16 ? "f16" : "f32");
         snprintf(file, sizeof file, "%s/vectors.npy", tmp);
         rc = lr_data_npy_write(file, lr_data_matrix_data(ix->rs), lr_data_matrix_rows(ix->rs), ix->dim,
-                               o.vectors_f16 ? LR_NPY_F16 : LR_NPY_F32, err);
-        if (!rc) rc = file_crc32(file, &m.vectors_crc32, err);
+                               o->vectors_f16 ? LR_NPY_F16 : LR_NPY_F32, err);
+        if (!rc) rc = file_crc32(file, &m->vectors_crc32, err);
     }
-    m.removed_count = ix->n_tomb;
+    m->removed_count = ix->n_tomb;
     if (!rc && ix->n_tomb) { /* ids a fast-scan index still holds but must never return */
         snprintf(file, sizeof file, "%s/removed.txt", tmp);
         FILE *f = fopen(file, "w");
         for (size_t i = 0; f && i < ix->n_tomb; i++) fprintf(f, "%lld\n", (long long)ix->tomb[i]);
         if (!f || fclose(f) != 0) rc = lr_err_set(err, LR_EIO, "%s: cannot write", file);
         if (!rc) rc = sync_path(file, err);
-        if (!rc) rc = file_crc32(file, &m.removed_crc32, err);
+        if (!rc) rc = file_crc32(file, &m->removed_crc32, err);
     }
     snprintf(file, sizeof file, "%s/manifest.json", tmp);
-    if (!rc) rc = write_manifest(file, &m, err);
+    if (!rc) rc = write_manifest(file, m, err);
     if (!rc) rc = sync_path(tmp, err);
-    if (rc) {
+    return rc;
+}
+
+int lr_index_publish_until(const lr_index *ix, const char *dir, const lr_index_publish_opts *opts,
+                           int stop_after_step, lr_index_manifest *man, lr_err *err) {
+    lr_index_publish_opts o = {.keep_versions = 3};
+    if (opts) o = *opts;
+    /* derived paths get room for what they append to `versions` (at most 4096) */
+    char versions[4096], tmp[4200], final[4200], link_tmp[4200], link[4200], target[64];
+    if (strlen(dir) > 3000) return lr_err_set(err, LR_EINVAL, "index directory path is too long");
+    snprintf(versions, sizeof versions, "%s/versions", dir);
+    if ((mkdir(dir, 0777) != 0 && errno != EEXIST) || (mkdir(versions, 0777) != 0 && errno != EEXIST))
+        return lr_err_set(err, LR_EIO, "mkdir(%s): %s", versions, strerror(errno));
+    clean_debris(dir, versions);
+    unsigned v = last_version(versions) + 1;
+    lr_index_manifest m;
+    int rc = new_manifest(ix, &o, v, &m, err);
+    if (rc) return rc;
+
+    /* step 1: the files, in a temporary directory nobody reads */
+    snprintf(tmp, sizeof tmp, "%s/.tmp-%s-%ld", versions, m.version, (long)getpid());
+    if (mkdir(tmp, 0777) != 0) return lr_err_set(err, LR_EIO, "mkdir(%s): %s", tmp, strerror(errno));
+    if ((rc = write_version_files(ix, tmp, &o, &m, err))) {
         remove_tree(tmp);
         return rc;
     }

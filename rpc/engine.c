@@ -80,11 +80,11 @@ static int open_parts(const lr_rpc_engine_config *cfg, lr_rpc_engine *e, lr_err 
         if (!cfg->content_path)
             return lr_err_set(err, LR_EINVAL, "a %s-mode model needs its content matrix (--content)",
                               lr_towers_pal_mode_name(e->mc.mode));
-        if ((rc = lr_towers_content_open(cfg->content_path, e->mc.mode == LR_PAL_BOTH ? e->mc.n_items : 0,
+        if ((rc = lr_data_matrix_open(cfg->content_path, e->mc.mode == LR_PAL_BOTH ? e->mc.n_items : 0,
                                          &e->content, err)))
             return rc;
-        e->n_items = lr_towers_content_rows(e->content);
-        e->dc = lr_towers_content_dim(e->content);
+        e->n_items = lr_data_matrix_rows(e->content);
+        e->dc = lr_data_matrix_dim(e->content);
     } else {
         e->n_items = e->mc.n_items;
     }
@@ -139,7 +139,7 @@ void lr_rpc_engine_free(lr_rpc_engine *e) {
     lr_index_free(e->ix);
     lr_towers_text_encoder_free(e->enc);
     lr_data_free(e->data);
-    lr_towers_content_free(e->content);
+    lr_data_matrix_free(e->content);
     lr_towers_pal_free(e->model);
     free(e->index_dir);
     free(e->popular);
@@ -167,15 +167,15 @@ static int embed_with_added(lr_rpc_engine *e, lr_towers_ws *ws, const int64_t *w
     int rc = rows && seq ? LR_OK : lr_err_set(err, LR_ENOMEM, "out of memory");
     for (size_t i = 0; !rc && i < w; i++) {
         const float *src = win[i] >= 0 && (size_t)win[i] < e->n_items
-                               ? lr_towers_content_data(e->content) + (size_t)win[i] * e->dc
+                               ? lr_data_matrix_data(e->content) + (size_t)win[i] * e->dc
                                : e->added_content + (size_t)lr_rpc_idmap_get(&e->added, win[i]) * e->dc;
         memcpy(rows + i * e->dc, src, e->dc * sizeof *rows);
         seq[i] = (int32_t)i;
     }
     size_t offsets[2] = {0, w};
-    if (!rc && !(rc = lr_towers_content_from_floats(rows, w, e->dc, &tmp, err)))
+    if (!rc && !(rc = lr_data_matrix_from_floats(rows, w, e->dc, &tmp, err)))
         rc = lr_towers_user_embed_ws(e->model, ws, tmp, seq, offsets, 1, out, err);
-    lr_towers_content_free(tmp);
+    lr_data_matrix_free(tmp);
     free(rows);
     free(seq);
     return rc;

@@ -60,7 +60,7 @@ int lr_cli_open_towers(const char *data, const char *model, const char *content,
     if (rc) return rc;
     size_t ni = lr_data_num_items(*d);
     lr_pal_config mc = lr_towers_pal_get_config(*m);
-    if (content && (rc = lr_towers_content_open(content, ni, ct, err))) return rc;
+    if (content && (rc = lr_data_matrix_open(content, ni, ct, err))) return rc;
     if (mc.mode != LR_PAL_ID && !*ct)
         return lr_err_set(err, LR_EINVAL, "--content is required for a %s-mode model", lr_towers_pal_mode_name(mc.mode));
     if (mc.mode != LR_PAL_CONTENT && mc.n_items != ni)

@@ -111,14 +111,14 @@ static int content_import(int argc, char **argv) {
     float *x = NULL;
     int rc = LR_EXIT_ERROR;
     if (lr_data_load(data, &d, &err)) goto fail;
-    if (lr_towers_content_open(from, lr_data_num_items(d), &ct, &err)) goto fail;
-    size_t rows = lr_towers_content_rows(ct), dim = lr_towers_content_dim(ct), zero = 0;
+    if (lr_data_matrix_open(from, lr_data_num_items(d), &ct, &err)) goto fail;
+    size_t rows = lr_data_matrix_rows(ct), dim = lr_data_matrix_dim(ct), zero = 0;
     x = malloc(rows * dim * sizeof *x);
     if (!x) {
         lr_err_set(&err, LR_ENOMEM, "out of memory for %zu x %zu floats", rows, dim);
         goto fail;
     }
-    memcpy(x, lr_towers_content_data(ct), rows * dim * sizeof *x);
+    memcpy(x, lr_data_matrix_data(ct), rows * dim * sizeof *x);
     lr_data_l2_normalize_rows(x, rows, dim);
     for (size_t i = 0; i < rows; i++) {
         size_t j = 0;
@@ -127,12 +127,12 @@ static int content_import(int argc, char **argv) {
     }
     if (lr_data_npy_write(out, x, rows, dim, dtype, &err)) goto fail;
     printf("imported %s (%s): %zu rows x %zu, L2-normalised, wrote %s\n", from,
-           lr_towers_content_source(ct), rows, dim, out);
+           lr_data_matrix_source(ct), rows, dim, out);
     if (zero) printf("note: %zu rows are all zero (items without text?)\n", zero);
     rc = LR_EXIT_OK;
 fail:
     if (rc) lr_cli_fail(cmd, &err);
-    lr_towers_content_free(ct);
+    lr_data_matrix_free(ct);
     lr_data_free(d);
     free(x);
     return rc;
@@ -220,12 +220,12 @@ static int content_info(int argc, char **argv) {
     }
     lr_content *ct = NULL;
     lr_err err2 = {0};
-    if (lr_towers_content_open(path, 0, &ct, &err2)) {
+    if (lr_data_matrix_open(path, 0, &ct, &err2)) {
         /* Neither kind: report the content reader's complaint unless the file is an encoder. */
         return lr_cli_fail(cmd, err.code == LR_EFORMAT && strstr(err.msg, "magic") ? &err2 : &err);
     }
-    size_t rows = lr_towers_content_rows(ct), dim = lr_towers_content_dim(ct), zero = 0;
-    const float *x = lr_towers_content_data(ct);
+    size_t rows = lr_data_matrix_rows(ct), dim = lr_data_matrix_dim(ct), zero = 0;
+    const float *x = lr_data_matrix_data(ct);
     double mn = INFINITY, mx = 0, sum = 0;
     for (size_t i = 0; i < rows; i++) {
         double s = 0;
@@ -237,10 +237,10 @@ static int content_info(int argc, char **argv) {
         sum += norm;
     }
     printf("file: %s\nkind: content matrix\nstorage: %s\nrows: %zu\ndim: %zu\n", path,
-           lr_towers_content_source(ct), rows, dim);
+           lr_data_matrix_source(ct), rows, dim);
     printf("row norm: min %.4f, mean %.4f, max %.4f\nzero rows: %zu\n", mn, sum / (double)rows, mx,
            zero);
-    lr_towers_content_free(ct);
+    lr_data_matrix_free(ct);
     return LR_EXIT_OK;
 }
 

@@ -55,14 +55,14 @@ static void print_points(const lr_index_tune *pts, size_t n, double target) {
  * zero), at most MAX_TUNING_QUERIES of them, evenly spread. */
 static int read_queries(const char *path, size_t dim, float **out, size_t *nq, lr_err *err) {
     lr_content *c = NULL;
-    int rc = lr_towers_content_open(path, 0, &c, err);
+    int rc = lr_data_matrix_open(path, 0, &c, err);
     if (rc) return rc;
-    size_t n = lr_towers_content_rows(c), m = 0;
-    const float *x = lr_towers_content_data(c);
+    size_t n = lr_data_matrix_rows(c), m = 0;
+    const float *x = lr_data_matrix_data(c);
     float *q = NULL;
-    if (lr_towers_content_dim(c) != dim)
+    if (lr_data_matrix_dim(c) != dim)
         rc = lr_err_set(err, LR_EMISMATCH, "%s has %zu-d rows, the items %zu-d", path,
-                        lr_towers_content_dim(c), dim);
+                        lr_data_matrix_dim(c), dim);
     else if (!(q = malloc((n < MAX_TUNING_QUERIES ? n : MAX_TUNING_QUERIES) * dim * sizeof *q + 1)))
         rc = lr_err_set(err, LR_ENOMEM, "out of memory");
     size_t step = n > MAX_TUNING_QUERIES ? n / MAX_TUNING_QUERIES : 1;
@@ -72,7 +72,7 @@ static int read_queries(const char *path, size_t dim, float **out, size_t *nq, l
         if (!zero) memcpy(q + m++ * dim, x + i * dim, dim * sizeof *q);
     }
     if (!rc && m == 0) rc = lr_err_set(err, LR_EINVAL, "%s: no non-zero query vector to tune with", path);
-    lr_towers_content_free(c);
+    lr_data_matrix_free(c);
     if (rc) {
         free(q);
         return rc;
@@ -82,36 +82,41 @@ static int read_queries(const char *path, size_t dim, float **out, size_t *nq, l
     return LR_OK;
 }
 
-int lr_cmd_build_index(int argc, char **argv) {
+/* build-index's options; LR_CLI_RUN or an exit code. */
+typedef struct {
+    const char *items, *out, *factory, *model, *queries;
+    double target;
+    size_t keep;
+    tune_ks tk;
+    int rescore, f16;
+} build_index_opts;
+
+static int build_index_args(int argc, char **argv, build_index_opts *o) {
     static const lr_cli_choice rescores[] = {{"auto", 1}, {"off", 0}, {NULL, 0}};
-    const char *cmd = "build-index", *items = NULL, *out = NULL, *factory = NULL, *model = NULL, *qpath = NULL;
-    double target = 0.95;
-    size_t keep = 3;
-    tune_ks tk = {{10, 100}, 2};
-    int rescore = 1, f16 = 0;
+    *o = (build_index_opts){.target = 0.95, .keep = 3, .tk = {{10, 100}, 2}, .rescore = 1};
     const lr_cli_option opts[] = {
-        {LR_OPT_STRING("items", &items, "items.npy", "the item embeddings, row i = item i"), .required = 1},
-        {LR_OPT_STRING("out", &out, "DIR", "the index directory to publish into"), .required = 1},
-        {LR_OPT_STRING("index", &factory, "STR", "any FAISS factory string (default: IVF with about\n"
+        {LR_OPT_STRING("items", &o->items, "items.npy", "the item embeddings, row i = item i"), .required = 1},
+        {LR_OPT_STRING("out", &o->out, "DIR", "the index directory to publish into"), .required = 1},
+        {LR_OPT_STRING("index", &o->factory, "STR", "any FAISS factory string (default: IVF with about\n"
                        "4 sqrt(N) lists and 8-bit scalar codes, SQ8)")},
-        {LR_OPT_STRING("queries", &qpath, "Q.npy", "tune on these query vectors (e.g. user-tower outputs;\n"
+        {LR_OPT_STRING("queries", &o->queries, "Q.npy", "tune on these query vectors (e.g. user-tower outputs;\n"
                        "zero rows are skipped, at most 2,000 rows used). Without\n"
                        "it: 2,000 items, each searched with itself left out of\n"
                        "its results and of the truth, which behave as fresh\n"
                        "queries from the items' own distribution")},
-        {LR_OPT_DOUBLE("target-recall", &target, 0, 1, "R", "the recall@k each k is tuned to reach"),
+        {LR_OPT_DOUBLE("target-recall", &o->target, 0, 1, "R", "the recall@k each k is tuned to reach"),
          .lo_open = 1},
-        {LR_OPT_CUSTOM("tune-k", &tk, parse_tune_k, "LIST", "the values of k to tune for, ascending"),
+        {LR_OPT_CUSTOM("tune-k", &o->tk, parse_tune_k, "LIST", "the values of k to tune for, ascending"),
          .dflt = "10,100"},
-        {LR_OPT_CHOICE("rescore", &rescore, rescores,
+        {LR_OPT_CHOICE("rescore", &o->rescore, rescores,
                        "keep the item vectors and let autotune choose how many\n"
                        "candidates to re-score exactly")},
-        {LR_OPT_FLAG("vectors-f16", &f16, "store those vectors as float16 (half the disk and memory)")},
-        {LR_OPT_SIZE("keep", &keep, 0, 1000, "K", "versions kept")},
-        {LR_OPT_STRING("model-checksum", &model, "S", "the towers' checksum, recorded in the manifest")},
+        {LR_OPT_FLAG("vectors-f16", &o->f16, "store those vectors as float16 (half the disk and memory)")},
+        {LR_OPT_SIZE("keep", &o->keep, 0, 1000, "K", "versions kept")},
+        {LR_OPT_STRING("model-checksum", &o->model, "S", "the towers' checksum, recorded in the manifest")},
     };
     const lr_cli_spec spec = {
-        .cmd = cmd,
+        .cmd = "build-index",
         .usage = "learnrec build-index --items items.npy --out DIR [--index STR]\n"
                  "                            [--queries Q.npy] [--target-recall R] [--tune-k LIST]\n"
                  "                            [--keep K] [--model-checksum S]",
@@ -123,7 +128,13 @@ int lr_cmd_build_index(int argc, char **argv) {
             "atomically). Searches then use the setting tuned for their k (a larger k: the\n"
             "last one).",
         .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
-    int p = lr_cli_parse(&spec, argc, argv);
+    return lr_cli_parse(&spec, argc, argv);
+}
+
+int lr_cmd_build_index(int argc, char **argv) {
+    const char *cmd = "build-index";
+    build_index_opts o;
+    int p = build_index_args(argc, argv, &o);
     if (p != LR_CLI_RUN) return p;
     lr_cli_set_threads(1, 0); /* FAISS: one OpenBLAS thread beside its OpenMP ones */
     lr_err err = {0};
@@ -134,32 +145,33 @@ int lr_cmd_build_index(int argc, char **argv) {
     char tuned_on[128] = "";
     lr_index_tune pts[LR_INDEX_MAX_POINTS];
     size_t npts = 0;
-    if (lr_towers_content_open(items, 0, &x, &err)) goto fail;
-    size_t n = lr_towers_content_rows(x), dim = lr_towers_content_dim(x), nq = 0;
-    if (lr_index_build(lr_towers_content_data(x), n, dim, NULL, factory, &ix, &err)) goto fail;
-    if (rescore && lr_index_set_rescore(ix, lr_towers_content_data(x), n, 1, &err)) goto fail;
+    if (lr_data_matrix_open(o.items, 0, &x, &err)) goto fail;
+    size_t n = lr_data_matrix_rows(x), dim = lr_data_matrix_dim(x), nq = 0;
+    if (lr_index_build(lr_data_matrix_data(x), n, dim, NULL, o.factory, &ix, &err)) goto fail;
+    if (o.rescore && lr_index_set_rescore(ix, lr_data_matrix_data(x), n, 1, &err)) goto fail;
     if (lr_index_nprobe(ix)) {
-        if (qpath && read_queries(qpath, dim, &q, &nq, &err)) goto fail;
-        if (!qpath) nq = n < MAX_TUNING_QUERIES ? n : MAX_TUNING_QUERIES;
-        if (qpath) snprintf(tuned_on, sizeof tuned_on, "%zu query vectors from %.80s", nq, qpath);
+        if (o.queries && read_queries(o.queries, dim, &q, &nq, &err)) goto fail;
+        if (!o.queries) nq = n < MAX_TUNING_QUERIES ? n : MAX_TUNING_QUERIES;
+        if (o.queries) snprintf(tuned_on, sizeof tuned_on, "%zu query vectors from %.80s", nq, o.queries);
         else snprintf(tuned_on, sizeof tuned_on, "%zu items, each left out of its own results", nq);
-        if (lr_index_autotune(ix, lr_towers_content_data(x), n, q, nq, tk.k, tk.n, target, pts, &npts, &err))
+        if (lr_index_autotune(ix, lr_data_matrix_data(x), n, q, nq, o.tk.k, o.tk.n, o.target, pts, &npts,
+                              &err))
             goto fail;
     }
-    lr_index_kv meta = {"model", model}; /* what --model-checksum names, when given */
-    lr_index_publish_opts po = {.meta = &meta, .n_meta = model ? 1 : 0, .keep_versions = keep,
-                                .vectors_f16 = f16, .tuned_on = tuned_on};
+    lr_index_kv meta = {"model", o.model}; /* what --model-checksum names, when given */
+    lr_index_publish_opts po = {.meta = &meta, .n_meta = o.model ? 1 : 0, .keep_versions = o.keep,
+                                .vectors_f16 = o.f16, .tuned_on = tuned_on};
     lr_index_manifest m;
-    if (lr_index_publish(ix, out, &po, &m, &err)) goto fail;
-    printf("built %s over %zu x %zu; published %s/versions/%s\n", m.factory, m.count, m.dim, out, m.version);
+    if (lr_index_publish(ix, o.out, &po, &m, &err)) goto fail;
+    printf("built %s over %zu x %zu; published %s/versions/%s\n", m.factory, m.count, m.dim, o.out, m.version);
     if (npts) printf("tuned on %s:\n", tuned_on);
-    print_points(pts, npts, target);
+    print_points(pts, npts, o.target);
     rc = LR_EXIT_OK;
 fail:
     if (rc) lr_cli_fail(cmd, &err);
     free(q);
     lr_index_free(ix);
-    lr_towers_content_free(x);
+    lr_data_matrix_free(x);
     return rc;
 }
 
@@ -256,12 +268,12 @@ int lr_cmd_search(int argc, char **argv) {
     int64_t *ids = NULL;
     float *s = NULL;
     int rc = LR_EXIT_ERROR;
-    if (lr_index_open(dir, NULL, 0, NULL, 0, &ix, NULL, &err) || lr_towers_content_open(vp, 0, &q, &err))
+    if (lr_index_open(dir, NULL, 0, NULL, 0, &ix, NULL, &err) || lr_data_matrix_open(vp, 0, &q, &err))
         goto fail;
-    size_t nq = lr_towers_content_rows(q);
-    if (lr_towers_content_dim(q) != lr_index_dim(ix)) {
+    size_t nq = lr_data_matrix_rows(q);
+    if (lr_data_matrix_dim(q) != lr_index_dim(ix)) {
         lr_err_set(&err, LR_EMISMATCH, "%s has %zu-d rows, the index %zu-d vectors", vp,
-                   lr_towers_content_dim(q), lr_index_dim(ix));
+                   lr_data_matrix_dim(q), lr_index_dim(ix));
         goto fail;
     }
     ids = malloc(nq * k * sizeof *ids);
@@ -271,9 +283,9 @@ int lr_cmd_search(int argc, char **argv) {
         goto fail;
     }
     /* --nprobe for this search alone; an index that cannot take it per call has it set */
-    int src = lr_index_search_nprobe(ix, nq, lr_towers_content_data(q), k, nprobe, ids, s, &err);
+    int src = lr_index_search_nprobe(ix, nq, lr_data_matrix_data(q), k, nprobe, ids, s, &err);
     if (src == LR_EUNSUPPORTED && nprobe)
-        src = lr_index_set_nprobe(ix, nprobe, &err) || lr_index_search(ix, nq, lr_towers_content_data(q), k, ids, s, &err);
+        src = lr_index_set_nprobe(ix, nprobe, &err) || lr_index_search(ix, nq, lr_data_matrix_data(q), k, ids, s, &err);
     if (src) goto fail;
     json_t *all = json_array();
     for (size_t i = 0; i < nq; i++) {
@@ -300,7 +312,7 @@ fail:
     if (rc) lr_cli_fail(cmd, &err);
     free(ids);
     free(s);
-    lr_towers_content_free(q);
+    lr_data_matrix_free(q);
     lr_index_free(ix);
     return rc;
 }
@@ -330,28 +342,31 @@ static int embed_with_progress(const lr_pal *m, const lr_content *ct, size_t ni,
     return rc;
 }
 
-/* learnrec rebuild: the offline job. Item tower over every item, build, tune against user-tower
- * queries, publish. */
-int lr_cmd_rebuild(int argc, char **argv) {
-    const char *cmd = "rebuild", *data = NULL, *mp = NULL, *cp = NULL, *out = NULL, *factory = NULL;
-    double target = 0.95;
-    size_t keep = 3;
-    tune_ks tk = {{10, 100}, 2};
+/* rebuild's options; LR_CLI_RUN or an exit code. */
+typedef struct {
+    const char *data, *model, *content, *out, *factory;
+    double target;
+    size_t keep;
+    tune_ks tk;
+} rebuild_opts;
+
+static int rebuild_args(int argc, char **argv, rebuild_opts *o) {
+    *o = (rebuild_opts){.target = 0.95, .keep = 3, .tk = {{10, 100}, 2}};
     const lr_cli_option opts[] = {
-        {LR_OPT_STRING("data", &data, "DIR", "the dataset"), .required = 1},
-        {LR_OPT_STRING("model", &mp, "M", "the towers"), .required = 1},
-        {LR_OPT_STRING("content", &cp, "C", "the content embeddings (not read in id mode)")},
-        {LR_OPT_STRING("out", &out, "DIR", "the index directory to publish into"), .required = 1},
-        {LR_OPT_STRING("index", &factory, "STR", "any FAISS factory string (default: IVF with about\n"
+        {LR_OPT_STRING("data", &o->data, "DIR", "the dataset"), .required = 1},
+        {LR_OPT_STRING("model", &o->model, "M", "the towers"), .required = 1},
+        {LR_OPT_STRING("content", &o->content, "C", "the content embeddings (not read in id mode)")},
+        {LR_OPT_STRING("out", &o->out, "DIR", "the index directory to publish into"), .required = 1},
+        {LR_OPT_STRING("index", &o->factory, "STR", "any FAISS factory string (default: IVF with about\n"
                        "4 sqrt(N) lists and 8-bit scalar codes, SQ8)")},
-        {LR_OPT_DOUBLE("target-recall", &target, 0, 1, "R", "the recall@k each k is tuned to reach"),
+        {LR_OPT_DOUBLE("target-recall", &o->target, 0, 1, "R", "the recall@k each k is tuned to reach"),
          .lo_open = 1},
-        {LR_OPT_CUSTOM("tune-k", &tk, parse_tune_k, "LIST", "the values of k to tune for, ascending"),
+        {LR_OPT_CUSTOM("tune-k", &o->tk, parse_tune_k, "LIST", "the values of k to tune for, ascending"),
          .dflt = "10,100"},
-        {LR_OPT_SIZE("keep", &keep, 0, 1000, "K", "versions kept")},
+        {LR_OPT_SIZE("keep", &o->keep, 0, 1000, "K", "versions kept")},
     };
     const lr_cli_spec spec = {
-        .cmd = cmd,
+        .cmd = "rebuild",
         .usage = "learnrec rebuild --data DIR --model M --content C --out DIR [--index STR]\n"
                  "                        [--target-recall R] [--tune-k LIST] [--keep K]",
         .description =
@@ -364,7 +379,32 @@ int lr_cmd_rebuild(int argc, char **argv) {
             "stderr: a line per step with the time so far, and a bar for the item tower\n"
             "when stderr is a terminal.",
         .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
-    int p = lr_cli_parse(&spec, argc, argv);
+    return lr_cli_parse(&spec, argc, argv);
+}
+
+/* rebuild's tuning step: the queries are users' own vectors, as the server will see them (the
+ * validation histories through the user tower), from users with a history, at most 2,000 of them,
+ * evenly spread. users (nu*D) and targets (nu) are scratch; tuned_on gets `cap` bytes. */
+static int tune_on_users(lr_index *ix, const lr_pal *m, const lr_data *d, const lr_content *ct,
+                         const float *items, float *users, int32_t *targets, const rebuild_opts *o,
+                         lr_index_tune *pts, size_t *npts, char *tuned_on, size_t cap, lr_err *err) {
+    size_t ni = lr_data_num_items(d), nu = lr_data_num_users(d), D = lr_towers_pal_get_config(m).out_dim;
+    int rc = lr_towers_embed_split(m, d, ct, LR_SPLIT_VALID, users, targets, err);
+    if (rc) return rc;
+    size_t nq = 0, step = nu > 2000 ? nu / 2000 : 1;
+    for (size_t u = 0; u < nu && nq < 2000; u += step)
+        if (targets[u] >= 0) memmove(users + nq++ * D, users + u * D, D * sizeof *users);
+    snprintf(tuned_on, cap, "%zu users' validation histories through the user tower", nq);
+    if (nq == 0) return lr_err_set(err, LR_EINVAL, "no user has a history to tune with");
+    return lr_index_autotune(ix, items, ni, users, nq, o->tk.k, o->tk.n, o->target, pts, npts, err);
+}
+
+/* learnrec rebuild: the offline job. Item tower over every item, build, tune against user-tower
+ * queries, publish. */
+int lr_cmd_rebuild(int argc, char **argv) {
+    const char *cmd = "rebuild";
+    rebuild_opts o;
+    int p = rebuild_args(argc, argv, &o);
     if (p != LR_CLI_RUN) return p;
     lr_cli_set_threads(1, 0); /* FAISS: one OpenBLAS thread beside its OpenMP ones */
     lr_err err = {0};
@@ -377,9 +417,10 @@ int lr_cmd_rebuild(int argc, char **argv) {
     int rc = LR_EXIT_ERROR;
     char model_crc[9], content_crc[9] = "";
     double t0 = lr_cli_now();
-    fprintf(stderr, "[1/5] loading %s, %s\n", data, mp);
-    if (lr_cli_open_towers(data, mp, cp, &d, &m, &ct, &err) || lr_index_file_checksum(mp, model_crc, &err) ||
-        (cp && lr_index_file_checksum(cp, content_crc, &err)))
+    fprintf(stderr, "[1/5] loading %s, %s\n", o.data, o.model);
+    if (lr_cli_open_towers(o.data, o.model, o.content, &d, &m, &ct, &err) ||
+        lr_index_file_checksum(o.model, model_crc, &err) ||
+        (o.content && lr_index_file_checksum(o.content, content_crc, &err)))
         goto fail;
     lr_pal_config mc = lr_towers_pal_get_config(m);
     size_t ni = lr_data_num_items(d), nu = lr_data_num_users(d), D = mc.out_dim;
@@ -393,7 +434,7 @@ int lr_cmd_rebuild(int argc, char **argv) {
     fprintf(stderr, "[2/5] item tower over %zu items (%.1f s so far)\n", ni, lr_cli_now() - t0);
     if (embed_with_progress(m, ct, ni, D, items, t0, &err)) goto fail;
     fprintf(stderr, "[3/5] building the index (%.1f s so far)\n", lr_cli_now() - t0);
-    if (lr_index_build(items, ni, D, NULL, factory, &ix, &err)) goto fail;
+    if (lr_index_build(items, ni, D, NULL, o.factory, &ix, &err)) goto fail;
     /* the item vectors are offered for re-scoring; autotune keeps them only if they pay */
     if (lr_index_nprobe(ix) && lr_index_set_rescore(ix, items, ni, 1, &err)) goto fail;
     lr_index_tune pts[LR_INDEX_MAX_POINTS];
@@ -401,29 +442,21 @@ int lr_cmd_rebuild(int argc, char **argv) {
     char tuned_on[128] = "";
     if (lr_index_nprobe(ix)) {
         fprintf(stderr, "[4/5] tuning on the users' validation histories (%.1f s so far)\n", lr_cli_now() - t0);
-        if (lr_towers_embed_split(m, d, ct, LR_SPLIT_VALID, users, targets, &err)) goto fail;
-        size_t nq = 0; /* users with a history, at most 2,000 of them, evenly spread */
-        size_t step = nu > 2000 ? nu / 2000 : 1;
-        for (size_t u = 0; u < nu && nq < 2000; u += step)
-            if (targets[u] >= 0) memmove(users + nq++ * D, users + u * D, D * sizeof *users);
-        snprintf(tuned_on, sizeof tuned_on, "%zu users' validation histories through the user tower", nq);
-        if (nq == 0 || lr_index_autotune(ix, items, ni, users, nq, tk.k, tk.n, target, pts, &npts, &err)) {
-            if (nq == 0) lr_err_set(&err, LR_EINVAL, "no user has a history to tune with");
+        if (tune_on_users(ix, m, d, ct, items, users, targets, &o, pts, &npts, tuned_on, sizeof tuned_on, &err))
             goto fail;
-        }
     }
     fprintf(stderr, "[5/5] publishing (%.1f s so far)\n", lr_cli_now() - t0);
     lr_index_kv meta[2] = {{"model", model_crc}, {"content", content_crc}}; /* no content in id mode */
-    lr_index_publish_opts po = {.meta = meta, .n_meta = content_crc[0] ? 2 : 1, .keep_versions = keep,
+    lr_index_publish_opts po = {.meta = meta, .n_meta = content_crc[0] ? 2 : 1, .keep_versions = o.keep,
                                 .tuned_on = tuned_on};
     lr_index_manifest man;
-    if (lr_index_publish(ix, out, &po, &man, &err)) goto fail;
+    if (lr_index_publish(ix, o.out, &po, &man, &err)) goto fail;
     fprintf(stderr, "done in %.1f s\n", lr_cli_now() - t0);
     printf("rebuilt %s over %zu items (model %s); published %s/versions/%s\n", man.factory, man.count,
-           model_crc, out, man.version);
+           model_crc, o.out, man.version);
     if (npts) printf("tuned on %s, against exact search:\n", tuned_on);
     else printf("no nprobe to tune\n");
-    print_points(pts, npts, target);
+    print_points(pts, npts, o.target);
     rc = LR_EXIT_OK;
 fail:
     if (rc) lr_cli_fail(cmd, &err);
@@ -431,7 +464,7 @@ fail:
     free(users);
     free(targets);
     lr_index_free(ix);
-    lr_towers_content_free(ct);
+    lr_data_matrix_free(ct);
     lr_towers_pal_free(m);
     lr_data_free(d);
     return rc;

@@ -108,8 +108,8 @@ int lr_cmd_train(int argc, char **argv) {
     lr_pal *m = NULL;
     int rc = LR_EXIT_ERROR, tty = isatty(2);
     if (lr_data_load(data, &d, &err)) goto fail;
-    if (cpath && lr_towers_content_open(cpath, lr_data_num_items(d), &ct, &err)) goto fail;
-    mc.content_dim = ct ? lr_towers_content_dim(ct) : 0;
+    if (cpath && lr_data_matrix_open(cpath, lr_data_num_items(d), &ct, &err)) goto fail;
+    mc.content_dim = ct ? lr_data_matrix_dim(ct) : 0;
     mc.n_items = lr_data_num_items(d);
     if (lr_towers_pal_new(&mc, tc.seed, &m, &err)) goto fail;
     tc.progress = show_progress;
@@ -133,7 +133,7 @@ int lr_cmd_train(int argc, char **argv) {
 fail:
     if (rc) lr_cli_fail(cmd, &err);
     lr_towers_pal_free(m);
-    lr_towers_content_free(ct);
+    lr_data_matrix_free(ct);
     lr_data_free(d);
     return rc;
 }
@@ -167,9 +167,9 @@ int lr_cmd_embed_items(int argc, char **argv) {
             lr_err_set(&err, LR_EINVAL, "--content is required for a %s-mode model", lr_towers_pal_mode_name(mc.mode));
             goto fail;
         }
-        if (lr_towers_content_open(cp, mc.mode == LR_PAL_BOTH ? mc.n_items : 0, &ct, &err)) goto fail;
+        if (lr_data_matrix_open(cp, mc.mode == LR_PAL_BOTH ? mc.n_items : 0, &ct, &err)) goto fail;
     }
-    size_t n = ct ? lr_towers_content_rows(ct) : mc.n_items;
+    size_t n = ct ? lr_data_matrix_rows(ct) : mc.n_items;
     v = malloc(n * mc.out_dim * sizeof *v);
     if (!v) {
         lr_err_set(&err, LR_ENOMEM, "out of memory for %zu x %zu embeddings", n, mc.out_dim);
@@ -183,7 +183,7 @@ int lr_cmd_embed_items(int argc, char **argv) {
 fail:
     if (rc) lr_cli_fail(cmd, &err);
     free(v);
-    lr_towers_content_free(ct);
+    lr_data_matrix_free(ct);
     lr_towers_pal_free(m);
     return rc;
 }
@@ -244,7 +244,7 @@ fail:
     if (rc) lr_cli_fail(cmd, &err);
     free(users);
     free(targets);
-    lr_towers_content_free(ct);
+    lr_data_matrix_free(ct);
     lr_towers_pal_free(m);
     lr_data_free(d);
     return rc;
@@ -339,22 +339,27 @@ static int eval_both(const float *users, const float *items, const float *scores
     return rc;
 }
 
-int lr_cmd_eval(int argc, char **argv) {
-    const char *cmd = "eval", *data = NULL, *mp = NULL, *cp = NULL, *jp = NULL, *ixdir = NULL;
-    lr_split split = LR_SPLIT_TEST;
+/* eval's options (parse: its step 1); LR_CLI_RUN or an exit code. */
+typedef struct {
+    const char *data, *model, *content, *index, *json;
+    lr_split split;
+} eval_opts;
+
+static int eval_args(int argc, char **argv, eval_opts *o) {
+    *o = (eval_opts){.split = LR_SPLIT_TEST};
     const lr_cli_option opts[] = {
-        {LR_OPT_STRING("data", &data, "DIR", "the dataset"), .required = 1},
-        {LR_OPT_STRING("model", &mp, "M", "the towers"), .required = 1},
-        {LR_OPT_STRING("content", &cp, "C", "the content embeddings (not read in id mode)")},
-        {LR_OPT_CHOICE("split", LR_CLI_ENUM(&split), splits, "rank this split's targets")},
-        {LR_OPT_STRING("index", &ixdir, "DIR",
+        {LR_OPT_STRING("data", &o->data, "DIR", "the dataset"), .required = 1},
+        {LR_OPT_STRING("model", &o->model, "M", "the towers"), .required = 1},
+        {LR_OPT_STRING("content", &o->content, "C", "the content embeddings (not read in id mode)")},
+        {LR_OPT_CHOICE("split", LR_CLI_ENUM(&o->split), splits, "rank this split's targets")},
+        {LR_OPT_STRING("index", &o->index, "DIR",
                        "also search the users' vectors in the index published in DIR\n"
                        "(built for this model): ANN recall@10/50 against exact search,\n"
                        "and the metrics of the index's own top 50")},
-        {LR_OPT_STRING("json", &jp, "F", "also write the metrics to F as JSON")},
+        {LR_OPT_STRING("json", &o->json, "F", "also write the metrics to F as JSON")},
     };
     const lr_cli_spec spec = {
-        .cmd = cmd,
+        .cmd = "eval",
         .usage = "learnrec eval --data DIR --model M --content C [--split valid|test]\n"
                  "                     [--index DIR] [--json F]",
         .description =
@@ -365,98 +370,153 @@ int lr_cmd_eval(int argc, char **argv) {
             "(mean content of the history, no PAL), overall and on the cold-start slice\n"
             "(targets that no user's training part contains).",
         .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
-    int p = lr_cli_parse(&spec, argc, argv);
-    if (p != LR_CLI_RUN) return p;
-    if (ixdir) lr_cli_set_threads(1, 0); /* FAISS searches: one OpenBLAS thread */
-    lr_err err = {0};
-    lr_data *d = NULL;
-    lr_pal *m = NULL;
-    lr_content *ct = NULL;
-    float *users = NULL, *items = NULL, *pop = NULL, *cusers = NULL;
-    int32_t *targets = NULL, *cold = NULL;
-    unsigned char *seen = NULL;
-    int rc = LR_EXIT_ERROR;
-    eval_row rows[3] = {{"PAL towers", {0}, {0}, 0}, {"popularity", {0}, {0}, 0},
-                        {"variant (c): content, no PAL", {0}, {0}, 0}};
-    if (lr_cli_open_towers(data, mp, cp, &d, &m, &ct, &err)) goto fail;
-    size_t nu = lr_data_num_users(d), ni = lr_data_num_items(d);
-    lr_pal_config mc = lr_towers_pal_get_config(m);
-    size_t D = mc.out_dim;
-    users = malloc(nu * D * sizeof *users);
-    items = malloc(ni * D * sizeof *items);
-    pop = malloc(ni * sizeof *pop);
-    targets = malloc(nu * sizeof *targets);
-    cold = malloc(nu * sizeof *cold);
-    seen = calloc(ni, 1);
-    if (!users || !items || !pop || !targets || !cold || !seen) {
-        lr_err_set(&err, LR_ENOMEM, "out of memory");
-        goto fail;
-    }
-    if (lr_towers_embed_split(m, d, ct, split, users, targets, &err) ||
-        lr_towers_item_embed(m, ct, NULL, ni, items, &err))
-        goto fail;
-    for (size_t u = 0; u < nu; u++) { /* cold slice: targets in no training part */
+    return lr_cli_parse(&spec, argc, argv);
+}
+
+/* What eval measures: the split's targets, the towers' vectors (which the index step searches
+ * again) and the rows of the table. The buffers are the caller's to free, also after a failure. */
+typedef struct {
+    lr_pal_config mc;
+    size_t nu, ni;
+    float *users, *items; /* nu*D, ni*D; D = mc.out_dim */
+    int32_t *targets;     /* nu: the split's target, -1 for a user without one */
+    eval_row rows[3];     /* the towers, popularity, variant (c) (filled only with content) */
+} eval_run;
+
+/* The cold-start slice: a user's target when no user's training part holds it, else -1.
+ * seen: ni bytes, zeroed; cold: nu. */
+static void cold_slice(const lr_data *d, const int32_t *targets, unsigned char *seen, int32_t *cold) {
+    size_t nu = lr_data_num_users(d);
+    for (size_t u = 0; u < nu; u++) {
         size_t len;
         const int32_t *s = lr_data_user_sequence(d, u, &len);
         size_t tl = lr_data_user_split(d, u).train_len;
         for (size_t i = 0; i < tl && i < len; i++) seen[s[i]] = 1;
     }
     for (size_t u = 0; u < nu; u++) cold[u] = targets[u] >= 0 && !seen[targets[u]] ? targets[u] : -1;
-    if (eval_both(users, items, NULL, nu, ni, D, targets, cold, &rows[0], &err)) goto fail;
+}
+
+/* compute, eval's step 2: the towers' rows, popularity's, and with content variant (c)'s.
+ * Every buffer is allocated before any work, so that running out of memory costs no time. */
+static int eval_compute(const lr_data *d, const lr_pal *m, const lr_content *ct, lr_split split,
+                        eval_run *r, lr_err *err) {
+    r->mc = lr_towers_pal_get_config(m);
+    size_t nu = r->nu = lr_data_num_users(d), ni = r->ni = lr_data_num_items(d), D = r->mc.out_dim;
+    r->users = malloc(nu * D * sizeof *r->users);
+    r->items = malloc(ni * D * sizeof *r->items);
+    r->targets = malloc(nu * sizeof *r->targets);
+    float *pop = malloc(ni * sizeof *pop), *cusers = NULL;
+    int32_t *cold = malloc(nu * sizeof *cold);
+    unsigned char *seen = calloc(ni, 1);
+    int rc = LR_OK;
+    if (!r->users || !r->items || !pop || !r->targets || !cold || !seen) {
+        rc = lr_err_set(err, LR_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = lr_towers_embed_split(m, d, ct, split, r->users, r->targets, err)) ||
+        (rc = lr_towers_item_embed(m, ct, NULL, ni, r->items, err)))
+        goto done;
+    cold_slice(d, r->targets, seen, cold);
+    if ((rc = eval_both(r->users, r->items, NULL, nu, ni, D, r->targets, cold, &r->rows[0], err)))
+        goto done;
     lr_towers_baseline_popularity(d, pop);
-    if (eval_both(NULL, NULL, pop, nu, ni, 0, targets, cold, &rows[1], &err)) goto fail;
+    if ((rc = eval_both(NULL, NULL, pop, nu, ni, 0, r->targets, cold, &r->rows[1], err))) goto done;
     if (ct) {
-        size_t Dc = lr_towers_content_dim(ct);
+        size_t Dc = lr_data_matrix_dim(ct);
         cusers = malloc(nu * Dc * sizeof *cusers);
         if (!cusers) {
-            lr_err_set(&err, LR_ENOMEM, "out of memory");
-            goto fail;
+            rc = lr_err_set(err, LR_ENOMEM, "out of memory");
+            goto done;
         }
-        if (lr_towers_baseline_mean_content(d, ct, split, mc.max_len, cusers, targets, &err) ||
-            eval_both(cusers, lr_towers_content_data(ct), NULL, nu, ni, Dc, targets, cold, &rows[2], &err))
-            goto fail;
+        if ((rc = lr_towers_baseline_mean_content(d, ct, split, r->mc.max_len, cusers, r->targets, err)) ||
+            (rc = eval_both(cusers, lr_data_matrix_data(ct), NULL, nu, ni, Dc, r->targets, cold,
+                            &r->rows[2], err)))
+            goto done;
     }
+done:
+    free(pop);
+    free(cold);
+    free(seen);
+    free(cusers);
+    return rc;
+}
+
+/* print, eval's step 3: what was ranked, then the table's rows that have metrics. */
+static void eval_print(const eval_run *r, lr_split split) {
     printf("%s split, %zu users with a target, full ranking over %zu items (%s-mode model)\n\n",
-           split == LR_SPLIT_TEST ? "test" : "valid", rows[0].all.users, ni,
-           lr_towers_pal_mode_name(mc.mode));
+           split == LR_SPLIT_TEST ? "test" : "valid", r->rows[0].all.users, r->ni,
+           lr_towers_pal_mode_name(r->mc.mode));
     printf("| model | users | R@10 | N@10 | R@50 | N@50 | MRR | cold users | cold R@10 | cold N@10 |\n");
     printf("|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < 3; i++)
-        if (rows[i].have) print_row(&rows[i]);
+        if (r->rows[i].have) print_row(&r->rows[i]);
+}
+
+/* The index's row, last in the table, and its ANN recall below it. */
+static void eval_print_index(const index_eval *ie, const char *dir) {
+    printf("| %-28s | %6zu | %.4f | %.4f | %.4f | %.4f | %.4f |       |        |        |\n",
+           "PAL towers through the index", ie->e2e.users, ie->e2e.recall10, ie->e2e.ndcg10,
+           ie->e2e.recall50, ie->e2e.ndcg50, ie->e2e.mrr);
+    printf("\nANN recall against exact search: @10 %.4f, @50 %.4f (%s)\n", ie->ann10, ie->ann50, dir);
+}
+
+/* write_json, eval's last step: the towers' metrics, their cold slice, the baselines and, when ie
+ * is not NULL, what the index gave. */
+static int eval_write_json(const char *path, const eval_run *r, lr_split split, const index_eval *ie,
+                           lr_err *err) {
+    json_t *o = metrics_json(&r->rows[0].all);
+    json_object_set_new(o, "split", json_string(split == LR_SPLIT_TEST ? "test" : "valid"));
+    json_object_set_new(o, "mode", json_string(lr_towers_pal_mode_name(r->mc.mode)));
+    json_object_set_new(o, "cold_start", metrics_json(&r->rows[0].cold));
+    json_t *base = json_object();
+    json_object_set_new(base, "popularity", metrics_json(&r->rows[1].all));
+    if (r->rows[2].have) json_object_set_new(base, "content_no_pal", metrics_json(&r->rows[2].all));
+    json_object_set_new(o, "baselines", base);
+    if (ie) {
+        json_object_set_new(o, "ann_recall@10", json_real(ie->ann10));
+        json_object_set_new(o, "ann_recall@50", json_real(ie->ann50));
+        json_object_set_new(o, "through_index", metrics_json(&ie->e2e));
+    }
+    int rc = json_dump_file(o, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0
+                 ? lr_err_set(err, LR_EIO, "%s: cannot write the JSON report", path)
+                 : LR_OK;
+    json_decref(o);
+    return rc;
+}
+
+int lr_cmd_eval(int argc, char **argv) {
+    const char *cmd = "eval";
+    eval_opts o;
+    int p = eval_args(argc, argv, &o);
+    if (p != LR_CLI_RUN) return p;
+    if (o.index) lr_cli_set_threads(1, 0); /* FAISS searches: one OpenBLAS thread */
+    lr_err err = {0};
+    lr_data *d = NULL;
+    lr_pal *m = NULL;
+    lr_content *ct = NULL;
+    eval_run r = {.rows = {{"PAL towers", {0}, {0}, 0}, {"popularity", {0}, {0}, 0},
+                           {"variant (c): content, no PAL", {0}, {0}, 0}}};
     index_eval ie = {0};
-    if (ixdir) {
-        if (eval_index(ixdir, mp, users, nu, targets, items, ni, D, &ie, &err)) goto fail;
-        printf("| %-28s | %6zu | %.4f | %.4f | %.4f | %.4f | %.4f |       |        |        |\n",
-               "PAL towers through the index", ie.e2e.users, ie.e2e.recall10, ie.e2e.ndcg10,
-               ie.e2e.recall50, ie.e2e.ndcg50, ie.e2e.mrr);
-        printf("\nANN recall against exact search: @10 %.4f, @50 %.4f (%s)\n", ie.ann10, ie.ann50, ixdir);
-    }
-    if (jp) {
-        json_t *o = metrics_json(&rows[0].all);
-        json_object_set_new(o, "split", json_string(split == LR_SPLIT_TEST ? "test" : "valid"));
-        json_object_set_new(o, "mode", json_string(lr_towers_pal_mode_name(mc.mode)));
-        json_object_set_new(o, "cold_start", metrics_json(&rows[0].cold));
-        json_t *base = json_object();
-        json_object_set_new(base, "popularity", metrics_json(&rows[1].all));
-        if (rows[2].have) json_object_set_new(base, "content_no_pal", metrics_json(&rows[2].all));
-        json_object_set_new(o, "baselines", base);
-        if (ixdir) {
-            json_object_set_new(o, "ann_recall@10", json_real(ie.ann10));
-            json_object_set_new(o, "ann_recall@50", json_real(ie.ann50));
-            json_object_set_new(o, "through_index", metrics_json(&ie.e2e));
-        }
-        if (json_dump_file(o, jp, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0) {
-            json_decref(o);
-            lr_err_set(&err, LR_EIO, "%s: cannot write the JSON report", jp);
+    int rc = LR_EXIT_ERROR;
+    if (lr_cli_open_towers(o.data, o.model, o.content, &d, &m, &ct, &err) ||
+        eval_compute(d, m, ct, o.split, &r, &err))
+        goto fail;
+    eval_print(&r, o.split);
+    /* The index comes after the table: the towers' rows are shown even when the index turns out
+     * to be missing or built for another model. */
+    if (o.index) {
+        if (eval_index(o.index, o.model, r.users, r.nu, r.targets, r.items, r.ni, r.mc.out_dim, &ie, &err))
             goto fail;
-        }
-        json_decref(o);
+        eval_print_index(&ie, o.index);
     }
+    if (o.json && eval_write_json(o.json, &r, o.split, o.index ? &ie : NULL, &err)) goto fail;
     rc = LR_EXIT_OK;
 fail:
     if (rc) lr_cli_fail(cmd, &err);
-    free(users); free(items); free(pop); free(targets); free(cold); free(seen); free(cusers);
-    lr_towers_content_free(ct);
+    free(r.users);
+    free(r.items);
+    free(r.targets);
+    lr_data_matrix_free(ct);
     lr_towers_pal_free(m);
     lr_data_free(d);
     return rc;

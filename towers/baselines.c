@@ -8,11 +8,11 @@
 int lr_towers_baseline_mean_content(const lr_data *d, const lr_content *content, lr_split split,
                                     size_t max_hist, float *users_out, int32_t *targets_out,
                                     lr_err *err) {
-    size_t n_items = lr_data_num_items(d), dim = lr_towers_content_dim(content);
-    if (lr_towers_content_rows(content) != n_items)
+    size_t n_items = lr_data_num_items(d), dim = lr_data_matrix_dim(content);
+    if (lr_data_matrix_rows(content) != n_items)
         return lr_err_set(err, LR_EMISMATCH, "content has %zu rows, the dataset %zu items",
-                          lr_towers_content_rows(content), n_items);
-    const float *x = lr_towers_content_data(content);
+                          lr_data_matrix_rows(content), n_items);
+    const float *x = lr_data_matrix_data(content);
     for (size_t u = 0; u < lr_data_num_users(d); u++) {
         const int32_t *h;
         size_t len;

@@ -10,16 +10,16 @@ static int check_content(const lr_pal *m, const lr_content *content, lr_err *err
     if (m->cfg.mode == LR_PAL_ID) return LR_OK;
     if (!content) return lr_err_set(err, LR_EINVAL, "the %s-mode towers need content embeddings",
                                     lr_towers_pal_mode_name(m->cfg.mode));
-    if (lr_towers_content_dim(content) != m->cfg.content_dim)
+    if (lr_data_matrix_dim(content) != m->cfg.content_dim)
         return lr_err_set(err, LR_EMISMATCH, "the content has dimension %zu, the model was trained "
-                          "on %zu", lr_towers_content_dim(content), m->cfg.content_dim);
+                          "on %zu", lr_data_matrix_dim(content), m->cfg.content_dim);
     return LR_OK;
 }
 
 static size_t item_limit(const lr_pal *m, const lr_content *content) {
     size_t n = m->cfg.mode == LR_PAL_CONTENT ? SIZE_MAX : m->cfg.n_items;
-    if (m->cfg.mode != LR_PAL_ID && content && lr_towers_content_rows(content) < n)
-        n = lr_towers_content_rows(content);
+    if (m->cfg.mode != LR_PAL_ID && content && lr_data_matrix_rows(content) < n)
+        n = lr_data_matrix_rows(content);
     return n;
 }
 
@@ -54,7 +54,7 @@ int lr_towers_user_embed_ws(const lr_pal *m, lr_towers_ws *ws, const lr_content 
     }
     lr_pal_pass *ps = &ws->ps;
     ps->training = 0;
-    const float *cx = content ? lr_towers_content_data(content) : NULL;
+    const float *cx = content ? lr_data_matrix_data(content) : NULL;
     for (size_t start = 0; start < n_users; start += CHUNK) {
         size_t S = n_users - start < CHUNK ? n_users - start : CHUNK;
         if ((rc = lr_towers_pal_pass_setup(m, ps, items, offsets + start, S, err))) break;
@@ -117,7 +117,7 @@ int lr_towers_item_embed(const lr_pal *m, const lr_content *content, const int32
     for (size_t i = 0; items && i < n; i++)
         if (items[i] < 0 || (size_t)items[i] >= limit)
             return lr_err_set(err, LR_ERANGE, "item %d is not one of the %zu items", (int)items[i], limit);
-    return item_chunks(m, content ? lr_towers_content_data(content) : NULL, items, NULL, n, out, err);
+    return item_chunks(m, content ? lr_data_matrix_data(content) : NULL, items, NULL, n, out, err);
 }
 
 int lr_towers_item_embed_content(const lr_pal *m, const float *rows, size_t n, float *out,

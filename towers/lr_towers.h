@@ -21,26 +21,10 @@
 
 /* ---- content matrix ------------------------------------------------------------------------ */
 
-/* A content matrix is a datasets/ lr_data_matrix (lr_data.h) whose row i is item i's content
- * embedding; these open and read one as the towers see it. */
+/* A content matrix: an lr_data_matrix (lr_data.h: opened from .npy / .fvecs, checked, mapped)
+ * whose row i is item i's content embedding; open it with lr_data_matrix_open(path,
+ * n_items, ...) so that its rows must match the catalogue. */
 typedef struct lr_data_matrix lr_content;
-
-/* lr_data_matrix_open: .npy (float32 mapped, float16) or .fvecs, checked; expect_rows (not 0)
- * must equal the row count (the dataset's item count). */
-int lr_towers_content_open(const char *path, size_t expect_rows, lr_content **out, lr_err *err);
-
-/* Wraps a copy of rows x dim floats (for content computed in memory). */
-int lr_towers_content_from_floats(const float *data, size_t rows, size_t dim, lr_content **out,
-                                  lr_err *err);
-
-size_t lr_towers_content_rows(const lr_content *c);
-size_t lr_towers_content_dim(const lr_content *c);
-/* rows * dim floats, row-major; valid until lr_towers_content_free. */
-const float *lr_towers_content_data(const lr_content *c);
-/* "npy-f32 (mapped)", "npy-f32 (copied)" (an unaligned header), "npy-f16", "fvecs", "memory". */
-const char *lr_towers_content_source(const lr_content *c);
-
-void lr_towers_content_free(lr_content *c);
 
 /* ---- built-in text encoder (the default CEX) ----------------------------------------------- */
 

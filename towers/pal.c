@@ -210,14 +210,16 @@ static int grow(void *pp, size_t n, size_t elem) {
     return 0;
 }
 
-/* Makes every buffer big enough for M tokens, P outputs, S sequences and `att` floats. */
+/* Makes every buffer big enough for M tokens, P outputs, S sequences and `att` floats. A
+ * capacity is raised only when every buffer so far grew: a pass is kept and reused, and after
+ * a failure the next call must grow them again, not write past the ones that did not grow. */
 static int reserve(const lr_pal *m, lr_pal_pass *ps, size_t S, size_t M, size_t P, size_t att) {
     const lr_pal_config *c = &m->cfg;
     size_t H = c->hidden, D = c->out_dim, L = c->layers, F = sizeof(float);
     int bad = 0;
     if (S + 1 > ps->cap_S) {
         bad |= grow(&ps->seq_off, S + 1, sizeof(size_t)) | grow(&ps->att_off, S + 1, sizeof(size_t));
-        ps->cap_S = S + 1;
+        if (!bad) ps->cap_S = S + 1;
     }
     if (M > ps->cap_M) {
         bad |= grow(&ps->ids, M, sizeof(int32_t)) | grow(&ps->pos, M, sizeof(size_t));
@@ -236,19 +238,19 @@ static int reserve(const lr_pal *m, lr_pal_pass *ps, size_t S, size_t M, size_t 
         bad |= grow(&ps->dres, M * H, F) | grow(&ps->dres2, M * H, F) | grow(&ps->dH1, M * H, F) |
                grow(&ps->dH4a, M * 4 * H, F) | grow(&ps->dH4b, M * 4 * H, F) |
                grow(&ps->dqkv, M * 3 * H, F);
-        ps->cap_M = M;
+        if (!bad) ps->cap_M = M;
     }
     if (att > ps->cap_att) {
         for (size_t l = 0; l < L; l++) bad |= grow(&ps->l[l].att, att, F);
         bad |= grow(&ps->datt, att, F);
-        ps->cap_att = att;
+        if (!bad) ps->cap_att = att;
     }
     if (P > ps->cap_P) {
         bad |= grow(&ps->out_tok, P, sizeof(size_t)) | grow(&ps->sel, P * H, F) |
                grow(&ps->lnf, P * H, F) | grow(&ps->lnf_mean, P, F) | grow(&ps->lnf_rstd, P, F) |
                grow(&ps->proj, P * D, F) | grow(&ps->norm, P, F) | grow(&ps->out, P * D, F) |
                grow(&ps->dsel, P * H, F) | grow(&ps->dlnf, P * H, F) | grow(&ps->dproj, P * D, F);
-        ps->cap_P = P;
+        if (!bad) ps->cap_P = P;
     }
     return bad ? -1 : 0;
 }
@@ -420,20 +422,20 @@ int lr_towers_pal_cache_content(lr_pal *m, const lr_content *content, lr_err *er
     m->cache_rows = 0;
     m->cache_src = NULL;
     if (m->cfg.mode == LR_PAL_ID) return LR_OK; /* id embeddings are already a table */
-    size_t n = lr_towers_content_rows(content), H = m->cfg.hidden;
-    if (lr_towers_content_dim(content) != m->cfg.content_dim)
+    size_t n = lr_data_matrix_rows(content), H = m->cfg.hidden;
+    if (lr_data_matrix_dim(content) != m->cfg.content_dim)
         return lr_err_set(err, LR_EMISMATCH, "the content has dimension %zu, the model reads %zu",
-                          lr_towers_content_dim(content), m->cfg.content_dim);
+                          lr_data_matrix_dim(content), m->cfg.content_dim);
     if (m->cfg.mode == LR_PAL_BOTH && n > m->cfg.n_items) n = m->cfg.n_items;
     float *cache = malloc(n * H * sizeof *cache);
     if (!cache) return lr_err_set(err, LR_ENOMEM, "out of memory for a %zu x %zu item cache", n, H);
-    lr_towers_linear_forward(cache, lr_towers_content_data(content), m->p.adapt_w, m->p.adapt_b, n,
+    lr_towers_linear_forward(cache, lr_data_matrix_data(content), m->p.adapt_w, m->p.adapt_b, n,
                       m->cfg.content_dim, H);
     if (m->p.item_emb)
         for (size_t i = 0; i < n * H; i++) cache[i] += m->p.item_emb[i];
     m->cache = cache;
     m->cache_rows = n;
-    m->cache_src = lr_towers_content_data(content);
+    m->cache_src = lr_data_matrix_data(content);
     return LR_OK;
 }
 

@@ -106,9 +106,9 @@ int lr_towers_pal_load(const char *path, lr_pal **out, lr_err *err) {
     if (rc) return rc;
     lr_pal_config c = lr_towers_pal_config_default();
     if ((rc = config_from_meta(f, path, &c, err))) goto done;
-    if ((rc = lr_towers_pal_new(&c, 0, &m, err))) {
+    if ((rc = lr_towers_pal_new(&c, 0, &m, err))) { /* a config the file names is bad input */
         lr_err_prefix(err, "%s: ", path);
-        rc = err ? (err->code = LR_EFORMAT) : LR_EFORMAT;
+        if (rc != LR_ENOMEM) rc = err ? (err->code = LR_EFORMAT) : LR_EFORMAT;
         goto done;
     }
     if (lr_data_st_count(f) != m->n_tensors) {

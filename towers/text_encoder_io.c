@@ -110,38 +110,30 @@ static int read_all(const char *path, unsigned char **buf, size_t *len, lr_err *
     return LR_OK;
 }
 
-int lr_towers_text_encoder_load(const char *path, lr_text_encoder **out, lr_err *err) {
-    *out = NULL;
-    unsigned char *b = NULL;
-    size_t len = 0;
-    int rc = read_all(path, &b, &len, err);
-    if (rc) return rc;
-    lr_text_encoder *e = NULL;
-    const size_t head = 8 + 4 + N_U64_FIELDS * 8 + 3 * 4;
-    if (len < 8 || memcmp(b, MAGIC, 8) != 0) {
-        rc = lr_err_set(err, LR_EFORMAT, "%s: not a learnrec text encoder (no %s magic)", path, MAGIC);
-        goto fail;
-    }
-    if (len < head + 4) {
-        rc = lr_err_set(err, LR_EFORMAT, "%s: truncated: %zu bytes is shorter than the header", path, len);
-        goto fail;
-    }
-    uint32_t version, crc_stored;
+/* The fixed part before the features: magic, version, the config fields and three weights. */
+#define HEAD_BYTES ((size_t)(8 + 4 + N_U64_FIELDS * 8 + 3 * 4))
+
+/* The magic, a whole head, and a version this code reads. */
+static int check_head(const char *path, const unsigned char *b, size_t len, lr_err *err) {
+    if (len < 8 || memcmp(b, MAGIC, 8) != 0)
+        return lr_err_set(err, LR_EFORMAT, "%s: not a learnrec text encoder (no %s magic)", path, MAGIC);
+    if (len < HEAD_BYTES + 4)
+        return lr_err_set(err, LR_EFORMAT, "%s: truncated: %zu bytes is shorter than the header", path, len);
+    uint32_t version;
     memcpy(&version, b + 8, 4);
-    if (version != VERSION) {
-        rc = lr_err_set(err, LR_EFORMAT, "%s: format version %u, this learnrec reads version %u",
-                        path, version, VERSION);
-        goto fail;
-    }
+    if (version != VERSION)
+        return lr_err_set(err, LR_EFORMAT, "%s: format version %u, this learnrec reads version %u",
+                          path, version, VERSION);
+    return LR_OK;
+}
+
+/* The config and counts from the head, in config_fields' order. A config that fit would have
+ * refused is a damaged file, so its error becomes LR_EFORMAT. */
+static int read_config(const char *path, const unsigned char *b, lr_text_encoder *e, lr_err *err) {
     uint64_t f[N_U64_FIELDS];
     memcpy(f, b + 12, sizeof f);
     float weights[3];
     memcpy(weights, b + 12 + sizeof f, sizeof weights);
-    e = calloc(1, sizeof *e);
-    if (!e) {
-        rc = lr_err_set(err, LR_ENOMEM, "%s: out of memory", path);
-        goto fail;
-    }
     lr_text_encoder_config *c = &e->cfg;
     c->dim = f[0]; c->min_df = f[1]; c->max_features = f[2]; c->char_ngram_min = f[3];
     c->char_ngram_max = f[4]; c->projection = (lr_text_projection)f[5]; c->proj_nnz = f[6];
@@ -149,51 +141,75 @@ int lr_towers_text_encoder_load(const char *path, lr_text_encoder **out, lr_err 
     e->n_docs = f[10];
     e->n_features = f[11];
     c->word_weight = weights[0]; c->bigram_weight = weights[1]; c->char_weight = weights[2];
-    if ((rc = lr_towers_text_config_check(c, err))) {
+    if (lr_towers_text_config_check(c, err)) {
         lr_err_prefix(err, "%s: ", path);
-        rc = LR_EFORMAT;
         if (err) err->code = LR_EFORMAT;
-        goto fail;
+        return LR_EFORMAT;
     }
+    return LR_OK;
+}
+
+/* Floats in the learned projection: (svd_input_dim, dim), none for a random one. */
+static size_t proj_floats(const lr_text_encoder_config *c) {
+    return c->projection == LR_PROJ_SVD ? c->svd_input_dim * c->dim : 0;
+}
+
+/* The length the config implies, then the CRC-32 over everything before it. */
+static int check_body(const char *path, const unsigned char *b, size_t len, const lr_text_encoder *e,
+                      lr_err *err) {
     size_t nf = e->n_features;
-    size_t proj = c->projection == LR_PROJ_SVD ? c->svd_input_dim * c->dim : 0;
-    if (nf == 0 || nf > ((size_t)1 << 34)) {
-        rc = lr_err_set(err, LR_EFORMAT, "%s: implausible feature count %zu", path, nf);
-        goto fail;
-    }
-    size_t want = head + nf * 12 + proj * 4 + 4;
-    if (len != want) {
-        rc = lr_err_set(err, LR_EFORMAT, "%s: %s: %zu bytes, expected %zu for %zu features", path,
-                        len < want ? "truncated" : "trailing bytes", len, want, nf);
-        goto fail;
-    }
+    if (nf == 0 || nf > ((size_t)1 << 34))
+        return lr_err_set(err, LR_EFORMAT, "%s: implausible feature count %zu", path, nf);
+    size_t want = HEAD_BYTES + nf * 12 + proj_floats(&e->cfg) * 4 + 4;
+    if (len != want)
+        return lr_err_set(err, LR_EFORMAT, "%s: %s: %zu bytes, expected %zu for %zu features", path,
+                          len < want ? "truncated" : "trailing bytes", len, want, nf);
+    uint32_t crc_stored;
     memcpy(&crc_stored, b + len - 4, 4);
     uLong crc = crc32(0, NULL, 0);
-    for (size_t off = 0; off < len - 4;) {
+    for (size_t off = 0; off < len - 4;) { /* crc32's length argument is 32-bit */
         size_t k = len - 4 - off < (1u << 30) ? len - 4 - off : (1u << 30);
         crc = crc32(crc, b + off, (uInt)k);
         off += k;
     }
-    if ((uint32_t)crc != crc_stored) {
-        rc = lr_err_set(err, LR_EFORMAT, "%s: checksum mismatch (the file is damaged)", path);
-        goto fail;
-    }
+    if ((uint32_t)crc != crc_stored)
+        return lr_err_set(err, LR_EFORMAT, "%s: checksum mismatch (the file is damaged)", path);
+    return LR_OK;
+}
+
+/* The features' hashes (strictly ascending) and IDF (positive, finite), and the projection. */
+static int read_arrays(const char *path, const unsigned char *b, lr_text_encoder *e, lr_err *err) {
+    size_t nf = e->n_features, proj = proj_floats(&e->cfg);
     e->hashes = malloc(nf * sizeof *e->hashes);
     e->idf = malloc(nf * sizeof *e->idf);
     if (proj) e->proj = malloc(proj * sizeof *e->proj);
-    if (!e->hashes || !e->idf || (proj && !e->proj)) {
+    if (!e->hashes || !e->idf || (proj && !e->proj))
+        return lr_err_set(err, LR_ENOMEM, "%s: out of memory", path);
+    memcpy(e->hashes, b + HEAD_BYTES, nf * 8);
+    memcpy(e->idf, b + HEAD_BYTES + nf * 8, nf * 4);
+    if (proj) memcpy(e->proj, b + HEAD_BYTES + nf * 12, proj * 4);
+    for (size_t i = 0; i < nf; i++)
+        if (!(e->idf[i] > 0) || !isfinite(e->idf[i]) || (i && e->hashes[i] <= e->hashes[i - 1]))
+            return lr_err_set(err, LR_EFORMAT, "%s: feature %zu is invalid", path, i);
+    return LR_OK;
+}
+
+int lr_towers_text_encoder_load(const char *path, lr_text_encoder **out, lr_err *err) {
+    *out = NULL;
+    unsigned char *b = NULL;
+    size_t len = 0;
+    int rc = read_all(path, &b, &len, err);
+    if (rc) return rc;
+    lr_text_encoder *e = NULL;
+    if ((rc = check_head(path, b, len, err))) goto fail;
+    e = calloc(1, sizeof *e);
+    if (!e) {
         rc = lr_err_set(err, LR_ENOMEM, "%s: out of memory", path);
         goto fail;
     }
-    memcpy(e->hashes, b + head, nf * 8);
-    memcpy(e->idf, b + head + nf * 8, nf * 4);
-    if (proj) memcpy(e->proj, b + head + nf * 12, proj * 4);
-    for (size_t i = 0; i < nf; i++)
-        if (!(e->idf[i] > 0) || !isfinite(e->idf[i]) || (i && e->hashes[i] <= e->hashes[i - 1])) {
-            rc = lr_err_set(err, LR_EFORMAT, "%s: feature %zu is invalid", path, i);
-            goto fail;
-        }
-    if ((rc = lr_towers_text_build_lookup(e, err))) goto fail;
+    if ((rc = read_config(path, b, e, err)) || (rc = check_body(path, b, len, e, err)) ||
+        (rc = read_arrays(path, b, e, err)) || (rc = lr_towers_text_build_lookup(e, err)))
+        goto fail;
     free(b);
     *out = e;
     return LR_OK;

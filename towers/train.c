@@ -287,10 +287,10 @@ static int check_inputs(const lr_pal *m, const lr_data *d, const lr_content *con
     if (m->cfg.mode != LR_PAL_ID) {
         if (!content) return lr_err_set(err, LR_EINVAL, "training in %s mode needs content embeddings",
                                         lr_towers_pal_mode_name(m->cfg.mode));
-        if (lr_towers_content_rows(content) != ni || lr_towers_content_dim(content) != m->cfg.content_dim)
+        if (lr_data_matrix_rows(content) != ni || lr_data_matrix_dim(content) != m->cfg.content_dim)
             return lr_err_set(err, LR_EMISMATCH, "content is %zu x %zu; the dataset has %zu items "
-                              "and the model reads %zu dimensions", lr_towers_content_rows(content),
-                              lr_towers_content_dim(content), ni, m->cfg.content_dim);
+                              "and the model reads %zu dimensions", lr_data_matrix_rows(content),
+                              lr_data_matrix_dim(content), ni, m->cfg.content_dim);
     }
     if (m->cfg.mode != LR_PAL_CONTENT && m->cfg.n_items != ni)
         return lr_err_set(err, LR_EMISMATCH, "the model has %zu id embeddings, the dataset %zu items",
@@ -373,7 +373,7 @@ static int trainer_init(trainer *t, lr_pal *m, const lr_data *d, const lr_conten
     t->m = m;
     t->d = d;
     t->ct = content;
-    t->content = content ? lr_towers_content_data(content) : NULL;
+    t->content = content ? lr_data_matrix_data(content) : NULL;
     t->full = cfg->negatives == LR_NEG_FULL || (cfg->negatives == LR_NEG_AUTO && ni <= FULL_SOFTMAX_MAX_ITEMS);
     t->rng = cfg->seed * 0x2545f4914f6cdd1dULL + 7;
     t->up.rng = cfg->seed * 0x9e3779b97f4a7c15ULL + 11;

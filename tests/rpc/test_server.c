@@ -76,7 +76,7 @@ static int world_up(world *w, lr_rpc_server_config sc, lr_err *err) {
     if (!rc) rc = lr_towers_pal_save(w->pal, w->model, NULL, NULL, 0, err);
     if (!rc) rc = lr_data_npy_write(w->content, c, N_ITEMS, DC, LR_NPY_F32, err);
     free(c);
-    if (!rc) rc = lr_towers_content_open(w->content, N_ITEMS, &w->ct, err);
+    if (!rc) rc = lr_data_matrix_open(w->content, N_ITEMS, &w->ct, err);
     if (!rc) rc = lr_towers_item_embed(w->pal, w->ct, NULL, N_ITEMS, w->items, err);
     if (!rc) rc = publish(w, "IVF8,Flat", err);
     lr_rpc_engine_config ec = {w->index, w->model, w->content, NULL, NULL};
@@ -96,7 +96,7 @@ static void world_down(world *w) {
     }
     lr_rpc_server_free(w->server);
     lr_rpc_engine_free(w->engine);
-    lr_towers_content_free(w->ct);
+    lr_data_matrix_free(w->ct);
     lr_towers_pal_free(w->pal);
     if (w->dir) lr_test_rmdir(w->dir);
 }
@@ -572,7 +572,7 @@ LR_TEST(admin_methods_need_the_token_and_change_what_is_served) {
     msgpack_pack_map(&pk, 2), pk_str(&pk, "token"), pk_str(&pk, "s3cret"), pk_str(&pk, "items");
     msgpack_pack_array(&pk, 1), msgpack_pack_map(&pk, 2), pk_str(&pk, "id"), msgpack_pack_int64(&pk, 5000);
     pk_str(&pk, "content"), msgpack_pack_array(&pk, DC);
-    const float *row = lr_towers_content_data(w.ct) + 42 * DC; /* item 42's content, under a new id */
+    const float *row = lr_data_matrix_data(w.ct) + 42 * DC; /* item 42's content, under a new id */
     for (int i = 0; i < DC; i++) msgpack_pack_float(&pk, row[i]);
     raw_send(&r, sb.data, sb.size);
     msgpack_sbuffer add_frame = sb; /* sent again below */

@@ -33,12 +33,12 @@ static int try_open(const char *dir, const char *name, size_t expect_rows, lr_er
     char path[4200];
     lr_test_path(path, sizeof path, dir, name);
     lr_content *c = (lr_content *)(void *)err; /* not NULL: a failed open must reset it */
-    int rc = lr_towers_content_open(path, expect_rows, &c, err);
+    int rc = lr_data_matrix_open(path, expect_rows, &c, err);
     if (rc && c) {
         snprintf(err->msg, sizeof err->msg, "open failed with %d but left *out set", rc);
         return -1000;
     }
-    lr_towers_content_free(c);
+    lr_data_matrix_free(c);
     return rc;
 }
 
@@ -55,12 +55,12 @@ LR_TEST(opens_f32_npy_mapped) {
     lr_err err = {0, ""};
     CHECK_OK(lr_data_npy_write(path, six, 2, 3, LR_NPY_F32, &err), err);
     lr_content *c = NULL;
-    CHECK_OK(lr_towers_content_open(path, 2, &c, &err), err);
-    CHECK_STR_EQ(lr_towers_content_source(c), "npy-f32 (mapped)");
-    CHECK_EQ(lr_towers_content_rows(c), 2);
-    CHECK_EQ(lr_towers_content_dim(c), 3);
-    CHECK(memcmp(lr_towers_content_data(c), six, sizeof six) == 0);
-    lr_towers_content_free(c);
+    CHECK_OK(lr_data_matrix_open(path, 2, &c, &err), err);
+    CHECK_STR_EQ(lr_data_matrix_source(c), "npy-f32 (mapped)");
+    CHECK_EQ(lr_data_matrix_rows(c), 2);
+    CHECK_EQ(lr_data_matrix_dim(c), 3);
+    CHECK(memcmp(lr_data_matrix_data(c), six, sizeof six) == 0);
+    lr_data_matrix_free(c);
     lr_test_rmdir(dir);
 }
 
@@ -74,15 +74,15 @@ LR_TEST(opens_f16_npy_decoded) {
     lr_test_path(path, sizeof path, dir, "content.npy");
     lr_err err = {0, ""};
     lr_content *c = NULL;
-    CHECK_OK(lr_towers_content_open(path, 0, &c, &err), err);
-    CHECK_STR_EQ(lr_towers_content_source(c), "npy-f16");
-    CHECK_EQ(lr_towers_content_rows(c), 2);
-    CHECK_EQ(lr_towers_content_dim(c), 3);
-    const float *y = lr_towers_content_data(c);
+    CHECK_OK(lr_data_matrix_open(path, 0, &c, &err), err);
+    CHECK_STR_EQ(lr_data_matrix_source(c), "npy-f16");
+    CHECK_EQ(lr_data_matrix_rows(c), 2);
+    CHECK_EQ(lr_data_matrix_dim(c), 3);
+    const float *y = lr_data_matrix_data(c);
     const float want[6] = {0.5f, -1.25f, 3.0f, 4.5f, -0.0f, ldexpf(1.0f, -24)};
     for (int i = 0; i < 6; i++) CHECK(y[i] == want[i]);
     CHECK(signbit(y[4]));
-    lr_towers_content_free(c);
+    lr_data_matrix_free(c);
     lr_test_rmdir(dir);
 }
 
@@ -95,14 +95,14 @@ LR_TEST(opens_fvecs_by_content_not_name) {
     lr_test_path(path, sizeof path, dir, "content.npy");
     lr_err err = {0, ""};
     lr_content *c = NULL;
-    CHECK_OK(lr_towers_content_open(path, 3, &c, &err), err);
-    CHECK_STR_EQ(lr_towers_content_source(c), "fvecs");
-    CHECK_EQ(lr_towers_content_rows(c), 3);
-    CHECK_EQ(lr_towers_content_dim(c), 2);
-    const float *y = lr_towers_content_data(c);
+    CHECK_OK(lr_data_matrix_open(path, 3, &c, &err), err);
+    CHECK_STR_EQ(lr_data_matrix_source(c), "fvecs");
+    CHECK_EQ(lr_data_matrix_rows(c), 3);
+    CHECK_EQ(lr_data_matrix_dim(c), 2);
+    const float *y = lr_data_matrix_data(c);
     const float want[6] = {0, 1, 10, 11, 20, 21};
     CHECK(memcmp(y, want, sizeof want) == 0);
-    lr_towers_content_free(c);
+    lr_data_matrix_free(c);
     lr_test_rmdir(dir);
 }
 
@@ -117,10 +117,10 @@ LR_TEST(f32_after_an_unaligned_header_is_copied) {
     lr_test_path(path, sizeof path, dir, "content.npy");
     lr_err err = {0, ""};
     lr_content *c = NULL;
-    CHECK_OK(lr_towers_content_open(path, 2, &c, &err), err);
-    CHECK_STR_EQ(lr_towers_content_source(c), "npy-f32 (copied)");
-    CHECK(memcmp(lr_towers_content_data(c), six, sizeof six) == 0);
-    lr_towers_content_free(c);
+    CHECK_OK(lr_data_matrix_open(path, 2, &c, &err), err);
+    CHECK_STR_EQ(lr_data_matrix_source(c), "npy-f32 (copied)");
+    CHECK(memcmp(lr_data_matrix_data(c), six, sizeof six) == 0);
+    lr_data_matrix_free(c);
     lr_test_rmdir(dir);
 }
 
@@ -414,27 +414,27 @@ LR_TEST(from_floats_keeps_its_own_copy) {
     memcpy(x, six, sizeof x);
     lr_err err = {0, ""};
     lr_content *c = NULL;
-    CHECK_OK(lr_towers_content_from_floats(x, 3, 2, &c, &err), err);
+    CHECK_OK(lr_data_matrix_from_floats(x, 3, 2, &c, &err), err);
     x[0] = 99.0f;
-    CHECK_STR_EQ(lr_towers_content_source(c), "memory");
-    CHECK_EQ(lr_towers_content_rows(c), 3);
-    CHECK_EQ(lr_towers_content_dim(c), 2);
-    CHECK(lr_towers_content_data(c) != x);
-    CHECK(memcmp(lr_towers_content_data(c), six, sizeof six) == 0);
-    lr_towers_content_free(c);
+    CHECK_STR_EQ(lr_data_matrix_source(c), "memory");
+    CHECK_EQ(lr_data_matrix_rows(c), 3);
+    CHECK_EQ(lr_data_matrix_dim(c), 2);
+    CHECK(lr_data_matrix_data(c) != x);
+    CHECK(memcmp(lr_data_matrix_data(c), six, sizeof six) == 0);
+    lr_data_matrix_free(c);
 }
 
 LR_TEST(from_floats_refuses_empty_and_non_finite_input) {
     float x[4] = {1, 2, NAN, 4};
     lr_err err = {0, ""};
     lr_content *c = (lr_content *)(void *)&err;
-    CHECK_ERR(lr_towers_content_from_floats(x, 2, 2, &c, &err), err, LR_EINVAL,
+    CHECK_ERR(lr_data_matrix_from_floats(x, 2, 2, &c, &err), err, LR_EINVAL,
               "row 1, column 0 is NaN");
     CHECK(c == NULL);
-    CHECK_ERR(lr_towers_content_from_floats(x, 0, 2, &c, &err), err, LR_EINVAL, "empty");
+    CHECK_ERR(lr_data_matrix_from_floats(x, 0, 2, &c, &err), err, LR_EINVAL, "empty");
 }
 
-LR_TEST(free_null_does_nothing) { lr_towers_content_free(NULL); }
+LR_TEST(free_null_does_nothing) { lr_data_matrix_free(NULL); }
 
 LR_TEST_MAIN(LR_CASE(opens_f32_npy_mapped),
              LR_CASE(opens_f16_npy_decoded),

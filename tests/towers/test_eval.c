@@ -80,7 +80,7 @@ LR_TEST(baselines_use_only_what_comes_before_the_target) {
     CHECK_NEAR(pop[3], 0, 0);
     const float c[] = {1, 0, 0, 1, 1, 1, 5, 5, 9, 9}; /* 5 items x 2 */
     lr_content *ct;
-    CHECK_OK(lr_towers_content_from_floats(c, 5, 2, &ct, &err), err);
+    CHECK_OK(lr_data_matrix_from_floats(c, 5, 2, &ct, &err), err);
     float users[4];
     int32_t targets[2];
     CHECK_OK(lr_towers_baseline_mean_content(d, ct, LR_SPLIT_TEST, 2, users, targets, &err), err);
@@ -91,7 +91,7 @@ LR_TEST(baselines_use_only_what_comes_before_the_target) {
     CHECK_OK(lr_towers_baseline_mean_content(d, ct, LR_SPLIT_VALID, 50, users, targets, &err), err);
     CHECK_EQ(targets[0], 3);
     CHECK_NEAR(users[0], 2.0 / 3, 1e-6);
-    lr_towers_content_free(ct);
+    lr_data_matrix_free(ct);
     lr_data_free(d);
 }
 

@@ -213,7 +213,7 @@ LR_TEST(one_item_history_equals_the_item_tower) {
     CHECK(m);
     lr_err err = {0};
     lr_content *ct;
-    CHECK_OK(lr_towers_content_from_floats(k_content, 7, 6, &ct, &err), err);
+    CHECK_OK(lr_data_matrix_from_floats(k_content, 7, 6, &ct, &err), err);
     const int32_t hist[] = {4};
     const size_t off[] = {0, 1};
     float u[4], v[7 * 4];
@@ -223,7 +223,7 @@ LR_TEST(one_item_history_equals_the_item_tower) {
     double n = 0;
     for (int j = 0; j < 4; j++) n += (double)u[j] * u[j];
     CHECK_NEAR(n, 1.0, 1e-5);
-    lr_towers_content_free(ct);
+    lr_data_matrix_free(ct);
     lr_towers_pal_free(m);
 }
 
@@ -233,7 +233,7 @@ LR_TEST(user_tower_reads_the_newest_items_and_batches_alike) {
     CHECK(m);
     lr_err err = {0};
     lr_content *ct;
-    CHECK_OK(lr_towers_content_from_floats(k_content, 7, 6, &ct, &err), err);
+    CHECK_OK(lr_data_matrix_from_floats(k_content, 7, 6, &ct, &err), err);
     float all[3 * 4], one[4], empty[4];
     CHECK_OK(lr_towers_user_embed(m, ct, k_items, k_off, 3, all, &err), err);
     const size_t off_last[] = {0, 5}; /* the newest 5 of the third history */
@@ -246,7 +246,7 @@ LR_TEST(user_tower_reads_the_newest_items_and_batches_alike) {
     const size_t off1[] = {0, 1};
     CHECK_ERR(lr_towers_user_embed(m, ct, bad, off1, 1, one, &err), err, LR_ERANGE,
               "item 9 is not one of the 7 items");
-    lr_towers_content_free(ct);
+    lr_data_matrix_free(ct);
     lr_towers_pal_free(m);
 }
 
@@ -255,12 +255,12 @@ LR_TEST(cold_start_content_rows_match_the_item_tower_in_content_mode) {
     CHECK(m);
     lr_err err = {0};
     lr_content *ct;
-    CHECK_OK(lr_towers_content_from_floats(k_content, 7, 6, &ct, &err), err);
+    CHECK_OK(lr_data_matrix_from_floats(k_content, 7, 6, &ct, &err), err);
     float a[7 * 4], b[7 * 4];
     CHECK_OK(lr_towers_item_embed(m, ct, NULL, 7, a, &err), err);
     CHECK_OK(lr_towers_item_embed_content(m, k_content, 7, b, &err), err);
     for (int i = 0; i < 7 * 4; i++) CHECK_NEAR(a[i], b[i], 1e-6);
-    lr_towers_content_free(ct);
+    lr_data_matrix_free(ct);
     lr_towers_pal_free(m);
     m = tiny(LR_PAL_ID, 1, 1);
     CHECK_ERR(lr_towers_item_embed_content(m, k_content, 1, b, &err), err, LR_EUNSUPPORTED,
@@ -302,7 +302,7 @@ LR_TEST(item_cache_gives_the_same_vectors) {
     CHECK(m);
     lr_err err = {0};
     lr_content *ct;
-    CHECK_OK(lr_towers_content_from_floats(k_content, 7, 6, &ct, &err), err);
+    CHECK_OK(lr_data_matrix_from_floats(k_content, 7, 6, &ct, &err), err);
     float a[3 * 4], b[3 * 4], va[7 * 4], vb[7 * 4];
     CHECK_OK(lr_towers_user_embed(m, ct, k_items, k_off, 3, a, &err), err);
     CHECK_OK(lr_towers_item_embed(m, ct, NULL, 7, va, &err), err);
@@ -312,7 +312,7 @@ LR_TEST(item_cache_gives_the_same_vectors) {
     CHECK_OK(lr_towers_item_embed(m, ct, NULL, 7, vb, &err), err);
     for (int i = 0; i < 3 * 4; i++) CHECK_NEAR(a[i], b[i], 1e-6);
     for (int i = 0; i < 7 * 4; i++) CHECK_NEAR(va[i], vb[i], 1e-6);
-    lr_towers_content_free(ct);
+    lr_data_matrix_free(ct);
     lr_towers_pal_free(m);
 }
 

@@ -63,7 +63,7 @@ static int make_fixture(fixture *f) {
     for (size_t i = 0; i < n; i++) texts[i] = lr_data_item_text(f->d, i);
     int rc = lr_towers_text_encoder_fit(&ec, texts, n, &e, &err) ||
              lr_towers_text_encoder_encode(e, texts, n, x, &err) ||
-             lr_towers_content_from_floats(x, n, 128, &f->ct, &err);
+             lr_data_matrix_from_floats(x, n, 128, &f->ct, &err);
     lr_towers_text_encoder_free(e);
     free(texts);
     free(x);
@@ -71,7 +71,7 @@ static int make_fixture(fixture *f) {
 }
 
 static void free_fixture(fixture *f) {
-    lr_towers_content_free(f->ct);
+    lr_data_matrix_free(f->ct);
     lr_data_free(f->d);
 }
 
@@ -217,12 +217,12 @@ LR_TEST(bad_training_input_is_refused) {
     CHECK_ERR(lr_towers_train(m, f.d, NULL, &tc, NULL, &err), err, LR_EINVAL, "needs content embeddings");
     float x[10 * 128] = {0};
     lr_content *small;
-    CHECK_OK(lr_towers_content_from_floats(x, 10, 128, &small, &err), err);
+    CHECK_OK(lr_data_matrix_from_floats(x, 10, 128, &small, &err), err);
     CHECK_ERR(lr_towers_train(m, f.d, small, &tc, NULL, &err), err, LR_EMISMATCH,
               "content is 10 x 128; the dataset has 1000 items");
     tc.temperature = 0;
     CHECK_ERR(lr_towers_train(m, f.d, f.ct, &tc, NULL, &err), err, LR_EINVAL, "temperature must be > 0");
-    lr_towers_content_free(small);
+    lr_data_matrix_free(small);
     lr_towers_pal_free(m);
     free_fixture(&f);
 }
