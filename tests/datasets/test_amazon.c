@@ -8,17 +8,8 @@
 
 #include "data_internal.h"
 #include "lr_test.h"
+#include "datasets/fixtures.h"
 
-/* Writes `text` gzip'd to dir/name; returns 0 on success. */
-static int write_gz(const char *dir, const char *name, const char *text) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    gzFile f = gzopen(path, "wb");
-    if (!f) return -1;
-    size_t n = strlen(text);
-    int ok = n == 0 || gzwrite(f, text, (unsigned)n) == (int)n;
-    return (gzclose(f) == Z_OK && ok) ? 0 : -1;
-}
 
 /* Keeps the first half of the bytes of dir/name, as an interrupted download would. */
 static int cut_in_half(const char *dir, const char *name) {
@@ -63,7 +54,7 @@ LR_TEST(sequences_sorted_by_time_ties_keep_file_order) {
     review(text, sizeof text, "U1", "C", 200);
     review(text, sizeof text, "U1", "D", 200); /* same time as C, later in the file */
     review(text, sizeof text, "U2", "C", 40);
-    CHECK(write_gz(dir, "Tools_5.json.gz", text) == 0);
+    CHECK(lr_test_write_gz(dir, "Tools_5.json.gz", text) == 0);
     lr_data *d = NULL;
     lr_err err = {0};
     CHECK_OK(lr_data_load_amazon(dir, "Tools", &d, &err), err);
@@ -98,7 +89,7 @@ LR_TEST(long_sequence_sort_is_stable) {
         snprintf(asin, sizeof asin, "I%03d", i);
         review(text, sizeof text, "U", asin, 1000 - (i / 10) * 10);
     }
-    CHECK(write_gz(dir, "Tools_5.json.gz", text) == 0);
+    CHECK(lr_test_write_gz(dir, "Tools_5.json.gz", text) == 0);
     lr_data *d = NULL;
     lr_err err = {0};
     CHECK_OK(lr_data_load_amazon(dir, "Tools", &d, &err), err);
@@ -118,7 +109,7 @@ LR_TEST(duplicate_reviews_are_kept) {
     review(text, sizeof text, "U1", "A", 1);
     review(text, sizeof text, "U1", "B", 2);
     review(text, sizeof text, "U1", "A", 3);
-    CHECK(write_gz(dir, "Tools_5.json.gz", text) == 0);
+    CHECK(lr_test_write_gz(dir, "Tools_5.json.gz", text) == 0);
     lr_data *d = NULL;
     lr_err err = {0};
     CHECK_OK(lr_data_load_amazon(dir, "Tools", &d, &err), err);
@@ -135,7 +126,7 @@ LR_TEST(blank_lines_are_skipped_but_counted) {
     review(text, sizeof text, "U1", "A", 1);
     strcat(text, "  \r\n");
     strcat(text, "{\"reviewerID\": \"U1\", \"unixReviewTime\": 2}"); /* line 4, no newline */
-    CHECK(write_gz(dir, "Tools_5.json.gz", text) == 0);
+    CHECK(lr_test_write_gz(dir, "Tools_5.json.gz", text) == 0);
     lr_data *d = NULL;
     lr_err err = {0};
     CHECK_ERR(lr_data_load_amazon(dir, "Tools", &d, &err), err, LR_EFORMAT,
@@ -149,8 +140,8 @@ LR_TEST(item_text_joins_title_brand_category) {
     CHECK(dir);
     char text[4096] = "";
     review(text, sizeof text, "U1", "A", 1);
-    CHECK(write_gz(dir, "Tools_5.json.gz", text) == 0);
-    CHECK(write_gz(dir, "meta_Tools.json.gz",
+    CHECK(lr_test_write_gz(dir, "Tools_5.json.gz", text) == 0);
+    CHECK(lr_test_write_gz(dir, "meta_Tools.json.gz",
                    "{\"category\": [\"Tools & Home\", \"\", \"Power Tools\"], \"tech1\": \"\", "
                    "\"description\": [\"x\"], \"title\": \"  Drill <b>X</b>\\n\", "
                    "\"brand\": \"Acme\", \"feature\": [], \"asin\": \"A\", \"imageURL\": []}\n") ==
@@ -171,8 +162,8 @@ LR_TEST(items_without_meta_have_null_text) {
     review(text, sizeof text, "U1", "A", 1);
     review(text, sizeof text, "U1", "B", 2);
     review(text, sizeof text, "U2", "C", 2);
-    CHECK(write_gz(dir, "Tools_5.json.gz", text) == 0);
-    CHECK(write_gz(dir, "meta_Tools.json.gz",
+    CHECK(lr_test_write_gz(dir, "Tools_5.json.gz", text) == 0);
+    CHECK(lr_test_write_gz(dir, "meta_Tools.json.gz",
                    "{\"asin\": \"B\", \"title\": \"Saw\"}\n"
                    "{\"asin\": \"C\", \"title\": \"\", \"brand\": \" \", \"category\": []}\n") == 0);
     lr_data *d = NULL;
@@ -191,7 +182,7 @@ LR_TEST(missing_meta_file_gives_no_text) {
     CHECK(dir);
     char text[4096] = "";
     review(text, sizeof text, "U1", "A", 1);
-    CHECK(write_gz(dir, "Tools_5.json.gz", text) == 0);
+    CHECK(lr_test_write_gz(dir, "Tools_5.json.gz", text) == 0);
     lr_data *d = NULL;
     lr_err err = {0};
     CHECK_OK(lr_data_load_amazon(dir, "Tools", &d, &err), err);
@@ -205,9 +196,9 @@ LR_TEST(unknown_meta_asins_are_ignored) {
     CHECK(dir);
     char text[4096] = "";
     review(text, sizeof text, "U1", "A", 1);
-    CHECK(write_gz(dir, "Tools_5.json.gz", text) == 0);
+    CHECK(lr_test_write_gz(dir, "Tools_5.json.gz", text) == 0);
     /* The unknown asin's other fields are never looked at, even when of the wrong type. */
-    CHECK(write_gz(dir, "meta_Tools.json.gz",
+    CHECK(lr_test_write_gz(dir, "meta_Tools.json.gz",
                    "{\"asin\": \"Z\", \"title\": 7}\n{\"asin\": \"A\", \"brand\": \"Acme\"}\n") == 0);
     lr_data *d = NULL;
     lr_err err = {0};
@@ -224,8 +215,8 @@ LR_TEST(duplicate_meta_keeps_first) {
     CHECK(dir);
     char text[4096] = "";
     review(text, sizeof text, "U1", "A", 1);
-    CHECK(write_gz(dir, "Tools_5.json.gz", text) == 0);
-    CHECK(write_gz(dir, "meta_Tools.json.gz",
+    CHECK(lr_test_write_gz(dir, "Tools_5.json.gz", text) == 0);
+    CHECK(lr_test_write_gz(dir, "meta_Tools.json.gz",
                    "{\"asin\": \"A\", \"title\": \"First\"}\n"
                    "{\"asin\": \"A\", \"title\": \"Second\"}\n") == 0);
     lr_data *d = NULL;
@@ -241,7 +232,7 @@ LR_TEST(long_title_truncated_at_utf8_boundary) {
     CHECK(dir);
     char text[4096] = "";
     review(text, sizeof text, "U1", "A", 1);
-    CHECK(write_gz(dir, "Tools_5.json.gz", text) == 0);
+    CHECK(lr_test_write_gz(dir, "Tools_5.json.gz", text) == 0);
     /* 999 ASCII bytes, then "é" (2 bytes) straddling the 1,000-byte limit. */
     size_t cap = 4096;
     char *meta = malloc(cap);
@@ -250,7 +241,7 @@ LR_TEST(long_title_truncated_at_utf8_boundary) {
     memset(meta + k, 'x', 999);
     k += 999;
     snprintf(meta + k, cap - k, "\xc3\xa9yyyy\"}\n");
-    int wrote = write_gz(dir, "meta_Tools.json.gz", meta);
+    int wrote = lr_test_write_gz(dir, "meta_Tools.json.gz", meta);
     free(meta);
     CHECK(wrote == 0);
     lr_data *d = NULL;
@@ -269,7 +260,7 @@ LR_TEST(very_long_meta_line_loads) {
     CHECK(dir);
     char text[4096] = "";
     review(text, sizeof text, "U1", "A", 1);
-    CHECK(write_gz(dir, "Tools_5.json.gz", text) == 0);
+    CHECK(lr_test_write_gz(dir, "Tools_5.json.gz", text) == 0);
     size_t big = 2u << 20;
     char *meta = malloc(big + 256);
     CHECK(meta);
@@ -277,7 +268,7 @@ LR_TEST(very_long_meta_line_loads) {
     memset(meta + k, 'd', big);
     k += big;
     snprintf(meta + k, 256, "\"], \"asin\": \"A\", \"title\": \"Long\"}\n");
-    int wrote = write_gz(dir, "meta_Tools.json.gz", meta);
+    int wrote = lr_test_write_gz(dir, "meta_Tools.json.gz", meta);
     free(meta);
     CHECK(wrote == 0);
     lr_data *d = NULL;
@@ -291,7 +282,7 @@ LR_TEST(very_long_meta_line_loads) {
 LR_TEST(missing_reviews_file_is_not_found) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    CHECK(write_gz(dir, "meta_Tools.json.gz", "{\"asin\": \"A\"}\n") == 0);
+    CHECK(lr_test_write_gz(dir, "meta_Tools.json.gz", "{\"asin\": \"A\"}\n") == 0);
     lr_data *d = (lr_data *)&d; /* must come back NULL */
     lr_err err = {0};
     CHECK_ERR(lr_data_load_amazon(dir, "Tools", &d, &err), err, LR_ENOTFOUND, "Tools_5.json.gz");
@@ -305,7 +296,7 @@ LR_TEST(invalid_json_names_line_and_column) {
     char text[4096] = "";
     review(text, sizeof text, "U1", "A", 1);
     strcat(text, "{\"reviewerID\": \"U2\", \"asin\": }\n");
-    CHECK(write_gz(dir, "Tools_5.json.gz", text) == 0);
+    CHECK(lr_test_write_gz(dir, "Tools_5.json.gz", text) == 0);
     lr_data *d = NULL;
     lr_err err = {0};
     CHECK_ERR(lr_data_load_amazon(dir, "Tools", &d, &err), err, LR_EFORMAT,
@@ -317,7 +308,7 @@ LR_TEST(invalid_json_names_line_and_column) {
 LR_TEST(line_that_is_not_an_object_is_format_error) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    CHECK(write_gz(dir, "Tools_5.json.gz", "[1, 2]\n") == 0);
+    CHECK(lr_test_write_gz(dir, "Tools_5.json.gz", "[1, 2]\n") == 0);
     lr_data *d = NULL;
     lr_err err = {0};
     CHECK_ERR(lr_data_load_amazon(dir, "Tools", &d, &err), err, LR_EFORMAT,
@@ -332,7 +323,7 @@ LR_TEST(missing_asin_is_format_error) {
     review(text, sizeof text, "U1", "A", 1);
     review(text, sizeof text, "U1", "B", 2);
     strcat(text, "{\"reviewerID\": \"U2\", \"unixReviewTime\": 3}\n");
-    CHECK(write_gz(dir, "Tools_5.json.gz", text) == 0);
+    CHECK(lr_test_write_gz(dir, "Tools_5.json.gz", text) == 0);
     lr_data *d = NULL;
     lr_err err = {0};
     CHECK_ERR(lr_data_load_amazon(dir, "Tools", &d, &err), err, LR_EFORMAT,
@@ -345,7 +336,7 @@ LR_TEST(missing_asin_is_format_error) {
 LR_TEST(non_string_reviewer_is_format_error) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    CHECK(write_gz(dir, "Tools_5.json.gz",
+    CHECK(lr_test_write_gz(dir, "Tools_5.json.gz",
                    "{\"reviewerID\": 12, \"asin\": \"A\", \"unixReviewTime\": 3}\n") == 0);
     lr_data *d = NULL;
     lr_err err = {0};
@@ -358,7 +349,7 @@ LR_TEST(non_string_reviewer_is_format_error) {
 LR_TEST(non_integer_time_is_format_error) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    CHECK(write_gz(dir, "Tools_5.json.gz",
+    CHECK(lr_test_write_gz(dir, "Tools_5.json.gz",
                    "{\"reviewerID\": \"U1\", \"asin\": \"A\", \"unixReviewTime\": \"1420156800\"}\n") ==
           0);
     lr_data *d = NULL;
@@ -366,7 +357,7 @@ LR_TEST(non_integer_time_is_format_error) {
     CHECK_ERR(lr_data_load_amazon(dir, "Tools", &d, &err), err, LR_EFORMAT,
               "Tools_5.json.gz:1: expected a JSON object with integer \"unixReviewTime\", got "
               "\"unixReviewTime\" as a string");
-    CHECK(write_gz(dir, "Tools_5.json.gz",
+    CHECK(lr_test_write_gz(dir, "Tools_5.json.gz",
                    "{\"reviewerID\": \"U1\", \"asin\": \"A\", \"unixReviewTime\": 1.5}\n") == 0);
     CHECK_ERR(lr_data_load_amazon(dir, "Tools", &d, &err), err, LR_EFORMAT,
               "got \"unixReviewTime\" as a real number");
@@ -376,7 +367,7 @@ LR_TEST(non_integer_time_is_format_error) {
 LR_TEST(missing_time_is_format_error) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    CHECK(write_gz(dir, "Tools_5.json.gz",
+    CHECK(lr_test_write_gz(dir, "Tools_5.json.gz",
                    "{\"reviewerID\": \"U1\", \"asin\": \"A\", \"reviewTime\": \"01 2, 2015\"}\n") == 0);
     lr_data *d = NULL;
     lr_err err = {0};
@@ -397,7 +388,7 @@ LR_TEST(truncated_gzip_is_io_error) {
         snprintf(asin, sizeof asin, "B%07d", (i * 7919) % 1009);
         review(text, sizeof text, user, asin, 1400000000L + i * 977L);
     }
-    CHECK(write_gz(dir, "Tools_5.json.gz", text) == 0);
+    CHECK(lr_test_write_gz(dir, "Tools_5.json.gz", text) == 0);
     CHECK(cut_in_half(dir, "Tools_5.json.gz") == 0);
     lr_data *d = NULL;
     lr_err err = {0};
@@ -412,7 +403,7 @@ LR_TEST(truncated_meta_gzip_is_io_error) {
     CHECK(dir);
     char text[4096] = "";
     review(text, sizeof text, "U1", "A", 1);
-    CHECK(write_gz(dir, "Tools_5.json.gz", text) == 0);
+    CHECK(lr_test_write_gz(dir, "Tools_5.json.gz", text) == 0);
     static char meta[65536];
     meta[0] = '\0';
     for (int i = 0; i < 300; i++) {
@@ -420,7 +411,7 @@ LR_TEST(truncated_meta_gzip_is_io_error) {
         snprintf(meta + k, sizeof meta - k, "{\"asin\": \"M%d\", \"title\": \"Thing %d\"}\n", i,
                  i * 31);
     }
-    CHECK(write_gz(dir, "meta_Tools.json.gz", meta) == 0);
+    CHECK(lr_test_write_gz(dir, "meta_Tools.json.gz", meta) == 0);
     CHECK(cut_in_half(dir, "meta_Tools.json.gz") == 0);
     lr_data *d = NULL;
     lr_err err = {0};
@@ -434,8 +425,8 @@ LR_TEST(invalid_meta_json_names_meta_file) {
     CHECK(dir);
     char text[4096] = "";
     review(text, sizeof text, "U1", "A", 1);
-    CHECK(write_gz(dir, "Tools_5.json.gz", text) == 0);
-    CHECK(write_gz(dir, "meta_Tools.json.gz", "{\"asin\": \"A\"}\n{'asin': 'B'}\n") == 0);
+    CHECK(lr_test_write_gz(dir, "Tools_5.json.gz", text) == 0);
+    CHECK(lr_test_write_gz(dir, "meta_Tools.json.gz", "{\"asin\": \"A\"}\n{'asin': 'B'}\n") == 0);
     lr_data *d = NULL;
     lr_err err = {0};
     CHECK_ERR(lr_data_load_amazon(dir, "Tools", &d, &err), err, LR_EFORMAT,
@@ -448,8 +439,8 @@ LR_TEST(meta_category_not_array_is_format_error) {
     CHECK(dir);
     char text[4096] = "";
     review(text, sizeof text, "U1", "A", 1);
-    CHECK(write_gz(dir, "Tools_5.json.gz", text) == 0);
-    CHECK(write_gz(dir, "meta_Tools.json.gz", "{\"asin\": \"A\", \"category\": \"Tools\"}\n") == 0);
+    CHECK(lr_test_write_gz(dir, "Tools_5.json.gz", text) == 0);
+    CHECK(lr_test_write_gz(dir, "meta_Tools.json.gz", "{\"asin\": \"A\", \"category\": \"Tools\"}\n") == 0);
     lr_data *d = NULL;
     lr_err err = {0};
     CHECK_ERR(lr_data_load_amazon(dir, "Tools", &d, &err), err, LR_EFORMAT,
@@ -461,7 +452,7 @@ LR_TEST(meta_category_not_array_is_format_error) {
 LR_TEST(empty_reviews_file_is_format_error) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    CHECK(write_gz(dir, "Tools_5.json.gz", "") == 0);
+    CHECK(lr_test_write_gz(dir, "Tools_5.json.gz", "") == 0);
     lr_data *d = NULL;
     lr_err err = {0};
     CHECK_ERR(lr_data_load_amazon(dir, "Tools", &d, &err), err, LR_EFORMAT,
@@ -484,10 +475,10 @@ LR_TEST(load_discovers_the_category_in_a_directory) {
     char reviews[2048] = "";
     review(reviews, sizeof reviews, "U1", "A1", 10);
     review(reviews, sizeof reviews, "U1", "A2", 20);
-    CHECK(write_gz(dir, "Industrial_and_Scientific_5.json.gz", reviews) == 0);
-    CHECK(write_gz(dir, "meta_Industrial_and_Scientific.json.gz",
+    CHECK(lr_test_write_gz(dir, "Industrial_and_Scientific_5.json.gz", reviews) == 0);
+    CHECK(lr_test_write_gz(dir, "meta_Industrial_and_Scientific.json.gz",
                    "{\"asin\": \"A1\", \"title\": \"Gloves\"}\n") == 0);
-    CHECK(write_gz(dir, "._Other_5.json.gz", "") == 0);
+    CHECK(lr_test_write_gz(dir, "._Other_5.json.gz", "") == 0);
     lr_err err = {0};
     lr_data *d = NULL;
     int rc = lr_data_load(dir, &d, &err);
@@ -509,8 +500,8 @@ LR_TEST(load_discovers_the_category_in_a_directory) {
 LR_TEST(load_refuses_a_directory_with_two_categories) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    CHECK(write_gz(dir, "Tools_5.json.gz", "") == 0);
-    CHECK(write_gz(dir, "Toys_5.json.gz", "") == 0);
+    CHECK(lr_test_write_gz(dir, "Tools_5.json.gz", "") == 0);
+    CHECK(lr_test_write_gz(dir, "Toys_5.json.gz", "") == 0);
     lr_err err = {0};
     lr_data *d = NULL;
     int rc = lr_data_load(dir, &d, &err);

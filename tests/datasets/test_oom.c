@@ -13,6 +13,7 @@
 #include "lr_data.h"
 #include "lr_oom.h"
 #include "lr_test.h"
+#include "datasets/fixtures.h"
 #include "npy_fixture.h"
 
 /* ---- adapters: one constructor each, as an lr_oom_call ----------------------------------- */
@@ -91,28 +92,14 @@ static int st_write(void *path, void **out, lr_err *err) {
 
 /* ---- fixtures ---------------------------------------------------------------------------- */
 
-static const char k_seq_header[] = "user_id:token\titem_id_list:token_seq\titem_id:token\n";
 
-/* The UniSRec split: integer indexes, .item2index, .user2index, .text. */
-static int write_unisrec(const char *dir) {
-    char train[256], valid[256], test[256];
-    snprintf(train, sizeof train, "%s0\t0 1\t2\n0\t0\t1\n1\t3\t4\n", k_seq_header);
-    snprintf(valid, sizeof valid, "%s0\t0 1 2\t3\n1\t3 4\t0\n", k_seq_header);
-    snprintf(test, sizeof test, "%s0\t0 1 2 3\t4\n1\t3 4 0\t2\n", k_seq_header);
-    return lr_test_write_file(dir, "D.item2index", "a\t0\nb\t1\nc\t2\nd\t3\ne\t4\n") ||
-           lr_test_write_file(dir, "D.user2index", "u0\t0\nu1\t1\n") ||
-           lr_test_write_file(dir, "D.text", "item_id:token\ttext:token_seq\na\tA\nb\tB\nc\tC\nd\tD\ne\tE\n") ||
-           lr_test_write_file(dir, "D.train.inter", train) ||
-           lr_test_write_file(dir, "D.valid.inter", valid) ||
-           lr_test_write_file(dir, "D.test.inter", test);
-}
 
 /* RecBole's benchmark files: item and user tokens, items and their text in .item. */
 static int write_benchmark(const char *dir) {
     char train[256], valid[256], test[256];
-    snprintf(train, sizeof train, "%sx\ta b\tc\nx\ta\tb\ny\td\te\n", k_seq_header);
-    snprintf(valid, sizeof valid, "%sx\ta b c\td\ny\td e\ta\n", k_seq_header);
-    snprintf(test, sizeof test, "%sx\ta b c d\te\ny\td e a\tc\n", k_seq_header);
+    snprintf(train, sizeof train, "%sx\ta b\tc\nx\ta\tb\ny\td\te\n", lr_test_seq_header);
+    snprintf(valid, sizeof valid, "%sx\ta b c\td\ny\td e\ta\n", lr_test_seq_header);
+    snprintf(test, sizeof test, "%sx\ta b c d\te\ny\td e a\tc\n", lr_test_seq_header);
     return lr_test_write_file(dir, "B.item", "item_id:token\ttitle:token_seq\tbrand:token\tsize:token\n"
                                              "a\tAx\tAcme\tL\nb\tBx\t\tM\nc\tCx\tCo\t\nd\tDx\tDo\tS\ne\tEx\tEo\tXL\n") ||
            lr_test_write_file(dir, "B.train.inter", train) ||
@@ -136,15 +123,6 @@ static int write_bare_ratings(const char *dir) {
                                               "u1\ti1\t3\nu2\ti2\t1\nu1\ti3\t2\nu2\ti1\t4\nu1\ti2\t1\n");
 }
 
-static int write_gz(const char *dir, const char *name, const char *text) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    gzFile f = gzopen(path, "wb");
-    if (!f) return -1;
-    size_t n = strlen(text);
-    int ok = gzwrite(f, text, (unsigned)n) == (int)n;
-    return (gzclose(f) == Z_OK && ok) ? 0 : -1;
-}
 
 static int write_amazon(const char *dir) {
     static const char reviews[] =
@@ -159,7 +137,7 @@ static int write_amazon(const char *dir) {
         "\"asin\": \"A\"}\n"
         "{\"title\": \"Saw\", \"asin\": \"B\"}\n"
         "{\"title\": \"Unknown\", \"asin\": \"Z\"}\n";
-    return write_gz(dir, "Tools_5.json.gz", reviews) || write_gz(dir, "meta_Tools.json.gz", meta);
+    return lr_test_write_gz(dir, "Tools_5.json.gz", reviews) || lr_test_write_gz(dir, "meta_Tools.json.gz", meta);
 }
 
 /* Runs the loop over lr_data_load(dir/name) after `fixture` wrote the files. */
@@ -176,7 +154,7 @@ static int write_amazon(const char *dir) {
 /* ---- loaders ----------------------------------------------------------------------------- */
 
 LR_TEST(load_unisrec_split_fails_cleanly_at_every_allocation) {
-    CHECK_LOAD_OOM("lr_data_load (UniSRec split)", write_unisrec, "D");
+    CHECK_LOAD_OOM("lr_data_load (UniSRec split)", lr_test_write_small_seq, "D");
 }
 
 LR_TEST(load_benchmark_split_fails_cleanly_at_every_allocation) {

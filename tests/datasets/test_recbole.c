@@ -3,6 +3,7 @@
  * also covered by small files the tests write, so a clone without that folder still tests them. */
 #include "lr_data.h"
 #include "lr_test.h"
+#include "datasets/fixtures.h"
 
 #define SCI LR_SHARED_DIR "/datasets/amazon-scientific"
 #define ML LR_SHARED_DIR "/datasets/ml-100k"
@@ -89,25 +90,10 @@ LR_TEST(ml100k_sequences_follow_time_with_ties_in_file_order) {
 
 /* ---- malformed input ----------------------------------------------------------------------- */
 
-static const char *k_header = "user_id:token\titem_id_list:token_seq\titem_id:token\n";
-
-/* A small valid sequence dataset "D" in dir; callers then break one file. */
-static int write_small_seq(const char *dir) {
-    char train[256], valid[256], test[256];
-    snprintf(train, sizeof train, "%s0\t0 1\t2\n0\t0\t1\n1\t3\t4\n", k_header);
-    snprintf(valid, sizeof valid, "%s0\t0 1 2\t3\n1\t3 4\t0\n", k_header);
-    snprintf(test, sizeof test, "%s0\t0 1 2 3\t4\n1\t3 4 0\t2\n", k_header);
-    return lr_test_write_file(dir, "D.item2index", "a\t0\nb\t1\nc\t2\nd\t3\ne\t4\n") ||
-           lr_test_write_file(dir, "D.user2index", "u0\t0\nu1\t1\n") ||
-           lr_test_write_file(dir, "D.text", "item_id:token\ttext:token_seq\na\tA\nb\tB\nc\tC\nd\tD\ne\tE\n") ||
-           lr_test_write_file(dir, "D.train.inter", train) ||
-           lr_test_write_file(dir, "D.valid.inter", valid) ||
-           lr_test_write_file(dir, "D.test.inter", test);
-}
 
 LR_TEST(small_sequence_split_rebuilds_sequences) {
     char *dir = lr_test_tmpdir();
-    CHECK(dir && write_small_seq(dir) == 0);
+    CHECK(dir && lr_test_write_small_seq(dir) == 0);
     lr_err err = {0};
     lr_data *d;
     int rc = lr_data_load(dir, &d, &err);
@@ -129,7 +115,7 @@ LR_TEST(small_sequence_split_rebuilds_sequences) {
 
 LR_TEST(small_sequence_split_loads_from_a_file_or_a_prefix) {
     char *dir = lr_test_tmpdir();
-    CHECK(dir && write_small_seq(dir) == 0);
+    CHECK(dir && lr_test_write_small_seq(dir) == 0);
     char path[4200];
     lr_err err = {0};
     lr_data *d = NULL, *e = NULL;
@@ -192,7 +178,7 @@ LR_TEST(small_ratings_with_item_and_user_files) {
 /* Writes the small dataset, replaces one file, loads, and expects an error. */
 static int load_broken(const char *file, const char *content, lr_err *err) {
     char *dir = lr_test_tmpdir();
-    if (!dir || write_small_seq(dir) != 0 || lr_test_write_file(dir, file, content) != 0) {
+    if (!dir || lr_test_write_small_seq(dir) != 0 || lr_test_write_file(dir, file, content) != 0) {
         lr_test_rmdir(dir);
         return 999;
     }
@@ -209,7 +195,7 @@ static int load_broken(const char *file, const char *content, lr_err *err) {
 LR_TEST(truncated_line_is_refused_with_file_and_line) {
     lr_err err = {0};
     char t[256];
-    snprintf(t, sizeof t, "%s0\t0 1\t2\n0\t0\n", k_header);
+    snprintf(t, sizeof t, "%s0\t0 1\t2\n0\t0\n", lr_test_seq_header);
     CHECK_ERR(load_broken("D.train.inter", t, &err), err, LR_EFORMAT,
               "D.train.inter:3: expected 3 tab-separated fields, got 2");
 }
@@ -217,10 +203,10 @@ LR_TEST(truncated_line_is_refused_with_file_and_line) {
 LR_TEST(non_numeric_item_id_is_refused) {
     lr_err err = {0};
     char t[256];
-    snprintf(t, sizeof t, "%s0\t0 x1\t2\n", k_header);
+    snprintf(t, sizeof t, "%s0\t0 x1\t2\n", lr_test_seq_header);
     CHECK_ERR(load_broken("D.train.inter", t, &err), err, LR_EFORMAT,
               "D.train.inter:2: item_id_list: expected space-separated non-negative integers");
-    snprintf(t, sizeof t, "%sbob\t0 1\t2\n", k_header);
+    snprintf(t, sizeof t, "%sbob\t0 1\t2\n", lr_test_seq_header);
     CHECK_ERR(load_broken("D.train.inter", t, &err), err, LR_EFORMAT,
               "D.train.inter:2: column user_id: expected a non-negative integer, got 'bob'");
 }
@@ -241,10 +227,10 @@ LR_TEST(empty_file_is_refused) {
 LR_TEST(item_out_of_range_is_refused) {
     lr_err err = {0};
     char t[256];
-    snprintf(t, sizeof t, "%s0\t0 1 2 3\t5\n1\t3 4 0\t2\n", k_header);
+    snprintf(t, sizeof t, "%s0\t0 1 2 3\t5\n1\t3 4 0\t2\n", lr_test_seq_header);
     CHECK_ERR(load_broken("D.test.inter", t, &err), err, LR_ERANGE,
               "D.test.inter:2: column item_id: 5 is out of range (at most 4)");
-    snprintf(t, sizeof t, "%s0\t0 1 7\t3\n1\t3 4\t0\n", k_header);
+    snprintf(t, sizeof t, "%s0\t0 1 7\t3\n1\t3 4\t0\n", lr_test_seq_header);
     CHECK_ERR(load_broken("D.valid.inter", t, &err), err, LR_ERANGE,
               "D.valid.inter:2: item_id_list: item 7 is out of range (5 items)");
 }
@@ -252,7 +238,7 @@ LR_TEST(item_out_of_range_is_refused) {
 LR_TEST(user_out_of_range_is_refused) {
     lr_err err = {0};
     char t[256];
-    snprintf(t, sizeof t, "%s0\t0 1 2 3\t4\n2\t3 4 0\t2\n", k_header);
+    snprintf(t, sizeof t, "%s0\t0 1 2 3\t4\n2\t3 4 0\t2\n", lr_test_seq_header);
     CHECK_ERR(load_broken("D.test.inter", t, &err), err, LR_ERANGE,
               "D.test.inter:3: column user_id: 2 is out of range (at most 1)");
 }
@@ -260,10 +246,10 @@ LR_TEST(user_out_of_range_is_refused) {
 LR_TEST(history_that_breaks_the_sequence_is_refused) {
     lr_err err = {0};
     char t[256];
-    snprintf(t, sizeof t, "%s0\t0 2 2 3\t4\n1\t3 4 0\t2\n", k_header);
+    snprintf(t, sizeof t, "%s0\t0 2 2 3\t4\n1\t3 4 0\t2\n", lr_test_seq_header);
     CHECK_ERR(load_broken("D.test.inter", t, &err), err, LR_EFORMAT,
               "D.test.inter:2: user 0: the history does not end with the user's earlier items");
-    snprintf(t, sizeof t, "%s0\t0 1\t2\n0\t1\t1\n1\t3\t4\n", k_header);
+    snprintf(t, sizeof t, "%s0\t0 1\t2\n0\t1\t1\n1\t3\t4\n", lr_test_seq_header);
     CHECK_ERR(load_broken("D.train.inter", t, &err), err, LR_EFORMAT,
               "D.train.inter:2: user 0: this history does not continue");
 }
@@ -271,10 +257,10 @@ LR_TEST(history_that_breaks_the_sequence_is_refused) {
 LR_TEST(user_without_test_row_is_refused) {
     lr_err err = {0};
     char t[256];
-    snprintf(t, sizeof t, "%s0\t0 1 2 3\t4\n", k_header);
+    snprintf(t, sizeof t, "%s0\t0 1 2 3\t4\n", lr_test_seq_header);
     CHECK_ERR(load_broken("D.test.inter", t, &err), err, LR_EFORMAT,
               "D.test.inter: user 1 has no row, but has rows in D.valid.inter");
-    snprintf(t, sizeof t, "%s0\t0 1 2 3\t4\n0\t0 1 2 3\t4\n1\t3 4 0\t2\n", k_header);
+    snprintf(t, sizeof t, "%s0\t0 1 2 3\t4\n0\t0 1 2 3\t4\n1\t3 4 0\t2\n", lr_test_seq_header);
     CHECK_ERR(load_broken("D.test.inter", t, &err), err, LR_EFORMAT,
               "D.test.inter:3: user 0 already has a row on line 2");
 }
@@ -421,11 +407,11 @@ LR_TEST(written_synthetic_catalogue_loads_back_equal) {
 static int write_small_bench(const char *dir) {
     char train[256], valid[256], test[256];
     snprintf(train, sizeof train, "%sbob\tC02Z\tA01Y\nalice\tB00X\tA01Y\nalice\tB00X A01Y\tC02Z\n",
-             k_header);
+             lr_test_seq_header);
     snprintf(valid, sizeof valid, "%salice\tB00X A01Y C02Z\tD03W\nbob\tC02Z A01Y\tB00X\n"
-             "carol\tD03W\tB00X\n", k_header);
+             "carol\tD03W\tB00X\n", lr_test_seq_header);
     snprintf(test, sizeof test, "%scarol\tD03W B00X\tC02Z\nalice\tB00X A01Y C02Z D03W\tB00X\n"
-             "bob\tC02Z A01Y B00X\tD03W\n", k_header);
+             "bob\tC02Z A01Y B00X\tD03W\n", lr_test_seq_header);
     return lr_test_write_file(dir, "B.item", "item_id:token\ttitle:token_seq\tbrand:token\t"
                               "categories:token_seq\tsales_type:token\n"
                               "B00X\tBeaker Set\tPyrex\tLab Glass\tIndustrial\n"
@@ -524,13 +510,13 @@ LR_TEST(benchmark_unknown_item_token_is_refused_with_file_and_line) {
     lr_err err = {0};
     lr_data *d;
     char t[256];
-    snprintf(t, sizeof t, "%salice\tB00X A01Y C02Z\tD03W\nbob\tC02Z ZZ9 \tB00X\n", k_header);
+    snprintf(t, sizeof t, "%salice\tB00X A01Y C02Z\tD03W\nbob\tC02Z ZZ9 \tB00X\n", lr_test_seq_header);
     CHECK_ERR(load_bench("B.valid.inter", t, &d, &err), err, LR_EFORMAT,
               "B.valid.inter:3: item_id_list: item 'ZZ9' is not in B.item");
-    snprintf(t, sizeof t, "%scarol\tD03W B00X\tb00x\n", k_header);
+    snprintf(t, sizeof t, "%scarol\tD03W B00X\tb00x\n", lr_test_seq_header);
     CHECK_ERR(load_bench("B.test.inter", t, &d, &err), err, LR_EFORMAT,
               "B.test.inter:2: item_id: item 'b00x' is not in B.item");
-    snprintf(t, sizeof t, "%sbob\tC02Z  B00X\tA01Y\n", k_header);
+    snprintf(t, sizeof t, "%sbob\tC02Z  B00X\tA01Y\n", lr_test_seq_header);
     CHECK_ERR(load_bench("B.train.inter", t, &d, &err), err, LR_EFORMAT,
               "B.train.inter:2: item_id_list: empty item id, expected item tokens separated by "
               "single spaces");
@@ -541,7 +527,7 @@ LR_TEST(benchmark_user_without_test_row_is_named_by_token) {
     lr_err err = {0};
     lr_data *d;
     char t[256];
-    snprintf(t, sizeof t, "%scarol\tD03W B00X\tC02Z\nalice\tB00X A01Y C02Z D03W\tB00X\n", k_header);
+    snprintf(t, sizeof t, "%scarol\tD03W B00X\tC02Z\nalice\tB00X A01Y C02Z D03W\tB00X\n", lr_test_seq_header);
     CHECK_ERR(load_bench("B.test.inter", t, &d, &err), err, LR_EFORMAT,
               "B.test.inter: user 'bob' has no row, but has rows in B.valid.inter");
 }
@@ -573,7 +559,7 @@ LR_TEST(sequence_split_without_item2index_or_item_is_refused) {
 LR_TEST(item2index_is_used_even_with_an_item_file) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    int bad = write_small_seq(dir) ||
+    int bad = lr_test_write_small_seq(dir) ||
               lr_test_write_file(dir, "D.item", "item_id:token\ttitle:token_seq\ne\tEE\nc\tCC\n");
     lr_err err = {0};
     lr_data *d = NULL;
