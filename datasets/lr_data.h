@@ -170,6 +170,8 @@ void lr_data_l2_normalize_rows(float *x, size_t rows, size_t dim);
  * become infinity, below 2^-25 zero; NaN stays a (quiet) NaN with its sign. */
 float lr_data_half_to_float(uint16_t h);
 uint16_t lr_data_float_to_half(float f);
+/* bfloat16 (the top 16 bits of a float32) -> float32, exact. */
+float lr_data_bf16_to_float(uint16_t h);
 
 /* ---- safetensors (model weights) -------------------------------------------------------------- */
 
@@ -201,11 +203,12 @@ int lr_data_st_write(const char *path, const lr_data_st_tensor *tensors, size_t 
 
 typedef struct lr_data_st_file lr_data_st_file;
 
-/* Reads the file at path into memory and validates it: header length, JSON, every tensor entry
+/* Maps the file at path read-only and validates it: header length, JSON, every tensor entry
  * (known dtype, shape, data_offsets matching the shape), the tensors covering the data section
  * exactly (no overlap, no gap, nothing after the last one), "__metadata__" an object of strings.
  * Malformed files are LR_EFORMAT, a missing file LR_ENOTFOUND, other failures LR_EIO; every
- * message starts with the path. On failure *out is NULL. Cost: the whole file in memory. */
+ * message starts with the path. On failure *out is NULL. Cost: the header in memory; tensor data
+ * is read from the mapping only when a tensor is read. */
 int lr_data_st_open(const char *path, lr_data_st_file **out, lr_err *err);
 
 /* Number of tensors (the "__metadata__" entry is not one). */
@@ -218,9 +221,10 @@ const char *lr_data_st_name(const lr_data_st_file *f, size_t i);
 /* The metadata value for key, or NULL when there is none. Valid until lr_data_st_free. */
 const char *lr_data_st_meta(const lr_data_st_file *f, const char *key);
 
-/* Copies tensor `name` into dst after checking that it exists (LR_ENOTFOUND), has dtype F32
- * (LR_EFORMAT: "<path>: tensor 'w_out' has dtype F16, expected F32") and exactly the shape
- * shape[0..ndim) (LR_EMISMATCH). dst: shape[0]*...*shape[ndim-1] floats; untouched on failure.
+/* Copies tensor `name` into dst as float32 after checking that it exists (LR_ENOTFOUND), has
+ * dtype F32, F16 or BF16 (widened exactly; others LR_EFORMAT: "<path>: tensor 'ids' has dtype
+ * I64, expected F32, F16 or BF16") and exactly the shape shape[0..ndim) (LR_EMISMATCH).
+ * dst: shape[0]*...*shape[ndim-1] floats; untouched on failure.
  * A linear scan of the names: O(count) per call, nothing for the few hundred tensors a model has. */
 int lr_data_st_read_f32(const lr_data_st_file *f, const char *name, size_t ndim, const size_t *shape,
                         float *dst, lr_err *err);

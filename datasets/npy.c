@@ -38,6 +38,13 @@ float lr_data_half_to_float(uint16_t h) {
     return f;
 }
 
+float lr_data_bf16_to_float(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16; /* bfloat16 is float32's top half */
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
 uint16_t lr_data_float_to_half(float f) {
     uint32_t x;
     memcpy(&x, &f, sizeof x);

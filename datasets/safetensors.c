@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,8 +18,9 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the file layout is li
 
 #define META_KEY "__metadata__"
 
-/* The dtypes of the format and their sizes. Only F32 is readable, but a file that also holds,
- * say, an I64 table is still a valid file, so every dtype of the format opens. */
+/* The dtypes of the format and their sizes. F32, F16 and BF16 are readable (as float32), but a
+ * file that also holds, say, an I64 table is still a valid file, so every dtype of the format
+ * opens. */
 static const struct {
     const char *name;
     size_t size;
@@ -39,7 +42,8 @@ typedef struct {
 
 struct lr_data_st_file {
     char *path;                /* for messages */
-    unsigned char *buf;        /* the whole file */
+    unsigned char *buf;        /* the whole file, mapped read-only */
+    size_t len;
     const unsigned char *data; /* buf + 8 + header length */
     json_t *root;              /* the header; owns every string handed out */
     const json_t *meta;        /* "__metadata__" or NULL */
@@ -268,38 +272,25 @@ done:
 
 /* ---- reading --------------------------------------------------------------------------------- */
 
-static int read_all(const char *path, unsigned char **buf, size_t *len, lr_err *err) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
+/* Maps the whole file read-only: an LLM's weights are gigabytes, read a tensor at a time. */
+static int map_file(const char *path, unsigned char **map, size_t *len, lr_err *err) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return lr_err_set(err, errno == ENOENT ? LR_ENOTFOUND : LR_EIO, "%s: cannot open: %s",
                           path, strerror(errno));
-    int rc = LR_OK;
-    unsigned char *b = NULL;
     struct stat st;
-    if (fstat(fileno(fp), &st) != 0) {
-        rc = lr_err_set(err, LR_EIO, "%s: fstat: %s", path, strerror(errno));
-        goto done;
+    int rc = LR_OK;
+    if (fstat(fd, &st) != 0) rc = lr_err_set(err, LR_EIO, "%s: fstat: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode)) rc = lr_err_set(err, LR_EIO, "%s: not a regular file", path);
+    else if ((size_t)st.st_size < 8)
+        rc = lr_err_set(err, LR_EFORMAT, "%s: %zu bytes is too short for a safetensors file (at "
+                        "least 8)", path, (size_t)st.st_size);
+    if (!rc) {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED) rc = lr_err_set(err, LR_EIO, "mmap(%s): %s", path, strerror(errno));
+        else *map = m, *len = (size_t)st.st_size;
     }
-    if (!S_ISREG(st.st_mode)) {
-        rc = lr_err_set(err, LR_EIO, "%s: not a regular file", path);
-        goto done;
-    }
-    size_t n = (size_t)st.st_size;
-    if (!(b = malloc(n ? n : 1))) {
-        rc = lr_err_set(err, LR_ENOMEM, "%s: out of memory reading %zu bytes", path, n);
-        goto done;
-    }
-    if (fread(b, 1, n, fp) != n) {
-        rc = lr_err_set(err, LR_EIO, "%s: read error%s", path,
-                        ferror(fp) ? "" : " (the file shrank while being read)");
-        goto done;
-    }
-    *buf = b;
-    *len = n;
-    b = NULL;
-done:
-    free(b);
-    fclose(fp);
+    close(fd);
     return rc;
 }
 
@@ -435,13 +426,8 @@ int lr_data_st_open(const char *path, lr_data_st_file **out, lr_err *err) {
         goto fail;
     }
     memcpy(f->path, path, plen + 1);
-    size_t len = 0;
-    if ((rc = read_all(path, &f->buf, &len, err))) goto fail;
-    if (len < 8) {
-        rc = lr_err_set(err, LR_EFORMAT,
-                        "%s: %zu bytes is too short for a safetensors file (at least 8)", path, len);
-        goto fail;
-    }
+    if ((rc = map_file(path, &f->buf, &f->len, err))) goto fail;
+    size_t len = f->len;
     uint64_t hlen;
     memcpy(&hlen, f->buf, 8);
     if (hlen > LR_DATA_ST_MAX_HEADER) {
@@ -519,9 +505,11 @@ int lr_data_st_read_f32(const lr_data_st_file *f, const char *name, size_t ndim,
     if (!e)
         return lr_err_set(err, LR_ENOTFOUND, "%s: no tensor '%s' (the file holds %zu)", f->path,
                           name, f->n);
-    if (strcmp(e->dtype, "F32") != 0)
-        return lr_err_set(err, LR_EFORMAT, "%s: tensor '%s' has dtype %s, expected F32", f->path,
-                          name, e->dtype);
+    int f32 = strcmp(e->dtype, "F32") == 0, f16 = strcmp(e->dtype, "F16") == 0,
+        bf16 = strcmp(e->dtype, "BF16") == 0;
+    if (!f32 && !f16 && !bf16)
+        return lr_err_set(err, LR_EFORMAT, "%s: tensor '%s' has dtype %s, expected F32, F16 or BF16",
+                          f->path, name, e->dtype);
     int same = e->ndim == ndim;
     for (size_t i = 0; same && i < ndim; i++) same = entry_dim(e, i) == shape[i];
     if (!same) {
@@ -538,9 +526,17 @@ int lr_data_st_read_f32(const lr_data_st_file *f, const char *name, size_t ndim,
         return lr_err_set(err, LR_EMISMATCH, "%s: tensor '%s' has shape %s, expected %s", f->path,
                           name, have, want);
     }
-    size_t bytes = e->end - e->begin; /* = numel * 4, checked at open */
+    size_t bytes = e->end - e->begin; /* = numel * itemsize, checked at open */
     if (bytes && !dst) return lr_err_set(err, LR_EINVAL, "lr_data_st_read_f32: NULL dst");
-    if (bytes) memcpy(dst, f->data + e->begin, bytes);
+    const unsigned char *p = f->data + e->begin;
+    if (f32) {
+        if (bytes) memcpy(dst, p, bytes);
+        return LR_OK;
+    }
+    for (size_t i = 0; i < bytes / 2; i++) { /* little-endian halves, widened exactly */
+        uint16_t h = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
+        dst[i] = f16 ? lr_data_half_to_float(h) : lr_data_bf16_to_float(h);
+    }
     return LR_OK;
 }
 
@@ -548,7 +544,7 @@ void lr_data_st_free(lr_data_st_file *f) {
     if (!f) return;
     free(f->e);
     json_decref(f->root);
-    free(f->buf);
+    if (f->buf) munmap(f->buf, f->len);
     free(f->path);
     free(f);
 }

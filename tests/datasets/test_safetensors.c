@@ -314,24 +314,35 @@ LR_TEST(missing_tensor_is_not_found) {
     CHECK_ERR(rr, err, LR_ENOTFOUND, "model.safetensors: no tensor 'w_out'");
 }
 
-LR_TEST(f16_tensor_is_refused_as_f32) {
+/* Half-precision weights (Hugging Face checkpoints are mostly F16 or BF16) read as float32,
+ * exactly: 1, 2, 3, 4 and -0.5 in F16; 1, -2, 0.15625 (exact in bfloat16) and 3.0e38 in BF16. */
+LR_TEST(f16_and_bf16_tensors_read_as_f32) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
-    uint16_t half[4] = {0x3c00, 0x4000, 0x4200, 0x4400};
-    const char *h = "{\"w_out\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[0,8]}}";
-    CHECK_EQ(write_st(dir, "model.safetensors", h, half, sizeof half), 0);
+    uint16_t data[9] = {0x3c00, 0x4000, 0x4200, 0x4400, 0xb800, /* F16 */
+                        0x3f80, 0xc000, 0x3e20, 0x7f62};        /* BF16 */
+    const char *h = "{\"w_out\":{\"dtype\":\"F16\",\"shape\":[5],\"data_offsets\":[0,10]},"
+                    "\"emb\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[10,18]}}";
+    CHECK_EQ(write_st(dir, "model.safetensors", h, data, sizeof data), 0);
     char path[4200];
     lr_test_path(path, sizeof path, dir, "model.safetensors");
     lr_data_st_file *f = NULL;
     lr_err err = {0, ""};
     int rc = lr_data_st_open(path, &f, &err);
-    float dst[4] = {-1, -1, -1, -1};
-    int rr = rc ? rc : lr_data_st_read_f32(f, "w_out", 2, (size_t[]){2, 2}, dst, &err);
+    float a[5] = {0}, b[4] = {0};
+    int ra = rc ? rc : lr_data_st_read_f32(f, "w_out", 1, (size_t[]){5}, a, &err);
+    int rb = ra ? ra : lr_data_st_read_f32(f, "emb", 2, (size_t[]){2, 2}, b, &err);
     lr_data_st_free(f);
     lr_test_rmdir(dir);
     CHECK_OK(rc, err);
-    CHECK_ERR(rr, err, LR_EFORMAT, "model.safetensors: tensor 'w_out' has dtype F16, expected F32");
-    CHECK(dst[0] == -1 && dst[3] == -1);
+    CHECK_OK(ra, err);
+    CHECK_OK(rb, err);
+    const float want_a[5] = {1.0f, 2.0f, 3.0f, 4.0f, -0.5f};
+    for (int i = 0; i < 5; i++) CHECK(a[i] == want_a[i]);
+    CHECK(b[0] == 1.0f && b[1] == -2.0f && b[2] == 0.15625f);
+    uint32_t bits;
+    memcpy(&bits, &b[3], sizeof bits);
+    CHECK_EQ(bits, 0x7f620000u); /* the float32 whose top half is the bfloat16 */
 }
 
 LR_TEST(wrong_shape_is_mismatch_and_leaves_dst_alone) {
@@ -491,7 +502,7 @@ LR_TEST(unknown_dtype_is_refused) {
     CHECK_ERR(rc, err, LR_EFORMAT, "u.safetensors: tensor 'b' has unknown dtype 'Q4'");
 }
 
-LR_TEST(other_known_dtypes_open_but_are_not_readable_as_f32) {
+LR_TEST(other_known_dtypes_open_but_integers_are_not_readable_as_f32) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
     unsigned char data[8 + 2 + 1] = {0};
@@ -511,7 +522,7 @@ LR_TEST(other_known_dtypes_open_but_are_not_readable_as_f32) {
     lr_test_rmdir(dir);
     CHECK_OK(rc, err);
     CHECK_EQ(count, 3);
-    CHECK_ERR(rr, err, LR_EFORMAT, "tensor 'ids' has dtype I64, expected F32");
+    CHECK_ERR(rr, err, LR_EFORMAT, "tensor 'ids' has dtype I64, expected F32, F16 or BF16");
 }
 
 LR_TEST(reversed_data_offsets_are_refused) {
@@ -649,7 +660,7 @@ LR_TEST_MAIN(LR_CASE(round_trip_keeps_tensors_names_and_metadata),
              LR_CASE(write_refuses_reserved_and_non_utf8_names),
              LR_CASE(write_refuses_more_than_4_dimensions),
              LR_CASE(missing_tensor_is_not_found),
-             LR_CASE(f16_tensor_is_refused_as_f32),
+             LR_CASE(f16_and_bf16_tensors_read_as_f32),
              LR_CASE(wrong_shape_is_mismatch_and_leaves_dst_alone),
              LR_CASE(missing_file_is_not_found_naming_the_path),
              LR_CASE(directory_is_io_error),
@@ -662,7 +673,7 @@ LR_TEST_MAIN(LR_CASE(round_trip_keeps_tensors_names_and_metadata),
              LR_CASE(entry_without_dtype_is_refused),
              LR_CASE(entry_with_wrongly_typed_fields_is_refused),
              LR_CASE(unknown_dtype_is_refused),
-             LR_CASE(other_known_dtypes_open_but_are_not_readable_as_f32),
+             LR_CASE(other_known_dtypes_open_but_integers_are_not_readable_as_f32),
              LR_CASE(reversed_data_offsets_are_refused),
              LR_CASE(size_not_matching_shape_is_refused),
              LR_CASE(truncated_file_is_refused),
