@@ -19,8 +19,6 @@
  * and content checksums as fields of their own); format 1 manifests still load. */
 #define MANIFEST_FORMAT 2u
 
-static int sync_path(const char *path, lr_err *err) { return lr_data_sync_path(path, err); }
-
 static int file_crc32(const char *path, uint32_t *out, lr_err *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return lr_err_set(err, errno == ENOENT ? LR_ENOTFOUND : LR_EIO, "%s: cannot open: %s",
@@ -97,7 +95,7 @@ static int write_manifest(const char *path, const lr_index_manifest *m, lr_err *
     }
     int rc = json_dump_file(o, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0
                  ? lr_err_set(err, LR_EIO, "%s: cannot write the manifest", path)
-                 : sync_path(path, err);
+                 : lr_data_sync_path(path, err);
     json_decref(o);
     return rc;
 }
@@ -198,12 +196,12 @@ static int write_version_files(const lr_index *ix, const char *tmp, const lr_ind
         FILE *f = fopen(file, "w");
         for (size_t i = 0; f && i < ix->n_tomb; i++) fprintf(f, "%lld\n", (long long)ix->tomb[i]);
         if (!f || fclose(f) != 0) rc = lr_err_set(err, LR_EIO, "%s: cannot write", file);
-        if (!rc) rc = sync_path(file, err);
+        if (!rc) rc = lr_data_sync_path(file, err);
         if (!rc) rc = file_crc32(file, &m->removed_crc32, err);
     }
     snprintf(file, sizeof file, "%s/manifest.json", tmp);
     if (!rc) rc = write_manifest(file, m, err);
-    if (!rc) rc = sync_path(tmp, err);
+    if (!rc) rc = lr_data_sync_path(tmp, err);
     return rc;
 }
 
@@ -238,7 +236,7 @@ int lr_index_publish_until(const lr_index *ix, const char *dir, const lr_index_p
         remove_tree(tmp);
         return rc;
     }
-    if ((rc = sync_path(versions, err))) return rc;
+    if ((rc = lr_data_sync_path(versions, err))) return rc;
     if (stop_after_step == 2) return LR_OK;
     /* step 3: a new link beside `current` */
     snprintf(target, sizeof target, "versions/%s", m.version);
@@ -254,7 +252,7 @@ int lr_index_publish_until(const lr_index *ix, const char *dir, const lr_index_p
         unlink(link_tmp);
         return rc;
     }
-    if ((rc = sync_path(dir, err))) return rc;
+    if ((rc = lr_data_sync_path(dir, err))) return rc;
     if (stop_after_step == 4) return LR_OK;
     prune(dir, versions, v, o.keep_versions);
     if (man) *man = m;

@@ -60,6 +60,8 @@ size_t lr_rpc_utf8_escape(char *out, const char *s, size_t len) {
 }
 
 int lr_rpc_pack_str(msgpack_packer *pk, const char *s, size_t len) {
+    if (lr_rpc_utf8_valid(s, len) == len) /* the usual case: one walk, packed as it is */
+        return msgpack_pack_str(pk, len) || msgpack_pack_str_body(pk, s, len);
     size_t n = lr_rpc_utf8_escape(NULL, s, len);
     int bad = msgpack_pack_str(pk, n);
     /* the valid runs and the escapes go into the packer one by one: nothing to allocate */
