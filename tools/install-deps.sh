@@ -85,7 +85,8 @@ as_root() {
 # ---- Debian packages ---------------------------------------------------------------------------
 packages=(build-essential cmake pkg-config dpkg-dev
           libfaiss-dev libopenblas-dev liblapack-dev libevent-dev libmsgpack-dev
-          zlib1g-dev libjansson-dev python3 python3-msgpack python3-numpy)
+          zlib1g-dev libjansson-dev libpcre2-dev libutf8proc-dev libsentencepiece-dev
+          python3 python3-msgpack python3-numpy)
 
 missing=()
 for p in "${packages[@]}"; do
