@@ -29,9 +29,13 @@
 typedef struct lr_llm_tokenizer lr_llm_tokenizer;
 
 /* Loads a tokenizer from `path`:
- * - a directory: its tokenizer.json, else its tokenizer.model (then tokenizer_config.json, when
- *   present, decides add_bos_token / add_eos_token as the model's Python tokenizer would; without
- *   it BOS is added and EOS is not, LlamaTokenizer's defaults);
+ * - a directory: its tokenizer.json, else its tokenizer.model, with BOS and EOS as the model's
+ *   Python tokenizer adds them. For a tokenizer.model, and for a tokenizer.json whose Python class
+ *   is Llama's (tokenizer_class in tokenizer_config.json or config.json; without one, config.json's
+ *   model_type llama, mistral or baichuan), tokenizer_config.json's add_bos_token / add_eos_token
+ *   decide (bos_token / eos_token name them), by default BOS and no EOS (LlamaTokenizer's
+ *   defaults), replacing the ids tokenizer.json's post-processor would add; for other classes the
+ *   post-processor decides;
  * - a file ending in .json: a `tokenizers` JSON file;
  * - any other file: a SentencePiece model, encoding exactly as sentencepiece's encode() (no BOS).
  * Anything in a tokenizer file that this library does not implement (a model type, normalizer,

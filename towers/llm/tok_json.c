@@ -34,7 +34,7 @@ static int add_ids(int32_t **v, size_t *n, const int32_t *src, size_t k, int fro
     if (!p) return LR_ENOMEM;
     *v = p;
     if (front) memmove(p + k, p, *n * sizeof *p);
-    memcpy(p + (front ? 0 : *n), src, k * sizeof *p);
+    if (k) memcpy(p + (front ? 0 : *n), src, k * sizeof *p);
     *n += k;
     return LR_OK;
 }
