@@ -9,6 +9,7 @@
 
 #include "lr_data.h"
 #include "lr_index.h"
+#include "lr_llm.h"
 #include "lr_towers.h"
 #include "rpc_internal.h"
 
@@ -22,7 +23,8 @@ struct lr_rpc_engine {
     lr_content *content; /* NULL in id mode */
     size_t n_items, dc;  /* catalogue items (ids 0 .. n_items-1), content dimension */
     lr_data *data;       /* optional */
-    lr_text_encoder *enc; /* optional */
+    lr_text_encoder *enc; /* optional: new items' text through the built-in encoder ... */
+    lr_llm_encoder *llm;  /* ... or through the LLM the content came from (at most one of them) */
     char model_crc[9];
     lr_index *ix;
     lr_index_manifest man;
@@ -69,6 +71,29 @@ static int load_popularity(lr_rpc_engine *e, lr_err *err) {
     return LR_OK;
 }
 
+/* What turns a new item's text into content: the built-in encoder or the LLM, whose output width
+ * must be the content width the towers were trained on. */
+static int open_text_side(const lr_rpc_engine_config *cfg, lr_rpc_engine *e, lr_err *err) {
+    int rc = LR_OK;
+    if (cfg->encoder_path && cfg->llm_dir)
+        return lr_err_set(err, LR_EINVAL, "give a text encoder or an LLM for new items' text, not both");
+    if (cfg->encoder_path) {
+        if ((rc = lr_towers_text_encoder_load(cfg->encoder_path, &e->enc, err))) return rc;
+        if (lr_towers_text_encoder_dim(e->enc) != e->dc)
+            return lr_err_set(err, LR_EMISMATCH, "the encoder %s makes %zu-dimensional content, the model reads %zu",
+                              cfg->encoder_path, lr_towers_text_encoder_dim(e->enc), e->dc);
+    }
+    if (cfg->llm_dir) {
+        if ((rc = lr_llm_encoder_open(cfg->llm_dir, NULL, &e->llm, err))) return rc;
+        if (lr_llm_encoder_dim(e->llm) != e->dc)
+            return lr_err_set(err, LR_EMISMATCH,
+                              "the LLM in %s makes %zu-dimensional content, but the towers were trained on "
+                              "%zu-dimensional content: serve the LLM whose output the content file holds",
+                              cfg->llm_dir, lr_llm_encoder_dim(e->llm), e->dc);
+    }
+    return LR_OK;
+}
+
 static int open_parts(const lr_rpc_engine_config *cfg, lr_rpc_engine *e, lr_err *err) {
     if (!cfg->index_dir || !cfg->model_path)
         return lr_err_set(err, LR_EINVAL, "the engine needs an index directory and a model");
@@ -106,12 +131,7 @@ static int open_parts(const lr_rpc_engine_config *cfg, lr_rpc_engine *e, lr_err 
                               lr_data_num_items(e->data), e->n_items);
         if ((rc = load_popularity(e, err))) return rc;
     }
-    if (cfg->encoder_path) {
-        if ((rc = lr_towers_text_encoder_load(cfg->encoder_path, &e->enc, err))) return rc;
-        if (lr_towers_text_encoder_dim(e->enc) != e->dc)
-            return lr_err_set(err, LR_EMISMATCH, "the encoder %s makes %zu-dimensional content, the model reads %zu",
-                              cfg->encoder_path, lr_towers_text_encoder_dim(e->enc), e->dc);
-    }
+    if ((rc = open_text_side(cfg, e, err))) return rc;
     /* the item cache makes the user tower gather rows instead of running the adaptor */
     return e->content ? lr_towers_pal_cache_content(e->model, e->content, err) : LR_OK;
 }
@@ -138,6 +158,7 @@ void lr_rpc_engine_free(lr_rpc_engine *e) {
     if (!e) return;
     lr_index_free(e->ix);
     lr_towers_text_encoder_free(e->enc);
+    lr_llm_encoder_free(e->llm);
     lr_data_free(e->data);
     lr_data_matrix_free(e->content);
     lr_towers_pal_free(e->model);
@@ -327,26 +348,47 @@ static int check_new_ids(lr_rpc_engine *e, size_t n, const int64_t *ids, lr_rpc_
     return LR_RPC_OK;
 }
 
-/* Content rows for the new items: given, or the built-in encoder over their text. */
+/* The texts of the items without a content row, through the server's encoder: all of them in
+ * one call, so the LLM runs them as one batch. */
+static int encode_texts(lr_rpc_engine *e, size_t n, char *const *copies, const float *const *contents,
+                        float *rows, lr_rpc_fail *f) {
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) m += !contents[i];
+    const char **texts = calloc(m ? m : 1, sizeof *texts);
+    float *out = malloc((m ? m : 1) * e->dc * sizeof *out);
+    int rc = texts && out ? LR_RPC_OK : lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
+    for (size_t i = 0, k = 0; !rc && i < n; i++)
+        if (!contents[i]) texts[k++] = copies[i];
+    lr_err err = {0};
+    if (!rc && m && (e->llm ? lr_llm_encode(e->llm, texts, m, out, &err)
+                            : lr_towers_text_encoder_encode(e->enc, texts, m, out, &err)))
+        rc = fail_from(f, &err);
+    for (size_t i = 0, k = 0; !rc && i < n; i++)
+        if (!contents[i]) memcpy(rows + i * e->dc, out + k++ * e->dc, e->dc * sizeof *rows);
+    free(texts);
+    free(out);
+    return rc;
+}
+
+/* Content rows for the new items: given, or the server's encoder over their text. */
 static int new_content(lr_rpc_engine *e, size_t n, const char *const *texts, const size_t *text_lens,
                        const float *const *contents, float *rows, lr_rpc_fail *f) {
-    char **copies = calloc(n, sizeof *copies);
+    char **copies = calloc(n ? n : 1, sizeof *copies);
     if (!copies) return lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
-    int rc = LR_RPC_OK;
+    int rc = LR_RPC_OK, any_text = 0;
     for (size_t i = 0; !rc && i < n; i++) {
         if (contents[i]) {
             memcpy(rows + i * e->dc, contents[i], e->dc * sizeof *rows);
-        } else if (!e->enc) {
+        } else if (!e->enc && !e->llm) {
             rc = lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "item %zu has text, but the server has no text encoder "
-                              "(start it with --encoder) ; send 'content' instead", i);
+                              "(start it with --encoder or --llm); send 'content' instead", i);
         } else if (!(copies[i] = strndup(texts[i], text_lens[i]))) {
             rc = lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
         } else {
-            lr_err err = {0};
-            if (lr_towers_text_encoder_encode(e->enc, (const char *const *)&copies[i], 1, rows + i * e->dc, &err))
-                rc = fail_from(f, &err);
+            any_text = 1;
         }
     }
+    if (!rc && any_text) rc = encode_texts(e, n, copies, contents, rows, f);
     for (size_t i = 0; i < n; i++) free(copies[i]);
     free(copies);
     return rc;

@@ -41,6 +41,7 @@ typedef struct {
     const char *content_path; /* the content matrix the items were embedded from (NULL: id mode) */
     const char *data_dir;     /* optional: item text for `item`, popularity for empty histories */
     const char *encoder_path; /* optional: the fitted text encoder, for add_items with text */
+    const char *llm_dir;      /* or optional: the LLM's model directory (towers/llm), the same */
 } lr_rpc_engine_config;
 
 int lr_rpc_engine_open(const lr_rpc_engine_config *cfg, lr_rpc_engine **out, lr_err *err);

@@ -143,6 +143,13 @@ void lr_cli_set_threads(size_t blas, size_t omp);
 /* Seconds on a monotonic clock, for the timings commands report. */
 double lr_cli_now(void);
 
+/* cmd_llm.c: content llm and content tokenize, and content encode's --llm: n texts through the
+ * LLM in dir; *out (n * *dim floats) is malloc'd, the caller frees it. */
+int lr_cmd_content_llm(int argc, char **argv);
+int lr_cmd_content_tokenize(int argc, char **argv);
+int lr_cli_llm_encode(const char *dir, const char *const *texts, size_t n, float **out, size_t *dim,
+                      lr_err *err);
+
 /* "learnrec <cmd>: <message>" on stderr; returns LR_EXIT_ERROR. */
 int lr_cli_fail(const char *cmd, const lr_err *err);
 /* "learnrec <cmd>: <message>\nTry 'learnrec <cmd> --help'." on stderr; returns LR_EXIT_USAGE. */

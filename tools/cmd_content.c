@@ -139,26 +139,28 @@ fail:
 }
 
 static int content_encode(int argc, char **argv) {
-    const char *cmd = "content encode", *encp = NULL, *out = NULL;
+    const char *cmd = "content encode", *encp = NULL, *llm = NULL, *out = NULL;
     lr_cli_strings list = {calloc((size_t)argc, sizeof(char *)), 0, (size_t)argc};
     const lr_cli_option opts[] = {
         {LR_OPT_STRING("encoder", &encp, "encoder.bin", "the encoder content fit saved")},
+        {LR_OPT_STRING("llm", &llm, "DIR", "or an LLM's model directory (as content llm)")},
         {LR_OPT_STRINGS("text", &list, "TEXT", "a text to encode; give it once per text")},
         {LR_OPT_STRING("out", &out, "one.npy", "write the vectors there instead")},
     };
     const lr_cli_spec spec = {
         .cmd = cmd,
-        .usage = "learnrec content encode --encoder encoder.bin --text \"...\" [--text ...]\n"
-                 "                               [--out one.npy]",
+        .usage = "learnrec content encode (--encoder encoder.bin | --llm DIR) --text \"...\"\n"
+                 "                               [--text ...] [--out one.npy]",
         .description =
-            "Encodes new text with a fitted encoder into the same space as the catalogue:\n"
-            "the cold-start path for a new item. One --text gives a 1-d .npy, several a\n"
+            "Encodes new text with a fitted encoder, or with the LLM whose output the\n"
+            "catalogue's content came from, into the same space as the catalogue: the\n"
+            "cold-start path for a new item. One --text gives a 1-d .npy, several a\n"
             "2-d one; without --out the vectors are printed as JSON arrays, one per line.",
         .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
     if (!list.v) return LR_EXIT_ERROR;
     int p = lr_cli_parse(&spec, argc, argv);
-    if (p == LR_CLI_RUN && (!encp || list.n == 0))
-        p = lr_cli_usage_error(cmd, "--encoder and at least one --text are required");
+    if (p == LR_CLI_RUN && (!encp == !llm || list.n == 0))
+        p = lr_cli_usage_error(cmd, "one of --encoder and --llm, and at least one --text, are required");
     if (p != LR_CLI_RUN) {
         free(list.v);
         return p;
@@ -169,14 +171,19 @@ static int content_encode(int argc, char **argv) {
     lr_text_encoder *enc = NULL;
     float *v = NULL;
     int rc = LR_EXIT_ERROR;
-    if (lr_towers_text_encoder_load(encp, &enc, &err)) goto fail;
-    size_t dim = lr_towers_text_encoder_dim(enc);
-    v = malloc(n * dim * sizeof *v);
-    if (!v) {
-        lr_err_set(&err, LR_ENOMEM, "out of memory");
-        goto fail;
+    size_t dim = 0;
+    if (llm) {
+        if (lr_cli_llm_encode(llm, texts, n, &v, &dim, &err)) goto fail;
+    } else {
+        if (lr_towers_text_encoder_load(encp, &enc, &err)) goto fail;
+        dim = lr_towers_text_encoder_dim(enc);
+        v = malloc(n * dim * sizeof *v);
+        if (!v) {
+            lr_err_set(&err, LR_ENOMEM, "out of memory");
+            goto fail;
+        }
+        if (lr_towers_text_encoder_encode(enc, texts, n, v, &err)) goto fail;
     }
-    if (lr_towers_text_encoder_encode(enc, texts, n, v, &err)) goto fail;
     if (out) {
         /* one text: a 1-d array of dim values; several: (n, dim) */
         if (lr_data_npy_write(out, v, n == 1 ? dim : n, n == 1 ? 0 : dim, LR_NPY_F32, &err))
@@ -248,7 +255,9 @@ int lr_cmd_content(int argc, char **argv) {
     static const lr_cli_command cmds[] = {
         {"fit", content_fit, "fit the built-in text encoder and embed every item"},
         {"import", content_import, "take an LLM's embeddings (.npy / .fvecs) for a dataset"},
-        {"encode", content_encode, "encode new text with a fitted encoder (cold start)"},
+        {"llm", lr_cmd_content_llm, "encode a catalogue with an LLM (Hugging Face model directory)"},
+        {"tokenize", lr_cmd_content_tokenize, "token ids of texts, as an LLM's tokenizer makes them"},
+        {"encode", content_encode, "encode new text with a fitted encoder or an LLM (cold start)"},
         {"info", content_info, "describe a content matrix or an encoder file"},
     };
     return lr_cli_dispatch(cmds, sizeof cmds / sizeof cmds[0], "learnrec content <command> [options]",

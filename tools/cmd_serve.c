@@ -17,6 +17,8 @@ static int serve_args(int argc, char **argv, lr_rpc_engine_config *ec, lr_rpc_se
         {LR_OPT_STRING("content", &ec->content_path, "C", "their content embeddings (not in id mode)")},
         {LR_OPT_STRING("data", &ec->data_dir, "DIR", "item text for `item`, popularity for empty histories")},
         {LR_OPT_STRING("encoder", &ec->encoder_path, "E", "the fitted text encoder: add_items with text")},
+        {LR_OPT_STRING("llm", &ec->llm_dir, "DIR", "or the LLM the content came from (content llm):\n"
+                                                   "add_items with text runs it")},
         {LR_OPT_STRING("listen", &sc->listen, "HOST:PORT", "msgpack-rpc")},
         {LR_OPT_STRING("http", &sc->http, "HOST:PORT", "HTTP (off unless given)")},
         {LR_OPT_SIZE("threads", &sc->threads, 1, 256, "N", "worker threads (default: the number of cores)"),
@@ -35,9 +37,10 @@ static int serve_args(int argc, char **argv, lr_rpc_engine_config *ec, lr_rpc_se
     };
     const lr_cli_spec spec = {
         .cmd = "serve",
-        .usage = "learnrec serve --index DIR --model M [--content C] [--data DIR] [--encoder E]\n"
-                 "                      [--listen HOST:PORT] [--http HOST:PORT] [--threads N]\n"
-                 "                      [--admin-token T] [--max-frame BYTES] [--max-history N]\n"
+        .usage = "learnrec serve --index DIR --model M [--content C] [--data DIR]\n"
+                 "                      [--encoder E | --llm DIR] [--listen HOST:PORT]\n"
+                 "                      [--http HOST:PORT] [--threads N] [--admin-token T]\n"
+                 "                      [--max-frame BYTES] [--max-history N]\n"
                  "                      [--max-k N] [--max-batch N] [--queue N] [--deadline-ms MS]",
         .description =
             "Serves recommendations over msgpack-rpc (--listen, default 127.0.0.1:7070) and HTTP\n"

@@ -119,8 +119,8 @@ LR_TEST(engine_open_fails_cleanly_at_every_allocation) {
     int rc = world_up(&w, &err);
     if (rc) lr_test_rmdir(w.dir);
     CHECK_OK(rc, err);
-    lr_rpc_engine_config bare = {w.index, w.model, w.content, NULL, NULL};
-    lr_rpc_engine_config full = {w.index, w.model, w.content, w.data, w.encoder};
+    lr_rpc_engine_config bare = {w.index, w.model, w.content, NULL, NULL, NULL};
+    lr_rpc_engine_config full = {w.index, w.model, w.content, w.data, w.encoder, NULL};
     lr_oom_steps s = {0, ""};
     lr_oom_step(&s, "lr_rpc_engine_open (model, content, index)", engine_open, &bare, engine_free);
     lr_oom_step(&s, "lr_rpc_engine_open (and a dataset, an encoder)", engine_open, &full,
@@ -133,7 +133,7 @@ LR_TEST(server_new_fails_cleanly_at_every_allocation) {
     world w;
     lr_err err = {0, ""};
     int rc = world_up(&w, &err);
-    lr_rpc_engine_config ec = {w.index, w.model, w.content, NULL, NULL};
+    lr_rpc_engine_config ec = {w.index, w.model, w.content, NULL, NULL, NULL};
     server_ctx sc = {lr_rpc_server_config_default(), NULL};
     if (!rc) rc = lr_rpc_engine_open(&ec, &sc.engine, &err);
     if (rc) lr_test_rmdir(w.dir);

@@ -79,7 +79,7 @@ static int world_up(world *w, lr_rpc_server_config sc, lr_err *err) {
     if (!rc) rc = lr_data_matrix_open(w->content, N_ITEMS, &w->ct, err);
     if (!rc) rc = lr_towers_item_embed(w->pal, w->ct, NULL, N_ITEMS, w->items, err);
     if (!rc) rc = publish(w, "IVF8,Flat", err);
-    lr_rpc_engine_config ec = {w->index, w->model, w->content, NULL, NULL};
+    lr_rpc_engine_config ec = {w->index, w->model, w->content, NULL, NULL, NULL};
     if (!rc) rc = lr_rpc_engine_open(&ec, &w->engine, err);
     sc.listen = "127.0.0.1:0";
     sc.http = "127.0.0.1:0";

@@ -161,7 +161,7 @@ usage_error opt_required_one "--connect HOST:PORT is required" query --history 1
 usage_error opt_extra_argument "learnrec eval: unexpected argument 'extra'" eval --data d --model m extra
 usage_error opt_second_positional "expected one DIR; unexpected argument 'b'" index info a b
 usage_error opt_missing_positional "learnrec content info: missing FILE" content info
-usage_error opt_repeated_needs_one "--encoder and at least one --text are required" content encode --encoder e
+usage_error opt_repeated_needs_one "one of --encoder and --llm, and at least one --text, are required" content encode --encoder e
 # "--" ends the options: what follows is an argument even if it starts with '-'
 run opt_double_dash_ends_options 1 "$bin" dataset info -- -x && expect opt_double_dash_ends_options "-x" "$err"
 # the help is made from the table: every option with its value's name and its default, on stdout

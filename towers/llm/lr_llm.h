@@ -114,7 +114,8 @@ int lr_llm_encoder_open(const char *dir, const lr_llm_encoder_options *opt, lr_l
                         lr_err *err);
 void lr_llm_encoder_free(lr_llm_encoder *e); /* NULL is a no-op */
 
-size_t lr_llm_encoder_dim(const lr_llm_encoder *e); /* the model's hidden size */
+size_t lr_llm_encoder_dim(const lr_llm_encoder *e);        /* the model's hidden size */
+size_t lr_llm_encoder_max_tokens(const lr_llm_encoder *e); /* after capping at max_positions */
 const lr_llm_model *lr_llm_encoder_model(const lr_llm_encoder *e);
 const lr_llm_tokenizer *lr_llm_encoder_tokenizer(const lr_llm_encoder *e);
 
