@@ -434,6 +434,7 @@ static int meta_line(lr_data_builder *b, const line_reader *r, unsigned char *se
     }
     /* A meta line with no title, brand or category gives no text: NULL, as with no meta. */
     if (text[0]) rc = lr_data_builder_item_text(b, (size_t)item, text, strlen(text), err);
+    if (!rc) rc = lr_data_builder_item_fields(b, (size_t)item, title, brand, category, err);
 done:
     json_decref(obj);
     free(title);

@@ -26,13 +26,29 @@ int lr_data_builder_item(lr_data_builder *b, const char *token, size_t len, int6
     lr_data *d = b->d;
     int rc = lr_data_strmap_intern(&d->item_index, &d->item_tokens, token, len, index, err);
     if (rc) return rc;
-    if ((size_t)*index == d->item_texts.n) return lr_data_strlist_push(&d->item_texts, NULL, 0, err);
+    if ((size_t)*index == d->item_texts.n && (rc = lr_data_strlist_push(&d->item_texts, NULL, 0, err)))
+        return rc;
+    for (int f = 0; f < LR_DATA_NUM_FIELDS; f++)
+        if ((size_t)*index == d->item_fields[f].n &&
+            (rc = lr_data_strlist_push(&d->item_fields[f], NULL, 0, err)))
+            return rc;
     return LR_OK;
 }
 
 int lr_data_builder_item_text(lr_data_builder *b, size_t item, const char *text, size_t len,
                               lr_err *err) {
     return lr_data_strlist_set(&b->d->item_texts, item, text, len, err);
+}
+
+int lr_data_builder_item_fields(lr_data_builder *b, size_t item, const char *title,
+                                const char *brand, const char *category, lr_err *err) {
+    const char *v[LR_DATA_NUM_FIELDS] = {title, brand, category};
+    for (int f = 0; f < LR_DATA_NUM_FIELDS; f++) {
+        if (!v[f] || !v[f][0]) continue;
+        int rc = lr_data_strlist_set(&b->d->item_fields[f], item, v[f], strlen(v[f]), err);
+        if (rc) return rc;
+    }
+    return LR_OK;
 }
 
 int lr_data_builder_user(lr_data_builder *b, const char *token, size_t len, int64_t *index,
@@ -97,6 +113,7 @@ void lr_data_free(lr_data *d) {
     if (!d) return;
     lr_data_strlist_free(&d->item_tokens);
     lr_data_strlist_free(&d->item_texts);
+    for (int f = 0; f < LR_DATA_NUM_FIELDS; f++) lr_data_strlist_free(&d->item_fields[f]);
     lr_data_strlist_free(&d->user_tokens);
     lr_data_strmap_free(&d->item_index);
     lr_data_strmap_free(&d->user_index);
@@ -127,6 +144,20 @@ const char *lr_data_item_token(const lr_data *d, size_t item) {
 const char *lr_data_item_text(const lr_data *d, size_t item) {
     return lr_data_strlist_get(&d->item_texts, item);
 }
+const char *lr_data_item_field(const lr_data *d, size_t item, lr_data_field f) {
+    if ((unsigned)f >= LR_DATA_NUM_FIELDS) return NULL;
+    return lr_data_strlist_get(&d->item_fields[f], item);
+}
+
+const char *lr_data_field_name(lr_data_field f) {
+    switch (f) {
+    case LR_FIELD_TITLE: return "title";
+    case LR_FIELD_BRAND: return "brand";
+    case LR_FIELD_CATEGORY: return "category";
+    }
+    return "unknown";
+}
+
 const char *lr_data_user_token(const lr_data *d, size_t user) {
     return lr_data_strlist_get(&d->user_tokens, user);
 }

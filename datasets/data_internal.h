@@ -40,6 +40,7 @@ struct lr_data {
     lr_data_format format;
     lr_strlist item_tokens;
     lr_strlist item_texts;
+    lr_strlist item_fields[LR_DATA_NUM_FIELDS]; /* by lr_data_field, in step with item_texts */
     lr_strlist user_tokens;
     lr_strmap item_index; /* item token -> item index */
     lr_strmap user_index; /* user token -> user index */
@@ -56,11 +57,14 @@ typedef struct {
 } lr_data_builder;
 
 int lr_data_builder_init(lr_data_builder *b, lr_data_format format, lr_err *err);
-/* Interns an item token; a new item starts without text. */
+/* Interns an item token; a new item starts without text or fields. */
 int lr_data_builder_item(lr_data_builder *b, const char *token, size_t len, int64_t *index,
                          lr_err *err);
 int lr_data_builder_item_text(lr_data_builder *b, size_t item, const char *text, size_t len,
                               lr_err *err);
+/* Sets the item's fields; NULL or "" leaves a field absent (an earlier value stays). */
+int lr_data_builder_item_fields(lr_data_builder *b, size_t item, const char *title,
+                                const char *brand, const char *category, lr_err *err);
 int lr_data_builder_user(lr_data_builder *b, const char *token, size_t len, int64_t *index,
                          lr_err *err);
 /* Appends the sequence of the next user (users get sequences in index order). */

@@ -58,8 +58,10 @@ lr_synth_config lr_data_synth_config_default(void);
 int lr_data_synth(const lr_synth_config *cfg, lr_data **out, lr_err *err);
 
 /* Writes RecBole atomic files `dir/prefix.inter` (user_id, item_id, timestamp) and
- * `dir/prefix.item` (item_id, text), which lr_data_load reads back into an equal dataset.
- * Creates `dir` when missing. Files are written aside and renamed into place. */
+ * `dir/prefix.item`, which lr_data_load reads back into an equal dataset (texts and fields):
+ * columns item_id, text, then title, brand, categories when any item has a field (the text
+ * column stays second: it is the text as given, whatever the fields). An absent text or field
+ * is an empty value. Creates `dir` when missing. Files are written aside and renamed into place. */
 int lr_data_write_recbole(const lr_data *d, const char *dir, const char *prefix, lr_err *err);
 
 void lr_data_free(lr_data *d); /* NULL is a no-op */
@@ -77,6 +79,18 @@ size_t lr_data_num_interactions(const lr_data *d); /* sum of all sequence length
 const char *lr_data_item_token(const lr_data *d, size_t item);
 const char *lr_data_item_text(const lr_data *d, size_t item);
 const char *lr_data_user_token(const lr_data *d, size_t user);
+
+/* The parts an item's prompt text is made of, when the files give them: Amazon meta (title,
+ * brand, category path "c1 > c2"), the synthetic catalogue, RecBole/UniSRec item files with
+ * title / brand / category columns. A file with only a free `text` column gives no fields. */
+typedef enum { LR_FIELD_TITLE = 0, LR_FIELD_BRAND = 1, LR_FIELD_CATEGORY = 2 } lr_data_field;
+#define LR_DATA_NUM_FIELDS 3
+
+/* The item's field f, or NULL when the item has none (never ""; NULL too for an item or f out
+ * of range). Unless its file gave the text itself, the item text was built from these:
+ * "Title: t. Brand: b. Category: c", absent ones left out (RecBole files add other columns). */
+const char *lr_data_item_field(const lr_data *d, size_t item, lr_data_field f);
+const char *lr_data_field_name(lr_data_field f); /* "title", "brand", "category" */
 
 /* Looks an external item id up; returns the item index or -1. */
 int64_t lr_data_find_item(const lr_data *d, const char *token);

@@ -137,25 +137,38 @@ static int is_any(const char *s, const char *const *names) {
     return 0;
 }
 
-/* Text for one line of a .text / .item file: a `text` column verbatim, else a LEARN prompt from
- * title, brand and category columns, followed by any other text columns as "name: value.". */
-static char *line_text(const lr_atomic *a, int id_col) {
-    static const char *const titles[] = {"title", "movie_title", "name", NULL};
-    static const char *const brands[] = {"brand", NULL};
-    static const char *const cats[] = {"categories", "category", "class", "genre", "genres", NULL};
-    int text_col = lr_data_atomic_col(a, "text");
-    if (text_col >= 0) return strdup(a->fields[text_col]);
-    const char *title = NULL, *brand = NULL, *cat = NULL;
-    size_t extra = 0;
+static const char *const title_cols[] = {"title", "movie_title", "name", NULL};
+static const char *const brand_cols[] = {"brand", NULL};
+static const char *const cat_cols[] = {"categories", "category", "class", "genre", "genres", NULL};
+
+static int is_field_col(const char *name) {
+    return is_any(name, title_cols) || is_any(name, brand_cols) || is_any(name, cat_cols);
+}
+
+/* The current line's title, brand and category (by lr_data_field; NULL without such a column;
+ * of two columns of a kind the later wins). */
+static void line_fields(const lr_atomic *a, int id_col, const char *v[LR_DATA_NUM_FIELDS]) {
+    v[LR_FIELD_TITLE] = v[LR_FIELD_BRAND] = v[LR_FIELD_CATEGORY] = NULL;
     for (size_t i = 0; i < a->ncols; i++) {
         if ((int)i == id_col) continue;
-        if (is_any(a->col_names[i], titles)) title = a->fields[i];
-        else if (is_any(a->col_names[i], brands)) brand = a->fields[i];
-        else if (is_any(a->col_names[i], cats)) cat = a->fields[i];
-        else if (a->fields[i][0] && strncmp(a->col_types[i], "token", 5) == 0)
-            extra += strlen(a->col_names[i]) + strlen(a->fields[i]) + 5;
+        if (is_any(a->col_names[i], title_cols)) v[LR_FIELD_TITLE] = a->fields[i];
+        else if (is_any(a->col_names[i], brand_cols)) v[LR_FIELD_BRAND] = a->fields[i];
+        else if (is_any(a->col_names[i], cat_cols)) v[LR_FIELD_CATEGORY] = a->fields[i];
     }
-    char *head = lr_data_prompt_text(title, brand, cat);
+}
+
+/* Text for one line of a .text / .item file: a `text` column verbatim (the fields beside it
+ * do not change it), else a LEARN prompt from the fields v, followed by any other text columns
+ * as "name: value.". */
+static char *line_text(const lr_atomic *a, int id_col, const char *const v[LR_DATA_NUM_FIELDS]) {
+    int text_col = lr_data_atomic_col(a, "text");
+    if (text_col >= 0) return strdup(a->fields[text_col]);
+    size_t extra = 0;
+    for (size_t i = 0; i < a->ncols; i++)
+        if ((int)i != id_col && !is_field_col(a->col_names[i]) && a->fields[i][0] &&
+            strncmp(a->col_types[i], "token", 5) == 0)
+            extra += strlen(a->col_names[i]) + strlen(a->fields[i]) + 5;
+    char *head = lr_data_prompt_text(v[LR_FIELD_TITLE], v[LR_FIELD_BRAND], v[LR_FIELD_CATEGORY]);
     if (!head || !extra) return head;
     size_t k = strlen(head);
     char *out = realloc(head, k + extra + 1);
@@ -164,8 +177,7 @@ static char *line_text(const lr_atomic *a, int id_col) {
         return NULL;
     }
     for (size_t i = 0; i < a->ncols; i++) {
-        if ((int)i == id_col || is_any(a->col_names[i], titles) || is_any(a->col_names[i], brands) ||
-            is_any(a->col_names[i], cats) || !a->fields[i][0] ||
+        if ((int)i == id_col || is_field_col(a->col_names[i]) || !a->fields[i][0] ||
             strncmp(a->col_types[i], "token", 5) != 0)
             continue;
         const char *sep = !k ? "" : out[k - 1] == '.' ? " " : ". ";
@@ -208,7 +220,12 @@ static int load_item_text(lr_data_builder *b, const char *path, int known_only, 
                             a.lineno, tok);
             break;
         }
-        char *text = line_text(&a, id_col);
+        const char *v[LR_DATA_NUM_FIELDS];
+        line_fields(&a, id_col, v);
+        rc = lr_data_builder_item_fields(b, (size_t)item, v[LR_FIELD_TITLE], v[LR_FIELD_BRAND],
+                                         v[LR_FIELD_CATEGORY], err);
+        if (rc) break;
+        char *text = line_text(&a, id_col, v);
         if (text && !text[0]) { /* an empty text field means no text */
             free(text);
             continue;

@@ -406,13 +406,15 @@ static int make_items(synth *s, lr_data_builder *b, lr_err *err) {
         s->item_leaf[i] = leaf;
         s->item_brand[i] = br;
         make_title(s, leaf, br, title, sizeof title);
-        char *text = lr_data_prompt_text(title, s->brands[br].name, s->leaves[leaf].path);
+        const char *brand = s->brands[br].name, *category = s->leaves[leaf].path;
+        char *text = lr_data_prompt_text(title, brand, category);
         if (!text)
             return lr_err_set(err, LR_ENOMEM, "out of memory writing the text of item %zu", i);
         int64_t idx;
         int len = snprintf(token, sizeof token, "%zu", i);
         int rc = lr_data_builder_item(b, token, (size_t)len, &idx, err);
         if (!rc) rc = lr_data_builder_item_text(b, (size_t)idx, text, strlen(text), err);
+        if (!rc) rc = lr_data_builder_item_fields(b, (size_t)idx, title, brand, category, err);
         free(text);
         if (rc) return rc;
     }

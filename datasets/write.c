@@ -1,4 +1,5 @@
-/* Writing a dataset as RecBole atomic files (ratings with timestamps, item text, users). */
+/* Writing a dataset as RecBole atomic files (ratings with timestamps, item text and fields,
+ * users). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +16,50 @@ static int check_field(const char *s, const char *what, size_t i, lr_err *err) {
     return LR_OK;
 }
 
-/* Writes one file next to its final name, then renames it into place. */
+static void write_inter(FILE *f, const lr_data *d) {
+    /* the position in a sequence is its timestamp */
+    fputs("user_id:token\titem_id:token\ttimestamp:float\n", f);
+    for (size_t u = 0; u < lr_data_num_users(d); u++) {
+        size_t len;
+        const int32_t *s = lr_data_user_sequence(d, u, &len);
+        for (size_t i = 0; i < len; i++)
+            fprintf(f, "%s\t%s\t%zu\n", lr_data_user_token(d, u), lr_data_item_token(d, (size_t)s[i]), i);
+    }
+}
+
+static int has_fields(const lr_data *d) {
+    for (size_t i = 0; i < lr_data_num_items(d); i++)
+        for (int k = 0; k < LR_DATA_NUM_FIELDS; k++)
+            if (lr_data_item_field(d, i, (lr_data_field)k)) return 1;
+    return 0;
+}
+
+/* The text column stays second, as it was before fields: scripts read it by position, and it
+ * keeps a text that is not made of the fields alone (a RecBole file's extra columns) as it is.
+ * The loader takes the text from it and the fields from the columns after it. */
+static void write_items(FILE *f, const lr_data *d) {
+    int fields = has_fields(d);
+    fputs(fields ? "item_id:token\ttext:token_seq\ttitle:token_seq\tbrand:token\tcategories:token_seq\n"
+                 : "item_id:token\ttext:token_seq\n", f);
+    for (size_t i = 0; i < lr_data_num_items(d); i++) {
+        const char *t = lr_data_item_text(d, i);
+        fprintf(f, "%s\t%s", lr_data_item_token(d, i), t ? t : "");
+        for (int k = 0; fields && k < LR_DATA_NUM_FIELDS; k++) {
+            const char *v = lr_data_item_field(d, i, (lr_data_field)k);
+            fprintf(f, "\t%s", v ? v : "");
+        }
+        fputc('\n', f);
+    }
+}
+
+static void write_users(FILE *f, const lr_data *d) {
+    fputs("user_id:token\n", f);
+    for (size_t u = 0; u < lr_data_num_users(d); u++) fprintf(f, "%s\n", lr_data_user_token(d, u));
+}
+
+/* Writes one file next to its final name with `body`, then renames it into place. */
 static int write_file(const lr_data *d, const char *dir, const char *prefix, const char *suffix,
-                      int which, lr_err *err) {
+                      void (*body)(FILE *f, const lr_data *d), lr_err *err) {
     size_t n = strlen(prefix) + strlen(suffix) + 8;
     char *name = malloc(n), *tmpname = malloc(n);
     char *path = NULL, *tmp = NULL;
@@ -34,25 +76,7 @@ static int write_file(const lr_data *d, const char *dir, const char *prefix, con
         rc = lr_err_set(err, LR_EIO, "%s: cannot create: %s", tmp, strerror(errno));
         goto done;
     }
-    if (which == 0) { /* interactions: the position in a sequence is its timestamp */
-        fputs("user_id:token\titem_id:token\ttimestamp:float\n", f);
-        for (size_t u = 0; u < lr_data_num_users(d); u++) {
-            size_t len;
-            const int32_t *s = lr_data_user_sequence(d, u, &len);
-            for (size_t i = 0; i < len; i++)
-                fprintf(f, "%s\t%s\t%zu\n", lr_data_user_token(d, u),
-                        lr_data_item_token(d, (size_t)s[i]), i);
-        }
-    } else if (which == 1) {
-        fputs("item_id:token\ttext:token_seq\n", f);
-        for (size_t i = 0; i < lr_data_num_items(d); i++) {
-            const char *t = lr_data_item_text(d, i);
-            fprintf(f, "%s\t%s\n", lr_data_item_token(d, i), t ? t : "");
-        }
-    } else {
-        fputs("user_id:token\n", f);
-        for (size_t u = 0; u < lr_data_num_users(d); u++) fprintf(f, "%s\n", lr_data_user_token(d, u));
-    }
+    body(f, d);
     if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) {
         rc = lr_err_set(err, LR_EIO, "%s: write failed: %s", tmp, strerror(errno));
         goto done;
@@ -86,6 +110,11 @@ int lr_data_write_recbole(const lr_data *d, const char *dir, const char *prefix,
     for (size_t i = 0; i < lr_data_num_items(d); i++) {
         int rc = check_field(lr_data_item_token(d, i), "item id", i, err);
         if (!rc) rc = check_field(lr_data_item_text(d, i), "the text of item", i, err);
+        for (int k = 0; !rc && k < LR_DATA_NUM_FIELDS; k++) {
+            char what[32];
+            snprintf(what, sizeof what, "the %s of item", lr_data_field_name((lr_data_field)k));
+            rc = check_field(lr_data_item_field(d, i, (lr_data_field)k), what, i, err);
+        }
         if (rc) return rc;
     }
     for (size_t u = 0; u < lr_data_num_users(d); u++) {
@@ -95,8 +124,8 @@ int lr_data_write_recbole(const lr_data *d, const char *dir, const char *prefix,
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
         return lr_err_set(err, LR_EIO, "mkdir(%s): %s", dir, strerror(errno));
     /* Items and users first: a reader that sees the .inter file sees a complete set. */
-    int rc = write_file(d, dir, prefix, ".item", 1, err);
-    if (!rc) rc = write_file(d, dir, prefix, ".user", 2, err);
-    if (!rc) rc = write_file(d, dir, prefix, ".inter", 0, err);
+    int rc = write_file(d, dir, prefix, ".item", write_items, err);
+    if (!rc) rc = write_file(d, dir, prefix, ".user", write_users, err);
+    if (!rc) rc = write_file(d, dir, prefix, ".inter", write_inter, err);
     return rc;
 }

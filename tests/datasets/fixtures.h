@@ -8,6 +8,7 @@
 
 #include <zlib.h>
 
+#include "lr_data.h"
 #include "lr_test.h"
 
 /* The header of a sequence split's .inter files. */
@@ -36,6 +37,51 @@ static inline int lr_test_write_gz(const char *dir, const char *name, const char
     size_t n = strlen(text);
     int ok = n == 0 || gzwrite(f, text, (unsigned)n) == (int)n;
     return (gzclose(f) == Z_OK && ok) ? 0 : -1;
+}
+
+/* Checks that b holds what a holds: every item's token, text and fields, every user's token
+ * and sequence. */
+static inline void lr_test_check_equal_data(lr_test_ctx *lr_t_, const lr_data *a, const lr_data *b) {
+    CHECK_EQ(lr_data_num_items(b), lr_data_num_items(a));
+    CHECK_EQ(lr_data_num_users(b), lr_data_num_users(a));
+    CHECK_EQ(lr_data_num_interactions(b), lr_data_num_interactions(a));
+    for (size_t i = 0; i < lr_data_num_items(a); i++) {
+        CHECK_STR_EQ(lr_data_item_token(b, i), lr_data_item_token(a, i));
+        const char *ta = lr_data_item_text(a, i), *tb = lr_data_item_text(b, i);
+        if (!ta != !tb) LR_FAIL_("item %zu: text '%s' became '%s'", i, ta ? ta : "(null)", tb ? tb : "(null)");
+        if (ta) CHECK_STR_EQ(tb, ta);
+        for (int f = 0; f < LR_DATA_NUM_FIELDS; f++) {
+            const char *fa = lr_data_item_field(a, i, (lr_data_field)f);
+            const char *fb = lr_data_item_field(b, i, (lr_data_field)f);
+            if (!fa != !fb)
+                LR_FAIL_("item %zu: %s '%s' became '%s'", i, lr_data_field_name((lr_data_field)f),
+                         fa ? fa : "(null)", fb ? fb : "(null)");
+            if (fa) CHECK_STR_EQ(fb, fa);
+        }
+    }
+    for (size_t u = 0; u < lr_data_num_users(a); u++) {
+        size_t na, nb;
+        const int32_t *sa = lr_data_user_sequence(a, u, &na), *sb = lr_data_user_sequence(b, u, &nb);
+        CHECK_EQ(na, nb);
+        CHECK(na == 0 || memcmp(sa, sb, na * sizeof *sa) == 0);
+        CHECK_STR_EQ(lr_data_user_token(b, u), lr_data_user_token(a, u));
+    }
+}
+
+/* Writes a as RecBole files "copy.*" into a fresh directory, loads them back and checks that the
+ * copy equals a (lr_test_check_equal_data). */
+static inline void lr_test_check_round_trip(lr_test_ctx *lr_t_, const lr_data *a) {
+    lr_err err = {0};
+    lr_data *b = NULL;
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    int rc = lr_data_write_recbole(a, dir, "copy", &err);
+    int rc2 = rc ? rc : lr_data_load(dir, &b, &err);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    CHECK_OK(rc2, err);
+    lr_test_check_equal_data(lr_t_, a, b);
+    lr_data_free(b);
 }
 
 #endif /* LR_TEST_DATASET_FIXTURES_H */

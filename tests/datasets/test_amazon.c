@@ -151,6 +151,10 @@ LR_TEST(item_text_joins_title_brand_category) {
     CHECK_OK(lr_data_load_amazon(dir, "Tools", &d, &err), err);
     CHECK_STR_EQ(lr_data_item_text(d, 0),
                  "Title: Drill <b>X</b>. Brand: Acme. Category: Tools & Home > Power Tools");
+    /* the fields are the cleaned values the text was made of */
+    CHECK_STR_EQ(lr_data_item_field(d, 0, LR_FIELD_TITLE), "Drill <b>X</b>");
+    CHECK_STR_EQ(lr_data_item_field(d, 0, LR_FIELD_BRAND), "Acme");
+    CHECK_STR_EQ(lr_data_item_field(d, 0, LR_FIELD_CATEGORY), "Tools & Home > Power Tools");
     lr_data_free(d);
     lr_test_rmdir(dir);
 }
@@ -173,6 +177,13 @@ LR_TEST(items_without_meta_have_null_text) {
     CHECK_STR_EQ(lr_data_item_text(d, (size_t)item(d, "B")), "Title: Saw.");
     CHECK(lr_data_item_text(d, (size_t)item(d, "C")) == NULL); /* meta with nothing in it */
     CHECK_EQ(lr_data_get_stats(d).items_without_text, 2);
+    CHECK_STR_EQ(lr_data_item_field(d, (size_t)item(d, "B"), LR_FIELD_TITLE), "Saw");
+    CHECK(lr_data_item_field(d, (size_t)item(d, "B"), LR_FIELD_BRAND) == NULL);
+    CHECK(lr_data_item_field(d, (size_t)item(d, "B"), LR_FIELD_CATEGORY) == NULL);
+    for (int f = 0; f < LR_DATA_NUM_FIELDS; f++) {
+        CHECK(lr_data_item_field(d, (size_t)item(d, "A"), (lr_data_field)f) == NULL); /* no meta */
+        CHECK(lr_data_item_field(d, (size_t)item(d, "C"), (lr_data_field)f) == NULL); /* blank ones */
+    }
     lr_data_free(d);
     lr_test_rmdir(dir);
 }
@@ -510,6 +521,115 @@ LR_TEST(load_refuses_a_directory_with_two_categories) {
     CHECK(d == NULL);
 }
 
+/* ---- fields through lr_data_write_recbole ------------------------------------------------------ */
+
+/* Items with every field, with some missing, with none (meta without them, or no meta). */
+static int write_fielded(const char *dir) {
+    char text[4096] = "";
+    review(text, sizeof text, "U1", "A", 1);
+    review(text, sizeof text, "U1", "B", 2);
+    review(text, sizeof text, "U1", "C", 3);
+    review(text, sizeof text, "U2", "D", 1);
+    review(text, sizeof text, "U2", "E", 2);
+    review(text, sizeof text, "U2", "A", 3);
+    return lr_test_write_gz(dir, "Tools_5.json.gz", text) ||
+           lr_test_write_gz(dir, "meta_Tools.json.gz",
+                            "{\"asin\": \"A\", \"title\": \"Drill No. 5.\", \"brand\": \"Acme\", "
+                            "\"category\": [\"Tools\", \"Drills\"]}\n"
+                            "{\"asin\": \"B\", \"brand\": \"Bosch\", \"category\": [\"Tools\"]}\n"
+                            "{\"asin\": \"C\", \"title\": \"Saw\"}\n"
+                            "{\"asin\": \"D\", \"category\": []}\n");
+}
+
+LR_TEST(fields_build_the_item_text) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_data *d = NULL;
+    lr_err err = {0};
+    int rc = write_fielded(dir) ? 999 : lr_data_load_amazon(dir, "Tools", &d, &err);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    size_t bad = SIZE_MAX;
+    for (size_t i = 0; i < lr_data_num_items(d); i++) {
+        const char *t = lr_data_item_field(d, i, LR_FIELD_TITLE);
+        const char *b = lr_data_item_field(d, i, LR_FIELD_BRAND);
+        const char *c = lr_data_item_field(d, i, LR_FIELD_CATEGORY);
+        char *want = lr_data_prompt_text(t, b, c);
+        const char *got = lr_data_item_text(d, i);
+        if (!want || (want[0] ? !got || strcmp(got, want) != 0 : got != NULL)) bad = bad < i ? bad : i;
+        free(want);
+    }
+    CHECK_STR_EQ(lr_data_item_field(d, (size_t)item(d, "A"), LR_FIELD_TITLE), "Drill No. 5.");
+    CHECK_STR_EQ(lr_data_item_field(d, (size_t)item(d, "B"), LR_FIELD_BRAND), "Bosch");
+    CHECK(lr_data_item_field(d, (size_t)item(d, "B"), LR_FIELD_TITLE) == NULL);
+    lr_data_free(d);
+    CHECK_EQ(bad, SIZE_MAX); /* else: the first item whose text is not its fields' prompt */
+}
+
+LR_TEST(written_catalogue_loads_back_with_fields) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_data *d = NULL;
+    lr_err err = {0};
+    int rc = write_fielded(dir) ? 999 : lr_data_load_amazon(dir, "Tools", &d, &err);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    lr_test_check_round_trip(lr_t_, d);
+    lr_data_free(d);
+}
+
+/* Rewrites dir/name without its second tab-separated column; 0 on success. */
+static int drop_second_column(const char *dir, const char *name) {
+    size_t cap = 1 << 16;
+    char *in = malloc(cap), *out = malloc(cap);
+    long n = in && out ? lr_test_read_bytes(dir, name, (unsigned char *)in, cap - 1) : -1;
+    int rc = n < 0 || (size_t)n == cap - 1 ? -1 : 0;
+    if (!rc) {
+        in[n] = '\0';
+        size_t k = 0;
+        for (char *line = in, *nl; *line; line = nl + 1) {
+            nl = strchr(line, '\n');
+            char *t1 = strchr(line, '\t'), *t2 = t1 && t1 < nl ? strchr(t1 + 1, '\t') : NULL;
+            if (!nl || !t2 || t2 > nl) {
+                rc = -1;
+                break;
+            }
+            memcpy(out + k, line, (size_t)(t1 - line));
+            k += (size_t)(t1 - line);
+            memcpy(out + k, t2, (size_t)(nl + 1 - t2));
+            k += (size_t)(nl + 1 - t2);
+        }
+        out[k] = '\0';
+    }
+    if (!rc) rc = lr_test_write_file(dir, name, out);
+    free(in);
+    free(out);
+    return rc;
+}
+
+/* The text column is not needed to get the text back: the loader makes the same prompt from
+ * the title, brand and categories columns, byte for byte, also with fields missing. */
+LR_TEST(field_columns_alone_rebuild_the_written_text) {
+    char *dir = lr_test_tmpdir(), *out = lr_test_tmpdir();
+    lr_data *a = NULL, *b = NULL;
+    lr_err err = {0};
+    int rc = !dir || !out || write_fielded(dir) ? 999 : lr_data_load_amazon(dir, "Tools", &a, &err);
+    if (!rc) rc = lr_data_write_recbole(a, out, "copy", &err);
+    if (!rc) rc = drop_second_column(out, "copy.item") ? 999 : lr_data_load(out, &b, &err);
+    char head[256] = "";
+    long hn = rc ? -1 : lr_test_read_bytes(out, "copy.item", (unsigned char *)head, sizeof head - 1);
+    if (hn > 0) head[hn] = '\0';
+    lr_test_rmdir(dir);
+    lr_test_rmdir(out);
+    CHECK_OK(rc, err);
+    static const char no_text[] = "item_id:token\ttitle:token_seq\tbrand:token\tcategories:token_seq\n";
+    CHECK(strncmp(head, no_text, sizeof no_text - 1) == 0);
+    CHECK(lr_data_get_stats(a).items_without_text == 2); /* D (blank meta) and E (none) */
+    lr_test_check_equal_data(lr_t_, a, b);
+    lr_data_free(a);
+    lr_data_free(b);
+}
+
 LR_TEST_MAIN(LR_CASE(sequences_sorted_by_time_ties_keep_file_order),
              LR_CASE(long_sequence_sort_is_stable), LR_CASE(duplicate_reviews_are_kept),
              LR_CASE(blank_lines_are_skipped_but_counted),
@@ -527,4 +647,6 @@ LR_TEST_MAIN(LR_CASE(sequences_sorted_by_time_ties_keep_file_order),
              LR_CASE(meta_category_not_array_is_format_error),
              LR_CASE(empty_reviews_file_is_format_error), LR_CASE(null_arguments_are_invalid),
              LR_CASE(load_discovers_the_category_in_a_directory),
-             LR_CASE(load_refuses_a_directory_with_two_categories))
+             LR_CASE(load_refuses_a_directory_with_two_categories),
+             LR_CASE(fields_build_the_item_text), LR_CASE(written_catalogue_loads_back_with_fields),
+             LR_CASE(field_columns_alone_rebuild_the_written_text))

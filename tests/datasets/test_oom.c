@@ -242,17 +242,25 @@ LR_TEST(writers_fail_cleanly_at_every_allocation) {
     char path[4200];
     lr_test_path(path, sizeof path, dir, "R");
     int rc = write_bare_ratings(dir) ? LR_EIO : lr_data_load(path, &d, &err);
-    if (rc) lr_test_rmdir(dir);
+    lr_data *fielded = NULL; /* items with title and category fields: the wider .item file */
+    lr_test_path(path, sizeof path, dir, "M");
+    if (!rc) rc = write_ratings(dir) ? LR_EIO : lr_data_load(path, &fielded, &err);
+    if (rc) {
+        lr_data_free(d);
+        lr_test_rmdir(dir);
+    }
     CHECK_OK(rc, err);
-    write_ctx w = {d, dir};
+    write_ctx w = {d, dir}, wf = {fielded, dir};
     char npy[4200], st[4200];
     lr_test_path(npy, sizeof npy, dir, "w.npy");
     lr_test_path(st, sizeof st, dir, "w.safetensors");
     lr_oom_steps s = {0, ""};
     lr_oom_step(&s, "lr_data_write_recbole", write_recbole, &w, nothing_free);
+    lr_oom_step(&s, "lr_data_write_recbole (fields)", write_recbole, &wf, nothing_free);
     lr_oom_step(&s, "lr_data_npy_write", npy_write, npy, nothing_free);
     lr_oom_step(&s, "lr_data_st_write", st_write, st, nothing_free);
     lr_data_free(d);
+    lr_data_free(fielded);
     lr_test_rmdir(dir);
     CHECK_OOM_STEPS(s);
 }

@@ -166,6 +166,11 @@ LR_TEST(small_ratings_with_item_and_user_files) {
     CHECK_STR_EQ(lr_data_item_text(d, (size_t)lr_data_find_item(d, "10")),
                  "Title: Toy Story. Category: Animation Children's Comedy. release_year: 1995.");
     CHECK_STR_EQ(lr_data_item_text(d, (size_t)lr_data_find_item(d, "12")), "Title: Babe. Category: Drama");
+    /* movie_title and class are the title and category; release_year joins the text only */
+    size_t toy = (size_t)lr_data_find_item(d, "10");
+    CHECK_STR_EQ(lr_data_item_field(d, toy, LR_FIELD_TITLE), "Toy Story");
+    CHECK(lr_data_item_field(d, toy, LR_FIELD_BRAND) == NULL);
+    CHECK_STR_EQ(lr_data_item_field(d, toy, LR_FIELD_CATEGORY), "Animation Children's Comedy");
     CHECK_STR_EQ(lr_data_user_token(d, 0), "1");
     size_t n;
     const int32_t *s = lr_data_user_sequence(d, 0, &n);
@@ -352,39 +357,11 @@ LR_TEST(bad_ratings_are_refused) {
     CHECK(d == NULL);
 }
 
-/* Writes a as RecBole files, loads them back and checks every item, text, user and sequence. */
-static void check_round_trip(lr_test_ctx *lr_t_, const lr_data *a) {
-    lr_err err = {0};
-    lr_data *b = NULL;
-    char *dir = lr_test_tmpdir();
-    CHECK(dir);
-    int rc = lr_data_write_recbole(a, dir, "copy", &err);
-    int rc2 = rc ? rc : lr_data_load(dir, &b, &err);
-    lr_test_rmdir(dir);
-    CHECK_OK(rc, err);
-    CHECK_OK(rc2, err);
-    CHECK_EQ(lr_data_num_items(b), lr_data_num_items(a));
-    CHECK_EQ(lr_data_num_users(b), lr_data_num_users(a));
-    CHECK_EQ(lr_data_num_interactions(b), lr_data_num_interactions(a));
-    for (size_t i = 0; i < lr_data_num_items(a); i++) {
-        CHECK_STR_EQ(lr_data_item_token(b, i), lr_data_item_token(a, i));
-        CHECK_STR_EQ(lr_data_item_text(b, i), lr_data_item_text(a, i));
-    }
-    for (size_t u = 0; u < lr_data_num_users(a); u++) {
-        size_t na, nb;
-        const int32_t *sa = lr_data_user_sequence(a, u, &na), *sb = lr_data_user_sequence(b, u, &nb);
-        CHECK_EQ(na, nb);
-        CHECK(memcmp(sa, sb, na * sizeof *sa) == 0);
-        CHECK_STR_EQ(lr_data_user_token(b, u), lr_data_user_token(a, u));
-    }
-    lr_data_free(b);
-}
-
 LR_TEST(written_dataset_loads_back_equal) {
     lr_err err = {0};
     lr_data *a;
     CHECK_OK(lr_data_load(SCI, &a, &err), err);
-    check_round_trip(lr_t_, a);
+    lr_test_check_round_trip(lr_t_, a);
     lr_data_free(a);
 }
 
@@ -395,7 +372,7 @@ LR_TEST(written_synthetic_catalogue_loads_back_equal) {
     lr_err err = {0};
     lr_data *a;
     CHECK_OK(lr_data_synth(&c, &a, &err), err);
-    check_round_trip(lr_t_, a);
+    lr_test_check_round_trip(lr_t_, a);
     lr_data_free(a);
 }
 
@@ -506,6 +483,35 @@ LR_TEST(benchmark_files_load_from_any_file_of_the_set) {
     lr_data_free(e);
 }
 
+/* title, brand and categories columns are the fields; sales_type joins the text only. */
+LR_TEST(benchmark_item_columns_give_fields) {
+    lr_err err = {0};
+    lr_data *d;
+    CHECK_OK(load_bench(NULL, NULL, &d, &err), err);
+    static const char *const want[4][3] = {{"Beaker Set", "Pyrex", "Lab Glass"},
+                                           {"Pipette", "Eppendorf", "Lab Tools"},
+                                           {"Nitrile Gloves", NULL, "Safety"},
+                                           {NULL, NULL, NULL}};
+    int bad = -1;
+    for (size_t i = 0; i < 4; i++)
+        for (int f = 0; f < LR_DATA_NUM_FIELDS; f++) {
+            const char *got = lr_data_item_field(d, i, (lr_data_field)f), *w = want[i][f];
+            if ((!got != !w || (w && strcmp(got, w) != 0)) && bad < 0) bad = (int)i * 10 + f;
+        }
+    lr_data_free(d);
+    CHECK_EQ(bad, -1); /* else: item * 10 + field of the first wrong one */
+}
+
+/* A text with more than the fields (sales_type) and items missing fields or text come back as
+ * they were: the text column keeps the text, the field columns the fields. */
+LR_TEST(written_benchmark_items_load_back_equal) {
+    lr_err err = {0};
+    lr_data *a;
+    CHECK_OK(load_bench(NULL, NULL, &a, &err), err);
+    lr_test_check_round_trip(lr_t_, a);
+    lr_data_free(a);
+}
+
 LR_TEST(benchmark_unknown_item_token_is_refused_with_file_and_line) {
     lr_err err = {0};
     lr_data *d;
@@ -576,6 +582,114 @@ LR_TEST(item2index_is_used_even_with_an_item_file) {
     lr_data_free(d);
 }
 
+/* ---- item fields ----------------------------------------------------------------------------- */
+
+/* UniSRec's .text gives one free text column: the items have text and no fields. */
+LR_TEST(text_column_alone_gives_no_fields) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir && lr_test_write_small_seq(dir) == 0);
+    lr_err err = {0};
+    lr_data *d;
+    int rc = lr_data_load(dir, &d, &err);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    size_t first_with_field = SIZE_MAX;
+    for (size_t i = 0; i < lr_data_num_items(d); i++)
+        for (int f = 0; f < LR_DATA_NUM_FIELDS; f++)
+            if (lr_data_item_field(d, i, (lr_data_field)f) && first_with_field == SIZE_MAX)
+                first_with_field = i;
+    int text_kept = lr_data_item_text(d, 4) && strcmp(lr_data_item_text(d, 4), "E") == 0;
+    const char *past_items = lr_data_item_field(d, 5, LR_FIELD_TITLE);
+    const char *past_fields = lr_data_item_field(d, 0, (lr_data_field)LR_DATA_NUM_FIELDS);
+    lr_data_free(d);
+    CHECK_EQ(first_with_field, SIZE_MAX);
+    CHECK(text_kept);
+    CHECK(past_items == NULL);
+    CHECK(past_fields == NULL);
+}
+
+LR_TEST(field_names) {
+    CHECK_STR_EQ(lr_data_field_name(LR_FIELD_TITLE), "title");
+    CHECK_STR_EQ(lr_data_field_name(LR_FIELD_BRAND), "brand");
+    CHECK_STR_EQ(lr_data_field_name(LR_FIELD_CATEGORY), "category");
+    CHECK_STR_EQ(lr_data_field_name((lr_data_field)LR_DATA_NUM_FIELDS), "unknown");
+}
+
+/* A text column is the text as given; field columns beside it are the fields, and do not
+ * change it. An empty value is an absent one. */
+LR_TEST(text_column_beside_field_columns_is_the_text) {
+    lr_err err = {0};
+    lr_data *d;
+    const char *inter = "user_id:token\titem_id:token\nu\ta\nu\tb\nu\tc\n";
+    const char *item = "item_id:token\ttext:token_seq\ttitle:token_seq\tbrand:token\tcategories:token_seq\n"
+                       "a\tFree words\tT\t\tC1 > C2\nb\t\t\tAcme\t\nc\tOnly text\t\t\t\n";
+    int rc = load_ratings_text(inter, item, &d, &err);
+    CHECK_OK(rc, err);
+    CHECK_STR_EQ(lr_data_item_text(d, 0), "Free words");
+    CHECK_STR_EQ(lr_data_item_field(d, 0, LR_FIELD_TITLE), "T");
+    CHECK(lr_data_item_field(d, 0, LR_FIELD_BRAND) == NULL);
+    CHECK_STR_EQ(lr_data_item_field(d, 0, LR_FIELD_CATEGORY), "C1 > C2");
+    CHECK(lr_data_item_text(d, 1) == NULL);
+    CHECK(lr_data_item_field(d, 1, LR_FIELD_TITLE) == NULL);
+    CHECK_STR_EQ(lr_data_item_field(d, 1, LR_FIELD_BRAND), "Acme");
+    CHECK_STR_EQ(lr_data_item_text(d, 2), "Only text");
+    for (int f = 0; f < LR_DATA_NUM_FIELDS; f++) CHECK(lr_data_item_field(d, 2, (lr_data_field)f) == NULL);
+    lr_data_free(d);
+}
+
+/* Writes the small UniSRec split (text only) or benchmark set (fields) as "copy" and returns the
+ * written copy.item (the caller frees it), or NULL with *rc set. */
+static char *written_item_file(int bench, int *rc, lr_err *err) {
+    size_t cap = 4096;
+    char *dir = lr_test_tmpdir(), *out = NULL, *buf = malloc(cap);
+    lr_data *d = NULL;
+    *rc = !dir || !buf || (bench ? write_small_bench(dir) : lr_test_write_small_seq(dir)) ? 999
+          : lr_data_load(dir, &d, err);
+    if (!*rc) *rc = (out = lr_test_tmpdir()) ? lr_data_write_recbole(d, out, "copy", err) : 999;
+    long n = *rc ? -1 : lr_test_read_bytes(out, "copy.item", (unsigned char *)buf, cap - 1);
+    if (!*rc && (n < 0 || (size_t)n == cap - 1)) *rc = 999;
+    if (!*rc) buf[n] = '\0';
+    lr_data_free(d);
+    lr_test_rmdir(dir);
+    lr_test_rmdir(out);
+    if (*rc) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+LR_TEST(dataset_without_fields_writes_only_a_text_column) {
+    lr_err err = {0};
+    int rc;
+    char *got = written_item_file(0, &rc, &err);
+    CHECK_OK(rc, err);
+    const char *want = "item_id:token\ttext:token_seq\na\tA\nb\tB\nc\tC\nd\tD\ne\tE\n";
+    int same = strcmp(got, want) == 0;
+    if (!same) fprintf(stderr, "copy.item:\n%s", got);
+    free(got);
+    CHECK(same);
+}
+
+/* Scripts read the text as the second column: it stays there, the fields follow it. */
+LR_TEST(written_item_file_keeps_text_second_and_fields_after) {
+    lr_err err = {0};
+    int rc;
+    char *got = written_item_file(1, &rc, &err);
+    CHECK_OK(rc, err);
+    const char *want =
+        "item_id:token\ttext:token_seq\ttitle:token_seq\tbrand:token\tcategories:token_seq\n"
+        "B00X\tTitle: Beaker Set. Brand: Pyrex. Category: Lab Glass. sales_type: Industrial."
+        "\tBeaker Set\tPyrex\tLab Glass\n"
+        "A01Y\tTitle: Pipette. Brand: Eppendorf. Category: Lab Tools\tPipette\tEppendorf\tLab Tools\n"
+        "C02Z\tTitle: Nitrile Gloves. Category: Safety\tNitrile Gloves\t\tSafety\n"
+        "D03W\t\t\t\t\n";
+    int same = strcmp(got, want) == 0;
+    if (!same) fprintf(stderr, "copy.item:\n%s", got);
+    free(got);
+    CHECK(same);
+}
+
 LR_TEST_MAIN(LR_SHARED_CASE(scientific_counts_match_readme, "datasets/amazon-scientific"),
              LR_SHARED_CASE(scientific_split_matches_the_files, "datasets/amazon-scientific"),
              LR_SHARED_CASE(scientific_loads_from_a_file_or_a_prefix, "datasets/amazon-scientific"),
@@ -596,6 +710,12 @@ LR_TEST_MAIN(LR_SHARED_CASE(scientific_counts_match_readme, "datasets/amazon-sci
              LR_CASE(ratings_are_sorted_by_time_per_user), LR_CASE(bad_ratings_are_refused),
              LR_CASE(benchmark_files_load_with_item_and_user_tokens),
              LR_CASE(benchmark_files_load_from_any_file_of_the_set),
+             LR_CASE(benchmark_item_columns_give_fields),
+             LR_CASE(written_benchmark_items_load_back_equal),
+             LR_CASE(text_column_alone_gives_no_fields), LR_CASE(field_names),
+             LR_CASE(text_column_beside_field_columns_is_the_text),
+             LR_CASE(dataset_without_fields_writes_only_a_text_column),
+             LR_CASE(written_item_file_keeps_text_second_and_fields_after),
              LR_CASE(benchmark_unknown_item_token_is_refused_with_file_and_line),
              LR_CASE(benchmark_user_without_test_row_is_named_by_token),
              LR_CASE(benchmark_users_come_from_user2index_when_given),

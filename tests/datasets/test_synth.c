@@ -2,6 +2,7 @@
  * of an item predicts what a user takes next. */
 #include <stdint.h>
 
+#include "data_internal.h" /* lr_data_prompt_text */
 #include "lr_data.h"
 #include "lr_test.h"
 
@@ -154,6 +155,26 @@ LR_TEST(synth_every_item_has_prompt_text) {
     lr_data_free(d);
     CHECK_EQ(first_bad, SIZE_MAX); /* else: the first item without prompt text */
     CHECK_EQ(st.items_without_text, 0);
+}
+
+/* Every item has a title, a brand and a category path, and its text is their prompt. */
+LR_TEST(synth_fields_are_what_the_text_was_built_from) {
+    lr_synth_config c = small_config();
+    lr_data *d = NULL;
+    lr_err err = {0, ""};
+    CHECK_OK(lr_data_synth(&c, &d, &err), err);
+    size_t first_bad = SIZE_MAX;
+    for (size_t i = 0; i < c.items && first_bad == SIZE_MAX; i++) {
+        const char *t = lr_data_item_field(d, i, LR_FIELD_TITLE);
+        const char *b = lr_data_item_field(d, i, LR_FIELD_BRAND);
+        const char *k = lr_data_item_field(d, i, LR_FIELD_CATEGORY);
+        char *want = t && b && k && t[0] && b[0] && strstr(k, " > ") ? lr_data_prompt_text(t, b, k) : NULL;
+        const char *text = lr_data_item_text(d, i);
+        if (!want || !text || strcmp(want, text) != 0) first_bad = i;
+        free(want);
+    }
+    lr_data_free(d);
+    CHECK_EQ(first_bad, SIZE_MAX); /* else: the first item whose text is not its fields' prompt */
 }
 
 typedef struct {
@@ -329,6 +350,7 @@ LR_TEST_MAIN(LR_CASE(synth_default_config_matches_header), LR_CASE(synth_counts_
              LR_CASE(synth_sequence_lengths_average_the_configured_mean),
              LR_CASE(synth_never_repeats_the_previous_item),
              LR_CASE(synth_is_deterministic_by_seed), LR_CASE(synth_output_is_pinned_for_a_seed),
-             LR_CASE(synth_every_item_has_prompt_text), LR_CASE(synth_rejects_bad_config),
+             LR_CASE(synth_every_item_has_prompt_text),
+             LR_CASE(synth_fields_are_what_the_text_was_built_from), LR_CASE(synth_rejects_bad_config),
              LR_CASE(synth_accepts_boundary_config), LR_CASE(synth_text_predicts_behaviour),
              LR_CASE(synth_brand_predicts_behaviour), LR_CASE(synth_scales_to_large_catalogue))
