@@ -57,23 +57,52 @@ static uint64_t fingerprint(const char *model, const char *const *texts, size_t 
 
 /* ---- prompts ----------------------------------------------------------------------------------- */
 
-/* The template with {text} and {id} replaced by the item's text and external id. */
-static char *render(const char *tmpl, const char *text, const char *id) {
-    size_t need = 1, tl = strlen(text), il = strlen(id);
+/* A template's placeholders: {text} and {id}, and the dataset's fields by name. */
+enum { PH_TEXT = LR_DATA_NUM_FIELDS, PH_ID, PH_COUNT };
+
+static int placeholder(const char *p, size_t *len) {
+    for (int f = 0; f < PH_COUNT; f++) {
+        const char *name = f == PH_TEXT ? "text" : f == PH_ID ? "id" : lr_data_field_name((lr_data_field)f);
+        size_t n = strlen(name);
+        if (p[0] == '{' && !strncmp(p + 1, name, n) && p[n + 1] == '}') {
+            *len = n + 2;
+            return f;
+        }
+    }
+    return -1;
+}
+
+/* The template with each placeholder replaced by values[placeholder] (NULL: empty). */
+static char *render(const char *tmpl, const char *const values[PH_COUNT]) {
+    size_t need = 1, len;
     for (const char *p = tmpl; *p;) {
-        if (!strncmp(p, "{text}", 6)) need += tl, p += 6;
-        else if (!strncmp(p, "{id}", 4)) need += il, p += 4;
+        int f = placeholder(p, &len);
+        if (f >= 0) need += values[f] ? strlen(values[f]) : 0, p += len;
         else need++, p++;
     }
     char *out = malloc(need), *o = out;
     if (!out) return NULL;
     for (const char *p = tmpl; *p;) {
-        if (!strncmp(p, "{text}", 6)) memcpy(o, text, tl), o += tl, p += 6;
-        else if (!strncmp(p, "{id}", 4)) memcpy(o, id, il), o += il, p += 4;
-        else *o++ = *p++;
+        int f = placeholder(p, &len);
+        if (f < 0) {
+            *o++ = *p++;
+            continue;
+        }
+        size_t n = values[f] ? strlen(values[f]) : 0;
+        memcpy(o, values[f] ? values[f] : "", n);
+        o += n;
+        p += len;
     }
     *o = '\0';
     return out;
+}
+
+static char *render_item(const char *tmpl, const lr_data *d, size_t item) {
+    const char *values[PH_COUNT];
+    for (int f = 0; f < LR_DATA_NUM_FIELDS; f++) values[f] = lr_data_item_field(d, item, (lr_data_field)f);
+    values[PH_TEXT] = lr_data_item_text(d, item);
+    values[PH_ID] = lr_data_item_token(d, item);
+    return render(tmpl, values);
 }
 
 /* Every item's prompt: its text (the dataset's LEARN prompt) or the template filled in. */
@@ -88,8 +117,7 @@ static int dataset_prompts(const char *data, const char *tmpl, lr_cli_texts *t, 
     rc = t->v && t->len ? LR_OK : lr_err_set(err, LR_ENOMEM, "out of memory");
     for (size_t i = 0; !rc && i < n; i++, t->n++) {
         const char *text = lr_data_item_text(d, i);
-        t->v[i] = tmpl ? render(tmpl, text ? text : "", lr_data_item_token(d, i))
-                       : strdup(text ? text : "");
+        t->v[i] = tmpl ? render_item(tmpl, d, i) : strdup(text ? text : "");
         if (!t->v[i]) rc = lr_err_set(err, LR_ENOMEM, "out of memory");
         else t->len[i] = strlen(t->v[i]);
     }
@@ -116,8 +144,12 @@ static int llm_args(int argc, char **argv, llm_opts *o) {
                                                    "else one text per line (row i = text i)")},
         {LR_OPT_STRING("out", &o->out, "content.npy", "the pooled, L2-normalised embeddings"),
          .required = 1},
-        {LR_OPT_STRING("template", &o->tmpl, "STR", "the prompt, with {text} and {id} filled in\n"
-                                                    "(default: the item's text as is)"), .dflt = ""},
+        {LR_OPT_STRING("template", &o->tmpl, "STR",
+                       "the prompt: {title}, {brand}, {category}, {text}, {id}\n"
+                       "filled in (an absent field: empty); default: the\n"
+                       "item's text, which is LEARN's \"Title: {title}. Brand:\n"
+                       "{brand}. Category: {category}\" without absent parts\n"
+                       "where the dataset has fields"), .dflt = ""},
         {LR_OPT_SIZE("batch", &o->eo.batch, 1, 4096, "N", "texts per forward pass")},
         {LR_OPT_SIZE("max-tokens", &o->eo.max_tokens, 1, 1 << 20, "N", "cut each text after N tokens")},
         {LR_OPT_CHOICE("dtype", LR_CLI_ENUM(&o->dtype), dtypes, "how the .npy stores the values")},
@@ -209,7 +241,8 @@ int lr_cmd_content_llm(int argc, char **argv) {
         for (size_t i = 0; !rc && i < t.n; i++) {
             char id[32], *s;
             snprintf(id, sizeof id, "%zu", i);
-            if (!(s = render(o.tmpl, t.v[i], id))) rc = lr_err_set(&err, LR_ENOMEM, "out of memory");
+            const char *values[PH_COUNT] = {[PH_TEXT] = t.v[i], [PH_ID] = id};
+            if (!(s = render(o.tmpl, values))) rc = lr_err_set(&err, LR_ENOMEM, "out of memory");
             else free(t.v[i]), t.v[i] = s, t.len[i] = strlen(s);
         }
     if (!rc) rc = llm_run(&o, &t, &err);

@@ -92,6 +92,19 @@ print(r[8][1])")
   run "${tag}_encode_llm" 0 "$bin" content encode --llm "$llm" --text "$text7" --out "$s/one.npy" &&
     got=$($py -c "import numpy as np; a=np.load('$s/c.npy')[7]; b=np.load('$s/one.npy'); print(b.shape, float(abs(a-b).max()) < 1e-5)") &&
     expect "${tag}_encode_equals_catalogue_row" "($dim,) True" "$got"
+  # a template over the dataset's fields: row 7 is the LLM's vector of item 7's "title | brand"
+  run "${tag}_content_llm_template" 0 "$bin" content llm --model "$llm" --data "$s" --out "$s/tc.npy" \
+    --template '{title} | {brand} ({id})' &&
+    tb7=$($py -c "
+import csv, glob
+f = glob.glob('$s/*.item')[0]
+r = list(csv.reader(open(f, encoding='utf-8'), delimiter='\t', quoting=csv.QUOTE_NONE))
+h = [c.split(':')[0] for c in r[0]]
+row = dict(zip(h, r[8]))
+print(row['title'] + ' | ' + row['brand'] + ' (' + row['item_id'] + ')')") &&
+    run "${tag}_encode_template_text" 0 "$bin" content encode --llm "$llm" --text "$tb7" --out "$s/t7.npy" &&
+    got=$($py -c "import numpy as np; a=np.load('$s/tc.npy')[7]; b=np.load('$s/t7.npy'); c=np.load('$s/c.npy')[7]; print(float(abs(a-b).max()) < 1e-5, float(abs(a-c).max()) > 1e-3)") &&
+    expect "${tag}_template_fills_fields" "True True" "$got"
   run "${tag}_train" 0 "$bin" train --data "$s" --content "$s/c.npy" --out "$s/m.safetensors" --epochs 2 \
     --hidden 32 --heads 2 --dim 16 --threads 1 || return
   run "${tag}_rebuild" 0 "$bin" rebuild --data "$s" --model "$s/m.safetensors" --content "$s/c.npy" --out "$s/ix" \
