@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "json_oom.h"
 #include "model_internal.h"
 
 /* Sizes past these are not a model this library could run (and would overflow products). */
@@ -266,6 +267,8 @@ int llm_config_read(const char *dir, llm_config *cfg, lr_err *err) {
         return lr_err_set(err, LR_EINVAL, "%s: directory name too long", dir);
     json_error_t je;
     json_t *root = json_load_file(path, 0, &je);
+    if (!root && llm_json_oom(&je))
+        return lr_err_set(err, LR_ENOMEM, "%s: out of memory reading it", path);
     if (!root) {
         FILE *f = fopen(path, "rb");
         if (!f) return lr_err_set(err, LR_ENOTFOUND, "%s: cannot open", path);

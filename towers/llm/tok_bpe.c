@@ -272,7 +272,9 @@ int lr_llm_tok_bpe_encode(const tok_bpe *b, const char *s, size_t len, tok_buf *
     if (len == 0) return LR_OK;
     if (b->ignore_merges) {
         int32_t id = lr_llm_tok_strmap_get(&b->vocab, s, len);
-        if (id >= 0) return lr_llm_tok_buf_put(ids, &id, sizeof id) ? LR_ENOMEM : LR_OK;
+        if (id >= 0 && lr_llm_tok_buf_put(ids, &id, sizeof id))
+            return lr_err_set(err, LR_ENOMEM, "BPE: out of memory");
+        if (id >= 0) return LR_OK;
     }
     /* at most one symbol per byte (byte fallback), counting a prefix before every character and
      * the suffix; the heap holds the first pairs plus two per merge */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_oom.h"
 #include "tok_internal.h"
 
 struct tok_json {
@@ -156,8 +157,9 @@ int lr_llm_tok_json_load(const char *path, tok_json **out, lr_err *err) {
     json_error_t je;
     json_t *root = json_load_file(path, JSON_ALLOW_NUL, &je);
     if (!root) {
+        if (llm_json_oom(&je))
+            return lr_err_set(err, LR_ENOMEM, "%s: out of memory reading it", path);
         int code = je.position == 0 && je.line <= 0 ? LR_EIO : LR_EFORMAT;
-        if (json_error_code(&je) == json_error_out_of_memory) code = LR_ENOMEM;
         return lr_err_set(err, code, "%s:%d: %s", path, je.line, je.text);
     }
     tok_json *t = calloc(1, sizeof *t);

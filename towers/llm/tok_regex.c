@@ -80,7 +80,8 @@ static int translate(const char *re, size_t n, tok_buf *b, const char *what, lr_
             size_t k = i + 1;
             if (k < n && re[k] == '^') k++;
             if (k < n && re[k] == ']') k++;
-            if (lr_llm_tok_buf_put(b, re + i, k - i)) return lr_err_set(err, LR_ENOMEM, "oom");
+            if (lr_llm_tok_buf_put(b, re + i, k - i))
+                return lr_err_set(err, LR_ENOMEM, "%s: out of memory", what);
             i = k;
             continue;
         }
@@ -88,11 +89,13 @@ static int translate(const char *re, size_t n, tok_buf *b, const char *what, lr_
         if (re[i] == '[' && in_class) { /* a POSIX class [:alpha:] */
             const char *end = strstr(re + i, ":]");
             size_t k = end ? (size_t)(end - re) + 2 : n;
-            if (lr_llm_tok_buf_put(b, re + i, k - i)) return lr_err_set(err, LR_ENOMEM, "oom");
+            if (lr_llm_tok_buf_put(b, re + i, k - i))
+                return lr_err_set(err, LR_ENOMEM, "%s: out of memory", what);
             i = k;
             continue;
         }
-        if (lr_llm_tok_buf_put(b, re + i, 1)) return lr_err_set(err, LR_ENOMEM, "oom");
+        if (lr_llm_tok_buf_put(b, re + i, 1))
+            return lr_err_set(err, LR_ENOMEM, "%s: out of memory", what);
         i++;
     }
     return LR_OK;

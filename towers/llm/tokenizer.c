@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "lr_llm.h"
+#include "json_oom.h"
 #include "spm_shim.h"
 #include "tok_internal.h"
 
@@ -45,7 +46,9 @@ static json_t *load_optional(const char *dir, const char *name, lr_err *err, int
     if (stat(path, &st) != 0) return NULL;
     json_error_t je;
     json_t *j = json_load_file(path, 0, &je);
-    if (!j || !json_is_object(j)) {
+    if (!j && llm_json_oom(&je)) {
+        *rc = lr_err_set(err, LR_ENOMEM, "%s: out of memory reading it", path);
+    } else if (!j || !json_is_object(j)) {
         json_decref(j);
         *rc = lr_err_set(err, LR_EFORMAT, "%s:%d: %s", path, je.line, j ? "not an object" : je.text);
     }

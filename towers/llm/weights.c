@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "json_oom.h"
 #include "model_internal.h"
 
 /* Records a block the model owns, or frees it when the list cannot grow. */
@@ -78,6 +79,8 @@ static int open_files(lr_llm_model *m, const char *dir, lr_err *err) {
     fclose(probe);
     json_error_t je;
     json_t *root = json_load_file(index, 0, &je);
+    if (!root && llm_json_oom(&je))
+        return lr_err_set(err, LR_ENOMEM, "%s: out of memory reading it", index);
     if (!root)
         return lr_err_set(err, LR_EFORMAT, "%s: not valid JSON: %s (line %d, column %d)", index,
                           je.text, je.line, je.column);
