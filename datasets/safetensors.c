@@ -498,8 +498,13 @@ int lr_data_st_open(const char *path, lr_data_st_file **out, lr_err *err) {
     /* Duplicate names would otherwise be kept silently as the last one. */
     f->root = json_loadb((const char *)f->buf + 8, (size_t)hlen, JSON_REJECT_DUPLICATES, &je);
     if (!f->root) {
-        rc = lr_err_set(err, LR_EFORMAT, "%s: header is not valid JSON: %s (line %d, column %d, "
-                        "byte %d of the header)", path, je.text, je.line, je.column, je.position);
+        /* jansson leaves the error blank for some of its allocation failures (see
+         * towers/llm/json_oom.h): a valid header must not be called broken then. */
+        if (json_error_code(&je) == json_error_out_of_memory || je.text[0] == '\0')
+            rc = lr_err_set(err, LR_ENOMEM, "%s: out of memory reading the header", path);
+        else
+            rc = lr_err_set(err, LR_EFORMAT, "%s: header is not valid JSON: %s (line %d, column %d, "
+                            "byte %d of the header)", path, je.text, je.line, je.column, je.position);
         goto fail;
     }
     if (!json_is_object(f->root)) {

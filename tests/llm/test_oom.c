@@ -95,11 +95,8 @@ static int json_check(const char *what, lr_oom_call call, void *ctx, lr_oom_free
                      obj ? "set" : "NULL", lr_oom_live());
             return -1;
         }
-        /* No position: jansson left it blank. Not counted against lr_llm: lr_data_st_open
-         * (datasets/safetensors.c) reports a blank error in a safetensors header as LR_EFORMAT
-         * "header is not valid JSON"; a datasets/ bug, left to its owner. */
-        int blank = (strstr(err.msg, ":-1:") || strstr(err.msg, "line -1")) &&
-                    !strstr(err.msg, "header is not valid JSON");
+        /* No position: jansson left it blank, and the caller took that for bad JSON. */
+        int blank = strstr(err.msg, ":-1:") || strstr(err.msg, "line -1");
         if (rc != LR_ENOMEM && (n == 1 || rc != LR_EFORMAT || blank)) {
             snprintf(why, cap, "%s: jansson allocation %zu failed (from it on): %s, not "
                      "LR_ENOMEM: %s", what, n, lr_err_name(rc), err.msg);
