@@ -43,10 +43,11 @@ static const char usage[] =
     "1,32): one warm-up call, then the best and median of R calls (default 3). Prints one JSON\n"
     "line per configuration: tokens/s, GFLOP/s, OpenBLAS's sgemm GFLOP/s in the same run on\n"
     "square 2048 matrices and on the model's own GEMM shapes at the same number of tokens, the\n"
-    "ratio, and the peak RSS so far. --weights f32 widens the weights once at load (default:\n"
-    "mapped, widened layer by layer per call). --out writes the pooled rows of the largest batch\n"
-    "on the first thread count (for bench/llm_torch.py --check). The ids: the i-th token of a\n"
-    "batch is splitmix64(S + (i+1) * 0x9E3779B97F4A7C15) mod vocab, S from --seed (default 1).\n";
+    "ratio, the RSS after the calls and the peak RSS so far. --weights f32 widens the weights\n"
+    "once at load (default: mapped, widened layer by layer per call). --out writes the pooled\n"
+    "rows of the largest batch on the first thread count (for bench/llm_torch.py --check).\n"
+    "The ids: the i-th token of a batch is splitmix64(S + (i+1) * 0x9E3779B97F4A7C15) mod vocab,\n"
+    "S from --seed (default 1).\n";
 
 static const char *prog = "bench_llm";
 
@@ -65,6 +66,17 @@ static double peak_rss_mib(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_maxrss / 1024.0; /* Linux: KiB */
+}
+
+/* The resident set now (weights mapped and touched count, as in peak RSS), -1 if unknown. */
+static double rss_now_mib(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = -1, resident = -1;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = -1;
+        fclose(f);
+    }
+    return resident < 0 ? -1.0 : (double)resident * 4096.0 / (1024.0 * 1024.0);
 }
 
 /* "1,2" -> {1, 2}, each in [1, max]. */
@@ -243,7 +255,8 @@ static int run_config(const opts *o, const lr_llm_model *m, const lr_llm_model_i
         printf("\"sgemm_square_gflops\": %.3f, \"sgemm_model_gflops\": %.3f, "
                "\"efficiency\": %.4f, ", sq, shapes, gflops / shapes);
     }
-    printf("\"load_s\": %.3f, \"peak_rss_mib\": %.1f}\n", load_s, peak_rss_mib());
+    printf("\"load_s\": %.3f, \"rss_mib\": %.1f, \"peak_rss_mib\": %.1f}\n", load_s, rss_now_mib(),
+           peak_rss_mib());
     fflush(stdout);
     return LR_OK;
 }

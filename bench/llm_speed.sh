@@ -85,25 +85,27 @@ for r in runs:
 keys = sorted({(r["model"], r["threads"], r["batch"]) for r in runs})
 print("| model | threads | batch × tokens | C mapped tok/s | C f32 tok/s | PyTorch tok/s "
       "| C/PyTorch mapped | C/PyTorch f32 | C GFLOP/s mapped / f32 | sgemm GFLOP/s model shapes / 2048² "
-      "| % of sgemm mapped / f32 | peak RSS MiB C mapped / C f32 / PyTorch |")
-print("|" + "---|" * 12)
+      "| % of sgemm mapped / f32 | RSS MiB C mapped | RSS MiB C f32 | RSS MiB PyTorch |")
+print("|" + "---|" * 14)
 for k in keys:
     cm, cf, pt = (get.get(k + (s,)) for s in ("c-mapped", "c-f32", "pytorch"))
     f = lambda r, key, fmt="{:,.0f}": fmt.format(r[key]) if r and key in r else "-"
     ratio = lambda c: f"{c['tokens_per_s'] / pt['tokens_per_s']:.2f}" if c and pt else "-"
     pct = lambda c: f"{100 * c['efficiency']:.0f}%" if c and "efficiency" in c else "-"
+    rss = lambda r: f"{r['rss_mib']:,.0f} (peak {r['peak_rss_mib']:,.0f})" if r else "-"
+    sg = next((r for r in (cm, cf) if r and "sgemm_model_gflops" in r), None)
     tok = (cm or cf or pt)["tokens"]
     print(f"| {k[0]} | {k[1]} | {k[2]} × {tok} | {f(cm, 'tokens_per_s')} | {f(cf, 'tokens_per_s')} "
           f"| {f(pt, 'tokens_per_s')} | {ratio(cm)} | {ratio(cf)} "
           f"| {f(cm, 'gflops', '{:.1f}')} / {f(cf, 'gflops', '{:.1f}')} "
-          f"| {f(cm or cf, 'sgemm_model_gflops', '{:.1f}')} / {f(cm or cf, 'sgemm_square_gflops', '{:.1f}')} "
+          f"| {f(sg, 'sgemm_model_gflops', '{:.1f}')} / {f(sg, 'sgemm_square_gflops', '{:.1f}')} "
           f"| {pct(cm)} / {pct(cf)} "
-          f"| {f(cm, 'peak_rss_mib')} / {f(cf, 'peak_rss_mib')} / {f(pt, 'peak_rss_mib')} |")
+          f"| {rss(cm)} | {rss(cf)} | {rss(pt)} |")
 for c in check:
     print(f"\ncheck: PyTorch vs bench_llm pooled rows ({c['rows']} texts, {c['check']}): "
           f"max |diff| {c['max_abs_diff']:.2e}")
 print("\ntok/s: prefill tokens per second, best of the runs; GFLOP/s counts the linear layers and "
       "causal attention (bench_llm --help); sgemm: OpenBLAS in bench_llm's own process, on the model's "
-      "seven GEMM shapes at batch × tokens rows, and on square 2048 matrices; peak RSS: the process's "
-      "maximum so far (it grows over the rows of one run).")
+      "seven GEMM shapes at batch × tokens rows, and on square 2048 matrices; RSS: resident after "
+      "the row's calls (mapped weight pages count), peak: the process's maximum so far, load included.")
 EOF

@@ -8,8 +8,8 @@ usage: /usr/bin/python3 bench/llm_torch.py MODELDIR [--threads N] [--batch B ...
                                            [--runs R] [--seed S] [--check POOLED.npy]
 
 Prints one JSON line per batch size: seconds per call (best and median of R runs after one
-warm-up), prefill tokens/s from the best, and the process's peak RSS so far. --threads sets
-torch's threads and OpenBLAS's (before torch loads: run one process per thread count).
+warm-up), prefill tokens/s from the best, the RSS after the calls and the process's peak RSS so
+far. --threads sets torch's threads and OpenBLAS's (before torch loads: one process per count).
 --check POOLED.npy (rows written by `bench_llm --out`, same --tokens and --seed) recomputes those
 rows on the same ids and exits 1 unless every value is within 1e-3: the two sides time equal
 computations only while this holds. Needs Debian's interpreter: numpy and torch 1.13.
@@ -203,12 +203,14 @@ def main():
                 fw.pooled(ids)
                 times.append(time.perf_counter() - t)
             times.sort()
+            with open("/proc/self/statm") as f:
+                rss_now = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2.0 ** 20
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
             print(json.dumps({"side": "pytorch", "model": os.path.basename(os.path.normpath(a.model)),
                               "threads": a.threads, "batch": b, "tokens": a.tokens,
                               "runs": a.runs, "best_s": times[0], "median_s": times[len(times) // 2],
                               "tokens_per_s": b * a.tokens / times[0], "load_s": load_s,
-                              "peak_rss_mib": rss, "torch": torch.__version__}), flush=True)
+                              "rss_mib": rss_now, "peak_rss_mib": rss, "torch": torch.__version__}), flush=True)
     return 0
 
 
