@@ -170,17 +170,28 @@ void lr_data_l2_normalize_rows(float *x, size_t rows, size_t dim);
  * become infinity, below 2^-25 zero; NaN stays a (quiet) NaN with its sign. */
 float lr_data_half_to_float(uint16_t h);
 uint16_t lr_data_float_to_half(float f);
-/* bfloat16 (the top 16 bits of a float32) -> float32, exact. */
+/* bfloat16 (the top 16 bits of a float32) -> float32, exact; float32 -> bfloat16 rounds to
+ * nearest, ties to even (values from 0x1.ff8p127 up become infinity); NaN stays a quiet NaN. */
 float lr_data_bf16_to_float(uint16_t h);
+uint16_t lr_data_float_to_bf16(float f);
 
 /* ---- safetensors (model weights) -------------------------------------------------------------- */
 
-/* Hugging Face safetensors files, float32 tensors: an 8-byte little-endian header length N,
+/* Hugging Face safetensors files: an 8-byte little-endian header length N,
  * N bytes of JSON naming each tensor's dtype, shape and byte range, then the tensors' bytes.
  * An opened file is read-only: concurrent reads and getters on it are safe. */
 
 /* Largest header accepted (and written), as the reference implementation limits it. */
 #define LR_DATA_ST_MAX_HEADER 100000000u
+
+/* The floating-point dtypes: written by lr_data_st_write, widened to float32 by the readers.
+ * LR_DATA_ST_OTHER stands for every other dtype of the format (I64, F64, ...). */
+typedef enum {
+    LR_DATA_ST_F32 = 0,
+    LR_DATA_ST_F16 = 1,
+    LR_DATA_ST_BF16 = 2,
+    LR_DATA_ST_OTHER = 3,
+} lr_data_st_dtype;
 
 /* One float32 tensor to write. data: shape[0]*...*shape[ndim-1] floats (1 float when ndim is 0,
  * may be NULL when that product is 0). Only the first ndim entries of shape are read. */
@@ -200,6 +211,13 @@ typedef struct {
 int lr_data_st_write(const char *path, const lr_data_st_tensor *tensors, size_t n,
                      const char *const *meta_keys, const char *const *meta_values, size_t n_meta,
                      lr_err *err);
+
+/* As lr_data_st_write, tensor i stored as dtypes[i] (all F32 when dtypes is NULL): F16 and BF16
+ * round to nearest even, and a finite value that would round to infinity is refused (LR_ERANGE,
+ * naming the tensor); LR_DATA_ST_OTHER is LR_EINVAL. */
+int lr_data_st_write_as(const char *path, const lr_data_st_tensor *tensors,
+                        const lr_data_st_dtype *dtypes, size_t n, const char *const *meta_keys,
+                        const char *const *meta_values, size_t n_meta, lr_err *err);
 
 typedef struct lr_data_st_file lr_data_st_file;
 
@@ -228,6 +246,35 @@ const char *lr_data_st_meta(const lr_data_st_file *f, const char *key);
  * A linear scan of the names: O(count) per call, nothing for the few hundred tensors a model has. */
 int lr_data_st_read_f32(const lr_data_st_file *f, const char *name, size_t ndim, const size_t *shape,
                         float *dst, lr_err *err);
+
+/* Dimensions a view reports; a tensor with more has only its first LR_DATA_ST_MAX_NDIM listed. */
+#define LR_DATA_ST_MAX_NDIM 8
+
+/* Where a tensor's bytes are, as stored: data points into the file's mapping (valid until
+ * lr_data_st_free) and is aligned only as the file aligns it (an F32 tensor in a file from
+ * lr_data_st_write or Hugging Face's writer is 4-byte aligned when every tensor before it has a
+ * size that is a multiple of 4 bytes). */
+typedef struct {
+    const char *dtype;      /* as the file names it: "F32", "BF16", "I64", ... */
+    lr_data_st_dtype type;  /* LR_DATA_ST_OTHER for a dtype that is not F32, F16 or BF16 */
+    size_t ndim;
+    size_t shape[LR_DATA_ST_MAX_NDIM]; /* the first min(ndim, LR_DATA_ST_MAX_NDIM) dimensions */
+    size_t numel;           /* elements (1 when ndim is 0) */
+    const void *data;       /* numel little-endian elements */
+    size_t bytes;
+} lr_data_st_view;
+
+/* Fills *out with tensor `name`'s dtype, shape and bytes (LR_ENOTFOUND naming the file and the
+ * tensor when there is none). Nothing is copied. O(count) per call, like lr_data_st_read_f32. */
+int lr_data_st_get(const lr_data_st_file *f, const char *name, lr_data_st_view *out, lr_err *err);
+
+/* Widens elements [first, first + count) of a viewed tensor (row-major, so rows r0..r1 of a
+ * matrix with C columns are first = r0 * C, count = (r1 - r0) * C) to float32 into dst (count
+ * floats), exactly. LR_EFORMAT for a dtype other than F32, F16 or BF16, LR_ERANGE for a range
+ * past the tensor's end; dst is untouched on failure. No allocation: safe from many threads, on
+ * disjoint parts of dst. */
+int lr_data_st_widen(const lr_data_st_view *v, size_t first, size_t count, float *dst,
+                     lr_err *err);
 
 void lr_data_st_free(lr_data_st_file *f); /* NULL is a no-op */
 

@@ -45,6 +45,16 @@ float lr_data_bf16_to_float(uint16_t h) {
     return f;
 }
 
+uint16_t lr_data_float_to_bf16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u); /* quiet NaN */
+    /* Round to nearest even on the 16 bits dropped; a carry moves into the exponent, and from
+     * the largest finite values on into infinity, as it should. */
+    x += 0x7fffu + ((x >> 16) & 1u);
+    return (uint16_t)(x >> 16);
+}
+
 uint16_t lr_data_float_to_half(float f) {
     uint32_t x;
     memcpy(&x, &f, sizeof x);

@@ -1,5 +1,7 @@
-/* Safetensors files: a float32 writer and a validating reader (header JSON parsed by jansson). */
+/* Safetensors files: a float writer (F32, F16, BF16) and a validating reader that widens those
+ * dtypes to float32 (header JSON parsed by jansson). */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -131,11 +133,31 @@ static int add_metadata(json_t *root, const char *path, const char *const *keys,
     return LR_OK;
 }
 
-/* Tensor t, the i-th, before it goes in: a valid name not yet in root, at most 4 dimensions, data
- * when it has any, and an end (off + its size) that fits the header's integers. *bytes gets its
- * size. */
-static int check_tensor(const json_t *root, const char *path, const lr_data_st_tensor *t, size_t i,
-                        size_t off, size_t *bytes, lr_err *err) {
+/* Float32 -> the stored 16-bit dtype. */
+static uint16_t narrow(lr_data_st_dtype dt, float x) {
+    return dt == LR_DATA_ST_F16 ? lr_data_float_to_half(x) : lr_data_float_to_bf16(x);
+}
+
+/* A finite value that the narrower dtype would store as infinity: refused rather than written. */
+static int check_range(const char *path, const lr_data_st_tensor *t, lr_data_st_dtype dt,
+                       size_t numel, lr_err *err) {
+    if (dt == LR_DATA_ST_F32) return LR_OK;
+    for (size_t k = 0; k < numel; k++) {
+        uint16_t h = narrow(dt, t->data[k]);
+        float back = dt == LR_DATA_ST_F16 ? lr_data_half_to_float(h) : lr_data_bf16_to_float(h);
+        if (isinf(back) && !isinf(t->data[k]))
+            return lr_err_set(err, LR_ERANGE, "%s: tensor '%s': value %g at element %zu is beyond "
+                              "the range of %s", path, t->name, (double)t->data[k], k,
+                              dt == LR_DATA_ST_F16 ? "F16" : "BF16");
+    }
+    return LR_OK;
+}
+
+/* Tensor t, the i-th, stored as dt, before it goes in: a valid name not yet in root, at most 4
+ * dimensions, data when it has any, values within dt's range, and an end (off + its size) that
+ * fits the header's integers. *bytes gets its size. */
+static int check_tensor(const json_t *root, const char *path, const lr_data_st_tensor *t,
+                        lr_data_st_dtype dt, size_t i, size_t off, size_t *bytes, lr_err *err) {
     const char *name = t->name;
     if (!name || !valid_utf8(name) || strcmp(name, META_KEY) == 0)
         return lr_err_set(err, LR_EINVAL, "%s: tensor %zu has %s", path, i,
@@ -147,28 +169,33 @@ static int check_tensor(const json_t *root, const char *path, const lr_data_st_t
     if (t->ndim > 4)
         return lr_err_set(err, LR_EINVAL, "%s: tensor '%s' has %zu dimensions, at most 4", path,
                           name, t->ndim);
-    size_t b = sizeof(float);
+    if ((unsigned)dt >= LR_DATA_ST_OTHER)
+        return lr_err_set(err, LR_EINVAL, "%s: tensor '%s': dtype %d is not F32, F16 or BF16",
+                          path, name, (int)dt);
+    size_t numel = 1, b;
     for (size_t d = 0; d < t->ndim; d++)
-        if (!mul_ok(b, t->shape[d], &b)) b = SIZE_MAX;
+        if (!mul_ok(numel, t->shape[d], &numel)) numel = SIZE_MAX;
+    if (!mul_ok(numel, dt == LR_DATA_ST_F32 ? 4 : 2, &b)) b = SIZE_MAX;
     /* json_int_t is signed 64-bit: offsets beyond it cannot be written (nor exist). */
     if (b > (size_t)INT64_MAX || off > (size_t)INT64_MAX - b)
         return lr_err_set(err, LR_EINVAL, "%s: tensor '%s' is too large", path, name);
     if (b && !t->data) return lr_err_set(err, LR_EINVAL, "%s: tensor '%s' has no data", path, name);
     *bytes = b;
-    return LR_OK;
+    return check_range(path, t, dt, b ? numel : 0, err);
 }
 
 /* Tensor t's entry, {"dtype", "shape", "data_offsets"} as the reference writer orders them, its
  * data at [off, off + bytes) of the data section. */
-static int add_tensor(json_t *root, const char *path, const lr_data_st_tensor *t, size_t off,
-                      size_t bytes, lr_err *err) {
+static int add_tensor(json_t *root, const char *path, const lr_data_st_tensor *t,
+                      lr_data_st_dtype dt, size_t off, size_t bytes, lr_err *err) {
+    static const char *const names[] = {"F32", "F16", "BF16"};
     json_t *ent = json_object(), *shape = json_array(), *offs = json_array();
     if (!set(root, t->name, ent)) {
         json_decref(shape);
         json_decref(offs);
         return header_oom(path, err);
     }
-    if (!set(ent, "dtype", json_string("F32")) || !set(ent, "shape", shape)) {
+    if (!set(ent, "dtype", json_string(names[dt])) || !set(ent, "shape", shape)) {
         json_decref(offs);
         return header_oom(path, err);
     }
@@ -184,17 +211,18 @@ static int add_tensor(json_t *root, const char *path, const lr_data_st_tensor *t
 /* Builds the header object: "__metadata__" first (when there is any), then the tensors in the
  * given order, each {"dtype", "shape", "data_offsets"} as the reference writer orders them.
  * Sets *data_len to the total size of the tensors' data. */
-static int build_header(const char *path, const lr_data_st_tensor *t, size_t n,
-                        const char *const *keys, const char *const *values, size_t n_meta,
-                        json_t **out, size_t *data_len, lr_err *err) {
+static int build_header(const char *path, const lr_data_st_tensor *t, const lr_data_st_dtype *dts,
+                        size_t n, const char *const *keys, const char *const *values,
+                        size_t n_meta, json_t **out, size_t *data_len, lr_err *err) {
     json_t *root = json_object();
     int rc = !root ? header_oom(path, err) : n_meta ? add_metadata(root, path, keys, values, n_meta, err)
                                                      : LR_OK;
     size_t off = 0;
     for (size_t i = 0; !rc && i < n; i++) {
         size_t bytes = 0;
-        if ((rc = check_tensor(root, path, &t[i], i, off, &bytes, err)) ||
-            (rc = add_tensor(root, path, &t[i], off, bytes, err)))
+        lr_data_st_dtype dt = dts ? dts[i] : LR_DATA_ST_F32;
+        if ((rc = check_tensor(root, path, &t[i], dt, i, off, &bytes, err)) ||
+            (rc = add_tensor(root, path, &t[i], dt, off, bytes, err)))
             break;
         off += bytes;
     }
@@ -208,13 +236,26 @@ static int build_header(const char *path, const lr_data_st_tensor *t, size_t n,
 }
 
 /* What lr_data_st_write puts in the file: the header length, the JSON padded with spaces, then
- * every tensor's floats in order. */
+ * every tensor's values in order. */
 typedef struct {
     const char *json;
     size_t jlen, hlen;
     const lr_data_st_tensor *tensors;
+    const lr_data_st_dtype *dtypes; /* NULL: all F32 */
     size_t n;
 } st_body;
+
+/* numel floats of t stored as the 16-bit dtype dt, narrowed a block at a time. */
+static int write_narrow(FILE *fp, const float *x, size_t numel, lr_data_st_dtype dt) {
+    uint16_t buf[4096];
+    for (size_t at = 0; at < numel;) {
+        size_t k = numel - at < 4096 ? numel - at : 4096;
+        for (size_t j = 0; j < k; j++) buf[j] = narrow(dt, x[at + j]);
+        if (fwrite(buf, sizeof buf[0], k, fp) != k) return 0;
+        at += k;
+    }
+    return 1;
+}
 
 static int write_body(const char *tmp, void *ctx, lr_err *err) {
     const st_body *b = ctx;
@@ -227,7 +268,9 @@ static int write_body(const char *tmp, void *ctx, lr_err *err) {
     for (size_t i = 0; ok && i < b->n; i++) {
         size_t numel = 1;
         for (size_t d = 0; d < b->tensors[i].ndim; d++) numel *= b->tensors[i].shape[d];
-        ok = !numel || fwrite(b->tensors[i].data, sizeof(float), numel, fp) == numel;
+        lr_data_st_dtype dt = b->dtypes ? b->dtypes[i] : LR_DATA_ST_F32;
+        if (dt != LR_DATA_ST_F32) ok = !numel || write_narrow(fp, b->tensors[i].data, numel, dt);
+        else ok = !numel || fwrite(b->tensors[i].data, sizeof(float), numel, fp) == numel;
     }
     int saved_errno = errno;
     if (fclose(fp) != 0 && ok) {
@@ -240,13 +283,20 @@ static int write_body(const char *tmp, void *ctx, lr_err *err) {
 int lr_data_st_write(const char *path, const lr_data_st_tensor *tensors, size_t n,
                 const char *const *meta_keys, const char *const *meta_values, size_t n_meta,
                 lr_err *err) {
+    return lr_data_st_write_as(path, tensors, NULL, n, meta_keys, meta_values, n_meta, err);
+}
+
+int lr_data_st_write_as(const char *path, const lr_data_st_tensor *tensors,
+                        const lr_data_st_dtype *dtypes, size_t n, const char *const *meta_keys,
+                        const char *const *meta_values, size_t n_meta, lr_err *err) {
     if (!path || (n && !tensors) || (n_meta && (!meta_keys || !meta_values)))
         return lr_err_set(err, LR_EINVAL, "lr_data_st_write: NULL %s",
                           !path ? "path" : (n && !tensors) ? "tensors" : "metadata arrays");
     json_t *root = NULL;
     char *json = NULL;
     size_t data_len = 0;
-    int rc = build_header(path, tensors, n, meta_keys, meta_values, n_meta, &root, &data_len, err);
+    int rc = build_header(path, tensors, dtypes, n, meta_keys, meta_values, n_meta, &root,
+                          &data_len, err);
     if (rc) goto done;
     /* Compact, in insertion order: the same bytes the reference writer produces. */
     json = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -262,7 +312,7 @@ int lr_data_st_write(const char *path, const lr_data_st_tensor *tensors, size_t 
                         hlen, LR_DATA_ST_MAX_HEADER);
         goto done;
     }
-    st_body body = {json, jlen, hlen, tensors, n};
+    st_body body = {json, jlen, hlen, tensors, dtypes, n};
     rc = lr_data_write_aside(path, write_body, &body, err);
 done:
     free(json);
@@ -494,50 +544,97 @@ static size_t entry_dim(const entry *e, size_t i) {
     return (size_t)json_integer_value(json_array_get(e->shape, i));
 }
 
+static const entry *find_entry(const lr_data_st_file *f, const char *name) {
+    for (size_t i = 0; i < f->n; i++)
+        if (strcmp(f->e[i].name, name) == 0) return &f->e[i];
+    return NULL;
+}
+
+static lr_data_st_dtype dtype_of(const char *name) {
+    return strcmp(name, "F32") == 0    ? LR_DATA_ST_F32
+           : strcmp(name, "F16") == 0  ? LR_DATA_ST_F16
+           : strcmp(name, "BF16") == 0 ? LR_DATA_ST_BF16
+                                       : LR_DATA_ST_OTHER;
+}
+
+int lr_data_st_get(const lr_data_st_file *f, const char *name, lr_data_st_view *out, lr_err *err) {
+    if (!f || !name || !out)
+        return lr_err_set(err, LR_EINVAL, "lr_data_st_get: NULL %s",
+                          !f ? "file" : !name ? "name" : "out");
+    const entry *e = find_entry(f, name);
+    if (!e)
+        return lr_err_set(err, LR_ENOTFOUND, "%s: no tensor '%s' (the file holds %zu)", f->path,
+                          name, f->n);
+    lr_data_st_view v = {e->dtype, dtype_of(e->dtype), e->ndim, {0}, 1, f->data + e->begin,
+                         e->end - e->begin};
+    for (size_t i = 0; i < e->ndim; i++) {
+        if (i < LR_DATA_ST_MAX_NDIM) v.shape[i] = entry_dim(e, i);
+        v.numel *= entry_dim(e, i); /* no overflow: the byte size was checked at open */
+    }
+    *out = v;
+    return LR_OK;
+}
+
+int lr_data_st_widen(const lr_data_st_view *v, size_t first, size_t count, float *dst,
+                     lr_err *err) {
+    if (!v || (count && !dst))
+        return lr_err_set(err, LR_EINVAL, "lr_data_st_widen: NULL %s", !v ? "view" : "dst");
+    if (v->type == LR_DATA_ST_OTHER)
+        return lr_err_set(err, LR_EFORMAT, "tensor of dtype %s cannot be read as float32",
+                          v->dtype);
+    if (first > v->numel || count > v->numel - first)
+        return lr_err_set(err, LR_ERANGE, "elements [%zu, %zu) are past the tensor's %zu", first,
+                          first + count, v->numel);
+    if (v->type == LR_DATA_ST_F32) {
+        if (count) memcpy(dst, (const unsigned char *)v->data + 4 * first, 4 * count);
+        return LR_OK;
+    }
+    const unsigned char *p = (const unsigned char *)v->data + 2 * first;
+    if (v->type == LR_DATA_ST_BF16) {
+        for (size_t i = 0; i < count; i++) /* little-endian halves, widened exactly */
+            dst[i] = lr_data_bf16_to_float((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+    } else {
+        for (size_t i = 0; i < count; i++)
+            dst[i] = lr_data_half_to_float((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+    }
+    return LR_OK;
+}
+
+/* "<path>: tensor 'w' has shape [2, 3], expected [3, 2]" */
+static int shape_mismatch(const lr_data_st_file *f, const char *name, const entry *e, size_t ndim,
+                          const size_t *shape, lr_err *err) {
+    char have[96], want[96];
+    size_t hl = 0, wl = 0;
+    append(have, sizeof have, &hl, "[");
+    for (size_t i = 0; i < e->ndim; i++)
+        append(have, sizeof have, &hl, "%s%zu", i ? ", " : "", entry_dim(e, i));
+    append(have, sizeof have, &hl, "]");
+    append(want, sizeof want, &wl, "[");
+    for (size_t i = 0; i < ndim; i++) append(want, sizeof want, &wl, "%s%zu", i ? ", " : "", shape[i]);
+    append(want, sizeof want, &wl, "]");
+    return lr_err_set(err, LR_EMISMATCH, "%s: tensor '%s' has shape %s, expected %s", f->path, name,
+                      have, want);
+}
+
 int lr_data_st_read_f32(const lr_data_st_file *f, const char *name, size_t ndim, const size_t *shape,
                    float *dst, lr_err *err) {
     if (!f || !name || (ndim && !shape))
         return lr_err_set(err, LR_EINVAL, "lr_data_st_read_f32: NULL %s",
                           !f ? "file" : !name ? "name" : "shape");
-    const entry *e = NULL;
-    for (size_t i = 0; i < f->n && !e; i++)
-        if (strcmp(f->e[i].name, name) == 0) e = &f->e[i];
+    const entry *e = find_entry(f, name);
     if (!e)
         return lr_err_set(err, LR_ENOTFOUND, "%s: no tensor '%s' (the file holds %zu)", f->path,
                           name, f->n);
-    int f32 = strcmp(e->dtype, "F32") == 0, f16 = strcmp(e->dtype, "F16") == 0,
-        bf16 = strcmp(e->dtype, "BF16") == 0;
-    if (!f32 && !f16 && !bf16)
+    if (dtype_of(e->dtype) == LR_DATA_ST_OTHER)
         return lr_err_set(err, LR_EFORMAT, "%s: tensor '%s' has dtype %s, expected F32, F16 or BF16",
                           f->path, name, e->dtype);
     int same = e->ndim == ndim;
     for (size_t i = 0; same && i < ndim; i++) same = entry_dim(e, i) == shape[i];
-    if (!same) {
-        char have[96], want[96];
-        size_t hl = 0, wl = 0;
-        append(have, sizeof have, &hl, "[");
-        for (size_t i = 0; i < e->ndim; i++)
-            append(have, sizeof have, &hl, "%s%zu", i ? ", " : "", entry_dim(e, i));
-        append(have, sizeof have, &hl, "]");
-        append(want, sizeof want, &wl, "[");
-        for (size_t i = 0; i < ndim; i++)
-            append(want, sizeof want, &wl, "%s%zu", i ? ", " : "", shape[i]);
-        append(want, sizeof want, &wl, "]");
-        return lr_err_set(err, LR_EMISMATCH, "%s: tensor '%s' has shape %s, expected %s", f->path,
-                          name, have, want);
-    }
-    size_t bytes = e->end - e->begin; /* = numel * itemsize, checked at open */
-    if (bytes && !dst) return lr_err_set(err, LR_EINVAL, "lr_data_st_read_f32: NULL dst");
-    const unsigned char *p = f->data + e->begin;
-    if (f32) {
-        if (bytes) memcpy(dst, p, bytes);
-        return LR_OK;
-    }
-    for (size_t i = 0; i < bytes / 2; i++) { /* little-endian halves, widened exactly */
-        uint16_t h = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
-        dst[i] = f16 ? lr_data_half_to_float(h) : lr_data_bf16_to_float(h);
-    }
-    return LR_OK;
+    if (!same) return shape_mismatch(f, name, e, ndim, shape, err);
+    if (e->end > e->begin && !dst) return lr_err_set(err, LR_EINVAL, "lr_data_st_read_f32: NULL dst");
+    lr_data_st_view v;
+    int rc = lr_data_st_get(f, name, &v, err);
+    return rc ? rc : lr_data_st_widen(&v, 0, v.numel, dst, err);
 }
 
 void lr_data_st_free(lr_data_st_file *f) {

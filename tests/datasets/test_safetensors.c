@@ -525,6 +525,144 @@ LR_TEST(other_known_dtypes_open_but_integers_are_not_readable_as_f32) {
     CHECK_ERR(rr, err, LR_EFORMAT, "tensor 'ids' has dtype I64, expected F32, F16 or BF16");
 }
 
+/* ---- views, row ranges, F16 / BF16 writing ---------------------------------------------------- */
+
+/* A view gives dtype, shape and the bytes in place: an F32 tensor's floats are read from the
+ * mapping with no copy. */
+LR_TEST(view_gives_dtype_shape_and_mapped_f32_data) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    char path[4200];
+    lr_test_path(path, sizeof path, dir, "model.safetensors");
+    lr_err err = {0, ""};
+    int rc = write_two(path, &err);
+    lr_data_st_file *f = NULL;
+    if (!rc) rc = lr_data_st_open(path, &f, &err);
+    lr_data_st_view va, vb, vc;
+    int ra = rc ? rc : lr_data_st_get(f, "a", &va, &err);
+    int rb = ra ? ra : lr_data_st_get(f, "b", &vb, &err);
+    float a_in_place[6] = {0};
+    if (!rb) memcpy(a_in_place, va.data, sizeof a_in_place);
+    lr_err err_c = {0, ""};
+    int rcm = rc ? rc : lr_data_st_get(f, "c", &vc, &err_c);
+    int dtype_f32 = !rb && strcmp(va.dtype, "F32") == 0; /* the string lives in the file */
+    lr_data_st_free(f);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    CHECK_OK(ra, err);
+    CHECK_OK(rb, err);
+    CHECK(dtype_f32);
+    CHECK_EQ(va.type, LR_DATA_ST_F32);
+    CHECK_EQ(va.ndim, 2);
+    CHECK_EQ(va.shape[0], 2);
+    CHECK_EQ(va.shape[1], 3);
+    CHECK_EQ(va.numel, 6);
+    CHECK_EQ(va.bytes, 24);
+    CHECK_EQ(vb.numel, 3);
+    CHECK_EQ(vb.shape[0], 3);
+    CHECK_EQ(memcmp(a_in_place, a6, sizeof a6), 0);
+    CHECK_ERR(rcm, err_c, LR_ENOTFOUND, "no tensor 'c'");
+}
+
+/* lr_data_st_write_as stores F16 and BF16 rounded to nearest even, and lr_data_st_widen reads
+ * any row range back exactly as those rounded values. */
+LR_TEST(f16_bf16_written_and_row_range_widened) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    char path[4200];
+    lr_test_path(path, sizeof path, dir, "h.safetensors");
+    float w[4 * 3];
+    for (int i = 0; i < 12; i++) w[i] = 0.1f * (float)i - 0.37f;
+    lr_data_st_tensor t[3] = {{"h", w, 2, {4, 3}}, {"b", w, 2, {4, 3}}, {"f", w, 2, {4, 3}}};
+    const lr_data_st_dtype dt[3] = {LR_DATA_ST_F16, LR_DATA_ST_BF16, LR_DATA_ST_F32};
+    lr_err err = {0, ""};
+    int rc = lr_data_st_write_as(path, t, dt, 3, NULL, NULL, 0, &err);
+    lr_data_st_file *f = NULL;
+    if (!rc) rc = lr_data_st_open(path, &f, &err);
+    lr_data_st_view v[3];
+    float rows[3][6];
+    for (int k = 0; k < 3 && !rc; k++) {
+        rc = lr_data_st_get(f, t[k].name, &v[k], &err);
+        if (!rc) rc = lr_data_st_widen(&v[k], 1 * 3, 2 * 3, rows[k], &err); /* rows 1 and 2 */
+    }
+    int names_ok = !rc && strcmp(v[0].dtype, "F16") == 0 && strcmp(v[1].dtype, "BF16") == 0;
+    lr_data_st_free(f);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    CHECK(names_ok);
+    CHECK_EQ(v[0].bytes, 24);
+    CHECK_EQ(v[1].type, LR_DATA_ST_BF16);
+    for (int i = 0; i < 6; i++) {
+        CHECK(rows[0][i] == lr_data_half_to_float(lr_data_float_to_half(w[3 + i])));
+        CHECK(rows[1][i] == lr_data_bf16_to_float(lr_data_float_to_bf16(w[3 + i])));
+        CHECK(rows[2][i] == w[3 + i]);
+        CHECK(fabsf(rows[1][i] - w[3 + i]) <= fabsf(w[3 + i]) / 256); /* 8 significant bits */
+    }
+}
+
+/* Ties go to the even neighbour; the largest values overflow to infinity; NaN stays NaN. */
+LR_TEST(float_to_bf16_rounds_to_nearest_even) {
+    const uint32_t in[6] = {0x3f808000u, 0x3f818000u, 0x3f808001u, 0x7f7fffffu, 0x7fc00001u,
+                            0xbf800000u};
+    const uint16_t want[6] = {0x3f80, 0x3f82, 0x3f81, 0x7f80, 0x7fc0, 0xbf80};
+    for (int i = 0; i < 6; i++) {
+        float x;
+        memcpy(&x, &in[i], sizeof x);
+        CHECK_EQ(lr_data_float_to_bf16(x), want[i]);
+    }
+    float nan_in;
+    memcpy(&nan_in, &(uint32_t){0x7f800001u}, sizeof nan_in); /* signalling: becomes quiet */
+    CHECK(isnan(lr_data_bf16_to_float(lr_data_float_to_bf16(nan_in))));
+}
+
+LR_TEST(write_as_refuses_values_beyond_f16_range) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    char path[4200];
+    lr_test_path(path, sizeof path, dir, "big.safetensors");
+    const float big[3] = {1.0f, 70000.0f, 2.0f};
+    lr_data_st_tensor t = {"layers.1.w", big, 1, {3}};
+    lr_err err = {0, ""};
+    int rc = lr_data_st_write_as(path, &t, (lr_data_st_dtype[]){LR_DATA_ST_F16}, 1, NULL, NULL, 0,
+                                 &err);
+    int exists = access(path, F_OK) == 0;
+    lr_err err_b = {0, ""};
+    int rb = lr_data_st_write_as(path, &t, (lr_data_st_dtype[]){LR_DATA_ST_BF16}, 1, NULL, NULL, 0,
+                                 &err_b);
+    lr_test_rmdir(dir);
+    CHECK_ERR(rc, err, LR_ERANGE, "tensor 'layers.1.w': value 70000 at element 1 is beyond the range of F16");
+    CHECK(!exists);
+    CHECK_OK(rb, err_b); /* bfloat16 has float32's range */
+}
+
+/* A range past the end and an integer tensor are refused; dst stays as it was. */
+LR_TEST(widen_refuses_range_past_end_and_integer_dtype) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    unsigned char data[8 + 4] = {0};
+    const char *h = "{\"ids\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]},"
+                    "\"x\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[8,12]}}";
+    CHECK_EQ(write_st(dir, "k.safetensors", h, data, sizeof data), 0);
+    char path[4200];
+    lr_test_path(path, sizeof path, dir, "k.safetensors");
+    lr_data_st_file *f = NULL;
+    lr_err err = {0, ""}, e1 = {0, ""}, e2 = {0, ""};
+    int rc = lr_data_st_open(path, &f, &err);
+    lr_data_st_view vi, vx;
+    if (!rc) rc = lr_data_st_get(f, "ids", &vi, &err);
+    if (!rc) rc = lr_data_st_get(f, "x", &vx, &err);
+    float dst[3] = {5, 5, 5};
+    int r1 = rc ? rc : lr_data_st_widen(&vx, 1, 2, dst, &e1);
+    int r2 = rc ? rc : lr_data_st_widen(&vi, 0, 1, dst, &e2);
+    lr_data_st_free(f);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    CHECK_EQ(vi.type, LR_DATA_ST_OTHER);
+    CHECK_ERR(r1, e1, LR_ERANGE, "elements [1, 3) are past the tensor's 2");
+    CHECK_ERR(r2, e2, LR_EFORMAT, "dtype I64 cannot be read as float32");
+    CHECK(dst[0] == 5 && dst[1] == 5 && dst[2] == 5);
+}
+
 LR_TEST(reversed_data_offsets_are_refused) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
@@ -674,6 +812,11 @@ LR_TEST_MAIN(LR_CASE(round_trip_keeps_tensors_names_and_metadata),
              LR_CASE(entry_with_wrongly_typed_fields_is_refused),
              LR_CASE(unknown_dtype_is_refused),
              LR_CASE(other_known_dtypes_open_but_integers_are_not_readable_as_f32),
+             LR_CASE(view_gives_dtype_shape_and_mapped_f32_data),
+             LR_CASE(f16_bf16_written_and_row_range_widened),
+             LR_CASE(float_to_bf16_rounds_to_nearest_even),
+             LR_CASE(write_as_refuses_values_beyond_f16_range),
+             LR_CASE(widen_refuses_range_past_end_and_integer_dtype),
              LR_CASE(reversed_data_offsets_are_refused),
              LR_CASE(size_not_matching_shape_is_refused),
              LR_CASE(truncated_file_is_refused),
