@@ -44,7 +44,9 @@ echo "command: $CMD"
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, $(free -g | awk '/^Mem:/{print $2}') GiB;" \
      "OpenBLAS $(dpkg-query -W -f '${Version}' libopenblas0-pthread 2>/dev/null || echo '?');" \
      "torch $($PY -c 'import torch; print(torch.__version__)' 2>/dev/null || echo '?')"
-echo "load while measuring: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min)"
+echo "environment: OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-unset}" \
+     "(bench_llm and llm_torch.py set their thread counts themselves)"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min; well above 0, other programs share the cores)"
 echo
 
 for model in ${MODELS//,/ }; do
@@ -109,3 +111,4 @@ print("\ntok/s: prefill tokens per second, best of the runs; GFLOP/s counts the 
       "seven GEMM shapes at batch × tokens rows, and on square 2048 matrices; RSS: resident after "
       "the row's calls (mapped weight pages count), peak: the process's maximum so far, load included.")
 EOF
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$DIR/table.md"
