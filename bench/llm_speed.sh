@@ -13,11 +13,14 @@
 # Before timing, llm_torch.py --check recomputes bench_llm's pooled rows on the same ids and the
 # run stops unless they agree within 1e-3 (the two sides must compute the same thing).
 # Prints the command, the machine and a markdown table (also DIR/table.md); the JSON lines of
-# every run are in DIR/results.jsonl.
+# every run are in DIR/results.jsonl. Both sides run OpenBLAS's own (pthread) threads next to
+# libgomp's: with libgomp's default wait policy its idle threads spin while sgemm runs, which on
+# 2 cores slows both sides up to 4x at 2 threads; `OMP_WAIT_POLICY=passive bench/llm_speed.sh`
+# measures them without that (the header line says which policy was in effect).
 set -euo pipefail
 
 DIR=/tmp/learnrec-llm-bench MODELS=qwen2-0.5b TOKENS=40 RUNS=3 THREADS=1,2 BATCH=1,32
-for a in "$@"; do case "$a" in -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac; done
+for a in "$@"; do case "$a" in -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac; done
 CMD="bench/llm_speed.sh $*"
 while [ $# -gt 0 ]; do
     case "$1" in
