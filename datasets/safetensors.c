@@ -575,6 +575,34 @@ int lr_data_st_get(const lr_data_st_file *f, const char *name, lr_data_st_view *
     return LR_OK;
 }
 
+/* Widening runs on every weight of a model at every forward pass (LR_LLM_WEIGHTS_MAPPED), so
+ * these loops are inline bit operations rather than a call per element: about a nanosecond per
+ * element or less. Both are exact, as lr_data_half_to_float / lr_data_bf16_to_float. */
+static void widen_bf16(float *dst, const unsigned char *p, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2); /* little-endian, as the file */
+        uint32_t bits = (uint32_t)h << 16;
+        memcpy(&dst[i], &bits, 4);
+    }
+}
+
+/* Normal halves by moving the fields (rebias 15 -> 127); zero, subnormals, Inf and NaN, rare in
+ * weights, through lr_data_half_to_float. */
+static void widen_f16(float *dst, const unsigned char *p, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        uint32_t e = h & 0x7c00u;
+        if (e == 0 || e == 0x7c00u) {
+            dst[i] = lr_data_half_to_float(h);
+            continue;
+        }
+        uint32_t bits = ((uint32_t)(h & 0x8000u) << 16) | (((uint32_t)(h & 0x7fffu) << 13) + (112u << 23));
+        memcpy(&dst[i], &bits, 4);
+    }
+}
+
 int lr_data_st_widen(const lr_data_st_view *v, size_t first, size_t count, float *dst,
                      lr_err *err) {
     if (!v || (count && !dst))
@@ -590,13 +618,8 @@ int lr_data_st_widen(const lr_data_st_view *v, size_t first, size_t count, float
         return LR_OK;
     }
     const unsigned char *p = (const unsigned char *)v->data + 2 * first;
-    if (v->type == LR_DATA_ST_BF16) {
-        for (size_t i = 0; i < count; i++) /* little-endian halves, widened exactly */
-            dst[i] = lr_data_bf16_to_float((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
-    } else {
-        for (size_t i = 0; i < count; i++)
-            dst[i] = lr_data_half_to_float((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
-    }
+    if (v->type == LR_DATA_ST_BF16) widen_bf16(dst, p, count);
+    else widen_f16(dst, p, count);
     return LR_OK;
 }
 

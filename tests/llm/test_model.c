@@ -191,24 +191,31 @@ LR_TEST(fixture_info_comes_from_config) {
 
 #define SEQ 23
 
-/* Writes spec s (weights as dt, layout), runs SEQ random ids, compares with the reference;
- * *err_out: the relative error; out (SEQ, hidden) keeps the library's result. */
-static int run_vs_reference(const fx_spec *s, lr_data_st_dtype dt, fx_layout layout,
-                            lr_llm_weights mode, float *out, double *err_out, lr_err *err) {
+/* Writes spec s (weights as dt, layout), runs n random ids, compares with the reference;
+ * *err_out: the relative error; out (n, hidden) keeps the library's result. */
+static int run_n_vs_reference(const fx_spec *s, lr_data_st_dtype dt, fx_layout layout,
+                              lr_llm_weights mode, size_t n, float *out, double *err_out,
+                              lr_err *err) {
     char *dir = lr_test_tmpdir();
     if (!dir) return lr_err_set(err, LR_EIO, "no temporary directory");
     fx_model m;
-    int32_t ids[SEQ];
-    random_ids(ids, SEQ, s->vocab, 7);
+    int32_t *ids = malloc(n * sizeof *ids);
+    random_ids(ids, n, s->vocab, 7);
     int rc = write_model(dir, s, 42, dt, layout, &m, err);
-    if (!rc) rc = run_hidden(dir, mode, ids, SEQ, out, err);
-    double *ref = malloc(SEQ * s->hidden * sizeof *ref);
-    fx_forward(&m, ids, SEQ, ref);
-    *err_out = rc ? 1 : row_rel_err(out, ref, SEQ, s->hidden);
+    if (!rc) rc = run_hidden(dir, mode, ids, n, out, err);
+    double *ref = malloc(n * s->hidden * sizeof *ref);
+    fx_forward(&m, ids, n, ref);
+    *err_out = rc ? 1 : row_rel_err(out, ref, n, s->hidden);
     free(ref);
+    free(ids);
     fx_free(&m);
     lr_test_rmdir(dir);
     return rc;
+}
+
+static int run_vs_reference(const fx_spec *s, lr_data_st_dtype dt, fx_layout layout,
+                            lr_llm_weights mode, float *out, double *err_out, lr_err *err) {
+    return run_n_vs_reference(s, dt, layout, mode, SEQ, out, err_out, err);
 }
 
 /* Qwen2-style GQA (4 heads, 2 KV heads) with q/k/v biases, float32 weights used in place. */
@@ -335,6 +342,29 @@ LR_TEST(mistral_sliding_window_matches_reference) {
     CHECK_OK(run_vs_reference(&s, LR_DATA_ST_F32, FX_ONE_FILE, LR_LLM_WEIGHTS_MAPPED, out, &e, &err),
              err);
     CHECK(e < 1e-5);
+}
+
+/* 300 tokens: attention works in blocks of queries, so the causal mask, and a sliding window of
+ * 150, must hold across block edges. */
+LR_TEST(long_sequences_match_reference_across_attention_blocks) {
+    fx_spec s = fx_default();
+    s.max_pos = 512;
+    float *out = malloc(300 * 32 * sizeof *out);
+    double e1 = 1, e2 = 1;
+    lr_err err = {0, ""};
+    int rc = run_n_vs_reference(&s, LR_DATA_ST_F32, FX_ONE_FILE, LR_LLM_WEIGHTS_MAPPED, 300, out,
+                                &e1, &err);
+    s.arch = "MistralForCausalLM";
+    s.qkv_bias = 0;
+    s.window = 150;
+    if (!rc)
+        rc = run_n_vs_reference(&s, LR_DATA_ST_BF16, FX_ONE_FILE, LR_LLM_WEIGHTS_MAPPED, 300, out,
+                                &e2, &err);
+    free(out);
+    CHECK_OK(rc, err);
+    printf("  relative errors %.3g (causal), %.3g (window 150)\n", e1, e2);
+    CHECK(e1 < 1e-5);
+    CHECK(e2 < 1e-5);
 }
 
 /* ---- packed batches -------------------------------------------------------------------------- */
@@ -547,6 +577,39 @@ LR_TEST(missing_files_are_not_found) {
     CHECK_ERR(rc2, err2, LR_ENOTFOUND, "model.safetensors: cannot open");
 }
 
+/* A tensor of an integer dtype (here the final norm, in a second file the index lists) and a
+ * safetensors file whose header is not JSON are refused naming the file and the tensor. */
+LR_TEST(integer_tensor_and_bad_safetensors_header_are_refused) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    fx_spec s = fx_default();
+    fx_model m;
+    fx_make(&m, &s, 1);
+    lr_err err = {0, ""}, err2 = {0, ""};
+    int rc = fx_write_config(dir, &s) ? 1
+             : fx_write_weights(dir, &m, LR_DATA_ST_F32, FX_ONE_FILE, "model.norm.weight", &err);
+    const char *h = "{\"model.norm.weight\":{\"dtype\":\"I32\",\"shape\":[32],\"data_offsets\":[0,128]}}";
+    unsigned char file[8 + 96 + 128] = {0};
+    uint64_t hl = strlen(h);
+    memcpy(file, &hl, 8);
+    memcpy(file + 8, h, hl);
+    if (!rc) rc = lr_test_put_bytes(dir, "norm.safetensors", file, 8 + hl + 128, 0);
+    if (!rc) rc = lr_test_write_file(dir, "model.safetensors.index.json",
+                                     "{\"weight_map\": {\"model.embed_tokens.weight\": "
+                                     "\"model.safetensors\", \"model.norm.weight\": "
+                                     "\"norm.safetensors\"}}");
+    if (!rc) rc = load_fails(dir, &err);
+    hl = 12; /* the header now claims 12 bytes of "{\"model.norm" */
+    memcpy(file, &hl, 8);
+    int rc2 = lr_test_put_bytes(dir, "norm.safetensors", file, 8 + 96 + 128, 0);
+    if (!rc2) rc2 = load_fails(dir, &err2);
+    fx_free(&m);
+    lr_test_rmdir(dir);
+    CHECK_ERR(rc, err, LR_EFORMAT, "norm.safetensors: tensor 'model.norm.weight' has dtype I32, "
+              "expected F32, F16 or BF16");
+    CHECK_ERR(rc2, err2, LR_EFORMAT, "norm.safetensors: header is not valid JSON");
+}
+
 /* Ids outside the vocabulary and sequences longer than max_position_embeddings: LR_ERANGE. */
 LR_TEST(out_of_range_ids_and_lengths_are_refused) {
     char *dir = lr_test_tmpdir();
@@ -587,6 +650,7 @@ LR_TEST_MAIN(LR_SHARED_CASE(qwen2_matches_transformers, "fixtures/llm/qwen2-byte
              LR_CASE(baichuan_wpack_equals_split_qkv),
              LR_CASE(llama3_rope_matches_reference_formula),
              LR_CASE(mistral_sliding_window_matches_reference),
+             LR_CASE(long_sequences_match_reference_across_attention_blocks),
              LR_CASE(embed_packs_sequences_and_pools_each_alone),
              LR_CASE(concurrent_embeds_on_one_model_agree),
              LR_CASE(unknown_architecture_is_refused_by_name),
@@ -596,4 +660,5 @@ LR_TEST_MAIN(LR_SHARED_CASE(qwen2_matches_transformers, "fixtures/llm/qwen2-byte
              LR_CASE(malformed_config_json_is_refused),
              LR_CASE(other_activations_and_baichuan_13b_are_refused_by_name),
              LR_CASE(missing_files_are_not_found),
+             LR_CASE(integer_tensor_and_bad_safetensors_header_are_refused),
              LR_CASE(out_of_range_ids_and_lengths_are_refused))

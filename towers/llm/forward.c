@@ -6,10 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "model_internal.h"
 
 /* Per-call scratch; shapes for T tokens, the longest sequence L. */
@@ -21,8 +17,8 @@ typedef struct {
     float *gu;    /* (T, 2 ffn): gate | up, then silu(gate) * up in the gate half */
     float *panel; /* panel_cap floats: weights widened per product */
     float *cos_t, *sin_t; /* (L, D / 2) */
-    float *work;  /* n_work threads' attention scratch */
-    size_t panel_cap, n_work;
+    float *work;  /* attention scores of one block of queries */
+    size_t panel_cap;
     float *block;
 } scratch;
 
@@ -62,16 +58,11 @@ static int grow(size_t *total, size_t a, size_t k) {
 static int scratch_alloc(const lr_llm_model *m, const llm_batch *b, scratch *s, lr_err *err) {
     const llm_config *c = &m->cfg;
     size_t T = b->T, D = c->head_dim, H = c->heads, KV = c->kv_heads;
-#ifdef _OPENMP
-    s->n_work = (size_t)omp_get_max_threads();
-#else
-    s->n_work = 1;
-#endif
     s->panel_cap = llm_panel_floats(m->max_mat_cols);
     size_t sizes[8] = {T * c->hidden, T * c->hidden, T * (H + 2 * KV) * D, T * H * D,
                        2 * T * c->ffn, s->panel_cap, b->max_len * D / 2, b->max_len * D / 2};
     size_t total = 0;
-    int ok = grow(&total, s->n_work, llm_attention_floats(b->max_len, D));
+    int ok = grow(&total, llm_attention_floats(b->max_len), 1);
     for (int i = 0; i < 8 && ok; i++) ok = grow(&total, sizes[i], 1);
     if (ok) ok = total <= SIZE_MAX / sizeof(float) && (s->block = malloc(total * sizeof(float)));
     if (!ok)
@@ -135,7 +126,7 @@ static void attention_block(const lr_llm_model *m, size_t i, const llm_batch *b,
     llm_rmsnorm(s->h, s->x, l->attn_norm, T, c->hidden, (float)c->eps);
     project_qkv(m, l, b, s);
     llm_attention(s->att, s->qkv, (H + 2 * KV) * D, b->start, b->len, b->n_seq, H, KV, D,
-                  c->sliding[i] ? c->window : 0, s->work, s->n_work);
+                  c->sliding[i] ? c->window : 0, s->work);
     llm_linear(s->x, c->hidden, 1.0f, s->att, H * D, T, &l->o, s->panel, s->panel_cap);
     if (l->bo) llm_add_bias(s->x, c->hidden, l->bo, T, c->hidden);
 }

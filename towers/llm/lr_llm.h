@@ -14,8 +14,8 @@
  * Every function that can fail returns LR_OK or a negative LR_E* code and writes a message naming
  * the file, the tensor or the setting at fault. Loaded objects are read-only: concurrent calls on
  * one tokenizer, model or encoder from many threads are safe (each call allocates its own
- * scratch). The library sets no process-wide state; matrix products run on OpenBLAS's threads and
- * the per-head loops on OpenMP's, both as the program configured them. */
+ * scratch). The library sets no process-wide state; matrix products, attention's included, run on
+ * OpenBLAS's threads as the program configured them, the rest on the calling thread. */
 #ifndef LR_LLM_H
 #define LR_LLM_H
 
@@ -54,8 +54,10 @@ size_t lr_llm_tokenizer_vocab_size(const lr_llm_tokenizer *t);
 typedef struct lr_llm_model lr_llm_model;
 
 typedef enum {
-    LR_LLM_WEIGHTS_MAPPED = 0, /* default: weights stay as stored, widened layer by layer per call */
-    LR_LLM_WEIGHTS_F32 = 1,    /* widened once at load and kept (4 bytes per parameter of memory) */
+    LR_LLM_WEIGHTS_MAPPED = 0, /* default: weights stay as stored; float32 ones are used in place,
+                                  float16 / bfloat16 ones widened a 16 MB panel at a time per call */
+    LR_LLM_WEIGHTS_F32 = 1,    /* widened once at load and kept (4 bytes per parameter of memory;
+                                  the embedding table stays mapped: a batch reads only its rows) */
 } lr_llm_weights;
 
 typedef struct {
@@ -63,10 +65,14 @@ typedef struct {
 } lr_llm_model_options;
 
 /* Loads dir/config.json and dir/model.safetensors (or the shards that
- * dir/model.safetensors.index.json lists). Architectures: LlamaForCausalLM, MistralForCausalLM,
- * Qwen2ForCausalLM, BaichuanForCausalLM (fused W_pack q/k/v, θ 10,000). Refused by name: any other
- * architecture, rope scaling types other than the default, sliding-window attention, a missing,
- * misshapen or non-float tensor. opt may be NULL (defaults). */
+ * dir/model.safetensors.index.json lists); tensor names with or without the "model." prefix.
+ * Architectures: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM (and their ...Model
+ * forms), BaichuanForCausalLM as Baichuan2-7B (fused W_pack q/k/v, θ 10,000). RoPE types
+ * default, linear and llama3; sliding windows as transformers applies them (layer_types, else
+ * Mistral's sliding_window on every layer, Qwen2's when use_sliding_window). Weights F32, F16 or
+ * BF16. Refused by name: any other architecture (Baichuan2-13B's ALiBi included), rope type or
+ * hidden_act, a malformed config value, a missing, misshapen or non-float tensor, a malformed
+ * safetensors file. opt may be NULL (defaults). */
 int lr_llm_model_load(const char *dir, const lr_llm_model_options *opt, lr_llm_model **out,
                       lr_err *err);
 void lr_llm_model_free(lr_llm_model *m); /* NULL is a no-op */

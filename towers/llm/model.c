@@ -22,8 +22,7 @@ int lr_llm_model_load(const char *dir, const lr_llm_model_options *opt, lr_llm_m
     if (!rc) rc = llm_weights_load(m, dir, err);
     if (!rc && !(m->inv_freq = malloc(m->cfg.head_dim / 2 * sizeof *m->inv_freq)))
         rc = lr_err_set(err, LR_ENOMEM, "%s: out of memory", dir);
-    if (rc) {
-        if (rc != LR_ENOMEM) lr_err_prefix(err, "loading the model in %s: ", dir);
+    if (rc) { /* every message names the file at fault */
         lr_llm_model_free(m);
         return rc;
     }

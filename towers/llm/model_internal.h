@@ -50,7 +50,7 @@ typedef struct {
 /* Whether a matrix can go to sgemm as it is (float32, float-aligned). */
 int llm_mat_in_place(const llm_mat *w);
 
-/* The rows of w [r0, r0 + n) as float32 into dst (n * cols floats), in parallel chunks. */
+/* The rows of w [r0, r0 + n) as float32 into dst (n * cols floats). */
 void llm_mat_widen_rows(const llm_mat *w, size_t r0, size_t n, float *dst);
 
 typedef struct {
@@ -63,7 +63,7 @@ struct lr_llm_model {
     llm_config cfg;
     lr_llm_weights weights;
     lr_data_st_file **files; /* n_files opened safetensors files (the shards) */
-    char **file_names;       /* their names within the directory, for messages */
+    char **file_names;       /* their paths, for messages */
     size_t n_files;
     llm_mat embed;           /* vocab x hidden, always as stored: only a batch's rows are read */
     const float *final_norm; /* hidden */
@@ -111,11 +111,11 @@ size_t llm_panel_floats(size_t cols);
 /* Causal grouped-query attention of n_seq packed sequences. qkv (T, ld): per token H query heads,
  * then KV key heads, then KV value heads, head_dim D each, RoPE applied. att (T, H * D).
  * start[s], len[s]: sequence s's rows. window: 0, or how many keys (itself included) a query
- * sees. work: llm_attention_floats(max_len, D) floats per OpenMP thread, n_work threads' worth. */
+ * sees. work: llm_attention_floats(longest len) floats. */
 void llm_attention(float *att, const float *qkv, size_t ld, const size_t *start,
                    const size_t *len, size_t n_seq, size_t H, size_t KV, size_t D, size_t window,
-                   float *work, size_t n_work);
-size_t llm_attention_floats(size_t max_len, size_t D);
+                   float *work);
+size_t llm_attention_floats(size_t max_len);
 
 /* ---- the forward pass (forward.c) ---- */
 

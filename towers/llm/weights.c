@@ -27,17 +27,19 @@ static int own(lr_llm_model *m, void *p, lr_err *err) {
     return LR_OK;
 }
 
-/* Opens dir/name as the next file of the model. */
+/* Opens dir/name as the next file of the model, unless it is open already. */
 static int open_file(lr_llm_model *m, const char *dir, const char *name, lr_err *err) {
     char path[4096];
     if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
         return lr_err_set(err, LR_EINVAL, "%s: path too long", dir);
+    for (size_t i = 0; i < m->n_files; i++)
+        if (strcmp(m->file_names[i], path) == 0) return LR_OK;
     size_t n = m->n_files;
     lr_data_st_file **files = realloc(m->files, (n + 1) * sizeof *files);
     if (files) m->files = files;
     char **names = files ? realloc(m->file_names, (n + 1) * sizeof *names) : NULL;
     if (names) m->file_names = names;
-    char *copy = names ? strdup(name) : NULL;
+    char *copy = names ? strdup(path) : NULL;
     if (!copy) return lr_err_set(err, LR_ENOMEM, "%s: out of memory", path);
     int rc = lr_data_st_open(path, &m->files[n], err);
     if (rc) {
@@ -59,9 +61,7 @@ static int open_shards(lr_llm_model *m, const char *dir, const char *index, cons
         if (!file || !file[0] || strchr(file, '/'))
             return lr_err_set(err, LR_EFORMAT, "%s: weight_map entry '%.60s' must name a file "
                               "in the directory", index, tensor);
-        int seen = 0;
-        for (size_t i = 0; i < m->n_files && !seen; i++) seen = !strcmp(m->file_names[i], file);
-        int rc = seen ? LR_OK : open_file(m, dir, file, err);
+        int rc = open_file(m, dir, file, err);
         if (rc) return rc;
     }
     if (!m->n_files) return lr_err_set(err, LR_EFORMAT, "%s: weight_map is empty", index);
@@ -103,8 +103,8 @@ static int find(const lr_llm_model *m, const char *name, lr_data_st_view *v, siz
     if (m->n_files == 1)
         return lr_err_set(err, LR_ENOTFOUND, "%s: no tensor '%s' (nor without \"model.\")",
                           m->file_names[0], full);
-    return lr_err_set(err, LR_ENOTFOUND, "no tensor '%s' (nor without \"model.\") in the %zu "
-                      "files of model.safetensors.index.json", full, m->n_files);
+    return lr_err_set(err, LR_ENOTFOUND, "no tensor '%s' (nor without \"model.\") in %s nor the "
+                      "%zu other shards of the index", full, m->file_names[0], m->n_files - 1);
 }
 
 /* Tensor `name` with exactly the shape rows x cols (cols 0: a vector of rows). */
