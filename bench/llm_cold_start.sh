@@ -4,7 +4,7 @@
 # model (random bfloat16 weights from bench/llm_gen.py) in `learnrec serve --llm`.
 #
 # usage: bench/llm_cold_start.sh [--dir DIR] [--model qwen2-0.5b|llama-1b|tiny] [--calls N]
-#                                [--threads N]
+#                                [--threads N] [--text "..."]
 #
 # Makes (or reuses) in DIR (default /tmp/learnrec-llm-bench): the model, a 1,000-item synthetic
 # catalogue, its content from the same model (learnrec content llm), small towers trained on it,
@@ -12,16 +12,18 @@
 # add_items calls (default 20), each a fresh item of one ~40-token text, from a Python client
 # (Debian's python3-msgpack) on loopback: the time from sending the request to the answer. After
 # each call the new item is checked to be served (`item` says it is in the index). Prints p50, p90
-# and max, and the server's peak resident memory (VmHWM).
+# and max, and the server's peak resident memory (VmHWM). --text sets the item's text (default: a
+# 40-token title, brand and category with the fixture tokenizer; its token count is printed).
 set -euo pipefail
 DIR=/tmp/learnrec-llm-bench MODEL=qwen2-0.5b CALLS=20 THREADS=2
+TEXT="Title: Nitrile Exam Gloves, Blue. Brand: Walnov. Category: Lab Supplies > Gloves"
 for a in "$@"; do case "$a" in -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac; done
 CMD="bench/llm_cold_start.sh $*"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --dir|--model|--calls|--threads)
+    --dir|--model|--calls|--threads|--text)
       [ $# -ge 2 ] || { echo "llm_cold_start.sh: $1 needs a value (try --help)" >&2; exit 2; }
-      case "$1" in --dir) DIR=$2 ;; --model) MODEL=$2 ;; --calls) CALLS=$2 ;; --threads) THREADS=$2 ;; esac
+      case "$1" in --dir) DIR=$2 ;; --model) MODEL=$2 ;; --calls) CALLS=$2 ;; --threads) THREADS=$2 ;; --text) TEXT=$2 ;; esac
       shift 2 ;;
     *) echo "llm_cold_start.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
@@ -53,11 +55,10 @@ port=$(sed -n 's/.*:\([0-9]*\) (msgpack-rpc).*/\1/p' "$DIR/serve.out")
 
 echo "command: $CMD"
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
-text="Title: Nitrile Exam Gloves, Powder-Free, Latex-Free, Textured Fingertips, Blue. Brand: Walnov. Category: Lab Supplies > Gloves > Nitrile Gloves 1"
-printf '%s\n' "$text" >"$DIR/one.txt"
+printf '%s 1\n' "$TEXT" >"$DIR/one.txt"
 "$BIN" content tokenize --model "$md" --texts "$DIR/one.txt" --json "$DIR/one.json" >/dev/null
 echo "the item's text: $($PY -c "import json; print(len(json.load(open('$DIR/one.json'))[0]))") tokens"
-$PY - "$port" "$CALLS" "$spid" <<'EOF'
+$PY - "$port" "$CALLS" "$spid" "$TEXT" <<'EOF'
 import socket, sys, time, msgpack
 port, calls, pid = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 s = socket.create_connection(("127.0.0.1", port))
@@ -69,7 +70,7 @@ def call(msgid, method, params):
         for m in unp:
             return m
         unp.feed(s.recv(1 << 16))
-words = "Title: Nitrile Exam Gloves, Powder-Free, Latex-Free, Textured Fingertips, Blue. Brand: Walnov. Category: Lab Supplies > Gloves > Nitrile Gloves"
+words = sys.argv[4]
 times, first = [], None
 for i in range(calls + 1):  # the first call warms the server (pages of the weights come in)
     text = f"{words} {i}"
