@@ -22,29 +22,7 @@ if [ "$mode" = shared ]; then
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-passed=0
-failed=0
-
-# run NAME WANT_EXIT CMD...: runs CMD, keeps stdout/stderr in $out/$err, checks the exit code.
-run() {
-  local name="$1" want="$2"
-  shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local got=$?
-  out=$(cat "$tmp/out")
-  err=$(cat "$tmp/err")
-  if [ "$got" -ne "$want" ]; then
-    fail "$name" "exit $got, expected $want; stderr: $err"
-    return 1
-  fi
-  return 0
-}
-ok() { passed=$((passed + 1)); echo "ok   $1"; }
-fail() { failed=$((failed + 1)); printf 'FAIL %s\n  %s\n' "$1" "$2"; }
-# expect NAME TEXT HAYSTACK: HAYSTACK contains TEXT.
-expect() {
-  case "$3" in *"$2"*) ok "$1" ;; *) fail "$1" "expected '$2' in: $3" ;; esac
-}
+. "$(dirname "$0")/cli_lib.sh"
 
 # dataset_info_checks NAME PATH USERS ITEMS INTERACTIONS FORMAT: info and info --json agree.
 dataset_info_checks() {

@@ -22,27 +22,7 @@ fi
 tmp=$(mktemp -d)
 spid=
 trap '[ -n "$spid" ] && kill -9 $spid 2>/dev/null; rm -rf "$tmp"' EXIT
-passed=0
-failed=0
-
-run() {
-  local name="$1" want="$2"
-  shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local got=$?
-  out=$(cat "$tmp/out")
-  err=$(cat "$tmp/err")
-  if [ "$got" -ne "$want" ]; then
-    fail "$name" "exit $got, expected $want; stderr: $err"
-    return 1
-  fi
-  return 0
-}
-ok() { passed=$((passed + 1)); echo "ok   $1"; }
-fail() { failed=$((failed + 1)); printf 'FAIL %s\n  %s\n' "$1" "$2"; }
-expect() {
-  case "$3" in *"$2"*) ok "$1" ;; *) fail "$1" "expected '$2' in: $3" ;; esac
-}
+. "$(dirname "$0")/cli_lib.sh"
 
 # same_ids NAME GOT.json WANT.json: two lists of lists of ids are equal; names the first difference.
 same_ids() {
