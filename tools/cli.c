@@ -38,6 +38,12 @@ double lr_cli_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+void lr_cli_fmt_duration(double s, char *buf, size_t cap) {
+    unsigned long t = s > 0 && s < 1e8 ? (unsigned long)(s + 0.5) : 0; /* NaN or unknown: 0 */
+    if (t >= 3600) snprintf(buf, cap, "%luh%02lum", t / 3600, t / 60 % 60);
+    else snprintf(buf, cap, "%lum%02lus", t / 60, t % 60);
+}
+
 int lr_cli_fail(const char *cmd, const lr_err *err) {
     fprintf(stderr, "learnrec %s: %s\n", cmd, err->msg[0] ? err->msg : lr_strerror(err->code));
     return LR_EXIT_ERROR;

@@ -142,6 +142,8 @@ void lr_cli_set_threads(size_t blas, size_t omp);
 
 /* Seconds on a monotonic clock, for the timings commands report. */
 double lr_cli_now(void);
+/* Seconds as "4m05s" or "2h07m" for progress lines (an ETA); negative, NaN or huge: 0m00s. */
+void lr_cli_fmt_duration(double s, char *buf, size_t cap);
 
 /* cmd_llm.c: content llm and content tokenize, and content encode's --llm: n texts through the
  * LLM in dir; *out (n * *dim floats) is malloc'd, the caller frees it. */

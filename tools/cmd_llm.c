@@ -175,17 +175,11 @@ static int llm_args(int argc, char **argv, llm_opts *o) {
     return p;
 }
 
-static void fmt_eta(double s, char *buf, size_t cap) {
-    unsigned long t = s > 0 && s < 1e8 ? (unsigned long)(s + 0.5) : 0;
-    if (t >= 3600) snprintf(buf, cap, "%luh%02lum", t / 3600, t / 60 % 60);
-    else snprintf(buf, cap, "%lum%02lus", t / 60, t % 60);
-}
-
 /* A bar redrawn in place on a terminal; a line per tenth of the job otherwise. */
 static void progress(size_t done, size_t total, size_t start, double t0, int tty, size_t *shown) {
     double dt = lr_cli_now() - t0, rate = dt > 0 ? (double)(done - start) / dt : 0;
     char eta[32];
-    fmt_eta(rate > 0 ? (double)(total - done) / rate : 0, eta, sizeof eta);
+    lr_cli_fmt_duration(rate > 0 ? (double)(total - done) / rate : 0, eta, sizeof eta);
     size_t tenth = total ? done * 10 / total : 10;
     if (!tty && tenth == *shown) return;
     *shown = tenth;

@@ -14,18 +14,11 @@
 
 /* ---- train ------------------------------------------------------------------------------------ */
 
-static void fmt_time(double s, char *buf, size_t cap) {
-    if (s < 0 || s > 1e7) s = 0;
-    unsigned long t = (unsigned long)(s + 0.5);
-    if (t >= 3600) snprintf(buf, cap, "%luh%02lum", t / 3600, t / 60 % 60);
-    else snprintf(buf, cap, "%lum%02lus", t / 60, t % 60);
-}
-
 /* A bar redrawn in place on a terminal; one line per epoch otherwise (logs stay readable). */
 static void show_progress(const lr_train_progress *p, void *ctx) {
     int tty = *(int *)ctx;
     char eta[32];
-    fmt_time(p->eta_s, eta, sizeof eta);
+    lr_cli_fmt_duration(p->eta_s, eta, sizeof eta);
     if (p->epoch_done) {
         fprintf(stderr, "%sepoch %zu/%zu  loss %.4f  valid R@10 %.4f  best %.4f (epoch %zu)  "
                 "%.0f ex/s  ETA %s\n", tty ? "\r\033[K" : "", p->epoch, p->epochs, p->loss,
