@@ -66,4 +66,11 @@ int lr_index_publish_until(const lr_index *ix, const char *dir, const lr_index_p
 /* Records the factory string of a loaded index (FAISS files do not keep it; manifests do). */
 void lr_index_set_factory_name(lr_index *ix, const char *factory);
 
+/* versions.c: "vNNNNNN"; the lock publishers hold on dir (LR_EBUSY when held); `current` swapped
+ * to versions/version (with stop_before_rename, only the new link is made: a crash's debris). */
+int lr_index_version_name_ok(const char *name);
+int lr_index_publish_lock(const char *dir, int *fd, lr_err *err);
+void lr_index_publish_unlock(int fd);
+int lr_index_swap_current(const char *dir, const char *version, int stop_before_rename, lr_err *err);
+
 #endif /* LR_INDEX_INTERNAL_H */

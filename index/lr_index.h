@@ -185,6 +185,24 @@ int lr_index_publish(const lr_index *ix, const char *dir, const lr_index_publish
  * name models and content in manifests. */
 int lr_index_file_checksum(const char *path, char out[9], lr_err *err);
 
+/* The versions in dir/versions (names ascending) and the one `current` points to ("" if none). */
+typedef struct {
+    char (*names)[8]; /* "v000003" */
+    size_t n;
+    char current[8];
+} lr_index_version_list;
+
+int lr_index_versions(const char *dir, lr_index_version_list *out, lr_err *err);
+void lr_index_versions_free(lr_index_version_list *l);
+
+/* Reads a version's manifest (NULL: the current one) without opening or verifying its files. */
+int lr_index_read_manifest(const char *dir, const char *version, lr_index_manifest *man, lr_err *err);
+
+/* Makes an already published version current again (a rollback): it is opened and verified
+ * first, then `current` is swapped with one rename, under the same lock as publishing (LR_EBUSY
+ * while another publisher works in dir). A running server keeps its version until `reload`. */
+int lr_index_use(const char *dir, const char *version, lr_index_manifest *man, lr_err *err);
+
 /* Opens a version of dir (NULL: the current one), verifying the manifest and the index file's
  * checksum. expect_dim (0: any) and each of the n_expect key-values (expect may be NULL) must
  * match the manifest: a mismatch is LR_EMISMATCH ("built for model 1a2b3c4d, not ..."), damage

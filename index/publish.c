@@ -205,16 +205,30 @@ static int write_version_files(const lr_index *ix, const char *tmp, const lr_ind
     return rc;
 }
 
+static int publish_locked(const lr_index *ix, const char *dir, const lr_index_publish_opts *opts,
+                          int stop_after_step, lr_index_manifest *man, lr_err *err);
+
 int lr_index_publish_until(const lr_index *ix, const char *dir, const lr_index_publish_opts *opts,
                            int stop_after_step, lr_index_manifest *man, lr_err *err) {
-    lr_index_publish_opts o = {.keep_versions = 3};
-    if (opts) o = *opts;
-    /* derived paths get room for what they append to `versions` (at most 4096) */
-    char versions[4096], tmp[4200], final[4200], link_tmp[4200], link[4200], target[64];
+    char versions[4096];
     if (strlen(dir) > 3000) return lr_err_set(err, LR_EINVAL, "index directory path is too long");
     snprintf(versions, sizeof versions, "%s/versions", dir);
     if ((mkdir(dir, 0777) != 0 && errno != EEXIST) || (mkdir(versions, 0777) != 0 && errno != EEXIST))
         return lr_err_set(err, LR_EIO, "mkdir(%s): %s", versions, strerror(errno));
+    int fd, rc = lr_index_publish_lock(dir, &fd, err);
+    if (rc) return rc;
+    rc = publish_locked(ix, dir, opts, stop_after_step, man, err);
+    lr_index_publish_unlock(fd);
+    return rc;
+}
+
+static int publish_locked(const lr_index *ix, const char *dir, const lr_index_publish_opts *opts,
+                          int stop_after_step, lr_index_manifest *man, lr_err *err) {
+    lr_index_publish_opts o = {.keep_versions = 3};
+    if (opts) o = *opts;
+    /* derived paths get room for what they append to `versions` (at most 4096) */
+    char versions[4096], tmp[4200], final[4200];
+    snprintf(versions, sizeof versions, "%s/versions", dir);
     clean_debris(dir, versions);
     unsigned v = last_version(versions) + 1;
     lr_index_manifest m;
@@ -238,22 +252,9 @@ int lr_index_publish_until(const lr_index *ix, const char *dir, const lr_index_p
     }
     if ((rc = lr_data_sync_path(versions, err))) return rc;
     if (stop_after_step == 2) return LR_OK;
-    /* step 3: a new link beside `current` */
-    snprintf(target, sizeof target, "versions/%s", m.version);
-    snprintf(link_tmp, sizeof link_tmp, "%s/.current.tmp.%ld", dir, (long)getpid());
-    unlink(link_tmp);
-    if (symlink(target, link_tmp) != 0)
-        return lr_err_set(err, LR_EIO, "symlink(%s): %s", link_tmp, strerror(errno));
-    if (stop_after_step == 3) return LR_OK;
-    /* step 4: one rename swaps what readers open */
-    snprintf(link, sizeof link, "%s/current", dir);
-    if (rename(link_tmp, link) != 0) {
-        rc = lr_err_set(err, LR_EIO, "rename(%s, %s): %s", link_tmp, link, strerror(errno));
-        unlink(link_tmp);
-        return rc;
-    }
-    if ((rc = lr_data_sync_path(dir, err))) return rc;
-    if (stop_after_step == 4) return LR_OK;
+    /* step 3: a new link beside `current`; step 4: one rename swaps what readers open */
+    if ((rc = lr_index_swap_current(dir, m.version, stop_after_step == 3, err))) return rc;
+    if (stop_after_step == 3 || stop_after_step == 4) return LR_OK;
     prune(dir, versions, v, o.keep_versions);
     if (man) *man = m;
     return LR_OK;
@@ -359,6 +360,16 @@ static int read_manifest(const char *path, lr_index_manifest *m, lr_err *err) {
     }
     json_decref(o);
     return rc;
+}
+
+int lr_index_read_manifest(const char *dir, const char *version, lr_index_manifest *man, lr_err *err) {
+    char path[4200];
+    if (strlen(dir) > 3000) return lr_err_set(err, LR_EINVAL, "index directory path is too long");
+    if (version && !lr_index_version_name_ok(version))
+        return lr_err_set(err, LR_EINVAL, "'%s' is not a version name (vNNNNNN)", version);
+    if (version) snprintf(path, sizeof path, "%s/versions/%s/manifest.json", dir, version);
+    else snprintf(path, sizeof path, "%s/current/manifest.json", dir);
+    return read_manifest(path, man, err);
 }
 
 int lr_index_file_checksum(const char *path, char out[9], lr_err *err) {

@@ -166,6 +166,8 @@ int lr_cmd_embed_users(int argc, char **argv);
 int lr_cmd_eval(int argc, char **argv);
 int lr_cmd_build_index(int argc, char **argv);
 int lr_cmd_index(int argc, char **argv);
+int lr_cmd_index_list(int argc, char **argv); /* cmd_index_versions.c */
+int lr_cmd_index_use(int argc, char **argv);
 int lr_cmd_search(int argc, char **argv);
 int lr_cmd_rebuild(int argc, char **argv);
 int lr_cmd_serve(int argc, char **argv);

@@ -235,6 +235,8 @@ static int index_info(int argc, char **argv) {
 int lr_cmd_index(int argc, char **argv) {
     static const lr_cli_command cmds[] = {
         {"info", index_info, "verify and describe an index directory"},
+        {"list", lr_cmd_index_list, "list its versions, which is current (--verify: check each)"},
+        {"use", lr_cmd_index_use, "make an earlier version current again (a rollback)"},
     };
     return lr_cli_dispatch(cmds, sizeof cmds / sizeof cmds[0], "learnrec index <command> [options]",
                            argc - 1, argv + 1);

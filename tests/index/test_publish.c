@@ -299,6 +299,98 @@ LR_TEST(missing_index_names_the_path) {
     CHECK(!strstr(err.msg, "line"));
 }
 
+/* A rollback: an older version becomes current again, verified first; the list shows it. */
+LR_TEST(use_makes_an_older_version_current_again) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_err err = {0};
+    lr_index *a = small_index(1000, 8, 0), *b = small_index(1500, 8, 1), *got = NULL;
+    int rc = lr_index_publish(a, dir, NULL, NULL, &err);
+    if (!rc) rc = lr_index_publish(b, dir, NULL, NULL, &err);
+    lr_index_manifest m, m2;
+    int rc2 = rc ? rc : lr_index_use(dir, "v000001", &m, &err);
+    int rc3 = rc2 ? rc2 : lr_index_open(dir, NULL, 8, NULL, 0, &got, &m2, &err);
+    lr_index_version_list l = {0};
+    int rc4 = rc3 ? rc3 : lr_index_versions(dir, &l, &err);
+    lr_err e1 = {0}, e2 = {0}, e3 = {0};
+    int bad_name = lr_index_use(dir, "../v000001", NULL, &e1);
+    int missing = lr_index_use(dir, "v000009", NULL, &e2);
+    int bad_read = lr_index_read_manifest(dir, "v1/../..", &m, &e3);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    CHECK_OK(rc2, err);
+    CHECK_OK(rc3, err);
+    CHECK_OK(rc4, err);
+    CHECK_STR_EQ(m.version, "v000001");
+    CHECK_STR_EQ(m2.version, "v000001");
+    CHECK_EQ(lr_index_count(got), 1000);
+    CHECK_EQ(l.n, 2);
+    CHECK_STR_EQ(l.names[0], "v000001");
+    CHECK_STR_EQ(l.names[1], "v000002");
+    CHECK_STR_EQ(l.current, "v000001");
+    CHECK_EQ(bad_name, LR_EINVAL);
+    CHECK(strstr(e1.msg, "not a version name"));
+    CHECK_EQ(missing, LR_ENOTFOUND);
+    CHECK_EQ(bad_read, LR_EINVAL);
+    lr_index_versions_free(&l);
+    lr_index_free(a);
+    lr_index_free(b);
+    lr_index_free(got);
+}
+
+/* A damaged version is refused as a rollback target, and `current` stays where it was. */
+LR_TEST(use_refuses_a_damaged_version) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_err err = {0};
+    lr_index *a = small_index(1000, 8, 0), *b = small_index(1500, 8, 1);
+    int rc = lr_index_publish(a, dir, NULL, NULL, &err);
+    if (!rc) rc = lr_index_publish(b, dir, NULL, NULL, &err);
+    char p[4200];
+    snprintf(p, sizeof p, "%s/versions/v000001/index.faiss", dir);
+    FILE *f = fopen(p, "rb+");
+    if (f) fseek(f, 100, SEEK_SET), fputc(0x5a, f), fclose(f);
+    lr_err e = {0};
+    int used = lr_index_use(dir, "v000001", NULL, &e);
+    lr_index_version_list l = {0};
+    int rc2 = lr_index_versions(dir, &l, &err);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    CHECK_OK(rc2, err);
+    CHECK(f != NULL);
+    CHECK_EQ(used, LR_EFORMAT);
+    CHECK(strstr(e.msg, "index.faiss"));
+    CHECK_STR_EQ(l.current, "v000002");
+    lr_index_versions_free(&l);
+    lr_index_free(a);
+    lr_index_free(b);
+}
+
+/* One publisher at a time: a second one is told who holds the directory, not let in to clear
+ * the first one's temporary version as debris. */
+LR_TEST(a_second_publisher_is_refused_while_the_first_holds_the_lock) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_err err = {0}, e = {0};
+    lr_index *a = small_index(1000, 8, 0);
+    int rc = lr_index_publish(a, dir, NULL, NULL, &err);
+    int fd = -1;
+    int rc2 = rc ? rc : lr_index_publish_lock(dir, &fd, &err);
+    int second = lr_index_publish(a, dir, NULL, NULL, &e);
+    int used = lr_index_use(dir, "v000001", NULL, &e);
+    lr_index_publish_unlock(fd);
+    lr_err e3 = {0};
+    int after = lr_index_publish(a, dir, NULL, NULL, &e3);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    CHECK_OK(rc2, err);
+    CHECK_EQ(second, LR_EBUSY);
+    CHECK_EQ(used, LR_EBUSY);
+    CHECK(strstr(e.msg, ".publish.lock"));
+    CHECK_OK(after, e3);
+    lr_index_free(a);
+}
+
 LR_TEST_MAIN(LR_CASE(operating_points_travel_with_the_version), LR_CASE(format_1_manifests_still_open),
              LR_CASE(missing_index_names_the_path),
              LR_CASE(rescoring_vectors_travel_with_the_version),
@@ -307,4 +399,6 @@ LR_TEST_MAIN(LR_CASE(operating_points_travel_with_the_version), LR_CASE(format_1
              LR_CASE(published_index_opens_with_its_manifest),
              LR_CASE(newer_versions_become_current_and_old_ones_are_pruned),
              LR_CASE(a_crash_at_any_step_leaves_the_previous_version_loadable),
-             LR_CASE(damaged_or_mismatched_indexes_are_refused))
+             LR_CASE(damaged_or_mismatched_indexes_are_refused),
+             LR_CASE(use_makes_an_older_version_current_again), LR_CASE(use_refuses_a_damaged_version),
+             LR_CASE(a_second_publisher_is_refused_while_the_first_holds_the_lock))

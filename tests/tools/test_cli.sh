@@ -242,6 +242,16 @@ index: IVF8,Flat" "$out"
     run search_json 0 "$bin" search --index "$tmp/ix" --vectors "$tmp/items.npy" -k 5 --nprobe 8 --json "$tmp/r.json"
     got=$(/usr/bin/python3 -c "import json; r=json.load(open('$tmp/r.json'))['results']; print(len(r), len(r[0]), r[3][0][0], all(abs(x[1]) <= 1.0001 for x in r[0]))")
     expect search_finds_each_item_first "1000 5 3 True" "$got"
+    # versions: a second publish, the list, a rollback to the first
+    run build_index_again 0 "$bin" build-index --items "$tmp/items.npy" --out "$tmp/ix" --index IVF4,Flat --target-recall 0.9
+    run index_list 0 "$bin" index list "$tmp/ix" --verify
+    got=$(printf '%s\n' "$out" | awk '/v00000/{print ($1 == "*" ? "*" $2 : $1), $NF}' | tr '\n' ' ')
+    expect index_list_marks_current "v000001 ok *v000002 ok " "$got"
+    run index_use_rollback 0 "$bin" index use "$tmp/ix" --version v000001 &&
+      expect index_use_says_current "current is now v000001 (1000 vectors, IVF8,Flat" "$out"
+    run index_info_after_rollback 0 "$bin" index info "$tmp/ix" && expect index_info_rolled_back "version: v000001" "$out"
+    run index_use_bad_name 1 "$bin" index use "$tmp/ix" --version ../v000001 &&
+      expect index_use_bad_name_message "is not a version name" "$err"
     printf 'x' >> "$tmp/ix/current/index.faiss"
     run index_info_damaged 1 "$bin" index info "$tmp/ix" && expect index_info_damaged_message "the file is damaged" "$err"
     run search_missing_index 1 "$bin" search --index "$tmp/nothing" --vectors "$tmp/items.npy" &&
