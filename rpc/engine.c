@@ -3,6 +3,9 @@
  * write lock (writers are preferred, so a stream of queries cannot starve them). */
 #define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
 #include <math.h>
+#ifdef __GLIBC__
+#include <malloc.h> /* malloc_trim */
+#endif
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -476,5 +479,12 @@ int lr_rpc_engine_reload(lr_rpc_engine *e, const char *version, char version_out
     *count = lr_index_count(ix) - lr_index_removed_count(ix);
     pthread_rwlock_unlock(&e->lock);
     lr_index_free(old);
+#ifdef __GLIBC__
+    /* The new version was allocated while the old one lived, so the old one's freed lists lie
+     * between live blocks, where glibc keeps them: resident memory after reloads would stay at
+     * two versions' worth (1M items: +266 MB after 10 reloads under load, docs/reliability.md).
+     * This hands the free pages back; it walks every arena under its lock, a few ms. */
+    malloc_trim(0);
+#endif
     return LR_RPC_OK;
 }
