@@ -21,7 +21,9 @@ What is checked, for every answer by the window [sent, received] of its request:
 - additions: an id added (add_items answered at t) must not appear in an answer sent after the
   first reload sent after t was answered: reloads drop added items; nor before it was added.
 Latency: p99 of the successful answers due in the quiet part (from S seconds after the load's
-start to the first reload) and in the churn (first reload sent to last answered), by due time.
+start, or 1 s after the driver's warm-up calls if later, to the churn's start) and in the churn (its start to the last reload's answer: the
+driver's start and end lines), by due time; the driver's warm-up calls come before the quiet
+part.
 Memory: mean VmRSS and RssAnon over the last 20 s before the churn and over the last 20 s of
 the load (after the churn). PASS/FAIL per criterion; exit status 1 when any fails.
 """
@@ -45,8 +47,9 @@ def parse_args():
 
 
 def read_log(path):
-    """(initial version, reloads [(sent, received, version)] that succeeded, adds, removes, failed calls)."""
-    initial, reloads, adds, removes, failed = None, [], [], [], []
+    """(initial version, reloads [(sent, received, version)] that succeeded, adds, removes, failed
+    calls, the churn's (start, end))."""
+    initial, reloads, adds, removes, failed, churn = None, [], [], [], [], [None, None]
     with open(path) as f:
         for line in f:
             if line.startswith("#"):
@@ -57,11 +60,13 @@ def read_log(path):
                 failed.append(line.strip())
             elif kind == "initial":
                 initial = rest[0]
+            elif kind in ("start", "end"):
+                churn[kind == "end"] = sent
             elif kind == "reload":
                 reloads.append((sent, recv, rest[0]))
             elif kind in ("add", "remove"):
                 (adds if kind == "add" else removes).append((sent, recv, [int(x) for x in rest]))
-    return initial, reloads, adds, removes, failed
+    return initial, reloads, adds, removes, failed, churn
 
 
 class Timeline:
@@ -165,23 +170,28 @@ def rss_mean(path, lo, hi):
 def main():
     a = parse_args()
     lacks = {v: int(r) for v, r in (x.split("=") for x in a.lacks.split(","))}
-    initial, reloads, adds, removes, failed_calls = read_log(a.log)
+    initial, reloads, adds, removes, failed_calls, (churn_lo, churn_hi) = read_log(a.log)
     bench = json.load(open(a.bench))
     t0 = bench["started_monotonic_s"]
     timeline = Timeline(initial, reloads)
     r = check_answers(a, timeline, lacks, forbidden_windows(reloads, adds, removes))
-    churn_lo, churn_hi = (reloads[0][0], reloads[-1][1]) if reloads else (float("inf"),) * 2
+    if churn_lo is None or churn_hi is None:
+        sys.exit("churn_check.py: %s has no start and end of the churn" % a.log)
+    n_reloads = sum(churn_lo <= s <= churn_hi for s, _, _ in reloads)
     t_end = max((d + l for d, l in r["answers"]), default=t0)
-    quiet = [l for d, l in r["answers"] if t0 + a.skip <= d < churn_lo]
+    warm_end = max((rv for s, rv, *_ in reloads + adds + removes if s < churn_lo), default=t0)
+    quiet_lo = max(t0 + a.skip, warm_end + 1)  # after the driver's warm-up calls
+    quiet = [l for d, l in r["answers"] if quiet_lo <= d < churn_lo]
     churn = [l for d, l in r["answers"] if churn_lo <= d <= churn_hi]
     after = [l for d, l in r["answers"] if d > churn_hi]
     q99, c99 = 1e3 * pct(quiet, 0.99), 1e3 * pct(churn, 0.99)
     print("load: %d answers checked (%d ok), %d errors, %d unanswered" % (
         len(r["answers"]) + r["failed"], r["checked"], r["failed"], r["unanswered"]))
     print("churn: %d reloads ok over %.1f s, %d add_items and %d remove_items ok, %d admin calls failed"
-          % (len(reloads), churn_hi - churn_lo, len(adds), len(removes), len(failed_calls)))
-    print("p99 ms: quiet %.3f (%d answers), churn %.3f (%d), after %.3f (%d); ratio %.2f" % (
-        q99, len(quiet), c99, len(churn), 1e3 * pct(after, 0.99), len(after), c99 / q99))
+          % (n_reloads, churn_hi - churn_lo, sum(churn_lo <= s for s, _, _ in adds),
+             sum(churn_lo <= s for s, _, _ in removes), len(failed_calls)))
+    print("p99 ms: quiet %.3f (%d answers from %.1f s into the load), churn %.3f (%d), after %.3f (%d); "
+          "ratio %.2f" % (q99, len(quiet), quiet_lo - t0, c99, len(churn), 1e3 * pct(after, 0.99), len(after), c99 / q99))
     print("answers holding a marker id (what tells the versions apart): %d; holding an id the churn "
           "added or removed: %d" % (r["seen"]["marker"], r["seen"]["churned"]))
     print("mismatches: %d" % len(r["bad"]))

@@ -9,7 +9,8 @@ usage: churn_drive.py --connect HOST:PORT --versions VA,VB --content C.npy --cat
 At its start: `stats` (the version served first) and a probe of 200 `recommend` calls for random
 histories, whose most frequent answers (up to 100 catalogue ids, the "hubs") are what the stream
 touches, so that its changes show up in the load's answers and the checks have something to
-check. After --start-in seconds: R reloads, one every S seconds (or as soon as the previous one
+check; then one add_items, remove_items (of those ids) and reload (of the version served), so
+that memory these paths take once counts in the level before the churn. After --start-in seconds: R reloads, one every S seconds (or as soon as the previous one
 answered, when a reload takes longer), each to the version of VA, VB that is not being served;
 meanwhile, on its own connection, U update calls per second alternating add_items (B new ids,
 never used before, above every catalogue id, each with the content row of a random hub, so that
@@ -20,7 +21,7 @@ and memory it started with. Every call is one line of the log:
     KIND SENT RECEIVED STATUS [VERSION | IDS...]
 
 times in seconds of CLOCK_MONOTONIC (as `learnrec bench --record-ids`), KIND one of initial,
-reload, add, remove; STATUS ok or the error's name. Prints a summary; exit status 1 when a call
+reload, add, remove, and start and end (of the churn); STATUS ok or the error's name. Prints a summary; exit status 1 when a call
 failed.
 """
 import argparse
@@ -138,6 +139,21 @@ class Updates(threading.Thread):
             self.error = e
 
 
+def warm_up(a, client, log, hub_ids, content, current):
+    """add_items, remove_items and reload once each, early in the load, so that memory these
+    paths take once (buffers sized at first use) counts in the level before the churn."""
+    token = {"token": a.token} if a.token else {}
+    ids = list(range(a.catalogue + 999000, a.catalogue + 999000 + a.batch))
+    items = [{"id": x, "content": content[h].astype(float).tolist()} for x, h in zip(ids, hub_ids)]
+    for kind, method, params in (("add", "add_items", dict(items=items, **token)),
+                                 ("remove", "remove_items", dict(ids=ids, **token)),
+                                 ("reload", "reload", dict(version=current, **token))):
+        sent, recv, status, result = timed(client, method, params)
+        log.write(kind, sent, recv, status, [current] if kind == "reload" else ids)
+        if status != "ok":
+            sys.exit("churn_drive.py: warm-up %s failed: %s %s" % (method, status, result))
+
+
 def reloads(a, client, log, current, updates):
     """The reloads; returns their (seconds taken, ok) and the version left current."""
     versions, took = a.versions.split(","), []
@@ -180,11 +196,16 @@ def main():
     log.write("initial", sent, recv, status, [stats["version"]])
     hub_ids = hubs(client, a.catalogue, rng)
     content = np.load(a.content, mmap_mode="r")
+    warm_up(a, client, log, hub_ids, content, stats["version"])
     time.sleep(max(0.0, t_start + a.start_in - time.monotonic()))
+    now = time.monotonic()
+    log.write("start", now, now, "ok", [])
     updates = Updates(a, log, hub_ids, content, rng) if a.updates > 0 else None
     if updates:
         updates.start()
     took, current = reloads(a, client, log, stats["version"], updates)
+    now = time.monotonic()
+    log.write("end", now, now, "ok", [])
     ok = [t for t, good in took if good]
     print("reloads: %d ok, %d failed; seconds each: min %.3f median %.3f max %.3f; serving %s at the end"
           % (len(ok), len(took) - len(ok), min(ok, default=0), statistics.median(ok) if ok else 0,
