@@ -24,9 +24,12 @@ def sample(pid):
 
 
 def main():
-    if len(sys.argv) != 4 or sys.argv[1] in ("-h", "--help"):
+    if len(sys.argv) > 1 and sys.argv[1] in ("-h", "--help"):
         print(__doc__.strip())
-        sys.exit(0 if len(sys.argv) == 2 else 2)
+        sys.exit(0)
+    if len(sys.argv) != 4 or sys.argv[1].startswith("-"):
+        print("usage: rss_sample.py PID EVERY_S OUT.tsv (try --help)", file=sys.stderr)
+        sys.exit(2)
     pid, every, out = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with open(out, "w", buffering=1) as f:

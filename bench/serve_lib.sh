@@ -1,5 +1,11 @@
 # Starting and stopping `learnrec serve` for the load scripts (sourced by bench/soak.sh and
-# bench/churn.sh, which set OUT and LEARNREC first).
+# bench/churn.sh, which set OUT, REPO and LEARNREC first).
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then # run, not sourced
+    case "${1:-}" in
+        -h|--help) echo "usage: . bench/serve_lib.sh (functions for soak.sh and churn.sh; not a program)"; exit 0 ;;
+        *) echo "usage: . bench/serve_lib.sh: not a program, got '$*' (try --help)" >&2; exit 2 ;;
+    esac
+fi
 
 SERVER_PID=
 SAMPLER_PID=

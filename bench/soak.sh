@@ -19,7 +19,7 @@ set -uo pipefail
 
 for a in "$@"; do
     case "$a" in
-        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         -*) echo "soak.sh: unknown option '$a' (try --help)" >&2; exit 2 ;;
     esac
 done

@@ -45,7 +45,9 @@ static int read_ids(const char *path, int64_t **ids, size_t *n, lr_err *err) {
 
 int main(int argc, char **argv) {
     bench_help_exits(argc, argv, usage);
-    if (argc != 4) bench_refuse("version_without", "expected SRC DST IDS.txt, got %d arguments", argc - 1);
+    for (int i = 1; i < argc; i++)
+        if (argv[i][0] == '-') bench_refuse("version_without", "unknown option '%s'", argv[i]);
+    if (argc != 4) bench_refuse("version_without", "usage: version_without SRC DST IDS.txt, got %d arguments", argc - 1);
     lr_index *ix = NULL;
     lr_index_manifest src, made;
     lr_err err = {0};
