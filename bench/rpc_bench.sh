@@ -138,7 +138,7 @@ def cells(r):
         return ["-"] * 5
     lat = r.get("latency_ms", {})
     return ["%.0f" % r["throughput"], "%.2f" % lat.get("p50", float("nan")),
-            "%.2f" % lat.get("p99", float("nan")), "%d" % r.get("errors_total", 0),
+            "%.2f" % lat.get("p99", float("nan")), "%d" % r.get("errors", 0),
             "%d / %d" % (r.get("completed", 0), r.get("sent", 0))]
 
 

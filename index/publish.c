@@ -449,7 +449,8 @@ int lr_index_open(const char *dir, const char *version, size_t expect_dim, const
         if (!(rc = file_crc32(path, &crc, err)) && crc != m.vectors_crc32)
             rc = lr_err_set(err, LR_EFORMAT, "%s: checksum %08x, the manifest says %08x: the file is "
                             "damaged", path, crc, m.vectors_crc32);
-        if (!rc) rc = lr_data_matrix_open(path, m.count, &vec, err);
+        /* any row count: a row is an id's, and ids are not 0 .. count-1 once some were removed */
+        if (!rc) rc = lr_data_matrix_open(path, 0, &vec, err);
         if (!rc && lr_data_matrix_dim(vec) != m.dim)
             rc = lr_err_set(err, LR_EFORMAT, "%s: %zu-d vectors in a %zu-d index", path,
                             lr_data_matrix_dim(vec), m.dim);

@@ -3,6 +3,9 @@
  * write lock (writers are preferred, so a stream of queries cannot starve them). */
 #define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
 #include <math.h>
+#ifdef __GLIBC__
+#include <malloc.h> /* malloc_trim */
+#endif
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -471,10 +474,20 @@ int lr_rpc_engine_reload(lr_rpc_engine *e, const char *version, char version_out
     e->man = man;
     lr_rpc_idmap_clear(&e->added); /* added items and removals belonged to the old version */
     lr_rpc_idmap_clear(&e->removed);
-    e->n_added = e->n_removed = 0;
+    float *old_added = e->added_content; /* their content too, or its buffer stays at its peak */
+    e->added_content = NULL;
+    e->n_added = e->n_removed = e->cap_added = 0;
     memcpy(version_out, man.version, 32);
     *count = lr_index_count(ix) - lr_index_removed_count(ix);
     pthread_rwlock_unlock(&e->lock);
     lr_index_free(old);
+    free(old_added);
+#ifdef __GLIBC__
+    /* The new version was allocated while the old one lived, so the old one's freed lists lie
+     * between live blocks, where glibc keeps them: resident memory after reloads would stay at
+     * two versions' worth (1M items: +266 MB after 10 reloads under load, docs/reliability.md).
+     * This hands the free pages back; it walks every arena under its lock, a few ms. */
+    malloc_trim(0);
+#endif
     return LR_RPC_OK;
 }

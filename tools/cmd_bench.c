@@ -7,7 +7,9 @@
  * closed loop: each connection sends its next request as soon as the last is answered, which
  * measures peak throughput. One thread: poll() over the sockets plus a timerfd that wakes it at
  * the next due time with microsecond precision (poll's millisecond timeout would add up to 1 ms
- * of our own lateness to every latency). */
+ * of our own lateness to every latency). Requests are recommend calls for random histories unless
+ * --mix draws among recommend, search, item and stats; bench_report.c prints and records what
+ * was measured. */
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
@@ -21,33 +23,16 @@
 #include <jansson.h>
 #include <msgpack.h>
 
+#include "bench.h"
 #include "cli.h"
 #include "lr_rpc.h"
 
 #define DRAIN_S 5.0                      /* longest wait for answers after the last request */
 #define MAX_BUFFERED ((size_t)256 << 20) /* per connection, as in rpc/client.c */
-#define N_CODES 10                       /* errors[0]: malformed or unknown code; 1..9: docs/rpc.md */
+#define N_VECTORS 256                    /* query vectors of search, made at the start */
 
-typedef struct {
-    int fd;               /* -1 once the connection failed */
-    msgpack_sbuffer out;  /* packed requests; [out_off, out.size) not yet written */
-    size_t out_off, in_flight;
-    msgpack_unpacker in;
-} conn;
-
-typedef struct {
-    const char *addr, *json_path;
-    size_t n_conns, k, hist_len, items, nprobe; /* nprobe 0: the server's own */
-    double rate, duration;
-    uint64_t rng;
-    conn *conns;
-    size_t rr, live;      /* the next connection to send on (open loop); how many are open */
-    double *due;          /* due[msgid - 1]: when request msgid was due; NAN once answered */
-    double *lat;          /* seconds, one per successful answer */
-    size_t cap, sent, completed, outstanding, conn_failures;
-    size_t errors[N_CODES], error_answers; /* by code; error_answers: those that answered a request */
-    double t0, t_last;
-} bench;
+typedef lr_cli_bench bench;
+typedef lr_cli_bench_conn conn;
 
 /* ---- connections ---------------------------------------------------------------------------- */
 
@@ -56,6 +41,11 @@ static void conn_fail(bench *b, conn *c) {
     close(c->fd);
     c->fd = -1;
     b->outstanding -= c->in_flight;
+    for (size_t i = b->oldest; c->in_flight && i < b->sent; i++) /* a rare event: a scan is fine */
+        if (b->req[i].state == LR_BENCH_PENDING && b->req[i].conn == (uint32_t)(c - b->conns)) {
+            b->req[i].state = LR_BENCH_LOST;
+            c->in_flight--;
+        }
     c->in_flight = 0;
     b->conn_failures++;
     b->live--;
@@ -89,29 +79,68 @@ static uint64_t next_rand(uint64_t *s) { /* splitmix64 */
     return z ^ (z >> 31);
 }
 
-/* Packs one recommend of a random history onto c, due at `due`; LR_ENOMEM when memory runs out. */
-static int send_request(bench *b, conn *c, double due) {
-    if (b->sent >= UINT32_MAX) return LR_ENOMEM; /* msgids are uint32; due and lat hold 64 GB by then */
-    if (b->sent == b->cap) {
-        size_t cap = b->cap ? 2 * b->cap : 4096;
-        double *d = realloc(b->due, cap * sizeof *d), *l = d ? realloc(b->lat, cap * sizeof *l) : NULL;
-        if (d) b->due = d;
-        if (!l) return LR_ENOMEM;
-        b->lat = l;
-        b->cap = cap;
+/* Room for one more request in req, lat and lat_method. */
+static int grow(bench *b) {
+    size_t cap = b->cap ? 2 * b->cap : 4096;
+    lr_cli_bench_req *r = realloc(b->req, cap * sizeof *r);
+    if (r) b->req = r;
+    double *l = r ? realloc(b->lat, cap * sizeof *l) : NULL;
+    if (l) b->lat = l;
+    uint8_t *m = l ? realloc(b->lat_method, cap) : NULL;
+    if (!m) return LR_ENOMEM;
+    b->lat_method = m;
+    b->cap = cap;
+    return LR_OK;
+}
+
+/* A method drawn by the --mix weights; no draw when there is one method, so that a run of
+ * recommend alone sends the same histories for a seed as it did before --mix. */
+static int pick_method(bench *b) {
+    for (int m = 0; m < LR_BENCH_METHODS; m++)
+        if (b->mix[m] == b->mix_total) return m;
+    uint64_t r = next_rand(&b->rng) % b->mix_total;
+    int m = 0;
+    while (r >= b->mix[m]) r -= b->mix[m++];
+    return m;
+}
+
+/* The params map of one request of method m. */
+static int pack_params(bench *b, msgpack_packer *pk, int m) {
+    size_t n = (m == LR_BENCH_RECOMMEND || m == LR_BENCH_SEARCH ? 2 : m == LR_BENCH_ITEM) +
+               (b->nprobe && m <= LR_BENCH_SEARCH);
+    int bad = msgpack_pack_map(pk, n);
+    if (m == LR_BENCH_RECOMMEND) {
+        bad |= msgpack_pack_str_with_body(pk, "history", 7) | msgpack_pack_array(pk, b->hist_len);
+        for (size_t i = 0; i < b->hist_len; i++)
+            bad |= msgpack_pack_uint64(pk, next_rand(&b->rng) % b->items);
+    } else if (m == LR_BENCH_SEARCH) {
+        const float *v = b->vectors + next_rand(&b->rng) % b->n_vectors * b->dim;
+        bad |= msgpack_pack_str_with_body(pk, "vector", 6) | msgpack_pack_array(pk, b->dim);
+        for (size_t i = 0; i < b->dim; i++) bad |= msgpack_pack_float(pk, v[i]);
+    } else if (m == LR_BENCH_ITEM) {
+        bad |= msgpack_pack_str_with_body(pk, "id", 2) | msgpack_pack_uint64(pk, next_rand(&b->rng) % b->items);
     }
+    if (m <= LR_BENCH_SEARCH) bad |= msgpack_pack_str_with_body(pk, "k", 1) | msgpack_pack_uint64(pk, b->k);
+    if (m <= LR_BENCH_SEARCH && b->nprobe)
+        bad |= msgpack_pack_str_with_body(pk, "nprobe", 6) | msgpack_pack_uint64(pk, b->nprobe);
+    return bad;
+}
+
+/* Packs one request (a method drawn by the mix) onto c, due at `due`; LR_ENOMEM when memory
+ * runs out. */
+static int send_request(bench *b, conn *c, double due) {
+    if (b->sent >= UINT32_MAX) return LR_ENOMEM; /* msgids are uint32; req and lat hold 140 GB by then */
+    if (b->sent == b->cap && grow(b)) return LR_ENOMEM;
+    int m = pick_method(b);
+    const char *name = lr_cli_bench_method_name(m);
     uint32_t msgid = (uint32_t)++b->sent;
-    b->due[msgid - 1] = due;
+    b->req[msgid - 1] = (lr_cli_bench_req){due, lr_cli_now(), (uint32_t)(c - b->conns), (uint8_t)m, LR_BENCH_PENDING};
     msgpack_packer pk;
     msgpack_packer_init(&pk, &c->out, msgpack_sbuffer_write);
-    int bad = msgpack_pack_array(&pk, 4) | msgpack_pack_int(&pk, 0) | msgpack_pack_uint32(&pk, msgid) |
-              msgpack_pack_str_with_body(&pk, "recommend", 9) | msgpack_pack_map(&pk, b->nprobe ? 3 : 2) |
-              msgpack_pack_str_with_body(&pk, "history", 7) | msgpack_pack_array(&pk, b->hist_len);
-    for (size_t i = 0; i < b->hist_len; i++)
-        bad |= msgpack_pack_uint64(&pk, next_rand(&b->rng) % b->items);
-    bad |= msgpack_pack_str_with_body(&pk, "k", 1) | msgpack_pack_uint64(&pk, b->k);
-    if (b->nprobe) bad |= msgpack_pack_str_with_body(&pk, "nprobe", 6) | msgpack_pack_uint64(&pk, b->nprobe);
-    if (bad) return LR_ENOMEM;
+    if (msgpack_pack_array(&pk, 4) | msgpack_pack_int(&pk, 0) | msgpack_pack_uint32(&pk, msgid) |
+        msgpack_pack_str_with_body(&pk, name, strlen(name)) | pack_params(b, &pk, m))
+        return LR_ENOMEM;
+    b->by_method[m].sent++;
     c->in_flight++;
     b->outstanding++;
     conn_flush(b, c);
@@ -123,21 +152,28 @@ static void on_answer(bench *b, conn *c, const msgpack_object *f, double now) {
     const msgpack_object *a = f->via.array.ptr;
     if (f->type != MSGPACK_OBJECT_ARRAY || f->via.array.size != 4 ||
         a[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER || a[1].via.u64 == 0 || a[1].via.u64 > b->sent ||
-        isnan(b->due[a[1].via.u64 - 1])) {
+        b->req[a[1].via.u64 - 1].state != LR_BENCH_PENDING) {
         b->errors[0]++; /* no answer to anything in flight, e.g. [1, 0, error] before a close */
         return;
     }
-    size_t i = (size_t)a[1].via.u64 - 1;
+    uint32_t msgid = (uint32_t)a[1].via.u64;
+    lr_cli_bench_req *r = &b->req[msgid - 1];
     if (a[2].type == MSGPACK_OBJECT_NIL) {
-        b->lat[b->completed++] = now - b->due[i];
+        b->lat_method[b->completed] = r->method;
+        b->lat[b->completed++] = now - r->due;
+        b->by_method[r->method].ok++;
+        lr_cli_bench_record(b, msgid, now, "ok", &a[3]);
     } else {
         const msgpack_object *e = a[2].via.array.ptr;
         int ok = a[2].type == MSGPACK_OBJECT_ARRAY && a[2].via.array.size >= 1 &&
-                 e[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER && e[0].via.u64 < N_CODES;
-        b->errors[ok ? e[0].via.u64 : 0]++;
+                 e[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER && e[0].via.u64 < LR_BENCH_CODES;
+        int code = ok ? (int)e[0].via.u64 : 0;
+        b->errors[code]++;
         b->error_answers++;
+        b->by_method[r->method].errors++;
+        lr_cli_bench_record(b, msgid, now, code ? lr_rpc_code_name(code) : "other", NULL);
     }
-    b->due[i] = NAN;
+    r->state = LR_BENCH_ANSWERED;
     b->t_last = now;
     c->in_flight--;
     b->outstanding--;
@@ -192,6 +228,7 @@ static conn *next_live(bench *b) {
 static int run(bench *b, int tfd, struct pollfd *pfd, lr_err *err) {
     b->t0 = lr_cli_now();
     b->live = b->n_conns;
+    b->tick_at = b->interval > 0 ? b->t0 + b->interval : INFINITY;
     double stop_at = b->t0 + b->duration, end_at = stop_at + DRAIN_S;
     size_t i = 0;
     conn *c;
@@ -199,12 +236,14 @@ static int run(bench *b, int tfd, struct pollfd *pfd, lr_err *err) {
         if (send_request(b, &b->conns[j], b->t0)) return lr_err_set(err, LR_ENOMEM, "out of memory");
     for (;;) {
         double now = lr_cli_now(), next = b->rate > 0 ? b->t0 + (double)i / b->rate : INFINITY;
+        for (; now >= b->tick_at; b->tick_at += b->interval) lr_cli_bench_interval(b, b->tick_at, 0);
         for (; next <= now && next < stop_at && (c = next_live(b)); next = b->t0 + (double)++i / b->rate)
             if (send_request(b, c, next)) return lr_err_set(err, LR_ENOMEM, "out of memory");
         if (!b->live) /* the report still shows what was measured */
             return lr_err_set(err, LR_EIO, "%s: all %zu connections failed", b->addr, b->n_conns);
         if (now >= end_at || (now >= stop_at && b->outstanding == 0)) return LR_OK;
-        arm(tfd, next < stop_at ? next : now < stop_at ? stop_at : end_at);
+        double wake = next < stop_at ? next : now < stop_at ? stop_at : end_at;
+        arm(tfd, wake < b->tick_at ? wake : b->tick_at);
         for (size_t j = 0; j < b->n_conns; j++) {
             c = &b->conns[j];
             pfd[j] = (struct pollfd){c->fd, (short)(POLLIN | (c->out_off < c->out.size ? POLLOUT : 0)), 0};
@@ -226,60 +265,6 @@ static int run(bench *b, int tfd, struct pollfd *pfd, lr_err *err) {
     }
 }
 
-/* ---- the report ----------------------------------------------------------------------------- */
-
-static int cmp_double(const void *x, const void *y) {
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
-
-static double pct_ms(const double *v, size_t n, double p) { /* nearest rank */
-    if (!n) return 0;
-    size_t r = (size_t)ceil(p * (double)n);
-    return 1e3 * v[r ? r - 1 : 0];
-}
-
-static int report(bench *b) {
-    static const double ps[] = {0.5, 0.9, 0.99, 0.999, 1.0};
-    static const char *names[] = {"p50", "p90", "p99", "p99.9", "max"};
-    qsort(b->lat, b->completed, sizeof *b->lat, cmp_double);
-    double elapsed = b->completed ? b->t_last - b->t0 : b->duration;
-    size_t n_err = 0;
-    for (int i = 0; i < N_CODES; i++) n_err += b->errors[i];
-    json_t *errs = json_object(), *lat = json_object();
-    printf("%s: recommend k=%zu", b->addr, b->k);
-    if (b->nprobe) printf(" nprobe=%zu", b->nprobe);
-    printf(", histories of %zu among %zu items, %zu connections, %s", b->hist_len, b->items, b->n_conns,
-           b->rate > 0 ? "open loop" : "closed loop");
-    if (b->rate > 0) printf(" at %.0f req/s", b->rate);
-    printf(", %.1f s\nsent %zu, completed %zu, errors %zu", b->duration, b->sent, b->completed, n_err);
-    for (int i = 0; i < N_CODES; i++) {
-        const char *name = i ? lr_rpc_code_name(i) : "other";
-        if (b->errors[i]) printf(" %s %zu", name, b->errors[i]);
-        if (b->errors[i]) json_object_set_new(errs, name, json_integer((json_int_t)b->errors[i]));
-    }
-    size_t lost = b->sent - b->completed - b->error_answers;
-    printf(", unanswered %zu, failed connections %zu\nthroughput %.1f req/s over %.2f s\nlatency ms:",
-           lost, b->conn_failures, (double)b->completed / elapsed, elapsed);
-    for (int i = 0; i < 5; i++) {
-        printf(" %s %.3f", names[i], pct_ms(b->lat, b->completed, ps[i]));
-        json_object_set_new(lat, names[i], json_real(pct_ms(b->lat, b->completed, ps[i])));
-    }
-    printf("\n");
-    json_t *o = json_pack("{s:s, s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:f, s:f, s:o}",
-                          "connect", b->addr, "concurrency", (json_int_t)b->n_conns, "rate", b->rate,
-                          "duration_s", b->duration, "k", (json_int_t)b->k, "nprobe", (json_int_t)b->nprobe,
-                          "history_len",
-                          (json_int_t)b->hist_len, "items", (json_int_t)b->items, "sent",
-                          (json_int_t)b->sent, "completed", (json_int_t)b->completed, "errors",
-                          (json_int_t)n_err, "errors_by_code", errs, "unanswered", (json_int_t)lost,
-                          "failed_connections", (json_int_t)b->conn_failures, "elapsed_s", elapsed,
-                          "throughput", (double)b->completed / elapsed, "latency_ms", lat);
-    int bad = b->json_path && (!o || json_dump_file(o, b->json_path, JSON_INDENT(2)) != 0);
-    json_decref(o);
-    return bad;
-}
-
 /* ---- the command ---------------------------------------------------------------------------- */
 
 /* The catalogue size from the server's stats, to draw history ids from. */
@@ -299,6 +284,84 @@ static int items_from_stats(const char *addr, size_t *items, lr_err *err) {
     return rc;
 }
 
+/* The n vectors of an encode_user answer r, appended to b->vectors. */
+static int take_vectors(bench *b, const json_t *r, size_t n, lr_err *err) {
+    size_t dim = json_array_size(json_array_get(r, 0));
+    if (json_array_size(r) != n || !dim || (b->dim && dim != b->dim))
+        return lr_err_set(err, LR_EFORMAT, "%s: encode_user did not answer %zu vectors of one dimension", b->addr, n);
+    float *v = realloc(b->vectors, (b->n_vectors + n) * dim * sizeof *v);
+    if (!v) return lr_err_set(err, LR_ENOMEM, "out of memory");
+    b->vectors = v;
+    b->dim = dim;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *row = json_array_get(r, i);
+        for (size_t j = 0; j < dim; j++) {
+            const json_t *x = json_array_get(row, j);
+            if (json_array_size(row) != dim || !json_is_number(x))
+                return lr_err_set(err, LR_EFORMAT, "%s: encode_user answered a vector that is not %zu numbers",
+                                  b->addr, dim);
+            v[(b->n_vectors + i) * dim + j] = (float)json_number_value(x);
+        }
+    }
+    b->n_vectors += n;
+    return LR_OK;
+}
+
+/* The query vectors of search: the user tower's for N_VECTORS random histories of L ids (at
+ * least 1), asked 64 at a time (below the server's --max-batch), so that searches look like
+ * what recommend searches with. */
+static int user_vectors(bench *b, lr_err *err) {
+    lr_rpc_client *c;
+    int rc = lr_rpc_client_connect(b->addr, 10000, &c, err);
+    size_t len = b->hist_len ? b->hist_len : 1;
+    for (size_t done = 0; !rc && done < N_VECTORS; done += 64) {
+        json_t *hs = json_array(), *params = json_pack("{s:o}", "histories", hs), *r = NULL;
+        for (size_t i = 0; i < 64; i++) {
+            json_t *h = json_array();
+            for (size_t j = 0; j < len; j++) json_array_append_new(h, json_integer((json_int_t)(next_rand(&b->rng) % b->items)));
+            json_array_append_new(hs, h);
+        }
+        char *pj = json_dumps(params, JSON_COMPACT), *text = NULL;
+        json_decref(params);
+        rc = pj ? lr_rpc_client_call_json(c, "encode_user", pj, &text, NULL, err)
+                : lr_err_set(err, LR_ENOMEM, "out of memory");
+        if (!rc && !(r = json_loads(text, JSON_DECODE_ANY, NULL)))
+            rc = lr_err_set(err, LR_EFORMAT, "%s: encode_user's answer is not JSON", b->addr);
+        if (!rc) rc = take_vectors(b, r, 64, err);
+        json_decref(r);
+        free(text);
+        free(pj);
+    }
+    lr_rpc_client_close(c); /* NULL when connecting failed */
+    return rc;
+}
+
+/* --mix recommend=70,search=20,item=8,stats=2: the weights of the methods (unsigned[4]). */
+static int parse_mix(const char *cmd, const char *opt, const char *s, void *dest) {
+    unsigned *w = dest, seen = 0;
+    unsigned long total = 0;
+    memset(w, 0, LR_BENCH_METHODS * sizeof *w);
+    for (const char *p = s; *p;) {
+        size_t len = strcspn(p, "=,");
+        int m = 0;
+        while (m < LR_BENCH_METHODS && (strlen(lr_cli_bench_method_name(m)) != len ||
+                                        strncmp(p, lr_cli_bench_method_name(m), len)))
+            m++;
+        char *end = (char *)p;
+        unsigned long v = 0;
+        if (p[len] == '=' && p[len + 1] >= '0' && p[len + 1] <= '9') v = strtoul(p + len + 1, &end, 10);
+        if (m == LR_BENCH_METHODS || end == p || (*end && *end != ',') || v > 1000000 || (seen >> m & 1))
+            return lr_cli_usage_error(cmd, "%s expects METHOD=WEIGHT,... with each of recommend, search, "
+                                      "item, stats at most once and weights in 0..1000000, got '%s'", opt, s);
+        seen |= 1u << m;
+        w[m] = (unsigned)v;
+        total += v;
+        p = *end ? end + 1 : end;
+    }
+    if (!total) return lr_cli_usage_error(cmd, "%s: give at least one method a weight above 0, got '%s'", opt, s);
+    return 0;
+}
+
 /* The command line into b, whose fields hold the defaults; LR_CLI_RUN or an exit code. */
 static int parse_args(bench *b, int argc, char **argv) {
     const lr_cli_option opts[] = {
@@ -306,6 +369,8 @@ static int parse_args(bench *b, int argc, char **argv) {
         {LR_OPT_SIZE("concurrency", &b->n_conns, 1, 1024, "C", "connections")},
         {LR_OPT_DOUBLE("rate", &b->rate, 0, 1e7, "R", "requests per second, 0 = closed loop")},
         {LR_OPT_DOUBLE("duration", &b->duration, 0.001, 86400, "S", "seconds of sending")},
+        {LR_OPT_CUSTOM("mix", b->mix, parse_mix, "LIST", "the methods sent and their weights, e.g.\n"
+                       "recommend=70,search=20,item=8,stats=2"), .dflt = "recommend=100"},
         {LR_OPT_SIZE("k", &b->k, 1, 1000000, "K", "results per call"), .short_name = 'k'},
         {LR_OPT_SIZE("nprobe", &b->nprobe, 1, 1000000, "P",
                      "lists each call probes (default: the served version's own)"), .dflt = ""},
@@ -313,32 +378,51 @@ static int parse_args(bench *b, int argc, char **argv) {
         {LR_OPT_SIZE("items", &b->items, 1, (size_t)INT64_MAX, "N",
                      "ids are drawn from [0, N) (default: the server's stats \"count\")"), .dflt = ""},
         {LR_OPT_U64("seed", &b->rng, "S", "seed of the random histories")},
+        {LR_OPT_DOUBLE("interval", &b->interval, 0, 86400, "S", "print a line every S seconds (0: none)")},
         {LR_OPT_STRING("json", &b->json_path, "F", "also write the report to F as JSON")},
+        {LR_OPT_STRING("record-ids", &b->record_path, "F", "write a line per request to F: its ids\n"
+                       "answered and its times (see above)")},
     };
     const lr_cli_spec spec = {
         .cmd = "bench",
         .usage = "learnrec bench --connect HOST:PORT [--concurrency C] [--rate R] [--duration S]\n"
-                 "                      [-k K] [--nprobe P] [--history-len L] [--items N] [--seed S]\n"
-                 "                      [--json F]",
+                 "                      [--mix LIST] [-k K] [--nprobe P] [--history-len L] [--items N]\n"
+                 "                      [--seed S] [--interval S] [--json F] [--record-ids F]",
         .description =
-            "Load-tests a running `learnrec serve` with recommend calls for random histories: L ids\n"
-            "drawn uniformly from [0, N), N by default the server's stats \"count\".\n"
-            "With --rate R, R requests per second in total are due at fixed times, spread over C\n"
-            "pipelining connections, and latency runs from when a request was due (not when it\n"
+            "Load-tests a running `learnrec serve`, by default with recommend calls for random\n"
+            "histories: L ids drawn uniformly from [0, N), N by default the server's stats \"count\".\n"
+            "--mix draws each request's method by weight: recommend; search with the user vector of\n"
+            "one of 256 random histories (encode_user at the start); item of a random id in [0, N);\n"
+            "stats. With --rate R, R requests per second in total are due at fixed times, spread over\n"
+            "C pipelining connections, and latency runs from when a request was due (not when it\n"
             "could be sent) to its answer, so a stalling server is not flattered. --rate 0 keeps\n"
             "one request in flight per connection: the peak throughput. After S seconds sending\n"
             "stops and answers are awaited for up to 5 s. Prints sent, completed, errors by code,\n"
-            "throughput and latency percentiles of the successful calls; --json F writes them.",
+            "unanswered, throughput and latency percentiles of the successful calls, per method\n"
+            "when mixed; --json F writes them. --interval S adds a line per S seconds: requests\n"
+            "sent, answers and errors received and their latencies, requests pending.\n"
+            "--record-ids F writes, per request, \"msgid method due sent received status ...\"\n"
+            "(monotonic seconds, as CLOCK_MONOTONIC; status ok or the error's name) followed by the\n"
+            "ids answered (recommend, search) or the version (stats); an unanswered request has\n"
+            "received \"-\" and status unanswered.",
         .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
     return lr_cli_parse(&spec, argc, argv);
 }
 
-/* Opens the connections and the timer, runs, reports; frees all of it. */
+/* Whether nothing happened since the last interval line. */
+static int idle_since_tick(const bench *b) {
+    size_t e = 0;
+    for (int i = 0; i < LR_BENCH_CODES; i++) e += b->errors[i] - b->tick_errors[i];
+    return b->sent == b->tick_sent && b->completed == b->tick_completed && !e;
+}
+
+/* Opens the connections, the timer and the record; runs, reports; frees all of it. */
 static int bench_main(bench *b, lr_err *err) {
     int tfd = -1, rc = LR_OK;
     struct pollfd *pfd = malloc((b->n_conns + 1) * sizeof *pfd);
     b->conns = calloc(b->n_conns, sizeof *b->conns);
-    if (!pfd || !b->conns) rc = lr_err_set(err, LR_ENOMEM, "out of memory");
+    b->intervals = json_array();
+    if (!pfd || !b->conns || !b->intervals) rc = lr_err_set(err, LR_ENOMEM, "out of memory");
     for (size_t j = 0; b->conns && j < b->n_conns; j++) b->conns[j].fd = -1;
     for (size_t j = 0; !rc && j < b->n_conns; j++) {
         conn *c = &b->conns[j];
@@ -348,9 +432,16 @@ static int bench_main(bench *b, lr_err *err) {
     }
     if (!rc && (tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC)) < 0)
         rc = lr_err_set(err, LR_EIO, "timerfd_create: %s", strerror(errno));
+    if (!rc && b->record_path && !(b->record = fopen(b->record_path, "w")))
+        rc = lr_err_set(err, LR_EIO, "cannot write %s: %s", b->record_path, strerror(errno));
+    if (b->record) fprintf(b->record, "# learnrec bench: msgid method due sent received status [ids | version]\n");
     if (!rc) rc = run(b, tfd, pfd, err);
-    if (b->sent && report(b) && !rc) /* a run cut short still shows what it measured */
+    if (b->sent && b->interval > 0 && !idle_since_tick(b)) lr_cli_bench_interval(b, lr_cli_now(), 1);
+    if (b->sent && lr_cli_bench_report(b) && !rc) /* a run cut short still shows what it measured */
         rc = lr_err_set(err, LR_EIO, "cannot write %s", b->json_path);
+    lr_cli_bench_record_unanswered(b);
+    if (b->record && (ferror(b->record) | fclose(b->record)) && !rc)
+        rc = lr_err_set(err, LR_EIO, "cannot write %s", b->record_path);
     for (size_t j = 0; b->conns && j < b->n_conns; j++) {
         if (b->conns[j].fd >= 0) close(b->conns[j].fd);
         msgpack_sbuffer_destroy(&b->conns[j].out);
@@ -359,16 +450,22 @@ static int bench_main(bench *b, lr_err *err) {
     if (tfd >= 0) close(tfd);
     free(b->conns);
     free(pfd);
-    free(b->due);
-    free(b->lat);
     return rc;
 }
 
 int lr_cmd_bench(int argc, char **argv) {
-    bench b = {.n_conns = 4, .k = 10, .hist_len = 20, .duration = 10, .rng = 1};
+    bench b = {.n_conns = 4, .k = 10, .hist_len = 20, .duration = 10, .rng = 1, .mix = {100}};
     int p = parse_args(&b, argc, argv);
     if (p != LR_CLI_RUN) return p;
+    for (int m = 0; m < LR_BENCH_METHODS; m++) b.mix_total += b.mix[m];
     lr_err err = {0};
-    if (!b.items && items_from_stats(b.addr, &b.items, &err)) return lr_cli_fail("bench", &err);
-    return bench_main(&b, &err) ? lr_cli_fail("bench", &err) : LR_EXIT_OK;
+    int rc = b.items ? LR_OK : items_from_stats(b.addr, &b.items, &err);
+    if (!rc && b.mix[LR_BENCH_SEARCH]) rc = user_vectors(&b, &err);
+    if (!rc) rc = bench_main(&b, &err);
+    free(b.vectors);
+    free(b.req);
+    free(b.lat);
+    free(b.lat_method);
+    json_decref(b.intervals);
+    return rc ? lr_cli_fail("bench", &err) : LR_EXIT_OK;
 }

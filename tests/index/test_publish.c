@@ -217,6 +217,41 @@ LR_TEST(removed_ids_travel_with_the_version) {
 }
 LR_TEST(rescoring_vectors_in_float16_travel_with_the_version) { rescoring_round_trip(lr_t_, 1); }
 
+/* A version published after removals from a list index (FAISS drops the vectors: count falls)
+ * keeps one re-scoring row per id and opens, without the removed ids. */
+LR_TEST(a_version_with_ids_removed_keeps_its_rescoring_vectors) {
+    size_t n = 3000, d = 8;
+    float *x = malloc(n * d * sizeof *x);
+    for (size_t i = 0; i < n * d; i++) x[i] = sinf((float)i * 0.37f);
+    lr_err err = {0};
+    lr_index *ix, *back = NULL;
+    CHECK_OK(lr_index_build(x, n, d, NULL, "IVF16,SQ8", &ix, &err), err);
+    CHECK_OK(lr_index_set_rescore(ix, x, n, 20, &err), err);
+    int64_t gone[2] = {5, 1234};
+    size_t removed = 0;
+    CHECK_OK(lr_index_remove(ix, 2, gone, &removed, &err), err);
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_index_manifest m;
+    int rc = lr_index_publish(ix, dir, NULL, NULL, &err);
+    int rc2 = rc ? rc : lr_index_open(dir, NULL, d, NULL, 0, &back, &m, &err);
+    int64_t got[5];
+    float s[5];
+    int rc3 = rc2 ? rc2 : lr_index_search(back, 1, x + 5 * d, 5, got, s, &err);
+    lr_test_rmdir(dir);
+    CHECK_EQ(removed, 2);
+    CHECK_OK(rc, err);
+    CHECK_OK(rc2, err);
+    CHECK_OK(rc3, err);
+    CHECK_EQ(m.count, n - 2);
+    CHECK_EQ(m.rescore_depth, 20);
+    CHECK_EQ(lr_index_rescore_depth(back), 20);
+    for (int i = 0; i < 5; i++) CHECK(got[i] != 5 && got[i] != 1234);
+    lr_index_free(ix);
+    lr_index_free(back);
+    free(x);
+}
+
 /* Operating points and what they were tuned on are kept in the manifest and set again on open. */
 LR_TEST(operating_points_travel_with_the_version) {
     char *dir = lr_test_tmpdir();
@@ -395,6 +430,7 @@ LR_TEST_MAIN(LR_CASE(operating_points_travel_with_the_version), LR_CASE(format_1
              LR_CASE(missing_index_names_the_path),
              LR_CASE(rescoring_vectors_travel_with_the_version),
              LR_CASE(removed_ids_travel_with_the_version),
+             LR_CASE(a_version_with_ids_removed_keeps_its_rescoring_vectors),
              LR_CASE(rescoring_vectors_in_float16_travel_with_the_version),
              LR_CASE(published_index_opens_with_its_manifest),
              LR_CASE(newer_versions_become_current_and_old_ones_are_pruned),

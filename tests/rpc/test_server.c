@@ -607,13 +607,25 @@ LR_TEST(admin_methods_need_the_token_and_change_what_is_served) {
     raw_send(&r, add_frame.data, add_frame.size); /* present again: a conflict */
     CHECK(raw_next(&r, &res));
     CHECK_EQ(res.data.via.array.ptr[2].via.array.ptr[0].via.i64, LR_RPC_ECONFLICT);
-    msgpack_sbuffer_destroy(&add_frame);
     /* reload drops what was changed since the version was loaded */
     req reload = {"reload", 0, 0, 1, {{"token", 's', 0, 0, NULL, NULL, "s3cret"}}};
     CHECK_EQ(call(&r, build_req, &reload, &res), 0);
     CHECK_EQ(call(&r, build_req, &item, &res), LR_RPC_ENOT_FOUND);
     CHECK_EQ(call(&r, build_req, &find, &res), 0);
     CHECK_EQ(result_of(&res)->via.array.ptr[0].via.array.ptr[0].via.i64, 17);
+    /* added again after the reload (its content in a new buffer), it reads as item 42's content:
+     * a history with it gets the scores of one with 42 */
+    raw_send(&r, add_frame.data, add_frame.size);
+    CHECK(raw_next(&r, &res));
+    CHECK(res.data.via.array.ptr[2].type == MSGPACK_OBJECT_NIL);
+    msgpack_sbuffer_destroy(&add_frame);
+    int64_t with_42[2] = {3, 42};
+    req rec42 = {"recommend", 0, 0, 1, {{"history", 'h', 0, 2, with_42, NULL, NULL}}};
+    req rec_new = {"recommend", 0, 0, 1, {{"history", 'h', 0, 2, with_new, NULL, NULL}}};
+    CHECK_EQ(call(&r, build_req, &rec42, &res), 0);
+    double top42 = result_of(&res)->via.array.ptr[0].via.array.ptr[1].via.f64;
+    CHECK_EQ(call(&r, build_req, &rec_new, &res), 0);
+    CHECK_NEAR(result_of(&res)->via.array.ptr[0].via.array.ptr[1].via.f64, top42, 1e-5);
     msgpack_unpacked_destroy(&res);
     raw_close(&r);
     world_down(&w);

@@ -121,6 +121,9 @@ usage_error opt_double_open_end "--target-recall expects a number in (0, 1], got
 usage_error opt_double_above "--target-recall expects a number in (0, 1], got '1.5'" rebuild --data d --model m --out o --target-recall 1.5
 usage_error opt_double_closed_ends "--rate expects a number in [0, 1e+07], got '-1'" bench --connect a --rate -1
 usage_error opt_double_malformed "--duration expects a number in [0.001, 86400], got '10s'" bench --connect a --duration 10s
+usage_error bench_mix_unknown_method "--mix expects METHOD=WEIGHT,... with each of recommend, search, item, stats at most once" bench --connect a --mix recommend=7,click=3
+usage_error bench_mix_method_twice "--mix expects METHOD=WEIGHT" bench --connect a --mix item=1,item=2
+usage_error bench_mix_no_weight "--mix: give at least one method a weight above 0, got 'stats=0'" bench --connect a --mix stats=0
 usage_error opt_float_bounds "--dropout expects a number in [0, 1), got '1'" train --data d --out o --dropout 1
 usage_error opt_float_nan "--lr expects a number in (0, inf), got 'nan'" train --data d --out o --lr nan
 usage_error opt_choice_bad "--rescore expects auto or off, got 'maybe'" build-index --items i --out o --rescore maybe
@@ -292,6 +295,36 @@ index: IVF8,Flat" "$out"
     # a fast-scan index: a request's nprobe takes the engine's write-lock path, and still answers
     run bench_nprobe 0 "$bin" bench --connect "127.0.0.1:$port" --rate 100 --duration 0.5 --concurrency 2 --nprobe 2 &&
       expect bench_nprobe_answered "nprobe=2, histories" "$out" && expect bench_nprobe_no_errors "errors 0," "$out"
+    # every method of the mix answered, per method, per interval and per request in the record
+    if run bench_mix 0 "$bin" bench --connect "127.0.0.1:$port" --rate 200 --duration 1 --concurrency 4 \
+         --mix recommend=1,search=1,item=1,stats=1 --interval 0.5 --json "$tmp/mix.json" --record-ids "$tmp/mix.rec"; then
+      expect bench_mix_named "mix recommend=1 search=1 item=1 stats=1, k=10" "$out"
+      expect bench_mix_interval_line "[    0.5 s] sent " "$out"
+      expect bench_mix_method_line "  search    sent " "$out"
+      got=$(/usr/bin/python3 - "$tmp/mix.json" "$tmp/mix.rec" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+m = d["methods"]
+rec = [l.split() for l in open(sys.argv[2]) if not l.startswith("#")]
+by = {}
+for r in rec:
+    by.setdefault(r[1], []).append(r)
+print(sorted(m), all(m[x]["sent"] > 0 and m[x]["ok"] == m[x]["sent"] for x in m),
+      sum(m[x]["sent"] for x in m) == d["sent"] == sum(i["sent"] for i in d["intervals"]), len(d["intervals"]) >= 2,
+      len(rec) == d["sent"], all(r[5] == "ok" and float(r[2]) <= float(r[3]) <= float(r[4]) for r in rec),
+      all(len(r) == 16 for r in by["recommend"] + by["search"]), {r[6] for r in by["stats"]}, {len(r) for r in by["item"]})
+PY
+)
+      expect bench_mix_counts_and_record "['item', 'recommend', 'search', 'stats'] True True True True True True {'v000001'} {6}" "$got"
+    fi
+    # a server that stops answering: its requests are counted and recorded as unanswered
+    kill -STOP "$spid"
+    run bench_stalled_server 0 "$bin" bench --connect "127.0.0.1:$port" --items 1000 --rate 20 --duration 0.5 \
+      --concurrency 2 --interval 0.25 --record-ids "$tmp/stall.rec"
+    kill -CONT "$spid"
+    expect bench_stalled_unanswered "errors 0, unanswered 10," "$out"
+    expect bench_stalled_pending_line "ok 0, errors 0, pending 10 (oldest " "$out"
+    expect bench_stalled_recorded "10 unanswered" "$(grep -c ' - unanswered$' "$tmp/stall.rec") unanswered"
     kill -TERM "$spid"
     wait "$spid"
     rc=$?
