@@ -118,7 +118,7 @@ static int recommend_one(lr_rpc_ctx *c, const msgpack_object *h, const rec_opts 
 }
 
 static int read_search_opts(lr_rpc_ctx *c, const msgpack_object *map, rec_opts *o, lr_rpc_fail *f) {
-    int64_t k, nprobe;
+    int64_t k = 10, nprobe = 0; /* clang cannot see that an error leaves them unread */
     int rc = lr_rpc_get_int(map, "k", 10, 1, (int64_t)c->cfg->max_k, &k, f);
     if (!rc) rc = lr_rpc_get_int(map, "nprobe", 0, 0, 1 << 20, &nprobe, f);
     if (!rc) rc = lr_rpc_get_ids(lr_rpc_field(map, "exclude"), "exclude", c->cfg->max_history, &o->exclude, &o->n_exclude, f);
