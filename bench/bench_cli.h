@@ -18,7 +18,7 @@ static inline void bench_help_exits(int argc, char **argv, const char *usage) {
         }
 }
 
-static inline void bench_refuse(const char *prog, const char *fmt, ...) {
+__attribute__((format(printf, 2, 3))) static inline void bench_refuse(const char *prog, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "%s: ", prog);

@@ -553,12 +553,11 @@ done:
 
 /* ---- public ---------------------------------------------------------------------------------- */
 
-/* fmt with one %s filled by s, into a fresh buffer (NULL when out of memory). */
-static char *format1(const char *fmt, const char *s) {
-    int n = snprintf(NULL, 0, fmt, s);
-    if (n < 0) return NULL;
-    char *p = malloc((size_t)n + 1);
-    if (p) snprintf(p, (size_t)n + 1, fmt, s);
+/* a, b and c end to end, in a fresh buffer (NULL when out of memory). */
+static char *join3(const char *a, const char *b, const char *c) {
+    size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
+    char *p = malloc(la + lb + lc + 1);
+    if (p) memcpy(p, a, la), memcpy(p + la, b, lb), memcpy(p + la + lb, c, lc + 1);
     return p;
 }
 
@@ -575,8 +574,8 @@ int lr_data_load_amazon(const char *dir, const char *category, lr_data **out, lr
     }
     rc = lr_data_builder_init(&b, LR_DATA_AMAZON_RAW, err);
     if (rc) goto done;
-    reviews_name = format1("%s_5.json.gz", category);
-    meta_name = format1("meta_%s.json.gz", category);
+    reviews_name = join3("", category, "_5.json.gz");
+    meta_name = join3("meta_", category, ".json.gz");
     reviews_path = reviews_name ? lr_data_path_join(dir, reviews_name) : NULL;
     meta_path = meta_name ? lr_data_path_join(dir, meta_name) : NULL;
     if (!reviews_path || !meta_path) {

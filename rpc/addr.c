@@ -1,5 +1,8 @@
 /* Addresses: "HOST:PORT" for listening and connecting alike. */
+#include <netdb.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "rpc_internal.h"
 
@@ -17,3 +20,29 @@ int lr_rpc_split_addr(const char *addr, char *host, size_t hcap, char *port, siz
     return LR_OK;
 }
 
+int lr_rpc_listen_addr(const char *addr, struct sockaddr_storage *ss, unsigned *len, lr_err *err) {
+    char host[256], port[32];
+    int rc = lr_rpc_split_addr(addr, host, sizeof host, port, sizeof port, err);
+    if (rc) return rc;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
+    if ((rc = getaddrinfo(host, port, &hints, &res)))
+        return lr_err_set(err, LR_EINVAL, "cannot resolve '%s': %s", addr, gai_strerror(rc));
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = (unsigned)res->ai_addrlen;
+    freeaddrinfo(res);
+    return LR_OK;
+}
+
+/* Resolved as the server will bind it, so "0", "0.0.0.0", "::" and "[::]" all count. */
+int lr_rpc_addr_is_wildcard(const char *addr, int *wildcard, lr_err *err) {
+    struct sockaddr_storage ss;
+    unsigned len;
+    *wildcard = 0;
+    int rc = lr_rpc_listen_addr(addr, &ss, &len, err);
+    if (rc) return rc;
+    if (ss.ss_family == AF_INET)
+        *wildcard = ((const struct sockaddr_in *)&ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+    else if (ss.ss_family == AF_INET6)
+        *wildcard = IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&ss)->sin6_addr);
+    return LR_OK;
+}

@@ -117,7 +117,9 @@ static int open_parts(const lr_rpc_engine_config *cfg, lr_rpc_engine *e, lr_err 
         e->n_items = e->mc.n_items;
     }
     lr_index_kv model = {"model", e->model_crc};
-    if ((rc = lr_index_open(cfg->index_dir, NULL, e->mc.out_dim, &model, 1, &e->ix, &e->man, err)))
+    char version[LR_RPC_VERSION_NAME];
+    if ((rc = lr_rpc_version_resolve(cfg->index_dir, NULL, version, err)) ||
+        (rc = lr_index_open(cfg->index_dir, version, e->mc.out_dim, &model, 1, &e->ix, &e->man, err)))
         return rc;
     const char *built_from = lr_index_manifest_meta(&e->man, "content");
     if (e->content && built_from) { /* the index must come from this content */
@@ -466,7 +468,9 @@ int lr_rpc_engine_reload(lr_rpc_engine *e, const char *version, char version_out
     lr_err err = {0};
     /* load and verify beside the serving version; only the swap holds the lock */
     lr_index_kv model = {"model", e->model_crc};
-    if (lr_index_open(e->index_dir, version, e->mc.out_dim, &model, 1, &ix, &man, &err))
+    char name[LR_RPC_VERSION_NAME]; /* what `version` or `current` leads to, inside versions/ */
+    if (lr_rpc_version_resolve(e->index_dir, version, name, &err) ||
+        lr_index_open(e->index_dir, name, e->mc.out_dim, &model, 1, &ix, &man, &err))
         return fail_from(f, &err);
     pthread_rwlock_wrlock(&e->lock);
     lr_index *old = e->ix;

@@ -103,6 +103,10 @@ static void on_request(struct evhttp_request *req, void *arg) {
         snprintf(body, sizeof body, "ok %s\n", st.version);
         reply_text(req, 200, "text/plain", body);
     } else if (strcmp(path, "/metrics") == 0 && cmd == EVHTTP_REQ_GET) {
+        unsigned long long out = 0; /* the connections are the loop thread's, as is this call */
+        for (const lr_rpc_conn *c = s->conns; c; c = c->next)
+            out += evbuffer_get_length(bufferevent_get_output(c->bev));
+        atomic_store(&s->metrics.output_bytes, out);
         char *text = lr_rpc_metrics_render(&s->metrics, s->engine);
         if (text) reply_text(req, 200, "text/plain; version=0.0.4", text);
         else evhttp_send_error(req, 500, "out of memory");
@@ -127,6 +131,11 @@ int lr_rpc_http_start(lr_rpc_server *s, lr_err *err) {
     evhttp_set_max_body_size(s->http, (ev_ssize_t)s->cfg.max_frame + 1);
     evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
     evhttp_set_gencb(s->http, on_request, s);
+    /* evhttp's one timeout closes a connection that neither sends nor takes bytes for this long,
+     * between requests too: HTTP is for probes, scrapes and curl, which reconnect at no cost,
+     * so it gets the short frame timeout, not the keep-alive one (its default: none at all) */
+    struct timeval tv = {s->cfg.frame_timeout_ms / 1000, (s->cfg.frame_timeout_ms % 1000) * 1000};
+    evhttp_set_timeout_tv(s->http, &tv);
     if (!(s->http_sock = evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t)port)))
         return lr_err_set(err, LR_EIO, "cannot listen for HTTP on %s", s->http_addr);
     s->http_port = lr_rpc_bound_port(evhttp_bound_socket_get_fd(s->http_sock));

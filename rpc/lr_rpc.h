@@ -60,6 +60,12 @@ typedef struct {
     const char *admin_token; /* NULL: admin methods are open */
     size_t max_frame, max_history, max_k, max_batch, queue_cap;
     unsigned deadline_ms;
+    /* Clients that hold on to the server (docs/rpc.md, Limits); each at least 1. */
+    size_t max_connections;    /* msgpack-rpc connections open at once; more are refused */
+    size_t max_pending_bytes;  /* a connection's unwritten answers past which it is not read */
+    unsigned frame_timeout_ms; /* a frame begun must arrive whole within this (HTTP: requests) */
+    unsigned idle_timeout_ms;  /* a connection with nothing to do, or whose answers the client
+                                * does not take, is closed after this */
 } lr_rpc_server_config;
 
 lr_rpc_server_config lr_rpc_server_config_default(void); /* the defaults of docs/rpc.md */
@@ -73,6 +79,9 @@ int lr_rpc_server_new(const lr_rpc_server_config *cfg, lr_rpc_engine *engine, lr
 /* The ports actually bound (useful with port 0). */
 int lr_rpc_server_port(const lr_rpc_server *s);
 int lr_rpc_server_http_port(const lr_rpc_server *s);
+/* 1 when addr ("HOST:PORT", as --listen takes it) names every interface (0.0.0.0, ::), 0 when
+ * it names one, an error when it cannot be resolved: lets a program warn before it binds. */
+int lr_rpc_addr_is_wildcard(const char *addr, int *wildcard, lr_err *err);
 /* Runs the event loop until lr_rpc_server_stop or SIGTERM/SIGINT (when handle_signals): stops
  * accepting, lets the requests in flight finish and their answers be written, then returns. */
 int lr_rpc_server_run(lr_rpc_server *s, int handle_signals, lr_err *err);

@@ -118,7 +118,7 @@ static int recommend_one(lr_rpc_ctx *c, const msgpack_object *h, const rec_opts 
 }
 
 static int read_search_opts(lr_rpc_ctx *c, const msgpack_object *map, rec_opts *o, lr_rpc_fail *f) {
-    int64_t k, nprobe;
+    int64_t k = 10, nprobe = 0; /* clang cannot see that an error leaves them unread */
     int rc = lr_rpc_get_int(map, "k", 10, 1, (int64_t)c->cfg->max_k, &k, f);
     if (!rc) rc = lr_rpc_get_int(map, "nprobe", 0, 0, 1 << 20, &nprobe, f);
     if (!rc) rc = lr_rpc_get_ids(lr_rpc_field(map, "exclude"), "exclude", c->cfg->max_history, &o->exclude, &o->n_exclude, f);
@@ -337,14 +337,22 @@ const char *lr_rpc_method_name(int method) {
     return method >= 0 && method < LR_RPC_N_METHODS - 1 ? methods[method].name : "unknown";
 }
 
-/* Compares every byte, whatever matches first, so the time taken does not hint at the token. */
+/* Constant time: every byte of the server's token is compared, whatever matched before, and a
+ * token of another length takes the same path (compared against zero bytes past its end), so
+ * the time taken tells nothing of the token's bytes or length; it depends only on the length of
+ * the server's own. The accumulator is volatile so that the compiler cannot stop at the first
+ * difference. */
 static int token_ok(const msgpack_object *map, const char *want) {
     const msgpack_object *t = lr_rpc_field(map, "token");
-    const char *s;
-    size_t len, wl = strlen(want);
-    if (!t || !lr_rpc_as_str(t, &s, &len) || len != wl) return 0;
-    unsigned char diff = 0;
-    for (size_t i = 0; i < wl; i++) diff |= (unsigned char)(s[i] ^ want[i]);
+    const char *s = "";
+    size_t len = 0, wl = strlen(want);
+    int bad = !t || !lr_rpc_as_str(t, &s, &len); /* missing, or not a str or bin */
+    if (bad) s = "", len = 0;
+    volatile unsigned char diff = (unsigned char)(bad | (len != wl));
+    for (size_t i = 0; i < wl; i++) {
+        unsigned char got = i < len ? (unsigned char)s[i] : 0;
+        diff |= (unsigned char)(got ^ (unsigned char)want[i]);
+    }
     return diff == 0;
 }
 

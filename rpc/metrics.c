@@ -82,6 +82,24 @@ char *lr_rpc_metrics_render(const lr_rpc_metrics *m, lr_rpc_engine *e) {
     put(&t, "# HELP learnrec_connections_total msgpack-rpc connections accepted.\n"
             "# TYPE learnrec_connections_total counter\nlearnrec_connections_total %llu\n",
         atomic_load(&m->connections));
+    put(&t, "# HELP learnrec_connections_open msgpack-rpc connections open.\n"
+            "# TYPE learnrec_connections_open gauge\nlearnrec_connections_open %ld\n",
+        atomic_load(&m->conns_open));
+    put(&t, "# HELP learnrec_connections_refused_total Connections refused at --max-connections.\n"
+            "# TYPE learnrec_connections_refused_total counter\nlearnrec_connections_refused_total %llu\n",
+        atomic_load(&m->conns_refused));
+    put(&t, "# HELP learnrec_connections_timed_out_total Connections closed for time: a frame not finished "
+            "(frame), nothing to do (idle), answers not taken (write).\n"
+            "# TYPE learnrec_connections_timed_out_total counter\n");
+    static const char *const reasons[LR_RPC_N_TIMEOUTS] = {"frame", "idle", "write"};
+    for (int r = 0; r < LR_RPC_N_TIMEOUTS; r++)
+        put(&t, "learnrec_connections_timed_out_total{reason=\"%s\"} %llu\n", reasons[r], atomic_load(&m->timeouts[r]));
+    put(&t, "# HELP learnrec_accept_errors_total accept() failures (no file descriptors left); accepting "
+            "pauses 100 ms after each.\n# TYPE learnrec_accept_errors_total counter\n"
+            "learnrec_accept_errors_total %llu\n", atomic_load(&m->accept_errors));
+    put(&t, "# HELP learnrec_output_bytes Answers written by the server and not yet taken by the kernel, "
+            "all msgpack-rpc connections.\n# TYPE learnrec_output_bytes gauge\nlearnrec_output_bytes %llu\n",
+        atomic_load(&m->output_bytes));
     if (t.oom) {
         free(t.buf);
         return NULL;

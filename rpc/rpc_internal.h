@@ -14,6 +14,18 @@ double lr_rpc_now(void); /* seconds on a monotonic clock (queue.c) */
 /* "HOST:PORT" or "[V6]:PORT" into host and port (split at the last colon); LR_EINVAL naming addr
  * when a part is missing or too long. */
 int lr_rpc_split_addr(const char *addr, char *host, size_t hcap, char *port, size_t pcap, lr_err *err);
+/* ---- versions.c ------------------------------------------------------------------------------ */
+
+/* The directory name, inside dir/versions, of `version` (a plain name) or, when NULL, of what
+ * dir/current points to, after resolving every symbolic link: LR_EINVAL for a name that is a
+ * path, LR_ENOTFOUND for one that does not exist or leads outside dir/versions. */
+#define LR_RPC_VERSION_NAME 64
+int lr_rpc_version_resolve(const char *dir, const char *version, char name[LR_RPC_VERSION_NAME], lr_err *err);
+
+/* "HOST:PORT" into the socket address to listen on (numeric or resolved; the first result).
+ * ss: a struct sockaddr_storage. */
+struct sockaddr_storage;
+int lr_rpc_listen_addr(const char *addr, struct sockaddr_storage *ss, unsigned *len, lr_err *err);
 
 /* ---- frame.c: where a msgpack object ends, without decoding it ---------------------------- */
 
@@ -127,7 +139,8 @@ void lr_rpc_engine_item(lr_rpc_engine *e, int64_t id, lr_rpc_item_info *info);
 int lr_rpc_engine_add(lr_rpc_engine *e, size_t n, const int64_t *ids, const char *const *texts,
                       const size_t *text_lens, const float *const *contents, lr_rpc_fail *f);
 int lr_rpc_engine_remove(lr_rpc_engine *e, size_t n, const int64_t *ids, size_t *removed, lr_rpc_fail *f);
-/* Loads version (NULL: current) of the index directory and swaps it in. */
+/* Loads version (NULL: current) of the index directory, which must lead to a directory inside
+ * its versions/ (lr_rpc_version_resolve), and swaps it in. */
 int lr_rpc_engine_reload(lr_rpc_engine *e, const char *version, char version_out[32], size_t *count,
                          lr_rpc_fail *f);
 
@@ -144,12 +157,21 @@ void lr_rpc_engine_get_stats(lr_rpc_engine *e, lr_rpc_engine_stats *st);
 #define LR_RPC_N_METHODS 10 /* the methods of methods.c, plus one slot for unknown names */
 #define LR_RPC_N_CODES 10   /* 0 = ok, then the wire error codes 1 .. 9 */
 #define LR_RPC_N_BUCKETS 13
+/* why a connection was closed for time: a frame begun and not finished, nothing to do, its
+ * answers not taken (/metrics: learnrec_connections_timed_out_total{reason}) */
+enum { LR_RPC_TIMEOUT_FRAME, LR_RPC_TIMEOUT_IDLE, LR_RPC_TIMEOUT_WRITE, LR_RPC_N_TIMEOUTS };
 
 typedef struct {
     atomic_ullong requests[LR_RPC_N_METHODS][LR_RPC_N_CODES];
     atomic_ullong latency[LR_RPC_N_BUCKETS]; /* counts per bucket (not cumulative) */
     atomic_ullong latency_us_sum, unknown_ids, connections;
     atomic_long queue_depth;
+    /* connections: open now, refused at --max-connections, closed by each timeout, accept()
+     * failures (out of descriptors), and answers not yet taken by the kernel (set by the loop
+     * thread when /metrics is rendered) */
+    atomic_long conns_open;
+    atomic_ullong conns_refused, timeouts[LR_RPC_N_TIMEOUTS], accept_errors;
+    atomic_ullong output_bytes;
     double started; /* monotonic seconds at server start */
 } lr_rpc_metrics;
 

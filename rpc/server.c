@@ -17,6 +17,7 @@
 #define READ_CHUNK 65536
 #define CONN_INFLIGHT 256 /* a connection's requests in flight before it is read no further */
 #define DRAIN_SECONDS 30  /* longest graceful shutdown before the loop is left anyway */
+#define ACCEPT_PAUSE_MS 100 /* after accept() failed (no descriptors left) */
 
 lr_rpc_server_config lr_rpc_server_config_default(void) {
     lr_rpc_server_config c = {0};
@@ -28,8 +29,14 @@ lr_rpc_server_config lr_rpc_server_config_default(void) {
     c.queue_cap = 1024;
     c.deadline_ms = 1000;
     c.worker_omp_threads = 1;
+    c.max_connections = 1024;
+    c.max_pending_bytes = 1u << 20;
+    c.frame_timeout_ms = 5000;
+    c.idle_timeout_ms = 300000;
     return c;
 }
+
+static struct timeval ms_tv(unsigned ms) { return (struct timeval){ms / 1000, (ms % 1000) * 1000}; }
 
 /* Leaves the loop once everything is answered. HTTP replies are written by evhttp after the
  * callback that sent them: a moment's grace lets the last ones reach their sockets. */
@@ -46,14 +53,20 @@ static void conn_release(lr_rpc_conn *c) {
     free(c);
 }
 
+static size_t out_len(const lr_rpc_conn *c) { return evbuffer_get_length(bufferevent_get_output(c->bev)); }
+
 static void conn_close(lr_rpc_conn *c) {
     if (!c->bev) return;
     lr_rpc_server *s = c->s;
     bufferevent_free(c->bev);
     c->bev = NULL;
+    event_free(c->timer);
+    c->timer = NULL;
     if (c->prev) c->prev->next = c->next;
     else s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
+    s->n_conns--;
+    atomic_fetch_sub(&s->metrics.conns_open, 1);
     conn_release(c);
     if (s->draining && !s->conns && !s->jobs_out) drained_exit(s);
 }
@@ -62,14 +75,16 @@ static void conn_close(lr_rpc_conn *c) {
 static void conn_close_after_write(lr_rpc_conn *c) {
     c->closing = 1;
     bufferevent_disable(c->bev, EV_READ);
-    if (c->inflight == 0 && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) conn_close(c);
+    evtimer_del(c->timer); /* what remains is writing, which the write timeout bounds */
+    c->clock = LR_CLOCK_NONE;
+    if (c->inflight == 0 && out_len(c) == 0) conn_close(c);
 }
 
-static void send_error(lr_rpc_conn *c, uint32_t msgid, int code, const char *msg) {
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
+/* [1, msgid, [code, msg], nil] into sb (initialised here; the caller destroys it). */
+static void pack_error(msgpack_sbuffer *sb, uint32_t msgid, int code, const char *msg) {
+    msgpack_sbuffer_init(sb);
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
     msgpack_pack_array(&pk, 4);
     msgpack_pack_int(&pk, 1);
     msgpack_pack_uint32(&pk, msgid);
@@ -77,8 +92,59 @@ static void send_error(lr_rpc_conn *c, uint32_t msgid, int code, const char *msg
     msgpack_pack_int(&pk, code);
     lr_rpc_pack_str(&pk, msg, strlen(msg));
     msgpack_pack_nil(&pk);
+}
+
+static void send_error(lr_rpc_conn *c, uint32_t msgid, int code, const char *msg) {
+    msgpack_sbuffer sb;
+    pack_error(&sb, msgid, code, msg);
     bufferevent_write(c->bev, sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
+}
+
+/* A last word on a socket about to be closed, written straight to it without waiting: a
+ * socket that cannot take a few dozen bytes at once loses it (the close says enough). */
+static void say_on_socket(evutil_socket_t fd, int code, const char *msg) {
+    msgpack_sbuffer sb;
+    pack_error(&sb, 0, code, msg);
+    (void)send(fd, sb.data, sb.size, MSG_NOSIGNAL | MSG_DONTWAIT);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* ---- time limits ---------------------------------------------------------------------------
+ * One timer a connection. With nothing in flight and nothing to write, it runs the frame timeout
+ * while a frame has begun (so a client that sends part of a frame, or drips it a byte at a time,
+ * is closed frame_timeout_ms after the frame began) and the idle timeout otherwise. Requests in
+ * flight stop it: such a connection is not idle. Answers waiting to be written stop it too: the
+ * bufferevent's write timeout (idle_timeout_ms without progress) watches those. */
+
+/* fresh: something happened (a frame completed, answers went out): a running clock restarts. */
+static void conn_arm(lr_rpc_conn *c, int fresh) {
+    if (!c->bev) return;
+    int clock = LR_CLOCK_NONE;
+    if (!c->closing && !c->read_paused && c->inflight == 0 && out_len(c) == 0)
+        clock = c->len ? LR_CLOCK_FRAME : LR_CLOCK_IDLE;
+    if (clock == LR_CLOCK_NONE) {
+        evtimer_del(c->timer);
+    } else if (clock != c->clock || fresh) {
+        struct timeval tv = ms_tv(clock == LR_CLOCK_FRAME ? c->s->cfg.frame_timeout_ms : c->s->cfg.idle_timeout_ms);
+        evtimer_add(c->timer, &tv);
+    }
+    c->clock = clock;
+}
+
+static void on_conn_timer(evutil_socket_t fd, short what, void *arg) {
+    (void)fd, (void)what;
+    lr_rpc_conn *c = arg;
+    lr_rpc_server *s = c->s;
+    int frame = c->clock == LR_CLOCK_FRAME;
+    atomic_fetch_add(&s->metrics.timeouts[frame ? LR_RPC_TIMEOUT_FRAME : LR_RPC_TIMEOUT_IDLE], 1);
+    if (frame) { /* the client may be waiting for an answer: tell it why there is none */
+        char msg[128];
+        snprintf(msg, sizeof msg, "no whole frame within %u ms of its first byte (--frame-timeout); closing",
+                 s->cfg.frame_timeout_ms);
+        say_on_socket(bufferevent_getfd(c->bev), LR_RPC_EBAD_REQUEST, msg);
+    }
+    conn_close(c); /* an idle connection just closes, as a pooled client expects */
 }
 
 /* Checks the envelope of a decoded frame and queues it (or answers at once). 0, or -1 when the
@@ -146,15 +212,19 @@ static const char *frame_problem(long r) {
     }
 }
 
-/* Cuts and handles the complete frames in c->buf, reading more from the socket as it goes. */
-static void conn_process(lr_rpc_conn *c) {
+/* Cuts and handles the complete frames in c->buf, reading more from the socket as it goes:
+ * 1 when a frame completed, 0 when none did, -1 when the connection is closing (and may be gone). */
+static int conn_frames(lr_rpc_conn *c) {
     lr_rpc_server *s = c->s;
     struct evbuffer *in = bufferevent_get_input(c->bev);
+    int progress = 0;
     for (;;) {
-        if (c->inflight >= CONN_INFLIGHT || s->draining) { /* back-pressure: leave the rest in the socket */
+        /* back-pressure: leave the rest in the socket while this connection has many requests
+         * in flight or many answers its client has not taken */
+        if (c->inflight >= CONN_INFLIGHT || out_len(c) > s->cfg.max_pending_bytes || s->draining) {
             c->read_paused = 1;
             bufferevent_disable(c->bev, EV_READ);
-            return;
+            return progress;
         }
         long r = c->len ? lr_rpc_frame_scan_next(&c->scan, c->buf, c->len, s->cfg.max_frame) : LR_FRAME_INCOMPLETE;
         if (r > 0) {
@@ -162,16 +232,17 @@ static void conn_process(lr_rpc_conn *c) {
             memmove(c->buf, c->buf + r, c->len - (size_t)r);
             c->len -= (size_t)r;
             c->scan = (lr_frame_scan){0};
+            progress = 1;
             if (bad) r = LR_FRAME_BAD;
             else continue;
         }
         if (r < 0) {
             send_error(c, 0, LR_RPC_EBAD_REQUEST, frame_problem(r));
             conn_close_after_write(c);
-            return;
+            return -1;
         }
         size_t avail = evbuffer_get_length(in);
-        if (avail == 0) return;
+        if (avail == 0) return progress;
         size_t want = avail < READ_CHUNK ? avail : READ_CHUNK;
         if (c->len + want > c->cap) {
             size_t cap = (c->len + want) * 2;
@@ -179,7 +250,7 @@ static void conn_process(lr_rpc_conn *c) {
             if (!b) {
                 send_error(c, 0, LR_RPC_EINTERNAL, "out of memory");
                 conn_close_after_write(c);
-                return;
+                return -1;
             }
             c->buf = b, c->cap = cap;
         }
@@ -187,57 +258,121 @@ static void conn_process(lr_rpc_conn *c) {
     }
 }
 
+static void conn_process(lr_rpc_conn *c) {
+    int progress = conn_frames(c);
+    if (progress >= 0) conn_arm(c, progress);
+}
+
+/* Reads again once the requests in flight are down to half the cap and the unwritten answers
+ * to half the limit; 1 when it did (and set the clock). */
+static int conn_resume(lr_rpc_conn *c) {
+    lr_rpc_server *s = c->s;
+    if (!c->bev || !c->read_paused || c->closing || s->draining || c->inflight >= CONN_INFLIGHT / 2 ||
+        out_len(c) > s->cfg.max_pending_bytes / 2)
+        return 0;
+    c->read_paused = 0;
+    bufferevent_enable(c->bev, EV_READ);
+    conn_process(c); /* frames already buffered are not announced again */
+    return 1;
+}
+
 static void on_read(struct bufferevent *bev, void *arg) {
     (void)bev;
     conn_process(arg);
 }
 
+/* The output is written out (the write callback's low-water mark is 0). */
 static void on_write(struct bufferevent *bev, void *arg) {
     (void)bev;
     lr_rpc_conn *c = arg;
-    if (c->closing && c->inflight == 0) conn_close(c);
+    if (c->closing) {
+        if (c->inflight == 0) conn_close(c);
+    } else if (!conn_resume(c)) {
+        conn_arm(c, 1);
+    }
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg) {
     (void)bev;
     lr_rpc_conn *c = arg;
-    if (what & BEV_EVENT_ERROR) conn_close(c);
-    else if (what & BEV_EVENT_EOF) conn_close_after_write(c); /* a half-closed client still gets its answers;
-                                                               * a half-sent frame dies with it */
+    if (what & BEV_EVENT_TIMEOUT) { /* answers the client has not taken for idle_timeout_ms */
+        atomic_fetch_add(&c->s->metrics.timeouts[LR_RPC_TIMEOUT_WRITE], 1);
+        conn_close(c);
+    } else if (what & BEV_EVENT_ERROR) {
+        conn_close(c);
+    } else if (what & BEV_EVENT_EOF) {
+        conn_close_after_write(c); /* a half-closed client still gets its answers; a half-sent
+                                    * frame dies with it */
+    }
 }
 
 void lr_rpc_conn_job_done(lr_rpc_conn *c, lr_rpc_job *j) {
     if (c->bev && j->kind == LR_JOB_RPC) bufferevent_write(c->bev, j->out.data, j->out.size);
     lr_rpc_job_free(j);
     c->inflight--;
-    if (c->bev && c->read_paused && !c->closing && !c->s->draining && c->inflight < CONN_INFLIGHT / 2) {
-        c->read_paused = 0;
-        bufferevent_enable(c->bev, EV_READ);
-        conn_process(c); /* frames already buffered are not announced again */
-    }
-    if (c->bev && c->closing && c->inflight == 0 && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+    if (c->bev && c->closing && c->inflight == 0 && out_len(c) == 0)
         conn_close(c); /* nothing left to write (a notification), so no write callback will come */
-    conn_release(c);
+    else if (c->bev && !conn_resume(c))
+        conn_arm(c, 0);
+    conn_release(c); /* the job's reference: c stays valid until here */
+}
+
+/* Beyond max_connections a new connection is told why and closed at once, so a client sees
+ * `overloaded` (retry later, as for a full queue) instead of a connection that hangs. */
+static int refuse(lr_rpc_server *s, evutil_socket_t fd) {
+    if (s->n_conns < s->cfg.max_connections) return 0;
+    atomic_fetch_add(&s->metrics.conns_refused, 1);
+    char msg[160];
+    snprintf(msg, sizeof msg, "the server has %zu connections open, its limit (--max-connections); retry later",
+             s->n_conns);
+    say_on_socket(fd, LR_RPC_EOVERLOADED, msg);
+    evutil_closesocket(fd);
+    return 1;
 }
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg) {
     (void)l, (void)sa, (void)salen;
     lr_rpc_server *s = arg;
+    if (refuse(s, fd)) return;
     lr_rpc_conn *c = calloc(1, sizeof *c);
     struct bufferevent *bev = c ? bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
-    if (!bev) {
+    struct event *timer = bev ? evtimer_new(s->base, on_conn_timer, c) : NULL;
+    if (!timer) {
+        if (bev) bufferevent_free(bev);
+        else evutil_closesocket(fd);
         free(c);
-        evutil_closesocket(fd);
         return;
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    *c = (lr_rpc_conn){.s = s, .bev = bev, .refs = 1, .next = s->conns};
+    *c = (lr_rpc_conn){.s = s, .bev = bev, .timer = timer, .refs = 1, .next = s->conns};
     if (s->conns) s->conns->prev = c;
     s->conns = c;
+    s->n_conns++;
     atomic_fetch_add(&s->metrics.connections, 1);
+    atomic_fetch_add(&s->metrics.conns_open, 1);
+    struct timeval write_tv = ms_tv(s->cfg.idle_timeout_ms);
+    bufferevent_set_timeouts(bev, NULL, &write_tv);
     bufferevent_setcb(bev, on_read, on_write, on_event, c);
     bufferevent_enable(bev, EV_READ);
+    conn_arm(c, 1);
+}
+
+/* accept() failed for a reason other than a passing one, most likely no file descriptors
+ * left: the listener would stay readable and the loop spin on it, so accepting pauses a
+ * moment; the connections already open are served meanwhile. */
+static void on_accept_error(struct evconnlistener *l, void *arg) {
+    lr_rpc_server *s = arg;
+    atomic_fetch_add(&s->metrics.accept_errors, 1);
+    evconnlistener_disable(l);
+    struct timeval tv = ms_tv(ACCEPT_PAUSE_MS);
+    event_add(s->accept_retry, &tv);
+}
+
+static void on_accept_retry(evutil_socket_t fd, short what, void *arg) {
+    (void)fd, (void)what;
+    lr_rpc_server *s = arg;
+    if (!s->draining) evconnlistener_enable(s->listener);
 }
 
 /* ---- shutdown ----------------------------------------------------------------------------- */
@@ -282,20 +417,6 @@ void lr_rpc_server_stop(lr_rpc_server *s) { event_active(s->stop_ev, EV_READ, 0)
 
 /* ---- setup -------------------------------------------------------------------------------- */
 
-/* "HOST:PORT" into a socket address to listen on (numeric or resolved). */
-static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *len, lr_err *err) {
-    char host[256], port[32];
-    int rc = lr_rpc_split_addr(addr, host, sizeof host, port, sizeof port, err);
-    if (rc) return rc;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
-    if ((rc = getaddrinfo(host, port, &hints, &res)))
-        return lr_err_set(err, LR_EINVAL, "cannot resolve '%s': %s", addr, gai_strerror(rc));
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    *len = res->ai_addrlen;
-    freeaddrinfo(res);
-    return LR_OK;
-}
-
 int lr_rpc_bound_port(int fd) {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
@@ -310,14 +431,17 @@ static int setup(lr_rpc_server *s, lr_err *err) {
     s->done_ev = event_new(s->base, -1, 0, lr_rpc_on_done, s);
     s->stop_ev = event_new(s->base, -1, 0, on_stop, s);
     s->drain_timer = evtimer_new(s->base, on_drain_timeout, s);
-    if (!s->done_ev || !s->stop_ev || !s->drain_timer) return lr_err_set(err, LR_ENOMEM, "out of memory");
+    s->accept_retry = evtimer_new(s->base, on_accept_retry, s);
+    if (!s->done_ev || !s->stop_ev || !s->drain_timer || !s->accept_retry)
+        return lr_err_set(err, LR_ENOMEM, "out of memory");
     struct sockaddr_storage ss;
-    socklen_t len = 0;
-    int rc = parse_addr(s->listen, &ss, &len, err);
+    unsigned len = 0;
+    int rc = lr_rpc_listen_addr(s->listen, &ss, &len, err);
     if (rc) return rc;
     s->listener = evconnlistener_new_bind(s->base, on_accept, s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 128,
                                           (struct sockaddr *)&ss, (int)len);
     if (!s->listener) return lr_err_set(err, LR_EIO, "cannot listen on %s: %s", s->listen, strerror(errno));
+    evconnlistener_set_error_cb(s->listener, on_accept_error);
     s->port = lr_rpc_bound_port(evconnlistener_get_fd(s->listener));
     if (s->http_addr && (rc = lr_rpc_http_start(s, err))) return rc;
     return lr_rpc_workers_start(s, err);
@@ -325,7 +449,8 @@ static int setup(lr_rpc_server *s, lr_err *err) {
 
 int lr_rpc_server_new(const lr_rpc_server_config *cfg, lr_rpc_engine *engine, lr_rpc_server **out, lr_err *err) {
     *out = NULL;
-    if (!cfg->listen || !cfg->max_frame || !cfg->max_history || !cfg->max_k || !cfg->max_batch || !cfg->queue_cap)
+    if (!cfg->listen || !cfg->max_frame || !cfg->max_history || !cfg->max_k || !cfg->max_batch || !cfg->queue_cap ||
+        !cfg->max_connections || !cfg->max_pending_bytes || !cfg->frame_timeout_ms || !cfg->idle_timeout_ms)
         return lr_err_set(err, LR_EINVAL, "server limits must be at least 1");
     lr_rpc_server *s = calloc(1, sizeof *s);
     if (!s) return lr_err_set(err, LR_ENOMEM, "out of memory");
@@ -384,6 +509,7 @@ void lr_rpc_server_free(lr_rpc_server *s) {
     if (s->done_ev) event_free(s->done_ev);
     if (s->stop_ev) event_free(s->stop_ev);
     if (s->drain_timer) event_free(s->drain_timer);
+    if (s->accept_retry) event_free(s->accept_retry);
     if (s->sig_term) event_free(s->sig_term);
     if (s->sig_int) event_free(s->sig_int);
     if (s->base) event_base_free(s->base);

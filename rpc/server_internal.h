@@ -17,6 +17,10 @@
 
 typedef struct lr_rpc_conn lr_rpc_conn;
 
+/* What a connection's timer is timing: nothing (requests in flight, or answers being written,
+ * which the write timeout watches), a frame begun, or a connection with nothing to do. */
+enum { LR_CLOCK_NONE, LR_CLOCK_FRAME, LR_CLOCK_IDLE };
+
 struct lr_rpc_conn {
     lr_rpc_server *s;
     struct bufferevent *bev; /* NULL once closed */
@@ -25,8 +29,10 @@ struct lr_rpc_conn {
     lr_frame_scan scan;
     int refs;        /* 1 while open, plus one per job that still has to come back */
     int closing;     /* close once the output is written */
-    int read_paused; /* too many requests of this connection are in flight */
+    int read_paused; /* too many requests in flight, or too many answers unwritten */
     size_t inflight;
+    struct event *timer; /* the frame or idle timeout, whichever `clock` says runs */
+    int clock;           /* LR_CLOCK_* */
     lr_rpc_conn *prev, *next; /* the open connections */
 };
 
@@ -61,7 +67,7 @@ struct lr_rpc_server {
     struct evconnlistener *listener;
     struct evhttp *http;
     struct evhttp_bound_socket *http_sock;
-    struct event *done_ev, *stop_ev, *sig_term, *sig_int, *drain_timer;
+    struct event *done_ev, *stop_ev, *sig_term, *sig_int, *drain_timer, *accept_retry;
     int port, http_port;
     /* the work queue */
     pthread_mutex_t qlock;
@@ -86,6 +92,7 @@ struct lr_rpc_server {
     size_t jobs_out;  /* queued or running */
     size_t bytes_out; /* request bytes those jobs hold: decoded, up to 24 times as much */
     lr_rpc_conn *conns;
+    size_t n_conns;
     int draining;
     lr_rpc_metrics metrics;
 };

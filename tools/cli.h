@@ -155,7 +155,7 @@ int lr_cli_llm_encode(const char *dir, const char *const *texts, size_t n, float
 /* "learnrec <cmd>: <message>" on stderr; returns LR_EXIT_ERROR. */
 int lr_cli_fail(const char *cmd, const lr_err *err);
 /* "learnrec <cmd>: <message>\nTry 'learnrec <cmd> --help'." on stderr; returns LR_EXIT_USAGE. */
-int lr_cli_usage_error(const char *cmd, const char *fmt, ...);
+int lr_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 int lr_cmd_version(int argc, char **argv);
 int lr_cmd_dataset(int argc, char **argv);

@@ -1,15 +1,23 @@
 /* learnrec serve: the retrieval server (protocol and limits in docs/rpc.md). */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cli.h"
 #include "lr_rpc.h"
 
+typedef struct {
+    size_t deadline;
+    double frame_s, idle_s;
+    const char *token_file;
+} serve_extra; /* options whose type differs from the config's */
+
 /* serve's options into the engine's and the server's configs; LR_CLI_RUN or an exit code. */
 static int serve_args(int argc, char **argv, lr_rpc_engine_config *ec, lr_rpc_server_config *sc,
-                      size_t *deadline) {
+                      serve_extra *x) {
     const lr_cli_option opts[] = {
         {LR_OPT_STRING("index", &ec->index_dir, "DIR", "the index directory (made by rebuild)"),
          .required = 1},
@@ -19,12 +27,15 @@ static int serve_args(int argc, char **argv, lr_rpc_engine_config *ec, lr_rpc_se
         {LR_OPT_STRING("encoder", &ec->encoder_path, "E", "the fitted text encoder: add_items with text")},
         {LR_OPT_STRING("llm", &ec->llm_dir, "DIR", "or the LLM the content came from (content llm):\n"
                                                    "add_items with text runs it")},
-        {LR_OPT_STRING("listen", &sc->listen, "HOST:PORT", "msgpack-rpc")},
+        {LR_OPT_STRING("listen", &sc->listen, "HOST:PORT", "msgpack-rpc (0.0.0.0:PORT: every interface)")},
         {LR_OPT_STRING("http", &sc->http, "HOST:PORT", "HTTP (off unless given)")},
         {LR_OPT_SIZE("threads", &sc->threads, 1, 256, "N", "worker threads (default: the number of cores)"),
          .dflt = ""},
+        /* never shown: --help after --admin-token would print it as the default */
         {LR_OPT_STRING("admin-token", &sc->admin_token, "T",
-                       "add_items, remove_items and reload need 'token': T")},
+                       "add_items, remove_items and reload need 'token': T"), .dflt = ""},
+        {LR_OPT_STRING("admin-token-file", &x->token_file, "F",
+                       "the token from F's first line (out of ps and shell history)")},
         {LR_OPT_SIZE("max-frame", &sc->max_frame, 64, (size_t)1 << 31, "BYTES", "largest request frame")},
         {LR_OPT_SIZE("max-history", &sc->max_history, 1, 1000000, "N", "ids in one history")},
         {LR_OPT_SIZE("max-k", &sc->max_k, 1, 100000, "N", "k of `recommend` and `search`")},
@@ -32,39 +43,111 @@ static int serve_args(int argc, char **argv, lr_rpc_engine_config *ec, lr_rpc_se
                      "histories or vectors in one call, items in one add_items")},
         {LR_OPT_SIZE("queue", &sc->queue_cap, 1, 1000000, "N",
                      "requests waiting for a worker before `overloaded`")},
-        {LR_OPT_SIZE("deadline-ms", deadline, 1, 3600000, "MS",
+        {LR_OPT_SIZE("deadline-ms", &x->deadline, 1, 3600000, "MS",
                      "longest wait in the queue before `deadline_exceeded`")},
+        {LR_OPT_SIZE("max-connections", &sc->max_connections, 1, 1000000, "N",
+                     "msgpack-rpc connections at once; more are refused")},
+        {LR_OPT_SIZE("max-pending-bytes", &sc->max_pending_bytes, 1024, (size_t)1 << 40, "BYTES",
+                     "a connection's answers not yet taken by its client\n"
+                     "before the server stops reading its requests")},
+        {LR_OPT_DOUBLE("frame-timeout", &x->frame_s, 0.001, 3600, "S",
+                       "a frame (an HTTP request) must arrive whole within S\n"
+                       "seconds of its first byte, or the connection closes")},
+        {LR_OPT_DOUBLE("idle-timeout", &x->idle_s, 0.001, 86400, "S",
+                       "a connection with nothing in flight, or whose answers\n"
+                       "its client does not read, closes after S seconds")},
     };
     const lr_cli_spec spec = {
         .cmd = "serve",
         .usage = "learnrec serve --index DIR --model M [--content C] [--data DIR]\n"
                  "                      [--encoder E | --llm DIR] [--listen HOST:PORT]\n"
-                 "                      [--http HOST:PORT] [--threads N] [--admin-token T]\n"
+                 "                      [--http HOST:PORT] [--threads N]\n"
+                 "                      [--admin-token T | --admin-token-file F]\n"
                  "                      [--max-frame BYTES] [--max-history N]\n"
-                 "                      [--max-k N] [--max-batch N] [--queue N] [--deadline-ms MS]",
+                 "                      [--max-k N] [--max-batch N] [--queue N] [--deadline-ms MS]\n"
+                 "                      [--max-connections N] [--max-pending-bytes BYTES]\n"
+                 "                      [--frame-timeout S] [--idle-timeout S]",
         .description =
             "Serves recommendations over msgpack-rpc (--listen, default 127.0.0.1:7070) and HTTP\n"
             "(--http: GET /healthz, GET /metrics, POST /recommend; off unless given). Loads the\n"
             "current version of the index directory (made by `learnrec rebuild`), checked against\n"
             "the model's and the content's checksums. Port 0 picks a free port; the first line\n"
             "printed names the ports bound. SIGTERM or SIGINT: stop accepting, answer what is in\n"
-            "flight, exit 0.",
+            "flight, exit 0. Listening on every interface without an admin token is warned about.",
         .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
     return lr_cli_parse(&spec, argc, argv);
+}
+
+/* The token from the first line of path (without its line end) into a malloc'd string. The
+ * messages name the file, never what it holds. */
+static int read_token(const char *path, char **out, lr_err *err) {
+    FILE *f = fopen(path, "r");
+    if (!f) return lr_err_set(err, LR_EIO, "--admin-token-file %s: %s", path, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n = getline(&line, &cap, f);
+    fclose(f);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
+    if (n <= 0 || strlen(line) != (size_t)n) {
+        free(line);
+        return lr_err_set(err, LR_EINVAL, "--admin-token-file %s: the first line must hold the token "
+                          "(not empty, no NUL byte)", path);
+    }
+    *out = line;
+    return LR_OK;
+}
+
+/* Each connection takes a file descriptor: the soft limit is raised toward the hard one to hold
+ * --max-connections and 64 more (the index's files, the listeners, the loop's own). Short of
+ * that, accepting pauses whenever descriptors run out; the warning says so. */
+static void fit_descriptors(size_t max_connections) {
+    struct rlimit rl;
+    rlim_t need = (rlim_t)max_connections + 64;
+    if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= need) return;
+    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+    struct rlimit raised = {want, rl.rlim_max};
+    if (want > rl.rlim_cur && setrlimit(RLIMIT_NOFILE, &raised) == 0) rl.rlim_cur = want;
+    if (rl.rlim_cur < need)
+        fprintf(stderr, "learnrec serve: warning: --max-connections %zu needs %llu file descriptors, but the "
+                "limit is %llu (ulimit -n; LimitNOFILE= under systemd): past it new connections wait\n",
+                max_connections, (unsigned long long)need, (unsigned long long)rl.rlim_cur);
+}
+
+/* An admin token is what keeps add_items, remove_items and reload to the operator. */
+static void warn_if_exposed(const lr_rpc_server_config *sc) {
+    int wildcard = 0;
+    if (sc->admin_token || lr_rpc_addr_is_wildcard(sc->listen, &wildcard, NULL) || !wildcard) return;
+    fprintf(stderr, "learnrec serve: warning: listening on %s, every network interface, without "
+            "--admin-token: anyone who can reach the port can add_items, remove_items and reload. "
+            "Give a token, or listen on 127.0.0.1\n", sc->listen);
+}
+
+static unsigned to_ms(double s) {
+    double ms = s * 1000.0 + 0.999;
+    return ms < 1 ? 1 : ms > 4e9 ? 4000000000u : (unsigned)ms;
 }
 
 int lr_cmd_serve(int argc, char **argv) {
     const char *cmd = "serve";
     lr_rpc_engine_config ec = {0};
     lr_rpc_server_config sc = lr_rpc_server_config_default();
-    size_t deadline = sc.deadline_ms;
-    int p = serve_args(argc, argv, &ec, &sc, &deadline);
+    serve_extra x = {sc.deadline_ms, sc.frame_timeout_ms / 1000.0, sc.idle_timeout_ms / 1000.0, NULL};
+    int p = serve_args(argc, argv, &ec, &sc, &x);
     if (p != LR_CLI_RUN) return p;
     if (sc.admin_token && !*sc.admin_token) return lr_cli_usage_error(cmd, "--admin-token must not be empty");
-    sc.deadline_ms = (unsigned)deadline;
+    if (sc.admin_token && x.token_file)
+        return lr_cli_usage_error(cmd, "give --admin-token or --admin-token-file, not both");
+    sc.deadline_ms = (unsigned)x.deadline;
+    sc.frame_timeout_ms = to_ms(x.frame_s);
+    sc.idle_timeout_ms = to_ms(x.idle_s);
+    lr_err err = {0};
+    char *token = NULL;
+    if (x.token_file && read_token(x.token_file, &token, &err)) return lr_cli_fail(cmd, &err);
+    if (token) sc.admin_token = token;
+    warn_if_exposed(&sc);
+    fit_descriptors(sc.max_connections);
     lr_cli_set_threads(1, 1); /* the workers are the parallelism; each keeps one OpenMP thread */
     signal(SIGPIPE, SIG_IGN); /* a client that went away is an error on its socket, not our death */
-    lr_err err = {0};
     lr_rpc_engine *e = NULL;
     lr_rpc_server *s = NULL;
     int rc = LR_EXIT_ERROR;
@@ -89,5 +172,6 @@ done:
     if (rc) lr_cli_fail(cmd, &err);
     lr_rpc_server_free(s);
     lr_rpc_engine_free(e);
+    free(token);
     return rc;
 }

@@ -120,8 +120,12 @@ static const lr_cli_option *find(const lr_cli_spec *s, const char *arg, const ch
             const lr_cli_option *o = i < s->n_opts ? &s->opts[i] : &help_option;
             if (o->short_name && o->short_name == arg[1]) hit = o;
         }
-        if (hit && arg[2] && hit->kind != LR_CLI_FLAG && hit->kind != LR_CLI_SET) *value = arg + 2;
-        else if (hit && arg[2]) hit = NULL; /* -hx: not an option we know */
+        if (!hit) { /* the letter alone: what follows it may be a value, even a secret */
+            lr_cli_usage_error(s->cmd, "unknown option '-%c'", arg[1]);
+            return NULL;
+        }
+        if (arg[2] && hit->kind != LR_CLI_FLAG && hit->kind != LR_CLI_SET) *value = arg + 2;
+        else if (arg[2]) hit = NULL; /* -hx: not an option we know */
         if (!hit) lr_cli_usage_error(s->cmd, "unknown option '%s'", arg);
         return hit;
     }
@@ -138,8 +142,8 @@ static const lr_cli_option *find(const lr_cli_spec *s, const char *arg, const ch
         if (hit) other = o;
         else hit = o;
     }
-    if (!hit || len == 0) {
-        lr_cli_usage_error(s->cmd, "unknown option '%s'", arg);
+    if (!hit || len == 0) { /* named without its "=value", which may be a secret mistyped */
+        lr_cli_usage_error(s->cmd, "unknown option '%.*s'", (int)len + 2, arg);
         return NULL;
     }
     if (other) {

@@ -331,6 +331,27 @@ PY
     if [ "$rc" -eq 0 ]; then ok serve_exits_0_on_sigterm; else fail serve_exits_0_on_sigterm "exit $rc: $(cat "$tmp/serve.err")"; fi
     run serve_wrong_model 1 "$bin" serve --index "$tmp/ix" --model "$tmp/m.safetensors" --content "$tmp/s4c.npy" --listen 127.0.0.1:0 &&
       expect serve_wrong_model_named "built for model" "$err"
+    # the token from a file, and short timeouts, as flags (their effects: tests/rpc/test_limits.c)
+    printf 'tok-77c1e0\n' >"$tmp/token"
+    "$bin" serve --index "$tmp/rix" --model "$tmp/m.safetensors" --content "$tmp/s4c.npy" --listen 127.0.0.1:0 \
+      --threads 1 --admin-token-file "$tmp/token" --idle-timeout 0.3 --frame-timeout 0.3 >"$tmp/serve.out" 2>"$tmp/serve.err" &
+    spid=$!
+    for _ in $(seq 100); do grep -q listening "$tmp/serve.out" 2>/dev/null && break; sleep 0.1; done
+    port=$(sed -n 's/.*:\([0-9]*\) (msgpack-rpc).*/\1/p' "$tmp/serve.out")
+    run reload_with_file_token 0 "$bin" query --connect "127.0.0.1:$port" --method reload --params '{"token": "tok-77c1e0"}' --json &&
+      expect reload_with_file_token_ok '"version":"v000001"' "$out"
+    if run reload_wrong_token 1 "$bin" query --connect "127.0.0.1:$port" --method reload --params '{"token": "tok-77c1e1"}'; then
+      expect reload_wrong_token_unauthorized "unauthorized:" "$err"
+      case "$err$(cat "$tmp/serve.err")" in *tok-77c1e*) fail token_never_echoed "$err" ;; *) ok token_never_echoed ;; esac
+    fi
+    if exec 3<>"/dev/tcp/127.0.0.1/$port"; then # says nothing: closed after --idle-timeout
+      timeout 20 cat <&3 >/dev/null
+      rc=$?
+      exec 3<&-
+      if [ "$rc" -eq 0 ]; then ok serve_idle_timeout_closes; else fail serve_idle_timeout_closes "still open after 20 s"; fi
+    fi
+    kill -TERM "$spid"
+    wait "$spid"
   fi
   run serve_needs_index 2 "$bin" serve --model "$tmp/m.safetensors"
   run serve_bad_limit 2 "$bin" serve --index x --model y --max-k 0
