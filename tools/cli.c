@@ -1,6 +1,8 @@
 /* Shared pieces of the learnrec command line. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -71,5 +73,24 @@ int lr_cli_open_towers(const char *data, const char *model, const char *content,
         return lr_err_set(err, LR_EINVAL, "--content is required for a %s-mode model", lr_towers_pal_mode_name(mc.mode));
     if (mc.mode != LR_PAL_CONTENT && mc.n_items != ni)
         return lr_err_set(err, LR_EMISMATCH, "the model was trained on %zu items, the dataset has %zu", mc.n_items, ni);
+    return LR_OK;
+}
+
+/* The token from the first line of path (without its line end) into a malloc'd string. The
+ * messages name the file, never what it holds. */
+int lr_cli_read_token(const char *path, char **out, lr_err *err) {
+    FILE *f = fopen(path, "r");
+    if (!f) return lr_err_set(err, LR_EIO, "--admin-token-file %s: %s", path, strerror(errno));
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n = getline(&line, &cap, f);
+    fclose(f);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
+    if (n <= 0 || strlen(line) != (size_t)n) {
+        free(line);
+        return lr_err_set(err, LR_EINVAL, "--admin-token-file %s: the first line must hold the token "
+                          "(not empty, no NUL byte)", path);
+    }
+    *out = line;
     return LR_OK;
 }

@@ -152,6 +152,10 @@ int lr_cmd_content_tokenize(int argc, char **argv);
 int lr_cli_llm_encode(const char *dir, const char *const *texts, size_t n, float **out, size_t *dim,
                       lr_err *err);
 
+/* --admin-token-file: the token from the first line of path (without its line end), malloc'd;
+ * the messages name the file, never what it holds. */
+int lr_cli_read_token(const char *path, char **out, lr_err *err);
+
 /* "learnrec <cmd>: <message>" on stderr; returns LR_EXIT_ERROR. */
 int lr_cli_fail(const char *cmd, const lr_err *err);
 /* "learnrec <cmd>: <message>\nTry 'learnrec <cmd> --help'." on stderr; returns LR_EXIT_USAGE. */

@@ -83,7 +83,7 @@ static int run_recommend(lr_rpc_client *c, const int64_t *h, size_t n, size_t k,
 
 /* --params with --history and -k folded in, as JSON text (caller frees). */
 static char *merged_params(const char *params, const int64_t *h, size_t n, int has_h, size_t k,
-                           int has_k, lr_err *err) {
+                           int has_k, const char *token, lr_err *err) {
     json_error_t je;
     json_t *p = params ? json_loads(params, 0, &je) : json_object();
     if (!p) {
@@ -101,6 +101,7 @@ static char *merged_params(const char *params, const int64_t *h, size_t n, int h
         json_object_set_new(p, "history", a);
     }
     if (has_k) json_object_set_new(p, "k", json_integer((json_int_t)k));
+    if (token) json_object_set_new(p, "token", json_string(token));
     char *text = json_dumps(p, JSON_COMPACT);
     json_decref(p);
     if (!text) lr_err_set(err, LR_ENOMEM, "out of memory for the params");
@@ -127,6 +128,7 @@ static int run_method(lr_rpc_client *c, const char *method, const char *params, 
 
 int lr_cmd_query(int argc, char **argv) {
     const char *cmd = "query", *addr = NULL, *hist = NULL, *method = NULL, *params = NULL;
+    const char *token_file = NULL;
     size_t k = 10, timeout = 10000;
     int json = 0, has_k = 0, text = 0;
     const lr_cli_option opts[] = {
@@ -139,31 +141,43 @@ int lr_cmd_query(int argc, char **argv) {
         {LR_OPT_FLAG("text", &text, "add each item's text to the table (the `item` method; the server\n"
                      "needs --data)")},
         {LR_OPT_SIZE("timeout", &timeout, 1, 3600000, "MS", "bound on connecting and on the call")},
+        {LR_OPT_STRING("admin-token-file", &token_file, "F",
+                       "add 'token' from F's first line to the params (admin methods)")},
     };
     const lr_cli_spec spec = {
         .cmd = cmd,
         .usage = "learnrec query --connect HOST:PORT --history 1,2,3 [-k K] [--json]\n"
-                 "       learnrec query --connect HOST:PORT --method M [--params JSON] [--history ...] [-k K]",
+                 "       learnrec query --connect HOST:PORT --method M [--params JSON] [--history ...] [-k K]\n"
+                 "                      [--admin-token-file F]",
         .description =
             "Asks a running `learnrec serve` for the top K items (default 10) after a history\n"
             "(item ids, oldest first; \"\" for none) and prints them as a table: rank, id, score.\n"
             "--json prints {\"results\": [[id, score], ...]} instead.\n\n"
             "--method calls any method (ping, stats, item, encode_user, search, ...; docs/rpc.md)\n"
             "with --params, a JSON object (default {}), and prints the result as JSON; --history\n"
-            "and -k, when given, are added to the params. Server errors print as \"name: message\".",
+            "and -k, when given, are added to the params. Server errors print as \"name: message\".\n"
+            "--admin-token-file adds the server's admin token (add_items, remove_items, reload)\n"
+            "without it appearing on the command line.",
         .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
     int p = lr_cli_parse(&spec, argc, argv);
     if (p != LR_CLI_RUN) return p;
     if (!method && !hist) return lr_cli_usage_error(cmd, "--history (or --method) is required");
     if (!method && params) return lr_cli_usage_error(cmd, "--params goes with --method");
+    if (!method && token_file) return lr_cli_usage_error(cmd, "--admin-token-file goes with --method");
     lr_err err = {0};
+    char *token = NULL;
     int64_t *h = NULL;
     size_t n = 0;
     lr_rpc_client *cl = NULL;
     char *merged = NULL;
     int rc = hist ? parse_history(hist, &h, &n, &err) : LR_OK;
-    if (!rc && method && !(merged = merged_params(params, h, n, hist != NULL, k, has_k, &err)))
+    if (!rc && token_file && (rc = lr_cli_read_token(token_file, &token, &err)) == LR_EIO) {
+        free(h);
+        return lr_cli_fail(cmd, &err);
+    }
+    if (!rc && method && !(merged = merged_params(params, h, n, hist != NULL, k, has_k, token, &err)))
         rc = err.code;
+    free(token);
     if (rc == LR_EINVAL) { /* the arguments are wrong, not the server */
         free(h);
         return lr_cli_usage_error(cmd, "%s", err.msg);

@@ -78,25 +78,6 @@ static int serve_args(int argc, char **argv, lr_rpc_engine_config *ec, lr_rpc_se
     return lr_cli_parse(&spec, argc, argv);
 }
 
-/* The token from the first line of path (without its line end) into a malloc'd string. The
- * messages name the file, never what it holds. */
-static int read_token(const char *path, char **out, lr_err *err) {
-    FILE *f = fopen(path, "r");
-    if (!f) return lr_err_set(err, LR_EIO, "--admin-token-file %s: %s", path, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n = getline(&line, &cap, f);
-    fclose(f);
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
-    if (n <= 0 || strlen(line) != (size_t)n) {
-        free(line);
-        return lr_err_set(err, LR_EINVAL, "--admin-token-file %s: the first line must hold the token "
-                          "(not empty, no NUL byte)", path);
-    }
-    *out = line;
-    return LR_OK;
-}
-
 /* Each connection takes a file descriptor: the soft limit is raised toward the hard one to hold
  * --max-connections and 64 more (the index's files, the listeners, the loop's own). Short of
  * that, accepting pauses whenever descriptors run out; the warning says so. */
@@ -142,7 +123,7 @@ int lr_cmd_serve(int argc, char **argv) {
     sc.idle_timeout_ms = to_ms(x.idle_s);
     lr_err err = {0};
     char *token = NULL;
-    if (x.token_file && read_token(x.token_file, &token, &err)) return lr_cli_fail(cmd, &err);
+    if (x.token_file && lr_cli_read_token(x.token_file, &token, &err)) return lr_cli_fail(cmd, &err);
     if (token) sc.admin_token = token;
     warn_if_exposed(&sc);
     fit_descriptors(sc.max_connections);

@@ -340,6 +340,10 @@ PY
     port=$(sed -n 's/.*:\([0-9]*\) (msgpack-rpc).*/\1/p' "$tmp/serve.out")
     run reload_with_file_token 0 "$bin" query --connect "127.0.0.1:$port" --method reload --params '{"token": "tok-77c1e0"}' --json &&
       expect reload_with_file_token_ok '"version":"v000001"' "$out"
+    run reload_query_token_file 0 "$bin" query --connect "127.0.0.1:$port" --method reload --admin-token-file "$tmp/token" --json &&
+      expect reload_query_token_file_ok '"version":"v000001"' "$out"
+    run query_token_file_missing 1 "$bin" query --connect "127.0.0.1:$port" --method reload --admin-token-file "$tmp/nope" &&
+      expect query_token_file_missing_named "--admin-token-file $tmp/nope" "$err"
     if run reload_wrong_token 1 "$bin" query --connect "127.0.0.1:$port" --method reload --params '{"token": "tok-77c1e1"}'; then
       expect reload_wrong_token_unauthorized "unauthorized:" "$err"
       case "$err$(cat "$tmp/serve.err")" in *tok-77c1e*) fail token_never_echoed "$err" ;; *) ok token_never_echoed ;; esac
