@@ -471,10 +471,13 @@ int lr_rpc_engine_reload(lr_rpc_engine *e, const char *version, char version_out
     e->man = man;
     lr_rpc_idmap_clear(&e->added); /* added items and removals belonged to the old version */
     lr_rpc_idmap_clear(&e->removed);
-    e->n_added = e->n_removed = 0;
+    float *old_added = e->added_content; /* their rows too: memory returns to its level */
+    e->added_content = NULL;
+    e->n_added = e->n_removed = e->cap_added = 0;
     memcpy(version_out, man.version, 32);
     *count = lr_index_count(ix) - lr_index_removed_count(ix);
     pthread_rwlock_unlock(&e->lock);
+    free(old_added);
     lr_index_free(old);
     return LR_RPC_OK;
 }
