@@ -30,8 +30,8 @@ asan: deps
 test: build asan
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 bash tools/run-tests.sh -j $(JOBS) $(BUILD) $(ASAN_BUILD)
 
-# libFuzzer over the file readers (tests/fuzz): clang's, FUZZ_SECONDS per harness; figures in
-# docs/reliability.md. Crashes go to build-fuzz/fuzz/crashes/.
+# libFuzzer over the file readers and the server (tests/fuzz): clang's, FUZZ_SECONDS per
+# harness; figures in docs/reliability.md. Crashes go to build-fuzz/fuzz/crashes/.
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
 fuzz: deps
