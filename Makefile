@@ -30,15 +30,15 @@ asan: deps
 test: build asan
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 bash tools/run-tests.sh -j $(JOBS) $(BUILD) $(ASAN_BUILD)
 
-# libFuzzer over the file readers (tests/fuzz): clang's, FUZZ_SECONDS per harness; figures in
-# docs/reliability.md. Crashes go to build-fuzz/fuzz/crashes/.
+# libFuzzer over the file readers and the server (tests/fuzz): clang's, FUZZ_SECONDS per
+# harness; figures in docs/reliability.md. Crashes go to build-fuzz/fuzz/crashes/.
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	@command -v clang >/dev/null || { echo "make fuzz needs Debian's clang: apt-get install clang"; exit 1; }
 	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Fuzz -DLR_FUZZ=ON -DCMAKE_C_COMPILER=clang \
 	  -DCMAKE_CXX_COMPILER=clang++ -DLR_FAISS_PREFIX="$$(cat $(BUILD)/.faiss-prefix)" $(SHARED_DEF) >/dev/null
-	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target $(addprefix fuzz_,npy safetensors tokenizer_json llm_config text_encoder)
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target $(addprefix fuzz_,npy safetensors tokenizer_json llm_config text_encoder rpc http)
 	bash tools/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(if $(SHARED),$(abspath $(SHARED)),../shared)
 
 demo: build

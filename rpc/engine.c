@@ -478,14 +478,14 @@ int lr_rpc_engine_reload(lr_rpc_engine *e, const char *version, char version_out
     e->man = man;
     lr_rpc_idmap_clear(&e->added); /* added items and removals belonged to the old version */
     lr_rpc_idmap_clear(&e->removed);
-    float *old_added = e->added_content; /* their content too, or its buffer stays at its peak */
+    float *old_added = e->added_content; /* their rows too: memory returns to its level */
     e->added_content = NULL;
     e->n_added = e->n_removed = e->cap_added = 0;
     memcpy(version_out, man.version, 32);
     *count = lr_index_count(ix) - lr_index_removed_count(ix);
     pthread_rwlock_unlock(&e->lock);
-    lr_index_free(old);
     free(old_added);
+    lr_index_free(old);
 #ifdef __GLIBC__
     /* The new version was allocated while the old one lived, so the old one's freed lists lie
      * between live blocks, where glibc keeps them: resident memory after reloads would stay at

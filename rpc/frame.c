@@ -82,3 +82,11 @@ long lr_rpc_frame_scan_next(lr_frame_scan *s, const unsigned char *buf, size_t l
         if (object_done(s)) return (long)s->pos;
     }
 }
+
+const char *lr_rpc_frame_problem(long r) {
+    switch (r) {
+    case LR_FRAME_TOO_LARGE: return "frame larger than the server's limit (--max-frame)";
+    case LR_FRAME_TOO_DEEP: return "frame nested deeper than 32 levels";
+    default: return "bytes that are not msgpack";
+    }
+}

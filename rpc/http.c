@@ -33,37 +33,47 @@ static void on_conn_close(struct evhttp_connection *evcon, void *arg) {
     j->req = NULL;
 }
 
+int lr_rpc_http_job_decode(lr_rpc_job *j, const char *body, size_t len, size_t max_frame, lr_rpc_fail *f) {
+    if (len > max_frame)
+        return lr_rpc_failf(f, LR_RPC_ETOO_LARGE, "request body larger than the server's limit (--max-frame)");
+    json_error_t jerr;
+    json_t *params = json_loadb(body, len, 0, &jerr);
+    if (!params || !json_is_object(params)) {
+        json_decref(params);
+        return lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "the body must be a JSON object: %s",
+                            params ? "got another JSON value" : jerr.text);
+    }
+    lr_err err = {0, ""};
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &j->params_buf, msgpack_sbuffer_write);
+    size_t off = 0;
+    int rc = LR_RPC_OK;
+    if (lr_rpc_json_pack(&pk, params, &err) ||
+        msgpack_unpack_next(&j->msg, j->params_buf.data, j->params_buf.size, &off) != MSGPACK_UNPACK_SUCCESS)
+        rc = lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "%s", err.msg[0] ? err.msg : "cannot read the JSON body");
+    json_decref(params);
+    if (rc) return rc;
+    j->params = &j->msg.data;
+    j->method = lr_rpc_method_find("recommend", 9);
+    return LR_RPC_OK;
+}
+
 static void post_recommend(lr_rpc_server *s, struct evhttp_request *req) {
     struct evbuffer *body = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(body);
-    if (len > s->cfg.max_frame) {
-        reply_json_error(req, 413, LR_RPC_ETOO_LARGE, "request body larger than the server's limit (--max-frame)");
-        return;
-    }
-    json_error_t jerr;
-    json_t *params = json_loadb((const char *)evbuffer_pullup(body, -1), len, 0, &jerr);
-    if (!params || !json_is_object(params)) {
-        char msg[300];
-        snprintf(msg, sizeof msg, "the body must be a JSON object: %s", params ? "got another JSON value" : jerr.text);
-        json_decref(params);
-        reply_json_error(req, 400, LR_RPC_EBAD_REQUEST, msg);
-        return;
-    }
     lr_rpc_job *j = lr_rpc_job_new(LR_JOB_HTTP);
-    lr_err err = {0};
-    msgpack_packer pk;
-    if (j) msgpack_packer_init(&pk, &j->params_buf, msgpack_sbuffer_write);
-    size_t off = 0;
-    if (!j || lr_rpc_json_pack(&pk, params, &err) ||
-        msgpack_unpack_next(&j->msg, j->params_buf.data, j->params_buf.size, &off) != MSGPACK_UNPACK_SUCCESS) {
-        json_decref(params);
-        reply_json_error(req, 400, LR_RPC_EBAD_REQUEST, j && err.msg[0] ? err.msg : "cannot read the JSON body");
-        lr_rpc_job_free(j);
+    if (!j) {
+        reply_json_error(req, 500, LR_RPC_EINTERNAL, "out of memory");
         return;
     }
-    json_decref(params);
-    j->params = &j->msg.data;
-    j->method = lr_rpc_method_find("recommend", 9);
+    lr_rpc_fail f = {0, ""};
+    /* evhttp refuses a body above max_frame + 1 bytes, so pulling it up costs at most that */
+    if (lr_rpc_http_job_decode(j, (const char *)evbuffer_pullup(body, -1), len, s->cfg.max_frame, &f)) {
+        lr_rpc_job_fail(j, &f); /* the JSON error body and its status */
+        j->req = req;
+        lr_rpc_http_finish(s, j);
+        return;
+    }
     j->req = req;
     if (lr_rpc_enqueue(s, j) != LR_RPC_OK) {
         lr_rpc_metrics_observe(&s->metrics, j->method, LR_RPC_EOVERLOADED, 0.0);

@@ -1,4 +1,5 @@
 /* The methods of docs/rpc.md: read params, ask the engine, pack the result. Runs on workers. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,8 +118,9 @@ static int recommend_one(lr_rpc_ctx *c, const msgpack_object *h, const rec_opts 
     return rc;
 }
 
+/* On failure o->k and o->nprobe are 0 (a get that fails leaves its output unset). */
 static int read_search_opts(lr_rpc_ctx *c, const msgpack_object *map, rec_opts *o, lr_rpc_fail *f) {
-    int64_t k = 10, nprobe = 0; /* clang cannot see that an error leaves them unread */
+    int64_t k = 0, nprobe = 0;
     int rc = lr_rpc_get_int(map, "k", 10, 1, (int64_t)c->cfg->max_k, &k, f);
     if (!rc) rc = lr_rpc_get_int(map, "nprobe", 0, 0, 1 << 20, &nprobe, f);
     if (!rc) rc = lr_rpc_get_ids(lr_rpc_field(map, "exclude"), "exclude", c->cfg->max_history, &o->exclude, &o->n_exclude, f);
@@ -169,6 +171,18 @@ static int m_encode_user(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packe
 
 /* ---- search, item ------------------------------------------------------------------------- */
 
+/* Item vectors are unit rows (the towers end in an L2 norm), so a query scores at most its own
+ * length: a longer query than this could score infinity, and its hits would come in no order. */
+#define MAX_QUERY_LENGTH 1e38
+
+static int check_query_length(const float *v, size_t D, lr_rpc_fail *f) {
+    double s = 0.0;
+    for (size_t j = 0; j < D; j++) s += (double)v[j] * v[j];
+    if (sqrt(s) <= MAX_QUERY_LENGTH) return LR_RPC_OK;
+    return lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "'vector' has length %.3g, above %.0g: its scores would overflow float32",
+                        sqrt(s), MAX_QUERY_LENGTH);
+}
+
 static int m_search(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer *pk, lr_rpc_fail *f) {
     const msgpack_object *one = lr_rpc_field(map, "vector"), *many = lr_rpc_field(map, "vectors");
     if (!one == !many) return lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "give either 'vector' (an array of numbers) or 'vectors'");
@@ -177,12 +191,13 @@ static int m_search(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer *pk
     if (n > c->cfg->max_batch) return lr_rpc_failf(f, LR_RPC_ETOO_LARGE, "%zu vectors, above the limit of %zu", n, c->cfg->max_batch);
     rec_opts o = {0};
     int rc = read_search_opts(c, map, &o, f);
-    float *vec = malloc(D * sizeof *vec);
-    lr_rpc_hit *hits = malloc(o.k * sizeof *hits);
+    float *vec = rc ? NULL : malloc(D * sizeof *vec);
+    lr_rpc_hit *hits = rc ? NULL : malloc(o.k * sizeof *hits);
     if (!rc && (!vec || !hits)) rc = lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
     if (!rc && many) msgpack_pack_array(pk, n);
     for (size_t i = 0; !rc && i < n; i++) {
         rc = lr_rpc_get_vector(one ? one : &many->via.array.ptr[i], "vector", D, vec, f);
+        if (!rc) rc = check_query_length(vec, D, f);
         if (!rc) rc = lr_rpc_engine_search(c->engine, vec, o.k, o.nprobe, o.exclude, o.n_exclude, hits, &n_hits, f);
         if (!rc) pack_hits(pk, hits, n_hits);
     }

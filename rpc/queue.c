@@ -83,21 +83,21 @@ int lr_rpc_enqueue(lr_rpc_server *s, lr_rpc_job *j) {
     return LR_RPC_OK;
 }
 
-/* [1, msgid, error, result]: result already packed in `result` (msgpack bytes). */
-static void pack_response(lr_rpc_job *j, int code, const lr_rpc_fail *f, const msgpack_sbuffer *result) {
+void lr_rpc_pack_response(msgpack_sbuffer *out, uint32_t msgid, int code, const char *msg,
+                          const msgpack_sbuffer *result) {
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &j->out, msgpack_sbuffer_write);
+    msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
     msgpack_pack_array(&pk, 4);
     msgpack_pack_int(&pk, 1);
-    msgpack_pack_uint32(&pk, j->msgid);
+    msgpack_pack_uint32(&pk, msgid);
     if (code) {
         msgpack_pack_array(&pk, 2);
         msgpack_pack_int(&pk, code);
-        lr_rpc_pack_str(&pk, f->msg, strlen(f->msg)); /* a message may quote what the client sent */
+        lr_rpc_pack_str(&pk, msg, strlen(msg)); /* a message may quote what the client sent */
         msgpack_pack_nil(&pk);
     } else {
         msgpack_pack_nil(&pk);
-        msgpack_sbuffer_write(&j->out, result->data, result->size);
+        msgpack_sbuffer_write(out, result->data, result->size);
     }
 }
 
@@ -139,20 +139,41 @@ static void json_response(lr_rpc_job *j, int code, const lr_rpc_fail *f, const m
     j->http_status = http_status_of(code);
 }
 
-static void run_job(lr_rpc_server *s, lr_rpc_ctx *ctx, lr_rpc_job *j) {
+/* The answer a job's kind gets: a response frame, a JSON body and status, or none. */
+static void answer(lr_rpc_job *j, int code, const lr_rpc_fail *f, const msgpack_sbuffer *result) {
+    if (j->kind == LR_JOB_RPC) lr_rpc_pack_response(&j->out, j->msgid, code, f->msg, result);
+    else if (j->kind == LR_JOB_HTTP) json_response(j, code, f, result);
+}
+
+int lr_rpc_job_run(lr_rpc_ctx *ctx, lr_rpc_job *j) {
     lr_rpc_fail f = {0, ""};
     msgpack_sbuffer result;
     msgpack_sbuffer_init(&result);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &result, msgpack_sbuffer_write);
-    double waited = queue_now(s) - j->queued;
-    int code = waited * 1000.0 > s->cfg.deadline_ms
-                   ? lr_rpc_failf(&f, LR_RPC_EDEADLINE, "waited %.0f ms in the queue, past the %u ms deadline",
-                                  waited * 1000.0, s->cfg.deadline_ms)
-                   : lr_rpc_method_run(ctx, j->method, j->params, &pk, &f);
-    if (j->kind == LR_JOB_RPC) pack_response(j, code, &f, &result);
-    else if (j->kind == LR_JOB_HTTP) json_response(j, code, &f, &result);
+    int code = lr_rpc_method_run(ctx, j->method, j->params, &pk, &f);
+    answer(j, code, &f, &result);
     msgpack_sbuffer_destroy(&result);
+    return code;
+}
+
+void lr_rpc_job_fail(lr_rpc_job *j, const lr_rpc_fail *f) {
+    msgpack_sbuffer none;
+    msgpack_sbuffer_init(&none);
+    answer(j, f->code, f, &none);
+}
+
+static void run_job(lr_rpc_server *s, lr_rpc_ctx *ctx, lr_rpc_job *j) {
+    lr_rpc_fail f = {0, ""};
+    double waited = queue_now(s) - j->queued;
+    int code;
+    if (waited * 1000.0 > s->cfg.deadline_ms) {
+        code = lr_rpc_failf(&f, LR_RPC_EDEADLINE, "waited %.0f ms in the queue, past the %u ms deadline",
+                            waited * 1000.0, s->cfg.deadline_ms);
+        lr_rpc_job_fail(j, &f);
+    } else {
+        code = lr_rpc_job_run(ctx, j);
+    }
     lr_rpc_metrics_observe(&s->metrics, j->method, code, lr_rpc_now() - j->arrived);
 }
 

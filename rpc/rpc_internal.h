@@ -45,6 +45,9 @@ enum { LR_FRAME_INCOMPLETE = 0, LR_FRAME_BAD = -1, LR_FRAME_TOO_LARGE = -2, LR_F
  * (> 0) when it is complete (reset the scan before the next frame), LR_FRAME_INCOMPLETE, or a
  * negative LR_FRAME_* when the bytes cannot be a request within max_frame. */
 long lr_rpc_frame_scan_next(lr_frame_scan *s, const unsigned char *buf, size_t len, size_t max_frame);
+/* What the server tells a client whose bytes got a negative LR_FRAME_* (LR_FRAME_BAD also for a
+ * frame that msgpack-c then cannot decode). */
+const char *lr_rpc_frame_problem(long r);
 
 /* ---- utf8.c: every str the server sends is valid UTF-8 ---------------------------------------- */
 

@@ -83,15 +83,7 @@ static void conn_close_after_write(lr_rpc_conn *c) {
 /* [1, msgid, [code, msg], nil] into sb (initialised here; the caller destroys it). */
 static void pack_error(msgpack_sbuffer *sb, uint32_t msgid, int code, const char *msg) {
     msgpack_sbuffer_init(sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 4);
-    msgpack_pack_int(&pk, 1);
-    msgpack_pack_uint32(&pk, msgid);
-    msgpack_pack_array(&pk, 2);
-    msgpack_pack_int(&pk, code);
-    lr_rpc_pack_str(&pk, msg, strlen(msg));
-    msgpack_pack_nil(&pk);
+    lr_rpc_pack_response(sb, msgid, code, msg, NULL);
 }
 
 static void send_error(lr_rpc_conn *c, uint32_t msgid, int code, const char *msg) {
@@ -147,23 +139,13 @@ static void on_conn_timer(evutil_socket_t fd, short what, void *arg) {
     conn_close(c); /* an idle connection just closes, as a pooled client expects */
 }
 
-/* Checks the envelope of a decoded frame and queues it (or answers at once). 0, or -1 when the
- * frame is not msgpack at all and the connection must close. */
-static int handle_frame(lr_rpc_conn *c, const unsigned char *buf, size_t len) {
-    lr_rpc_server *s = c->s;
-    lr_rpc_job *j = lr_rpc_job_new(LR_JOB_RPC);
-    if (!j) {
-        send_error(c, 0, LR_RPC_EINTERNAL, "out of memory");
-        return 0;
-    }
+int lr_rpc_job_decode(lr_rpc_job *j, const unsigned char *buf, size_t len, lr_rpc_fail *f) {
     /* msgpack-c's objects point into the bytes they were decoded from (str and bin are not
      * copied): the job decodes its own copy, since the connection's buffer moves on */
     size_t off = 0;
     if (msgpack_sbuffer_write(&j->params_buf, (const char *)buf, len) ||
-        msgpack_unpack_next(&j->msg, j->params_buf.data, len, &off) != MSGPACK_UNPACK_SUCCESS) {
-        lr_rpc_job_free(j);
+        msgpack_unpack_next(&j->msg, j->params_buf.data, len, &off) != MSGPACK_UNPACK_SUCCESS)
         return -1;
-    }
     const msgpack_object *o = &j->msg.data;
     const msgpack_object *a = o->type == MSGPACK_OBJECT_ARRAY ? o->via.array.ptr : NULL;
     uint32_t n = a ? o->via.array.size : 0;
@@ -172,44 +154,56 @@ static int handle_frame(lr_rpc_conn *c, const unsigned char *buf, size_t len) {
     const msgpack_object *name = request ? &a[2] : notify ? &a[1] : NULL;
     const char *mname = NULL;
     size_t mlen = 0;
-    if (request && (a[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER || a[1].via.u64 > UINT32_MAX)) {
-        send_error(c, 0, LR_RPC_EBAD_REQUEST, "msgid must be an unsigned 32-bit integer");
-    } else if (!name || !lr_rpc_as_str(name, &mname, &mlen)) {
-        send_error(c, request ? (uint32_t)a[1].via.u64 : 0, LR_RPC_EBAD_REQUEST,
-                   "expected a request [0, msgid, method, params] or a notification [2, method, params]");
-    } else {
-        j->kind = request ? LR_JOB_RPC : LR_JOB_NOTIFY;
-        j->msgid = request ? (uint32_t)a[1].via.u64 : 0;
-        j->method = lr_rpc_method_find(mname, mlen);
-        j->params = request ? &a[3] : &a[2];
-        if (j->method == LR_RPC_N_METHODS - 1) {
-            /* the name's bytes as sent (send_error escapes what is not UTF-8), at most 64 of
-             * them, cut between characters so that a valid name is not shown half-escaped */
-            char msg[200];
-            snprintf(msg, sizeof msg, "unknown method '%.*s'", (int)lr_rpc_utf8_cut(mname, mlen, 64), mname);
-            lr_rpc_metrics_observe(&s->metrics, j->method, LR_RPC_EUNKNOWN_METHOD, lr_rpc_now() - j->arrived);
-            if (request) send_error(c, j->msgid, LR_RPC_EUNKNOWN_METHOD, msg);
-        } else {
-            j->conn = c;
-            if (lr_rpc_enqueue(s, j) == LR_RPC_OK) {
-                c->refs++;
-                c->inflight++;
-                return 0;
-            }
-            lr_rpc_metrics_observe(&s->metrics, j->method, LR_RPC_EOVERLOADED, 0.0);
-            if (request) send_error(c, j->msgid, LR_RPC_EOVERLOADED, "the server's queue is full; retry later");
-        }
-    }
-    lr_rpc_job_free(j);
-    return 0;
+    j->kind = LR_JOB_RPC; /* what is not a well-formed notification is answered */
+    j->msgid = 0;
+    if (request && (a[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER || a[1].via.u64 > UINT32_MAX))
+        return lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "msgid must be an unsigned 32-bit integer");
+    if (request) j->msgid = (uint32_t)a[1].via.u64;
+    if (!name || !lr_rpc_as_str(name, &mname, &mlen))
+        return lr_rpc_failf(f, LR_RPC_EBAD_REQUEST,
+                            "expected a request [0, msgid, method, params] or a notification [2, method, params]");
+    j->kind = request ? LR_JOB_RPC : LR_JOB_NOTIFY;
+    j->method = lr_rpc_method_find(mname, mlen);
+    j->params = request ? &a[3] : &a[2];
+    if (j->method == LR_RPC_N_METHODS - 1)
+        /* the name's bytes as sent (the answer escapes what is not UTF-8), at most 64 of them,
+         * cut between characters so that a valid name is not shown half-escaped */
+        return lr_rpc_failf(f, LR_RPC_EUNKNOWN_METHOD, "unknown method '%.*s'",
+                            (int)lr_rpc_utf8_cut(mname, mlen, 64), mname);
+    return LR_RPC_OK;
 }
 
-static const char *frame_problem(long r) {
-    switch (r) {
-    case LR_FRAME_TOO_LARGE: return "frame larger than the server's limit (--max-frame)";
-    case LR_FRAME_TOO_DEEP: return "frame nested deeper than 32 levels";
-    default: return "bytes that are not msgpack";
+/* Decodes a frame and queues it (or answers at once). 0, or -1 when the frame is not msgpack
+ * at all and the connection must close. */
+static int handle_frame(lr_rpc_conn *c, const unsigned char *buf, size_t len) {
+    lr_rpc_server *s = c->s;
+    lr_rpc_job *j = lr_rpc_job_new(LR_JOB_RPC);
+    if (!j) {
+        send_error(c, 0, LR_RPC_EINTERNAL, "out of memory");
+        return 0;
     }
+    lr_rpc_fail f = {0, ""};
+    int rc = lr_rpc_job_decode(j, buf, len, &f);
+    if (rc < 0) {
+        lr_rpc_job_free(j);
+        return -1;
+    }
+    if (rc == LR_RPC_OK) {
+        j->conn = c;
+        if (lr_rpc_enqueue(s, j) == LR_RPC_OK) {
+            c->refs++;
+            c->inflight++;
+            return 0;
+        }
+        rc = lr_rpc_failf(&f, LR_RPC_EOVERLOADED, "the server's queue is full; retry later");
+        lr_rpc_metrics_observe(&s->metrics, j->method, rc, 0.0);
+    } else if (rc == LR_RPC_EUNKNOWN_METHOD) {
+        lr_rpc_metrics_observe(&s->metrics, j->method, rc, lr_rpc_now() - j->arrived);
+    }
+    lr_rpc_job_fail(j, &f); /* a response frame, or nothing for a notification */
+    if (j->out.size) bufferevent_write(c->bev, j->out.data, j->out.size);
+    lr_rpc_job_free(j);
+    return 0;
 }
 
 /* Cuts and handles the complete frames in c->buf, reading more from the socket as it goes:
@@ -237,7 +231,7 @@ static int conn_frames(lr_rpc_conn *c) {
             else continue;
         }
         if (r < 0) {
-            send_error(c, 0, LR_RPC_EBAD_REQUEST, frame_problem(r));
+            send_error(c, 0, LR_RPC_EBAD_REQUEST, lr_rpc_frame_problem(r));
             conn_close_after_write(c);
             return -1;
         }

@@ -99,6 +99,33 @@ struct lr_rpc_server {
 
 lr_rpc_job *lr_rpc_job_new(lr_rpc_job_kind kind);
 void lr_rpc_job_free(lr_rpc_job *j);
+
+/* One request's way through the server, without sockets or threads: the loop decodes a frame
+ * (lr_rpc_job_decode) or an HTTP body (lr_rpc_http_job_decode) into a job, a worker runs it
+ * (lr_rpc_job_run), and what cannot run is answered with lr_rpc_job_fail. The fuzz harnesses
+ * (tests/fuzz/fuzz_rpc.c, fuzz_http.c) call these directly, so they drive the server's code. */
+
+/* A frame (buf[0 .. len), one msgpack object as lr_rpc_frame_scan_next cut it) into j, which
+ * keeps its own copy of the bytes: kind (a request, else a notification), msgid, method and
+ * params. Returns LR_RPC_OK when j is to run; -1 when the bytes are not msgpack (the server
+ * answers with msgid 0 and closes the connection); else a wire code with f filled, to answer at
+ * once with lr_rpc_job_fail (which sends nothing for a notification: j->kind says which). */
+int lr_rpc_job_decode(lr_rpc_job *j, const unsigned char *buf, size_t len, lr_rpc_fail *f);
+/* The JSON body of POST /recommend (body[0 .. len)) into j, an LR_JOB_HTTP job: its params,
+ * packed from the JSON object, and the method. LR_RPC_OK, or a wire code with f filled
+ * (LR_RPC_ETOO_LARGE above max_frame bytes, else LR_RPC_EBAD_REQUEST). */
+int lr_rpc_http_job_decode(lr_rpc_job *j, const char *body, size_t len, size_t max_frame, lr_rpc_fail *f);
+/* Runs j's method with ctx and appends its answer to j->out: the response frame of a request,
+ * the JSON body (and j->http_status) of an HTTP job, nothing for a notification. Returns the
+ * wire code (0: ok). */
+int lr_rpc_job_run(lr_rpc_ctx *ctx, lr_rpc_job *j);
+/* Appends the answer to a job that does not run (f->code != 0) to j->out, as lr_rpc_job_run. */
+void lr_rpc_job_fail(lr_rpc_job *j, const lr_rpc_fail *f);
+/* A response frame [1, msgid, error, result] into out: error [code, msg] (msg escaped where it
+ * is not UTF-8) and result nil when code != 0, else error nil and result the packed bytes of
+ * `result` (not read when code != 0, so NULL may be passed). */
+void lr_rpc_pack_response(msgpack_sbuffer *out, uint32_t msgid, int code, const char *msg,
+                          const msgpack_sbuffer *result);
 /* Queues a job for the workers (loop thread) and stamps j->queued; LR_RPC_EOVERLOADED when
  * queue_cap jobs are waiting, or when the requests waiting and running would hold more than
  * QUEUED_FRAMES frames' worth of bytes (one job alone is always let in). On LR_RPC_EOVERLOADED

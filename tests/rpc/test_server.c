@@ -251,6 +251,19 @@ LR_TEST(malformed_requests_get_typed_errors) {
     CHECK_CONTAINS(res.data.via.array.ptr[2].via.array.ptr[1].via.str.ptr, "'vector'[3] is NaN");
     req short_vec = {"search", 0, 0, 1, {{"vector", 'f', 0, 5, NULL, nan_vec + 4, NULL}}};
     CHECK_EQ(call(&r, build_req, &short_vec, &res), LR_RPC_EBAD_REQUEST);
+    /* a k that is not a number: the answer says so (search once sized its buffers by k anyway,
+     * uninitialised; clang found it building fuzz/rpc: regress/rpc/search_k_not_an_integer) */
+    float ok_vec[16] = {0.1f};
+    req text_k = {"search", 0, 0, 2, {{"vector", 'f', 0, 16, NULL, ok_vec, NULL}, {"k", 's', 0, 0, NULL, NULL, "ten"}}};
+    CHECK_EQ(call(&r, build_req, &text_k, &res), LR_RPC_EBAD_REQUEST);
+    CHECK_CONTAINS(res.data.via.array.ptr[2].via.array.ptr[1].via.str.ptr, "'k' must be an integer");
+    /* finite values whose length overflows a score (item vectors are unit rows): refused, where
+     * the hits once came back with infinite scores in no order (regress/rpc) */
+    float long_vec[16];
+    for (int i = 0; i < 16; i++) long_vec[i] = 1e38f;
+    req too_long = {"search", 0, 0, 1, {{"vector", 'f', 0, 16, NULL, long_vec, NULL}}};
+    CHECK_EQ(call(&r, build_req, &too_long, &res), LR_RPC_EBAD_REQUEST);
+    CHECK_CONTAINS(res.data.via.array.ptr[2].via.array.ptr[1].via.str.ptr, "'vector' has length 4e+38");
     req no_item = {"item", 0, 0, 1, {{"id", 'i', 123456, 0, NULL, NULL, NULL}}};
     CHECK_EQ(call(&r, build_req, &no_item, &res), LR_RPC_ENOT_FOUND);
     /* accepted shapes: the method as bin, the params as [map] */

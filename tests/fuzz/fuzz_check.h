@@ -1,0 +1,188 @@
+/* Shared by the server harnesses: what a caller relies on in an answer, checked on the decoded
+ * result of a method, independently of the server's own code (its own UTF-8 check, its own
+ * reading of the request's params). A failed check prints what broke and aborts, which
+ * libFuzzer reports as a crash. */
+#ifndef LR_FUZZ_CHECK_H
+#define LR_FUZZ_CHECK_H
+
+#include <math.h>
+#include <msgpack.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FUZZ_CHECK(cond, ...)                                                                      \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz check failed (%s:%d): ", __FILE__, __LINE__);                    \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+/* The methods of docs/rpc.md, in no particular order; the last three need the admin token. */
+enum { FM_PING, FM_RECOMMEND, FM_ENCODE_USER, FM_SEARCH, FM_ITEM, FM_STATS, FM_ADD, FM_REMOVE, FM_RELOAD, FM_N };
+static const char *const fuzz_methods[FM_N] = {"ping", "recommend", "encode_user", "search", "item",
+                                               "stats", "add_items", "remove_items", "reload"};
+
+/* Well-formed UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF, nothing cut. */
+static inline int fuzz_utf8_ok(const unsigned char *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i], cp, min;
+        size_t len;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if ((c & 0xe0) == 0xc0) len = 2, min = 0x80;
+        else if ((c & 0xf0) == 0xe0) len = 3, min = 0x800;
+        else if ((c & 0xf8) == 0xf0) len = 4, min = 0x10000;
+        else return 0;
+        if (len > n - i) return 0;
+        cp = c & (0x7fu >> len);
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) return 0;
+            cp = cp << 6 | (s[i + k] & 0x3fu);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+        i += len;
+    }
+    return 1;
+}
+
+static inline int fuzz_is_text(const msgpack_object *o) {
+    return o->type == MSGPACK_OBJECT_STR || o->type == MSGPACK_OBJECT_BIN;
+}
+
+static inline int fuzz_text_is(const msgpack_object *o, const char *s) {
+    size_t n = strlen(s);
+    return fuzz_is_text(o) && o->via.str.size == n && memcmp(o->via.str.ptr, s, n) == 0; /* bin shares the layout */
+}
+
+static inline int fuzz_is_int(const msgpack_object *o) {
+    return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER || o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER;
+}
+
+static inline int fuzz_method_of(const msgpack_object *name) {
+    for (int m = 0; m < FM_N; m++)
+        if (fuzz_text_is(name, fuzz_methods[m])) return m;
+    return -1;
+}
+
+/* The map of a request's params (a map, or an array holding one; NULL for none), and a field
+ * of it as the server reads fields: the first key equal to `key`, a nil value counting as absent. */
+static inline const msgpack_object *fuzz_params_map(const msgpack_object *p) {
+    if (p && p->type == MSGPACK_OBJECT_ARRAY && p->via.array.size == 1) p = &p->via.array.ptr[0];
+    return p && p->type == MSGPACK_OBJECT_MAP ? p : NULL;
+}
+
+static inline const msgpack_object *fuzz_field(const msgpack_object *map, const char *key) {
+    for (uint32_t i = 0; map && map->type == MSGPACK_OBJECT_MAP && i < map->via.map.size; i++)
+        if (fuzz_text_is(&map->via.map.ptr[i].key, key))
+            return map->via.map.ptr[i].val.type == MSGPACK_OBJECT_NIL ? NULL : &map->via.map.ptr[i].val;
+    return NULL;
+}
+
+static inline int64_t fuzz_int_field(const msgpack_object *map, const char *key, int64_t def) {
+    const msgpack_object *o = fuzz_field(map, key);
+    return o && fuzz_is_int(o) ? o->via.i64 : def;
+}
+
+/* Whether id is one of the integers of an array (NULL: none). */
+static inline int fuzz_in_ids(const msgpack_object *a, int64_t id) {
+    for (uint32_t i = 0; a && a->type == MSGPACK_OBJECT_ARRAY && i < a->via.array.size; i++)
+        if (fuzz_is_int(&a->via.array.ptr[i]) && a->via.array.ptr[i].via.i64 == id) return 1;
+    return 0;
+}
+
+/* One list of hits: at most k [id, score] pairs, ids distinct, none the request excluded, each
+ * score a finite float32 (a float64 after a trip through JSON, json: 1) so that the order means
+ * something. */
+static inline void fuzz_check_hits(const msgpack_object *r, const msgpack_object *map, const msgpack_object *history,
+                                   int json) {
+    int64_t k = fuzz_int_field(map, "k", 10);
+    const msgpack_object *ex = fuzz_field(map, "exclude"), *eh = fuzz_field(map, "exclude_history");
+    int ex_hist = eh && eh->type == MSGPACK_OBJECT_BOOLEAN && eh->via.boolean;
+    FUZZ_CHECK(r->type == MSGPACK_OBJECT_ARRAY && (int64_t)r->via.array.size <= k, "hits: not a list of at most k");
+    for (uint32_t i = 0; i < r->via.array.size; i++) {
+        const msgpack_object *h = &r->via.array.ptr[i];
+        FUZZ_CHECK(h->type == MSGPACK_OBJECT_ARRAY && h->via.array.size == 2 &&
+                       h->via.array.ptr[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER, "hit %u is not [id, score]", i);
+        msgpack_object_type st = h->via.array.ptr[1].type;
+        FUZZ_CHECK(st == (json ? MSGPACK_OBJECT_FLOAT64 : MSGPACK_OBJECT_FLOAT32) && isfinite(h->via.array.ptr[1].via.f64),
+                   "hit %u: a score of type %d that is not a finite number", i, (int)st);
+        int64_t id = h->via.array.ptr[0].via.i64;
+        FUZZ_CHECK(!fuzz_in_ids(ex, id), "hit %lld was excluded", (long long)id);
+        FUZZ_CHECK(!(ex_hist && fuzz_in_ids(history, id)), "hit %lld is in the history", (long long)id);
+        for (uint32_t j = 0; j < i; j++)
+            FUZZ_CHECK(r->via.array.ptr[j].via.array.ptr[0].via.i64 != id, "hit %lld twice", (long long)id);
+    }
+}
+
+/* recommend's answer for one history: hits, or {items: hits, unknown: [id]} with report. */
+static inline void fuzz_check_rec_one(const msgpack_object *r, const msgpack_object *map, const msgpack_object *history,
+                                      int json) {
+    const msgpack_object *rep = fuzz_field(map, "report");
+    if (!(rep && rep->type == MSGPACK_OBJECT_BOOLEAN && rep->via.boolean)) {
+        fuzz_check_hits(r, map, history, json);
+        return;
+    }
+    FUZZ_CHECK(r->type == MSGPACK_OBJECT_MAP && r->via.map.size == 2, "report: not a map of two");
+    const msgpack_object *items = fuzz_field(r, "items"), *unknown = fuzz_field(r, "unknown");
+    FUZZ_CHECK(items && unknown && unknown->type == MSGPACK_OBJECT_ARRAY, "report: no items or unknown");
+    fuzz_check_hits(items, map, history, json);
+    for (uint32_t i = 0; i < unknown->via.array.size; i++)
+        FUZZ_CHECK(fuzz_is_int(&unknown->via.array.ptr[i]) && fuzz_in_ids(history, unknown->via.array.ptr[i].via.i64),
+                   "report: unknown[%u] is not an id of the history", i);
+}
+
+static inline void fuzz_check_vector(const msgpack_object *r, size_t dim) {
+    FUZZ_CHECK(r->type == MSGPACK_OBJECT_ARRAY && r->via.array.size == dim, "user vector: not %zu floats", dim);
+    for (uint32_t i = 0; i < dim; i++)
+        FUZZ_CHECK(r->via.array.ptr[i].type == MSGPACK_OBJECT_FLOAT32 && isfinite(r->via.array.ptr[i].via.f64),
+                   "user vector[%u] is not a finite float32", i);
+}
+
+/* recommend, encode_user, search: one answer, or one per history / vector of a batch. */
+static inline void fuzz_check_queries(int m, const msgpack_object *r, const msgpack_object *map, size_t dim, int json) {
+    const msgpack_object *many = fuzz_field(map, m == FM_SEARCH ? "vectors" : "histories");
+    const msgpack_object *one = many ? NULL : r, *hist = fuzz_field(map, "history");
+    uint32_t n = many ? many->via.array.size : 1;
+    if (many) FUZZ_CHECK(r->type == MSGPACK_OBJECT_ARRAY && r->via.array.size == n, "batch: not %u answers", n);
+    for (uint32_t i = 0; i < n; i++) {
+        const msgpack_object *ri = one ? one : &r->via.array.ptr[i], *hi = many ? &many->via.array.ptr[i] : hist;
+        if (m == FM_ENCODE_USER) fuzz_check_vector(ri, dim);
+        else if (m == FM_RECOMMEND) fuzz_check_rec_one(ri, map, hi, json);
+        else fuzz_check_hits(ri, map, NULL, json);
+    }
+}
+
+/* A method's result, as docs/rpc.md describes it (json: 1 after a trip through JSON). */
+static inline void fuzz_check_result(int m, const msgpack_object *r, const msgpack_object *params, size_t dim,
+                                     int json) {
+    const msgpack_object *map = fuzz_params_map(params), *a, *b;
+    switch (m) {
+    case FM_PING: FUZZ_CHECK(r->type == MSGPACK_OBJECT_POSITIVE_INTEGER && r->via.u64 == 1, "ping: not 1"); break;
+    case FM_RECOMMEND: case FM_ENCODE_USER: case FM_SEARCH: fuzz_check_queries(m, r, map, dim, json); break;
+    case FM_ITEM:
+        a = fuzz_field(r, "in_index"), b = fuzz_field(r, "added");
+        FUZZ_CHECK(r->type == MSGPACK_OBJECT_MAP && fuzz_field(r, "id") && a && a->type == MSGPACK_OBJECT_BOOLEAN &&
+                       b && b->type == MSGPACK_OBJECT_BOOLEAN, "item: not {id, in_index, added, text?}");
+        FUZZ_CHECK(fuzz_field(r, "id")->via.i64 == fuzz_int_field(map, "id", -1), "item: another id");
+        break;
+    case FM_STATS: FUZZ_CHECK(r->type == MSGPACK_OBJECT_MAP && r->via.map.size == 14, "stats: not a map of 14"); break;
+    case FM_ADD: case FM_REMOVE:
+        a = r->type == MSGPACK_OBJECT_MAP ? fuzz_field(r, m == FM_ADD ? "added" : "removed") : NULL;
+        FUZZ_CHECK(r->type == MSGPACK_OBJECT_MAP && r->via.map.size == 1 && a &&
+                       a->type == MSGPACK_OBJECT_POSITIVE_INTEGER, "%s: not {n}", fuzz_methods[m]);
+        break;
+    case FM_RELOAD:
+        a = r->type == MSGPACK_OBJECT_MAP ? fuzz_field(r, "version") : NULL;
+        FUZZ_CHECK(a && a->type == MSGPACK_OBJECT_STR && fuzz_field(r, "count"), "reload: not {version, count}");
+        break;
+    }
+}
+
+#endif
