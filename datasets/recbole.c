@@ -31,37 +31,24 @@ static char *prefixed(const char *dir, const char *prefix, const char *suffix) {
 typedef int (*intern_fn)(lr_data_builder *b, const char *token, size_t len, int64_t *index,
                          lr_err *err);
 
-/* A token -> index file as read so far: tokens[i] is index i's token (NULL until a line gives
- * it) and lines[i] that line; n is one past the largest index given, cap the slots allocated. */
+/* A token -> index file as read: its lines in file order. The indexes are placed only once all
+ * lines are in, so memory follows the file's length and never an index a line claims. */
 typedef struct {
-    char **tokens;
-    long *lines;
+    char *token;
+    long idx, line;
+} token_line;
+
+typedef struct {
+    token_line *v;
     size_t n, cap;
 } token_table;
 
 static void token_table_free(token_table *t) {
-    for (size_t i = 0; i < t->cap; i++) free(t->tokens ? t->tokens[i] : NULL);
-    free(t->tokens);
-    free(t->lines);
+    for (size_t i = 0; i < t->n; i++) free(t->v[i].token);
+    free(t->v);
 }
 
-/* Slots up to index idx, doubling, the new ones empty. */
-static int token_table_grow(token_table *t, size_t idx, const char *name, lr_err *err) {
-    if (idx < t->cap) return LR_OK;
-    size_t c = t->cap ? t->cap : 1024;
-    while (c <= idx) c *= 2;
-    char **tk = realloc(t->tokens, c * sizeof *tk);
-    long *l = tk ? realloc(t->lines, c * sizeof *l) : NULL;
-    if (tk) t->tokens = tk;
-    if (l) t->lines = l;
-    if (!tk || !l) return lr_err_set(err, LR_ENOMEM, "%s: out of memory", name);
-    memset(t->tokens + t->cap, 0, (c - t->cap) * sizeof *t->tokens);
-    t->cap = c;
-    return LR_OK;
-}
-
-/* One "token<TAB>index" line (cut at the tab in place) into the table; an index given twice is
- * refused here, a gap or a token given twice only once all lines are in. */
+/* One "token<TAB>index" line (cut at the tab in place) into the table. */
 static int token_table_add(token_table *t, char *line, long lineno, const char *name, lr_err *err) {
     char *tab = strchr(line, '\t');
     if (!tab || tab == line || strchr(tab + 1, '\t'))
@@ -74,33 +61,51 @@ static int token_table_add(token_table *t, char *line, long lineno, const char *
     if (!tab[1] || *end || errno || tab[1] == '-' || idx > INT32_MAX)
         return lr_err_set(err, LR_EFORMAT, "%s:%ld: expected a non-negative integer index, got '%.40s'",
                           name, lineno, tab + 1);
-    int rc = token_table_grow(t, (size_t)idx, name, err);
-    if (rc) return rc;
-    if (t->tokens[idx])
-        return lr_err_set(err, LR_EFORMAT, "%s:%ld: index %ld was already given on line %ld", name,
-                          lineno, idx, t->lines[idx]);
-    t->tokens[idx] = strdup(line);
-    t->lines[idx] = lineno;
-    if (!t->tokens[idx]) return lr_err_set(err, LR_ENOMEM, "%s: out of memory", name);
-    if ((size_t)idx + 1 > t->n) t->n = (size_t)idx + 1;
+    if (t->n == t->cap) {
+        size_t c = t->cap ? t->cap * 2 : 1024;
+        token_line *v = realloc(t->v, c * sizeof *v);
+        if (!v) return lr_err_set(err, LR_ENOMEM, "%s: out of memory", name);
+        t->v = v;
+        t->cap = c;
+    }
+    char *tok = strdup(line);
+    if (!tok) return lr_err_set(err, LR_ENOMEM, "%s: out of memory", name);
+    t->v[t->n++] = (token_line){tok, idx, lineno};
     return LR_OK;
 }
 
-/* Interns the tokens in index order, so that each gets its listed index. */
+/* Interns the tokens in index order, so that each gets its listed index: n lines must give the
+ * indexes 0..n-1, each once. */
 static int token_table_intern(const token_table *t, lr_data_builder *b, intern_fn intern,
                               const char *name, lr_err *err) {
-    for (size_t i = 0; i < t->n; i++) {
-        if (!t->tokens[i])
-            return lr_err_set(err, LR_EFORMAT, "%s: index %zu is missing (indexes must run from 0 "
-                              "to %zu without gaps)", name, i, t->n - 1);
-        int64_t got;
-        int rc = intern(b, t->tokens[i], strlen(t->tokens[i]), &got, err);
-        if (rc) return rc;
-        if ((size_t)got != i)
-            return lr_err_set(err, LR_EFORMAT, "%s:%ld: token '%.60s' is listed twice (also line %ld)",
-                              name, t->lines[i], t->tokens[i], t->lines[got]);
+    size_t *at = malloc(t->n * sizeof *at); /* index -> its line in t->v; SIZE_MAX: none */
+    if (!at) return lr_err_set(err, LR_ENOMEM, "%s: out of memory", name);
+    for (size_t i = 0; i < t->n; i++) at[i] = SIZE_MAX;
+    int rc = LR_OK;
+    for (size_t i = 0; !rc && i < t->n; i++) {
+        const token_line *e = &t->v[i];
+        if ((size_t)e->idx >= t->n) continue; /* it leaves a gap, reported below */
+        if (at[e->idx] != SIZE_MAX)
+            rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: index %ld was already given on line %ld", name,
+                            e->line, e->idx, t->v[at[e->idx]].line);
+        else
+            at[e->idx] = i;
     }
-    return LR_OK;
+    for (size_t i = 0; !rc && i < t->n; i++) {
+        if (at[i] == SIZE_MAX) {
+            rc = lr_err_set(err, LR_EFORMAT, "%s: index %zu is missing (indexes must run from 0 to "
+                            "%zu without gaps)", name, i, t->n - 1);
+            break;
+        }
+        const token_line *e = &t->v[at[i]];
+        int64_t got;
+        rc = intern(b, e->token, strlen(e->token), &got, err);
+        if (!rc && (size_t)got != i)
+            rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: token '%.60s' is listed twice (also line %ld)",
+                            name, e->line, e->token, t->v[at[got]].line);
+    }
+    free(at);
+    return rc;
 }
 
 /* Interns the tokens of a .item2index / .user2index file so that each gets its listed index.
@@ -198,6 +203,11 @@ static int load_item_text(lr_data_builder *b, const char *path, int known_only, 
         rc = LR_OK;
         const char *tok = a.fields[id_col];
         int64_t item;
+        if (!tok[0]) { /* every id names something: an empty one could not be written back */
+            rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: item_id is empty, expected an item token",
+                            a.name, a.lineno);
+            break;
+        }
         if (known_only) {
             item = lr_data_strmap_find(&b->d->item_index, &b->d->item_tokens, tok, strlen(tok));
             if (item < 0) {
@@ -538,12 +548,20 @@ done:
     return rc;
 }
 
-/* Without prefix.user2index the UniSRec files' user indexes are the users: "0" .. max. */
+/* Without prefix.user2index the UniSRec files' user indexes are the users: "0" .. max. Each user
+ * has one test row, so max is below the test file's row count: a larger index is refused before
+ * it can make millions of users out of one line. */
 static int intern_integer_users(lr_data_builder *b, const seq_rows *const sets[3], lr_err *err) {
-    size_t n_users = 0;
+    size_t n_users = 0, limit = sets[2]->n;
     for (int k = 0; k < 3; k++)
-        for (size_t i = 0; i < sets[k]->n; i++)
-            if ((size_t)sets[k]->rows[i].user + 1 > n_users) n_users = (size_t)sets[k]->rows[i].user + 1;
+        for (size_t i = 0; i < sets[k]->n; i++) {
+            const seq_row *r = &sets[k]->rows[i];
+            if ((size_t)r->user >= limit)
+                return lr_err_set(err, LR_EFORMAT, "%s:%ld: user %d, but %s has %zu rows (without a "
+                                  "user2index file the users are 0 to N-1, each with one test row)",
+                                  sets[k]->name, r->line, (int)r->user, sets[2]->name, limit);
+            if ((size_t)r->user + 1 > n_users) n_users = (size_t)r->user + 1;
+        }
     for (size_t u = 0; u < n_users; u++) {
         char tok[24];
         int64_t got;
@@ -622,6 +640,12 @@ static int load_seq_split(lr_data_builder *b, const char *dir, const char *prefi
         (rc = read_seq_rows(p_va, &ids, &va, err)) ||
         (rc = read_seq_rows(p_te, &ids, &te, err)))
         goto done;
+    /* every user with rows has a test row: none means no interactions at all, a dataset nothing
+     * can be trained or evaluated on (the rating and Amazon loaders refuse theirs too) */
+    if (te.n == 0) {
+        rc = lr_err_set(err, LR_EFORMAT, "%s: no rows after the header, expected one per user", te.name);
+        goto done;
+    }
     if (!ids.tokens && !ids.users_fixed) {
         const seq_rows *const sets[3] = {&tr, &va, &te};
         if ((rc = intern_integer_users(b, sets, err))) goto done;
@@ -661,6 +685,11 @@ static int load_users_file(lr_data_builder *b, const char *path, lr_err *err) {
     while (!rc && (rc = lr_data_atomic_next(&a, err)) == 1) {
         size_t before = b->d->user_tokens.n;
         int64_t got;
+        if (!a.fields[uc][0]) {
+            rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: user_id is empty, expected a user token", a.name,
+                            a.lineno);
+            break;
+        }
         rc = lr_data_builder_user(b, a.fields[uc], strlen(a.fields[uc]), &got, err);
         if (!rc && (size_t)got < before)
             rc = lr_err_set(err, LR_EFORMAT, "%s:%ld: user '%.60s' is listed twice", a.name,

@@ -55,7 +55,11 @@ int lr_index_takes_call_nprobe(const lr_index *ix);
 int lr_index_probe_search(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
                           int64_t *ids, float *scores, lr_err *err);
 
-/* Takes ownership of vectors (the version's vectors.npy) for re-scoring at depth. */
+/* The deepest re-scoring a search may do: each query of a search holds that many candidates. */
+#define LR_INDEX_MAX_RESCORE_DEPTH 100000
+
+/* Takes ownership of vectors (the version's vectors.npy) for re-scoring at depth (at most
+ * LR_INDEX_MAX_RESCORE_DEPTH: the caller checks). */
 int lr_index_adopt_rescore(lr_index *ix, lr_data_matrix *vectors, size_t depth);
 
 /* lr_index_publish, returning after step 1-4 as a crash there would (0: all steps): the tests'

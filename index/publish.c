@@ -340,6 +340,9 @@ static int read_manifest(const char *path, lr_index_manifest *m, lr_err *err) {
     else if (dim <= 0 || count < 0 || nprobe < 0 || crc < 0 || crc > 0xffffffffLL || depth < 0 ||
              vcrc < 0 || vcrc > 0xffffffffLL || nrem < 0 || rcrc < 0 || rcrc > 0xffffffffLL)
         rc = lr_err_set(err, LR_EFORMAT, "%s: implausible dim, count, nprobe or checksum", path);
+    else if (depth > LR_INDEX_MAX_RESCORE_DEPTH) /* every search would hold that many candidates */
+        rc = lr_err_set(err, LR_EFORMAT, "%s: rescore_depth %lld is above %d", path, (long long)depth,
+                        LR_INDEX_MAX_RESCORE_DEPTH);
     if (!rc) {
         *m = (lr_index_manifest){0};
         m->format = (unsigned)fmt;

@@ -6,7 +6,9 @@
 #include "index_internal.h"
 
 int lr_index_set_rescore(lr_index *ix, const float *vectors, size_t n, size_t depth, lr_err *err) {
-    if (depth > 100000) return lr_err_set(err, LR_EINVAL, "re-scoring depth %zu is above 100000", depth);
+    if (depth > LR_INDEX_MAX_RESCORE_DEPTH)
+        return lr_err_set(err, LR_EINVAL, "re-scoring depth %zu is above %d", depth,
+                          LR_INDEX_MAX_RESCORE_DEPTH);
     if (vectors && n == 0) return lr_err_set(err, LR_EINVAL, "re-scoring needs the item vectors");
     if (depth && !vectors && !ix->rs) return lr_err_set(err, LR_EINVAL, "re-scoring needs the item vectors");
     lr_data_matrix *copy = NULL;

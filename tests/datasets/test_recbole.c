@@ -284,6 +284,16 @@ LR_TEST(bad_index_files_are_refused) {
               "D.user2index:1: expected a non-negative integer index, got '-1'");
 }
 
+/* Found by fuzzing (tests/fuzz/regress/recbole): the table grew to the largest index a line
+ * gave, so one line with index 880606923 asked for 8 GB before the gap was noticed. */
+LR_TEST(index_far_past_the_line_count_is_a_gap_not_an_allocation) {
+    lr_err err = {0};
+    CHECK_ERR(load_broken("D.item2index", "a\t0\nb\t2000000000\nc\t2\nd\t3\ne\t4\n", &err), err,
+              LR_EFORMAT, "D.item2index: index 1 is missing (indexes must run from 0 to 4 without gaps)");
+    CHECK_ERR(load_broken("D.user2index", "u0\t2147483647\nu1\t1\n", &err), err, LR_EFORMAT,
+              "D.user2index: index 0 is missing");
+}
+
 LR_TEST(text_for_unknown_item_is_refused) {
     lr_err err = {0};
     CHECK_ERR(load_broken("D.text", "item_id:token\ttext:token_seq\na\tA\nzz\tZ\n", &err), err,
@@ -357,6 +367,42 @@ LR_TEST(bad_ratings_are_refused) {
     CHECK(d == NULL);
 }
 
+/* Found while writing the recbole fuzz harness (tests/fuzz/regress/recbole): without a
+ * user2index file the users are 0 .. the largest index, so one row of user 2000000000 made two
+ * billion users (18 s and 650 MB for ten million). Each user has a test row, so an index at or past
+ * the test file's row count is refused. */
+LR_TEST(user_index_past_the_test_rows_is_refused_without_user2index) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    char test[256], u2i[4200];
+    snprintf(test, sizeof test, "%s0\t0 1 2 3\t4\n2000000000\t3 4 0\t2\n", lr_test_seq_header);
+    lr_test_path(u2i, sizeof u2i, dir, "D.user2index");
+    int rc = lr_test_write_small_seq(dir) || remove(u2i) || lr_test_write_file(dir, "D.test.inter", test);
+    lr_err err = {0};
+    lr_data *d = NULL;
+    if (!rc) rc = lr_data_load(dir, &d, &err);
+    lr_test_rmdir(dir);
+    CHECK_ERR(rc, err, LR_EFORMAT, "D.test.inter:3: user 2000000000, but D.test.inter has 2 rows");
+    CHECK(d == NULL);
+}
+
+/* Found by the recbole fuzz harness's checks (tests/fuzz/regress/recbole): a split whose three
+ * files held headers alone loaded as a dataset of no interactions, which lr_data_write_recbole
+ * then wrote as an .inter file the loader refuses. */
+LR_TEST(sequence_split_without_rows_is_refused) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    int rc = lr_test_write_small_seq(dir) || lr_test_write_file(dir, "D.train.inter", lr_test_seq_header) ||
+             lr_test_write_file(dir, "D.valid.inter", lr_test_seq_header) ||
+             lr_test_write_file(dir, "D.test.inter", lr_test_seq_header);
+    lr_err err = {0};
+    lr_data *d = NULL;
+    if (!rc) rc = lr_data_load(dir, &d, &err);
+    lr_test_rmdir(dir);
+    CHECK_ERR(rc, err, LR_EFORMAT, "D.test.inter: no rows after the header, expected one per user");
+    CHECK(d == NULL);
+}
+
 LR_TEST(written_dataset_loads_back_equal) {
     lr_err err = {0};
     lr_data *a;
@@ -418,6 +464,29 @@ static int load_bench(const char *file, const char *content, lr_data **d, lr_err
     int rc = lr_data_load(dir, d, err);
     lr_test_rmdir(dir);
     return rc;
+}
+
+/* Found by the recbole fuzz harness's checks (tests/fuzz/regress/recbole): an empty id in an item
+ * or user file loaded, and the dataset then failed to load back once written (an empty .user
+ * line, an empty item in .inter). Every other place already refused empty ids. */
+LR_TEST(empty_ids_in_item_and_user_files_are_refused) {
+    lr_err err = {0};
+    lr_data *d = NULL;
+    CHECK_ERR(load_ratings_text("user_id:token\titem_id:token\nu\ta\n",
+                                "item_id:token\ttitle:token_seq\n\tNo id\na\tA\n", &d, &err),
+              err, LR_EFORMAT, "R.item:2: item_id is empty, expected an item token");
+    CHECK(d == NULL);
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    int rc = lr_test_write_file(dir, "R.inter", "user_id:token\titem_id:token\nu\ta\n") ||
+                     lr_test_write_file(dir, "R.user", "user_id:token\tage:token\nu\t30\n\t41\n")
+                 ? 999
+                 : lr_data_load(dir, &d, &err);
+    lr_test_rmdir(dir);
+    CHECK_ERR(rc, err, LR_EFORMAT, "R.user:3: user_id is empty, expected a user token");
+    CHECK(d == NULL);
+    CHECK_ERR(load_bench("B.item", "item_id:token\ttitle:token_seq\n\tNo id\n", &d, &err), err, LR_EFORMAT,
+              "B.item:2: item_id is empty");
 }
 
 static void check_seq(lr_test_ctx *lr_t_, const lr_data *d, size_t user, const int32_t *want,
@@ -706,8 +775,12 @@ LR_TEST_MAIN(LR_SHARED_CASE(scientific_counts_match_readme, "datasets/amazon-sci
              LR_CASE(user_out_of_range_is_refused),
              LR_CASE(history_that_breaks_the_sequence_is_refused),
              LR_CASE(user_without_test_row_is_refused), LR_CASE(bad_index_files_are_refused),
+             LR_CASE(index_far_past_the_line_count_is_a_gap_not_an_allocation),
              LR_CASE(text_for_unknown_item_is_refused), LR_CASE(missing_dataset_is_not_found),
              LR_CASE(ratings_are_sorted_by_time_per_user), LR_CASE(bad_ratings_are_refused),
+             LR_CASE(empty_ids_in_item_and_user_files_are_refused),
+             LR_CASE(sequence_split_without_rows_is_refused),
+             LR_CASE(user_index_past_the_test_rows_is_refused_without_user2index),
              LR_CASE(benchmark_files_load_with_item_and_user_tokens),
              LR_CASE(benchmark_files_load_from_any_file_of_the_set),
              LR_CASE(benchmark_item_columns_give_fields),

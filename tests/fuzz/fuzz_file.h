@@ -7,24 +7,34 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 static char lr_fuzz_dir_[64];
 
-/* The directory and what the harness wrote into it go when the process ends. */
-static inline void lr_fuzz_cleanup_(void) {
-    DIR *d = opendir(lr_fuzz_dir_);
+/* Removes path and, when it is a directory, everything under it (symbolic links are removed,
+ * never followed). */
+static inline void lr_fuzz_rmtree(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return;
+    if (!S_ISDIR(st.st_mode)) {
+        unlink(path);
+        return;
+    }
+    DIR *d = opendir(path);
     struct dirent *e;
     while (d && (e = readdir(d))) {
-        char p[sizeof lr_fuzz_dir_ + 260];
-        if (e->d_name[0] == '.') continue;
-        snprintf(p, sizeof p, "%s/%s", lr_fuzz_dir_, e->d_name);
-        unlink(p);
+        char p[1024];
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if ((size_t)snprintf(p, sizeof p, "%s/%s", path, e->d_name) < sizeof p) lr_fuzz_rmtree(p);
     }
     if (d) closedir(d);
-    rmdir(lr_fuzz_dir_);
+    rmdir(path);
 }
+
+/* The directory and what the harness wrote into it go when the process ends. */
+static inline void lr_fuzz_cleanup_(void) { lr_fuzz_rmtree(lr_fuzz_dir_); }
 
 /* A directory of this process's own, made once; "dir/name" into path. */
 static inline const char *lr_fuzz_path(const char *name, char *path, size_t cap) {

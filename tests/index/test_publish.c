@@ -325,6 +325,35 @@ LR_TEST(format_1_manifests_still_open) {
     lr_index_free(back);
 }
 
+/* Found with the manifest harness (the input is in tests/fuzz/regress/manifest): the manifest's
+ * rescore_depth reached the index unchecked, and the first search asked for that many candidates
+ * (800 GB for 10^11). */
+LR_TEST(manifest_rescore_depth_past_the_limit_is_refused) {
+    size_t n = 2000, d = 8;
+    float *x = malloc(n * d * sizeof *x);
+    for (size_t i = 0; i < n * d; i++) x[i] = sinf((float)i * 0.37f);
+    char *dir = lr_test_tmpdir(), path[4200];
+    CHECK(dir);
+    lr_index *ix = small_index(n, d, 0), *back = NULL;
+    CHECK(ix);
+    lr_err err = {0};
+    int rc = lr_index_set_rescore(ix, x, n, 50, &err);
+    if (!rc) rc = lr_index_publish(ix, dir, NULL, NULL, &err);
+    snprintf(path, sizeof path, "%s/current/manifest.json", dir);
+    json_t *o = rc ? NULL : json_load_file(path, 0, NULL);
+    int bad = !o || json_object_set_new(o, "rescore_depth", json_integer(100000000000LL)) ||
+              json_dump_file(o, path, 0) != 0;
+    json_decref(o);
+    int rc2 = rc || bad ? 1 : lr_index_open(dir, NULL, 0, NULL, 0, &back, NULL, &err);
+    lr_test_rmdir(dir);
+    free(x);
+    lr_index_free(ix);
+    CHECK_OK(rc, err);
+    CHECK(!bad);
+    CHECK(!back);
+    CHECK_ERR(rc2, err, LR_EFORMAT, "manifest.json: rescore_depth 100000000000 is above 100000");
+}
+
 /* A directory with no index: the path and the reason, no parser position. */
 LR_TEST(missing_index_names_the_path) {
     lr_err err = {0};
@@ -427,7 +456,7 @@ LR_TEST(a_second_publisher_is_refused_while_the_first_holds_the_lock) {
 }
 
 LR_TEST_MAIN(LR_CASE(operating_points_travel_with_the_version), LR_CASE(format_1_manifests_still_open),
-             LR_CASE(missing_index_names_the_path),
+             LR_CASE(missing_index_names_the_path), LR_CASE(manifest_rescore_depth_past_the_limit_is_refused),
              LR_CASE(rescoring_vectors_travel_with_the_version),
              LR_CASE(removed_ids_travel_with_the_version),
              LR_CASE(a_version_with_ids_removed_keeps_its_rescoring_vectors),
