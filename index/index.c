@@ -1,5 +1,7 @@
 /* The index over item embeddings: a FAISS index (IVF with 8-bit scalar codes by default) through the C API. */
+#define _GNU_SOURCE /* fopencookie */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,11 +238,47 @@ typedef struct {
     const char *path; /* for messages: the name the caller knows */
 } faiss_file;
 
+/* The file FAISS writes into: a stdio stream over our own write(2), which keeps the first error.
+ * FAISS's own file writer ignores a failed fclose (it prints to stderr), so the last buffer lost
+ * on a full disk went unnoticed and a truncated index was published; and its message on a failed
+ * write is too long for an lr_err to keep the cause. */
+typedef struct {
+    int fd, err; /* err: errno of the first failed write or close, 0 while none */
+} sink;
+
+static ssize_t sink_write(void *cookie, const char *buf, size_t n) {
+    sink *s = cookie;
+    for (size_t done = 0; done < n;) {
+        ssize_t w = write(s->fd, buf + done, n - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            s->err = w < 0 ? errno : EIO;
+            return done ? (ssize_t)done : -1;
+        }
+        done += (size_t)w;
+    }
+    return (ssize_t)n;
+}
+
+static int sink_close(void *cookie) {
+    sink *s = cookie;
+    if (close(s->fd) != 0 && !s->err) s->err = errno;
+    return s->err ? -1 : 0;
+}
+
 static int write_faiss(const char *tmp, void *ctx, lr_err *err) {
     const faiss_file *f = ctx;
-    if (!faiss_write_index_fname(f->ix, tmp)) return LR_OK;
-    lr_index_faiss_fail(err, "writing the index");
-    return lr_err_prefix(err, "%s: ", f->path);
+    sink s = {open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666), 0};
+    if (s.fd < 0) return lr_err_set(err, LR_EIO, "%s: cannot create: %s", f->path, strerror(errno));
+    FILE *out = fopencookie(&s, "w", (cookie_io_functions_t){.write = sink_write, .close = sink_close});
+    if (!out) {
+        close(s.fd);
+        return lr_err_set(err, LR_ENOMEM, "%s: out of memory", f->path);
+    }
+    int rc = faiss_write_index(f->ix, out) ? lr_index_faiss_fail(err, "writing the index") : LR_OK;
+    if (fclose(out) != 0 && !s.err) s.err = EIO; /* the last buffer, flushed here, failed */
+    if (s.err) return lr_err_set(err, LR_EIO, "%s: write failed: %s", f->path, strerror(s.err));
+    return rc ? lr_err_prefix(err, "%s: ", f->path) : LR_OK;
 }
 
 int lr_index_save(const lr_index *ix, const char *path, lr_err *err) {

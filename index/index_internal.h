@@ -62,6 +62,17 @@ int lr_index_probe_search(const lr_index *ix, size_t nq, const float *q, size_t 
  * LR_INDEX_MAX_RESCORE_DEPTH: the caller checks). */
 int lr_index_adopt_rescore(lr_index *ix, lr_data_matrix *vectors, size_t depth);
 
+/* The manifest's own checksum (manifest_seal.c, manifest format 3). The object's last member is
+ * "manifest_crc32": N, N the CRC-32 of every byte of the file before N's digits, and the file
+ * ends right after them with "\n}\n": a change to any byte is caught. */
+/* Writes body (a JSON object as jansson's JSON_INDENT dumps it: ending "\n}") to path with the
+ * checksum added as its last member, then syncs it. */
+int lr_index_manifest_write_sealed(const char *path, const char *body, lr_err *err);
+/* Reads path (at most 1 MiB) into *text (malloc'd, NUL-terminated after its *len bytes; the caller
+ * frees it). *sealed tells whether it has a checksum, which was verified: a mismatch or a
+ * malformed end is LR_EFORMAT naming path; a missing file LR_ENOTFOUND. */
+int lr_index_manifest_read_sealed(const char *path, char **text, size_t *len, int *sealed, lr_err *err);
+
 /* lr_index_publish, returning after step 1-4 as a crash there would (0: all steps): the tests'
  * way to check that a crash at any step leaves the previous version loadable. */
 int lr_index_publish_until(const lr_index *ix, const char *dir, const lr_index_publish_opts *opts,

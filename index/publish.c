@@ -16,8 +16,9 @@
 #include "lr_data.h"
 
 /* 2 added the operating points, what they were tuned on, and "metadata" (format 1 had the model
- * and content checksums as fields of their own); format 1 manifests still load. */
-#define MANIFEST_FORMAT 2u
+ * and content checksums as fields of their own); 3 the manifest's own checksum, its last member
+ * (manifest_seal.c). Formats 1 and 2 still load, unchecked. */
+#define MANIFEST_FORMAT 3u
 
 static int file_crc32(const char *path, uint32_t *out, lr_err *err) {
     FILE *f = fopen(path, "rb");
@@ -93,10 +94,11 @@ static int write_manifest(const char *path, const lr_index_manifest *m, lr_err *
         json_decref(o);
         return lr_err_set(err, LR_ENOMEM, "manifest: out of memory");
     }
-    int rc = json_dump_file(o, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0
-                 ? lr_err_set(err, LR_EIO, "%s: cannot write the manifest", path)
-                 : lr_data_sync_path(path, err);
+    char *body = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(o);
+    int rc = body ? lr_index_manifest_write_sealed(path, body, err)
+                  : lr_err_set(err, LR_ENOMEM, "manifest: out of memory");
+    free(body);
     return rc;
 }
 
@@ -113,9 +115,11 @@ static void remove_tree(const char *dir) {
     rmdir(dir);
 }
 
-/* Deletes versions older than the newest `keep`, never the one `current` points to. */
+/* Deletes versions older than the newest `keep`, never the one `current` points to. Each is
+ * renamed to a temporary name first, so that a crash halfway through deleting it leaves debris
+ * the next publish clears, never a version directory with files missing. */
 static void prune(const char *dir, const char versions[4096], unsigned newest, size_t keep) {
-    char cur[4096] = "", link[4200], p[4200];
+    char cur[4096] = "", link[4200], p[4200], gone[4200];
     snprintf(link, sizeof link, "%s/current", dir);
     ssize_t n = readlink(link, cur, sizeof cur - 1);
     cur[n > 0 ? n : 0] = '\0';
@@ -124,7 +128,8 @@ static void prune(const char *dir, const char versions[4096], unsigned newest, s
         snprintf(name, sizeof name, "v%06u", v);
         if (strstr(cur, name)) continue;
         snprintf(p, sizeof p, "%s/%s", versions, name);
-        remove_tree(p);
+        snprintf(gone, sizeof gone, "%s/.tmp-pruned-%s", versions, name);
+        if (rename(p, gone) == 0) remove_tree(gone);
     }
 }
 
@@ -195,7 +200,8 @@ static int write_version_files(const lr_index *ix, const char *tmp, const lr_ind
         snprintf(file, sizeof file, "%s/removed.txt", tmp);
         FILE *f = fopen(file, "w");
         for (size_t i = 0; f && i < ix->n_tomb; i++) fprintf(f, "%lld\n", (long long)ix->tomb[i]);
-        if (!f || fclose(f) != 0) rc = lr_err_set(err, LR_EIO, "%s: cannot write", file);
+        if (!f || fflush(f) != 0 || ferror(f)) rc = lr_err_set(err, LR_EIO, "%s: cannot write: %s", file, strerror(errno));
+        if (f && fclose(f) != 0 && !rc) rc = lr_err_set(err, LR_EIO, "%s: cannot write: %s", file, strerror(errno));
         if (!rc) rc = lr_data_sync_path(file, err);
         if (!rc) rc = file_crc32(file, &m->removed_crc32, err);
     }
@@ -319,9 +325,12 @@ static int read_points(json_t *o, const char *path, lr_index_manifest *m, lr_err
 
 static int read_manifest(const char *path, lr_index_manifest *m, lr_err *err) {
     json_error_t je;
-    json_t *o = json_load_file(path, 0, &je);
-    if (!o && access(path, F_OK) != 0) /* jansson's text would carry a line of -1 */
-        return lr_err_set(err, LR_ENOTFOUND, "%s: no index there (%s)", path, strerror(errno));
+    char *text;
+    size_t len;
+    int sealed, rc = lr_index_manifest_read_sealed(path, &text, &len, &sealed, err);
+    if (rc) return rc;
+    json_t *o = json_loadb(text, len, 0, &je);
+    free(text);
     if (!o && je.line > 0)
         return lr_err_set(err, LR_EFORMAT, "%s:%d: %s", path, je.line, je.text);
     if (!o) return lr_err_set(err, LR_EFORMAT, "%s: %s", path, je.text);
@@ -332,11 +341,13 @@ static int read_manifest(const char *path, lr_index_manifest *m, lr_err *err) {
                              &count, "factory", &factory, "nprobe", &nprobe, "rescore_depth", &depth,
                              "vectors_dtype", &vtype, "vectors_crc32", &vcrc, "removed_count", &nrem,
                              "removed_crc32", &rcrc, "created", &created, "index_crc32", &crc);
-    int rc = LR_OK;
     if (bad) rc = lr_err_set(err, LR_EFORMAT, "%s: %s", path, je.text);
     else if (fmt < 1 || fmt > MANIFEST_FORMAT)
         rc = lr_err_set(err, LR_EFORMAT, "%s: manifest format %lld, this learnrec reads 1 to %u", path,
                         (long long)fmt, MANIFEST_FORMAT);
+    else if (fmt >= 3 && !sealed) /* the checksum's own key was damaged */
+        rc = lr_err_set(err, LR_EFORMAT, "%s: a format %lld manifest without its checksum: the file is "
+                        "damaged", path, (long long)fmt);
     else if (dim <= 0 || count < 0 || nprobe < 0 || crc < 0 || crc > 0xffffffffLL || depth < 0 ||
              vcrc < 0 || vcrc > 0xffffffffLL || nrem < 0 || rcrc < 0 || rcrc > 0xffffffffLL)
         rc = lr_err_set(err, LR_EFORMAT, "%s: implausible dim, count, nprobe or checksum", path);
@@ -394,6 +405,20 @@ static int check_meta(const lr_index_manifest *m, const lr_index_kv *expect, siz
     return LR_OK;
 }
 
+/* dir/versions/vNNNNNN as `current` names it, read once, into base: every file of the version is
+ * then opened under that name, so that a publish swapping `current` meanwhile cannot pair one
+ * version's manifest with another's files. dir/current itself when the link names no version
+ * (or is missing: the error then names dir/current). */
+static void current_base(const char *dir, char *base, size_t cap) {
+    char link[4096], target[32];
+    snprintf(link, sizeof link, "%.3000s/current", dir); /* the caller checked: at most 3000 bytes */
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    int ok = n == 16 && strncmp(target, "versions/v", 10) == 0;
+    for (ssize_t i = 10; ok && i < n; i++) ok = target[i] >= '0' && target[i] <= '9';
+    if (ok) snprintf(base, cap, "%s/%.16s", dir, target);
+    else snprintf(base, cap, "%s", link);
+}
+
 int lr_index_open(const char *dir, const char *version, size_t expect_dim, const lr_index_kv *expect,
                   size_t n_expect, lr_index **out, lr_index_manifest *man, lr_err *err) {
     *out = NULL;
@@ -401,7 +426,7 @@ int lr_index_open(const char *dir, const char *version, size_t expect_dim, const
     if (strlen(dir) > 3000 || (version && strlen(version) > 64))
         return lr_err_set(err, LR_EINVAL, "index directory path is too long");
     if (version) snprintf(base, sizeof base, "%s/versions/%s", dir, version);
-    else snprintf(base, sizeof base, "%s/current", dir);
+    else current_base(dir, base, sizeof base);
     lr_index_manifest m;
     snprintf(path, sizeof path, "%s/manifest.json", base);
     int rc = read_manifest(path, &m, err);

@@ -1,5 +1,8 @@
 /* Tests of index/publish.c: versioned index directories, manifests and atomic publishing. */
+#include <dirent.h>
 #include <math.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <jansson.h>
@@ -67,6 +70,8 @@ LR_TEST(newer_versions_become_current_and_old_ones_are_pruned) {
     lr_test_path(p, sizeof p, dir, "versions/v000001");
     struct stat st;
     int pruned = stat(p, &st) != 0;
+    lr_test_path(p, sizeof p, dir, "versions/.tmp-pruned-v000001"); /* renamed aside, then deleted */
+    pruned &= stat(p, &st) != 0;
     lr_test_rmdir(dir);
     CHECK_OK(rc, err);
     CHECK_OK(rc2, err);
@@ -268,7 +273,7 @@ LR_TEST(operating_points_travel_with_the_version) {
     lr_test_rmdir(dir);
     CHECK_OK(rc, err);
     CHECK_OK(rc2, err);
-    CHECK_EQ(m.format, 2);
+    CHECK_EQ(m.format, 3);
     CHECK_STR_EQ(m.tuned_on, "2000 items, each left out");
     CHECK_EQ(m.n_points, 2);
     CHECK_EQ(m.nprobe, 4);
@@ -297,8 +302,9 @@ LR_TEST(format_1_manifests_still_open) {
     int rc = lr_index_publish(ix, dir, NULL, NULL, &err);
     snprintf(path, sizeof path, "%s/current/manifest.json", dir);
     json_t *o = rc ? NULL : json_load_file(path, 0, NULL);
-    /* as format 1 wrote it: no points, the checksums as fields of their own ("" for none) */
-    int bad = !o || json_object_del(o, "operating_points") || json_object_del(o, "tuned_on") ||
+    /* as format 1 wrote it: no points, the checksums as fields of their own ("" for none), no
+     * checksum of its own */
+    int bad = !o || json_object_del(o, "operating_points") || json_object_del(o, "manifest_crc32") || json_object_del(o, "tuned_on") ||
               json_object_del(o, "metadata") || json_object_set_new(o, "model_checksum", json_string("m-old")) ||
               json_object_set_new(o, "content_checksum", json_string("")) ||
               json_object_set_new(o, "format_version", json_integer(1)) || json_object_set_new(o, "nprobe", json_integer(3)) ||
@@ -320,7 +326,7 @@ LR_TEST(format_1_manifests_still_open) {
     CHECK_STR_EQ(lr_index_manifest_meta(&m, "model"), "m-old");
     CHECK(lr_index_manifest_meta(&m, "content") == NULL);
     CHECK_EQ(lr_index_nprobe(back), 3);
-    CHECK_ERR(rc3, err, LR_EFORMAT, "manifest format 9, this learnrec reads 1 to 2");
+    CHECK_ERR(rc3, err, LR_EFORMAT, "manifest format 9, this learnrec reads 1 to 3");
     lr_index_free(ix);
     lr_index_free(back);
 }
@@ -341,8 +347,12 @@ LR_TEST(manifest_rescore_depth_past_the_limit_is_refused) {
     if (!rc) rc = lr_index_publish(ix, dir, NULL, NULL, &err);
     snprintf(path, sizeof path, "%s/current/manifest.json", dir);
     json_t *o = rc ? NULL : json_load_file(path, 0, NULL);
+    /* the damage a checksum would not catch: a manifest sealed again after the edit */
     int bad = !o || json_object_set_new(o, "rescore_depth", json_integer(100000000000LL)) ||
-              json_dump_file(o, path, 0) != 0;
+              json_object_del(o, "manifest_crc32");
+    char *body = bad ? NULL : json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    bad = bad || !body || lr_index_manifest_write_sealed(path, body, &err) != LR_OK;
+    free(body);
     json_decref(o);
     int rc2 = rc || bad ? 1 : lr_index_open(dir, NULL, 0, NULL, 0, &back, NULL, &err);
     lr_test_rmdir(dir);
@@ -455,6 +465,180 @@ LR_TEST(a_second_publisher_is_refused_while_the_first_holds_the_lock) {
     lr_index_free(a);
 }
 
+/* ---- faults: a full disk during publish, a version damaged after it ------------------------- */
+
+/* A version that holds every file a version can: a fast-scan index (index.faiss), re-scoring
+ * vectors (vectors.npy), ids marked removed (removed.txt) and the manifest. n * d floats in *x. */
+static lr_index *full_index(size_t n, size_t d, float **x) {
+    *x = malloc(n * d * sizeof **x);
+    for (size_t i = 0; i < n * d; i++) (*x)[i] = sinf((float)i * 0.37f);
+    lr_index *ix = NULL;
+    lr_err err;
+    int64_t gone[3] = {5, 77, 1234};
+    if (lr_index_build(*x, n, d, NULL, "IVF16,PQ4x4fs", &ix, &err) || lr_index_set_rescore(ix, *x, n, 40, &err) ||
+        lr_index_remove(ix, 3, gone, NULL, &err)) {
+        lr_index_free(ix);
+        return NULL;
+    }
+    return ix;
+}
+
+/* Entries of `path` whose name starts with `prefix`. */
+static int count_entries(const char *path, const char *prefix) {
+    DIR *d = opendir(path);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    if (d) closedir(d);
+    return n;
+}
+
+static long file_size(const char *dir, const char *rel) {
+    char p[4200];
+    struct stat st;
+    lr_test_path(p, sizeof p, dir, rel);
+    return stat(p, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* Publishes ix under a file size limit (RLIMIT_FSIZE with SIGXFSZ ignored: writes past it fail
+ * with EFBIG, as on a full disk) swept across every file of the version: each failure names a
+ * file and its cause, leaves no temporary and no new version, and the previous version stays
+ * current and opens; the first limit past every file publishes a whole version. */
+static void publish_under_limits(lr_test_ctx *lr_t_, const lr_index *ix, size_t d) {
+    char *dir = lr_test_tmpdir(), versions[4200];
+    CHECK(dir);
+    lr_test_path(versions, sizeof versions, dir, "versions");
+    lr_err err = {0};
+    lr_index_publish_opts o = {.keep_versions = 3};
+    int rc = lr_index_publish(ix, dir, &o, NULL, &err);
+    long biggest = 0;
+    const char *files[4] = {"index.faiss", "vectors.npy", "removed.txt", "manifest.json"};
+    for (int i = 0; i < 4; i++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "current/%s", files[i]);
+        long s = file_size(dir, rel);
+        if (s > biggest) biggest = s;
+    }
+    struct rlimit old;
+    getrlimit(RLIMIT_FSIZE, &old);
+    void (*was)(int) = signal(SIGXFSZ, SIG_IGN);
+    int failures = 0, bad = 0, published = 0;
+    char first_bad[1200] = "";
+    lr_index_manifest m;
+    lr_index *got = NULL;
+    for (long limit = 0; !rc && limit <= biggest + 512 && !bad && !published; limit += 256) {
+        struct rlimit r = {(rlim_t)limit, old.rlim_max};
+        lr_err e = {0};
+        setrlimit(RLIMIT_FSIZE, &r);
+        int prc = lr_index_publish(ix, dir, &o, NULL, &e);
+        setrlimit(RLIMIT_FSIZE, &old);
+        int orc = lr_index_open(dir, NULL, d, NULL, 0, &got, &m, &err);
+        int debris = count_entries(versions, ".tmp-") + count_entries(dir, ".current.tmp");
+        if (prc == LR_OK) { /* the limit is past every file: the new version is whole */
+            published = 1;
+            bad = orc || strcmp(m.version, "v000002") != 0 || debris || limit < biggest;
+        } else {
+            failures++;
+            bad = prc != LR_EIO || !strstr(e.msg, dir) || !strstr(e.msg, "File too large");
+            bad |= orc || strcmp(m.version, "v000001") != 0 || debris || file_size(dir, "versions/v000002") >= 0;
+        }
+        if (bad)
+            snprintf(first_bad, sizeof first_bad, "limit %ld of %ld: publish %d (%s), open %d (%s), current %s, "
+                     "debris %d", limit, biggest, prc, e.msg, orc, orc ? err.msg : "", orc ? "-" : m.version, debris);
+        lr_index_free(got);
+        got = NULL;
+    }
+    signal(SIGXFSZ, was);
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    if (bad) LR_FAIL_("%.400s", first_bad);
+    CHECK(published);
+    CHECK(failures >= (int)(biggest / 256)); /* every limit below the biggest file failed */
+}
+
+LR_TEST(publishing_onto_a_full_disk_fails_cleanly) {
+    float *x;
+    lr_index *full = full_index(3000, 8, &x), *plain = small_index(2000, 8, 0);
+    CHECK(full && plain);
+    publish_under_limits(lr_t_, full, 8); /* vectors.npy the biggest file */
+    if (!lr_t_->failed) publish_under_limits(lr_t_, plain, 8); /* index.faiss the biggest, and the only data file */
+    lr_index_free(full);
+    lr_index_free(plain);
+    free(x);
+}
+
+/* Rewrites dir/rel as buf[0..n). */
+static int put_file(const char *dir, const char *rel, const unsigned char *buf, size_t n) {
+    return lr_test_put_bytes(dir, rel, buf, n, 0);
+}
+
+/* Opens dir's current version, v000001, after one file was damaged: refused as damaged
+ * (LR_EFORMAT), the file named by its version's name. A description of a failure into why. */
+static int refused(const char *dir, const char *file, const char *how, long at, char *why, size_t cap) {
+    lr_index *ix = NULL;
+    lr_err err = {0};
+    char named[64];
+    snprintf(named, sizeof named, "/versions/v000001/%s", file);
+    int rc = lr_index_open(dir, NULL, 0, NULL, 0, &ix, NULL, &err);
+    lr_index_free(ix);
+    if (rc == LR_EFORMAT && strstr(err.msg, named)) return 1;
+    snprintf(why, cap, "%s %s at %ld: open returned %d: %s", file, how, at, rc, err.msg);
+    return 0;
+}
+
+/* Damage in any file of a version (index.faiss, vectors.npy, removed.txt, manifest.json),
+ * truncated or with a byte flipped, is refused with the file named. The manifest and removed.txt
+ * are small: every byte of them is flipped (in one bit and in all), every length tried; the big
+ * files at their first and last bytes and evenly spread places between. */
+LR_TEST(a_damaged_file_in_a_version_is_refused_by_name) {
+    float *x;
+    size_t n = 3000, d = 8;
+    lr_index *ix = full_index(n, d, &x);
+    CHECK(ix);
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_err err = {0};
+    int rc = lr_index_publish(ix, dir, NULL, NULL, &err);
+    const char *files[4] = {"index.faiss", "vectors.npy", "removed.txt", "manifest.json"};
+    int ok = !rc;
+    long tried = 0, small = 0; /* damaged files opened; bytes of the files damaged at every byte */
+    char why[600] = "";
+    for (int f = 0; f < 4 && ok; f++) {
+        char rel[64];
+        snprintf(rel, sizeof rel, "current/%s", files[f]);
+        long size = file_size(dir, rel);
+        unsigned char *orig = size > 0 ? malloc((size_t)size) : NULL, *buf = size > 0 ? malloc((size_t)size) : NULL;
+        ok = orig && buf && lr_test_read_bytes(dir, rel, orig, (size_t)size) == size;
+        int every = size < 4096;
+        if (every) small += size;
+        long step = every ? 1 : size / 61;
+        for (long at = 0; ok && at < size; at += (!every && (at < 8 || at >= size - 8)) ? 1 : step) {
+            for (int flip = 0; flip < 2 && ok; flip++) { /* one bit, then the whole byte */
+                memcpy(buf, orig, (size_t)size);
+                buf[at] ^= flip ? 0xff : 0x01;
+                ok = put_file(dir, rel, buf, (size_t)size) == 0 && refused(dir, files[f], "flipped", at, why, sizeof why);
+                tried++;
+            }
+            ok = ok && put_file(dir, rel, orig, (size_t)at) == 0 && refused(dir, files[f], "truncated", at, why, sizeof why);
+            tried++;
+        }
+        if (ok && put_file(dir, rel, orig, (size_t)size) != 0) ok = 0; /* whole again */
+        free(orig);
+        free(buf);
+    }
+    lr_index *back = NULL;
+    int rc2 = ok ? lr_index_open(dir, NULL, d, NULL, 0, &back, NULL, &err) : LR_OK; /* restored: opens */
+    lr_test_rmdir(dir);
+    CHECK_OK(rc, err);
+    if (!ok) LR_FAIL_("%.400s", why[0] ? why : "could not read or rewrite a file");
+    CHECK_OK(rc2, err);
+    CHECK(small > 300 && tried >= 3 * small); /* the manifest and removed.txt at every byte */
+    lr_index_free(back);
+    lr_index_free(ix);
+    free(x);
+}
+
 LR_TEST_MAIN(LR_CASE(operating_points_travel_with_the_version), LR_CASE(format_1_manifests_still_open),
              LR_CASE(missing_index_names_the_path), LR_CASE(manifest_rescore_depth_past_the_limit_is_refused),
              LR_CASE(rescoring_vectors_travel_with_the_version),
@@ -466,4 +650,6 @@ LR_TEST_MAIN(LR_CASE(operating_points_travel_with_the_version), LR_CASE(format_1
              LR_CASE(a_crash_at_any_step_leaves_the_previous_version_loadable),
              LR_CASE(damaged_or_mismatched_indexes_are_refused),
              LR_CASE(use_makes_an_older_version_current_again), LR_CASE(use_refuses_a_damaged_version),
-             LR_CASE(a_second_publisher_is_refused_while_the_first_holds_the_lock))
+             LR_CASE(a_second_publisher_is_refused_while_the_first_holds_the_lock),
+             LR_CASE(publishing_onto_a_full_disk_fails_cleanly),
+             LR_CASE(a_damaged_file_in_a_version_is_refused_by_name))
