@@ -27,18 +27,10 @@
 # serve.{out,err}, report.txt.
 set -uo pipefail
 
-for a in "$@"; do
-    case "$a" in
-        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-        -*) echo "churn.sh: unknown option '$a' (try --help)" >&2; exit 2 ;;
-    esac
-done
-if [ $# -ne 5 ]; then
-    echo "usage: $0 OUTDIR MODEL CONTENT DATA INDEXDIR (try --help)" >&2
-    exit 2
-fi
-OUT=$1 MODEL=$2 CONTENT=$3 DATA=$4 INDEX=$5
 REPO=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=serve_lib.sh
+. "$REPO/bench/serve_lib.sh"
+script_args "$0" "$@"
 LEARNREC=${LEARNREC:-$REPO/build/learnrec}
 VERSION_WITHOUT=${VERSION_WITHOUT:-$REPO/build/bench/version_without}
 RELOADS=${RELOADS:-100} EVERY=${EVERY:-3} QUIET=${QUIET:-60} AFTER=${AFTER:-60}
@@ -54,8 +46,6 @@ for x in "$LEARNREC" "$VERSION_WITHOUT"; do
     [ -x "$x" ] || { echo "$0: $x is not executable (build it: cmake --build build)" >&2; exit 1; }
 done
 mkdir -p "$OUT"
-# shellcheck source=serve_lib.sh
-. "$REPO/bench/serve_lib.sh"
 DRIVER_PID= BENCH_PID=
 trap '[ -n "$DRIVER_PID" ] && kill "$DRIVER_PID" 2>/dev/null; [ -n "$BENCH_PID" ] && kill "$BENCH_PID" 2>/dev/null; cleanup' EXIT
 

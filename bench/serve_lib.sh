@@ -1,5 +1,5 @@
 # Starting and stopping `learnrec serve` for the load scripts (sourced by bench/soak.sh and
-# bench/churn.sh, which set OUT, REPO and LEARNREC first).
+# bench/churn.sh, which set REPO and LEARNREC, and OUT with script_args, before starting a server).
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then # run, not sourced
     case "${1:-}" in
         -h|--help) echo "usage: . bench/serve_lib.sh (functions for soak.sh and churn.sh; not a program)"; exit 0 ;;
@@ -9,6 +9,24 @@ fi
 
 SERVER_PID=
 SAMPLER_PID=
+
+# script_args SCRIPT ARGS...: what soak.sh and churn.sh take: --help prints SCRIPT's leading
+# comment, another option is refused, and the five arguments set OUT MODEL CONTENT DATA INDEX.
+script_args() {
+    local script=$1 a
+    shift
+    for a in "$@"; do
+        case "$a" in
+            -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$script"; exit 0 ;;
+            -*) echo "$(basename "$script"): unknown option '$a' (try --help)" >&2; exit 2 ;;
+        esac
+    done
+    if [ $# -ne 5 ]; then
+        echo "usage: $script OUTDIR MODEL CONTENT DATA INDEXDIR (try --help)" >&2
+        exit 2
+    fi
+    OUT=$1 MODEL=$2 CONTENT=$3 DATA=$4 INDEX=$5
+}
 
 # start_server NAME ARGS...: `learnrec serve ARGS --listen 127.0.0.1:0` in the background, logs in
 # OUT/NAME.{out,err}; waits (up to 10 minutes: a 1M-item index takes a while to load and verify)

@@ -17,18 +17,10 @@
 # serve.{out,err} and report.txt.
 set -uo pipefail
 
-for a in "$@"; do
-    case "$a" in
-        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
-        -*) echo "soak.sh: unknown option '$a' (try --help)" >&2; exit 2 ;;
-    esac
-done
-if [ $# -ne 5 ]; then
-    echo "usage: $0 OUTDIR MODEL CONTENT DATA INDEXDIR (try --help)" >&2
-    exit 2
-fi
-OUT=$1 MODEL=$2 CONTENT=$3 DATA=$4 INDEX=$5
 REPO=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=serve_lib.sh
+. "$REPO/bench/serve_lib.sh"
+script_args "$0" "$@"
 LEARNREC=${LEARNREC:-$REPO/build/learnrec}
 DURATION=${DURATION:-600} RATE=${RATE:-1000} CONNS=${CONNS:-200}
 MIX=${MIX:-recommend=70,search=20,item=8,stats=2} THREADS=${THREADS:-2} INTERVAL=${INTERVAL:-60}
@@ -38,8 +30,6 @@ for f in "$MODEL" "$CONTENT" "$DATA" "$INDEX/current/manifest.json"; do
 done
 [ -x "$LEARNREC" ] || { echo "$0: $LEARNREC is not executable" >&2; exit 1; }
 mkdir -p "$OUT"
-# shellcheck source=serve_lib.sh
-. "$REPO/bench/serve_lib.sh"
 trap cleanup EXIT
 
 {
