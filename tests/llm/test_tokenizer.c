@@ -207,6 +207,35 @@ LR_TEST(prepend_replace_and_metaspace_fall_back_to_bytes) {
     lr_llm_tokenizer_free(f);
 }
 
+/* Found by the tokenizer harness (tests/fuzz/regress/tokenizer_json/replace_chain_*): Replaces in
+ * a Sequence multiply a text; a tokenizer file cannot make one grow without bound. */
+LR_TEST(chained_replaces_cannot_grow_a_text_without_bound) {
+    size_t nv = 0;
+    const char **V = byte_vocab(&nv);
+    char *dir = lr_test_tmpdir();
+    CHECK(V && dir);
+    /* each Replace makes a space 64 spaces: four of them make one space 16 million */
+    char norm[2048], rep[256], sp64[65];
+    memset(sp64, ' ', 64), sp64[64] = '\0';
+    snprintf(rep, sizeof rep, "{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"%s\"}", sp64);
+    snprintf(norm, sizeof norm, "{\"type\":\"Sequence\",\"normalizers\":[%s,%s,%s,%s]}", rep, rep, rep, rep);
+    spec chain = {.normalizer = norm, .model = "\"byte_fallback\":true,", .merges = SP_MERGES};
+    int w = write_tok(dir, "c.json", V, nv, &chain);
+    lr_err err = {0, ""}, e2 = {0, ""};
+    lr_llm_tokenizer *t = NULL;
+    int rc = w ? -1 : load_file(dir, "c.json", &t, &err);
+    lr_test_rmdir(dir);
+    free_byte_vocab(V);
+    CHECK_OK(rc, err);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    CHECK_ERR(lr_llm_tokenize(t, "a b c d e", 9, &ids, &n, &e2), e2, LR_ERANGE, "would grow past 64 MiB");
+    CHECK(ids == NULL);
+    CHECK_OK(lr_llm_tokenize(t, "abc", 3, &ids, &n, &e2), e2); /* no space: nothing to multiply */
+    free(ids);
+    lr_llm_tokenizer_free(t);
+}
+
 /* ---- added tokens, post-processor, unk ------------------------------------------------------- */
 
 LR_TEST(added_tokens_are_matched_longest_first_in_the_text) {
@@ -594,6 +623,7 @@ LR_TEST_MAIN(LR_CASE(bytelevel_bpe_merges_lowest_rank_first),
              LR_CASE(split_behaviours_cut_as_tokenizers_does),
              LR_CASE(nfc_gives_composed_and_decomposed_accents_the_same_ids),
              LR_CASE(prepend_replace_and_metaspace_fall_back_to_bytes),
+             LR_CASE(chained_replaces_cannot_grow_a_text_without_bound),
              LR_CASE(added_tokens_are_matched_longest_first_in_the_text),
              LR_CASE(template_processing_adds_bos_and_eos),
              LR_CASE(unknown_characters_become_unk_fused_or_not),

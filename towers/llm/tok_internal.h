@@ -118,6 +118,10 @@ int lr_llm_tok_pattern_find(const tok_pattern *p, const char *s, size_t len, tok
 
 typedef struct tok_normalizer tok_normalizer;
 
+/* The most bytes a normalized text may hold (LR_ERANGE beyond): Replace and Prepend can grow a
+ * text, and chained they multiply it. Real tokenizers grow it by a few times at most. */
+#define LR_LLM_MAX_NORMALIZED (64 << 20)
+
 int lr_llm_tok_normalizer_parse(const json_t *j, tok_normalizer **out, lr_err *err);
 void lr_llm_tok_normalizer_free(tok_normalizer *n);
 /* The normalized s[0..len) into *out (arena memory); NULL normalizer copies nothing. */

@@ -198,6 +198,15 @@ static int apply_replace(const tok_normalizer *n, tok_arena *a, const char *s, s
         *on = len;
         return rc;
     }
+    /* Replaces chained in a Sequence multiply a text's length (a space made into thirty spaces,
+     * four times over, is 810,000 of them): a tokenizer.json must not be able to ask for
+     * unbounded memory, so a normalized text is held to LR_LLM_MAX_NORMALIZED bytes. */
+    if (n->str_len && m.n > (LR_LLM_MAX_NORMALIZED - len) / n->str_len) {
+        free(m.v);
+        return lr_err_set(err, LR_ERANGE, "normalizer Replace: the text would grow past %d MiB "
+                          "(%zu replacements of %zu bytes): the tokenizer's normalizers multiply it",
+                          LR_LLM_MAX_NORMALIZED >> 20, m.n, n->str_len);
+    }
     size_t cap = len + m.n * n->str_len, k = 0, at = 0;
     char *d = lr_llm_tok_alloc(a, cap + 1);
     if (!d) rc = lr_err_set(err, LR_ENOMEM, "normalizer Replace: out of memory");
@@ -234,6 +243,9 @@ int lr_llm_tok_normalize(const tok_normalizer *n, tok_arena *a, const char *s, s
     case N_PREPEND:
         if (len == 0) return LR_OK; /* tokenizers prepends only to non-empty text */
         {
+            if (len > LR_LLM_MAX_NORMALIZED - n->str_len)
+                return lr_err_set(err, LR_ERANGE, "normalizer Prepend: the text would grow past %d MiB",
+                                  LR_LLM_MAX_NORMALIZED >> 20);
             char *d = lr_llm_tok_alloc(a, n->str_len + len + 1);
             if (!d) return lr_err_set(err, LR_ENOMEM, "normalizer Prepend: out of memory");
             memcpy(d, n->str, n->str_len);
