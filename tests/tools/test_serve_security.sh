@@ -67,5 +67,29 @@ run idle_timeout_zero 2 "$bin" serve "${nothing[@]}" --idle-timeout 0 &&
 run max_connections_zero 2 "$bin" serve "${nothing[@]}" --max-connections 0 &&
   expect max_connections_zero_named "--max-connections must be between 1 and 1000000, got 0" "$err"
 
+# ---- the systemd units in tools/systemd: every learnrec command line they run is one this
+# binary takes (with --help appended: options are checked, nothing runs) ----
+units="$(dirname "$0")/../../tools/systemd"
+for unit in "$units"/*.service; do
+  name=$(basename "$unit" .service)
+  n=0
+  while IFS= read -r line; do
+    n=$((n + 1))
+    read -r -a words <<<"${line#*=}"
+    [ "${words[0]}" = /usr/local/bin/learnrec ] || { fail "unit_${name}_$n" "not learnrec: $line"; continue; }
+    run "unit_${name}_$n" 0 "$bin" "${words[@]:1}" --help
+  done < <(sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$unit" | grep -E '^Exec(Start|StartPost)=')
+  [ "$n" -gt 0 ] && ok "unit_${name}_has_commands" || fail "unit_${name}_has_commands" "no Exec lines in $unit"
+done
+if command -v systemd-analyze >/dev/null; then
+  mkdir -p "$tmp/units"
+  abs=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+  for u in "$units"/*; do sed "s#/usr/local/bin/learnrec#$abs#" "$u" >"$tmp/units/$(basename "$u")"; done
+  if out=$(systemd-analyze verify "$tmp"/units/* 2>&1); then ok systemd_analyze_verify
+  else fail systemd_analyze_verify "$out"; fi
+else
+  echo "skip systemd_analyze_verify: systemd-analyze is not installed"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
