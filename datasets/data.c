@@ -99,6 +99,8 @@ int lr_data_builder_finish(lr_data_builder *b, lr_data **out, lr_err *err) {
         if (d->seq_items[i] < 0 || (size_t)d->seq_items[i] >= n_items)
             return lr_err_set(err, LR_ERANGE, "item index %d is outside the %zu items",
                               (int)d->seq_items[i], n_items);
+    int rc = lr_data_attrs_build(d, err);
+    if (rc) return rc;
     *out = d;
     b->d = NULL;
     return LR_OK;
@@ -111,6 +113,7 @@ void lr_data_builder_discard(lr_data_builder *b) {
 
 void lr_data_free(lr_data *d) {
     if (!d) return;
+    lr_data_attrs_free(d);
     lr_data_strlist_free(&d->item_tokens);
     lr_data_strlist_free(&d->item_texts);
     for (int f = 0; f < LR_DATA_NUM_FIELDS; f++) lr_data_strlist_free(&d->item_fields[f]);

@@ -36,8 +36,32 @@ int lr_data_strmap_intern(lr_strmap *m, lr_strlist *l, const char *s, size_t len
                      lr_err *err);
 void lr_data_strmap_free(lr_strmap *m);
 
+/* How an attribute's raw per-item string becomes values. */
+typedef enum {
+    LR_ATTR_ONE = 0,  /* the whole string is one value */
+    LR_ATTR_PATH = 1, /* levels joined by " > " */
+    LR_ATTR_TOKENS = 2 /* space-separated tokens */
+} lr_attr_split;
+
+typedef struct {
+    char *name;
+    lr_attr_split split;
+    lr_strlist raw;       /* per item, the column as read (extra RecBole columns only) */
+    lr_strlist values;    /* the distinct values, ids in order of first appearance */
+    lr_strmap value_index;
+    size_t *off;          /* n_items + 1 offsets into ids (set by finish) */
+    uint32_t *ids;
+} lr_data_attr;
+
 struct lr_data {
     lr_data_format format;
+    /* attributes (attrs.c), built by lr_data_builder_finish: brand and category from the
+     * fields, then the extra columns a loader declared */
+    lr_data_attr attrs[LR_DATA_MAX_ATTRS];
+    size_t n_attrs;
+    lr_attr_split category_split; /* LR_ATTR_PATH unless genres-like tokens */
+    lr_data_attr extra[LR_DATA_MAX_ATTRS]; /* declared by loaders, raw values only */
+    size_t n_extra;
     lr_strlist item_tokens;
     lr_strlist item_texts;
     lr_strlist item_fields[LR_DATA_NUM_FIELDS]; /* by lr_data_field, in step with item_texts */
@@ -65,6 +89,18 @@ int lr_data_builder_item_text(lr_data_builder *b, size_t item, const char *text,
 /* Sets the item's fields; NULL or "" leaves a field absent (an earlier value stays). */
 int lr_data_builder_item_fields(lr_data_builder *b, size_t item, const char *title,
                                 const char *brand, const char *category, lr_err *err);
+/* attrs.c: an extra attribute column (name, split LR_ATTR_ONE or LR_ATTR_TOKENS); *index gets
+ * its slot, the same one for a name declared again (the later split wins). At most
+ * LR_DATA_MAX_ATTRS - 2 extra names (LR_ERANGE beyond, naming the column). */
+int lr_data_builder_extra_attr(lr_data_builder *b, const char *name, lr_attr_split split,
+                               size_t *index, lr_err *err);
+/* The raw value of extra attribute `extra` for item ("" or NULL: none; a later value wins). */
+int lr_data_builder_item_extra(lr_data_builder *b, size_t item, size_t extra, const char *value,
+                               lr_err *err);
+/* Builds d->attrs from the fields and the extra columns (called by finish). */
+int lr_data_attrs_build(lr_data *d, lr_err *err);
+void lr_data_attrs_free(lr_data *d);
+
 int lr_data_builder_user(lr_data_builder *b, const char *token, size_t len, int64_t *index,
                          lr_err *err);
 /* Appends the sequence of the next user (users get sequences in index order). */

@@ -92,6 +92,30 @@ typedef enum { LR_FIELD_TITLE = 0, LR_FIELD_BRAND = 1, LR_FIELD_CATEGORY = 2 } l
 const char *lr_data_item_field(const lr_data *d, size_t item, lr_data_field f);
 const char *lr_data_field_name(lr_data_field f); /* "title", "brand", "category" */
 
+/* ---- item attributes: what filters and diversity caps work on -------------------------------- */
+
+/* Named attributes, each giving an item zero or more values (strings, interned per attribute):
+ * - "brand": the brand field, one value;
+ * - "category": the category field's levels, "Tools > Lab Supplies" giving "Tools" and
+ *   "Lab Supplies" (Amazon, the synthetic catalogue, RecBole `categories`/`category`
+ *   columns), or its space-separated tokens when it came from a RecBole `class`, `genre` or
+ *   `genres` token_seq column (MovieLens genres);
+ * - every other `:token` (one value) or `:token_seq` (space-separated values) column of a
+ *   RecBole .item file but the id, title and text columns, under its own name
+ *   ("release_year").
+ * An attribute is listed only when some item has a value; an item's values are distinct, in
+ * the order they first appear. */
+#define LR_DATA_MAX_ATTRS 16
+
+size_t lr_data_num_attrs(const lr_data *d);
+const char *lr_data_attr_name(const lr_data *d, size_t attr); /* NULL past the end */
+int lr_data_find_attr(const lr_data *d, const char *name);  /* its index, or -1 */
+/* The attribute's distinct values (ids 0 .. n-1, in order of first appearance). */
+size_t lr_data_attr_num_values(const lr_data *d, size_t attr);
+const char *lr_data_attr_value(const lr_data *d, size_t attr, size_t value); /* NULL past the end */
+/* The value ids of item's attribute (*n of them; NULL and 0 when it has none). */
+const uint32_t *lr_data_item_attr(const lr_data *d, size_t item, size_t attr, size_t *n);
+
 /* Looks an external item id up; returns the item index or -1. */
 int64_t lr_data_find_item(const lr_data *d, const char *token);
 

@@ -191,14 +191,47 @@ static char *line_text(const lr_atomic *a, int id_col, const char *const v[LR_DA
     return out;
 }
 
+/* Which columns of an item file are attributes beyond the fields: every other token or
+ * token_seq column but the id, title and text (index per column in extra, -1 for none); and
+ * how the category column's values split (MovieLens genres are tokens, Amazon paths levels). */
+static int declare_attrs(lr_data_builder *b, const lr_atomic *a, int id_col, int extra[LR_ATOMIC_MAX_COLS],
+                         lr_err *err) {
+    static const char *const token_cats[] = {"class", "genre", "genres", NULL};
+    for (size_t i = 0; i < a->ncols; i++) {
+        extra[i] = -1;
+        const char *name = a->col_names[i], *type = a->col_types[i];
+        int seq = strcmp(type, "token_seq") == 0;
+        if (is_any(name, cat_cols))
+            b->d->category_split = seq && is_any(name, token_cats) ? LR_ATTR_TOKENS : LR_ATTR_PATH;
+        if ((int)i == id_col || is_field_col(name) || strcmp(name, "text") == 0 || (!seq && strcmp(type, "token") != 0))
+            continue;
+        size_t k;
+        int rc = lr_data_builder_extra_attr(b, name, seq ? LR_ATTR_TOKENS : LR_ATTR_ONE, &k, err);
+        if (rc) return err ? lr_err_prefix(err, "%s: ", a->name) : rc;
+        extra[i] = (int)k;
+    }
+    return LR_OK;
+}
+
+static int line_extras(lr_data_builder *b, const lr_atomic *a, size_t item, const int extra[LR_ATOMIC_MAX_COLS],
+                       lr_err *err) {
+    for (size_t i = 0; i < a->ncols; i++) {
+        if (extra[i] < 0) continue;
+        int rc = lr_data_builder_item_extra(b, item, (size_t)extra[i], a->fields[i], err);
+        if (rc) return rc;
+    }
+    return LR_OK;
+}
+
 /* Reads item text from a .text or .item file. With `known_only`, every item must already be
  * known (from .item2index); otherwise new items are added in file order. */
 static int load_item_text(lr_data_builder *b, const char *path, int known_only, lr_err *err) {
     lr_atomic a;
     int rc = lr_data_atomic_open(&a, path, err);
     if (rc) return rc;
-    int id_col;
+    int id_col, extra[LR_ATOMIC_MAX_COLS];
     rc = lr_data_atomic_need_col(&a, "item_id", &id_col, err);
+    if (!rc) rc = declare_attrs(b, &a, id_col, extra, err);
     while (!rc && (rc = lr_data_atomic_next(&a, err)) == 1) {
         rc = LR_OK;
         const char *tok = a.fields[id_col];
@@ -234,6 +267,7 @@ static int load_item_text(lr_data_builder *b, const char *path, int known_only, 
         line_fields(&a, id_col, v);
         rc = lr_data_builder_item_fields(b, (size_t)item, v[LR_FIELD_TITLE], v[LR_FIELD_BRAND],
                                          v[LR_FIELD_CATEGORY], err);
+        if (!rc) rc = line_extras(b, &a, (size_t)item, extra, err);
         if (rc) break;
         char *text = line_text(&a, id_col, v);
         if (text && !text[0]) { /* an empty text field means no text */

@@ -34,19 +34,40 @@ static int has_fields(const lr_data *d) {
     return 0;
 }
 
+/* Attributes that are not the brand and category fields: RecBole columns of their own. */
+static int is_extra_attr(const lr_data *d, size_t a) {
+    return strcmp(d->attrs[a].name, "brand") != 0 && strcmp(d->attrs[a].name, "category") != 0;
+}
+
 /* The text column stays second, as it was before fields: scripts read it by position, and it
  * keeps a text that is not made of the fields alone (a RecBole file's extra columns) as it is.
- * The loader takes the text from it and the fields from the columns after it. */
+ * The loader takes the text from it and the fields from the columns after it; then come the
+ * extra attributes, each its own column, so that they load back as they were. A category that
+ * splits into tokens (MovieLens genres) goes in a `genres` column, a path in `categories`. */
 static void write_items(FILE *f, const lr_data *d) {
     int fields = has_fields(d);
-    fputs(fields ? "item_id:token\ttext:token_seq\ttitle:token_seq\tbrand:token\tcategories:token_seq\n"
-                 : "item_id:token\ttext:token_seq\n", f);
+    fputs("item_id:token\ttext:token_seq", f);
+    if (fields)
+        fprintf(f, "\ttitle:token_seq\tbrand:token\t%s:token_seq",
+                d->category_split == LR_ATTR_TOKENS ? "genres" : "categories");
+    for (size_t a = 0; a < d->n_attrs; a++)
+        if (is_extra_attr(d, a))
+            fprintf(f, "\t%s:%s", d->attrs[a].name, d->attrs[a].split == LR_ATTR_TOKENS ? "token_seq" : "token");
+    fputc('\n', f);
     for (size_t i = 0; i < lr_data_num_items(d); i++) {
         const char *t = lr_data_item_text(d, i);
         fprintf(f, "%s\t%s", lr_data_item_token(d, i), t ? t : "");
         for (int k = 0; fields && k < LR_DATA_NUM_FIELDS; k++) {
             const char *v = lr_data_item_field(d, i, (lr_data_field)k);
             fprintf(f, "\t%s", v ? v : "");
+        }
+        for (size_t a = 0; a < d->n_attrs; a++) {
+            if (!is_extra_attr(d, a)) continue;
+            size_t n;
+            const uint32_t *ids = lr_data_item_attr(d, i, a, &n);
+            fputc('\t', f);
+            for (size_t j = 0; j < n; j++)
+                fprintf(f, "%s%s", j ? " " : "", lr_data_attr_value(d, a, ids[j]));
         }
         fputc('\n', f);
     }

@@ -10,6 +10,7 @@
 
 #include "lr_data.h"
 #include "lr_test.h"
+#include "attr_compare.h"
 
 /* The header of a sequence split's .inter files. */
 static const char lr_test_seq_header[] = "user_id:token\titem_id_list:token_seq\titem_id:token\n";
@@ -39,7 +40,7 @@ static inline int lr_test_write_gz(const char *dir, const char *name, const char
     return (gzclose(f) == Z_OK && ok) ? 0 : -1;
 }
 
-/* Checks that b holds what a holds: every item's token, text and fields, every user's token
+/* Checks that b holds what a holds: every item's token, text, fields and attributes, every user's token
  * and sequence. */
 static inline void lr_test_check_equal_data(lr_test_ctx *lr_t_, const lr_data *a, const lr_data *b) {
     CHECK_EQ(lr_data_num_items(b), lr_data_num_items(a));
@@ -59,6 +60,8 @@ static inline void lr_test_check_equal_data(lr_test_ctx *lr_t_, const lr_data *a
             if (fa) CHECK_STR_EQ(fb, fa);
         }
     }
+    char why[256];
+    if (lr_test_attrs_differ(a, b, why, sizeof why)) LR_FAIL_("%s", why);
     for (size_t u = 0; u < lr_data_num_users(a); u++) {
         size_t na, nb;
         const int32_t *sa = lr_data_user_sequence(a, u, &na), *sb = lr_data_user_sequence(b, u, &nb);

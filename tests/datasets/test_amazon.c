@@ -155,6 +155,16 @@ LR_TEST(item_text_joins_title_brand_category) {
     CHECK_STR_EQ(lr_data_item_field(d, 0, LR_FIELD_TITLE), "Drill <b>X</b>");
     CHECK_STR_EQ(lr_data_item_field(d, 0, LR_FIELD_BRAND), "Acme");
     CHECK_STR_EQ(lr_data_item_field(d, 0, LR_FIELD_CATEGORY), "Tools & Home > Power Tools");
+    /* attributes: the brand, and each level of the category list that is not empty */
+    int brand = lr_data_find_attr(d, "brand"), cat = lr_data_find_attr(d, "category");
+    CHECK(brand >= 0 && cat >= 0);
+    size_t n;
+    const uint32_t *v = lr_data_item_attr(d, 0, (size_t)brand, &n);
+    CHECK(n == 1 && strcmp(lr_data_attr_value(d, (size_t)brand, v[0]), "Acme") == 0);
+    v = lr_data_item_attr(d, 0, (size_t)cat, &n);
+    CHECK_EQ(n, 2);
+    CHECK_STR_EQ(lr_data_attr_value(d, (size_t)cat, v[0]), "Tools & Home");
+    CHECK_STR_EQ(lr_data_attr_value(d, (size_t)cat, v[1]), "Power Tools");
     lr_data_free(d);
     lr_test_rmdir(dir);
 }

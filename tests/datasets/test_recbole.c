@@ -171,6 +171,22 @@ LR_TEST(small_ratings_with_item_and_user_files) {
     CHECK_STR_EQ(lr_data_item_field(d, toy, LR_FIELD_TITLE), "Toy Story");
     CHECK(lr_data_item_field(d, toy, LR_FIELD_BRAND) == NULL);
     CHECK_STR_EQ(lr_data_item_field(d, toy, LR_FIELD_CATEGORY), "Animation Children's Comedy");
+    /* attributes: class's genres one by one, release_year under its own name, no brand */
+    int cat = lr_data_find_attr(d, "category"), year = lr_data_find_attr(d, "release_year");
+    CHECK(cat >= 0 && year >= 0);
+    CHECK_EQ(lr_data_find_attr(d, "brand"), -1);
+    CHECK_EQ(lr_data_num_attrs(d), 2);
+    size_t nv;
+    const uint32_t *v = lr_data_item_attr(d, toy, (size_t)cat, &nv);
+    CHECK_EQ(nv, 3);
+    CHECK_STR_EQ(lr_data_attr_value(d, (size_t)cat, v[0]), "Animation");
+    CHECK_STR_EQ(lr_data_attr_value(d, (size_t)cat, v[2]), "Comedy");
+    v = lr_data_item_attr(d, toy, (size_t)year, &nv);
+    CHECK_EQ(nv, 1);
+    CHECK_STR_EQ(lr_data_attr_value(d, (size_t)year, v[0]), "1995");
+    CHECK(lr_data_item_attr(d, (size_t)lr_data_find_item(d, "12"), (size_t)year, &nv) == NULL && nv == 0);
+    CHECK_EQ(lr_data_attr_num_values(d, (size_t)year), 2); /* 1995, 1996 */
+    lr_test_check_round_trip(lr_t_, d); /* genres stay tokens, the year its own column */
     CHECK_STR_EQ(lr_data_user_token(d, 0), "1");
     size_t n;
     const int32_t *s = lr_data_user_sequence(d, 0, &n);
@@ -740,19 +756,20 @@ LR_TEST(dataset_without_fields_writes_only_a_text_column) {
     CHECK(same);
 }
 
-/* Scripts read the text as the second column: it stays there, the fields follow it. */
+/* Scripts read the text as the second column: it stays there, the fields follow it, then the
+ * extra attributes (sales_type). */
 LR_TEST(written_item_file_keeps_text_second_and_fields_after) {
     lr_err err = {0};
     int rc;
     char *got = written_item_file(1, &rc, &err);
     CHECK_OK(rc, err);
     const char *want =
-        "item_id:token\ttext:token_seq\ttitle:token_seq\tbrand:token\tcategories:token_seq\n"
+        "item_id:token\ttext:token_seq\ttitle:token_seq\tbrand:token\tcategories:token_seq\tsales_type:token\n"
         "B00X\tTitle: Beaker Set. Brand: Pyrex. Category: Lab Glass. sales_type: Industrial."
-        "\tBeaker Set\tPyrex\tLab Glass\n"
-        "A01Y\tTitle: Pipette. Brand: Eppendorf. Category: Lab Tools\tPipette\tEppendorf\tLab Tools\n"
-        "C02Z\tTitle: Nitrile Gloves. Category: Safety\tNitrile Gloves\t\tSafety\n"
-        "D03W\t\t\t\t\n";
+        "\tBeaker Set\tPyrex\tLab Glass\tIndustrial\n"
+        "A01Y\tTitle: Pipette. Brand: Eppendorf. Category: Lab Tools\tPipette\tEppendorf\tLab Tools\t\n"
+        "C02Z\tTitle: Nitrile Gloves. Category: Safety\tNitrile Gloves\t\tSafety\t\n"
+        "D03W\t\t\t\t\t\n";
     int same = strcmp(got, want) == 0;
     if (!same) fprintf(stderr, "copy.item:\n%s", got);
     free(got);

@@ -177,6 +177,41 @@ LR_TEST(synth_fields_are_what_the_text_was_built_from) {
     CHECK_EQ(first_bad, SIZE_MAX); /* else: the first item whose text is not its fields' prompt */
 }
 
+/* The brand is one attribute value, the category path's three levels are three: top, sub and
+ * leaf (two items of a leaf share all three). */
+LR_TEST(synth_attributes_are_the_brand_and_the_category_levels) {
+    lr_synth_config c = small_config();
+    lr_data *d = NULL;
+    lr_err err = {0, ""};
+    CHECK_OK(lr_data_synth(&c, &d, &err), err);
+    int brand = lr_data_find_attr(d, "brand"), cat = lr_data_find_attr(d, "category");
+    CHECK(brand >= 0 && cat >= 0 && lr_data_num_attrs(d) == 2);
+    size_t first_bad = SIZE_MAX;
+    for (size_t i = 0; i < c.items && first_bad == SIZE_MAX; i++) {
+        size_t nb, nc;
+        const uint32_t *b = lr_data_item_attr(d, i, (size_t)brand, &nb), *k = lr_data_item_attr(d, i, (size_t)cat, &nc);
+        char path[512];
+        if (nc == 3)
+            snprintf(path, sizeof path, "%s > %s > %s", lr_data_attr_value(d, (size_t)cat, k[0]),
+                     lr_data_attr_value(d, (size_t)cat, k[1]), lr_data_attr_value(d, (size_t)cat, k[2]));
+        if (nb != 1 || strcmp(lr_data_attr_value(d, (size_t)brand, b[0]), lr_data_item_field(d, i, LR_FIELD_BRAND)) ||
+            nc != 3 || strcmp(path, lr_data_item_field(d, i, LR_FIELD_CATEGORY)))
+            first_bad = i;
+    }
+    size_t tops = 0, n;
+    for (size_t v = 0; v < lr_data_attr_num_values(d, (size_t)cat); v++)
+        for (size_t i = 0; i < c.items; i++) {
+            const uint32_t *k = lr_data_item_attr(d, i, (size_t)cat, &n);
+            if (n && k[0] == v) {
+                tops++;
+                break;
+            }
+        }
+    lr_data_free(d);
+    CHECK_EQ(first_bad, SIZE_MAX); /* else: the first item whose attributes are not its fields */
+    CHECK(tops >= 2 && tops <= 20);
+}
+
 typedef struct {
     const char *field;
     size_t items, users, min, mean, max;
@@ -346,7 +381,7 @@ LR_TEST(synth_scales_to_large_catalogue) {
     CHECK(ok);
 }
 
-LR_TEST_MAIN(LR_CASE(synth_default_config_matches_header), LR_CASE(synth_counts_match_config),
+LR_TEST_MAIN(LR_CASE(synth_default_config_matches_header), LR_CASE(synth_attributes_are_the_brand_and_the_category_levels), LR_CASE(synth_counts_match_config),
              LR_CASE(synth_sequence_lengths_average_the_configured_mean),
              LR_CASE(synth_never_repeats_the_previous_item),
              LR_CASE(synth_is_deterministic_by_seed), LR_CASE(synth_output_is_pinned_for_a_seed),

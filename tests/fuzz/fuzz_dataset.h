@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "fuzz_file.h"
+#include "../datasets/attr_compare.h"
 #include "lr_data.h"
 
 #define LR_FUZZ_REQUIRE(cond, ...)                                                             \
@@ -35,6 +36,32 @@ static inline void lr_fuzz_check_opt_string(const char *s, const char *what, siz
     LR_FUZZ_REQUIRE(!s || s[0], "%s of %zu is \"\" instead of NULL", what, i);
 }
 
+/* Attributes: distinct names found again, values non-empty and distinct, every item's value
+ * ids in range and distinct. */
+static inline void lr_fuzz_check_attrs(const lr_data *d) {
+    size_t na = lr_data_num_attrs(d);
+    LR_FUZZ_REQUIRE(na <= LR_DATA_MAX_ATTRS && lr_data_attr_name(d, na) == NULL, "%zu attributes", na);
+    for (size_t k = 0; k < na; k++) {
+        const char *name = lr_data_attr_name(d, k);
+        LR_FUZZ_REQUIRE(name && name[0] && lr_data_find_attr(d, name) == (int)k, "attribute %zu's name", k);
+        size_t nv = lr_data_attr_num_values(d, k);
+        LR_FUZZ_REQUIRE(nv > 0 && lr_data_attr_value(d, k, nv) == NULL, "attribute '%s': %zu values", name, nv);
+        for (size_t v = 0; v < nv; v++) {
+            const char *s = lr_data_attr_value(d, k, v);
+            LR_FUZZ_REQUIRE(s && s[0], "attribute '%s': value %zu is empty", name, v);
+        }
+        for (size_t i = 0; i < lr_data_num_items(d); i++) {
+            size_t n;
+            const uint32_t *ids = lr_data_item_attr(d, i, k, &n);
+            LR_FUZZ_REQUIRE(!n == !ids, "item %zu: attribute '%s' has %zu values at %p", i, name, n, (const void *)ids);
+            for (size_t j = 0; j < n; j++) {
+                LR_FUZZ_REQUIRE(ids[j] < nv, "item %zu: attribute '%s' value id %u of %zu", i, name, ids[j], nv);
+                for (size_t m = 0; m < j; m++) LR_FUZZ_REQUIRE(ids[m] != ids[j], "item %zu: '%s' repeats a value", i, name);
+            }
+        }
+    }
+}
+
 /* Every getter of d agrees with every other: ids within counts, each token found again under its
  * index, sequences and splits inside the sequence pool, statistics that add up. */
 static inline void lr_fuzz_check_dataset(const lr_data *d) {
@@ -49,6 +76,7 @@ static inline void lr_fuzz_check_dataset(const lr_data *d) {
             lr_fuzz_check_opt_string(lr_data_item_field(d, i, (lr_data_field)f), "a field", i);
     }
     LR_FUZZ_REQUIRE(lr_data_item_field(d, 0, (lr_data_field)LR_DATA_NUM_FIELDS) == NULL, "field out of range");
+    lr_fuzz_check_attrs(d);
     LR_FUZZ_REQUIRE(lr_data_item_token(d, n_items) == NULL, "item past the end");
     size_t with_targets = 0, longest = 0, without_text = 0;
     for (size_t u = 0; u < n_users; u++) {
@@ -93,7 +121,7 @@ static inline int lr_fuzz_same(const char *a, const char *b) {
 }
 
 /* lr_data_write_recbole's promise: what it writes loads back into an equal dataset (items,
- * texts, fields, users, sequences). Or it refuses with a message (a tab or newline in an id or a
+ * texts, fields, attributes, users, sequences). Or it refuses with a message (a tab or newline in an id or a
  * text, which the atomic format cannot store). */
 static inline void lr_fuzz_check_round_trip(const lr_data *a) {
     char dir[256];
@@ -124,6 +152,8 @@ static inline void lr_fuzz_check_round_trip(const lr_data *a) {
                                          lr_data_item_field(b, i, (lr_data_field)f)),
                             "item %zu: field %d differs in the copy", i, f);
     }
+    char why[512];
+    LR_FUZZ_REQUIRE(!lr_test_attrs_differ(a, b, why, sizeof why), "the copy's attributes: %s", why);
     for (size_t u = 0; u < lr_data_num_users(a); u++) {
         size_t na, nb;
         const int32_t *sa = lr_data_user_sequence(a, u, &na), *sb = lr_data_user_sequence(b, u, &nb);
