@@ -257,6 +257,22 @@ int lr_data_st_write_as(const char *path, const lr_data_st_tensor *tensors,
                         const lr_data_st_dtype *dtypes, size_t n, const char *const *meta_keys,
                         const char *const *meta_values, size_t n_meta, lr_err *err);
 
+/* One tensor of raw little-endian elements, stored as they are: dtype is one of the format's
+ * names ("U8", "U32", "I64", ..., "F32"); data holds shape[0]*...*shape[ndim-1] elements of it. */
+typedef struct {
+    const char *name;
+    const char *dtype;
+    const void *data;
+    size_t ndim; /* 0 .. 4 */
+    size_t shape[4];
+} lr_data_st_raw;
+
+/* As lr_data_st_write, for raw tensors (an unknown dtype is LR_EINVAL): how integer tables
+ * (item attributes' ids and offsets, strings as U8) are stored. */
+int lr_data_st_write_raw(const char *path, const lr_data_st_raw *tensors, size_t n,
+                         const char *const *meta_keys, const char *const *meta_values, size_t n_meta,
+                         lr_err *err);
+
 typedef struct lr_data_st_file lr_data_st_file;
 
 /* Maps the file at path read-only and validates it: header length, JSON, every tensor entry

@@ -1,4 +1,5 @@
-/* Safetensors files: a float writer (F32, F16, BF16) and a validating reader that widens those
+/* Safetensors files: a float writer (F32, F16, BF16), a raw writer (any dtype of the format,
+ * elements as given) and a validating reader that widens those
  * dtypes to float32 (header JSON parsed by jansson). */
 #include <errno.h>
 #include <math.h>
@@ -52,6 +53,8 @@ struct lr_data_st_file {
     entry *e;                  /* n entries in header order */
     size_t n;
 };
+
+static size_t dtype_size(const char *name);
 
 /* ---- shared helpers ------------------------------------------------------------------------ */
 
@@ -138,26 +141,36 @@ static uint16_t narrow(lr_data_st_dtype dt, float x) {
     return dt == LR_DATA_ST_F16 ? lr_data_float_to_half(x) : lr_data_float_to_bf16(x);
 }
 
+/* A tensor on its way into a file, from floats (narrowed to dt) or from raw elements. */
+typedef struct {
+    const char *name;
+    const char *dtype;    /* as the file names it */
+    size_t esize;         /* bytes per element in the file */
+    lr_data_st_dtype dt;  /* F32, F16, BF16 for float sources; OTHER for raw ones */
+    const float *f;       /* float source */
+    const void *raw;      /* raw source: elements as stored */
+    size_t ndim;
+    const size_t *shape;
+} st_src;
+
 /* A finite value that the narrower dtype would store as infinity: refused rather than written. */
-static int check_range(const char *path, const lr_data_st_tensor *t, lr_data_st_dtype dt,
-                       size_t numel, lr_err *err) {
-    if (dt == LR_DATA_ST_F32) return LR_OK;
+static int check_range(const char *path, const st_src *t, size_t numel, lr_err *err) {
+    if (t->dt == LR_DATA_ST_F32 || t->dt == LR_DATA_ST_OTHER) return LR_OK;
     for (size_t k = 0; k < numel; k++) {
-        uint16_t h = narrow(dt, t->data[k]);
-        float back = dt == LR_DATA_ST_F16 ? lr_data_half_to_float(h) : lr_data_bf16_to_float(h);
-        if (isinf(back) && !isinf(t->data[k]))
+        uint16_t h = narrow(t->dt, t->f[k]);
+        float back = t->dt == LR_DATA_ST_F16 ? lr_data_half_to_float(h) : lr_data_bf16_to_float(h);
+        if (isinf(back) && !isinf(t->f[k]))
             return lr_err_set(err, LR_ERANGE, "%s: tensor '%s': value %g at element %zu is beyond "
-                              "the range of %s", path, t->name, (double)t->data[k], k,
-                              dt == LR_DATA_ST_F16 ? "F16" : "BF16");
+                              "the range of %s", path, t->name, (double)t->f[k], k, t->dtype);
     }
     return LR_OK;
 }
 
-/* Tensor t, the i-th, stored as dt, before it goes in: a valid name not yet in root, at most 4
- * dimensions, data when it has any, values within dt's range, and an end (off + its size) that
- * fits the header's integers. *bytes gets its size. */
-static int check_tensor(const json_t *root, const char *path, const lr_data_st_tensor *t,
-                        lr_data_st_dtype dt, size_t i, size_t off, size_t *bytes, lr_err *err) {
+/* Tensor t, the i-th, before it goes in: a valid name not yet in root, at most 4 dimensions,
+ * data when it has any, values within its dtype's range, and an end (off + its size) that fits
+ * the header's integers. *bytes gets its size. */
+static int check_tensor(const json_t *root, const char *path, const st_src *t, size_t i, size_t off,
+                        size_t *bytes, lr_err *err) {
     const char *name = t->name;
     if (!name || !valid_utf8(name) || strcmp(name, META_KEY) == 0)
         return lr_err_set(err, LR_EINVAL, "%s: tensor %zu has %s", path, i,
@@ -169,33 +182,33 @@ static int check_tensor(const json_t *root, const char *path, const lr_data_st_t
     if (t->ndim > 4)
         return lr_err_set(err, LR_EINVAL, "%s: tensor '%s' has %zu dimensions, at most 4", path,
                           name, t->ndim);
-    if ((unsigned)dt >= LR_DATA_ST_OTHER)
-        return lr_err_set(err, LR_EINVAL, "%s: tensor '%s': dtype %d is not F32, F16 or BF16",
-                          path, name, (int)dt);
+    if (!t->dtype || !t->esize)
+        return lr_err_set(err, LR_EINVAL, "%s: tensor '%s': dtype %s is not one of the format's",
+                          path, name, t->dtype ? t->dtype : "(none)");
     size_t numel = 1, b;
     for (size_t d = 0; d < t->ndim; d++)
         if (!mul_ok(numel, t->shape[d], &numel)) numel = SIZE_MAX;
-    if (!mul_ok(numel, dt == LR_DATA_ST_F32 ? 4 : 2, &b)) b = SIZE_MAX;
+    if (!mul_ok(numel, t->esize, &b)) b = SIZE_MAX;
     /* json_int_t is signed 64-bit: offsets beyond it cannot be written (nor exist). */
     if (b > (size_t)INT64_MAX || off > (size_t)INT64_MAX - b)
         return lr_err_set(err, LR_EINVAL, "%s: tensor '%s' is too large", path, name);
-    if (b && !t->data) return lr_err_set(err, LR_EINVAL, "%s: tensor '%s' has no data", path, name);
+    if (b && !(t->dt == LR_DATA_ST_OTHER ? t->raw : (const void *)t->f))
+        return lr_err_set(err, LR_EINVAL, "%s: tensor '%s' has no data", path, name);
     *bytes = b;
-    return check_range(path, t, dt, b ? numel : 0, err);
+    return check_range(path, t, b ? numel : 0, err);
 }
 
 /* Tensor t's entry, {"dtype", "shape", "data_offsets"} as the reference writer orders them, its
  * data at [off, off + bytes) of the data section. */
-static int add_tensor(json_t *root, const char *path, const lr_data_st_tensor *t,
-                      lr_data_st_dtype dt, size_t off, size_t bytes, lr_err *err) {
-    static const char *const names[] = {"F32", "F16", "BF16"};
+static int add_tensor(json_t *root, const char *path, const st_src *t, size_t off, size_t bytes,
+                      lr_err *err) {
     json_t *ent = json_object(), *shape = json_array(), *offs = json_array();
     if (!set(root, t->name, ent)) {
         json_decref(shape);
         json_decref(offs);
         return header_oom(path, err);
     }
-    if (!set(ent, "dtype", json_string(names[dt])) || !set(ent, "shape", shape)) {
+    if (!set(ent, "dtype", json_string(t->dtype)) || !set(ent, "shape", shape)) {
         json_decref(offs);
         return header_oom(path, err);
     }
@@ -211,18 +224,17 @@ static int add_tensor(json_t *root, const char *path, const lr_data_st_tensor *t
 /* Builds the header object: "__metadata__" first (when there is any), then the tensors in the
  * given order, each {"dtype", "shape", "data_offsets"} as the reference writer orders them.
  * Sets *data_len to the total size of the tensors' data. */
-static int build_header(const char *path, const lr_data_st_tensor *t, const lr_data_st_dtype *dts,
-                        size_t n, const char *const *keys, const char *const *values,
-                        size_t n_meta, json_t **out, size_t *data_len, lr_err *err) {
+static int build_header(const char *path, const st_src *t, size_t n, const char *const *keys,
+                        const char *const *values, size_t n_meta, json_t **out, size_t *data_len,
+                        lr_err *err) {
     json_t *root = json_object();
     int rc = !root ? header_oom(path, err) : n_meta ? add_metadata(root, path, keys, values, n_meta, err)
                                                      : LR_OK;
     size_t off = 0;
     for (size_t i = 0; !rc && i < n; i++) {
         size_t bytes = 0;
-        lr_data_st_dtype dt = dts ? dts[i] : LR_DATA_ST_F32;
-        if ((rc = check_tensor(root, path, &t[i], dt, i, off, &bytes, err)) ||
-            (rc = add_tensor(root, path, &t[i], dt, off, bytes, err)))
+        if ((rc = check_tensor(root, path, &t[i], i, off, &bytes, err)) ||
+            (rc = add_tensor(root, path, &t[i], off, bytes, err)))
             break;
         off += bytes;
     }
@@ -235,13 +247,12 @@ static int build_header(const char *path, const lr_data_st_tensor *t, const lr_d
     return LR_OK;
 }
 
-/* What lr_data_st_write puts in the file: the header length, the JSON padded with spaces, then
- * every tensor's values in order. */
+/* What a writer puts in the file: the header length, the JSON padded with spaces, then every
+ * tensor's values in order. */
 typedef struct {
     const char *json;
     size_t jlen, hlen;
-    const lr_data_st_tensor *tensors;
-    const lr_data_st_dtype *dtypes; /* NULL: all F32 */
+    const st_src *tensors;
     size_t n;
 } st_body;
 
@@ -266,11 +277,13 @@ static int write_body(const char *tmp, void *ctx, lr_err *err) {
     int ok = fwrite(&len64, sizeof len64, 1, fp) == 1 && fwrite(b->json, 1, b->jlen, fp) == b->jlen &&
              fwrite(spaces, 1, b->hlen - b->jlen, fp) == b->hlen - b->jlen;
     for (size_t i = 0; ok && i < b->n; i++) {
+        const st_src *t = &b->tensors[i];
         size_t numel = 1;
-        for (size_t d = 0; d < b->tensors[i].ndim; d++) numel *= b->tensors[i].shape[d];
-        lr_data_st_dtype dt = b->dtypes ? b->dtypes[i] : LR_DATA_ST_F32;
-        if (dt != LR_DATA_ST_F32) ok = !numel || write_narrow(fp, b->tensors[i].data, numel, dt);
-        else ok = !numel || fwrite(b->tensors[i].data, sizeof(float), numel, fp) == numel;
+        for (size_t d = 0; d < t->ndim; d++) numel *= t->shape[d];
+        if (!numel) continue;
+        if (t->dt == LR_DATA_ST_OTHER) ok = fwrite(t->raw, t->esize, numel, fp) == numel;
+        else if (t->dt != LR_DATA_ST_F32) ok = write_narrow(fp, t->f, numel, t->dt);
+        else ok = fwrite(t->f, sizeof(float), numel, fp) == numel;
     }
     int saved_errno = errno;
     if (fclose(fp) != 0 && ok) {
@@ -280,23 +293,13 @@ static int write_body(const char *tmp, void *ctx, lr_err *err) {
     return ok ? LR_OK : lr_err_set(err, LR_EIO, "%s: write failed: %s", tmp, strerror(saved_errno));
 }
 
-int lr_data_st_write(const char *path, const lr_data_st_tensor *tensors, size_t n,
-                const char *const *meta_keys, const char *const *meta_values, size_t n_meta,
-                lr_err *err) {
-    return lr_data_st_write_as(path, tensors, NULL, n, meta_keys, meta_values, n_meta, err);
-}
-
-int lr_data_st_write_as(const char *path, const lr_data_st_tensor *tensors,
-                        const lr_data_st_dtype *dtypes, size_t n, const char *const *meta_keys,
-                        const char *const *meta_values, size_t n_meta, lr_err *err) {
-    if (!path || (n && !tensors) || (n_meta && (!meta_keys || !meta_values)))
-        return lr_err_set(err, LR_EINVAL, "lr_data_st_write: NULL %s",
-                          !path ? "path" : (n && !tensors) ? "tensors" : "metadata arrays");
+/* Header, then the file through lr_data_write_aside. */
+static int write_file(const char *path, const st_src *t, size_t n, const char *const *meta_keys,
+                      const char *const *meta_values, size_t n_meta, lr_err *err) {
     json_t *root = NULL;
     char *json = NULL;
     size_t data_len = 0;
-    int rc = build_header(path, tensors, dtypes, n, meta_keys, meta_values, n_meta, &root,
-                          &data_len, err);
+    int rc = build_header(path, t, n, meta_keys, meta_values, n_meta, &root, &data_len, err);
     if (rc) goto done;
     /* Compact, in insertion order: the same bytes the reference writer produces. */
     json = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -312,11 +315,64 @@ int lr_data_st_write_as(const char *path, const lr_data_st_tensor *tensors,
                         hlen, LR_DATA_ST_MAX_HEADER);
         goto done;
     }
-    st_body body = {json, jlen, hlen, tensors, dtypes, n};
+    st_body body = {json, jlen, hlen, t, n};
     rc = lr_data_write_aside(path, write_body, &body, err);
 done:
     free(json);
     json_decref(root);
+    return rc;
+}
+
+static int bad_args(const char *path, size_t n, const void *tensors, size_t n_meta, const void *keys,
+                    const void *values, lr_err *err) {
+    if (!path || (n && !tensors) || (n_meta && (!keys || !values)))
+        return lr_err_set(err, LR_EINVAL, "lr_data_st_write: NULL %s",
+                          !path ? "path" : (n && !tensors) ? "tensors" : "metadata arrays");
+    return LR_OK;
+}
+
+int lr_data_st_write(const char *path, const lr_data_st_tensor *tensors, size_t n,
+                const char *const *meta_keys, const char *const *meta_values, size_t n_meta,
+                lr_err *err) {
+    return lr_data_st_write_as(path, tensors, NULL, n, meta_keys, meta_values, n_meta, err);
+}
+
+int lr_data_st_write_as(const char *path, const lr_data_st_tensor *tensors,
+                        const lr_data_st_dtype *dtypes, size_t n, const char *const *meta_keys,
+                        const char *const *meta_values, size_t n_meta, lr_err *err) {
+    static const char *const names[] = {"F32", "F16", "BF16"};
+    int rc = bad_args(path, n, tensors, n_meta, meta_keys, meta_values, err);
+    if (rc) return rc;
+    st_src *t = calloc(n ? n : 1, sizeof *t);
+    if (!t) return lr_err_set(err, LR_ENOMEM, "%s: out of memory", path);
+    for (size_t i = 0; i < n; i++) {
+        lr_data_st_dtype dt = dtypes ? dtypes[i] : LR_DATA_ST_F32;
+        int known = (unsigned)dt < LR_DATA_ST_OTHER;
+        t[i] = (st_src){tensors[i].name, known ? names[dt] : NULL, !known ? 0 : dt == LR_DATA_ST_F32 ? 4 : 2,
+                        known ? dt : LR_DATA_ST_F32, tensors[i].data, NULL, tensors[i].ndim, tensors[i].shape};
+        if (!known) {
+            free(t);
+            return lr_err_set(err, LR_EINVAL, "%s: tensor '%s': dtype %d is not F32, F16 or BF16", path,
+                              tensors[i].name ? tensors[i].name : "(no name)", (int)dt);
+        }
+    }
+    rc = write_file(path, t, n, meta_keys, meta_values, n_meta, err);
+    free(t);
+    return rc;
+}
+
+int lr_data_st_write_raw(const char *path, const lr_data_st_raw *tensors, size_t n,
+                         const char *const *meta_keys, const char *const *meta_values, size_t n_meta,
+                         lr_err *err) {
+    int rc = bad_args(path, n, tensors, n_meta, meta_keys, meta_values, err);
+    if (rc) return rc;
+    st_src *t = calloc(n ? n : 1, sizeof *t);
+    if (!t) return lr_err_set(err, LR_ENOMEM, "%s: out of memory", path);
+    for (size_t i = 0; i < n; i++)
+        t[i] = (st_src){tensors[i].name, tensors[i].dtype, tensors[i].dtype ? dtype_size(tensors[i].dtype) : 0,
+                        LR_DATA_ST_OTHER, NULL, tensors[i].data, tensors[i].ndim, tensors[i].shape};
+    rc = write_file(path, t, n, meta_keys, meta_values, n_meta, err);
+    free(t);
     return rc;
 }
 

@@ -93,6 +93,38 @@ LR_TEST(round_trip_keeps_tensors_names_and_metadata) {
     CHECK(memcmp(got24, c24, sizeof c24) == 0);
 }
 
+/* Integer tables and strings go in as raw elements and come back byte for byte, with the
+ * dtype the file names; an unknown dtype is refused before any file exists. */
+LR_TEST(raw_tensors_round_trip_with_their_dtypes) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    char path[4200];
+    lr_test_path(path, sizeof path, dir, "attrs.safetensors");
+    const uint8_t bytes[5] = {'a', 'b', 'c', 'd', 'e'};
+    const uint32_t ids[3] = {7, 0, 4000000000u};
+    const int64_t offs[2] = {-1, 1LL << 40};
+    lr_data_st_raw t[3] = {{"s", "U8", bytes, 1, {5}}, {"ids", "U32", ids, 2, {3, 1}}, {"offs", "I64", offs, 1, {2}}};
+    lr_err err = {0, ""};
+    CHECK_OK(lr_data_st_write_raw(path, t, 3, NULL, NULL, 0, &err), err);
+    lr_data_st_file *f = NULL;
+    CHECK_OK(lr_data_st_open(path, &f, &err), err);
+    lr_data_st_view v[3];
+    int rc = LR_OK;
+    for (int i = 0; i < 3 && !rc; i++) rc = lr_data_st_get(f, t[i].name, &v[i], &err);
+    CHECK_OK(rc, err);
+    CHECK(strcmp(v[0].dtype, "U8") == 0 && v[0].bytes == 5 && memcmp(v[0].data, bytes, 5) == 0);
+    CHECK(strcmp(v[1].dtype, "U32") == 0 && v[1].ndim == 2 && v[1].shape[0] == 3 && memcmp(v[1].data, ids, 12) == 0);
+    CHECK(strcmp(v[2].dtype, "I64") == 0 && v[2].type == LR_DATA_ST_OTHER && memcmp(v[2].data, offs, 16) == 0);
+    lr_data_st_free(f);
+    lr_data_st_raw bad = {"x", "U24", bytes, 1, {1}};
+    char path2[4200];
+    lr_test_path(path2, sizeof path2, dir, "bad.safetensors");
+    CHECK_ERR(lr_data_st_write_raw(path2, &bad, 1, NULL, NULL, 0, &err), err, LR_EINVAL,
+              "tensor 'x': dtype U24 is not one of the format's");
+    CHECK(access(path2, F_OK) != 0);
+    lr_test_rmdir(dir);
+}
+
 LR_TEST(round_trip_handles_scalar_and_empty_tensors) {
     char *dir = lr_test_tmpdir();
     CHECK(dir);
@@ -786,7 +818,7 @@ LR_TEST(getters_return_null_out_of_range_and_close_accepts_null) {
     CHECK(meta == NULL);
 }
 
-LR_TEST_MAIN(LR_CASE(round_trip_keeps_tensors_names_and_metadata),
+LR_TEST_MAIN(LR_CASE(round_trip_keeps_tensors_names_and_metadata), LR_CASE(raw_tensors_round_trip_with_their_dtypes),
              LR_CASE(round_trip_handles_scalar_and_empty_tensors),
              LR_CASE(data_starts_at_8_byte_aligned_offset),
              LR_CASE(header_passes_a_json_and_struct_check_in_python),
