@@ -317,9 +317,17 @@ void lr_index_free(lr_index *ix) {
     if (!ix) return;
     lr_data_matrix_free(ix->rs);
     free(ix->tomb);
+    lr_index_attrs_free(ix->attrs);
     faiss_Index_free(ix->ix);
     free(ix);
 }
+
+void lr_index_set_attrs(lr_index *ix, lr_index_attrs *attrs) {
+    lr_index_attrs_free(ix->attrs);
+    ix->attrs = attrs;
+}
+
+const lr_index_attrs *lr_index_get_attrs(const lr_index *ix) { return ix->attrs; }
 
 int lr_index_exact_search(const float *x, size_t n, size_t dim, const float *q, size_t nq,
                           size_t k, int64_t *ids, float *scores, lr_err *err) {

@@ -21,6 +21,7 @@ struct lr_index {
     /* operating points by k, ascending (none: every k uses nprobe and rs_depth) */
     lr_index_tune points[LR_INDEX_MAX_POINTS];
     size_t n_points;
+    lr_index_attrs *attrs; /* item attributes published with the version (NULL: none) */
 };
 
 /* Marks ids as removed; *added (may be NULL) gets how many were not marked before. */
@@ -87,5 +88,22 @@ int lr_index_version_name_ok(const char *name);
 int lr_index_publish_lock(const char *dir, int *fd, lr_err *err);
 void lr_index_publish_unlock(int fd);
 int lr_index_swap_current(const char *dir, const char *version, int stop_before_rename, lr_err *err);
+
+/* attrs.c / attrs_io.c: one attribute of an lr_index_attrs (see attrs.c for the layout). */
+typedef struct {
+    char name[LR_INDEX_ATTR_NAME_MAX + 1];
+    size_t n_values;
+    char *bytes;      /* the values, each NUL-terminated, ascending */
+    uint32_t *voff;   /* n_values + 1 */
+    uint32_t *ioff;   /* n_items + 1 */
+    uint32_t *ids;    /* ioff[n_items] */
+} lr_index_attr;
+
+struct lr_index_attrs {
+    size_t n_items, n;
+    lr_index_attr a[LR_INDEX_MAX_ATTRS];
+};
+
+void lr_index_attr_free(lr_index_attr *x);
 
 #endif /* LR_INDEX_INTERNAL_H */

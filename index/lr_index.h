@@ -128,9 +128,47 @@ int lr_index_set_points(lr_index *ix, const lr_index_tune *points, size_t n, lr_
 /* The points set (valid until the next set or free); *n gets their count (0: none). */
 const lr_index_tune *lr_index_points(const lr_index *ix, size_t *n);
 
+/* ---- item attributes: published with a version, what filters and diversity caps work on ---- */
+
+/* Named attributes over the items 0 .. items-1 (an item's id is its row), each item holding zero
+ * or more of an attribute's values. Values are kept sorted bytewise: value ids are ranks. Read-
+ * only once built or loaded: safe from many threads. */
+typedef struct lr_index_attrs lr_index_attrs;
+
+#define LR_INDEX_MAX_ATTRS 16
+#define LR_INDEX_ATTR_NAME_MAX 63
+
+int lr_index_attrs_new(size_t items, lr_index_attrs **out, lr_err *err);
+/* Adds attribute `name` (1 to LR_INDEX_ATTR_NAME_MAX bytes, new): n_values distinct non-empty
+ * strings; item i has the values ids[off[i] .. off[i+1]) (off: items + 1 entries from 0). Ids
+ * are renumbered to the sorted order. LR_EINVAL names what is wrong. */
+int lr_index_attrs_add(lr_index_attrs *a, const char *name, const char *const *values, size_t n_values,
+                       const size_t *off, const uint32_t *ids, lr_err *err);
+size_t lr_index_attrs_items(const lr_index_attrs *a);
+size_t lr_index_attrs_count(const lr_index_attrs *a);
+const char *lr_index_attrs_name(const lr_index_attrs *a, size_t k); /* NULL past the end */
+int lr_index_attrs_find(const lr_index_attrs *a, const char *name); /* -1: none */
+size_t lr_index_attrs_num_values(const lr_index_attrs *a, size_t k);
+const char *lr_index_attrs_value(const lr_index_attrs *a, size_t k, size_t v); /* NULL past the end */
+/* The value id of the len bytes at s (no NUL needed), or -1. O(log values). */
+int64_t lr_index_attrs_find_value(const lr_index_attrs *a, size_t k, const char *s, size_t len);
+/* Item's value ids for attribute k (*n; NULL and 0 for none, for an item outside 0 .. items-1). */
+const uint32_t *lr_index_attrs_of(const lr_index_attrs *a, size_t k, int64_t item, size_t *n);
+/* attributes.safetensors (integer tensors and the values as bytes; written aside and synced). */
+int lr_index_attrs_save(const lr_index_attrs *a, const char *path, lr_err *err);
+/* Reads and checks every offset, id and value (LR_EFORMAT naming the file and the tensor). */
+int lr_index_attrs_load(const char *path, lr_index_attrs **out, lr_err *err);
+void lr_index_attrs_free(lr_index_attrs *a); /* NULL is a no-op */
+
+/* The attributes travel with the index: set them before lr_index_publish and they are published
+ * (and checksummed) with the version; lr_index_open loads them back. The index takes ownership
+ * (NULL clears); the previous ones are freed. */
+void lr_index_set_attrs(lr_index *ix, lr_index_attrs *attrs);
+const lr_index_attrs *lr_index_get_attrs(const lr_index *ix); /* NULL: none */
+
 /* ---- index directories: versions, manifests, atomic publishing ------------------------------ */
 
-/* DIR/versions/vNNNNNN/{index.faiss, manifest.json[, vectors.npy][, removed.txt]} and DIR/current, a symbolic link to the
+/* DIR/versions/vNNNNNN/{index.faiss, manifest.json[, vectors.npy][, removed.txt][, attributes.safetensors]} and DIR/current, a symbolic link to the
  * version being served. A new version is written to a temporary directory, synced, renamed into
  * versions/, and `current` is swapped with one rename: a crash at any moment leaves the previous
  * version loadable. */
@@ -162,6 +200,8 @@ typedef struct {
     lr_index_tune points[LR_INDEX_MAX_POINTS]; /* operating points by k (format 2; none before) */
     size_t n_points;
     char tuned_on[128];    /* what the points were measured on ("" if not said) */
+    size_t attrs_count;    /* item attributes in attributes.safetensors (0: no such file) */
+    uint32_t attrs_crc32;
 } lr_index_manifest;
 
 /* The value the manifest records for key, or NULL. */

@@ -90,7 +90,9 @@ static int write_manifest(const char *path, const lr_index_manifest *m, lr_err *
     }
     if (!o || !meta || !pts || json_object_size(meta) != m->n_meta || json_array_size(pts) != m->n_points ||
         json_object_set_new(o, "metadata", meta) || json_object_set_new(o, "operating_points", pts) ||
-        json_object_set_new(o, "tuned_on", json_string(m->tuned_on))) {
+        json_object_set_new(o, "tuned_on", json_string(m->tuned_on)) ||
+        (m->attrs_count && (json_object_set_new(o, "attributes", json_integer((json_int_t)m->attrs_count)) ||
+                            json_object_set_new(o, "attributes_crc32", json_integer((json_int_t)m->attrs_crc32))))) {
         json_decref(o);
         return lr_err_set(err, LR_ENOMEM, "manifest: out of memory");
     }
@@ -204,6 +206,12 @@ static int write_version_files(const lr_index *ix, const char *tmp, const lr_ind
         if (f && fclose(f) != 0 && !rc) rc = lr_err_set(err, LR_EIO, "%s: cannot write: %s", file, strerror(errno));
         if (!rc) rc = lr_data_sync_path(file, err);
         if (!rc) rc = file_crc32(file, &m->removed_crc32, err);
+    }
+    m->attrs_count = ix->attrs ? lr_index_attrs_count(ix->attrs) : 0;
+    if (!rc && m->attrs_count) { /* item attributes for filters, checked like the rest */
+        snprintf(file, sizeof file, "%s/attributes.safetensors", tmp);
+        rc = lr_index_attrs_save(ix->attrs, file, err);
+        if (!rc) rc = file_crc32(file, &m->attrs_crc32, err);
     }
     snprintf(file, sizeof file, "%s/manifest.json", tmp);
     if (!rc) rc = write_manifest(file, m, err);
@@ -323,6 +331,19 @@ static int read_points(json_t *o, const char *path, lr_index_manifest *m, lr_err
     return LR_OK;
 }
 
+/* "attributes" and "attributes_crc32", both or neither (versions before attributes). */
+static int read_attrs_entry(json_t *o, const char *path, lr_index_manifest *m, lr_err *err) {
+    const json_t *n = json_object_get(o, "attributes"), *c = json_object_get(o, "attributes_crc32");
+    if (!n && !c) return LR_OK;
+    if (!json_is_integer(n) || !json_is_integer(c) || json_integer_value(n) < 1 ||
+        json_integer_value(n) > LR_INDEX_MAX_ATTRS || json_integer_value(c) < 0 || json_integer_value(c) > 0xffffffffLL)
+        return lr_err_set(err, LR_EFORMAT, "%s: \"attributes\" must be 1 to %d with \"attributes_crc32\" a "
+                          "checksum", path, LR_INDEX_MAX_ATTRS);
+    m->attrs_count = (size_t)json_integer_value(n);
+    m->attrs_crc32 = (uint32_t)json_integer_value(c);
+    return LR_OK;
+}
+
 static int read_manifest(const char *path, lr_index_manifest *m, lr_err *err) {
     json_error_t je;
     char *text;
@@ -371,6 +392,7 @@ static int read_manifest(const char *path, lr_index_manifest *m, lr_err *err) {
         snprintf(m->created, sizeof m->created, "%s", created);
         rc = read_meta(o, path, m, err);
         if (!rc) rc = read_points(o, path, m, err);
+        if (!rc) rc = read_attrs_entry(o, path, m, err);
     }
     json_decref(o);
     return rc;
@@ -417,6 +439,25 @@ static void current_base(const char *dir, char *base, size_t cap) {
     for (ssize_t i = 10; ok && i < n; i++) ok = target[i] >= '0' && target[i] <= '9';
     if (ok) snprintf(base, cap, "%s/%.16s", dir, target);
     else snprintf(base, cap, "%s", link);
+}
+
+/* The version's attributes.safetensors, checked against the manifest, into ix. */
+static int open_attrs(lr_index *ix, const char *base, const lr_index_manifest *m, lr_err *err) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/attributes.safetensors", base);
+    uint32_t crc;
+    lr_index_attrs *a = NULL;
+    int rc = file_crc32(path, &crc, err);
+    if (!rc && crc != m->attrs_crc32)
+        rc = lr_err_set(err, LR_EFORMAT, "%s: checksum %08x, the manifest says %08x: the file is damaged", path,
+                        crc, m->attrs_crc32);
+    if (!rc) rc = lr_index_attrs_load(path, &a, err);
+    if (!rc && lr_index_attrs_count(a) != m->attrs_count)
+        rc = lr_err_set(err, LR_EFORMAT, "%s: %zu attributes, the manifest says %zu", path, lr_index_attrs_count(a),
+                        m->attrs_count);
+    if (rc) lr_index_attrs_free(a);
+    else lr_index_set_attrs(ix, a);
+    return rc;
 }
 
 int lr_index_open(const char *dir, const char *version, size_t expect_dim, const lr_index_kv *expect,
@@ -488,6 +529,10 @@ int lr_index_open(const char *dir, const char *version, size_t expect_dim, const
             lr_index_free(ix);
             return rc;
         }
+    }
+    if (m.attrs_count && (rc = open_attrs(ix, base, &m, err))) {
+        lr_index_free(ix);
+        return rc;
     }
     if ((m.nprobe && (rc = lr_index_set_nprobe(ix, m.nprobe, err))) ||
         (m.n_points && (rc = lr_index_set_points(ix, m.points, m.n_points, err)))) {
