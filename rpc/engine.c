@@ -310,14 +310,37 @@ void lr_rpc_engine_popular(lr_rpc_engine *e, size_t k, const int64_t *exclude, s
     pthread_rwlock_unlock(&e->lock);
 }
 
-void lr_rpc_engine_item(lr_rpc_engine *e, int64_t id, lr_rpc_item_info *info) {
+/* {name: [value, ...]} of every attribute a has, item's values in each; nonzero when the buffer
+ * could not grow. */
+static int pack_attrs(const lr_index_attrs *a, int64_t id, msgpack_sbuffer *out) {
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+    int bad = msgpack_pack_map(&pk, lr_index_attrs_count(a));
+    for (size_t k = 0; !bad && k < lr_index_attrs_count(a); k++) {
+        const char *name = lr_index_attrs_name(a, k);
+        size_t n;
+        const uint32_t *v = lr_index_attrs_of(a, k, id, &n);
+        bad = lr_rpc_pack_str(&pk, name, strlen(name)) || msgpack_pack_array(&pk, n);
+        for (size_t j = 0; !bad && j < n; j++) {
+            const char *s = lr_index_attrs_value(a, k, v[j]);
+            bad = lr_rpc_pack_str(&pk, s, strlen(s));
+        }
+    }
+    return bad;
+}
+
+int lr_rpc_engine_item(lr_rpc_engine *e, int64_t id, lr_rpc_item_info *info, msgpack_sbuffer *attrs) {
     pthread_rwlock_rdlock(&e->lock);
     int catalogue = id >= 0 && (size_t)id < e->n_items;
     info->added = lr_rpc_idmap_get(&e->added, id) >= 0;
     info->known = catalogue || info->added;
     info->in_index = info->known && lr_rpc_idmap_get(&e->removed, id) < 0;
     info->text = catalogue && e->data ? lr_data_item_text(e->data, (size_t)id) : NULL;
+    const lr_index_attrs *a = lr_index_get_attrs(e->ix);
+    info->has_attrs = a && attrs;
+    int bad = info->has_attrs && info->known ? pack_attrs(a, catalogue ? id : -1, attrs) : 0;
     pthread_rwlock_unlock(&e->lock);
+    return bad ? -1 : 0;
 }
 
 void lr_rpc_engine_get_stats(lr_rpc_engine *e, lr_rpc_engine_stats *st) {

@@ -213,9 +213,15 @@ static int m_item(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer *pk, 
     int rc = lr_rpc_get_int(map, "id", 0, INT64_MIN, INT64_MAX, &id, f);
     if (rc) return rc;
     lr_rpc_item_info info;
-    lr_rpc_engine_item(c->engine, id, &info);
-    if (!info.known) return lr_rpc_failf(f, LR_RPC_ENOT_FOUND, "item %lld is not known to this server", (long long)id);
-    msgpack_pack_map(pk, info.text ? 4 : 3);
+    msgpack_sbuffer attrs;
+    msgpack_sbuffer_init(&attrs);
+    int oom = lr_rpc_engine_item(c->engine, id, &info, &attrs);
+    if (oom || !info.known) {
+        msgpack_sbuffer_destroy(&attrs);
+        return oom ? lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory for item %lld's attributes", (long long)id)
+                   : lr_rpc_failf(f, LR_RPC_ENOT_FOUND, "item %lld is not known to this server", (long long)id);
+    }
+    msgpack_pack_map(pk, 3 + (info.text != NULL) + (attrs.size > 0));
     pack_str(pk, "id");
     msgpack_pack_int64(pk, id);
     pack_str(pk, "in_index");
@@ -226,6 +232,11 @@ static int m_item(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer *pk, 
         pack_str(pk, "text");
         pack_str(pk, info.text);
     }
+    if (attrs.size) { /* packed under the engine's lock, appended as they are */
+        pack_str(pk, "attributes");
+        pk->callback(pk->data, attrs.data, attrs.size);
+    }
+    msgpack_sbuffer_destroy(&attrs);
     return LR_RPC_OK;
 }
 

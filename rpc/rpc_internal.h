@@ -133,9 +133,14 @@ void lr_rpc_engine_popular(lr_rpc_engine *e, size_t k, const int64_t *exclude, s
 typedef struct {
     int known, in_index, added;
     const char *text; /* NULL when unknown; valid while the engine lives */
+    int has_attrs;    /* the served version has item attributes (packed into attrs) */
 } lr_rpc_item_info;
 
-void lr_rpc_engine_item(lr_rpc_engine *e, int64_t id, lr_rpc_item_info *info);
+/* What the server knows of item id. When the served version has attributes and attrs is not
+ * NULL, packs {name: [value, ...], ...} for every attribute into attrs (the item's values, none
+ * for an item outside the catalogue), under the same read lock: a reload cannot pull them away.
+ * -1 when attrs could not grow (out of memory), else 0. */
+int lr_rpc_engine_item(lr_rpc_engine *e, int64_t id, lr_rpc_item_info *info, msgpack_sbuffer *attrs);
 
 /* New items: text (needs the encoder) or a content row each (NULL text / NULL content where
  * absent). All are checked before any is added. */

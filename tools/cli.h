@@ -132,6 +132,11 @@ struct lr_pal;
 struct lr_data_matrix; /* lr_content */
 /* The dataset, the towers and (unless id mode) the content matrix, checked to belong together:
  * content rows = items, content given unless id mode, an id table as long as the catalogue. */
+/* attrs.c: the dataset's item attributes as an index publishes them (*out NULL when it has
+ * none). */
+struct lr_index_attrs;
+int lr_cli_attrs_of(const struct lr_data *d, struct lr_index_attrs **out, lr_err *err);
+
 int lr_cli_open_towers(const char *data, const char *model, const char *content, struct lr_data **d,
                        struct lr_pal **m, struct lr_data_matrix **ct, lr_err *err);
 

@@ -448,6 +448,9 @@ int lr_cmd_rebuild(int argc, char **argv) {
             goto fail;
     }
     fprintf(stderr, "[5/5] publishing (%.1f s so far)\n", lr_cli_now() - t0);
+    lr_index_attrs *attrs;
+    if (lr_cli_attrs_of(d, &attrs, &err)) goto fail;
+    lr_index_set_attrs(ix, attrs);
     lr_index_kv meta[2] = {{"model", model_crc}, {"content", content_crc}}; /* no content in id mode */
     lr_index_publish_opts po = {.meta = meta, .n_meta = content_crc[0] ? 2 : 1, .keep_versions = o.keep,
                                 .tuned_on = tuned_on};
@@ -456,6 +459,9 @@ int lr_cmd_rebuild(int argc, char **argv) {
     fprintf(stderr, "done in %.1f s\n", lr_cli_now() - t0);
     printf("rebuilt %s over %zu items (model %s); published %s/versions/%s\n", man.factory, man.count,
            model_crc, o.out, man.version);
+    for (size_t k = 0; attrs && k < lr_index_attrs_count(attrs); k++)
+        printf("%s %s (%zu values)%s", k ? "," : "attributes:", lr_index_attrs_name(attrs, k),
+               lr_index_attrs_num_values(attrs, k), k + 1 == lr_index_attrs_count(attrs) ? "\n" : "");
     if (npts) printf("tuned on %s, against exact search:\n", tuned_on);
     else printf("no nprobe to tune\n");
     print_points(pts, npts, o.target);

@@ -18,12 +18,50 @@ static void *run_loop(void *arg) {
     return NULL;
 }
 
+/* Item i: brand "b<i % 7>" (none when i % 10 == 9), category levels "top<i % 3>" and
+ * "sub<i % 11>": world_attr_has tells which item has which value. */
+static int world_attrs(lr_index_attrs **out, lr_err *err) {
+    static const char *const brands[] = {"b0", "b1", "b2", "b3", "b4", "b5", "b6"};
+    static const char *const cats[] = {"top0", "top1", "top2", "sub0", "sub1", "sub2", "sub3", "sub4", "sub5",
+                                       "sub6", "sub7", "sub8", "sub9", "sub10"};
+    size_t boff[N_ITEMS + 1], coff[N_ITEMS + 1];
+    uint32_t bids[N_ITEMS], cids[2 * N_ITEMS];
+    boff[0] = coff[0] = 0;
+    for (size_t i = 0; i < N_ITEMS; i++) {
+        boff[i + 1] = boff[i];
+        if (i % 10 != 9) bids[boff[i + 1]++] = (uint32_t)(i % 7);
+        cids[2 * i] = (uint32_t)(i % 3), cids[2 * i + 1] = (uint32_t)(3 + i % 11);
+        coff[i + 1] = 2 * (i + 1);
+    }
+    int rc = lr_index_attrs_new(N_ITEMS, out, err);
+    if (!rc) rc = lr_index_attrs_add(*out, "brand", brands, 7, boff, bids, err);
+    if (!rc) rc = lr_index_attrs_add(*out, "category", cats, 14, coff, cids, err);
+    return rc;
+}
+
+int world_attr_has(int64_t id, const char *attr, const char *value) {
+    char want[16];
+    if (id < 0 || id >= N_ITEMS) return 0;
+    if (strcmp(attr, "brand") == 0) {
+        snprintf(want, sizeof want, "b%d", (int)(id % 7));
+        return id % 10 != 9 && strcmp(value, want) == 0;
+    }
+    snprintf(want, sizeof want, "top%d", (int)(id % 3));
+    if (strcmp(value, want) == 0) return 1;
+    snprintf(want, sizeof want, "sub%d", (int)(id % 11));
+    return strcmp(value, want) == 0;
+}
+
 int publish(world *w, const char *factory, lr_err *err) {
     char mcrc[9], ccrc[9];
     lr_index *ix = NULL;
+    lr_index_attrs *attrs = NULL;
     int rc = lr_index_file_checksum(w->model, mcrc, err);
     if (!rc) rc = lr_index_file_checksum(w->content, ccrc, err);
     if (!rc) rc = lr_index_build(w->items, N_ITEMS, 16, NULL, factory, &ix, err);
+    if (!rc) rc = world_attrs(&attrs, err);
+    if (!rc) lr_index_set_attrs(ix, attrs);
+    else lr_index_attrs_free(attrs);
     if (!rc && lr_index_nprobe(ix)) rc = lr_index_set_nprobe(ix, 8, err);
     lr_index_kv meta[2] = {{"model", mcrc}, {"content", ccrc}};
     lr_index_publish_opts po = {.meta = meta, .n_meta = 2};

@@ -32,6 +32,8 @@ typedef struct {
 /* The queue's clock for the cases that install it (lr_rpc_queue_set_clock(s, world_clock, w)). */
 double world_clock(void *arg);
 /* Publishes the world's item vectors with `factory` as the next version of w->index. */
+/* Whether the world's item id has value for attr ("brand", "category"). */
+int world_attr_has(int64_t id, const char *attr, const char *value);
 int publish(world *w, const char *factory, lr_err *err);
 /* Random towers, random content, the item tower's outputs in an IVF-Flat index, a server with
  * config sc listening on 127.0.0.1:0 (msgpack-rpc and HTTP). */

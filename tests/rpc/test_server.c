@@ -227,6 +227,52 @@ LR_TEST(pipelined_requests_are_each_answered_once) {
     world_down(&w);
 }
 
+/* The values of attribute `name` in an item answer, joined by '|' ("-" when the answer has no
+ * attributes or no such attribute). */
+static void item_attr(const msgpack_object *item, const char *name, char *out, size_t cap) {
+    snprintf(out, cap, "-");
+    for (uint32_t i = 0; item->type == MSGPACK_OBJECT_MAP && i < item->via.map.size; i++) {
+        const msgpack_object_kv *kv = &item->via.map.ptr[i];
+        if (kv->key.via.str.size != 10 || memcmp(kv->key.via.str.ptr, "attributes", 10) != 0) continue;
+        for (uint32_t a = 0; a < kv->val.via.map.size; a++) {
+            const msgpack_object_kv *av = &kv->val.via.map.ptr[a];
+            if (av->key.via.str.size != strlen(name) || memcmp(av->key.via.str.ptr, name, strlen(name)) != 0) continue;
+            size_t at = 0;
+            out[0] = '\0';
+            for (uint32_t j = 0; j < av->val.via.array.size && at < cap; j++)
+                at += (size_t)snprintf(out + at, cap - at, "%s%.*s", j ? "|" : "", (int)av->val.via.array.ptr[j].via.str.size,
+                                       av->val.via.array.ptr[j].via.str.ptr);
+        }
+    }
+}
+
+/* item: every attribute of the served version, with the item's values (none: an empty list). */
+LR_TEST(item_returns_the_served_versions_attributes) {
+    world w;
+    lr_err err = {0};
+    CHECK_OK(world_up(&w, lr_rpc_server_config_default(), &err), err);
+    raw r;
+    CHECK(raw_open(&r, lr_rpc_server_port(w.server)) == 0);
+    msgpack_unpacked res;
+    msgpack_unpacked_init(&res);
+    char got[64];
+    req item3 = {"item", 0, 0, 1, {{"id", 'i', 3, 0, NULL, NULL, NULL}}};
+    CHECK_EQ(call(&r, build_req, &item3, &res), 0);
+    item_attr(result_of(&res), "brand", got, sizeof got);
+    CHECK_STR_EQ(got, "b3");
+    item_attr(result_of(&res), "category", got, sizeof got);
+    CHECK_STR_EQ(got, "top0|sub3");
+    req item9 = {"item", 0, 0, 1, {{"id", 'i', 9, 0, NULL, NULL, NULL}}};
+    CHECK_EQ(call(&r, build_req, &item9, &res), 0);
+    item_attr(result_of(&res), "brand", got, sizeof got);
+    CHECK_STR_EQ(got, ""); /* the attribute is there, the item has no brand */
+    item_attr(result_of(&res), "colour", got, sizeof got);
+    CHECK_STR_EQ(got, "-");
+    msgpack_unpacked_destroy(&res);
+    raw_close(&r);
+    world_down(&w);
+}
+
 LR_TEST(malformed_requests_get_typed_errors) {
     world w;
     lr_err err = {0};
@@ -776,6 +822,7 @@ LR_TEST(http_errors_are_valid_utf8_json_whatever_the_body_holds) {
 LR_TEST_MAIN(LR_CASE(recommend_equals_encode_then_search_and_the_offline_path),
              LR_CASE(the_client_library_gets_results_and_typed_errors),
              LR_CASE(pipelined_requests_are_each_answered_once), LR_CASE(malformed_requests_get_typed_errors),
+             LR_CASE(item_returns_the_served_versions_attributes),
              LR_CASE(a_requests_nprobe_applies_to_it_alone),
              LR_CASE(a_search_takes_the_operating_point_of_its_k),
              LR_CASE(bad_bytes_close_only_their_connection),

@@ -265,6 +265,8 @@ index: IVF8,Flat" "$out"
   if [ -f "$tmp/m.safetensors" ] && run rebuild_job 0 "$bin" rebuild --data "$tmp/s4" --model "$tmp/m.safetensors" --content "$tmp/s4c.npy" --out "$tmp/rix" --index IVF8,PQ8x4fs --target-recall 0.9; then
     expect rebuild_reports_recall "users' validation histories through the user tower, against exact search" "$out"
     expect rebuild_tunes_k100 "recall@100" "$out"
+    expect rebuild_publishes_attributes "attributes: brand (" "$out"
+    [ -f "$tmp/rix/current/attributes.safetensors" ] && ok rebuild_attributes_file || fail rebuild_attributes_file "no attributes.safetensors"
     run eval_through_index 0 "$bin" eval --data "$tmp/s4" --model "$tmp/m.safetensors" --content "$tmp/s4c.npy" --index "$tmp/rix" --json "$tmp/ei.json" &&
       expect eval_through_index_row "PAL towers through the index" "$out"
     got=$(/usr/bin/python3 -c "import json; d=json.load(open('$tmp/ei.json')); print(0 < d['ann_recall@10'] <= 1, 0 < d['ann_recall@50'] <= 1, 'through_index' in d)")
@@ -285,6 +287,9 @@ index: IVF8,Flat" "$out"
       expect query_table_rows "   4  " "$out"
     run query_text 0 "$bin" query --connect "127.0.0.1:$port" --history 1,2,3 -k 2 --text &&
       expect query_text_has_item_text "Title:" "$out"
+    run query_item_attributes 0 "$bin" query --connect "127.0.0.1:$port" --method item --params '{"id": 3}' --json
+    got=$(printf '%s' "$out" | /usr/bin/python3 -c "import json,sys; a=json.load(sys.stdin)['attributes']; print(sorted(a), len(a['brand']), len(a['category']))")
+    expect item_has_brand_and_category_levels "['brand', 'category'] 1 3" "$got"
     run query_stats 0 "$bin" query --connect "127.0.0.1:$port" --method stats --json &&
       expect query_stats_version '"version":"v000001"' "$out"
     run query_server_error 1 "$bin" query --connect "127.0.0.1:$port" --history 1 -k 100000 &&
