@@ -22,6 +22,23 @@ void lr_index_attr_free(lr_index_attr *x) {
     free(x->voff);
     free(x->ioff);
     free(x->ids);
+    free(x->poff);
+    free(x->post);
+}
+
+int lr_index_attr_postings(lr_index_attr *x, size_t n_items, lr_err *err) {
+    size_t refs = x->ioff[n_items];
+    x->poff = calloc(x->n_values + 1, sizeof *x->poff);
+    x->post = malloc((refs ? refs : 1) * sizeof *x->post);
+    if (!x->poff || !x->post) return lr_err_set(err, LR_ENOMEM, "attribute '%s': out of memory", x->name);
+    for (size_t j = 0; j < refs; j++) x->poff[x->ids[j] + 1]++;
+    for (size_t v = 0; v < x->n_values; v++) x->poff[v + 1] += x->poff[v];
+    /* items in ascending order land in ascending order within each value */
+    for (size_t i = 0; i < n_items; i++)
+        for (uint32_t j = x->ioff[i]; j < x->ioff[i + 1]; j++) x->post[x->poff[x->ids[j]]++] = (uint32_t)i;
+    for (size_t v = x->n_values; v > 0; v--) x->poff[v] = x->poff[v - 1];
+    x->poff[0] = 0;
+    return LR_OK;
 }
 
 void lr_index_attrs_free(lr_index_attrs *a) {
@@ -109,6 +126,7 @@ int lr_index_attrs_add(lr_index_attrs *a, const char *name, const char *const *v
     }
     x.ioff[a->n_items] = (uint32_t)refs;
     free(rank);
+    if (!rc) rc = lr_index_attr_postings(&x, a->n_items, err);
     if (rc) {
         lr_index_attr_free(&x);
         return rc;
@@ -148,6 +166,14 @@ int64_t lr_index_attrs_find_value(const lr_index_attrs *a, size_t k, const char 
         else hi = mid;
     }
     return -1;
+}
+
+const uint32_t *lr_index_attrs_items_with(const lr_index_attrs *a, size_t k, size_t v, size_t *n) {
+    *n = 0;
+    if (k >= a->n || v >= a->a[k].n_values) return NULL;
+    const lr_index_attr *x = &a->a[k];
+    *n = x->poff[v + 1] - x->poff[v];
+    return *n ? x->post + x->poff[v] : NULL;
 }
 
 const uint32_t *lr_index_attrs_of(const lr_index_attrs *a, size_t k, int64_t item, size_t *n) {

@@ -109,7 +109,7 @@ static int read_attr(const lr_data_st_file *f, const char *path, size_t k, size_
         if (x->ids[j] >= x->n_values)
             return lr_err_set(err, LR_EFORMAT, "%s: attribute '%s': value id %u of %zu", path, name, x->ids[j],
                               x->n_values);
-    return LR_OK;
+    return lr_index_attr_postings(x, items, err);
 }
 
 int lr_index_attrs_load(const char *path, lr_index_attrs **out, lr_err *err) {

@@ -182,13 +182,13 @@ int lr_index_unfiltered_search(const lr_index *ix, size_t nq, const float *q, si
     return lr_index_plain_search(ix, nq, q, k, nprobe, ids, scores, err);
 }
 
-int lr_index_search_nprobe(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
-                           int64_t *ids, float *scores, lr_err *err) {
+int lr_index_search_prepare(const lr_index *ix, size_t nq, const float *q, size_t k, size_t *nprobe,
+                            size_t *depth, lr_err *err) {
     if (k == 0) return lr_err_set(err, LR_EINVAL, "search: k must be at least 1");
     for (size_t i = 0; i < nq * ix->dim; i++)
         if (!isfinite(q[i]))
             return lr_err_set(err, LR_EINVAL, "search: query %zu has a NaN or Inf value", i / ix->dim);
-    size_t depth = ix->rs_depth;
+    *depth = ix->rs_depth;
     if (ix->n_points) { /* the operating point for k: the first that serves k, else the deepest */
         const lr_index_tune *p = &ix->points[ix->n_points - 1];
         for (size_t i = 0; i < ix->n_points; i++)
@@ -196,9 +196,17 @@ int lr_index_search_nprobe(const lr_index *ix, size_t nq, const float *q, size_t
                 p = &ix->points[i];
                 break;
             }
-        depth = p->depth;
-        if (!nprobe && lr_index_takes_call_nprobe(ix)) nprobe = p->nprobe;
+        *depth = p->depth;
+        if (!*nprobe && lr_index_takes_call_nprobe(ix)) *nprobe = p->nprobe;
     }
+    return LR_OK;
+}
+
+int lr_index_search_nprobe(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
+                           int64_t *ids, float *scores, lr_err *err) {
+    size_t depth;
+    int rc = lr_index_search_prepare(ix, nq, q, k, &nprobe, &depth, err);
+    if (rc) return rc;
     if (ix->n_tomb) return lr_index_filtered_search(ix, nq, q, k, nprobe, depth, ids, scores, err);
     return lr_index_unfiltered_search(ix, nq, q, k, nprobe, depth, ids, scores, err);
 }

@@ -22,7 +22,19 @@ struct lr_index {
     lr_index_tune points[LR_INDEX_MAX_POINTS];
     size_t n_points;
     lr_index_attrs *attrs; /* item attributes published with the version (NULL: none) */
+    lr_index_filter_policy filter_policy; /* when filter_policy_set, else the defaults */
+    int filter_policy_set;
 };
+
+/* The checks every search makes (k >= 1, finite queries) and the operating point for k: *nprobe
+ * (0 in: the point's, when the index takes a per-call nprobe) and *depth. */
+int lr_index_search_prepare(const lr_index *ix, size_t nq, const float *q, size_t k, size_t *nprobe,
+                            size_t *depth, lr_err *err);
+
+/* filter.c: whether f has no clause at all; the ids its smallest allow list admits that pass
+ * every clause (*out malloc'd, the caller frees; LR_EINVAL when no allow list bounds them). */
+int lr_index_filter_is_empty(const lr_index_filter *f);
+int lr_index_filter_candidates(const lr_index_filter *f, int64_t **out, size_t *n, lr_err *err);
 
 /* Marks ids as removed; *added (may be NULL) gets how many were not marked before. */
 int lr_index_tomb_add(lr_index *ix, size_t n, const int64_t *ids, size_t *added, lr_err *err);
@@ -97,6 +109,8 @@ typedef struct {
     uint32_t *voff;   /* n_values + 1 */
     uint32_t *ioff;   /* n_items + 1 */
     uint32_t *ids;    /* ioff[n_items] */
+    uint32_t *poff;   /* n_values + 1: the postings, items by value (built, never stored) */
+    uint32_t *post;   /* ioff[n_items] items, ascending within each value */
 } lr_index_attr;
 
 struct lr_index_attrs {
@@ -105,5 +119,7 @@ struct lr_index_attrs {
 };
 
 void lr_index_attr_free(lr_index_attr *x);
+/* Builds x's postings (value -> items) from its per-item ids. */
+int lr_index_attr_postings(lr_index_attr *x, size_t n_items, lr_err *err);
 
 #endif /* LR_INDEX_INTERNAL_H */

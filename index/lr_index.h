@@ -152,6 +152,8 @@ size_t lr_index_attrs_num_values(const lr_index_attrs *a, size_t k);
 const char *lr_index_attrs_value(const lr_index_attrs *a, size_t k, size_t v); /* NULL past the end */
 /* The value id of the len bytes at s (no NUL needed), or -1. O(log values). */
 int64_t lr_index_attrs_find_value(const lr_index_attrs *a, size_t k, const char *s, size_t len);
+/* The items holding value v of attribute k, ascending (*n; NULL and 0 for none). */
+const uint32_t *lr_index_attrs_items_with(const lr_index_attrs *a, size_t k, size_t v, size_t *n);
 /* Item's value ids for attribute k (*n; NULL and 0 for none, for an item outside 0 .. items-1). */
 const uint32_t *lr_index_attrs_of(const lr_index_attrs *a, size_t k, int64_t item, size_t *n);
 /* attributes.safetensors (integer tensors and the values as bytes; written aside and synced). */
@@ -165,6 +167,46 @@ void lr_index_attrs_free(lr_index_attrs *a); /* NULL is a no-op */
  * (NULL clears); the previous ones are freed. */
 void lr_index_set_attrs(lr_index *ix, lr_index_attrs *attrs);
 const lr_index_attrs *lr_index_get_attrs(const lr_index *ix); /* NULL: none */
+
+/* ---- filters: the k best items that pass, chosen during the search -------------------------- */
+
+/* A filter over one version's attributes (borrowed: it must outlive the filter) and over ids.
+ * An item passes when it holds at least one value of every allow clause, none of any deny
+ * clause, is among the allowed ids (when given) and not among the denied ones. Items without
+ * attributes (added while serving) pass no allow clause on values and every deny clause. */
+typedef struct lr_index_filter lr_index_filter;
+
+int lr_index_filter_new(const lr_index_attrs *attrs, lr_index_filter **out, lr_err *err);
+/* A clause on attribute attr: n values of lens[i] bytes (values no item holds match none). An
+ * attribute the version lacks is LR_EINVAL naming the ones it has. At most 32 clauses. */
+int lr_index_filter_values(lr_index_filter *f, const char *attr, const char *const *values, const size_t *lens,
+                           size_t n, int deny, lr_err *err);
+/* The allowed ids (deny 0) or denied ids (deny 1), each at most once per filter. */
+int lr_index_filter_ids(lr_index_filter *f, const int64_t *ids, size_t n, int deny, lr_err *err);
+int lr_index_filter_allows(const lr_index_filter *f, int64_t id);
+/* An upper bound on the items that pass (from the smallest allow list); SIZE_MAX: unbounded. */
+size_t lr_index_filter_estimate(const lr_index_filter *f);
+void lr_index_filter_free(lr_index_filter *f); /* NULL is a no-op */
+
+/* lr_index_search_nprobe with only items f allows (f NULL or empty: no filter): the best k of
+ * them, fewer only when fewer pass. Few allowed items are scored exactly from the re-scoring
+ * vectors; otherwise FAISS skips refused ids inside its scan, probing more lists for a narrow
+ * filter and more again while a query is short of k (indexes without a selector, such as
+ * fast-scan ones, over-fetch and deepen instead). Safe beside other searches. */
+int lr_index_search_filter(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
+                           const lr_index_filter *f, int64_t *ids, float *scores, lr_err *err);
+
+/* How lr_index_search_filter chooses: exact over the allowed items when their count times
+ * exact_ratio is at most the codes the scan would read; the scan probes nprobe * (1/share)^alpha
+ * lists, share being the allowed items' share of the index. */
+typedef struct {
+    double exact_ratio;
+    double alpha;
+} lr_index_filter_policy;
+
+lr_index_filter_policy lr_index_filter_policy_default(void);
+/* Sets ix's policy (NULL: back to the defaults); needs searches stopped, like set_nprobe. */
+int lr_index_set_filter_policy(lr_index *ix, const lr_index_filter_policy *p, lr_err *err);
 
 /* ---- index directories: versions, manifests, atomic publishing ------------------------------ */
 
