@@ -262,10 +262,32 @@ static int excluded(int64_t id, const int64_t *ex, size_t n) {
     return 0;
 }
 
-int lr_rpc_engine_search(lr_rpc_engine *e, const float *vec, size_t k, size_t nprobe,
+/* The search under the engine's lock (held by the caller as `write` says): the request's filter
+ * compiled against the version now served, then the index searched. */
+static int search_locked(lr_rpc_engine *e, const float *vec, size_t fetch, size_t nprobe, int write,
+                         const lr_rpc_filter *flt, const int64_t *exclude, size_t n_exclude, int64_t *ids,
+                         float *scores, lr_err *err) {
+    lr_index_filter *xf = NULL;
+    int rc = flt && flt->present ? lr_rpc_filter_compile(flt, lr_index_get_attrs(e->ix), exclude, n_exclude, &xf, err)
+                                 : LR_OK;
+    if (!lr_index_nprobe(e->ix)) nprobe = 0; /* not an IVF index: nothing to probe */
+    if (!rc && !write) rc = lr_index_search_filter(e->ix, 1, vec, fetch, nprobe, xf, ids, scores, err);
+    if (!rc && write) { /* the request's nprobe set on the index, the version's put back */
+        size_t own = lr_index_nprobe(e->ix);
+        rc = lr_index_set_nprobe(e->ix, nprobe, err) || lr_index_search_filter(e->ix, 1, vec, fetch, 0, xf, ids, scores, err);
+        lr_err ignored;
+        lr_index_set_nprobe(e->ix, own, &ignored);
+    }
+    lr_index_filter_free(xf);
+    return rc;
+}
+
+int lr_rpc_engine_search(lr_rpc_engine *e, const float *vec, size_t k, size_t nprobe, const lr_rpc_filter *flt,
                          const int64_t *exclude, size_t n_exclude, lr_rpc_hit *hits, size_t *n_hits,
                          lr_rpc_fail *f) {
-    size_t fetch = k + n_exclude > MAX_FETCH ? MAX_FETCH : k + n_exclude;
+    int filtered = flt && flt->present;
+    /* unfiltered, the excluded ids are dropped afterwards; a filter denies them during the search */
+    size_t fetch = filtered ? k : k + n_exclude > MAX_FETCH ? MAX_FETCH : k + n_exclude;
     int64_t *ids = malloc(fetch * sizeof *ids);
     float *scores = malloc(fetch * sizeof *scores);
     *n_hits = 0;
@@ -275,22 +297,17 @@ int lr_rpc_engine_search(lr_rpc_engine *e, const float *vec, size_t k, size_t np
         return lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory for %zu candidates", fetch);
     }
     lr_err err = {0};
-    int rc = 0;
     pthread_rwlock_rdlock(&e->lock);
-    size_t own = lr_index_nprobe(e->ix);
-    if (!own) nprobe = 0; /* not an IVF index: nothing to probe */
-    rc = lr_index_search_nprobe(e->ix, 1, vec, fetch, nprobe, ids, scores, &err);
+    int rc = search_locked(e, vec, fetch, nprobe, 0, flt, exclude, n_exclude, ids, scores, &err);
+    pthread_rwlock_unlock(&e->lock);
     if (rc == LR_EUNSUPPORTED && nprobe) {
         /* an index that cannot take a per-call nprobe (fast-scan codes): the request sets it on
-         * the index, alone under the write lock, and puts the version's back */
-        pthread_rwlock_unlock(&e->lock);
+         * the index, alone under the write lock (the version may have changed meanwhile: all
+         * is done again) */
         pthread_rwlock_wrlock(&e->lock);
-        own = lr_index_nprobe(e->ix);
-        rc = lr_index_set_nprobe(e->ix, nprobe, &err) || lr_index_search(e->ix, 1, vec, fetch, ids, scores, &err);
-        lr_err ignored;
-        lr_index_set_nprobe(e->ix, own, &ignored);
+        rc = search_locked(e, vec, fetch, nprobe, 1, flt, exclude, n_exclude, ids, scores, &err);
+        pthread_rwlock_unlock(&e->lock);
     }
-    pthread_rwlock_unlock(&e->lock);
     for (size_t i = 0; !rc && i < fetch && *n_hits < k; i++)
         if (ids[i] >= 0 && !excluded(ids[i], exclude, n_exclude)) hits[(*n_hits)++] = (lr_rpc_hit){ids[i], scores[i]};
     free(ids);
@@ -298,16 +315,22 @@ int lr_rpc_engine_search(lr_rpc_engine *e, const float *vec, size_t k, size_t np
     return rc ? fail_from(f, &err) : LR_RPC_OK;
 }
 
-void lr_rpc_engine_popular(lr_rpc_engine *e, size_t k, const int64_t *exclude, size_t n_exclude,
-                           lr_rpc_hit *hits, size_t *n_hits) {
+int lr_rpc_engine_popular(lr_rpc_engine *e, size_t k, const lr_rpc_filter *flt, const int64_t *exclude,
+                          size_t n_exclude, lr_rpc_hit *hits, size_t *n_hits, lr_rpc_fail *f) {
     *n_hits = 0;
+    lr_err err = {0};
+    lr_index_filter *xf = NULL;
     pthread_rwlock_rdlock(&e->lock);
-    for (size_t i = 0; i < e->n_popular && *n_hits < k; i++) {
+    int rc = flt && flt->present ? lr_rpc_filter_compile(flt, lr_index_get_attrs(e->ix), NULL, 0, &xf, &err) : LR_OK;
+    for (size_t i = 0; !rc && i < e->n_popular && *n_hits < k; i++) {
         int64_t id = e->popular[i];
-        if (!excluded(id, exclude, n_exclude) && lr_rpc_idmap_get(&e->removed, id) < 0)
+        if (!excluded(id, exclude, n_exclude) && lr_rpc_idmap_get(&e->removed, id) < 0 &&
+            (!xf || lr_index_filter_allows(xf, id)))
             hits[(*n_hits)++] = (lr_rpc_hit){id, e->pop_share[i]};
     }
     pthread_rwlock_unlock(&e->lock);
+    lr_index_filter_free(xf);
+    return rc ? fail_from(f, &err) : LR_RPC_OK;
 }
 
 /* {name: [value, ...]} of every attribute a has, item's values in each; nonzero when the buffer

@@ -43,6 +43,7 @@ typedef struct {
     int exclude_history, report;
     int64_t *exclude; /* sorted */
     size_t n_exclude;
+    lr_rpc_filter filter;
 } rec_opts;
 
 /* The history (`history`) or histories (`histories`) of a request. */
@@ -95,8 +96,8 @@ static int recommend_one(lr_rpc_ctx *c, const msgpack_object *h, const rec_opts 
         }
     }
     const int64_t *exclude = ex ? ex : o->exclude;
-    if (!rc && empty) lr_rpc_engine_popular(c->engine, o->k, exclude, n_ex, hits, &n_hits);
-    else if (!rc) rc = lr_rpc_engine_search(c->engine, vec, o->k, o->nprobe, exclude, n_ex, hits, &n_hits, f);
+    if (!rc && empty) rc = lr_rpc_engine_popular(c->engine, o->k, &o->filter, exclude, n_ex, hits, &n_hits, f);
+    else if (!rc) rc = lr_rpc_engine_search(c->engine, vec, o->k, o->nprobe, &o->filter, exclude, n_ex, hits, &n_hits, f);
     if (!rc) {
         atomic_fetch_add(&c->metrics->unknown_ids, nu);
         if (o->report) {
@@ -125,6 +126,7 @@ static int read_search_opts(lr_rpc_ctx *c, const msgpack_object *map, rec_opts *
     if (!rc) rc = lr_rpc_get_int(map, "nprobe", 0, 0, 1 << 20, &nprobe, f);
     if (!rc) rc = lr_rpc_get_ids(lr_rpc_field(map, "exclude"), "exclude", c->cfg->max_history, &o->exclude, &o->n_exclude, f);
     if (!rc && o->n_exclude) qsort(o->exclude, o->n_exclude, sizeof *o->exclude, cmp_id);
+    if (!rc) rc = lr_rpc_filter_read(lr_rpc_field(map, "filter"), c->cfg->max_history, &o->filter, f);
     o->k = (size_t)k, o->nprobe = (size_t)nprobe;
     return rc;
 }
@@ -141,6 +143,7 @@ static int m_recommend(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer 
     if (!rc && batch) msgpack_pack_array(pk, n);
     for (size_t i = 0; !rc && i < n; i++) rc = recommend_one(c, &list[i], &o, pk, f);
     free(o.exclude);
+    lr_rpc_filter_free(&o.filter);
     return rc;
 }
 
@@ -198,10 +201,11 @@ static int m_search(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer *pk
     for (size_t i = 0; !rc && i < n; i++) {
         rc = lr_rpc_get_vector(one ? one : &many->via.array.ptr[i], "vector", D, vec, f);
         if (!rc) rc = check_query_length(vec, D, f);
-        if (!rc) rc = lr_rpc_engine_search(c->engine, vec, o.k, o.nprobe, o.exclude, o.n_exclude, hits, &n_hits, f);
+        if (!rc) rc = lr_rpc_engine_search(c->engine, vec, o.k, o.nprobe, &o.filter, o.exclude, o.n_exclude, hits, &n_hits, f);
         if (!rc) pack_hits(pk, hits, n_hits);
     }
     free(o.exclude);
+    lr_rpc_filter_free(&o.filter);
     free(vec);
     free(hits);
     return rc;

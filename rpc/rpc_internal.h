@@ -7,6 +7,10 @@
 
 #include "lr_rpc.h"
 
+/* index/ types the filter code passes along (repeating a typedef is C11) */
+typedef struct lr_index_attrs lr_index_attrs;
+typedef struct lr_index_filter lr_index_filter;
+
 double lr_rpc_now(void); /* seconds on a monotonic clock (queue.c) */
 
 /* ---- addr.c ---------------------------------------------------------------------------------- */
@@ -119,16 +123,44 @@ size_t lr_rpc_engine_max_len(const lr_rpc_engine *e);     /* the user tower's wi
 int lr_rpc_engine_encode(lr_rpc_engine *e, lr_towers_ws *ws, const int64_t *hist, size_t len,
                          float *out, int64_t *unknown, size_t *n_unknown, int *empty, lr_rpc_fail *f);
 
-/* Top k of the index for a vector, without the excluded ids (sorted, n_exclude), at nprobe
- * (0: the version's own). hits: k long; *n_hits how many were found. */
-int lr_rpc_engine_search(lr_rpc_engine *e, const float *vec, size_t k, size_t nprobe,
+/* ---- filter.c: a request's `filter` (docs/rpc.md) ----------------------------------------- */
+
+#define LR_RPC_MAX_CLAUSES 32
+
+typedef struct {
+    char attr[64];
+    const msgpack_object *values; /* a str or an array of str, inside the request */
+    int deny;
+} lr_rpc_clause;
+
+typedef struct {
+    int present; /* the request gave a filter (an empty map filters nothing) */
+    lr_rpc_clause clause[LR_RPC_MAX_CLAUSES];
+    size_t n;
+    int64_t *allow_ids, *deny_ids; /* malloc'd */
+    size_t n_allow, n_deny;
+    int has_allow;
+} lr_rpc_filter;
+
+/* Reads the filter object o (NULL: none) with at most max values or ids per list; it points into
+ * o, which must outlive it. */
+int lr_rpc_filter_read(const msgpack_object *o, size_t max, lr_rpc_filter *flt, lr_rpc_fail *f);
+void lr_rpc_filter_free(lr_rpc_filter *flt);
+/* The index's filter for a version's attributes (NULL: it has none), the excluded ids denied too. */
+int lr_rpc_filter_compile(const lr_rpc_filter *flt, const lr_index_attrs *attrs, const int64_t *exclude,
+                          size_t n_exclude, lr_index_filter **out, lr_err *err);
+
+/* Top k of the index for a vector that pass flt (NULL: no filter), without the excluded ids
+ * (sorted, n_exclude), at nprobe (0: the version's own). hits: k long; *n_hits how many were
+ * found: fewer than k only when fewer pass. */
+int lr_rpc_engine_search(lr_rpc_engine *e, const float *vec, size_t k, size_t nprobe, const lr_rpc_filter *flt,
                          const int64_t *exclude, size_t n_exclude, lr_rpc_hit *hits, size_t *n_hits,
                          lr_rpc_fail *f);
 
 /* The most popular items of the training data (the answer to an empty history); none without
  * data. */
-void lr_rpc_engine_popular(lr_rpc_engine *e, size_t k, const int64_t *exclude, size_t n_exclude,
-                           lr_rpc_hit *hits, size_t *n_hits);
+int lr_rpc_engine_popular(lr_rpc_engine *e, size_t k, const lr_rpc_filter *flt, const int64_t *exclude,
+                          size_t n_exclude, lr_rpc_hit *hits, size_t *n_hits, lr_rpc_fail *f);
 
 typedef struct {
     int known, in_index, added;

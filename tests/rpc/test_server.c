@@ -273,6 +273,82 @@ LR_TEST(item_returns_the_served_versions_attributes) {
     world_down(&w);
 }
 
+/* The ids of a JSON answer [[id, score], ...] (or {"items": [...]}) into ids; their count. */
+static size_t json_hits(const char *json, int64_t *ids, size_t cap) {
+    json_error_t je;
+    json_t *o = json_loads(json, 0, &je), *list = json_is_object(o) ? json_object_get(o, "items") : o;
+    size_t n = 0;
+    for (size_t i = 0; list && i < json_array_size(list) && n < cap; i++)
+        ids[n++] = json_integer_value(json_array_get(json_array_get(list, i), 0));
+    json_decref(o);
+    return n;
+}
+
+/* The exact top k of item `of`'s vector among the items allowed by pred, *n of them. */
+static void exact_top(const world *w, size_t of, size_t k, int (*pred)(int64_t), int64_t *ids, size_t *n) {
+    float best[64];
+    *n = 0;
+    for (int64_t i = 0; i < N_ITEMS; i++) {
+        if (!pred(i)) continue;
+        float s = 0;
+        for (size_t d = 0; d < 16; d++) s += w->items[of * 16 + d] * w->items[i * 16 + d];
+        size_t at = *n < k ? (*n)++ : k;
+        while (at > 0 && best[at - 1] < s) {
+            if (at < k) best[at] = best[at - 1], ids[at] = ids[at - 1];
+            at--;
+        }
+        if (at < k) best[at] = s, ids[at] = i;
+    }
+}
+
+static int top1_not_sub3(int64_t id) { return world_attr_has(id, "category", "top1") && !world_attr_has(id, "category", "sub3"); }
+static int brand_b2_or_b5(int64_t id) { return world_attr_has(id, "brand", "b2") || world_attr_has(id, "brand", "b5"); }
+
+/* filter on search and recommend: every hit passes, k of them, the exact filtered top k (the
+ * world's index probes all its lists); errors name what is wrong. */
+LR_TEST(filters_apply_during_search_and_recommend) {
+    world w;
+    lr_err err = {0};
+    CHECK_OK(world_up(&w, lr_rpc_server_config_default(), &err), err);
+    char addr[64], params[2048], *json = NULL;
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", lr_rpc_server_port(w.server));
+    lr_rpc_client *c = NULL;
+    CHECK_OK(lr_rpc_client_connect(addr, 5000, &c, &err), err);
+    int code = 0;
+    int64_t got[64], want[64];
+    size_t n, nw;
+    struct { const char *filter; int (*pred)(int64_t); } cases[] = {
+        {"{\"category\": \"top1\", \"not\": {\"category\": [\"sub3\"]}}", top1_not_sub3},
+        {"{\"brand\": [\"b2\", \"b5\"]}", brand_b2_or_b5}};
+    for (size_t t = 0; t < 2; t++) {
+        int at = snprintf(params, sizeof params, "{\"k\": 10, \"filter\": %s, \"vector\": [", cases[t].filter);
+        for (size_t d = 0; d < 16; d++) at += snprintf(params + at, sizeof params - (size_t)at, "%s%.9g", d ? "," : "", (double)w.items[40 * 16 + d]);
+        snprintf(params + at, sizeof params - (size_t)at, "]}");
+        CHECK_OK(lr_rpc_client_call_json(c, "search", params, &json, &code, &err), err);
+        n = json_hits(json, got, 64);
+        free(json);
+        exact_top(&w, 40, 10, cases[t].pred, want, &nw);
+        CHECK_EQ(n, 10);
+        for (size_t j = 0; j < n && j < nw; j++) CHECK_EQ(got[j], want[j]);
+    }
+    /* recommend: the history's items excluded and the filter's ids */
+    CHECK_OK(lr_rpc_client_call_json(c, "recommend", "{\"history\": [3, 4, 5], \"k\": 5, \"exclude_history\": true, "
+                                     "\"filter\": {\"ids\": [3, 4, 7, 8, 9, 10], \"not\": {\"ids\": [8]}}}", &json, &code, &err), err);
+    n = json_hits(json, got, 64);
+    free(json);
+    CHECK_EQ(n, 3); /* 7, 9, 10: 3 and 4 are in the history, 8 denied */
+    for (size_t j = 0; j < n; j++) CHECK(got[j] == 7 || got[j] == 9 || got[j] == 10);
+    CHECK_ERR(lr_rpc_client_call_json(c, "search", "{\"vector\": [0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1], \"filter\": {\"colour\": \"red\"}}",
+                                      &json, &code, &err), err, LR_ERPC, "no attribute 'colour' in the served version (it has: brand, category)");
+    CHECK_EQ(code, LR_RPC_EBAD_REQUEST);
+    CHECK_ERR(lr_rpc_client_call_json(c, "recommend", "{\"history\": [1], \"filter\": [\"brand\"]}", &json, &code, &err), err,
+              LR_ERPC, "'filter' must be a map");
+    CHECK_ERR(lr_rpc_client_call_json(c, "recommend", "{\"history\": [1], \"filter\": {\"brand\": [1]}}", &json, &code, &err), err,
+              LR_ERPC, "'filter'.'brand'[0] is not a string");
+    lr_rpc_client_close(c);
+    world_down(&w);
+}
+
 LR_TEST(malformed_requests_get_typed_errors) {
     world w;
     lr_err err = {0};
@@ -822,7 +898,7 @@ LR_TEST(http_errors_are_valid_utf8_json_whatever_the_body_holds) {
 LR_TEST_MAIN(LR_CASE(recommend_equals_encode_then_search_and_the_offline_path),
              LR_CASE(the_client_library_gets_results_and_typed_errors),
              LR_CASE(pipelined_requests_are_each_answered_once), LR_CASE(malformed_requests_get_typed_errors),
-             LR_CASE(item_returns_the_served_versions_attributes),
+             LR_CASE(item_returns_the_served_versions_attributes), LR_CASE(filters_apply_during_search_and_recommend),
              LR_CASE(a_requests_nprobe_applies_to_it_alone),
              LR_CASE(a_search_takes_the_operating_point_of_its_k),
              LR_CASE(bad_bytes_close_only_their_connection),
