@@ -196,6 +196,24 @@ void lr_index_filter_free(lr_index_filter *f); /* NULL is a no-op */
 int lr_index_search_filter(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
                            const lr_index_filter *f, int64_t *ids, float *scores, lr_err *err);
 
+/* Diversity caps: at most max results (max >= 1) share one value of attribute attr. */
+typedef struct {
+    const char *attr;
+    size_t max;
+} lr_index_cap;
+
+/* lr_index_search_filter for one query, the results also under the caps (n_caps, at most
+ * LR_INDEX_MAX_ATTRS; none: no cap): taken best first while they fit, the search deepened while
+ * fewer than k fit and more items pass the filter. Items without the attribute are not capped.
+ * An attribute the version lacks is LR_EINVAL. */
+int lr_index_search_capped(const lr_index *ix, const float *q, size_t k, size_t nprobe, const lr_index_filter *f,
+                           const lr_index_cap *caps, size_t n_caps, int64_t *ids, float *scores, lr_err *err);
+
+/* The caps over given candidates (m, best first; -1 ids skipped): the first k that fit go into
+ * ids/scores, *taken of them. For lists made elsewhere (the popular items). */
+int lr_index_caps_pick(const lr_index_attrs *a, const lr_index_cap *caps, size_t n_caps, const int64_t *ci,
+                       const float *cs, size_t m, size_t k, int64_t *ids, float *scores, size_t *taken, lr_err *err);
+
 /* How lr_index_search_filter chooses: exact over the allowed items when their count times
  * exact_ratio is at most the codes the scan would read; the scan probes nprobe * (1/share)^alpha
  * lists, share being the allowed items' share of the index. */

@@ -207,6 +207,27 @@ static int embed_with_added(lr_rpc_engine *e, lr_towers_ws *ws, const int64_t *w
     return rc;
 }
 
+int lr_rpc_engine_item_vectors(lr_rpc_engine *e, const int64_t *ids, size_t n, float *out, lr_rpc_fail *f) {
+    lr_err err = {0};
+    int rc = LR_OK, unknown = -1;
+    size_t D = e->mc.out_dim;
+    pthread_rwlock_rdlock(&e->lock); /* added rows move when add_items grows them */
+    for (size_t i = 0; !rc && unknown < 0 && i < n; i++) {
+        int64_t row = lr_rpc_idmap_get(&e->added, ids[i]);
+        if (ids[i] >= 0 && (size_t)ids[i] < e->n_items) {
+            int32_t item = (int32_t)ids[i];
+            rc = lr_towers_item_embed(e->model, e->content, &item, 1, out + i * D, &err);
+        } else if (row >= 0) {
+            rc = lr_towers_item_embed_content(e->model, e->added_content + (size_t)row * e->dc, 1, out + i * D, &err);
+        } else {
+            unknown = (int)i;
+        }
+    }
+    pthread_rwlock_unlock(&e->lock);
+    if (unknown >= 0) return lr_rpc_failf(f, LR_RPC_ENOT_FOUND, "item %lld is not known to this server", (long long)ids[unknown]);
+    return rc ? fail_from(f, &err) : LR_RPC_OK;
+}
+
 int lr_rpc_engine_encode(lr_rpc_engine *e, lr_towers_ws *ws, const int64_t *hist, size_t len,
                          float *out, int64_t *unknown, size_t *n_unknown, int *empty, lr_rpc_fail *f) {
     int64_t *known = malloc((len ? len : 1) * sizeof *known);
@@ -268,13 +289,18 @@ static int search_locked(lr_rpc_engine *e, const float *vec, size_t fetch, size_
                          const lr_rpc_filter *flt, const int64_t *exclude, size_t n_exclude, int64_t *ids,
                          float *scores, lr_err *err) {
     lr_index_filter *xf = NULL;
-    int rc = flt && flt->present ? lr_rpc_filter_compile(flt, lr_index_get_attrs(e->ix), exclude, n_exclude, &xf, err)
-                                 : LR_OK;
+    int rc = flt && (flt->present || (flt->n_caps && n_exclude))
+                 ? lr_rpc_filter_compile(flt, lr_index_get_attrs(e->ix), exclude, n_exclude, &xf, err)
+                 : LR_OK;
     if (!lr_index_nprobe(e->ix)) nprobe = 0; /* not an IVF index: nothing to probe */
-    if (!rc && !write) rc = lr_index_search_filter(e->ix, 1, vec, fetch, nprobe, xf, ids, scores, err);
+    lr_index_cap caps[16];
+    size_t n_caps = flt ? flt->n_caps : 0;
+    for (size_t i = 0; i < n_caps; i++) caps[i] = (lr_index_cap){flt->cap_attr[i], flt->cap_max[i]};
+    if (!rc && !write) rc = lr_index_search_capped(e->ix, vec, fetch, nprobe, xf, caps, n_caps, ids, scores, err);
     if (!rc && write) { /* the request's nprobe set on the index, the version's put back */
         size_t own = lr_index_nprobe(e->ix);
-        rc = lr_index_set_nprobe(e->ix, nprobe, err) || lr_index_search_filter(e->ix, 1, vec, fetch, 0, xf, ids, scores, err);
+        rc = lr_index_set_nprobe(e->ix, nprobe, err) ||
+             lr_index_search_capped(e->ix, vec, fetch, 0, xf, caps, n_caps, ids, scores, err);
         lr_err ignored;
         lr_index_set_nprobe(e->ix, own, &ignored);
     }
@@ -285,7 +311,7 @@ static int search_locked(lr_rpc_engine *e, const float *vec, size_t fetch, size_
 int lr_rpc_engine_search(lr_rpc_engine *e, const float *vec, size_t k, size_t nprobe, const lr_rpc_filter *flt,
                          const int64_t *exclude, size_t n_exclude, lr_rpc_hit *hits, size_t *n_hits,
                          lr_rpc_fail *f) {
-    int filtered = flt && flt->present;
+    int filtered = flt && (flt->present || flt->n_caps);
     /* unfiltered, the excluded ids are dropped afterwards; a filter denies them during the search */
     size_t fetch = filtered ? k : k + n_exclude > MAX_FETCH ? MAX_FETCH : k + n_exclude;
     int64_t *ids = malloc(fetch * sizeof *ids);
@@ -322,14 +348,35 @@ int lr_rpc_engine_popular(lr_rpc_engine *e, size_t k, const lr_rpc_filter *flt, 
     lr_index_filter *xf = NULL;
     pthread_rwlock_rdlock(&e->lock);
     int rc = flt && flt->present ? lr_rpc_filter_compile(flt, lr_index_get_attrs(e->ix), NULL, 0, &xf, &err) : LR_OK;
-    for (size_t i = 0; !rc && i < e->n_popular && *n_hits < k; i++) {
+    size_t n_caps = flt ? flt->n_caps : 0, m = 0;
+    /* with caps, every passing item is a candidate (the caps may skip many); else k are enough */
+    size_t want = n_caps ? e->n_popular : k;
+    int64_t *ci = malloc((want ? want : 1) * sizeof *ci);
+    float *cs = malloc((want ? want : 1) * sizeof *cs);
+    if (!rc && (!ci || !cs)) rc = lr_err_set(&err, LR_ENOMEM, "out of memory for the popular items");
+    for (size_t i = 0; !rc && i < e->n_popular && m < want; i++) {
         int64_t id = e->popular[i];
         if (!excluded(id, exclude, n_exclude) && lr_rpc_idmap_get(&e->removed, id) < 0 &&
             (!xf || lr_index_filter_allows(xf, id)))
-            hits[(*n_hits)++] = (lr_rpc_hit){id, e->pop_share[i]};
+            ci[m] = id, cs[m++] = e->pop_share[i];
+    }
+    if (!rc && n_caps) {
+        lr_index_cap caps[16];
+        for (size_t i = 0; i < n_caps; i++) caps[i] = (lr_index_cap){flt->cap_attr[i], flt->cap_max[i]};
+        int64_t *ids = malloc(k * sizeof *ids);
+        float *scores = malloc(k * sizeof *scores);
+        rc = !ids || !scores ? lr_err_set(&err, LR_ENOMEM, "out of memory for %zu hits", k)
+                             : lr_index_caps_pick(lr_index_get_attrs(e->ix), caps, n_caps, ci, cs, m, k, ids, scores, n_hits, &err);
+        for (size_t i = 0; !rc && i < *n_hits; i++) hits[i] = (lr_rpc_hit){ids[i], scores[i]};
+        free(ids);
+        free(scores);
+    } else {
+        for (size_t i = 0; !rc && i < m && i < k; i++) hits[(*n_hits)++] = (lr_rpc_hit){ci[i], cs[i]};
     }
     pthread_rwlock_unlock(&e->lock);
     lr_index_filter_free(xf);
+    free(ci);
+    free(cs);
     return rc ? fail_from(f, &err) : LR_RPC_OK;
 }
 

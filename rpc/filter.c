@@ -121,3 +121,24 @@ int lr_rpc_filter_compile(const lr_rpc_filter *flt, const lr_index_attrs *attrs,
     else *out = xf;
     return rc;
 }
+
+int lr_rpc_caps_read(const msgpack_object *o, lr_rpc_filter *flt, lr_rpc_fail *f) {
+    flt->n_caps = 0;
+    if (!o) return LR_RPC_OK;
+    if (o->type != MSGPACK_OBJECT_MAP || o->via.map.size > 16)
+        return lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "'max_per' must be a map of at most 16 attribute: cap entries");
+    for (uint32_t i = 0; i < o->via.map.size; i++) {
+        const msgpack_object_kv *kv = &o->via.map.ptr[i];
+        const char *key;
+        size_t klen;
+        if (!lr_rpc_as_str(&kv->key, &key, &klen) || !klen || klen > 63)
+            return lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "'max_per': keys must be attribute names of 1 to 63 bytes");
+        if (kv->val.type != MSGPACK_OBJECT_POSITIVE_INTEGER || kv->val.via.u64 < 1 || kv->val.via.u64 > 1000000)
+            return lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "'max_per'.'%.*s' must be an integer from 1 to 1000000", (int)klen, key);
+        memcpy(flt->cap_attr[i], key, klen);
+        flt->cap_attr[i][klen] = '\0';
+        flt->cap_max[i] = (size_t)kv->val.via.u64;
+        flt->n_caps = i + 1;
+    }
+    return LR_RPC_OK;
+}

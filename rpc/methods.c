@@ -127,6 +127,7 @@ static int read_search_opts(lr_rpc_ctx *c, const msgpack_object *map, rec_opts *
     if (!rc) rc = lr_rpc_get_ids(lr_rpc_field(map, "exclude"), "exclude", c->cfg->max_history, &o->exclude, &o->n_exclude, f);
     if (!rc && o->n_exclude) qsort(o->exclude, o->n_exclude, sizeof *o->exclude, cmp_id);
     if (!rc) rc = lr_rpc_filter_read(lr_rpc_field(map, "filter"), c->cfg->max_history, &o->filter, f);
+    if (!rc) rc = lr_rpc_caps_read(lr_rpc_field(map, "max_per"), &o->filter, f);
     o->k = (size_t)k, o->nprobe = (size_t)nprobe;
     return rc;
 }
@@ -208,6 +209,46 @@ static int m_search(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer *pk
     lr_rpc_filter_free(&o.filter);
     free(vec);
     free(hits);
+    return rc;
+}
+
+/* Items near one item (or the mean direction of several): item-to-item candidates. The given
+ * items are never among the results. */
+static int m_similar(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer *pk, lr_rpc_fail *f) {
+    const msgpack_object *one = lr_rpc_field(map, "id"), *many = lr_rpc_field(map, "ids");
+    if (!one == !many) return lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "give either 'id' (an item id) or 'ids' (an array of them)");
+    int64_t *ids = NULL, *ex = NULL;
+    size_t n = 0, D = lr_rpc_engine_dim(c->engine), n_hits = 0;
+    rec_opts o = {0};
+    int rc = LR_RPC_OK;
+    if (one) {
+        int64_t id;
+        rc = lr_rpc_get_int(map, "id", 0, INT64_MIN, INT64_MAX, &id, f);
+        if (!rc && !(ids = malloc(sizeof *ids))) rc = lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
+        if (!rc) ids[0] = id, n = 1;
+    } else {
+        rc = lr_rpc_get_ids(many, "ids", c->cfg->max_history, &ids, &n, f);
+        if (!rc && !n) rc = lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "'ids' must name at least one item");
+    }
+    if (!rc) rc = read_search_opts(c, map, &o, f);
+    float *vecs = rc ? NULL : malloc(n * D * sizeof *vecs), *q = rc ? NULL : calloc(D, sizeof *q);
+    lr_rpc_hit *hits = rc ? NULL : malloc(o.k * sizeof *hits);
+    if (!rc && (!vecs || !q || !hits || !(ex = malloc((o.n_exclude + n) * sizeof *ex))))
+        rc = lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
+    if (!rc) rc = lr_rpc_engine_item_vectors(c->engine, ids, n, vecs, f);
+    if (!rc) { /* the items' unit vectors summed, then made unit: their mean direction */
+        double norm = 0;
+        for (size_t i = 0; i < n * D; i++) q[i % D] += vecs[i];
+        for (size_t d = 0; d < D; d++) norm += (double)q[d] * q[d];
+        for (size_t d = 0; norm > 0 && d < D; d++) q[d] = (float)(q[d] / sqrt(norm));
+        if (o.n_exclude) memcpy(ex, o.exclude, o.n_exclude * sizeof *ex);
+        memcpy(ex + o.n_exclude, ids, n * sizeof *ex);
+        qsort(ex, o.n_exclude + n, sizeof *ex, cmp_id);
+        rc = lr_rpc_engine_search(c->engine, q, o.k, o.nprobe, &o.filter, ex, o.n_exclude + n, hits, &n_hits, f);
+    }
+    if (!rc) pack_hits(pk, hits, n_hits);
+    free(ids), free(ex), free(vecs), free(q), free(hits), free(o.exclude);
+    lr_rpc_filter_free(&o.filter);
     return rc;
 }
 
@@ -355,6 +396,7 @@ static const method methods[LR_RPC_N_METHODS - 1] = {
     {"ping", m_ping, 0},           {"recommend", m_recommend, 0},   {"encode_user", m_encode_user, 0},
     {"search", m_search, 0},       {"item", m_item, 0},             {"add_items", m_add_items, 1},
     {"remove_items", m_remove_items, 1}, {"reload", m_reload, 1},   {"stats", m_stats, 0},
+    {"similar", m_similar, 0},
 };
 
 int lr_rpc_method_find(const char *name, size_t len) {

@@ -140,12 +140,17 @@ typedef struct {
     int64_t *allow_ids, *deny_ids; /* malloc'd */
     size_t n_allow, n_deny;
     int has_allow;
+    /* `max_per`: at most cap_max[i] results share a value of cap_attr[i] */
+    char cap_attr[16][64];
+    size_t cap_max[16], n_caps;
 } lr_rpc_filter;
 
 /* Reads the filter object o (NULL: none) with at most max values or ids per list; it points into
  * o, which must outlive it. */
 int lr_rpc_filter_read(const msgpack_object *o, size_t max, lr_rpc_filter *flt, lr_rpc_fail *f);
 void lr_rpc_filter_free(lr_rpc_filter *flt);
+/* Reads `max_per` ({attribute: cap >= 1}, NULL: none) into flt. */
+int lr_rpc_caps_read(const msgpack_object *o, lr_rpc_filter *flt, lr_rpc_fail *f);
 /* The index's filter for a version's attributes (NULL: it has none), the excluded ids denied too. */
 int lr_rpc_filter_compile(const lr_rpc_filter *flt, const lr_index_attrs *attrs, const int64_t *exclude,
                           size_t n_exclude, lr_index_filter **out, lr_err *err);
@@ -167,6 +172,10 @@ typedef struct {
     const char *text; /* NULL when unknown; valid while the engine lives */
     int has_attrs;    /* the served version has item attributes (packed into attrs) */
 } lr_rpc_item_info;
+
+/* The item tower's vector of each id (n * dim into out): catalogue items from their content
+ * row, added ones from theirs. An id the server does not know is not_found. */
+int lr_rpc_engine_item_vectors(lr_rpc_engine *e, const int64_t *ids, size_t n, float *out, lr_rpc_fail *f);
 
 /* What the server knows of item id. When the served version has attributes and attrs is not
  * NULL, packs {name: [value, ...], ...} for every attribute into attrs (the item's values, none
@@ -194,7 +203,7 @@ void lr_rpc_engine_get_stats(lr_rpc_engine *e, lr_rpc_engine_stats *st);
 
 /* ---- metrics.c: counters the workers bump and /metrics renders ---------------------------- */
 
-#define LR_RPC_N_METHODS 10 /* the methods of methods.c, plus one slot for unknown names */
+#define LR_RPC_N_METHODS 11 /* the methods of methods.c, plus one slot for unknown names */
 #define LR_RPC_N_CODES 10   /* 0 = ok, then the wire error codes 1 .. 9 */
 #define LR_RPC_N_BUCKETS 13
 /* why a connection was closed for time: a frame begun and not finished, nothing to do, its

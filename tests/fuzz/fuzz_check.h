@@ -23,9 +23,9 @@
     } while (0)
 
 /* The methods of docs/rpc.md, in no particular order; the last three need the admin token. */
-enum { FM_PING, FM_RECOMMEND, FM_ENCODE_USER, FM_SEARCH, FM_ITEM, FM_STATS, FM_ADD, FM_REMOVE, FM_RELOAD, FM_N };
+enum { FM_PING, FM_RECOMMEND, FM_ENCODE_USER, FM_SEARCH, FM_ITEM, FM_STATS, FM_SIMILAR, FM_ADD, FM_REMOVE, FM_RELOAD, FM_N };
 static const char *const fuzz_methods[FM_N] = {"ping", "recommend", "encode_user", "search", "item",
-                                               "stats", "add_items", "remove_items", "reload"};
+                                               "stats", "similar", "add_items", "remove_items", "reload"};
 
 /* Well-formed UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF, nothing cut. */
 static inline int fuzz_utf8_ok(const unsigned char *s, size_t n) {
@@ -105,6 +105,8 @@ static inline void fuzz_check_hits(const msgpack_object *r, const msgpack_object
     int64_t k = fuzz_int_field(map, "k", 10);
     const msgpack_object *ex = fuzz_field(map, "exclude"), *eh = fuzz_field(map, "exclude_history");
     int ex_hist = eh && eh->type == MSGPACK_OBJECT_BOOLEAN && eh->via.boolean;
+    const msgpack_object *flt = fuzz_field(map, "filter"), *no = flt ? fuzz_field(flt, "not") : NULL;
+    const msgpack_object *allow = flt ? fuzz_field(flt, "ids") : NULL, *deny = no ? fuzz_field(no, "ids") : NULL;
     FUZZ_CHECK(r->type == MSGPACK_OBJECT_ARRAY && (int64_t)r->via.array.size <= k, "hits: not a list of at most k");
     for (uint32_t i = 0; i < r->via.array.size; i++) {
         const msgpack_object *h = &r->via.array.ptr[i];
@@ -115,6 +117,8 @@ static inline void fuzz_check_hits(const msgpack_object *r, const msgpack_object
                    "hit %u: a score of type %d that is not a finite number", i, (int)st);
         int64_t id = h->via.array.ptr[0].via.i64;
         FUZZ_CHECK(!fuzz_in_ids(ex, id), "hit %lld was excluded", (long long)id);
+        FUZZ_CHECK(!allow || fuzz_in_ids(allow, id), "hit %lld is not among the filter's ids", (long long)id);
+        FUZZ_CHECK(!fuzz_in_ids(deny, id), "hit %lld is among the filter's denied ids", (long long)id);
         FUZZ_CHECK(!(ex_hist && fuzz_in_ids(history, id)), "hit %lld is in the history", (long long)id);
         for (uint32_t j = 0; j < i; j++)
             FUZZ_CHECK(r->via.array.ptr[j].via.array.ptr[0].via.i64 != id, "hit %lld twice", (long long)id);
@@ -171,6 +175,14 @@ static inline void fuzz_check_result(int m, const msgpack_object *r, const msgpa
         FUZZ_CHECK(r->type == MSGPACK_OBJECT_MAP && fuzz_field(r, "id") && a && a->type == MSGPACK_OBJECT_BOOLEAN &&
                        b && b->type == MSGPACK_OBJECT_BOOLEAN, "item: not {id, in_index, added, text?}");
         FUZZ_CHECK(fuzz_field(r, "id")->via.i64 == fuzz_int_field(map, "id", -1), "item: another id");
+        break;
+    case FM_SIMILAR: /* hits, never the items asked about */
+        fuzz_check_hits(r, map, NULL, json);
+        for (uint32_t i = 0; r->type == MSGPACK_OBJECT_ARRAY && i < r->via.array.size; i++) {
+            int64_t id = r->via.array.ptr[i].via.array.ptr[0].via.i64;
+            FUZZ_CHECK(id != fuzz_int_field(map, "id", INT64_MIN) && !fuzz_in_ids(fuzz_field(map, "ids"), id),
+                       "similar: hit %lld is an item asked about", (long long)id);
+        }
         break;
     case FM_STATS: FUZZ_CHECK(r->type == MSGPACK_OBJECT_MAP && r->via.map.size == 14, "stats: not a map of 14"); break;
     case FM_ADD: case FM_REMOVE:

@@ -236,6 +236,48 @@ LR_TEST(clauses_combine_as_documented) {
     free(x);
 }
 
+/* Caps: on a flat index, the greedy pass over the exact ranking; items without the attribute
+ * uncapped; a cap the catalogue cannot fill gives fewer, never a broken cap. */
+LR_TEST(caps_take_the_best_that_fit) {
+    float *x = vectors();
+    lr_err err = {0};
+    lr_index *ix = world(x, "Flat", 0, 0, &err);
+    CHECK_OK(ix ? LR_OK : err.code, err);
+    const lr_index_attrs *a = lr_index_get_attrs(ix);
+    float q[D];
+    for (size_t d = 0; d < D; d++) q[d] = x[77 * D + d];
+    int64_t ids[40], all[N];
+    float scores[40];
+    lr_index_cap one_shelf = {"shelf", 1};
+    CHECK_OK(lr_index_search_capped(ix, q, 40, 0, NULL, &one_shelf, 1, ids, scores, &err), err);
+    /* the expectation: every item by exact score, then greedily under the cap */
+    lr_index_filter *none = NULL;
+    CHECK_OK(lr_index_filter_new(a, &none, &err), err);
+    size_t n;
+    exact_filtered(x, q, none, N, all, &n);
+    lr_index_filter_free(none);
+    int used[100] = {0};
+    size_t w = 0;
+    for (size_t j = 0; j < n && w < 40; j++) {
+        size_t nv;
+        const uint32_t *v = lr_index_attrs_of(a, 0, all[j], &nv);
+        if (nv && used[v[0]]) continue;
+        if (nv) used[v[0]] = 1;
+        if (ids[w] != all[j]) LR_FAIL_("result %zu is %lld, the greedy pass takes %lld", w, (long long)ids[w], (long long)all[j]);
+        w++;
+    }
+    CHECK_EQ(w, 40);
+    lr_index_cap half = {"half", 3};
+    CHECK_OK(lr_index_search_capped(ix, q, 40, 0, NULL, &half, 1, ids, scores, &err), err);
+    size_t got = 0;
+    for (size_t j = 0; j < 40; j++) got += ids[j] >= 0;
+    CHECK_EQ(got, 6); /* two values, three each: all the catalogue has */
+    lr_index_cap bad = {"colour", 1};
+    CHECK_ERR(lr_index_search_capped(ix, q, 10, 0, NULL, &bad, 1, ids, scores, &err), err, LR_EINVAL, "no attribute 'colour'");
+    lr_index_free(ix);
+    free(x);
+}
+
 LR_TEST_MAIN(LR_CASE(filtered_results_pass_and_match_an_exact_filtered_search),
              LR_CASE(narrow_filters_without_vectors_probe_more_lists), LR_CASE(fast_scan_indexes_over_fetch_instead),
-             LR_CASE(clauses_combine_as_documented))
+             LR_CASE(clauses_combine_as_documented), LR_CASE(caps_take_the_best_that_fit))

@@ -349,6 +349,54 @@ LR_TEST(filters_apply_during_search_and_recommend) {
     world_down(&w);
 }
 
+static int any_item(int64_t id) { return id != 40; }
+
+/* similar: the items nearest an item's own vector, never the item itself; max_per caps every
+ * value of an attribute (each item holds a top and a sub category here). */
+LR_TEST(similar_items_and_diversity_caps) {
+    world w;
+    lr_err err = {0};
+    CHECK_OK(world_up(&w, lr_rpc_server_config_default(), &err), err);
+    char addr[64], *json = NULL;
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", lr_rpc_server_port(w.server));
+    lr_rpc_client *c = NULL;
+    CHECK_OK(lr_rpc_client_connect(addr, 5000, &c, &err), err);
+    int code = 0;
+    int64_t got[64], want[64];
+    size_t n, nw;
+    CHECK_OK(lr_rpc_client_call_json(c, "similar", "{\"id\": 40, \"k\": 8}", &json, &code, &err), err);
+    n = json_hits(json, got, 64);
+    free(json);
+    exact_top(&w, 40, 8, any_item, want, &nw);
+    CHECK_EQ(n, 8);
+    for (size_t j = 0; j < n; j++) CHECK_EQ(got[j], want[j]);
+    CHECK_OK(lr_rpc_client_call_json(c, "similar", "{\"ids\": [40, 41], \"k\": 5, \"filter\": {\"brand\": \"b2\"}}", &json, &code, &err), err);
+    n = json_hits(json, got, 64);
+    free(json);
+    CHECK_EQ(n, 5);
+    for (size_t j = 0; j < n; j++) CHECK(world_attr_has(got[j], "brand", "b2") && got[j] != 40 && got[j] != 41);
+    CHECK_ERR(lr_rpc_client_call_json(c, "similar", "{\"id\": 99999}", &json, &code, &err), err, LR_ERPC, "not_found: item 99999");
+    CHECK_ERR(lr_rpc_client_call_json(c, "similar", "{\"k\": 3}", &json, &code, &err), err, LR_ERPC, "give either 'id'");
+    /* caps: 4 per value of category; 3 tops, so 10 fit; and 1 per value: one per top, 3 in all */
+    CHECK_OK(lr_rpc_client_call_json(c, "similar", "{\"id\": 40, \"k\": 10, \"max_per\": {\"category\": 4}}", &json, &code, &err), err);
+    n = json_hits(json, got, 64);
+    free(json);
+    CHECK_EQ(n, 10);
+    int tops[3] = {0}, subs[11] = {0};
+    for (size_t j = 0; j < n; j++) tops[got[j] % 3]++, subs[got[j] % 11]++;
+    for (int t = 0; t < 3; t++) CHECK(tops[t] <= 4);
+    for (int t = 0; t < 11; t++) CHECK(subs[t] <= 4);
+    CHECK_OK(lr_rpc_client_call_json(c, "recommend", "{\"history\": [1, 2], \"k\": 10, \"max_per\": {\"category\": 1}}", &json, &code, &err), err);
+    n = json_hits(json, got, 64);
+    free(json);
+    CHECK_EQ(n, 3);
+    CHECK(got[0] % 3 != got[1] % 3 && got[1] % 3 != got[2] % 3 && got[0] % 3 != got[2] % 3);
+    CHECK_ERR(lr_rpc_client_call_json(c, "search", "{\"vector\": [0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1], \"max_per\": {\"brand\": 0}}",
+                                      &json, &code, &err), err, LR_ERPC, "'max_per'.'brand' must be an integer from 1");
+    lr_rpc_client_close(c);
+    world_down(&w);
+}
+
 LR_TEST(malformed_requests_get_typed_errors) {
     world w;
     lr_err err = {0};
@@ -899,6 +947,7 @@ LR_TEST_MAIN(LR_CASE(recommend_equals_encode_then_search_and_the_offline_path),
              LR_CASE(the_client_library_gets_results_and_typed_errors),
              LR_CASE(pipelined_requests_are_each_answered_once), LR_CASE(malformed_requests_get_typed_errors),
              LR_CASE(item_returns_the_served_versions_attributes), LR_CASE(filters_apply_during_search_and_recommend),
+             LR_CASE(similar_items_and_diversity_caps),
              LR_CASE(a_requests_nprobe_applies_to_it_alone),
              LR_CASE(a_search_takes_the_operating_point_of_its_k),
              LR_CASE(bad_bytes_close_only_their_connection),
