@@ -290,6 +290,18 @@ index: IVF8,Flat" "$out"
     run query_item_attributes 0 "$bin" query --connect "127.0.0.1:$port" --method item --params '{"id": 3}' --json
     got=$(printf '%s' "$out" | /usr/bin/python3 -c "import json,sys; a=json.load(sys.stdin)['attributes']; print(sorted(a), len(a['brand']), len(a['category']))")
     expect item_has_brand_and_category_levels "['brand', 'category'] 1 3" "$got"
+    run query_similar 0 "$bin" query --connect "127.0.0.1:$port" --similar 3 -k 4 --json
+    got=$(printf '%s' "$out" | /usr/bin/python3 -c "import json,sys; r=json.load(sys.stdin)['results']; print(len(r), 3 in [x[0] for x in r])")
+    expect similar_gives_k_others "4 False" "$got"
+    run query_filter_ids 0 "$bin" query --connect "127.0.0.1:$port" --history 1,2,3 -k 10 --filter '{"ids": [5, 6, 7]}' --json
+    got=$(printf '%s' "$out" | /usr/bin/python3 -c "import json,sys; r=json.load(sys.stdin)['results']; print(sorted(x[0] for x in r))")
+    expect filter_ids_only_those "[5, 6, 7]" "$got"
+    brand=$(printf '%s' "$("$bin" query --connect "127.0.0.1:$port" --method item --params '{"id": 3}' --json)" | /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['attributes']['brand'][0])")
+    run query_max_per 0 "$bin" query --connect "127.0.0.1:$port" --history 1,2,3 -k 5 --max-per '{"brand": 1}' --filter "{\"not\": {\"brand\": [\"$brand\"]}}" --json
+    got=$(printf '%s' "$out" | /usr/bin/python3 -c "import json,sys; print(len(json.load(sys.stdin)['results']))")
+    expect max_per_still_k "5" "$got"
+    run query_bad_filter 2 "$bin" query --connect "127.0.0.1:$port" --history 1 --filter '[1]' &&
+      expect query_bad_filter_message "--filter must be a JSON object" "$err"
     run query_stats 0 "$bin" query --connect "127.0.0.1:$port" --method stats --json &&
       expect query_stats_version '"version":"v000001"' "$out"
     run query_server_error 1 "$bin" query --connect "127.0.0.1:$port" --history 1 -k 100000 &&
