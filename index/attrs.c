@@ -24,6 +24,8 @@ void lr_index_attr_free(lr_index_attr *x) {
     free(x->ids);
     free(x->poff);
     free(x->post);
+    for (size_t v = 0; x->vbits && v < x->n_values; v++) free(x->vbits[v]);
+    free(x->vbits);
 }
 
 int lr_index_attr_postings(lr_index_attr *x, size_t n_items, lr_err *err) {
@@ -38,6 +40,15 @@ int lr_index_attr_postings(lr_index_attr *x, size_t n_items, lr_err *err) {
         for (uint32_t j = x->ioff[i]; j < x->ioff[i + 1]; j++) x->post[x->poff[x->ids[j]]++] = (uint32_t)i;
     for (size_t v = x->n_values; v > 0; v--) x->poff[v] = x->poff[v - 1];
     x->poff[0] = 0;
+    if (!(x->vbits = calloc(x->n_values ? x->n_values : 1, sizeof *x->vbits)))
+        return lr_err_set(err, LR_ENOMEM, "attribute '%s': out of memory", x->name);
+    size_t words = (n_items + 63) / 64;
+    for (size_t v = 0; v < x->n_values; v++) {
+        if ((size_t)(x->poff[v + 1] - x->poff[v]) * 64 < n_items) continue;
+        if (!(x->vbits[v] = calloc(words, sizeof **x->vbits)))
+            return lr_err_set(err, LR_ENOMEM, "attribute '%s': out of memory", x->name);
+        for (uint32_t j = x->poff[v]; j < x->poff[v + 1]; j++) x->vbits[v][x->post[j] / 64] |= 1ull << (x->post[j] % 64);
+    }
     return LR_OK;
 }
 
@@ -166,6 +177,10 @@ int64_t lr_index_attrs_find_value(const lr_index_attrs *a, size_t k, const char 
         else hi = mid;
     }
     return -1;
+}
+
+const uint64_t *lr_index_attrs_value_bits(const lr_index_attrs *a, size_t k, size_t v) {
+    return k < a->n && v < a->a[k].n_values ? a->a[k].vbits[v] : NULL;
 }
 
 const uint32_t *lr_index_attrs_items_with(const lr_index_attrs *a, size_t k, size_t v, size_t *n) {

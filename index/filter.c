@@ -131,6 +131,8 @@ int lr_index_filter_allows(const lr_index_filter *f, int64_t id) {
     return 1;
 }
 
+const lr_index_attrs *lr_index_filter_attrs(const lr_index_filter *f) { return f->a; }
+
 int lr_index_filter_is_empty(const lr_index_filter *f) {
     return !f->n && !f->has_allow_ids && !f->n_deny;
 }
@@ -184,5 +186,47 @@ int lr_index_filter_candidates(const lr_index_filter *f, int64_t **out, size_t *
         if (lr_index_filter_allows(f, ids[i])) ids[w++] = ids[i];
     *out = ids;
     *n = w;
+    return LR_OK;
+}
+
+/* ORs clause c's values into bits (words long). */
+static void clause_union(const lr_index_filter *f, const clause *c, uint64_t *bits, size_t words) {
+    memset(bits, 0, words * sizeof *bits);
+    for (size_t j = 0; j < c->n_values; j++) {
+        const uint64_t *vb = lr_index_attrs_value_bits(f->a, c->attr, c->values[j]);
+        if (vb) {
+            for (size_t w = 0; w < words; w++) bits[w] |= vb[w];
+            continue;
+        }
+        size_t cnt;
+        const uint32_t *items = lr_index_attrs_items_with(f->a, c->attr, c->values[j], &cnt);
+        for (size_t t = 0; t < cnt; t++) bits[items[t] / 64] |= 1ull << (items[t] % 64);
+    }
+}
+
+int lr_index_filter_bitmap(const lr_index_filter *f, uint64_t **out, lr_err *err) {
+    size_t items = f->a ? lr_index_attrs_items(f->a) : 0, words = (items + 63) / 64;
+    uint64_t *bits = malloc((words ? words : 1) * sizeof *bits), *tmp = malloc((words ? words : 1) * sizeof *tmp);
+    if (!bits || !tmp) {
+        free(bits);
+        free(tmp);
+        return lr_err_set(err, LR_ENOMEM, "filter: out of memory for a bitmap of %zu items", items);
+    }
+    memset(bits, 0xff, words * sizeof *bits);
+    if (items % 64) bits[words - 1] = (1ull << (items % 64)) - 1;
+    for (size_t i = 0; i < f->n; i++) {
+        clause_union(f, &f->c[i], tmp, words);
+        for (size_t w = 0; w < words; w++) bits[w] &= f->c[i].deny ? ~tmp[w] : tmp[w];
+    }
+    if (f->has_allow_ids) {
+        memset(tmp, 0, words * sizeof *tmp);
+        for (size_t j = 0; j < f->n_allow; j++)
+            if (f->allow_ids[j] >= 0 && (size_t)f->allow_ids[j] < items) tmp[f->allow_ids[j] / 64] |= 1ull << (f->allow_ids[j] % 64);
+        for (size_t w = 0; w < words; w++) bits[w] &= tmp[w];
+    }
+    for (size_t j = 0; j < f->n_deny; j++)
+        if (f->deny_ids[j] >= 0 && (size_t)f->deny_ids[j] < items) bits[f->deny_ids[j] / 64] &= ~(1ull << (f->deny_ids[j] % 64));
+    free(tmp);
+    *out = bits;
     return LR_OK;
 }

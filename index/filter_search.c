@@ -11,21 +11,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "faiss_sel.h"
 #include "index_internal.h"
 
 lr_index_filter_policy lr_index_filter_policy_default(void) {
-    return (lr_index_filter_policy){.exact_ratio = 4.0, .alpha = 1.0};
+    return (lr_index_filter_policy){.exact_ratio = 4.0, .alpha = 0.5};
 }
 
 typedef struct {
     const lr_index *ix;
     const lr_index_filter *f;
+    const uint64_t *bits; /* the filter over the catalogue's items (NULL: ask f) */
+    size_t items;
 } sel_ctx;
 
+/* FAISS asks this for every code it scans: a bit test for catalogue items. */
 static int allows(const void *ctx, int64_t id) {
     const sel_ctx *c = ctx;
-    return lr_index_filter_allows(c->f, id) && !(c->ix->n_tomb && lr_index_tomb_has(c->ix, id));
+    int ok = c->bits && id >= 0 && (size_t)id < c->items ? (int)(c->bits[id / 64] >> (id % 64) & 1)
+                                                          : lr_index_filter_allows(c->f, id);
+    return ok && !(c->ix->n_tomb && lr_index_tomb_has(c->ix, id));
 }
 
 /* ---- the best k of scored candidates: a min-heap on score ---------------------------------- */
@@ -85,9 +92,7 @@ static void topk_finish(topk *h) {
 }
 
 static float dot(const float *a, const float *b, size_t d) {
-    float s = 0.0f;
-    for (size_t i = 0; i < d; i++) s += a[i] * b[i];
-    return s;
+    return cblas_sdot((int)d, a, 1, b, 1);
 }
 
 /* ---- the two ways ---------------------------------------------------------------------------- */
@@ -191,7 +196,11 @@ int lr_index_search_filter(const lr_index *ix, size_t nq, const float *q, size_t
     int64_t *ci = malloc(kk * sizeof *ci);
     float *cs = malloc(kk * sizeof *cs);
     if (!ci || !cs) rc = lr_err_set(err, LR_ENOMEM, "filtered search: out of memory for %zu candidates", kk);
-    sel_ctx sc = {ix, f};
+    const lr_index_attrs *fa = lr_index_filter_attrs(f);
+    sel_ctx sc = {ix, f, NULL, fa ? lr_index_attrs_items(fa) : 0};
+    uint64_t *bits = NULL;
+    if (!rc && fa && (rc = lr_index_filter_bitmap(f, &bits, err))) bits = NULL;
+    sc.bits = bits;
     int in_scan = lr_faiss_takes_selector(ix->ix);
     for (size_t i = 0; !rc && i < nq; i++) {
         const float *qi = q + i * ix->dim;
@@ -200,6 +209,7 @@ int lr_index_search_filter(const lr_index *ix, size_t nq, const float *q, size_t
                      : overfetch_one(ix, &sc, qi, kk, want < kk ? kk : want, nprobe, ci, cs, err);
         if (!rc) keep_best(ix, qi, ci, cs, kk, k, rescore, ids + i * k, scores + i * k);
     }
+    free(bits);
     free(ci);
     free(cs);
     return rc;

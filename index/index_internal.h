@@ -34,7 +34,12 @@ int lr_index_search_prepare(const lr_index *ix, size_t nq, const float *q, size_
 /* filter.c: whether f has no clause at all; the ids its smallest allow list admits that pass
  * every clause (*out malloc'd, the caller frees; LR_EINVAL when no allow list bounds them). */
 int lr_index_filter_is_empty(const lr_index_filter *f);
+const lr_index_attrs *lr_index_filter_attrs(const lr_index_filter *f); /* NULL: none */
 int lr_index_filter_candidates(const lr_index_filter *f, int64_t **out, size_t *n, lr_err *err);
+/* The items 0 .. items-1 f allows as a bitmap (*out malloc'd, (items + 63) / 64 words; the caller
+ * frees), from the values' bitmaps and postings: a test per scanned code instead of a walk
+ * through the item's values. Ids outside it (added items) still need lr_index_filter_allows. */
+int lr_index_filter_bitmap(const lr_index_filter *f, uint64_t **out, lr_err *err);
 
 /* Marks ids as removed; *added (may be NULL) gets how many were not marked before. */
 int lr_index_tomb_add(lr_index *ix, size_t n, const int64_t *ids, size_t *added, lr_err *err);
@@ -111,6 +116,8 @@ typedef struct {
     uint32_t *ids;    /* ioff[n_items] */
     uint32_t *poff;   /* n_values + 1: the postings, items by value (built, never stored) */
     uint32_t *post;   /* ioff[n_items] items, ascending within each value */
+    uint64_t **vbits; /* n_values: a bitmap over the items for a value held by at least
+                       * 1/64 of them (smaller than its postings from 1/32), else NULL */
 } lr_index_attr;
 
 struct lr_index_attrs {
@@ -119,7 +126,9 @@ struct lr_index_attrs {
 };
 
 void lr_index_attr_free(lr_index_attr *x);
-/* Builds x's postings (value -> items) from its per-item ids. */
+/* The bitmap over the items of value v of attribute k, when it has one (attrs.c). */
+const uint64_t *lr_index_attrs_value_bits(const lr_index_attrs *a, size_t k, size_t v);
+/* Builds x's postings (value -> items) and its large values' bitmaps from its per-item ids. */
 int lr_index_attr_postings(lr_index_attr *x, size_t n_items, lr_err *err);
 
 #endif /* LR_INDEX_INTERNAL_H */

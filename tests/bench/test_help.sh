@@ -29,7 +29,7 @@ check() {
     fail "${name}_refuses_unknown_options" "exit $rc, output: $(printf '%s' "$out" | head -3)"; fi
 }
 
-for p in bench_index bench_content bench_towers probe_factory bench_llm version_without; do check "$p" "$bin_dir/$p"; done
+for p in bench_index bench_content bench_towers probe_factory bench_llm version_without bench_filter; do check "$p" "$bin_dir/$p"; done
 for s in "$src_dir"/*.sh; do check "$(basename "$s")" bash "$s"; done
 for s in "$src_dir"/*.py; do check "$(basename "$s")" /usr/bin/python3 "$s"; done
 echo "$passed passed, $failed failed"
