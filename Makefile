@@ -38,7 +38,7 @@ fuzz: deps
 	@command -v clang >/dev/null || { echo "make fuzz needs Debian's clang: apt-get install clang"; exit 1; }
 	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Fuzz -DLR_FUZZ=ON -DCMAKE_C_COMPILER=clang \
 	  -DCMAKE_CXX_COMPILER=clang++ -DLR_FAISS_PREFIX="$$(cat $(BUILD)/.faiss-prefix)" $(SHARED_DEF) >/dev/null
-	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target $(addprefix fuzz_,npy safetensors tokenizer_json llm_config text_encoder rpc http manifest recbole amazon)
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target $(addprefix fuzz_,npy safetensors tokenizer_json llm_config text_encoder rpc http manifest recbole amazon attrs)
 	bash tools/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(if $(SHARED),$(abspath $(SHARED)),../shared)
 
 demo: build

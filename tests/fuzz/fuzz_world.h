@@ -102,13 +102,42 @@ static int fw_content_(const lr_data *d, lr_err *err) {
     return rc;
 }
 
-/* One index version over the item vectors v, with the model's and content's checksums. */
+/* Attributes for filters and caps: item i has brand "b<i % 5>" (none when i % 9 == 8) and the
+ * categories "c<i % 3>" and "d<i % 7>" (values a fuzzer finds in the seeds: "b1", "c2", ...). */
+static int fw_attrs_(lr_index_attrs **out, lr_err *err) {
+    static const char *const brands[] = {"b0", "b1", "b2", "b3", "b4"};
+    static const char *const cats[] = {"c0", "c1", "c2", "d0", "d1", "d2", "d3", "d4", "d5", "d6"};
+    size_t *boff = malloc((FW_ITEMS + 1) * sizeof *boff), *coff = malloc((FW_ITEMS + 1) * sizeof *coff);
+    uint32_t *bids = malloc(FW_ITEMS * sizeof *bids), *cids = malloc(2 * FW_ITEMS * sizeof *cids);
+    int rc = boff && coff && bids && cids ? lr_index_attrs_new(FW_ITEMS, out, err) : lr_err_set(err, LR_ENOMEM, "oom");
+    for (size_t i = 0; !rc && i <= FW_ITEMS; i++) {
+        if (i == 0) {
+            boff[0] = coff[0] = 0;
+            continue;
+        }
+        size_t it = i - 1;
+        boff[i] = boff[it];
+        if (it % 9 != 8) bids[boff[i]++] = (uint32_t)(it % 5);
+        cids[2 * it] = (uint32_t)(it % 3), cids[2 * it + 1] = (uint32_t)(3 + it % 7), coff[i] = 2 * i;
+    }
+    if (!rc) rc = lr_index_attrs_add(*out, "brand", brands, 5, boff, bids, err);
+    if (!rc) rc = lr_index_attrs_add(*out, "category", cats, 10, coff, cids, err);
+    free(boff), free(coff), free(bids), free(cids);
+    return rc;
+}
+
+/* One index version over the item vectors v, with the model's and content's checksums and the
+ * items' attributes. */
 static int fw_publish_(const float *v, const char *factory, size_t rescore, lr_err *err) {
     char mcrc[9], ccrc[9];
     lr_index *ix = NULL;
+    lr_index_attrs *attrs = NULL;
     int rc = lr_index_file_checksum(fw_.model, mcrc, err);
     if (!rc) rc = lr_index_file_checksum(fw_.content, ccrc, err);
     if (!rc) rc = lr_index_build(v, FW_ITEMS, FW_D, NULL, factory, &ix, err);
+    if (!rc) rc = fw_attrs_(&attrs, err);
+    if (!rc) lr_index_set_attrs(ix, attrs);
+    else lr_index_attrs_free(attrs);
     if (!rc && lr_index_nprobe(ix)) rc = lr_index_set_nprobe(ix, 2, err);
     if (!rc && rescore) rc = lr_index_set_rescore(ix, v, FW_ITEMS, rescore, err);
     lr_index_kv meta[2] = {{"model", mcrc}, {"content", ccrc}};
