@@ -567,6 +567,79 @@ def http_error_for_a_bad_body_is_utf8_json():
         assert status == 400 and err["code"] == 1 and err["message"], "%r: %d %r" % (raw, status, body)
 
 
+# ---- attributes, filters, caps, similar: against the exact index's full ranking ----------------
+
+def synth_attributes():
+    """Each item's brand and category levels as synth.item gives them (item index = line order)."""
+    cols, rows = read_atomic(W + "/data/synth.item")
+    b, k = cols.index("brand"), cols.index("categories")
+    return [{"brand": [r[b]] if r[b] else [], "category": [x for x in r[k].split(" > ") if x]} for r in rows]
+
+
+ATTRS = synth_attributes()
+
+
+def full_ranking(vec):
+    """Every item, best first, from the Flat index: the exact order filters must agree with."""
+    return [h[0] for h in c.ok("search", {"vector": vec, "k": 1000})]
+
+
+@check
+def item_returns_the_datasets_attributes():
+    for i in (0, 7, 500, 999):
+        got = c.ok("item", {"id": i})["attributes"]
+        assert got == ATTRS[i], "item %d: %r, synth.item says %r" % (i, got, ATTRS[i])
+
+
+@check
+def filters_keep_the_exact_order_of_the_items_that_pass():
+    vec = c.ok("encode_user", {"history": HIST0})
+    order = full_ranking(vec)
+    brand = ATTRS[order[0]]["brand"][0]
+    top = ATTRS[order[1]]["category"][0]
+    cases = [
+        ({"brand": [brand]}, lambda a, i: brand in a["brand"]),
+        ({"category": top, "not": {"brand": [brand]}}, lambda a, i: top in a["category"] and brand not in a["brand"]),
+        ({"ids": order[5:40], "not": {"ids": order[6:8]}}, lambda a, i: i in order[5:40] and i not in order[6:8]),
+    ]
+    for flt, passes in cases:
+        want = [i for i in order if passes(ATTRS[i], i)][:10]
+        got = [h[0] for h in c.ok("search", {"vector": vec, "k": 10, "filter": flt})]
+        assert got == want, "filter %r: %r, the exact order says %r" % (flt, got, want)
+        rec = [h[0] for h in c.ok("recommend", {"history": HIST0, "k": 10, "filter": flt})]
+        assert rec == want, "recommend with filter %r: %r, want %r" % (flt, rec, want)
+
+
+@check
+def max_per_is_the_greedy_pass_over_the_exact_order():
+    vec = c.ok("encode_user", {"history": HIST0})
+    order = full_ranking(vec)
+    want, seen = [], {}
+    for i in order:
+        vals = ATTRS[i]["category"]
+        if any(seen.get(v, 0) >= 2 for v in vals):
+            continue
+        for v in vals:
+            seen[v] = seen.get(v, 0) + 1
+        want.append(i)
+        if len(want) == 10:
+            break
+    got = [h[0] for h in c.ok("search", {"vector": vec, "k": 10, "max_per": {"category": 2}})]
+    assert got == want, "max_per: %r, the greedy pass says %r" % (got, want)
+
+
+@check
+def similar_excludes_the_item_and_agrees_with_its_own_filtered_form():
+    every = [h[0] for h in c.ok("similar", {"id": 12, "k": 999})]
+    assert 12 not in every and len(every) == 999, "similar: %d results, 12 in them: %s" % (len(every), 12 in every)
+    brand = ATTRS[every[0]]["brand"][0]
+    want = [i for i in every if brand in ATTRS[i]["brand"]][:5]
+    got = [h[0] for h in c.ok("similar", {"id": 12, "k": 5, "filter": {"brand": brand}})]
+    assert got == want, "similar with a filter: %r, want %r" % (got, want)
+    expect_error(c, 3, "similar", {"id": 5000})
+    expect_error(c, 1, "search", {"vector": [0.0] * 15 + [1.0], "filter": {"colour": ["red"]}})
+
+
 @check
 def sigterm_exits_0():
     c.close()
