@@ -5,7 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lr_data.h"
 #include "lr_error.h"
+#include "lr_towers.h"
 
 enum { LR_EXIT_OK = 0, LR_EXIT_ERROR = 1, LR_EXIT_USAGE = 2 };
 
@@ -132,6 +134,14 @@ struct lr_pal;
 struct lr_data_matrix; /* lr_content */
 /* The dataset, the towers and (unless id mode) the content matrix, checked to belong together:
  * content rows = items, content given unless id mode, an id table as long as the catalogue. */
+/* eval_report.c: eval's slices (history length, target popularity, cold start) as a JSON object
+ * (NULL when out of memory), and its --per-user file (docs/eval.md). */
+struct json_t;
+struct json_t *lr_cli_eval_slices(const struct lr_data *d, lr_split split, const int32_t *targets,
+                                  const lr_eval_rank *ranks);
+int lr_cli_eval_per_user(const char *path, const struct lr_data *d, lr_split split, const int32_t *targets,
+                         const lr_eval_rank *ranks, const int32_t *top, size_t k, lr_err *err);
+
 /* attrs.c: the dataset's item attributes as an index publishes them (*out NULL when it has
  * none). */
 struct lr_index_attrs;

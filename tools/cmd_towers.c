@@ -334,12 +334,13 @@ static int eval_both(const float *users, const float *items, const float *scores
 
 /* eval's options (parse: its step 1); LR_CLI_RUN or an exit code. */
 typedef struct {
-    const char *data, *model, *content, *index, *json;
+    const char *data, *model, *content, *index, *json, *per_user;
+    size_t per_user_k;
     lr_split split;
 } eval_opts;
 
 static int eval_args(int argc, char **argv, eval_opts *o) {
-    *o = (eval_opts){.split = LR_SPLIT_TEST};
+    *o = (eval_opts){.split = LR_SPLIT_TEST, .per_user_k = 10};
     const lr_cli_option opts[] = {
         {LR_OPT_STRING("data", &o->data, "DIR", "the dataset"), .required = 1},
         {LR_OPT_STRING("model", &o->model, "M", "the towers"), .required = 1},
@@ -349,12 +350,16 @@ static int eval_args(int argc, char **argv, eval_opts *o) {
                        "also search the users' vectors in the index published in DIR\n"
                        "(built for this model): ANN recall@10/50 against exact search,\n"
                        "and the metrics of the index's own top 50")},
-        {LR_OPT_STRING("json", &o->json, "F", "also write the metrics to F as JSON")},
+        {LR_OPT_STRING("json", &o->json, "F", "also write the metrics to F as JSON, with slices by history\n"
+                       "length, by the target's popularity and cold start (docs/eval.md)")},
+        {LR_OPT_STRING("per-user", &o->per_user, "F", "also write one JSON line per user with a target to F: the\n"
+                       "target's rank and the towers' top items (docs/eval.md)")},
+        {LR_OPT_SIZE("per-user-k", &o->per_user_k, 1, 1000, "K", "items in each --per-user line")},
     };
     const lr_cli_spec spec = {
         .cmd = "eval",
         .usage = "learnrec eval --data DIR --model M --content C [--split valid|test]\n"
-                 "                     [--index DIR] [--json F]",
+                 "                     [--index DIR] [--json F] [--per-user F [--per-user-k K]]",
         .description =
             "Leave-one-out, full ranking over all items: each user's target (the last item\n"
             "for test, the one before for valid) is ranked among every item given the user's\n"
@@ -374,6 +379,9 @@ typedef struct {
     float *users, *items; /* nu*D, ni*D; D = mc.out_dim */
     int32_t *targets;     /* nu: the split's target, -1 for a user without one */
     eval_row rows[3];     /* the towers, popularity, variant (c) (filled only with content) */
+    lr_eval_rank *ranks;  /* nu: where the towers put each target */
+    int32_t *top;         /* nu * top_k: the towers' best items (with --per-user), else NULL */
+    size_t top_k;
 } eval_run;
 
 /* The cold-start slice: a user's target when no user's training part holds it, else -1.
@@ -410,8 +418,19 @@ static int eval_compute(const lr_data *d, const lr_pal *m, const lr_content *ct,
         (rc = lr_towers_item_embed(m, ct, NULL, ni, r->items, err)))
         goto done;
     cold_slice(d, r->targets, seen, cold);
-    if ((rc = eval_both(r->users, r->items, NULL, nu, ni, D, r->targets, cold, &r->rows[0], err)))
+    /* the towers' row from each user's rank, which the slices and --per-user read again */
+    if (r->top_k > ni) r->top_k = ni;
+    r->ranks = malloc(nu * sizeof *r->ranks);
+    if (r->top_k && !(r->top = malloc(nu * r->top_k * sizeof *r->top))) r->top_k = 0, rc = LR_ENOMEM;
+    if (!r->ranks || rc) {
+        rc = lr_err_set(err, LR_ENOMEM, "out of memory");
         goto done;
+    }
+    if ((rc = lr_towers_eval_ranks(r->users, nu, r->targets, r->items, ni, D, r->ranks, r->top_k, r->top, err)))
+        goto done;
+    lr_towers_eval_summarize(r->ranks, r->targets, NULL, nu, &r->rows[0].all);
+    lr_towers_eval_summarize(r->ranks, cold, NULL, nu, &r->rows[0].cold);
+    r->rows[0].have = 1;
     lr_towers_baseline_popularity(d, pop);
     if ((rc = eval_both(NULL, NULL, pop, nu, ni, 0, r->targets, cold, &r->rows[1], err))) goto done;
     if (ct) {
@@ -455,8 +474,8 @@ static void eval_print_index(const index_eval *ie, const char *dir) {
 
 /* write_json, eval's last step: the towers' metrics, their cold slice, the baselines and, when ie
  * is not NULL, what the index gave. */
-static int eval_write_json(const char *path, const eval_run *r, lr_split split, const index_eval *ie,
-                           lr_err *err) {
+static int eval_write_json(const char *path, const lr_data *d, const eval_run *r, lr_split split,
+                           const index_eval *ie, lr_err *err) {
     json_t *o = metrics_json(&r->rows[0].all);
     json_object_set_new(o, "split", json_string(split == LR_SPLIT_TEST ? "test" : "valid"));
     json_object_set_new(o, "mode", json_string(lr_towers_pal_mode_name(r->mc.mode)));
@@ -465,6 +484,12 @@ static int eval_write_json(const char *path, const eval_run *r, lr_split split, 
     json_object_set_new(base, "popularity", metrics_json(&r->rows[1].all));
     if (r->rows[2].have) json_object_set_new(base, "content_no_pal", metrics_json(&r->rows[2].all));
     json_object_set_new(o, "baselines", base);
+    json_t *slices = lr_cli_eval_slices(d, split, r->targets, r->ranks);
+    if (!slices) {
+        json_decref(o);
+        return lr_err_set(err, LR_ENOMEM, "out of memory for the slices");
+    }
+    json_object_set_new(o, "slices", slices);
     if (ie) {
         json_object_set_new(o, "ann_recall@10", json_real(ie->ann10));
         json_object_set_new(o, "ann_recall@50", json_real(ie->ann50));
@@ -488,7 +513,8 @@ int lr_cmd_eval(int argc, char **argv) {
     lr_pal *m = NULL;
     lr_content *ct = NULL;
     eval_run r = {.rows = {{"PAL towers", {0}, {0}, 0}, {"popularity", {0}, {0}, 0},
-                           {"variant (c): content, no PAL", {0}, {0}, 0}}};
+                           {"variant (c): content, no PAL", {0}, {0}, 0}},
+                  .top_k = o.per_user ? o.per_user_k : 0};
     index_eval ie = {0};
     int rc = LR_EXIT_ERROR;
     if (lr_cli_open_towers(o.data, o.model, o.content, &d, &m, &ct, &err) ||
@@ -502,13 +528,16 @@ int lr_cmd_eval(int argc, char **argv) {
             goto fail;
         eval_print_index(&ie, o.index);
     }
-    if (o.json && eval_write_json(o.json, &r, o.split, o.index ? &ie : NULL, &err)) goto fail;
+    if (o.json && eval_write_json(o.json, d, &r, o.split, o.index ? &ie : NULL, &err)) goto fail;
+    if (o.per_user && lr_cli_eval_per_user(o.per_user, d, o.split, r.targets, r.ranks, r.top, r.top_k, &err)) goto fail;
     rc = LR_EXIT_OK;
 fail:
     if (rc) lr_cli_fail(cmd, &err);
     free(r.users);
     free(r.items);
     free(r.targets);
+    free(r.ranks);
+    free(r.top);
     lr_data_matrix_free(ct);
     lr_towers_pal_free(m);
     lr_data_free(d);

@@ -93,3 +93,62 @@ int lr_towers_eval_scores(const float *scores, size_t n_items, const int32_t *ta
     finish(&a, out);
     return LR_OK;
 }
+
+/* The best k of one score row into top (k ids, best first, ties by lower id). */
+static void top_of_row(const float *scores, size_t n_items, size_t k, int32_t *top) {
+    size_t m = 0; /* top[0..m) sorted best first */
+    for (size_t i = 0; i < n_items; i++) {
+        float s = scores[i];
+        if (m == k && !(s > scores[top[k - 1]])) continue;
+        size_t at = m < k ? m++ : k - 1;
+        while (at > 0 && s > scores[top[at - 1]]) {
+            top[at] = top[at - 1];
+            at--;
+        }
+        top[at] = (int32_t)i;
+    }
+    for (size_t j = m; j < k; j++) top[j] = -1;
+}
+
+int lr_towers_eval_ranks(const float *users, size_t n_users, const int32_t *targets, const float *items,
+                         size_t n_items, size_t dim, lr_eval_rank *ranks, size_t top_k, int32_t *top, lr_err *err) {
+    int rc = check_targets(targets, n_users, n_items, err);
+    if (rc) return rc;
+    if (top && (top_k == 0 || top_k > n_items))
+        return lr_err_set(err, LR_EINVAL, "eval: top %zu of %zu items", top_k, n_items);
+    size_t block = (16u << 20) / (n_items ? n_items : 1);
+    if (block < 1) block = 1;
+    if (block > 1024) block = 1024;
+    float *scores = malloc(block * n_items * sizeof *scores);
+    if (!scores) return lr_err_set(err, LR_ENOMEM, "eval: out of memory for %zu x %zu scores", block, n_items);
+    for (size_t start = 0; start < n_users; start += block) {
+        size_t m = n_users - start < block ? n_users - start : block;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n_items, (int)dim, 1.0f,
+                    users + start * dim, (int)dim, items, (int)dim, 0.0f, scores, (int)n_items);
+        for (size_t r = 0; r < m; r++) {
+            size_t u = start + r;
+            const float *row = scores + r * n_items;
+            ranks[u] = (lr_eval_rank){SIZE_MAX, 0};
+            if (targets[u] < 0) {
+                for (size_t j = 0; top && j < top_k; j++) top[u * top_k + j] = -1;
+                continue;
+            }
+            float t = row[targets[u]];
+            size_t g = 0, e = 0;
+            for (size_t i = 0; i < n_items; i++) g += row[i] > t, e += row[i] == t;
+            ranks[u] = (lr_eval_rank){g, e - 1};
+            if (top) top_of_row(row, n_items, top_k, top + u * top_k);
+        }
+    }
+    free(scores);
+    return LR_OK;
+}
+
+void lr_towers_eval_summarize(const lr_eval_rank *ranks, const int32_t *targets, const unsigned char *in_slice,
+                              size_t n_users, lr_eval_metrics *out) {
+    acc a = {0};
+    for (size_t u = 0; u < n_users; u++)
+        if (targets[u] >= 0 && ranks[u].above != SIZE_MAX && (!in_slice || in_slice[u]))
+            add_rank(&a, ranks[u].above, ranks[u].ties);
+    finish(&a, out);
+}

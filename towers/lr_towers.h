@@ -208,6 +208,22 @@ int lr_towers_eval_vectors(const float *users, size_t n_users, const int32_t *ta
                            const float *items, size_t n_items, size_t dim, lr_eval_metrics *out,
                            lr_err *err);
 
+/* Where one user's target landed: `above` items scored higher, `ties` others scored the same
+ * (its rank is above + U, U uniform on 0..ties, which the metrics take the expectation of). */
+typedef struct {
+    size_t above, ties;
+} lr_eval_rank;
+
+/* lr_towers_eval_vectors keeping each user's rank (ranks: n_users; users without a target get
+ * {SIZE_MAX, 0}) and, when top is not NULL, each user's best top_k items (n_users * top_k ids,
+ * best first, ties by lower id; -1 rows for users without a target). */
+int lr_towers_eval_ranks(const float *users, size_t n_users, const int32_t *targets, const float *items,
+                         size_t n_items, size_t dim, lr_eval_rank *ranks, size_t top_k, int32_t *top, lr_err *err);
+
+/* The metrics of the users with a target whose in_slice byte is set (in_slice NULL: all). */
+void lr_towers_eval_summarize(const lr_eval_rank *ranks, const int32_t *targets, const unsigned char *in_slice,
+                              size_t n_users, lr_eval_metrics *out);
+
 /* One score per item, the same for every user (popularity). */
 int lr_towers_eval_scores(const float *scores, size_t n_items, const int32_t *targets,
                           size_t n_users, lr_eval_metrics *out, lr_err *err);

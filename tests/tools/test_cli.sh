@@ -208,11 +208,26 @@ if run towers_synth 0 "$bin" dataset synth --items 1000 --users 1500 --seed 4 --
     run embed_items_writes_unit_rows 0 "$bin" embed-items --model "$tmp/m.safetensors" --content "$tmp/s4c.npy" --out "$tmp/items.npy"
     got=$(/usr/bin/python3 -c "import numpy as np; a=np.load('$tmp/items.npy'); print(a.shape, round(float(np.linalg.norm(a,axis=1).min()),4))")
     expect embed_items_shape "(1000, 16) 1.0" "$got"
-    if run eval_small_model 0 "$bin" eval --data "$tmp/s4" --model "$tmp/m.safetensors" --content "$tmp/s4c.npy" --json "$tmp/e.json"; then
+    if run eval_small_model 0 "$bin" eval --data "$tmp/s4" --model "$tmp/m.safetensors" --content "$tmp/s4c.npy" --json "$tmp/e.json" --per-user "$tmp/pu.jsonl" --per-user-k 20; then
       expect eval_table_has_baselines "| popularity  " "$out"
       expect eval_table_has_variant_c "| variant (c): content, no PAL |" "$out"
       got=$(/usr/bin/python3 -c "import json; d=json.load(open('$tmp/e.json')); print(d['split'], d['users'], sorted(k for k in d if '@' in k or k=='mrr'), 'popularity' in d['baselines'], 0 <= d['recall@10'] <= 1)")
       expect eval_json_fields "test 1500 ['mrr', 'ndcg@10', 'ndcg@50', 'recall@10', 'recall@50'] True True" "$got"
+      # the slices partition the users; the per-user lines give back the overall recall@10 (no
+      # ties with float scores) and the cold slice (targets nobody trained on)
+      got=$(/usr/bin/python3 - "$tmp/e.json" "$tmp/pu.jsonl" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); s = d["slices"]
+lines = [json.loads(l) for l in open(sys.argv[2])]
+h = sum(b["users"] for b in s["history_length"]); p = sum(b["users"] for b in s["target_popularity"])
+r10 = sum(1 for l in lines if l["rank"] <= 10 and l["ties"] == 0) / len(lines)
+cold = sum(1 for l in lines if l["target_popularity"] == 0)
+top_ok = all(len(l["top"]) == 20 and (l["rank"] > 20 or l["top"][l["rank"] - 1] == l["target_index"]) for l in lines)
+print(len(lines) == d["users"], h == d["users"], p == d["users"], abs(r10 - d["recall@10"]) < 1e-9,
+      cold == s["cold_start"]["users"] == d["cold_start"]["users"], top_ok)
+PY
+)
+      expect eval_slices_and_per_user "True True True True True True" "$got"
     fi
     run eval_valid_split 0 "$bin" eval --data "$tmp/s4" --model "$tmp/m.safetensors" --content "$tmp/s4c.npy" --split valid &&
       expect eval_valid_split_named "valid split" "$out"

@@ -95,7 +95,33 @@ LR_TEST(baselines_use_only_what_comes_before_the_target) {
     lr_data_free(d);
 }
 
+/* Ranks kept per user give the same metrics as the aggregate, per slice too, and the top lists
+ * are the best items (ties by lower id). */
+LR_TEST(per_user_ranks_and_top_lists) {
+    const float items[] = {1, 0, 0.8f, 0.6f, 0.6f, 0.8f, 0, 1, 0.8f, 0.6f};
+    const float users[] = {1, 0, 0.6f, 0.8f, 0, 1};
+    const int32_t targets[] = {0, 0, -1};
+    lr_eval_rank ranks[3];
+    int32_t top[9];
+    lr_eval_metrics all, agg, first;
+    lr_err err = {0};
+    CHECK_OK(lr_towers_eval_ranks(users, 3, targets, items, 5, 2, ranks, 3, top, &err), err);
+    CHECK(ranks[0].above == 0 && ranks[0].ties == 0);
+    CHECK(ranks[1].above == 4 && ranks[1].ties == 0); /* 0.96, 1.0, 0.8, 0.96 beat 0.6 */
+    CHECK(ranks[2].above == SIZE_MAX);
+    CHECK(top[0] == 0 && top[1] == 1 && top[2] == 4); /* 1.0, then 0.8 twice: ids 1 and 4 */
+    CHECK(top[3] == 2 && top[4] == 1 && top[5] == 4);
+    CHECK(top[6] == -1 && top[8] == -1);
+    lr_towers_eval_summarize(ranks, targets, NULL, 3, &all);
+    CHECK_OK(lr_towers_eval_vectors(users, 3, targets, items, 5, 2, &agg, &err), err);
+    CHECK(all.users == 2 && fabs(all.mrr - agg.mrr) < 1e-12 && fabs(all.ndcg10 - agg.ndcg10) < 1e-12);
+    const unsigned char only_first[3] = {1, 0, 1};
+    lr_towers_eval_summarize(ranks, targets, only_first, 3, &first);
+    CHECK(first.users == 1 && first.mrr == 1.0);
+    CHECK_ERR(lr_towers_eval_ranks(users, 3, targets, items, 5, 2, ranks, 6, top, &err), err, LR_EINVAL, "top 6 of 5");
+}
+
 LR_TEST_MAIN(LR_CASE(ranks_give_the_textbook_metrics), LR_CASE(ties_count_as_random_order),
              LR_CASE(large_ties_keep_mrr_exact_enough),
              LR_CASE(negative_targets_are_skipped_and_bad_ones_refused),
-             LR_CASE(baselines_use_only_what_comes_before_the_target))
+             LR_CASE(baselines_use_only_what_comes_before_the_target), LR_CASE(per_user_ranks_and_top_lists))
