@@ -189,3 +189,32 @@ const lr_index_tune *lr_index_points(const lr_index *ix, size_t *n) {
     *n = ix->n_points;
     return ix->points;
 }
+
+int lr_index_check_points(lr_index *ix, const float *x, size_t n, const float *q, size_t nq, double target,
+                          lr_index_tune *measured, int *all_reached, lr_err *err) {
+    size_t np = ix->n_points, dim = lr_index_dim(ix), kmax = 0;
+    lr_index_tune pts[LR_INDEX_MAX_POINTS];
+    memcpy(pts, ix->points, np * sizeof *pts);
+    *all_reached = np > 0;
+    for (size_t i = 0; i < np; i++) kmax = pts[i].k > kmax ? pts[i].k : kmax;
+    if (kmax > n) kmax = n;
+    size_t cells = nq * kmax + 1;
+    int64_t *truth = malloc(cells * sizeof *truth), *exact = malloc(cells * sizeof *exact);
+    int64_t *approx = malloc(cells * sizeof *approx);
+    float *s = malloc(cells * sizeof *s);
+    int rc = !truth || !exact || !approx || !s ? lr_err_set(err, LR_ENOMEM, "checking the operating points: out of memory") : LR_OK;
+    if (!rc && np) rc = lr_index_exact_search(x, n, dim, q, nq, kmax, truth, s, err);
+    for (size_t i = 0; !rc && i < np; i++) {
+        size_t k = pts[i].k < n ? pts[i].k : n;
+        for (size_t j = 0; j < nq; j++) memcpy(exact + j * k, truth + j * kmax, k * sizeof *exact);
+        rc = search_at(ix, nq, q, k, NULL, pts[i].nprobe, pts[i].depth, approx, s, err);
+        if (rc) break;
+        measured[i] = pts[i];
+        measured[i].recall = recall_at(approx, exact, nq, k);
+        measured[i].reached = measured[i].recall >= target;
+        if (!measured[i].reached) *all_reached = 0;
+    }
+    if (!rc && np) rc = lr_index_set_points(ix, measured, np, err); /* back to the points, recall as measured now */
+    free(truth), free(exact), free(approx), free(s);
+    return rc;
+}

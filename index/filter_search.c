@@ -3,7 +3,7 @@
  * - exact: when the filter's smallest allow list is short, its items are scored one by one
  *   against the re-scoring vectors (exact scores; no list is scanned);
  * - in the scan: otherwise FAISS scans the probed lists and skips refused ids before computing
- *   their distance (an IDSelector, faiss_sel.cc), with nprobe raised for the share of items
+ *   their distance (an IDSelector, faiss_shim.cc), with nprobe raised for the share of items
  *   the filter keeps, and raised again (x4) while a query has fewer than k results.
  * Indexes that take no selector (fast-scan codes, transforms) over-fetch and deepen instead.
  * docs/benchmarks.md has the measurements behind the policy's defaults. */
@@ -13,7 +13,7 @@
 
 #include <cblas.h>
 
-#include "faiss_sel.h"
+#include "faiss_shim.h"
 #include "index_internal.h"
 
 lr_index_filter_policy lr_index_filter_policy_default(void) {

@@ -326,6 +326,7 @@ void lr_index_free(lr_index *ix) {
     lr_data_matrix_free(ix->rs);
     free(ix->tomb);
     lr_index_attrs_free(ix->attrs);
+    lr_index_rows_free(ix->rows);
     faiss_Index_free(ix->ix);
     free(ix);
 }
@@ -336,6 +337,11 @@ void lr_index_set_attrs(lr_index *ix, lr_index_attrs *attrs) {
 }
 
 const lr_index_attrs *lr_index_get_attrs(const lr_index *ix) { return ix->attrs; }
+
+void lr_index_set_rows(lr_index *ix, lr_index_rows *rows) {
+    lr_index_rows_free(ix->rows);
+    ix->rows = rows;
+}
 
 int lr_index_exact_search(const float *x, size_t n, size_t dim, const float *q, size_t nq,
                           size_t k, int64_t *ids, float *scores, lr_err *err) {

@@ -22,6 +22,7 @@ struct lr_index {
     lr_index_tune points[LR_INDEX_MAX_POINTS];
     size_t n_points;
     lr_index_attrs *attrs; /* item attributes published with the version (NULL: none) */
+    lr_index_rows *rows;   /* what each id stood for, published for the next rebuild (NULL: none) */
     lr_index_filter_policy filter_policy; /* when filter_policy_set, else the defaults */
     int filter_policy_set;
 };

@@ -76,6 +76,14 @@ int lr_index_remove(lr_index *ix, size_t n, const int64_t *ids, size_t *removed,
 int lr_index_set_rescore(lr_index *ix, const float *vectors, size_t n, size_t depth, lr_err *err);
 size_t lr_index_rescore_depth(const lr_index *ix); /* 0: off */
 
+/* Renumbers the stored ids for a new catalogue: id i becomes old_to_new[i] (n_old entries); ids
+ * mapped to -1 or outside 0 .. n_old-1 are dropped with their codes (*kept, may be NULL, gets
+ * how many stay). The trained quantizer and every other code stay as they are: what a rebuild
+ * reuses when the model did not change. Re-scoring vectors and attributes are dropped (their
+ * rows were the old ids): set them again. LR_EUNSUPPORTED for indexes other than IVF with
+ * array lists (fast-scan codes, flat). Needs searches stopped. */
+int lr_index_remap(lr_index *ix, const int64_t *old_to_new, size_t n_old, size_t *kept, lr_err *err);
+
 /* The FAISS index file alone (written aside, synced, renamed); the manifest is the caller's. */
 int lr_index_save(const lr_index *ix, const char *path, lr_err *err);
 int lr_index_load(const char *path, lr_index **out, lr_err *err);
@@ -119,6 +127,13 @@ int lr_index_autotune(lr_index *ix, const float *x, size_t n, const float *q, si
                       const size_t *ks, size_t nk, double target, lr_index_tune *points,
                       size_t *n_points, lr_err *err);
 
+/* Measures the index's own operating points again on queries q (nq * dim) against exact search
+ * over x (n * dim, ids = row numbers): measured (one per point) gets each point with the recall
+ * now, *all_reached whether every point still reaches target. The points stay (their recall
+ * updated): how a rebuild decides whether it must tune again. */
+int lr_index_check_points(lr_index *ix, const float *x, size_t n, const float *q, size_t nq, double target,
+                          lr_index_tune *measured, int *all_reached, lr_err *err);
+
 /* The operating points searches follow (n of them, ascending k; n = 0 clears them). A search for
  * k results takes the first point whose k is at least k (the last point above that), its depth
  * and, on indexes that take a per-call nprobe, its nprobe. The index's own nprobe and depth
@@ -161,6 +176,31 @@ int lr_index_attrs_save(const lr_index_attrs *a, const char *path, lr_err *err);
 /* Reads and checks every offset, id and value (LR_EFORMAT naming the file and the tensor). */
 int lr_index_attrs_load(const char *path, lr_index_attrs **out, lr_err *err);
 void lr_index_attrs_free(lr_index_attrs *a); /* NULL is a no-op */
+
+/* ---- rows: what each id stood for, for the next rebuild ---------------------------------------- */
+
+/* Per id (= row) of a version: the item's key (its id in the catalogue's files) and a hash of the
+ * content its vector came from. A rebuild compares them with the new catalogue to reuse the
+ * vectors and codes of what did not change. */
+typedef struct lr_index_rows lr_index_rows;
+
+int lr_index_rows_new(size_t n, lr_index_rows **out, lr_err *err);
+int lr_index_rows_set(lr_index_rows *r, size_t i, const char *key, uint64_t hash, lr_err *err); /* key copied */
+size_t lr_index_rows_count(const lr_index_rows *r);
+const char *lr_index_rows_key(const lr_index_rows *r, size_t i); /* "" when unset */
+uint64_t lr_index_rows_hash(const lr_index_rows *r, size_t i);
+/* The row of key, or -1 (a hash table for rows read from a file, a scan otherwise). */
+int64_t lr_index_rows_find(const lr_index_rows *r, const char *key);
+int lr_index_rows_save(const lr_index_rows *r, const char *path, lr_err *err);
+int lr_index_rows_load(const char *path, lr_index_rows **out, lr_err *err); /* keys distinct */
+void lr_index_rows_free(lr_index_rows *r); /* NULL is a no-op */
+
+/* Set on an index before publishing, the rows go with the version (rows.safetensors, checksummed);
+ * the index takes ownership. Serving never reads them: lr_index_read_rows does, for a rebuild. */
+void lr_index_set_rows(lr_index *ix, lr_index_rows *rows);
+/* A published version's rows (NULL version: the current one), checked against its manifest;
+ * LR_ENOTFOUND when it has none (published before rows). */
+int lr_index_read_rows(const char *dir, const char *version, lr_index_rows **out, lr_err *err);
 
 /* The attributes travel with the index: set them before lr_index_publish and they are published
  * (and checksummed) with the version; lr_index_open loads them back. The index takes ownership
@@ -241,6 +281,15 @@ typedef struct {
 
 #define LR_INDEX_MAX_META 8
 
+/* What a rebuild took over from the version it started from (all 0: built from scratch). */
+typedef struct {
+    char from[8];          /* the version it started from ("" none) */
+    size_t vectors;        /* item vectors kept (their content and the model unchanged) */
+    size_t codes;          /* codes kept in the index (the same items, renumbered) */
+    int quantizer;         /* the trained coarse quantizer and codec kept */
+    int points;            /* the operating points kept (recall still on target) */
+} lr_index_reuse;
+
 typedef struct {
     unsigned format;       /* manifest format version */
     char version[32];      /* "v000003" */
@@ -262,6 +311,9 @@ typedef struct {
     char tuned_on[128];    /* what the points were measured on ("" if not said) */
     size_t attrs_count;    /* item attributes in attributes.safetensors (0: no such file) */
     uint32_t attrs_crc32;
+    size_t rows_count;     /* rows.safetensors (0: no such file) */
+    uint32_t rows_crc32;
+    lr_index_reuse reused; /* what the rebuild kept from the version before */
 } lr_index_manifest;
 
 /* The value the manifest records for key, or NULL. */
@@ -273,6 +325,11 @@ typedef struct {
     size_t keep_versions;         /* older versions beyond this many are deleted (0: keep all) */
     int vectors_f16;              /* store re-scoring vectors as float16 */
     const char *tuned_on;         /* recorded with the operating points; NULL: "" */
+    const float *vectors;         /* when no point re-scores: the item vectors (row = id, n_vectors
+                                   * rows) written as vectors.npy all the same, for the next rebuild
+                                   * to reuse (serving does not read them then) */
+    size_t n_vectors;
+    const lr_index_reuse *reused; /* recorded as "reused"; NULL: nothing was */
 } lr_index_publish_opts;
 
 /* Publishes ix as the next version of dir (created when missing); man (may be NULL) gets its

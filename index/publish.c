@@ -92,7 +92,13 @@ static int write_manifest(const char *path, const lr_index_manifest *m, lr_err *
         json_object_set_new(o, "metadata", meta) || json_object_set_new(o, "operating_points", pts) ||
         json_object_set_new(o, "tuned_on", json_string(m->tuned_on)) ||
         (m->attrs_count && (json_object_set_new(o, "attributes", json_integer((json_int_t)m->attrs_count)) ||
-                            json_object_set_new(o, "attributes_crc32", json_integer((json_int_t)m->attrs_crc32))))) {
+                            json_object_set_new(o, "attributes_crc32", json_integer((json_int_t)m->attrs_crc32)))) ||
+        (m->rows_count && (json_object_set_new(o, "rows", json_integer((json_int_t)m->rows_count)) ||
+                           json_object_set_new(o, "rows_crc32", json_integer((json_int_t)m->rows_crc32)))) ||
+        (m->reused.from[0] &&
+         json_object_set_new(o, "reused", json_pack("{s:s, s:I, s:I, s:b, s:b}", "from", m->reused.from, "vectors",
+                                                    (json_int_t)m->reused.vectors, "codes", (json_int_t)m->reused.codes,
+                                                    "quantizer", m->reused.quantizer, "points", m->reused.points)))) {
         json_decref(o);
         return lr_err_set(err, LR_ENOMEM, "manifest: out of memory");
     }
@@ -190,11 +196,14 @@ static int write_version_files(const lr_index *ix, const char *tmp, const lr_ind
     int rc = lr_index_save(ix, file, err);
     if (!rc) rc = file_crc32(file, &m->index_crc32, err);
     m->rescore_depth = lr_index_rescore_depth(ix);
-    if (!rc && m->rescore_depth) { /* the vectors exact re-scoring reads, memory-mapped when f32 */
+    /* the vectors exact re-scoring reads (memory-mapped when f32), and those the next rebuild
+     * reuses */
+    if (!rc && (m->rescore_depth || o->vectors)) {
         snprintf(m->vectors_dtype, sizeof m->vectors_dtype, "%s", o->vectors_f16 ? "f16" : "f32");
         snprintf(file, sizeof file, "%s/vectors.npy", tmp);
-        rc = lr_data_npy_write(file, lr_data_matrix_data(ix->rs), lr_data_matrix_rows(ix->rs), ix->dim,
-                               o->vectors_f16 ? LR_NPY_F16 : LR_NPY_F32, err);
+        const float *v = m->rescore_depth ? lr_data_matrix_data(ix->rs) : o->vectors;
+        size_t rows = m->rescore_depth ? lr_data_matrix_rows(ix->rs) : o->n_vectors;
+        rc = lr_data_npy_write(file, v, rows, ix->dim, o->vectors_f16 ? LR_NPY_F16 : LR_NPY_F32, err);
         if (!rc) rc = file_crc32(file, &m->vectors_crc32, err);
     }
     m->removed_count = ix->n_tomb;
@@ -207,6 +216,13 @@ static int write_version_files(const lr_index *ix, const char *tmp, const lr_ind
         if (!rc) rc = lr_data_sync_path(file, err);
         if (!rc) rc = file_crc32(file, &m->removed_crc32, err);
     }
+    m->rows_count = ix->rows ? lr_index_rows_count(ix->rows) : 0;
+    if (!rc && ix->rows) {
+        snprintf(file, sizeof file, "%s/rows.safetensors", tmp);
+        rc = lr_index_rows_save(ix->rows, file, err);
+        if (!rc) rc = file_crc32(file, &m->rows_crc32, err);
+    }
+    if (o->reused) m->reused = *o->reused;
     m->attrs_count = ix->attrs ? lr_index_attrs_count(ix->attrs) : 0;
     if (!rc && m->attrs_count) { /* item attributes for filters, checked like the rest */
         snprintf(file, sizeof file, "%s/attributes.safetensors", tmp);
@@ -331,6 +347,30 @@ static int read_points(json_t *o, const char *path, lr_index_manifest *m, lr_err
     return LR_OK;
 }
 
+/* "rows" and "rows_crc32", both or neither; "reused" when the version says what it kept. */
+static int read_rows_entry(json_t *o, const char *path, lr_index_manifest *m, lr_err *err) {
+    const json_t *n = json_object_get(o, "rows"), *c = json_object_get(o, "rows_crc32");
+    json_t *r = json_object_get(o, "reused");
+    if (n || c) {
+        if (!json_is_integer(n) || !json_is_integer(c) || json_integer_value(n) < 1 || json_integer_value(c) < 0 ||
+            json_integer_value(c) > 0xffffffffLL)
+            return lr_err_set(err, LR_EFORMAT, "%s: \"rows\" must be a count with \"rows_crc32\" a checksum", path);
+        m->rows_count = (size_t)json_integer_value(n);
+        m->rows_crc32 = (uint32_t)json_integer_value(c);
+    }
+    if (!r) return LR_OK;
+    const char *from = NULL;
+    json_int_t vec = 0, codes = 0;
+    int q = 0, p = 0;
+    if (json_unpack(r, "{s:s, s:I, s:I, s:b, s:b}", "from", &from, "vectors", &vec, "codes", &codes, "quantizer", &q,
+                    "points", &p) ||
+        vec < 0 || codes < 0 || strlen(from) >= sizeof m->reused.from)
+        return lr_err_set(err, LR_EFORMAT, "%s: \"reused\" is not {from, vectors, codes, quantizer, points}", path);
+    snprintf(m->reused.from, sizeof m->reused.from, "%s", from);
+    m->reused.vectors = (size_t)vec, m->reused.codes = (size_t)codes, m->reused.quantizer = q, m->reused.points = p;
+    return LR_OK;
+}
+
 /* "attributes" and "attributes_crc32", both or neither (versions before attributes). */
 static int read_attrs_entry(json_t *o, const char *path, lr_index_manifest *m, lr_err *err) {
     const json_t *n = json_object_get(o, "attributes"), *c = json_object_get(o, "attributes_crc32");
@@ -393,6 +433,7 @@ static int read_manifest(const char *path, lr_index_manifest *m, lr_err *err) {
         rc = read_meta(o, path, m, err);
         if (!rc) rc = read_points(o, path, m, err);
         if (!rc) rc = read_attrs_entry(o, path, m, err);
+        if (!rc) rc = read_rows_entry(o, path, m, err);
     }
     json_decref(o);
     return rc;
@@ -406,6 +447,36 @@ int lr_index_read_manifest(const char *dir, const char *version, lr_index_manife
     if (version) snprintf(path, sizeof path, "%s/versions/%s/manifest.json", dir, version);
     else snprintf(path, sizeof path, "%s/current/manifest.json", dir);
     return read_manifest(path, man, err);
+}
+
+static void current_base(const char *dir, char *base, size_t cap);
+
+int lr_index_read_rows(const char *dir, const char *version, lr_index_rows **out, lr_err *err) {
+    *out = NULL;
+    char base[4096], path[4200];
+    if (strlen(dir) > 3000 || (version && !lr_index_version_name_ok(version)))
+        return lr_err_set(err, LR_EINVAL, "index directory path too long, or not a version name");
+    if (version) snprintf(base, sizeof base, "%s/versions/%s", dir, version);
+    else current_base(dir, base, sizeof base);
+    lr_index_manifest m;
+    snprintf(path, sizeof path, "%s/manifest.json", base);
+    int rc = read_manifest(path, &m, err);
+    if (rc) return rc;
+    if (!m.rows_count) return lr_err_set(err, LR_ENOTFOUND, "%s: the version records no rows", base);
+    snprintf(path, sizeof path, "%s/rows.safetensors", base);
+    uint32_t crc;
+    if ((rc = file_crc32(path, &crc, err))) return rc;
+    if (crc != m.rows_crc32)
+        return lr_err_set(err, LR_EFORMAT, "%s: checksum %08x, the manifest says %08x: the file is damaged", path, crc,
+                          m.rows_crc32);
+    if ((rc = lr_index_rows_load(path, out, err))) return rc;
+    size_t n = lr_index_rows_count(*out);
+    if (n != m.rows_count) {
+        lr_index_rows_free(*out);
+        *out = NULL;
+        return lr_err_set(err, LR_EFORMAT, "%s: %zu rows, the manifest says %zu", path, n, m.rows_count);
+    }
+    return LR_OK;
 }
 
 int lr_index_file_checksum(const char *path, char out[9], lr_err *err) {

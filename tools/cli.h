@@ -7,6 +7,7 @@
 
 #include "lr_data.h"
 #include "lr_error.h"
+#include "lr_index.h"
 #include "lr_towers.h"
 
 enum { LR_EXIT_OK = 0, LR_EXIT_ERROR = 1, LR_EXIT_USAGE = 2 };
@@ -134,6 +135,39 @@ struct lr_pal;
 struct lr_data_matrix; /* lr_content */
 /* The dataset, the towers and (unless id mode) the content matrix, checked to belong together:
  * content rows = items, content given unless id mode, an id table as long as the catalogue. */
+/* cmd_index.c: --tune-k of build-index and rebuild (the values of k, each tuned to its own
+ * operating point; a custom option parser, 0 or -1 after a usage error), and the points chosen,
+ * one line per k. */
+typedef struct {
+    size_t k[LR_INDEX_MAX_POINTS], n;
+} lr_cli_tune_ks;
+int lr_cli_parse_tune_k(const char *cmd, const char *opt, const char *s, void *dest);
+void lr_cli_print_points(const lr_index_tune *pts, size_t n, double target);
+
+/* rebuild_reuse.c: what a rebuild takes over from the version `current` names. */
+typedef struct {
+    int usable;           /* the vectors of unchanged items are taken over */
+    int codes_usable;     /* and the index's quantizer and codes can be (IVF with array lists) */
+    char why[200];        /* why not, when not usable ("" when there was nothing to say) */
+    lr_index_manifest man;
+    int64_t *old_to_new;  /* the previous ids' new ids (-1: removed or changed) */
+    size_t n_old;
+} lr_cli_prev;
+
+/* An XXH3 hash of each content row (0 for every item in id mode): hash, ni values. */
+void lr_cli_content_hashes(const lr_data_matrix *ct, size_t ni, uint64_t *hash);
+/* The rows a version records: each item's token and content hash. */
+int lr_cli_rows_of(const struct lr_data *d, const uint64_t *hash, lr_index_rows **out, lr_err *err);
+/* Reads the current version of dir when it was built by model_crc for D-d vectors and records
+ * rows and vectors: the vectors of items whose token and hash are unchanged are copied into items
+ * (row = item), the others listed in todo (*n_todo). p->usable 0 (and p->why) otherwise, which is
+ * no error; a damaged previous version is one. */
+int lr_cli_prev_open(const char *dir, const char *model_crc, size_t D, const struct lr_data *d, const uint64_t *hash,
+                     float *items, int32_t *todo, size_t *n_todo, lr_cli_prev *p, lr_err *err);
+/* The previous version's index itself (its codes, to renumber). */
+int lr_cli_prev_index(const lr_cli_prev *p, const char *dir, lr_index **out, lr_err *err);
+void lr_cli_prev_close(lr_cli_prev *p);
+
 /* eval_report.c: eval's slices (history length, target popularity, cold start) as a JSON object
  * (NULL when out of memory), and its --per-user file (docs/eval.md). */
 struct json_t;

@@ -15,14 +15,8 @@
 
 enum { MAX_TUNING_QUERIES = 2000 };
 
-/* --tune-k of build-index and rebuild: the values of k, each tuned to its own operating point. */
-typedef struct {
-    size_t k[LR_INDEX_MAX_POINTS], n;
-} tune_ks;
-
-/* Ascending values of k, comma-separated, into a tune_ks; 0, or -1 after a usage error. */
-static int parse_tune_k(const char *cmd, const char *opt, const char *s, void *dest) {
-    size_t *ks = ((tune_ks *)dest)->k, *nk = &((tune_ks *)dest)->n;
+int lr_cli_parse_tune_k(const char *cmd, const char *opt, const char *s, void *dest) {
+    size_t *ks = ((lr_cli_tune_ks *)dest)->k, *nk = &((lr_cli_tune_ks *)dest)->n;
     *nk = 0;
     for (const char *p = s; *p;) {
         char *end;
@@ -43,8 +37,7 @@ static int parse_tune_k(const char *cmd, const char *opt, const char *s, void *d
     return 0;
 }
 
-/* Prints the operating points autotune chose, one line per k. */
-static void print_points(const lr_index_tune *pts, size_t n, double target) {
+void lr_cli_print_points(const lr_index_tune *pts, size_t n, double target) {
     for (size_t i = 0; i < n; i++)
         printf("  k <= %-6zu nprobe %-5zu re-scoring depth %-6zu recall@%zu %.3f%s\n", pts[i].k,
                pts[i].nprobe, pts[i].depth, pts[i].k, pts[i].recall, pts[i].reached ? "" : " (target NOT reached)");
@@ -87,7 +80,7 @@ typedef struct {
     const char *items, *out, *factory, *model, *queries;
     double target;
     size_t keep;
-    tune_ks tk;
+    lr_cli_tune_ks tk;
     int rescore, f16;
 } build_index_opts;
 
@@ -106,7 +99,7 @@ static int build_index_args(int argc, char **argv, build_index_opts *o) {
                        "queries from the items' own distribution")},
         {LR_OPT_DOUBLE("target-recall", &o->target, 0, 1, "R", "the recall@k each k is tuned to reach"),
          .lo_open = 1},
-        {LR_OPT_CUSTOM("tune-k", &o->tk, parse_tune_k, "LIST", "the values of k to tune for, ascending"),
+        {LR_OPT_CUSTOM("tune-k", &o->tk, lr_cli_parse_tune_k, "LIST", "the values of k to tune for, ascending"),
          .dflt = "10,100"},
         {LR_OPT_CHOICE("rescore", &o->rescore, rescores,
                        "keep the item vectors and let autotune choose how many\n"
@@ -165,7 +158,7 @@ int lr_cmd_build_index(int argc, char **argv) {
     if (lr_index_publish(ix, o.out, &po, &m, &err)) goto fail;
     printf("built %s over %zu x %zu; published %s/versions/%s\n", m.factory, m.count, m.dim, o.out, m.version);
     if (npts) printf("tuned on %s:\n", tuned_on);
-    print_points(pts, npts, o.target);
+    lr_cli_print_points(pts, npts, o.target);
     rc = LR_EXIT_OK;
 fail:
     if (rc) lr_cli_fail(cmd, &err);
@@ -319,161 +312,3 @@ fail:
     return rc;
 }
 
-/* The item tower over every item in chunks, drawing a progress bar on a terminal (the step that
- * takes longest in a rebuild: half a minute for a million items on two cores). */
-static int embed_with_progress(const lr_pal *m, const lr_content *ct, size_t ni, size_t D, float *items,
-                               double t0, lr_err *err) {
-    enum { CHUNK = 65536, WIDTH = 30 };
-    int tty = isatty(2);
-    int32_t *ids = malloc((ni < CHUNK ? ni : CHUNK) * sizeof *ids);
-    if (!ids) return lr_err_set(err, LR_ENOMEM, "out of memory");
-    int rc = LR_OK;
-    for (size_t s = 0; !rc && s < ni; s += CHUNK) {
-        size_t n = ni - s < CHUNK ? ni - s : CHUNK;
-        for (size_t i = 0; i < n; i++) ids[i] = (int32_t)(s + i);
-        rc = lr_towers_item_embed(m, ct, ids, n, items + s * D, err);
-        if (tty) {
-            size_t done = s + n, filled = done * WIDTH / ni;
-            fprintf(stderr, "\r      [%.*s%.*s] %3zu%% %zu/%zu items (%.1f s so far)", (int)filled,
-                    "##############################", (int)(WIDTH - filled), "..............................",
-                    done * 100 / ni, done, ni, lr_cli_now() - t0);
-        }
-    }
-    if (tty) fprintf(stderr, "\n");
-    free(ids);
-    return rc;
-}
-
-/* rebuild's options; LR_CLI_RUN or an exit code. */
-typedef struct {
-    const char *data, *model, *content, *out, *factory;
-    double target;
-    size_t keep;
-    tune_ks tk;
-} rebuild_opts;
-
-static int rebuild_args(int argc, char **argv, rebuild_opts *o) {
-    *o = (rebuild_opts){.target = 0.95, .keep = 3, .tk = {{10, 100}, 2}};
-    const lr_cli_option opts[] = {
-        {LR_OPT_STRING("data", &o->data, "DIR", "the dataset"), .required = 1},
-        {LR_OPT_STRING("model", &o->model, "M", "the towers"), .required = 1},
-        {LR_OPT_STRING("content", &o->content, "C", "the content embeddings (not read in id mode)")},
-        {LR_OPT_STRING("out", &o->out, "DIR", "the index directory to publish into"), .required = 1},
-        {LR_OPT_STRING("index", &o->factory, "STR", "any FAISS factory string (default: IVF with about\n"
-                       "4 sqrt(N) lists and 8-bit scalar codes, SQ8)")},
-        {LR_OPT_DOUBLE("target-recall", &o->target, 0, 1, "R", "the recall@k each k is tuned to reach"),
-         .lo_open = 1},
-        {LR_OPT_CUSTOM("tune-k", &o->tk, parse_tune_k, "LIST", "the values of k to tune for, ascending"),
-         .dflt = "10,100"},
-        {LR_OPT_SIZE("keep", &o->keep, 0, 1000, "K", "versions kept")},
-    };
-    const lr_cli_spec spec = {
-        .cmd = "rebuild",
-        .usage = "learnrec rebuild --data DIR --model M --content C --out DIR [--index STR]\n"
-                 "                        [--target-recall R] [--tune-k LIST] [--keep K]",
-        .description =
-            "The offline index job in one command: the item tower over every item, an index\n"
-            "over its outputs (as build-index), nprobe and re-scoring depth tuned for each k\n"
-            "of LIST (default 10,100) so that the recall@k of users' own vectors (up to 2,000\n"
-            "validation histories through the user tower) against exact search reaches R,\n"
-            "then published as the next version of DIR with\n"
-            "the model's and the content's checksums in its manifest. Progress goes to\n"
-            "stderr: a line per step with the time so far, and a bar for the item tower\n"
-            "when stderr is a terminal.",
-        .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
-    return lr_cli_parse(&spec, argc, argv);
-}
-
-/* rebuild's tuning step: the queries are users' own vectors, as the server will see them (the
- * validation histories through the user tower), from users with a history, at most 2,000 of them,
- * evenly spread. users (nu*D) and targets (nu) are scratch; tuned_on gets `cap` bytes. */
-static int tune_on_users(lr_index *ix, const lr_pal *m, const lr_data *d, const lr_content *ct,
-                         const float *items, float *users, int32_t *targets, const rebuild_opts *o,
-                         lr_index_tune *pts, size_t *npts, char *tuned_on, size_t cap, lr_err *err) {
-    size_t ni = lr_data_num_items(d), nu = lr_data_num_users(d), D = lr_towers_pal_get_config(m).out_dim;
-    int rc = lr_towers_embed_split(m, d, ct, LR_SPLIT_VALID, users, targets, err);
-    if (rc) return rc;
-    size_t nq = 0, step = nu > 2000 ? nu / 2000 : 1;
-    for (size_t u = 0; u < nu && nq < 2000; u += step)
-        if (targets[u] >= 0) memmove(users + nq++ * D, users + u * D, D * sizeof *users);
-    snprintf(tuned_on, cap, "%zu users' validation histories through the user tower", nq);
-    if (nq == 0) return lr_err_set(err, LR_EINVAL, "no user has a history to tune with");
-    return lr_index_autotune(ix, items, ni, users, nq, o->tk.k, o->tk.n, o->target, pts, npts, err);
-}
-
-/* learnrec rebuild: the offline job. Item tower over every item, build, tune against user-tower
- * queries, publish. */
-int lr_cmd_rebuild(int argc, char **argv) {
-    const char *cmd = "rebuild";
-    rebuild_opts o;
-    int p = rebuild_args(argc, argv, &o);
-    if (p != LR_CLI_RUN) return p;
-    lr_cli_set_threads(1, 0); /* FAISS: one OpenBLAS thread beside its OpenMP ones */
-    lr_err err = {0};
-    lr_data *d = NULL;
-    lr_pal *m = NULL;
-    lr_content *ct = NULL;
-    lr_index *ix = NULL;
-    float *items = NULL, *users = NULL;
-    int32_t *targets = NULL;
-    int rc = LR_EXIT_ERROR;
-    char model_crc[9], content_crc[9] = "";
-    double t0 = lr_cli_now();
-    fprintf(stderr, "[1/5] loading %s, %s\n", o.data, o.model);
-    if (lr_cli_open_towers(o.data, o.model, o.content, &d, &m, &ct, &err) ||
-        lr_index_file_checksum(o.model, model_crc, &err) ||
-        (o.content && lr_index_file_checksum(o.content, content_crc, &err)))
-        goto fail;
-    lr_pal_config mc = lr_towers_pal_get_config(m);
-    size_t ni = lr_data_num_items(d), nu = lr_data_num_users(d), D = mc.out_dim;
-    items = malloc(ni * D * sizeof *items);
-    users = malloc(nu * D * sizeof *users);
-    targets = malloc(nu * sizeof *targets);
-    if (!items || !users || !targets) {
-        lr_err_set(&err, LR_ENOMEM, "out of memory");
-        goto fail;
-    }
-    fprintf(stderr, "[2/5] item tower over %zu items (%.1f s so far)\n", ni, lr_cli_now() - t0);
-    if (embed_with_progress(m, ct, ni, D, items, t0, &err)) goto fail;
-    fprintf(stderr, "[3/5] building the index (%.1f s so far)\n", lr_cli_now() - t0);
-    if (lr_index_build(items, ni, D, NULL, o.factory, &ix, &err)) goto fail;
-    /* the item vectors are offered for re-scoring; autotune keeps them only if they pay */
-    if (lr_index_nprobe(ix) && lr_index_set_rescore(ix, items, ni, 1, &err)) goto fail;
-    lr_index_tune pts[LR_INDEX_MAX_POINTS];
-    size_t npts = 0;
-    char tuned_on[128] = "";
-    if (lr_index_nprobe(ix)) {
-        fprintf(stderr, "[4/5] tuning on the users' validation histories (%.1f s so far)\n", lr_cli_now() - t0);
-        if (tune_on_users(ix, m, d, ct, items, users, targets, &o, pts, &npts, tuned_on, sizeof tuned_on, &err))
-            goto fail;
-    }
-    fprintf(stderr, "[5/5] publishing (%.1f s so far)\n", lr_cli_now() - t0);
-    lr_index_attrs *attrs;
-    if (lr_cli_attrs_of(d, &attrs, &err)) goto fail;
-    lr_index_set_attrs(ix, attrs);
-    lr_index_kv meta[2] = {{"model", model_crc}, {"content", content_crc}}; /* no content in id mode */
-    lr_index_publish_opts po = {.meta = meta, .n_meta = content_crc[0] ? 2 : 1, .keep_versions = o.keep,
-                                .tuned_on = tuned_on};
-    lr_index_manifest man;
-    if (lr_index_publish(ix, o.out, &po, &man, &err)) goto fail;
-    fprintf(stderr, "done in %.1f s\n", lr_cli_now() - t0);
-    printf("rebuilt %s over %zu items (model %s); published %s/versions/%s\n", man.factory, man.count,
-           model_crc, o.out, man.version);
-    for (size_t k = 0; attrs && k < lr_index_attrs_count(attrs); k++)
-        printf("%s %s (%zu values)%s", k ? "," : "attributes:", lr_index_attrs_name(attrs, k),
-               lr_index_attrs_num_values(attrs, k), k + 1 == lr_index_attrs_count(attrs) ? "\n" : "");
-    if (npts) printf("tuned on %s, against exact search:\n", tuned_on);
-    else printf("no nprobe to tune\n");
-    print_points(pts, npts, o.target);
-    rc = LR_EXIT_OK;
-fail:
-    if (rc) lr_cli_fail(cmd, &err);
-    free(items);
-    free(users);
-    free(targets);
-    lr_index_free(ix);
-    lr_data_matrix_free(ct);
-    lr_towers_pal_free(m);
-    lr_data_free(d);
-    return rc;
-}

@@ -55,8 +55,8 @@ if ! serve_start serve; then fail serve_v1 "$(cat "$tmp/serve.err")"; echo "$pas
 run rebuild_v2 0 rebuild --out "$tmp/ix" --index IVF8,PQ8x4fs
 v2="$tmp/ix/versions/v000002"
 cp -a "$v2" "$tmp/pristine"
-# a fast-scan index keeps its vectors for re-scoring: the version has all three kinds of file
-expect version_files "index.faiss manifest.json vectors.npy" "$(ls "$v2" | tr '\n' ' ')"
+# a fast-scan index keeps its vectors for re-scoring, and the version its items' attributes and rows
+expect version_files "attributes.safetensors index.faiss manifest.json rows.safetensors vectors.npy" "$(ls "$v2" | tr '\n' ' ')"
 
 # ---- a version damaged after publishing ----
 # damage FILE HOW: truncated to half its length, or its middle byte flipped.

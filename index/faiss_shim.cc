@@ -1,13 +1,16 @@
-// The shim of faiss_sel.h: FAISS 1.7.3's SearchParameters with an IDSelector, from C.
-#include "faiss_sel.h"
+// The shim of faiss_shim.h: FAISS 1.7.3's SearchParameters with an IDSelector, from C.
+#include "faiss_shim.h"
 
+#include <cstring>
 #include <exception>
+#include <vector>
 #include <stdexcept>
 
 #include <faiss/Index.h>
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/IndexIVFFastScan.h>
+#include <faiss/invlists/InvertedLists.h>
 #include <faiss/c_api/error_impl.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/impl/IDSelector.h>
@@ -52,6 +55,48 @@ extern "C" int lr_faiss_search_allowed(const FaissIndex *index, idx_t n, const f
         faiss::SearchParameters p; // a flat index
         p.sel = &sel;
         ix->search(n, x, k, distances, labels, &p);
+        return 0;
+    } catch (faiss::FaissException &e) {
+        faiss_last_exception = std::make_exception_ptr(e);
+        return -2;
+    } catch (std::exception &e) {
+        faiss_last_exception = std::make_exception_ptr(e);
+        return -4;
+    } catch (...) {
+        faiss_last_exception = std::make_exception_ptr(std::runtime_error("unknown error"));
+        return -1;
+    }
+}
+
+extern "C" int lr_faiss_ivf_remap_ids(FaissIndex *index, const int64_t *old_to_new, size_t n_old, size_t *kept) {
+    try {
+        faiss::Index *ix = reinterpret_cast<faiss::Index *>(index);
+        faiss::IndexIVF *ivf = dynamic_cast<faiss::IndexIVF *>(ix);
+        faiss::ArrayInvertedLists *lists = ivf ? dynamic_cast<faiss::ArrayInvertedLists *>(ivf->invlists) : nullptr;
+        if (!lists || dynamic_cast<faiss::IndexIVFFastScan *>(ix)) {
+            faiss_last_exception = std::make_exception_ptr(std::runtime_error("ids can be renumbered only in an IVF index with array inverted lists"));
+            return -5;
+        }
+        size_t total = 0, cs = lists->code_size;
+        for (size_t l = 0; l < lists->nlist; l++) {
+            std::vector<faiss::Index::idx_t> &ids = lists->ids[l];
+            std::vector<uint8_t> &codes = lists->codes[l];
+            size_t w = 0;
+            for (size_t j = 0; j < ids.size(); j++) {
+                faiss::Index::idx_t id = ids[j];
+                int64_t to = id >= 0 && (size_t)id < n_old ? old_to_new[id] : -1;
+                if (to < 0) continue;
+                ids[w] = to;
+                if (w != j) memmove(codes.data() + w * cs, codes.data() + j * cs, cs);
+                w++;
+            }
+            ids.resize(w);
+            codes.resize(w * cs);
+            total += w;
+        }
+        ivf->ntotal = (faiss::Index::idx_t)total;
+        if (ivf->direct_map.type != faiss::DirectMap::NoMap) ivf->make_direct_map(true); // rebuilt for the new ids
+        *kept = total;
         return 0;
     } catch (faiss::FaissException &e) {
         faiss_last_exception = std::make_exception_ptr(e);

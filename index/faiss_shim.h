@@ -1,9 +1,9 @@
-/* Inside index/: a search with a per-call nprobe and an id filter inside FAISS's scan. FAISS
- * 1.7.3's C++ takes both as SearchParameters (IDSelector, SearchParametersIVF); its C API does
- * not expose them yet, so this small C++ shim does, in the style of FAISS's own later
- * faiss_Index_search_with_params. */
-#ifndef LR_FAISS_SEL_H
-#define LR_FAISS_SEL_H
+/* Inside index/: the few FAISS 1.7.3 C++ calls its C API does not expose, in the style of FAISS's
+ * own c_api/: a search with a per-call nprobe and an id filter inside the scan (SearchParameters
+ * with an IDSelector, like the later faiss_Index_search_with_params), and renumbering the ids an
+ * IVF index stores (for a rebuild that keeps the codes of unchanged items). */
+#ifndef LR_FAISS_SHIM_H
+#define LR_FAISS_SHIM_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +26,12 @@ int lr_faiss_takes_selector(const FaissIndex *index);
  * (its message through faiss_get_last_error); -5 when this index type takes no selector. */
 int lr_faiss_search_allowed(const FaissIndex *index, idx_t n, const float *x, idx_t k, size_t nprobe,
                             lr_faiss_allows allows, const void *ctx, float *distances, idx_t *labels);
+
+/* Renumbers the ids stored in an IVF index's inverted lists: id i becomes old_to_new[i]
+ * (n_old entries), and entries whose new id is -1, or whose id is outside 0 .. n_old-1, are
+ * dropped with their codes. *kept gets how many remain. 0 on success; -5 for an index that is
+ * not IVF with array inverted lists (fast-scan lists are packed in blocks). */
+int lr_faiss_ivf_remap_ids(FaissIndex *index, const int64_t *old_to_new, size_t n_old, size_t *kept);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,264 @@
+/* learnrec rebuild: the offline index job. Every step prints a line (and the item tower a bar on a
+ * terminal). Unless --full, it starts from the version `current` names when that was built by the
+ * same model: items whose key and content hash are unchanged keep their vectors
+ * (rebuild_reuse.c), the index keeps its trained quantizer and the codes of those items
+ * (renumbered), only new and changed items go through the item tower and into the index, and the
+ * operating points are tuned again only when their recall fell below the target. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "lr_data.h"
+#include "lr_index.h"
+#include "lr_towers.h"
+
+typedef struct {
+    const char *data, *model, *content, *out, *factory;
+    double target;
+    size_t keep;
+    lr_cli_tune_ks tk;
+    int full;
+} rebuild_opts;
+
+static int rebuild_args(int argc, char **argv, rebuild_opts *o) {
+    *o = (rebuild_opts){.target = 0.95, .keep = 3, .tk = {{10, 100}, 2}};
+    const lr_cli_option opts[] = {
+        {LR_OPT_STRING("data", &o->data, "DIR", "the dataset"), .required = 1},
+        {LR_OPT_STRING("model", &o->model, "M", "the towers"), .required = 1},
+        {LR_OPT_STRING("content", &o->content, "C", "the content embeddings (not read in id mode)")},
+        {LR_OPT_STRING("out", &o->out, "DIR", "the index directory to publish into"), .required = 1},
+        {LR_OPT_STRING("index", &o->factory, "STR", "any FAISS factory string (default: IVF with about\n"
+                       "4 sqrt(N) lists and 8-bit scalar codes, SQ8)")},
+        {LR_OPT_DOUBLE("target-recall", &o->target, 0, 1, "R", "the recall@k each k is tuned to reach"),
+         .lo_open = 1},
+        {LR_OPT_CUSTOM("tune-k", &o->tk, lr_cli_parse_tune_k, "LIST", "the values of k to tune for, ascending"),
+         .dflt = "10,100"},
+        {LR_OPT_SIZE("keep", &o->keep, 0, 1000, "K", "versions kept")},
+        {LR_OPT_FLAG("full", &o->full, "build everything again, reusing nothing of the current version")},
+    };
+    const lr_cli_spec spec = {
+        .cmd = "rebuild",
+        .usage = "learnrec rebuild --data DIR --model M --content C --out DIR [--index STR]\n"
+                 "                        [--target-recall R] [--tune-k LIST] [--keep K] [--full]",
+        .description =
+            "The offline index job in one command: the item tower over every item, an index\n"
+            "over its outputs (as build-index), nprobe and re-scoring depth tuned for each k\n"
+            "of LIST (default 10,100) so that the recall@k of users' own vectors (up to 2,000\n"
+            "validation histories through the user tower) against exact search reaches R,\n"
+            "then published as the next version of DIR with the model's and the content's\n"
+            "checksums, the items' attributes, and each item's key and content hash.\n\n"
+            "When the current version of DIR was built by the same model (and --index, if\n"
+            "given, names its factory), only what changed is redone: items whose key and\n"
+            "content row are unchanged keep their vectors and codes, the trained quantizer\n"
+            "is kept, new and edited items are embedded and added, removed ones dropped, and\n"
+            "the operating points are tuned again only if their recall fell below R. The\n"
+            "manifest records what was reused. --full builds everything again.\n\n"
+            "Progress goes to stderr: a line per step with the time so far, and a bar for the\n"
+            "item tower when stderr is a terminal.",
+        .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
+    return lr_cli_parse(&spec, argc, argv);
+}
+
+/* The item tower over the items listed (ids; NULL: all ni) into items (row = item), in chunks
+ * with a bar on a terminal. */
+static int embed_with_progress(const lr_pal *m, const lr_content *ct, const int32_t *list, size_t n, size_t D,
+                               float *items, double t0, lr_err *err) {
+    enum { CHUNK = 65536, WIDTH = 30 };
+    int tty = isatty(2);
+    int32_t *ids = malloc((n < CHUNK ? n : CHUNK) * sizeof *ids + 1);
+    float *out = malloc((n < CHUNK ? n : CHUNK) * D * sizeof *out + 1);
+    int rc = ids && out ? LR_OK : lr_err_set(err, LR_ENOMEM, "out of memory");
+    for (size_t s = 0; !rc && s < n; s += CHUNK) {
+        size_t c = n - s < CHUNK ? n - s : CHUNK;
+        for (size_t i = 0; i < c; i++) ids[i] = list ? list[s + i] : (int32_t)(s + i);
+        rc = lr_towers_item_embed(m, ct, ids, c, out, err);
+        for (size_t i = 0; !rc && i < c; i++) memcpy(items + (size_t)ids[i] * D, out + i * D, D * sizeof *out);
+        if (tty) {
+            size_t done = s + c, filled = done * WIDTH / n;
+            fprintf(stderr, "\r      [%.*s%.*s] %3zu%% %zu/%zu items (%.1f s so far)", (int)filled,
+                    "##############################", (int)(WIDTH - filled), "..............................",
+                    done * 100 / n, done, n, lr_cli_now() - t0);
+        }
+    }
+    if (tty && n) fprintf(stderr, "\n");
+    free(ids);
+    free(out);
+    return rc;
+}
+
+/* The tuning queries: users' validation histories through the user tower, from users with a
+ * history, at most max of them, evenly spread, into users (nq rows; users and targets are nu
+ * long scratch); tuned_on gets `cap` bytes. */
+static int tuning_queries(const lr_pal *m, const lr_data *d, const lr_content *ct, size_t max, float *users,
+                          int32_t *targets, size_t *nq, char *tuned_on, size_t cap, lr_err *err) {
+    size_t nu = lr_data_num_users(d), D = lr_towers_pal_get_config(m).out_dim;
+    int rc = lr_towers_embed_split(m, d, ct, LR_SPLIT_VALID, users, targets, err);
+    if (rc) return rc;
+    size_t step = nu > max ? nu / max : 1;
+    *nq = 0;
+    for (size_t u = 0; u < nu && *nq < max; u += step)
+        if (targets[u] >= 0) memmove(users + (*nq)++ * D, users + u * D, D * sizeof *users);
+    snprintf(tuned_on, cap, "%zu users' validation histories through the user tower", *nq);
+    return *nq ? LR_OK : lr_err_set(err, LR_EINVAL, "no user has a history to tune with");
+}
+
+/* Everything rebuild holds; freed by rebuild_free. */
+typedef struct {
+    lr_data *d;
+    lr_pal *m;
+    lr_content *ct;
+    lr_index *ix;
+    float *items, *users;
+    int32_t *targets, *todo;
+    uint64_t *hash;
+    lr_cli_prev prev;
+    lr_index_tune pts[LR_INDEX_MAX_POINTS];
+    size_t npts, n_todo;
+    lr_index_reuse reused;
+    char model_crc[9], content_crc[9], tuned_on[128];
+} rebuild_state;
+
+static void rebuild_free(rebuild_state *s) {
+    free(s->items), free(s->users), free(s->targets), free(s->todo), free(s->hash);
+    lr_cli_prev_close(&s->prev);
+    lr_index_free(s->ix);
+    lr_data_matrix_free(s->ct);
+    lr_towers_pal_free(s->m);
+    lr_data_free(s->d);
+}
+
+/* Step 3: the index, from the previous one's quantizer and codes when they can be kept. */
+static int build_step(rebuild_state *s, const rebuild_opts *o, size_t ni, size_t D, lr_err *err) {
+    if (s->prev.usable && s->prev.codes_usable && (!o->factory || !strcmp(o->factory, s->prev.man.factory))) {
+        size_t kept = 0;
+        int rc = lr_cli_prev_index(&s->prev, o->out, &s->ix, err);
+        if (!rc) rc = lr_index_remap(s->ix, s->prev.old_to_new, s->prev.n_old, &kept, err);
+        float *add = rc ? NULL : malloc(s->n_todo * D * sizeof *add + 1);
+        int64_t *ids = rc ? NULL : malloc(s->n_todo * sizeof *ids + 1);
+        if (!rc && (!add || !ids)) rc = lr_err_set(err, LR_ENOMEM, "out of memory");
+        for (size_t i = 0; !rc && i < s->n_todo; i++) {
+            memcpy(add + i * D, s->items + (size_t)s->todo[i] * D, D * sizeof *add);
+            ids[i] = s->todo[i];
+        }
+        if (!rc && s->n_todo) rc = lr_index_add(s->ix, s->n_todo, add, ids, err);
+        free(add), free(ids);
+        if (!rc) s->reused.codes = kept, s->reused.quantizer = 1;
+        return rc;
+    }
+    return lr_index_build(s->items, ni, D, NULL, o->factory, &s->ix, err);
+}
+
+/* Step 4: the previous points kept when they still reach the target, else tuned again. */
+static int tune_step(rebuild_state *s, const rebuild_opts *o, size_t ni, lr_err *err) {
+    size_t nq;
+    int rc = tuning_queries(s->m, s->d, s->ct, 2000, s->users, s->targets, &nq, s->tuned_on, sizeof s->tuned_on, err);
+    if (rc) return rc;
+    if (s->reused.quantizer && s->prev.man.n_points) {
+        int ok = 0;
+        rc = lr_index_set_points(s->ix, s->prev.man.points, s->prev.man.n_points, err);
+        if (!rc) rc = lr_index_check_points(s->ix, s->items, ni, s->users, nq, o->target, s->pts, &ok, err);
+        if (!rc && ok) {
+            s->npts = s->prev.man.n_points;
+            s->reused.points = 1;
+            fprintf(stderr, "      the operating points still reach %.3f: kept\n", o->target);
+            return LR_OK;
+        }
+        if (!rc) fprintf(stderr, "      the operating points fell below %.3f: tuning again\n", o->target);
+    }
+    if (!rc) rc = lr_index_autotune(s->ix, s->items, ni, s->users, nq, o->tk.k, o->tk.n, o->target, s->pts, &s->npts, err);
+    return rc;
+}
+
+/* Step 5: attributes, rows, vectors and manifest, published. */
+static int publish_step(rebuild_state *s, const rebuild_opts *o, lr_index_manifest *man, lr_err *err) {
+    lr_index_attrs *attrs;
+    lr_index_rows *rows;
+    int rc = lr_cli_attrs_of(s->d, &attrs, err);
+    if (rc) return rc;
+    lr_index_set_attrs(s->ix, attrs);
+    if ((rc = lr_cli_rows_of(s->d, s->hash, &rows, err))) return rc;
+    lr_index_set_rows(s->ix, rows);
+    lr_index_kv meta[2] = {{"model", s->model_crc}, {"content", s->content_crc}}; /* no content in id mode */
+    lr_index_publish_opts po = {.meta = meta, .n_meta = s->content_crc[0] ? 2 : 1, .keep_versions = o->keep,
+                                .tuned_on = s->tuned_on, .vectors = s->items, .n_vectors = lr_data_num_items(s->d),
+                                .reused = s->reused.from[0] ? &s->reused : NULL};
+    return lr_index_publish(s->ix, o->out, &po, man, err);
+}
+
+static void report(const rebuild_state *s, const rebuild_opts *o, const lr_index_manifest *man) {
+    printf("rebuilt %s over %zu items (model %s); published %s/versions/%s\n", man->factory, man->count,
+           s->model_crc, o->out, man->version);
+    if (s->reused.from[0])
+        printf("reused from %s: %zu item vectors, %zu codes, the quantizer %s, the operating points %s\n",
+               s->reused.from, s->reused.vectors, s->reused.codes, s->reused.quantizer ? "kept" : "trained again",
+               s->reused.points ? "kept" : "tuned again");
+    const lr_index_attrs *attrs = lr_index_get_attrs(s->ix);
+    for (size_t k = 0; attrs && k < lr_index_attrs_count(attrs); k++)
+        printf("%s %s (%zu values)%s", k ? "," : "attributes:", lr_index_attrs_name(attrs, k),
+               lr_index_attrs_num_values(attrs, k), k + 1 == lr_index_attrs_count(attrs) ? "\n" : "");
+    if (s->npts) printf("tuned on %s, against exact search:\n", s->tuned_on);
+    else printf("no nprobe to tune\n");
+    lr_cli_print_points(s->pts, s->npts, o->target);
+}
+
+int lr_cmd_rebuild(int argc, char **argv) {
+    rebuild_opts o;
+    int p = rebuild_args(argc, argv, &o);
+    if (p != LR_CLI_RUN) return p;
+    lr_cli_set_threads(1, 0); /* FAISS: one OpenBLAS thread beside its OpenMP ones */
+    lr_err err = {0};
+    rebuild_state s = {0};
+    double t0 = lr_cli_now();
+    fprintf(stderr, "[1/5] loading %s, %s\n", o.data, o.model);
+    if (lr_cli_open_towers(o.data, o.model, o.content, &s.d, &s.m, &s.ct, &err) ||
+        lr_index_file_checksum(o.model, s.model_crc, &err) ||
+        (o.content && lr_index_file_checksum(o.content, s.content_crc, &err)))
+        goto fail;
+    size_t ni = lr_data_num_items(s.d), nu = lr_data_num_users(s.d), D = lr_towers_pal_get_config(s.m).out_dim;
+    s.items = malloc(ni * D * sizeof *s.items);
+    s.users = malloc(nu * D * sizeof *s.users + 1);
+    s.targets = malloc(nu * sizeof *s.targets + 1);
+    s.todo = malloc(ni * sizeof *s.todo + 1);
+    s.hash = malloc(ni * sizeof *s.hash + 1);
+    if (!s.items || !s.users || !s.targets || !s.todo || !s.hash) {
+        lr_err_set(&err, LR_ENOMEM, "out of memory");
+        goto fail;
+    }
+    lr_cli_content_hashes(s.ct, ni, s.hash);
+    if (!o.full && lr_cli_prev_open(o.out, s.model_crc, D, s.d, s.hash, s.items, s.todo, &s.n_todo, &s.prev, &err))
+        goto fail;
+    if (s.prev.usable) {
+        snprintf(s.reused.from, sizeof s.reused.from, "%.7s", s.prev.man.version);
+        s.reused.vectors = ni - s.n_todo;
+        fprintf(stderr, "[2/5] item tower over %zu new or changed items of %zu; %zu kept from %s (%.1f s so far)\n",
+                s.n_todo, ni, s.reused.vectors, s.prev.man.version, lr_cli_now() - t0);
+    } else {
+        if (s.prev.why[0]) fprintf(stderr, "      %s: building everything\n", s.prev.why);
+        s.n_todo = ni;
+        for (size_t i = 0; i < ni; i++) s.todo[i] = (int32_t)i;
+        fprintf(stderr, "[2/5] item tower over %zu items (%.1f s so far)\n", ni, lr_cli_now() - t0);
+    }
+    if (embed_with_progress(s.m, s.ct, s.todo, s.n_todo, D, s.items, t0, &err)) goto fail;
+    fprintf(stderr, "[3/5] %s the index (%.1f s so far)\n", s.prev.usable && s.prev.codes_usable ? "updating" : "building",
+            lr_cli_now() - t0);
+    if (build_step(&s, &o, ni, D, &err)) goto fail;
+    /* the item vectors are offered for re-scoring; the points keep them only if they pay */
+    if (lr_index_nprobe(s.ix) && lr_index_set_rescore(s.ix, s.items, ni, 1, &err)) goto fail;
+    if (lr_index_nprobe(s.ix)) {
+        fprintf(stderr, "[4/5] tuning on the users' validation histories (%.1f s so far)\n", lr_cli_now() - t0);
+        if (tune_step(&s, &o, ni, &err)) goto fail;
+    }
+    fprintf(stderr, "[5/5] publishing (%.1f s so far)\n", lr_cli_now() - t0);
+    lr_index_manifest man;
+    if (publish_step(&s, &o, &man, &err)) goto fail;
+    fprintf(stderr, "done in %.1f s\n", lr_cli_now() - t0);
+    report(&s, &o, &man);
+    rebuild_free(&s);
+    return LR_EXIT_OK;
+fail:
+    lr_cli_fail("rebuild", &err);
+    rebuild_free(&s);
+    return LR_EXIT_ERROR;
+}
