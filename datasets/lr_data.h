@@ -195,6 +195,12 @@ const float *lr_data_matrix_data(const lr_data_matrix *m);
 const char *lr_data_matrix_source(const lr_data_matrix *m);
 void lr_data_matrix_free(lr_data_matrix *m); /* NULL is a no-op */
 
+/* A digest of the matrix's values as float32 ("x" and 16 hex digits of XXH3-64 over rows * dim
+ * floats, whatever the file's dtype): how manifests name the content a version was built from.
+ * About 10 GB/s: 0.4 s for a million 1024-d rows, against seconds for a CRC-32 of the file. */
+#define LR_DATA_DIGEST_LEN 18
+void lr_data_matrix_digest(const lr_data_matrix *m, char out[LR_DATA_DIGEST_LEN]);
+
 /* The first NaN or infinity among rows x dim floats is an error `code` naming it:
  * "<name>: row 17, column 3 is NaN" (or "is Inf", "is -Inf"). */
 int lr_data_check_finite(const float *x, size_t rows, size_t dim, int code, const char *name,

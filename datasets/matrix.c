@@ -9,6 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <stdio.h>
+
+#include <xxhash.h>
+
 #include "npy_internal.h"
 
 /* An .fvecs file has no magic: its first int32 is the dimension. Anything larger than this is
@@ -251,4 +255,9 @@ void lr_data_l2_normalize_rows(float *x, size_t rows, size_t dim) {
         double inv = 1.0 / sqrt(ss);
         for (size_t j = 0; j < dim; j++) row[j] = (float)((double)row[j] * inv);
     }
+}
+
+void lr_data_matrix_digest(const lr_data_matrix *m, char out[LR_DATA_DIGEST_LEN]) {
+    size_t bytes = lr_data_matrix_rows(m) * lr_data_matrix_dim(m) * sizeof(float);
+    snprintf(out, LR_DATA_DIGEST_LEN, "x%016llx", (unsigned long long)XXH3_64bits(lr_data_matrix_data(m), bytes));
 }

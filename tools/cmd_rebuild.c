@@ -88,20 +88,35 @@ static int embed_with_progress(const lr_pal *m, const lr_content *ct, const int3
     return rc;
 }
 
-/* The tuning queries: users' validation histories through the user tower, from users with a
- * history, at most max of them, evenly spread, into users (nq rows; users and targets are nu
- * long scratch); tuned_on gets `cap` bytes. */
+/* The tuning queries: users' validation histories through the user tower, from users with one,
+ * at most max of them, evenly spread, into users (*nq rows of D); tuned_on gets `cap` bytes. Only
+ * the chosen users go through the tower. */
 static int tuning_queries(const lr_pal *m, const lr_data *d, const lr_content *ct, size_t max, float *users,
-                          int32_t *targets, size_t *nq, char *tuned_on, size_t cap, lr_err *err) {
-    size_t nu = lr_data_num_users(d), D = lr_towers_pal_get_config(m).out_dim;
-    int rc = lr_towers_embed_split(m, d, ct, LR_SPLIT_VALID, users, targets, err);
-    if (rc) return rc;
-    size_t step = nu > max ? nu / max : 1;
-    *nq = 0;
-    for (size_t u = 0; u < nu && *nq < max; u += step)
-        if (targets[u] >= 0) memmove(users + (*nq)++ * D, users + u * D, D * sizeof *users);
-    snprintf(tuned_on, cap, "%zu users' validation histories through the user tower", *nq);
-    return *nq ? LR_OK : lr_err_set(err, LR_EINVAL, "no user has a history to tune with");
+                          size_t *nq, char *tuned_on, size_t cap, lr_err *err) {
+    size_t nu = lr_data_num_users(d), step = nu > max ? nu / max : 1, max_len = lr_towers_pal_get_config(m).max_len;
+    size_t *off = malloc((max + 1) * sizeof *off), total = 0, n = 0;
+    int32_t *items = NULL;
+    const int32_t *h;
+    size_t len;
+    for (size_t u = 0; off && u < nu && n < max; u += step)
+        if (lr_data_user_history(d, u, LR_SPLIT_VALID, max_len, &h, &len) >= 0 && len) total += len, n++;
+    if (!off || !(items = malloc((total ? total : 1) * sizeof *items))) {
+        free(off);
+        return lr_err_set(err, LR_ENOMEM, "out of memory for the tuning queries");
+    }
+    off[0] = 0, n = 0;
+    for (size_t u = 0; u < nu && n < max; u += step)
+        if (lr_data_user_history(d, u, LR_SPLIT_VALID, max_len, &h, &len) >= 0 && len) {
+            memcpy(items + off[n], h, len * sizeof *items);
+            off[n + 1] = off[n] + len, n++;
+        }
+    int rc = n ? lr_towers_user_embed(m, ct, items, off, n, users, err)
+               : lr_err_set(err, LR_EINVAL, "no user has a history to tune with");
+    *nq = n;
+    snprintf(tuned_on, cap, "%zu users' validation histories through the user tower", n);
+    free(off);
+    free(items);
+    return rc;
 }
 
 /* Everything rebuild holds; freed by rebuild_free. */
@@ -111,17 +126,17 @@ typedef struct {
     lr_content *ct;
     lr_index *ix;
     float *items, *users;
-    int32_t *targets, *todo;
+    int32_t *todo;
     uint64_t *hash;
     lr_cli_prev prev;
     lr_index_tune pts[LR_INDEX_MAX_POINTS];
     size_t npts, n_todo;
     lr_index_reuse reused;
-    char model_crc[9], content_crc[9], tuned_on[128];
+    char model_crc[9], content_crc[LR_DATA_DIGEST_LEN], tuned_on[128];
 } rebuild_state;
 
 static void rebuild_free(rebuild_state *s) {
-    free(s->items), free(s->users), free(s->targets), free(s->todo), free(s->hash);
+    free(s->items), free(s->users), free(s->todo), free(s->hash);
     lr_cli_prev_close(&s->prev);
     lr_index_free(s->ix);
     lr_data_matrix_free(s->ct);
@@ -153,19 +168,25 @@ static int build_step(rebuild_state *s, const rebuild_opts *o, size_t ni, size_t
 /* Step 4: the previous points kept when they still reach the target, else tuned again. */
 static int tune_step(rebuild_state *s, const rebuild_opts *o, size_t ni, lr_err *err) {
     size_t nq;
-    int rc = tuning_queries(s->m, s->d, s->ct, 2000, s->users, s->targets, &nq, s->tuned_on, sizeof s->tuned_on, err);
+    int rc = tuning_queries(s->m, s->d, s->ct, 2000, s->users, &nq, s->tuned_on, sizeof s->tuned_on, err);
     if (rc) return rc;
     if (s->reused.quantizer && s->prev.man.n_points) {
+        /* the check: half the queries (every other one) tell whether the points still hold */
+        size_t nc = (nq + 1) / 2, D = lr_index_dim(s->ix);
+        for (size_t i = 1; i < nc; i++) memcpy(s->users + i * D, s->users + 2 * i * D, D * sizeof *s->users);
         int ok = 0;
         rc = lr_index_set_points(s->ix, s->prev.man.points, s->prev.man.n_points, err);
-        if (!rc) rc = lr_index_check_points(s->ix, s->items, ni, s->users, nq, o->target, s->pts, &ok, err);
+        if (!rc) rc = lr_index_check_points(s->ix, s->items, ni, s->users, nc, o->target, s->pts, &ok, err);
         if (!rc && ok) {
             s->npts = s->prev.man.n_points;
             s->reused.points = 1;
+            snprintf(s->tuned_on, sizeof s->tuned_on, "%zu users' validation histories through the user tower "
+                     "(the points of %s, measured again)", nc, s->reused.from);
             fprintf(stderr, "      the operating points still reach %.3f: kept\n", o->target);
             return LR_OK;
         }
         if (!rc) fprintf(stderr, "      the operating points fell below %.3f: tuning again\n", o->target);
+        if (!rc) rc = tuning_queries(s->m, s->d, s->ct, 2000, s->users, &nq, s->tuned_on, sizeof s->tuned_on, err);
     }
     if (!rc) rc = lr_index_autotune(s->ix, s->items, ni, s->users, nq, o->tk.k, o->tk.n, o->target, s->pts, &s->npts, err);
     return rc;
@@ -213,16 +234,15 @@ int lr_cmd_rebuild(int argc, char **argv) {
     double t0 = lr_cli_now();
     fprintf(stderr, "[1/5] loading %s, %s\n", o.data, o.model);
     if (lr_cli_open_towers(o.data, o.model, o.content, &s.d, &s.m, &s.ct, &err) ||
-        lr_index_file_checksum(o.model, s.model_crc, &err) ||
-        (o.content && lr_index_file_checksum(o.content, s.content_crc, &err)))
+        lr_index_file_checksum(o.model, s.model_crc, &err))
         goto fail;
+    if (s.ct) lr_data_matrix_digest(s.ct, s.content_crc); /* the values, not the file: 10x a CRC's speed */
     size_t ni = lr_data_num_items(s.d), nu = lr_data_num_users(s.d), D = lr_towers_pal_get_config(s.m).out_dim;
     s.items = malloc(ni * D * sizeof *s.items);
-    s.users = malloc(nu * D * sizeof *s.users + 1);
-    s.targets = malloc(nu * sizeof *s.targets + 1);
+    s.users = malloc((nu < 2000 ? nu : 2000) * D * sizeof *s.users + 1);
     s.todo = malloc(ni * sizeof *s.todo + 1);
     s.hash = malloc(ni * sizeof *s.hash + 1);
-    if (!s.items || !s.users || !s.targets || !s.todo || !s.hash) {
+    if (!s.items || !s.users || !s.todo || !s.hash) {
         lr_err_set(&err, LR_ENOMEM, "out of memory");
         goto fail;
     }
