@@ -87,14 +87,29 @@ uint16_t lr_data_float_to_half(float f) {
 
 /* ---- finite check -------------------------------------------------------------------------- */
 
-int lr_data_check_finite(const float *x, size_t rows, size_t dim, int code, const char *name,
-                           lr_err *err) {
-    size_t n = rows * dim;
+/* Whether any of n floats is NaN or infinite: all exponent bits set. An OR over the masked bits,
+ * which the compiler vectorizes (a branch per value did not: a quarter of a 1M-item rebuild). */
+static int any_not_finite(const float *x, size_t n) {
+    uint32_t hit = 0;
     for (size_t i = 0; i < n; i++) {
-        if (isfinite(x[i])) continue;
-        const char *what = isnan(x[i]) ? "NaN" : x[i] > 0 ? "Inf" : "-Inf";
-        return lr_err_set(err, code, "%s: row %zu, column %zu is %s", name, i / dim, i % dim,
-                          what);
+        uint32_t u;
+        memcpy(&u, x + i, sizeof u);
+        hit |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
+    }
+    return hit != 0;
+}
+
+int lr_data_check_finite(const float *x, size_t rows, size_t dim, int code, const char *name,
+                         lr_err *err) {
+    size_t n = rows * dim, block = 1u << 16;
+    for (size_t b = 0; b < n; b += block) { /* blocks: the scan stops near the first bad value */
+        size_t m = n - b < block ? n - b : block;
+        if (!any_not_finite(x + b, m)) continue;
+        for (size_t i = b; i < b + m; i++) {
+            if (isfinite(x[i])) continue;
+            const char *what = isnan(x[i]) ? "NaN" : x[i] > 0 ? "Inf" : "-Inf";
+            return lr_err_set(err, code, "%s: row %zu, column %zu is %s", name, i / dim, i % dim, what);
+        }
     }
     return LR_OK;
 }

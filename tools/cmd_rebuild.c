@@ -167,14 +167,15 @@ static int build_step(rebuild_state *s, const rebuild_opts *o, size_t ni, size_t
 
 /* Step 4: the previous points kept when they still reach the target, else tuned again. */
 static int tune_step(rebuild_state *s, const rebuild_opts *o, size_t ni, lr_err *err) {
-    size_t nq;
-    int rc = tuning_queries(s->m, s->d, s->ct, 2000, s->users, &nq, s->tuned_on, sizeof s->tuned_on, err);
-    if (rc) return rc;
+    size_t nq = 0;
+    int rc = LR_OK;
     if (s->reused.quantizer && s->prev.man.n_points) {
-        /* the check: half the queries (every other one) tell whether the points still hold */
-        size_t nc = (nq + 1) / 2, D = lr_index_dim(s->ix);
-        for (size_t i = 1; i < nc; i++) memcpy(s->users + i * D, s->users + 2 * i * D, D * sizeof *s->users);
+        /* the check: 1,000 users tell whether the points still hold (the user tower over their
+         * histories and the exact search are most of its cost) */
+        size_t nc;
         int ok = 0;
+        if ((rc = tuning_queries(s->m, s->d, s->ct, 1000, s->users, &nc, s->tuned_on, sizeof s->tuned_on, err)))
+            return rc;
         rc = lr_index_set_points(s->ix, s->prev.man.points, s->prev.man.n_points, err);
         if (!rc) rc = lr_index_check_points(s->ix, s->items, ni, s->users, nc, o->target, s->pts, &ok, err);
         if (!rc && ok) {
@@ -186,8 +187,8 @@ static int tune_step(rebuild_state *s, const rebuild_opts *o, size_t ni, lr_err 
             return LR_OK;
         }
         if (!rc) fprintf(stderr, "      the operating points fell below %.3f: tuning again\n", o->target);
-        if (!rc) rc = tuning_queries(s->m, s->d, s->ct, 2000, s->users, &nq, s->tuned_on, sizeof s->tuned_on, err);
     }
+    if (!rc) rc = tuning_queries(s->m, s->d, s->ct, 2000, s->users, &nq, s->tuned_on, sizeof s->tuned_on, err);
     if (!rc) rc = lr_index_autotune(s->ix, s->items, ni, s->users, nq, o->tk.k, o->tk.n, o->target, s->pts, &s->npts, err);
     return rc;
 }
