@@ -1,6 +1,8 @@
-/* A version's attributes.safetensors on arbitrary bytes: refused with a message, or every getter
- * stays inside what it loaded (values distinct and ascending, every item's value ids in range and
- * found again in that value's postings), and a filter over it agrees with its own bitmap. */
+/* A version's attributes.safetensors and rows.safetensors readers on arbitrary bytes (each input
+ * goes to both): refused with a message, or every getter stays inside what it loaded. Attributes:
+ * values distinct and ascending, every item's value ids in range and found again in that value's
+ * postings, and a filter over them agrees with its own bitmap. Rows: every key found again at
+ * its row. */
 #include <string.h>
 
 #include "fuzz_file.h"
@@ -46,9 +48,22 @@ static void check_filter(const lr_index_attrs *a) {
     lr_index_filter_free(f);
 }
 
+static void check_rows(const char *path) {
+    lr_index_rows *r = NULL;
+    lr_err err = {0, ""};
+    if (lr_index_rows_load(path, &r, &err) != LR_OK) {
+        REQUIRE(err.msg[0] && !r);
+        return;
+    }
+    for (size_t i = 0; i < lr_index_rows_count(r) && i < 4096; i++)
+        REQUIRE(lr_index_rows_find(r, lr_index_rows_key(r, i)) == (int64_t)i);
+    lr_index_rows_free(r);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char path[128];
     if (!lr_fuzz_write("attributes.safetensors", data, size, path, sizeof path)) return 0;
+    check_rows(path);
     lr_index_attrs *a = NULL;
     lr_err err = {0, ""};
     if (lr_index_attrs_load(path, &a, &err) != LR_OK) {
