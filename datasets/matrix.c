@@ -257,7 +257,24 @@ void lr_data_l2_normalize_rows(float *x, size_t rows, size_t dim) {
     }
 }
 
-void lr_data_matrix_digest(const lr_data_matrix *m, char out[LR_DATA_DIGEST_LEN]) {
-    size_t bytes = lr_data_matrix_rows(m) * lr_data_matrix_dim(m) * sizeof(float);
-    snprintf(out, LR_DATA_DIGEST_LEN, "x%016llx", (unsigned long long)XXH3_64bits(lr_data_matrix_data(m), bytes));
+void lr_data_matrix_row_hashes(const lr_data_matrix *m, uint64_t *hash) {
+    size_t n = lr_data_matrix_rows(m), row = lr_data_matrix_dim(m) * sizeof(float);
+    const unsigned char *x = (const unsigned char *)lr_data_matrix_data(m);
+    /* rows are independent: the threads the program set share them */
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) hash[i] = XXH3_64bits(x + i * row, row);
+}
+
+void lr_data_digest_of_rows(const uint64_t *hash, size_t n, char out[LR_DATA_DIGEST_LEN]) {
+    snprintf(out, LR_DATA_DIGEST_LEN, "x%016llx", (unsigned long long)XXH3_64bits(hash, n * sizeof *hash));
+}
+
+int lr_data_matrix_digest(const lr_data_matrix *m, char out[LR_DATA_DIGEST_LEN]) {
+    size_t n = lr_data_matrix_rows(m);
+    uint64_t *hash = malloc((n ? n : 1) * sizeof *hash);
+    if (!hash) return LR_ENOMEM;
+    lr_data_matrix_row_hashes(m, hash);
+    lr_data_digest_of_rows(hash, n, out);
+    free(hash);
+    return LR_OK;
 }

@@ -126,7 +126,7 @@ static int open_parts(const lr_rpc_engine_config *cfg, lr_rpc_engine *e, lr_err 
         char crc[LR_DATA_DIGEST_LEN];
         /* versions before digests named the content by its file's CRC-32 (8 hex digits) */
         if (strlen(built_from) == 8) rc = lr_index_file_checksum(cfg->content_path, crc, err);
-        else lr_data_matrix_digest(e->content, crc);
+        else if (lr_data_matrix_digest(e->content, crc)) rc = lr_err_set(err, LR_ENOMEM, "out of memory");
         if (rc) return rc;
         if (strcmp(crc, built_from) != 0)
             return lr_err_set(err, LR_EMISMATCH, "%s has checksum %s, but index version %s was built from content %s",

@@ -5,19 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <xxhash.h>
-
 #include "cli.h"
 #include "lr_data.h"
 #include "lr_index.h"
 #include "lr_towers.h"
 
 void lr_cli_content_hashes(const lr_content *ct, size_t ni, uint64_t *hash) {
-    size_t dc = ct ? lr_data_matrix_dim(ct) : 0;
-    const float *x = ct ? lr_data_matrix_data(ct) : NULL;
-    /* rows are independent: the threads the program set share them */
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < ni; i++) hash[i] = x ? XXH3_64bits(x + i * dc, dc * sizeof *x) : 0;
+    if (ct) lr_data_matrix_row_hashes(ct, hash);
+    else memset(hash, 0, ni * sizeof *hash); /* id mode: an item changes only by its key */
 }
 
 int lr_cli_rows_of(const lr_data *d, const uint64_t *hash, lr_index_rows **out, lr_err *err) {
