@@ -133,6 +133,7 @@ typedef struct {
     size_t npts, n_todo;
     lr_index_reuse reused;
     char model_crc[9], content_crc[LR_DATA_DIGEST_LEN], tuned_on[128];
+    double t0; /* when the job started, for the progress lines */
 } rebuild_state;
 
 static void rebuild_free(rebuild_state *s) {
@@ -176,6 +177,8 @@ static int tune_step(rebuild_state *s, const rebuild_opts *o, size_t ni, lr_err 
         int ok = 0;
         if ((rc = tuning_queries(s->m, s->d, s->ct, 1000, s->users, &nc, s->tuned_on, sizeof s->tuned_on, err)))
             return rc;
+        fprintf(stderr, "      %zu users' histories through the user tower; measuring the points (%.1f s so far)\n", nc,
+                lr_cli_now() - s->t0);
         rc = lr_index_set_points(s->ix, s->prev.man.points, s->prev.man.n_points, err);
         if (!rc) rc = lr_index_check_points(s->ix, s->items, ni, s->users, nc, o->target, s->pts, &ok, err);
         if (!rc && ok) {
@@ -232,7 +235,7 @@ int lr_cmd_rebuild(int argc, char **argv) {
     lr_cli_set_threads(1, 0); /* FAISS: one OpenBLAS thread beside its OpenMP ones */
     lr_err err = {0};
     rebuild_state s = {0};
-    double t0 = lr_cli_now();
+    double t0 = s.t0 = lr_cli_now();
     fprintf(stderr, "[1/5] loading %s, %s\n", o.data, o.model);
     if (lr_cli_open_towers(o.data, o.model, o.content, &s.d, &s.m, &s.ct, &err) ||
         lr_index_file_checksum(o.model, s.model_crc, &err))
