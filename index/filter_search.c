@@ -17,7 +17,7 @@
 #include "index_internal.h"
 
 lr_index_filter_policy lr_index_filter_policy_default(void) {
-    return (lr_index_filter_policy){.exact_ratio = 4.0, .alpha = 0.5};
+    return (lr_index_filter_policy){.exact_ratio = 32.0, .alpha = 0.5};
 }
 
 typedef struct {
