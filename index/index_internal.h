@@ -97,6 +97,15 @@ int lr_index_manifest_read_sealed(const char *path, char **text, size_t *len, in
 int lr_index_publish_until(const lr_index *ix, const char *dir, const lr_index_publish_opts *opts,
                            int stop_after_step, lr_index_manifest *man, lr_err *err);
 
+/* publish.c: the CRC-32 of a whole file (LR_ENOTFOUND naming it when missing); the manifest
+ * format this learnrec writes and reads up to. */
+int lr_index_file_crc32(const char *path, uint32_t *out, lr_err *err);
+/* 2 added the operating points, what they were tuned on, and "metadata" (format 1 had the model
+ * and content checksums as fields of their own); 3 the manifest's own checksum, its last member
+ * (manifest_seal.c). Formats 1 and 2 still load, unchecked. Attributes, rows and "reused" are
+ * optional members of format 3. */
+#define LR_INDEX_MANIFEST_FORMAT 3u
+
 /* Records the factory string of a loaded index (FAISS files do not keep it; manifests do). */
 void lr_index_set_factory_name(lr_index *ix, const char *factory);
 

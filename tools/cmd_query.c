@@ -152,6 +152,15 @@ static int run_method(lr_rpc_client *c, const char *method, const char *params, 
     return rc;
 }
 
+/* --similar's item id into x; 0 when it is not one. */
+static int parse_similar(const char *s, query_extras *x) {
+    char *end;
+    errno = 0;
+    x->similar = strtoll(s, &end, 10);
+    x->has_similar = end != s && !*end && !errno;
+    return x->has_similar;
+}
+
 /* recommend or similar through the JSON bridge (for --filter, --max-per, --similar), printed as
  * the table (or --json) of a plain recommend. */
 static int run_hits_json(lr_rpc_client *c, const char *method, const char *params, int json, int text, lr_err *err) {
@@ -218,14 +227,8 @@ int lr_cmd_query(int argc, char **argv) {
         .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
     int p = lr_cli_parse(&spec, argc, argv);
     if (p != LR_CLI_RUN) return p;
-    if (similar) {
-        char *end;
-        errno = 0;
-        x.similar = strtoll(similar, &end, 10);
-        if (end == similar || *end || errno) return lr_cli_usage_error(cmd, "--similar expects an item id, got '%s'", similar);
-        x.has_similar = 1;
-        if (method || hist) return lr_cli_usage_error(cmd, "--similar goes without --history and --method");
-    }
+    if (similar && !parse_similar(similar, &x)) return lr_cli_usage_error(cmd, "--similar expects an item id, got '%s'", similar);
+    if (similar && (method || hist)) return lr_cli_usage_error(cmd, "--similar goes without --history and --method");
     if (!method && !hist && !similar) return lr_cli_usage_error(cmd, "--history, --similar or --method is required");
     if (!method && params) return lr_cli_usage_error(cmd, "--params goes with --method");
     if (!method && token_file) return lr_cli_usage_error(cmd, "--admin-token-file goes with --method");
