@@ -17,6 +17,23 @@
 
 namespace {
 
+// What FAISS's CATCH_AND_HANDLE does, without its printing in debug builds: the exception kept
+// where faiss_get_last_error finds it, and the C API's code for its kind. Called in a catch.
+int keep_exception() {
+    try {
+        throw;
+    } catch (faiss::FaissException &e) {
+        faiss_last_exception = std::make_exception_ptr(e);
+        return -2;
+    } catch (std::exception &e) {
+        faiss_last_exception = std::make_exception_ptr(e);
+        return -4;
+    } catch (...) {
+        faiss_last_exception = std::make_exception_ptr(std::runtime_error("unknown error"));
+        return -1;
+    }
+}
+
 // The caller's predicate as FAISS's selector.
 struct CallbackSelector : faiss::IDSelector {
     lr_faiss_allows allows;
@@ -36,8 +53,6 @@ extern "C" int lr_faiss_takes_selector(const FaissIndex *index) {
 
 extern "C" int lr_faiss_search_allowed(const FaissIndex *index, idx_t n, const float *x, idx_t k, size_t nprobe,
                                        lr_faiss_allows allows, const void *ctx, float *distances, idx_t *labels) {
-    // No printing here (FAISS's CATCH_AND_HANDLE prints in debug builds): the message is kept
-    // where faiss_get_last_error finds it, as the C API does.
     try {
         const faiss::Index *ix = reinterpret_cast<const faiss::Index *>(index);
         CallbackSelector sel(allows, ctx);
@@ -56,15 +71,8 @@ extern "C" int lr_faiss_search_allowed(const FaissIndex *index, idx_t n, const f
         p.sel = &sel;
         ix->search(n, x, k, distances, labels, &p);
         return 0;
-    } catch (faiss::FaissException &e) {
-        faiss_last_exception = std::make_exception_ptr(e);
-        return -2;
-    } catch (std::exception &e) {
-        faiss_last_exception = std::make_exception_ptr(e);
-        return -4;
     } catch (...) {
-        faiss_last_exception = std::make_exception_ptr(std::runtime_error("unknown error"));
-        return -1;
+        return keep_exception();
     }
 }
 
@@ -98,14 +106,7 @@ extern "C" int lr_faiss_ivf_remap_ids(FaissIndex *index, const int64_t *old_to_n
         if (ivf->direct_map.type != faiss::DirectMap::NoMap) ivf->make_direct_map(true); // rebuilt for the new ids
         *kept = total;
         return 0;
-    } catch (faiss::FaissException &e) {
-        faiss_last_exception = std::make_exception_ptr(e);
-        return -2;
-    } catch (std::exception &e) {
-        faiss_last_exception = std::make_exception_ptr(e);
-        return -4;
     } catch (...) {
-        faiss_last_exception = std::make_exception_ptr(std::runtime_error("unknown error"));
-        return -1;
+        return keep_exception();
     }
 }

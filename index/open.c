@@ -12,6 +12,7 @@
 #include "lr_data.h"
 
 static void current_base(const char *dir, char *base, size_t cap);
+static int verify_file(const char *base, const char *name, uint32_t want, char path[4200], lr_err *err);
 
 /* Format 2's "metadata" object of strings; format 1 had the model's and the content's checksums
  * as fields of their own ("" for none), read as the keys "model" and "content". */
@@ -184,13 +185,9 @@ int lr_index_read_rows(const char *dir, const char *version, lr_index_rows **out
     int rc = read_manifest(path, &m, err);
     if (rc) return rc;
     if (!m.rows_count) return lr_err_set(err, LR_ENOTFOUND, "%s: the version records no rows", base);
-    snprintf(path, sizeof path, "%s/rows.safetensors", base);
-    uint32_t crc;
-    if ((rc = lr_index_file_crc32(path, &crc, err))) return rc;
-    if (crc != m.rows_crc32)
-        return lr_err_set(err, LR_EFORMAT, "%s: checksum %08x, the manifest says %08x: the file is damaged", path, crc,
-                          m.rows_crc32);
-    if ((rc = lr_index_rows_load(path, out, err))) return rc;
+    if ((rc = verify_file(base, "rows.safetensors", m.rows_crc32, path, err)) ||
+        (rc = lr_index_rows_load(path, out, err)))
+        return rc;
     size_t n = lr_index_rows_count(*out);
     if (n != m.rows_count) {
         lr_index_rows_free(*out);
@@ -227,16 +224,22 @@ static void current_base(const char *dir, char *base, size_t cap) {
     else snprintf(base, cap, "%s", link);
 }
 
+/* base/name's CRC-32 against the manifest's (path gets base/name): damage is LR_EFORMAT naming
+ * the file. */
+static int verify_file(const char *base, const char *name, uint32_t want, char path[4200], lr_err *err) {
+    snprintf(path, 4200, "%s/%s", base, name);
+    uint32_t crc;
+    int rc = lr_index_file_crc32(path, &crc, err);
+    if (!rc && crc != want)
+        rc = lr_err_set(err, LR_EFORMAT, "%s: checksum %08x, the manifest says %08x: the file is damaged", path, crc, want);
+    return rc;
+}
+
 /* The version's attributes.safetensors, checked against the manifest, into ix. */
 static int open_attrs(lr_index *ix, const char *base, const lr_index_manifest *m, lr_err *err) {
     char path[4200];
-    snprintf(path, sizeof path, "%s/attributes.safetensors", base);
-    uint32_t crc;
     lr_index_attrs *a = NULL;
-    int rc = lr_index_file_crc32(path, &crc, err);
-    if (!rc && crc != m->attrs_crc32)
-        rc = lr_err_set(err, LR_EFORMAT, "%s: checksum %08x, the manifest says %08x: the file is damaged", path,
-                        crc, m->attrs_crc32);
+    int rc = verify_file(base, "attributes.safetensors", m->attrs_crc32, path, err);
     if (!rc) rc = lr_index_attrs_load(path, &a, err);
     if (!rc && lr_index_attrs_count(a) != m->attrs_count)
         rc = lr_err_set(err, LR_EFORMAT, "%s: %zu attributes, the manifest says %zu", path, lr_index_attrs_count(a),
@@ -249,13 +252,8 @@ static int open_attrs(lr_index *ix, const char *base, const lr_index_manifest *m
 /* The ids a fast-scan version marked removed (removed.txt), checked like the index. */
 static int open_removed(lr_index *ix, const char *base, const lr_index_manifest *m, lr_err *err) {
     char path[4200];
-    snprintf(path, sizeof path, "%s/removed.txt", base);
     FILE *f = NULL;
-    uint32_t crc;
-    int rc = lr_index_file_crc32(path, &crc, err);
-    if (!rc && crc != m->removed_crc32)
-        rc = lr_err_set(err, LR_EFORMAT, "%s: checksum %08x, the manifest says %08x: the file is damaged", path, crc,
-                        m->removed_crc32);
+    int rc = verify_file(base, "removed.txt", m->removed_crc32, path, err);
     if (!rc && !(f = fopen(path, "r"))) rc = lr_err_set(err, LR_EIO, "%s: cannot open", path);
     long long id;
     while (!rc && fscanf(f, "%lld", &id) == 1) {
@@ -271,13 +269,8 @@ static int open_removed(lr_index *ix, const char *base, const lr_index_manifest 
 /* The re-scoring vectors (vectors.npy), checked like the index. */
 static int open_vectors(lr_index *ix, const char *base, const lr_index_manifest *m, lr_err *err) {
     char path[4200];
-    snprintf(path, sizeof path, "%s/vectors.npy", base);
     lr_data_matrix *vec = NULL;
-    uint32_t crc;
-    int rc = lr_index_file_crc32(path, &crc, err);
-    if (!rc && crc != m->vectors_crc32)
-        rc = lr_err_set(err, LR_EFORMAT, "%s: checksum %08x, the manifest says %08x: the file is damaged", path, crc,
-                        m->vectors_crc32);
+    int rc = verify_file(base, "vectors.npy", m->vectors_crc32, path, err);
     /* any row count: a row is an id's, and ids are not 0 .. count-1 once some were removed */
     if (!rc) rc = lr_data_matrix_open(path, 0, &vec, err);
     if (!rc && lr_data_matrix_dim(vec) != m->dim)
@@ -290,14 +283,8 @@ static int open_vectors(lr_index *ix, const char *base, const lr_index_manifest 
 /* index.faiss, checked against the manifest and loaded. */
 static int open_faiss(const char *base, const lr_index_manifest *m, lr_index **out, lr_err *err) {
     char path[4200];
-    snprintf(path, sizeof path, "%s/index.faiss", base);
-    uint32_t crc;
-    int rc = lr_index_file_crc32(path, &crc, err);
-    if (rc) return rc;
-    if (crc != m->index_crc32)
-        return lr_err_set(err, LR_EFORMAT, "%s: checksum %08x, the manifest says %08x: the file is damaged", path, crc,
-                          m->index_crc32);
-    if ((rc = lr_index_load(path, out, err))) return rc;
+    int rc = verify_file(base, "index.faiss", m->index_crc32, path, err);
+    if (rc || (rc = lr_index_load(path, out, err))) return rc;
     if (lr_index_dim(*out) != m->dim || lr_index_count(*out) != m->count) {
         rc = lr_err_set(err, LR_EFORMAT, "%s: holds %zu x %zu, the manifest says %zu x %zu", path,
                         lr_index_count(*out), lr_index_dim(*out), m->count, m->dim);
