@@ -173,16 +173,25 @@ int lr_index_read_manifest(const char *dir, const char *version, lr_index_manife
     return read_manifest(path, man, err);
 }
 
+/* The directory of version (NULL: the one `current` names, read once) into base (4096 bytes),
+ * and its manifest. */
+static int version_manifest(const char *dir, const char *version, char *base, lr_index_manifest *m, lr_err *err) {
+    char path[4200];
+    if (strlen(dir) > 3000 || (version && strlen(version) > 64))
+        return lr_err_set(err, LR_EINVAL, "index directory path is too long");
+    if (version) snprintf(base, 4096, "%s/versions/%s", dir, version);
+    else current_base(dir, base, 4096);
+    snprintf(path, sizeof path, "%s/manifest.json", base);
+    return read_manifest(path, m, err);
+}
+
 int lr_index_read_rows(const char *dir, const char *version, lr_index_rows **out, lr_err *err) {
     *out = NULL;
     char base[4096], path[4200];
-    if (strlen(dir) > 3000 || (version && !lr_index_version_name_ok(version)))
-        return lr_err_set(err, LR_EINVAL, "index directory path too long, or not a version name");
-    if (version) snprintf(base, sizeof base, "%s/versions/%s", dir, version);
-    else current_base(dir, base, sizeof base);
+    if (version && !lr_index_version_name_ok(version))
+        return lr_err_set(err, LR_EINVAL, "'%.60s' is not a version name (vNNNNNN)", version);
     lr_index_manifest m;
-    snprintf(path, sizeof path, "%s/manifest.json", base);
-    int rc = read_manifest(path, &m, err);
+    int rc = version_manifest(dir, version, base, &m, err);
     if (rc) return rc;
     if (!m.rows_count) return lr_err_set(err, LR_ENOTFOUND, "%s: the version records no rows", base);
     if ((rc = verify_file(base, "rows.safetensors", m.rows_crc32, path, err)) ||
@@ -299,14 +308,9 @@ static int open_faiss(const char *base, const lr_index_manifest *m, lr_index **o
 int lr_index_open(const char *dir, const char *version, size_t expect_dim, const lr_index_kv *expect,
                   size_t n_expect, lr_index **out, lr_index_manifest *man, lr_err *err) {
     *out = NULL;
-    char base[4096], path[4200];
-    if (strlen(dir) > 3000 || (version && strlen(version) > 64))
-        return lr_err_set(err, LR_EINVAL, "index directory path is too long");
-    if (version) snprintf(base, sizeof base, "%s/versions/%s", dir, version);
-    else current_base(dir, base, sizeof base);
+    char base[4096];
     lr_index_manifest m;
-    snprintf(path, sizeof path, "%s/manifest.json", base);
-    int rc = read_manifest(path, &m, err);
+    int rc = version_manifest(dir, version, base, &m, err);
     if (rc) return rc;
     if (expect_dim && m.dim != expect_dim)
         return lr_err_set(err, LR_EMISMATCH, "%s: the index holds %zu-d vectors, expected %zu (a "
