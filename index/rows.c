@@ -131,10 +131,12 @@ static int read_tensor(const lr_data_st_file *f, const char *path, const char *n
 
 /* keys[i] into the block, after checking the offsets and the NULs. */
 static int point_keys(lr_index_rows *r, const uint64_t *off, size_t n_bytes, const char *path, lr_err *err) {
-    if (off[0] != 0 || off[r->n] != n_bytes)
-        return lr_err_set(err, LR_EFORMAT, "%s: key offsets do not run from 0 to %zu", path, n_bytes);
+    int ok = off[0] == 0 && off[r->n] == n_bytes;
+    for (size_t i = 0; ok && i < r->n; i++) ok = off[i + 1] > off[i]; /* all of them before any is used */
+    if (!ok)
+        return lr_err_set(err, LR_EFORMAT, "%s: key offsets do not rise from 0 to %zu", path, n_bytes);
     for (size_t i = 0; i < r->n; i++) {
-        if (off[i + 1] <= off[i] || r->bytes[off[i + 1] - 1] != '\0' || strlen(r->bytes + off[i]) != off[i + 1] - off[i] - 1)
+        if (r->bytes[off[i + 1] - 1] != '\0' || strlen(r->bytes + off[i]) != off[i + 1] - off[i] - 1)
             return lr_err_set(err, LR_EFORMAT, "%s: key %zu is not one NUL-terminated string", path, i);
         r->keys[i] = r->bytes + off[i];
     }

@@ -199,7 +199,40 @@ LR_TEST(attributes_are_published_with_the_version_and_checked) {
     lr_index_free(plain);
 }
 
+/* Rows: keys and hashes back as written, found by key; offsets that leave the key bytes are
+ * refused before any key is read (found by fuzz/attrs: an offset past the end was read). */
+LR_TEST(rows_load_back_and_bad_offsets_are_refused) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    char path[4200];
+    lr_test_path(path, sizeof path, dir, "rows.safetensors");
+    lr_err err = {0};
+    lr_index_rows *r = NULL, *back = NULL;
+    CHECK_OK(lr_index_rows_new(3, &r, &err), err);
+    CHECK_OK(lr_index_rows_set(r, 0, "B00X", 11, &err), err);
+    CHECK_OK(lr_index_rows_set(r, 1, "A01Y", 22, &err), err);
+    CHECK_OK(lr_index_rows_set(r, 2, "new0", UINT64_MAX, &err), err);
+    int rc = lr_index_rows_save(r, path, &err);
+    if (!rc) rc = lr_index_rows_load(path, &back, &err);
+    CHECK_OK(rc, err);
+    CHECK(lr_index_rows_count(back) == 3 && lr_index_rows_find(back, "A01Y") == 1 && lr_index_rows_hash(back, 2) == UINT64_MAX);
+    CHECK(lr_index_rows_find(back, "Z") == -1 && strcmp(lr_index_rows_key(back, 0), "B00X") == 0);
+    const char bytes[] = "AB\0C\0";
+    const uint64_t far[3] = {0, 100, 5}, hash[2] = {1, 2};
+    lr_data_st_raw t[3] = {{"key_bytes", "U8", bytes, 1, {5}}, {"key_offsets", "U64", far, 1, {3}}, {"hash", "U64", hash, 1, {2}}};
+    const char *keys[2] = {"format", "rows"}, *vals[2] = {"learnrec-rows-1", "2"};
+    lr_index_rows *bad = NULL;
+    rc = lr_data_st_write_raw(path, t, 3, keys, vals, 2, &err);
+    if (!rc) rc = lr_index_rows_load(path, &bad, &err);
+    lr_test_rmdir(dir);
+    CHECK_ERR(rc, err, LR_EFORMAT, "key offsets do not rise from 0 to 5");
+    CHECK(bad == NULL);
+    lr_index_rows_free(r);
+    lr_index_rows_free(back);
+}
+
 LR_TEST_MAIN(LR_CASE(attributes_keep_each_items_values_with_sorted_ids),
              LR_CASE(bad_attributes_are_refused_with_what_is_wrong), LR_CASE(attributes_file_loads_back_equal),
              LR_CASE(attributes_file_with_wrong_tables_is_refused),
-             LR_CASE(attributes_are_published_with_the_version_and_checked))
+             LR_CASE(attributes_are_published_with_the_version_and_checked),
+             LR_CASE(rows_load_back_and_bad_offsets_are_refused))
