@@ -97,6 +97,64 @@ static inline int fuzz_in_ids(const msgpack_object *a, int64_t id) {
     return 0;
 }
 
+/* ---- the world's attributes, and filters and caps read over them as docs/rpc.md says ---------- */
+
+#define FUZZ_WORLD_ITEMS 1000 /* fuzz_world.h's FW_ITEMS, checked there */
+
+/* Whether item id holds value v of attribute a (fuzz_world.h fw_attrs_: brand "b<i % 5>" unless
+ * i % 9 == 8; category "c<i % 3>" and "d<i % 7>"; added items hold nothing). */
+static inline int fuzz_item_has(int64_t id, const msgpack_object *a, const msgpack_object *v) {
+    if (id < 0 || id >= FUZZ_WORLD_ITEMS || !fuzz_is_text(v)) return 0;
+    char w1[8], w2[8];
+    if (fuzz_text_is(a, "brand")) {
+        snprintf(w1, sizeof w1, "b%d", (int)(id % 5));
+        return id % 9 != 8 && fuzz_text_is(v, w1);
+    }
+    if (!fuzz_text_is(a, "category")) return 0;
+    snprintf(w1, sizeof w1, "c%d", (int)(id % 3));
+    snprintf(w2, sizeof w2, "d%d", (int)(id % 7));
+    return fuzz_text_is(v, w1) || fuzz_text_is(v, w2);
+}
+
+/* Whether id holds any of a clause's values (a str, or an array of them). */
+static inline int fuzz_holds_any(int64_t id, const msgpack_object *a, const msgpack_object *vals) {
+    if (vals->type != MSGPACK_OBJECT_ARRAY) return fuzz_item_has(id, a, vals);
+    for (uint32_t i = 0; i < vals->via.array.size; i++)
+        if (fuzz_item_has(id, a, &vals->via.array.ptr[i])) return 1;
+    return 0;
+}
+
+static inline int fuzz_in_ids(const msgpack_object *a, int64_t id);
+
+/* Whether id passes a filter map the server accepted: every clause of it (deny: of its "not"). */
+static inline int fuzz_passes(const msgpack_object *flt, int64_t id, int deny) {
+    for (uint32_t i = 0; flt && flt->type == MSGPACK_OBJECT_MAP && i < flt->via.map.size; i++) {
+        const msgpack_object *k = &flt->via.map.ptr[i].key, *v = &flt->via.map.ptr[i].val;
+        int ok;
+        if (fuzz_text_is(k, "ids")) ok = fuzz_in_ids(v, id) != deny;
+        else if (fuzz_text_is(k, "not") && !deny) ok = fuzz_passes(v, id, 1);
+        else ok = fuzz_holds_any(id, k, v) != deny;
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+/* max_per: no value of a capped attribute held by more hits than its cap. */
+static inline void fuzz_check_caps(const msgpack_object *r, const msgpack_object *caps) {
+    static const char *const values[] = {"b0", "b1", "b2", "b3", "b4", "c0", "c1", "c2", "d0", "d1", "d2", "d3", "d4", "d5", "d6"};
+    for (uint32_t c = 0; caps && caps->type == MSGPACK_OBJECT_MAP && c < caps->via.map.size; c++) {
+        const msgpack_object *a = &caps->via.map.ptr[c].key, *cap = &caps->via.map.ptr[c].val;
+        if (cap->type != MSGPACK_OBJECT_POSITIVE_INTEGER) continue;
+        for (size_t v = 0; v < sizeof values / sizeof *values; v++) {
+            msgpack_object val = {.type = MSGPACK_OBJECT_STR, .via.str = {(uint32_t)strlen(values[v]), values[v]}};
+            uint64_t n = 0;
+            for (uint32_t h = 0; h < r->via.array.size; h++) n += fuzz_item_has(r->via.array.ptr[h].via.array.ptr[0].via.i64, a, &val);
+            FUZZ_CHECK(n <= cap->via.u64, "max_per: %llu hits hold %s, the cap is %llu", (unsigned long long)n, values[v],
+                       (unsigned long long)cap->via.u64);
+        }
+    }
+}
+
 /* One list of hits: at most k [id, score] pairs, ids distinct, none the request excluded, each
  * score a finite float32 (a float64 after a trip through JSON, json: 1) so that the order means
  * something. */
@@ -119,10 +177,12 @@ static inline void fuzz_check_hits(const msgpack_object *r, const msgpack_object
         FUZZ_CHECK(!fuzz_in_ids(ex, id), "hit %lld was excluded", (long long)id);
         FUZZ_CHECK(!allow || fuzz_in_ids(allow, id), "hit %lld is not among the filter's ids", (long long)id);
         FUZZ_CHECK(!fuzz_in_ids(deny, id), "hit %lld is among the filter's denied ids", (long long)id);
+        FUZZ_CHECK(fuzz_passes(flt, id, 0), "hit %lld does not pass the filter", (long long)id);
         FUZZ_CHECK(!(ex_hist && fuzz_in_ids(history, id)), "hit %lld is in the history", (long long)id);
         for (uint32_t j = 0; j < i; j++)
             FUZZ_CHECK(r->via.array.ptr[j].via.array.ptr[0].via.i64 != id, "hit %lld twice", (long long)id);
     }
+    fuzz_check_caps(r, fuzz_field(map, "max_per"));
 }
 
 /* recommend's answer for one history: hits, or {items: hits, unknown: [id]} with report. */

@@ -29,6 +29,7 @@
 #define FW_DC 16 /* content width */
 #define FW_D 8   /* user and item vectors */
 #define FW_TOKEN "fuzz"
+_Static_assert(FW_ITEMS == FUZZ_WORLD_ITEMS, "fuzz_check.h reads the world's attributes over FW_ITEMS items");
 
 typedef struct {
     char dir[64], data[96], model[96], content[96], encoder[96], index[96];
