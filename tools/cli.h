@@ -161,7 +161,8 @@ int lr_cli_rows_of(const struct lr_data *d, const uint64_t *hash, lr_index_rows 
 /* Reads the current version of dir when it was built by model_crc for D-d vectors and records
  * rows and vectors: the vectors of items whose token and hash are unchanged are copied into items
  * (row = item), the others listed in todo (*n_todo). p->usable 0 (and p->why) otherwise, which is
- * no error; a damaged previous version is one. */
+ * no error, even for a damaged previous version (the job then builds everything); only running
+ * out of memory is. */
 int lr_cli_prev_open(const char *dir, const char *model_crc, size_t D, const struct lr_data *d, const uint64_t *hash,
                      float *items, int32_t *todo, size_t *n_todo, lr_cli_prev *p, lr_err *err);
 /* The previous version's index itself (its codes, to renumber). */

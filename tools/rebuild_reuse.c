@@ -94,6 +94,11 @@ int lr_cli_prev_open(const char *dir, const char *model_crc, size_t D, const lr_
     lr_index_rows_free(rows);
     lr_data_matrix_free(vec);
     if (rc) lr_cli_prev_close(p);
+    if (rc && rc != LR_ENOMEM) { /* a damaged previous version: tonight's job builds everything */
+        snprintf(p->why, sizeof p->why, "%.8s cannot be reused (%.150s)", p->man.version, err ? err->msg : "");
+        p->usable = p->codes_usable = 0;
+        return LR_OK;
+    }
     return rc;
 }
 

@@ -74,6 +74,15 @@ run eval_v4 0 "$bin" eval --data "$tmp/d2" --model "$tmp/m.safetensors" --conten
 got=$(/usr/bin/python3 -c "import json; a, b = (json.load(open('$tmp/e%d.json' % v))['ann_recall@10'] for v in (3, 4)); print(a >= 0.85, a >= b - 0.02, round(a, 3), round(b, 3))")
 expect incremental_index_recall "True True" "$got"
 
+# a damaged previous version: tonight's job still succeeds, building everything, and says why
+/usr/bin/python3 -c "
+p = '$tmp/ix/versions/v000004/rows.safetensors'
+b = bytearray(open(p, 'rb').read()); b[len(b) // 2] ^= 1
+open(p, 'wb').write(b)"
+run rebuild_after_damage 0 rebuild --data "$tmp/d2" --content "$tmp/c2.npy"
+expect damage_builds_everything "v000004 cannot be reused" "$err"
+reused damage_reuses_nothing v000005 "none"
+
 # another model: everything again, and the reason said
 run train2 0 "$bin" train --data "$tmp/d2" --content "$tmp/c2.npy" --out "$tmp/m.safetensors" --epochs 1 \
   --hidden 32 --heads 2 --dim 16 --threads 1 --seed 9
@@ -83,6 +92,6 @@ expect new_model_builds_everything "was built by model" "$err"
 run rebuild_fs 0 rebuild --data "$tmp/d2" --content "$tmp/c2.npy" --index IVF16,PQ8x4fs
 run rebuild_fs_again 0 rebuild --data "$tmp/d2" --content "$tmp/c2.npy"
 expect fs_builds_the_index "building the index" "$err"
-reused fs_keeps_vectors v000007 "v000006 3000 0 False"
+reused fs_keeps_vectors v000008 "v000007 3000 0 False"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
