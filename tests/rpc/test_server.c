@@ -332,19 +332,22 @@ LR_TEST(filters_apply_during_search_and_recommend) {
         for (size_t j = 0; j < n && j < nw; j++) CHECK_EQ(got[j], want[j]);
     }
     /* recommend: the history's items excluded and the filter's ids */
-    CHECK_OK(lr_rpc_client_call_json(c, "recommend", "{\"history\": [3, 4, 5], \"k\": 5, \"exclude_history\": true, "
-                                     "\"filter\": {\"ids\": [3, 4, 7, 8, 9, 10], \"not\": {\"ids\": [8]}}}", &json, &code, &err), err);
+    const char *p = "{\"history\": [3, 4, 5], \"k\": 5, \"exclude_history\": true, "
+                    "\"filter\": {\"ids\": [3, 4, 7, 8, 9, 10], \"not\": {\"ids\": [8]}}}";
+    CHECK_OK(lr_rpc_client_call_json(c, "recommend", p, &json, &code, &err), err);
     n = json_hits(json, got, 64);
     free(json);
     CHECK_EQ(n, 3); /* 7, 9, 10: 3 and 4 are in the history, 8 denied */
     for (size_t j = 0; j < n; j++) CHECK(got[j] == 7 || got[j] == 9 || got[j] == 10);
-    CHECK_ERR(lr_rpc_client_call_json(c, "search", "{\"vector\": [0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1], \"filter\": {\"colour\": \"red\"}}",
-                                      &json, &code, &err), err, LR_ERPC, "no attribute 'colour' in the served version (it has: brand, category)");
+    p = "{\"vector\": [0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1], \"filter\": {\"colour\": \"red\"}}";
+    CHECK_ERR(lr_rpc_client_call_json(c, "search", p, &json, &code, &err), err, LR_ERPC,
+              "no attribute 'colour' in the served version (it has: brand, category)");
     CHECK_EQ(code, LR_RPC_EBAD_REQUEST);
-    CHECK_ERR(lr_rpc_client_call_json(c, "recommend", "{\"history\": [1], \"filter\": [\"brand\"]}", &json, &code, &err), err,
-              LR_ERPC, "'filter' must be a map");
-    CHECK_ERR(lr_rpc_client_call_json(c, "recommend", "{\"history\": [1], \"filter\": {\"brand\": [1]}}", &json, &code, &err), err,
-              LR_ERPC, "'filter'.'brand'[0] is not a string");
+    p = "{\"history\": [1], \"filter\": [\"brand\"]}";
+    CHECK_ERR(lr_rpc_client_call_json(c, "recommend", p, &json, &code, &err), err, LR_ERPC, "'filter' must be a map");
+    p = "{\"history\": [1], \"filter\": {\"brand\": [1]}}";
+    CHECK_ERR(lr_rpc_client_call_json(c, "recommend", p, &json, &code, &err), err, LR_ERPC,
+              "'filter'.'brand'[0] is not a string");
     lr_rpc_client_close(c);
     world_down(&w);
 }
@@ -364,13 +367,15 @@ LR_TEST(similar_items_and_diversity_caps) {
     int code = 0;
     int64_t got[64], want[64];
     size_t n, nw;
-    CHECK_OK(lr_rpc_client_call_json(c, "similar", "{\"id\": 40, \"k\": 8}", &json, &code, &err), err);
+    const char *p = "{\"id\": 40, \"k\": 8}";
+    CHECK_OK(lr_rpc_client_call_json(c, "similar", p, &json, &code, &err), err);
     n = json_hits(json, got, 64);
     free(json);
     exact_top(&w, 40, 8, any_item, want, &nw);
     CHECK_EQ(n, 8);
     for (size_t j = 0; j < n; j++) CHECK_EQ(got[j], want[j]);
-    CHECK_OK(lr_rpc_client_call_json(c, "similar", "{\"ids\": [40, 41], \"k\": 5, \"filter\": {\"brand\": \"b2\"}}", &json, &code, &err), err);
+    p = "{\"ids\": [40, 41], \"k\": 5, \"filter\": {\"brand\": \"b2\"}}";
+    CHECK_OK(lr_rpc_client_call_json(c, "similar", p, &json, &code, &err), err);
     n = json_hits(json, got, 64);
     free(json);
     CHECK_EQ(n, 5);
@@ -378,7 +383,8 @@ LR_TEST(similar_items_and_diversity_caps) {
     CHECK_ERR(lr_rpc_client_call_json(c, "similar", "{\"id\": 99999}", &json, &code, &err), err, LR_ERPC, "not_found: item 99999");
     CHECK_ERR(lr_rpc_client_call_json(c, "similar", "{\"k\": 3}", &json, &code, &err), err, LR_ERPC, "give either 'id'");
     /* caps: 4 per value of category; 3 tops, so 10 fit; and 1 per value: one per top, 3 in all */
-    CHECK_OK(lr_rpc_client_call_json(c, "similar", "{\"id\": 40, \"k\": 10, \"max_per\": {\"category\": 4}}", &json, &code, &err), err);
+    p = "{\"id\": 40, \"k\": 10, \"max_per\": {\"category\": 4}}";
+    CHECK_OK(lr_rpc_client_call_json(c, "similar", p, &json, &code, &err), err);
     n = json_hits(json, got, 64);
     free(json);
     CHECK_EQ(n, 10);
@@ -386,13 +392,15 @@ LR_TEST(similar_items_and_diversity_caps) {
     for (size_t j = 0; j < n; j++) tops[got[j] % 3]++, subs[got[j] % 11]++;
     for (int t = 0; t < 3; t++) CHECK(tops[t] <= 4);
     for (int t = 0; t < 11; t++) CHECK(subs[t] <= 4);
-    CHECK_OK(lr_rpc_client_call_json(c, "recommend", "{\"history\": [1, 2], \"k\": 10, \"max_per\": {\"category\": 1}}", &json, &code, &err), err);
+    p = "{\"history\": [1, 2], \"k\": 10, \"max_per\": {\"category\": 1}}";
+    CHECK_OK(lr_rpc_client_call_json(c, "recommend", p, &json, &code, &err), err);
     n = json_hits(json, got, 64);
     free(json);
     CHECK_EQ(n, 3);
     CHECK(got[0] % 3 != got[1] % 3 && got[1] % 3 != got[2] % 3 && got[0] % 3 != got[2] % 3);
-    CHECK_ERR(lr_rpc_client_call_json(c, "search", "{\"vector\": [0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1], \"max_per\": {\"brand\": 0}}",
-                                      &json, &code, &err), err, LR_ERPC, "'max_per'.'brand' must be an integer from 1");
+    p = "{\"vector\": [0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1], \"max_per\": {\"brand\": 0}}";
+    CHECK_ERR(lr_rpc_client_call_json(c, "search", p, &json, &code, &err), err, LR_ERPC,
+              "'max_per'.'brand' must be an integer from 1");
     lr_rpc_client_close(c);
     world_down(&w);
 }
