@@ -35,14 +35,20 @@ static void add_rank(acc *a, size_t g, size_t e) {
     a->users++;
 }
 
-static void rank_row(acc *a, const float *scores, size_t n_items, int32_t target) {
+/* Where target lands in one row of scores. */
+static lr_eval_rank rank_in(const float *scores, size_t n_items, int32_t target) {
     float t = scores[target];
     size_t g = 0, e = 0;
     for (size_t i = 0; i < n_items; i++) {
         g += scores[i] > t;
         e += scores[i] == t;
     }
-    add_rank(a, g, e - 1);
+    return (lr_eval_rank){g, e - 1};
+}
+
+static void rank_row(acc *a, const float *scores, size_t n_items, int32_t target) {
+    lr_eval_rank r = rank_in(scores, n_items, target);
+    add_rank(a, r.above, r.ties);
 }
 
 static void finish(const acc *a, lr_eval_metrics *out) {
@@ -61,26 +67,12 @@ static int check_targets(const int32_t *targets, size_t n_users, size_t n_items,
 int lr_towers_eval_vectors(const float *users, size_t n_users, const int32_t *targets,
                            const float *items, size_t n_items, size_t dim, lr_eval_metrics *out,
                            lr_err *err) {
-    int rc = check_targets(targets, n_users, n_items, err);
-    if (rc) return rc;
-    /* Users in blocks so the score block stays near 64 MB whatever the catalogue size. */
-    size_t block = (16u << 20) / (n_items ? n_items : 1);
-    if (block < 1) block = 1;
-    if (block > 1024) block = 1024;
-    float *scores = malloc(block * n_items * sizeof *scores);
-    if (!scores) return lr_err_set(err, LR_ENOMEM, "eval: out of memory for %zu x %zu scores", block, n_items);
-    acc a = {0};
-    for (size_t start = 0; start < n_users; start += block) {
-        size_t m = n_users - start < block ? n_users - start : block;
-        /* scores (m, n_items) = users (m, dim) @ items (n_items, dim)^T */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n_items, (int)dim, 1.0f,
-                    users + start * dim, (int)dim, items, (int)dim, 0.0f, scores, (int)n_items);
-        for (size_t r = 0; r < m; r++)
-            if (targets[start + r] >= 0) rank_row(&a, scores + r * n_items, n_items, targets[start + r]);
-    }
-    free(scores);
-    finish(&a, out);
-    return LR_OK;
+    lr_eval_rank *ranks = malloc((n_users ? n_users : 1) * sizeof *ranks);
+    if (!ranks) return lr_err_set(err, LR_ENOMEM, "eval: out of memory for %zu users", n_users);
+    int rc = lr_towers_eval_ranks(users, n_users, targets, items, n_items, dim, ranks, 0, NULL, err);
+    if (!rc) lr_towers_eval_summarize(ranks, targets, NULL, n_users, out);
+    free(ranks);
+    return rc;
 }
 
 int lr_towers_eval_scores(const float *scores, size_t n_items, const int32_t *targets,
@@ -116,6 +108,7 @@ int lr_towers_eval_ranks(const float *users, size_t n_users, const int32_t *targ
     if (rc) return rc;
     if (top && (top_k == 0 || top_k > n_items))
         return lr_err_set(err, LR_EINVAL, "eval: top %zu of %zu items", top_k, n_items);
+    /* Users in blocks so the score block stays near 64 MB whatever the catalogue size. */
     size_t block = (16u << 20) / (n_items ? n_items : 1);
     if (block < 1) block = 1;
     if (block > 1024) block = 1024;
@@ -123,6 +116,7 @@ int lr_towers_eval_ranks(const float *users, size_t n_users, const int32_t *targ
     if (!scores) return lr_err_set(err, LR_ENOMEM, "eval: out of memory for %zu x %zu scores", block, n_items);
     for (size_t start = 0; start < n_users; start += block) {
         size_t m = n_users - start < block ? n_users - start : block;
+        /* scores (m, n_items) = users (m, dim) @ items (n_items, dim)^T */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n_items, (int)dim, 1.0f,
                     users + start * dim, (int)dim, items, (int)dim, 0.0f, scores, (int)n_items);
         for (size_t r = 0; r < m; r++) {
@@ -133,10 +127,7 @@ int lr_towers_eval_ranks(const float *users, size_t n_users, const int32_t *targ
                 for (size_t j = 0; top && j < top_k; j++) top[u * top_k + j] = -1;
                 continue;
             }
-            float t = row[targets[u]];
-            size_t g = 0, e = 0;
-            for (size_t i = 0; i < n_items; i++) g += row[i] > t, e += row[i] == t;
-            ranks[u] = (lr_eval_rank){g, e - 1};
+            ranks[u] = rank_in(row, n_items, targets[u]);
             if (top) top_of_row(row, n_items, top_k, top + u * top_k);
         }
     }
