@@ -60,12 +60,12 @@ static void take_under_caps(const lr_index_attrs *a, const size_t *attr, const s
     }
 }
 
-/* The caps' attributes resolved against ix's attributes. */
-static int resolve(const lr_index *ix, const lr_index_cap *caps, size_t n_caps, size_t *attr, size_t *max,
+/* The caps' attributes resolved against a version's attributes (a NULL: it has none). */
+static int resolve(const lr_index_attrs *a, const lr_index_cap *caps, size_t n_caps, size_t *attr, size_t *max,
                    lr_err *err) {
     if (n_caps > LR_INDEX_MAX_ATTRS) return lr_err_set(err, LR_EINVAL, "max_per: more than %d caps", LR_INDEX_MAX_ATTRS);
     for (size_t c = 0; c < n_caps; c++) {
-        int k = ix->attrs ? lr_index_attrs_find(ix->attrs, caps[c].attr) : -1;
+        int k = a ? lr_index_attrs_find(a, caps[c].attr) : -1;
         if (k < 0) return lr_err_set(err, LR_EINVAL, "max_per: no attribute '%.60s' in the served version", caps[c].attr);
         if (!caps[c].max) return lr_err_set(err, LR_EINVAL, "max_per: '%.60s' must be at least 1", caps[c].attr);
         attr[c] = (size_t)k, max[c] = caps[c].max;
@@ -76,8 +76,7 @@ static int resolve(const lr_index *ix, const lr_index_cap *caps, size_t n_caps, 
 int lr_index_caps_pick(const lr_index_attrs *a, const lr_index_cap *caps, size_t n_caps, const int64_t *ci,
                        const float *cs, size_t m, size_t k, int64_t *ids, float *scores, size_t *taken, lr_err *err) {
     size_t attr[LR_INDEX_MAX_ATTRS], max[LR_INDEX_MAX_ATTRS];
-    lr_index probe = {.attrs = (lr_index_attrs *)a}; /* resolve reads only the attributes */
-    int rc = resolve(&probe, caps, n_caps, attr, max, err);
+    int rc = resolve(a, caps, n_caps, attr, max, err);
     tally t = {0};
     if (!rc && tally_init(&t, k * 4)) rc = lr_err_set(err, LR_ENOMEM, "max_per: out of memory");
     if (!rc) take_under_caps(a, attr, max, n_caps, ci, cs, m, k, &t, ids, scores, taken);
@@ -89,21 +88,18 @@ int lr_index_search_capped(const lr_index *ix, const float *q, size_t k, size_t 
                            const lr_index_cap *caps, size_t n_caps, int64_t *ids, float *scores, lr_err *err) {
     if (!n_caps) return lr_index_search_filter(ix, 1, q, k, nprobe, f, ids, scores, err);
     size_t attr[LR_INDEX_MAX_ATTRS], max[LR_INDEX_MAX_ATTRS], count = lr_index_count(ix), taken = 0;
-    int rc = resolve(ix, caps, n_caps, attr, max, err);
-    if (rc) return rc;
+    int rc = resolve(ix->attrs, caps, n_caps, attr, max, err); /* refused before any search */
     for (size_t fetch = k * 4; !rc;) {
         if (fetch > count) fetch = count ? count : 1;
         int64_t *ci = malloc(fetch * sizeof *ci);
         float *cs = malloc(fetch * sizeof *cs);
-        tally t = {0};
-        if (!ci || !cs || tally_init(&t, k * 4)) rc = lr_err_set(err, LR_ENOMEM, "max_per: out of memory for %zu candidates", fetch);
-        if (!rc) rc = lr_index_search_filter(ix, 1, q, fetch, nprobe, f, ci, cs, err);
-        if (!rc) take_under_caps(ix->attrs, attr, max, n_caps, ci, cs, fetch, k, &t, ids, scores, &taken);
+        rc = !ci || !cs ? lr_err_set(err, LR_ENOMEM, "max_per: out of memory for %zu candidates", fetch)
+                        : lr_index_search_filter(ix, 1, q, fetch, nprobe, f, ci, cs, err);
+        if (!rc) rc = lr_index_caps_pick(ix->attrs, caps, n_caps, ci, cs, fetch, k, ids, scores, &taken, err);
         size_t got = 0;
         for (size_t j = 0; !rc && j < fetch; j++) got += ci[j] >= 0;
         free(ci);
         free(cs);
-        tally_free(&t);
         if (rc || taken == k || fetch >= count || got < fetch) break; /* got < fetch: nothing more passes */
         fetch *= 4;
     }

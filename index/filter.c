@@ -87,17 +87,22 @@ static int cmp_i64(const void *x, const void *y) {
     return (a > b) - (a < b);
 }
 
+/* Sorts n ids in place and drops repeats; returns how many stay. */
+static size_t sort_unique(int64_t *ids, size_t n) {
+    qsort(ids, n, sizeof *ids, cmp_i64);
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!w || ids[i] != ids[w - 1]) ids[w++] = ids[i];
+    return w;
+}
+
 /* ids sorted and made distinct into a fresh array (*out, *m). */
 static int sorted_ids(const int64_t *ids, size_t n, int64_t **out, size_t *m, lr_err *err) {
     int64_t *s = malloc((n ? n : 1) * sizeof *s);
     if (!s) return lr_err_set(err, LR_ENOMEM, "filter: out of memory for %zu ids", n);
     if (n) memcpy(s, ids, n * sizeof *s);
-    qsort(s, n, sizeof *s, cmp_i64);
-    size_t w = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!w || s[i] != s[w - 1]) s[w++] = s[i];
+    *m = sort_unique(s, n);
     *out = s;
-    *m = w;
     return LR_OK;
 }
 
@@ -173,13 +178,7 @@ int lr_index_filter_candidates(const lr_index_filter *f, int64_t **out, size_t *
             const uint32_t *items = lr_index_attrs_items_with(f->a, c->attr, c->values[j], &cnt);
             for (size_t t = 0; t < cnt; t++) ids[m++] = items[t];
         }
-        if (c->n_values > 1) { /* an item may hold two of the values */
-            qsort(ids, m, sizeof *ids, cmp_i64);
-            size_t w = 0;
-            for (size_t i = 0; i < m; i++)
-                if (!w || ids[i] != ids[w - 1]) ids[w++] = ids[i];
-            m = w;
-        }
+        if (c->n_values > 1) m = sort_unique(ids, m); /* an item may hold two of the values */
     }
     size_t w = 0; /* the other clauses */
     for (size_t i = 0; i < m; i++)
