@@ -286,6 +286,13 @@ static int excluded(int64_t id, const int64_t *ex, size_t n) {
     return 0;
 }
 
+/* The request's max_per as the index takes it (caps: 16 long); how many. */
+static size_t caps_of(const lr_rpc_filter *flt, lr_index_cap *caps) {
+    size_t n = flt ? flt->n_caps : 0;
+    for (size_t i = 0; i < n; i++) caps[i] = (lr_index_cap){flt->cap_attr[i], flt->cap_max[i]};
+    return n;
+}
+
 /* The search under the engine's lock (held by the caller as `write` says): the request's filter
  * compiled against the version now served, then the index searched. */
 static int search_locked(lr_rpc_engine *e, const float *vec, size_t fetch, size_t nprobe, int write,
@@ -297,8 +304,7 @@ static int search_locked(lr_rpc_engine *e, const float *vec, size_t fetch, size_
                  : LR_OK;
     if (!lr_index_nprobe(e->ix)) nprobe = 0; /* not an IVF index: nothing to probe */
     lr_index_cap caps[16];
-    size_t n_caps = flt ? flt->n_caps : 0;
-    for (size_t i = 0; i < n_caps; i++) caps[i] = (lr_index_cap){flt->cap_attr[i], flt->cap_max[i]};
+    size_t n_caps = caps_of(flt, caps);
     if (!rc && !write) rc = lr_index_search_capped(e->ix, vec, fetch, nprobe, xf, caps, n_caps, ids, scores, err);
     if (!rc && write) { /* the request's nprobe set on the index, the version's put back */
         size_t own = lr_index_nprobe(e->ix);
@@ -351,7 +357,8 @@ int lr_rpc_engine_popular(lr_rpc_engine *e, size_t k, const lr_rpc_filter *flt, 
     lr_index_filter *xf = NULL;
     pthread_rwlock_rdlock(&e->lock);
     int rc = flt && flt->present ? lr_rpc_filter_compile(flt, lr_index_get_attrs(e->ix), NULL, 0, &xf, &err) : LR_OK;
-    size_t n_caps = flt ? flt->n_caps : 0, m = 0;
+    lr_index_cap caps[16];
+    size_t n_caps = caps_of(flt, caps), m = 0;
     /* with caps, every passing item is a candidate (the caps may skip many); else k are enough */
     size_t want = n_caps ? e->n_popular : k;
     int64_t *ci = malloc((want ? want : 1) * sizeof *ci);
@@ -364,8 +371,6 @@ int lr_rpc_engine_popular(lr_rpc_engine *e, size_t k, const lr_rpc_filter *flt, 
             ci[m] = id, cs[m++] = e->pop_share[i];
     }
     if (!rc && n_caps) {
-        lr_index_cap caps[16];
-        for (size_t i = 0; i < n_caps; i++) caps[i] = (lr_index_cap){flt->cap_attr[i], flt->cap_max[i]};
         int64_t *ids = malloc(k * sizeof *ids);
         float *scores = malloc(k * sizeof *scores);
         rc = !ids || !scores ? lr_err_set(&err, LR_ENOMEM, "out of memory for %zu hits", k)
@@ -410,8 +415,7 @@ int lr_rpc_engine_item(lr_rpc_engine *e, int64_t id, lr_rpc_item_info *info, msg
     info->in_index = info->known && lr_rpc_idmap_get(&e->removed, id) < 0;
     info->text = catalogue && e->data ? lr_data_item_text(e->data, (size_t)id) : NULL;
     const lr_index_attrs *a = lr_index_get_attrs(e->ix);
-    info->has_attrs = a && attrs;
-    int bad = info->has_attrs && info->known ? pack_attrs(a, catalogue ? id : -1, attrs) : 0;
+    int bad = a && attrs && info->known ? pack_attrs(a, catalogue ? id : -1, attrs) : 0;
     pthread_rwlock_unlock(&e->lock);
     return bad ? -1 : 0;
 }

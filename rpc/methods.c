@@ -75,6 +75,17 @@ static int encode_history(lr_rpc_ctx *c, const msgpack_object *h, float *vec, in
     return rc;
 }
 
+/* The request's exclusions plus n more ids, sorted, into a fresh *out (*n_out ids). */
+static int excluding_too(const rec_opts *o, const int64_t *more, size_t n, int64_t **out, size_t *n_out,
+                         lr_rpc_fail *f) {
+    if (!(*out = malloc((o->n_exclude + n + 1) * sizeof **out))) return lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
+    if (o->n_exclude) memcpy(*out, o->exclude, o->n_exclude * sizeof **out);
+    if (n) memcpy(*out + o->n_exclude, more, n * sizeof **out);
+    *n_out = o->n_exclude + n;
+    qsort(*out, *n_out, sizeof **out, cmp_id);
+    return LR_RPC_OK;
+}
+
 /* One history's answer: the towers and the index, or popularity when nothing is left to read. */
 static int recommend_one(lr_rpc_ctx *c, const msgpack_object *h, const rec_opts *o, msgpack_packer *pk,
                          lr_rpc_fail *f) {
@@ -85,16 +96,7 @@ static int recommend_one(lr_rpc_ctx *c, const msgpack_object *h, const rec_opts 
     int empty = 0, rc = vec && hits ? LR_RPC_OK : lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
     if (!rc) rc = encode_history(c, h, vec, &hist, &len, &unknown, &nu, &empty, f);
     size_t n_ex = o->n_exclude;
-    if (!rc && o->exclude_history && len) { /* the request's exclusions plus the history, sorted */
-        if (!(ex = malloc((o->n_exclude + len) * sizeof *ex))) {
-            rc = lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
-        } else {
-            if (o->n_exclude) memcpy(ex, o->exclude, o->n_exclude * sizeof *ex);
-            memcpy(ex + o->n_exclude, hist, len * sizeof *ex);
-            n_ex += len;
-            qsort(ex, n_ex, sizeof *ex, cmp_id);
-        }
-    }
+    if (!rc && o->exclude_history && len) rc = excluding_too(o, hist, len, &ex, &n_ex, f);
     const int64_t *exclude = ex ? ex : o->exclude;
     if (!rc && empty) rc = lr_rpc_engine_popular(c->engine, o->k, &o->filter, exclude, n_ex, hits, &n_hits, f);
     else if (!rc) rc = lr_rpc_engine_search(c->engine, vec, o->k, o->nprobe, &o->filter, exclude, n_ex, hits, &n_hits, f);
@@ -218,7 +220,7 @@ static int m_similar(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer *p
     const msgpack_object *one = lr_rpc_field(map, "id"), *many = lr_rpc_field(map, "ids");
     if (!one == !many) return lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "give either 'id' (an item id) or 'ids' (an array of them)");
     int64_t *ids = NULL, *ex = NULL;
-    size_t n = 0, D = lr_rpc_engine_dim(c->engine), n_hits = 0;
+    size_t n = 0, D = lr_rpc_engine_dim(c->engine), n_hits = 0, n_ex = 0;
     rec_opts o = {0};
     int rc = LR_RPC_OK;
     if (one) {
@@ -233,18 +235,15 @@ static int m_similar(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer *p
     if (!rc) rc = read_search_opts(c, map, &o, f);
     float *vecs = rc ? NULL : malloc(n * D * sizeof *vecs), *q = rc ? NULL : calloc(D, sizeof *q);
     lr_rpc_hit *hits = rc ? NULL : malloc(o.k * sizeof *hits);
-    if (!rc && (!vecs || !q || !hits || !(ex = malloc((o.n_exclude + n) * sizeof *ex))))
-        rc = lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
+    if (!rc && (!vecs || !q || !hits)) rc = lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
+    if (!rc) rc = excluding_too(&o, ids, n, &ex, &n_ex, f); /* never the items asked about */
     if (!rc) rc = lr_rpc_engine_item_vectors(c->engine, ids, n, vecs, f);
     if (!rc) { /* the items' unit vectors summed, then made unit: their mean direction */
         double norm = 0;
         for (size_t i = 0; i < n * D; i++) q[i % D] += vecs[i];
         for (size_t d = 0; d < D; d++) norm += (double)q[d] * q[d];
         for (size_t d = 0; norm > 0 && d < D; d++) q[d] = (float)(q[d] / sqrt(norm));
-        if (o.n_exclude) memcpy(ex, o.exclude, o.n_exclude * sizeof *ex);
-        memcpy(ex + o.n_exclude, ids, n * sizeof *ex);
-        qsort(ex, o.n_exclude + n, sizeof *ex, cmp_id);
-        rc = lr_rpc_engine_search(c->engine, q, o.k, o.nprobe, &o.filter, ex, o.n_exclude + n, hits, &n_hits, f);
+        rc = lr_rpc_engine_search(c->engine, q, o.k, o.nprobe, &o.filter, ex, n_ex, hits, &n_hits, f);
     }
     if (!rc) pack_hits(pk, hits, n_hits);
     free(ids), free(ex), free(vecs), free(q), free(hits), free(o.exclude);

@@ -170,7 +170,6 @@ int lr_rpc_engine_popular(lr_rpc_engine *e, size_t k, const lr_rpc_filter *flt, 
 typedef struct {
     int known, in_index, added;
     const char *text; /* NULL when unknown; valid while the engine lives */
-    int has_attrs;    /* the served version has item attributes (packed into attrs) */
 } lr_rpc_item_info;
 
 /* The item tower's vector of each id (n * dim into out): catalogue items from their content
