@@ -61,20 +61,18 @@ static int rebuild_args(int argc, char **argv, rebuild_opts *o) {
     return lr_cli_parse(&spec, argc, argv);
 }
 
-/* The item tower over the items listed (ids; NULL: all ni) into items (row = item), in chunks
- * with a bar on a terminal. */
+/* The item tower over the n items listed into items (row = item), in chunks with a bar on a
+ * terminal. */
 static int embed_with_progress(const lr_pal *m, const lr_content *ct, const int32_t *list, size_t n, size_t D,
                                float *items, double t0, lr_err *err) {
     enum { CHUNK = 65536, WIDTH = 30 };
     int tty = isatty(2);
-    int32_t *ids = malloc((n < CHUNK ? n : CHUNK) * sizeof *ids + 1);
     float *out = malloc((n < CHUNK ? n : CHUNK) * D * sizeof *out + 1);
-    int rc = ids && out ? LR_OK : lr_err_set(err, LR_ENOMEM, "out of memory");
+    int rc = out ? LR_OK : lr_err_set(err, LR_ENOMEM, "out of memory");
     for (size_t s = 0; !rc && s < n; s += CHUNK) {
         size_t c = n - s < CHUNK ? n - s : CHUNK;
-        for (size_t i = 0; i < c; i++) ids[i] = list ? list[s + i] : (int32_t)(s + i);
-        rc = lr_towers_item_embed(m, ct, ids, c, out, err);
-        for (size_t i = 0; !rc && i < c; i++) memcpy(items + (size_t)ids[i] * D, out + i * D, D * sizeof *out);
+        rc = lr_towers_item_embed(m, ct, list + s, c, out, err);
+        for (size_t i = 0; !rc && i < c; i++) memcpy(items + (size_t)list[s + i] * D, out + i * D, D * sizeof *out);
         if (tty) {
             size_t done = s + c, filled = done * WIDTH / n;
             fprintf(stderr, "\r      [%.*s%.*s] %3zu%% %zu/%zu items (%.1f s so far)", (int)filled,
@@ -83,7 +81,6 @@ static int embed_with_progress(const lr_pal *m, const lr_content *ct, const int3
         }
     }
     if (tty && n) fprintf(stderr, "\n");
-    free(ids);
     free(out);
     return rc;
 }
