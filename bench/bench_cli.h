@@ -1,6 +1,7 @@
 /* What every bench/ program does with its arguments before any work: --help (or -h) anywhere
  * prints the usage on stdout and exits 0; an unknown option, a missing value or a malformed
- * number is refused on stderr with exit 2. Benchmarks are programs, so they may exit here. */
+ * number is refused on stderr with exit 2. Benchmarks are programs, so they may exit here.
+ * And the clock they all time with. */
 #ifndef LR_BENCH_CLI_H
 #define LR_BENCH_CLI_H
 
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static inline void bench_help_exits(int argc, char **argv, const char *usage) {
     for (int i = 1; i < argc; i++)
@@ -42,6 +44,13 @@ static inline size_t bench_size(const char *prog, const char *opt, const char *s
     if (end == s || *end || errno || *s == '-' || v < min || v > max)
         bench_refuse(prog, "%s expects a whole number in %zu..%zu, got '%s'", opt, min, max, s);
     return (size_t)v;
+}
+
+/* Seconds on the monotonic clock: what every benchmark times with. */
+static inline double bench_now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 #endif /* LR_BENCH_CLI_H */

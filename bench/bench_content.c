@@ -16,12 +16,6 @@
 #include "lr_data.h"
 #include "lr_towers.h"
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 int main(int argc, char **argv) {
     static const char usage[] =
         "usage: bench_content DATASET [PROJECTION:DIM[:CHAR_W[:BIGRAM_W]] ...]\n\n"
@@ -76,15 +70,15 @@ int main(int argc, char **argv) {
         cfg.projection = strcmp(proj, "svd") == 0 ? LR_PROJ_SVD : LR_PROJ_RANDOM;
         if (cfg.projection == LR_PROJ_SVD && cfg.svd_input_dim < dim) cfg.svd_input_dim = 4 * dim;
         lr_text_encoder *enc;
-        double t0 = now_s();
+        double t0 = bench_now_s();
         if (lr_towers_text_encoder_fit(&cfg, texts, n, &enc, &err)) {
             fprintf(stderr, "bench_content: %s\n", err.msg);
             return 1;
         }
-        double t1 = now_s();
+        double t1 = bench_now_s();
         float *emb = malloc(n * dim * sizeof *emb);
         lr_towers_text_encoder_encode(enc, texts, n, emb, &err);
-        double t2 = now_s();
+        double t2 = bench_now_s();
         lr_content *ct;
         lr_data_matrix_from_floats(emb, n, dim, &ct, &err);
         float *users = malloc(nu * dim * sizeof *users);

@@ -34,12 +34,6 @@ static const char k_usage[] =
     "  -k            results per query (default 10)\n"
     "  --only V      only the filter on value V (p50, p10, p1 or p01)\n";
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static uint64_t mix(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
@@ -123,7 +117,7 @@ static int run_way(lr_index *ix, way w, double alpha, const lr_index_filter *f, 
     size_t post_k = (size_t)ceil((double)k / share * 2.0);
     int64_t *ids = malloc(post_k * sizeof *ids);
     float *scores = malloc(post_k * sizeof *scores);
-    double t0 = now_s();
+    double t0 = bench_now_s();
     int rc = 0;
     for (size_t i = 0; i < nq && !rc; i++) {
         const float *qi = q + i * d;
@@ -139,7 +133,7 @@ static int run_way(lr_index *ix, way w, double alpha, const lr_index_filter *f, 
             rc = lr_index_search_filter(ix, 1, qi, k, 0, f, got + i * k, scores, &err);
         }
     }
-    *qps = (double)nq / (now_s() - t0);
+    *qps = (double)nq / (bench_now_s() - t0);
     if (rc) fprintf(stderr, "bench_filter: %s\n", err.msg);
     free(ids);
     free(scores);

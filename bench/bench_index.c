@@ -39,12 +39,6 @@ static const char k_usage[] =
     "  --items/--query-vectors   read the vectors instead (e.g. item- and user-tower outputs)\n"
     "  --save 1                  also write PREFIX_x.npy and PREFIX_q.npy (for peers_index.py)\n";
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static double rss_mb(void) { /* resident set size from /proc */
     FILE *f = fopen("/proc/self/statm", "r");
     long pages = 0, rss = 0;
@@ -173,12 +167,12 @@ static int cmp_double(const void *a, const void *b) {
 static double pass_qps(lr_index *ix, FaissIndex *raw, const float *q, size_t nq, size_t dim, size_t k,
                        int64_t *got, float *s) {
     lr_err err = {0};
-    double t0 = now_s();
+    double t0 = bench_now_s();
     for (size_t j = 0; j < nq; j++) {
         if (raw) faiss_Index_search(raw, 1, q + j * dim, (idx_t)k, s + j * k, got + j * k);
         else lr_index_search(ix, 1, q + j * dim, k, got + j * k, s + j * k, &err);
     }
-    return (double)nq / (now_s() - t0);
+    return (double)nq / (bench_now_s() - t0);
 }
 
 /* Raw FAISS on the same index: the file learnrec saved, read back through the C API and searched
@@ -223,9 +217,9 @@ static long raw_faiss(lr_index *ix, const char *prefix, const float *q, size_t n
         qsort(mine, 3, sizeof *mine, cmp_double);
         qsort(theirs, 3, sizeof *theirs, cmp_double);
         double rec = recall_at(got, exact, nq, k);
-        double t0 = now_s();
+        double t0 = bench_now_s();
         for (size_t j = 0; j + 64 <= nq; j += 64) faiss_Index_search(raw, 64, q + j * dim, (idx_t)k, s + j * k, got + j * k);
-        double qps64 = (double)(nq / 64 * 64) / (now_s() - t0);
+        double qps64 = (double)(nq / 64 * 64) / (bench_now_s() - t0);
         printf("| %zu | %.4f | %.0f | %.0f | %.0f | %+.1f%% |\n", pts[i].nprobe, rec, theirs[1], qps64, mine[1],
                100.0 * (theirs[1] / mine[1] - 1.0));
         fprintf(out, "faiss-c,%zu,0,%.4f,%.1f,%.1f\n", pts[i].nprobe, rec, theirs[1], qps64);
@@ -292,21 +286,21 @@ int main(int argc, char **argv) {
             return 1;
         }
     }
-    double t0 = now_s();
+    double t0 = bench_now_s();
     if (lr_index_exact_search(x, n, dim, q, nq, k, exact, s, &err)) {
         fprintf(stderr, "bench_index: %s\n", err.msg);
         return 1;
     }
     printf("data: %zu x %zu %s, %zu queries; exact top-%zu in %.1f s\n", n, dim,
-           items_path ? items_path : "clustered unit vectors", nq, k, now_s() - t0);
+           items_path ? items_path : "clustered unit vectors", nq, k, bench_now_s() - t0);
     double rss0 = rss_mb();
-    t0 = now_s();
+    t0 = bench_now_s();
     lr_index *ix;
     if (lr_index_build(x, n, dim, NULL, factory, &ix, &err)) {
         fprintf(stderr, "bench_index: %s\n", err.msg);
         return 1;
     }
-    double build = now_s() - t0, rss1 = rss_mb();
+    double build = bench_now_s() - t0, rss1 = rss_mb();
     printf("learnrec index %s: built in %.1f s (both cores), resident memory +%.0f MB (%.1f bytes per vector)\n",
            lr_index_factory(ix), build, rss1 - rss0, (rss1 - rss0) * 1048576.0 / (double)n);
     char fname[160];
@@ -341,13 +335,13 @@ int main(int argc, char **argv) {
         for (size_t p = 1; p <= nlist && np < 64; p *= 2) {
             if (nlist > 1 && lr_index_set_nprobe(ix, p, &err)) break;
             size_t reps = nq;
-            t0 = now_s();
+            t0 = bench_now_s();
             for (size_t i = 0; i < reps; i++) lr_index_search(ix, 1, q + i * dim, k, got + i * k, s + i * k, &err);
-            double qps1 = (double)reps / (now_s() - t0);
+            double qps1 = (double)reps / (bench_now_s() - t0);
             double rec = recall_at(got, exact, nq, k);
-            t0 = now_s();
+            t0 = bench_now_s();
             for (size_t i = 0; i + 64 <= nq; i += 64) lr_index_search(ix, 64, q + i * dim, k, got + i * k, s + i * k, &err);
-            double qps64 = (double)(nq / 64 * 64) / (now_s() - t0);
+            double qps64 = (double)(nq / 64 * 64) / (bench_now_s() - t0);
             pts[np++] = (point){p, depths[di], rec, qps1, qps64};
             printf("| %zu | %zu | %.4f | %.0f | %.0f |\n", p, depths[di], rec, qps1, qps64);
             fprintf(out, "learnrec,%zu,%zu,%.4f,%.1f,%.1f\n", p, depths[di], rec, qps1, qps64);

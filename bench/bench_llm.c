@@ -51,12 +51,6 @@ static const char usage[] =
 
 static const char *prog = "bench_llm";
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -141,10 +135,10 @@ static double sgemm_best_s(size_t m, size_t n, size_t k, size_t reps) {
         for (size_t i = 0; i < m * k; i++) x[i] = (float)((i * 7919) % 1000) * 1e-3f - 0.5f;
         for (size_t i = 0; i < n * k; i++) w[i] = (float)((i * 104729) % 1000) * 1e-3f - 0.5f;
         for (size_t r = 0; r <= reps; r++) {
-            double t0 = now_s();
+            double t0 = bench_now_s();
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1.0f, x,
                         (int)k, w, (int)k, 0.0f, y, (int)n);
-            double dt = now_s() - t0;
+            double dt = bench_now_s() - t0;
             if (r && dt < best) best = dt; /* r == 0 is the warm-up */
         }
     }
@@ -203,9 +197,9 @@ static int time_embed(const lr_llm_model *m, const int32_t *ids, size_t n_seq, s
     if (!seqs || !lens || !times) goto done;
     for (size_t s = 0; s < n_seq; s++) seqs[s] = ids + s * t, lens[s] = t;
     for (size_t r = 0; r <= runs; r++) {
-        double t0 = now_s();
+        double t0 = bench_now_s();
         if ((rc = lr_llm_model_embed(m, seqs, lens, n_seq, out, err))) goto done;
-        if (r) times[r - 1] = now_s() - t0; /* r == 0 is the warm-up */
+        if (r) times[r - 1] = bench_now_s() - t0; /* r == 0 is the warm-up */
     }
     qsort(times, runs, sizeof *times, cmp_double);
     *best = times[0];
@@ -266,12 +260,12 @@ int main(int argc, char **argv) {
     lr_err err = {0};
     lr_llm_model *m;
     lr_llm_model_options mo = {.weights = o.weights};
-    double t0 = now_s();
+    double t0 = bench_now_s();
     if (lr_llm_model_load(o.dir, &mo, &m, &err)) {
         fprintf(stderr, "%s: %s\n", prog, err.msg);
         return 1;
     }
-    double load_s = now_s() - t0;
+    double load_s = bench_now_s() - t0;
     lr_llm_model_info mi = lr_llm_model_get_info(m);
     fprintf(stderr, "%s: %s (%s), hidden %zu, %zu layers, %zu/%zu heads of %zu, FFN %zu, vocab %zu, "
             "%zu parameters; loaded in %.2f s\n", prog, o.dir, mi.architecture, mi.hidden, mi.layers,

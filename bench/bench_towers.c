@@ -15,12 +15,6 @@
 #include "bench_cli.h"
 #include "lr_towers.h"
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -38,9 +32,9 @@ static void latency(const char *name, const lr_pal *m, const lr_content *ct, con
     for (size_t i = 0; i < 20; i++) lr_towers_user_embed_ws(m, ws, ct, hist, off, 1, out, &err);
     double sum = 0;
     for (size_t i = 0; i < reps; i++) {
-        double t0 = now_s();
+        double t0 = bench_now_s();
         lr_towers_user_embed_ws(m, ws, ct, hist + (i % 7), off, 1, out, &err);
-        t[i] = (now_s() - t0) * 1e3;
+        t[i] = (bench_now_s() - t0) * 1e3;
         sum += t[i];
     }
     lr_towers_ws_free(ws);
@@ -114,15 +108,15 @@ int main(int argc, char **argv) {
     float *out = malloc(B * c.out_dim * sizeof *out);
     for (size_t i = 0; i < B * 50; i++) items[i] = (int32_t)((i * 2654435761u) % n);
     for (size_t u = 0; u <= B; u++) off[u] = u * 50;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     for (int r = 0; r < 3; r++) lr_towers_user_embed(m, ct, items, off, B, out, &err);
-    double dt = (now_s() - t0) / 3;
+    double dt = (bench_now_s() - t0) / 3;
     printf("\nbatched: %zu users x 50 items in %.3f s: %.0f users/s on one core (item cache on)\n",
            B, dt, (double)B / dt);
     float *iv = malloc(n * c.out_dim * sizeof *iv);
-    t0 = now_s();
+    t0 = bench_now_s();
     lr_towers_item_embed(m, ct, NULL, n, iv, &err);
-    dt = now_s() - t0;
+    dt = bench_now_s() - t0;
     printf("item tower: %zu items in %.3f s: %.0f items/s on one core\n", n, dt, (double)n / dt);
     free(iv);
     free(items);

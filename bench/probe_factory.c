@@ -23,12 +23,6 @@
 #define DIM 64
 #define K 100
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static float *read_npy(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
     if (!f || fseek(f, 0, SEEK_END)) exit((fprintf(stderr, "probe_factory: cannot read %s\n", path), 1));
@@ -69,13 +63,13 @@ int main(int argc, char **argv) {
     FaissIndex *ix;
     if (faiss_index_factory(&ix, DIM, argv[3], METRIC_INNER_PRODUCT))
         return fprintf(stderr, "probe_factory: %s\n", faiss_get_last_error()), 1;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     size_t m = n < 256000 ? n : 256000;
     float *sample = malloc(m * DIM * sizeof *sample);
     for (size_t i = 0; i < m; i++) memcpy(sample + i * DIM, x + i * (n / m) * DIM, DIM * sizeof *x);
     if (faiss_Index_train(ix, (idx_t)m, sample) || faiss_Index_add(ix, (idx_t)n, x))
         return fprintf(stderr, "probe_factory: %s\n", faiss_get_last_error()), 1;
-    printf("%s over %zu x %d: built in %.1f s; %zu queries\n", argv[3], n, DIM, now_s() - t0, nq);
+    printf("%s over %zu x %d: built in %.1f s; %zu queries\n", argv[3], n, DIM, bench_now_s() - t0, nq);
     omp_set_num_threads(1);
     FaissParameterSpace *ps;
     faiss_ParameterSpace_new(&ps);
@@ -84,9 +78,9 @@ int main(int argc, char **argv) {
         for (int b = 0; b < 4; b++) {
             faiss_ParameterSpace_set_index_parameter(ps, ix, "nprobe", nprobes[a]);
             if (faiss_ParameterSpace_set_index_parameter(ps, ix, "k_factor_rf", factors[b]) && b) break;
-            t0 = now_s();
+            t0 = bench_now_s();
             for (size_t i = 0; i < nq; i++) faiss_Index_search(ix, 1, q + i * DIM, K, s + i * K, got + i * K);
-            double qps = (double)nq / (now_s() - t0);
+            double qps = (double)nq / (bench_now_s() - t0);
             size_t hit = 0;
             for (size_t i = 0; i < nq; i++)
                 for (size_t j = 0; j < K; j++)
