@@ -368,4 +368,9 @@ int lr_index_use(const char *dir, const char *version, lr_index_manifest *man, l
 int lr_index_open(const char *dir, const char *version, size_t expect_dim, const lr_index_kv *expect,
                   size_t n_expect, lr_index **out, lr_index_manifest *man, lr_err *err);
 
+/* A version's index file alone, checked like lr_index_open's (with its removed ids and nprobe),
+ * without the re-scoring vectors, attributes or operating points: what a rebuild keeps of the
+ * previous version's codes before it renumbers them and sets the rest anew. */
+int lr_index_open_codes(const char *dir, const char *version, lr_index **out, lr_err *err);
+
 #endif /* LR_INDEX_H */

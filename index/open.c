@@ -334,3 +334,19 @@ int lr_index_open(const char *dir, const char *version, size_t expect_dim, const
     *out = ix;
     return LR_OK;
 }
+
+int lr_index_open_codes(const char *dir, const char *version, lr_index **out, lr_err *err) {
+    *out = NULL;
+    char base[4096];
+    lr_index_manifest m;
+    lr_index *ix;
+    int rc = version_manifest(dir, version, base, &m, err);
+    if (rc || (rc = open_faiss(base, &m, &ix, err))) return rc;
+    if ((m.removed_count && (rc = open_removed(ix, base, &m, err))) ||
+        (m.nprobe && (rc = lr_index_set_nprobe(ix, m.nprobe, err)))) {
+        lr_index_free(ix);
+        return rc;
+    }
+    *out = ix;
+    return LR_OK;
+}

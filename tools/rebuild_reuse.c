@@ -103,5 +103,6 @@ int lr_cli_prev_open(const char *dir, const char *model_crc, size_t D, const lr_
 }
 
 int lr_cli_prev_index(const lr_cli_prev *p, const char *dir, lr_index **out, lr_err *err) {
-    return lr_index_open(dir, p->man.version, p->man.dim, NULL, 0, out, NULL, err);
+    /* the codes only: the vectors were read already, the attributes and points are set anew */
+    return lr_index_open_codes(dir, p->man.version, out, err);
 }
