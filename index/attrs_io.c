@@ -45,22 +45,29 @@ static int meta_size(const lr_data_st_file *f, const char *path, const char *key
     return LR_OK;
 }
 
-/* Tensor "K.part" as a copy of n U32 (or U8 when u8) elements; *n gets the count when want is
- * SIZE_MAX, else it must be want. */
+int lr_index_st_copy(const lr_data_st_file *f, const char *path, const char *name, const char *dtype, size_t want,
+                     void **out, size_t *n, lr_err *err) {
+    lr_data_st_view v;
+    int rc = lr_data_st_get(f, name, &v, err);
+    if (rc) return rc == LR_ENOTFOUND ? lr_err_set(err, LR_EFORMAT, "%s: no tensor '%s'", path, name) : rc;
+    if (strcmp(v.dtype, dtype) != 0 || v.ndim != 1 || (want != SIZE_MAX && v.numel != want)) {
+        char expected[32] = "n";
+        if (want != SIZE_MAX) snprintf(expected, sizeof expected, "%zu", want);
+        return lr_err_set(err, LR_EFORMAT, "%s: tensor '%s' is %s of %zu dimensions and %zu elements, expected %s[%s]",
+                          path, name, v.dtype, v.ndim, v.numel, dtype, expected);
+    }
+    if (!(*out = malloc(v.bytes ? v.bytes : 1))) return lr_err_set(err, LR_ENOMEM, "%s: out of memory", path);
+    if (v.bytes) memcpy(*out, v.data, v.bytes); /* a copy: the file's alignment is its own */
+    if (n) *n = v.numel;
+    return LR_OK;
+}
+
+/* Tensor "K.part" of attribute K (U8 when u8, else U32). */
 static int read_part(const lr_data_st_file *f, const char *path, size_t k, const char *part, int u8, size_t want,
                      void **out, size_t *n, lr_err *err) {
     char name[64];
     snprintf(name, sizeof name, "%zu.%s", k, part);
-    lr_data_st_view v;
-    int rc = lr_data_st_get(f, name, &v, err);
-    if (rc) return rc == LR_ENOTFOUND ? lr_err_set(err, LR_EFORMAT, "%s: no tensor '%s'", path, name) : rc;
-    if (strcmp(v.dtype, u8 ? "U8" : "U32") != 0 || v.ndim != 1 || (want != SIZE_MAX && v.numel != want))
-        return lr_err_set(err, LR_EFORMAT, "%s: tensor '%s' is %s of %zu dimensions and %zu elements, expected %s[%s]",
-                          path, name, v.dtype, v.ndim, v.numel, u8 ? "U8" : "U32", want == SIZE_MAX ? "n" : "as counted");
-    if (!(*out = malloc(v.bytes ? v.bytes : 1))) return lr_err_set(err, LR_ENOMEM, "%s: out of memory", path);
-    if (v.bytes) memcpy(*out, v.data, v.bytes); /* a copy: the file's alignment is its own */
-    *n = v.numel;
-    return LR_OK;
+    return lr_index_st_copy(f, path, name, u8 ? "U8" : "U32", want, out, n, err);
 }
 
 /* Offsets from 0, never decreasing, ending at total. */

@@ -136,6 +136,11 @@ struct lr_index_attrs {
 };
 
 void lr_index_attr_free(lr_index_attr *x);
+/* A 1-d tensor `name` of dtype as a malloc'd copy of want elements (SIZE_MAX: any number; *n,
+ * may be NULL, gets it): LR_EFORMAT naming path and the tensor otherwise (attrs_io.c; the
+ * attributes' and the rows' readers). */
+int lr_index_st_copy(const lr_data_st_file *f, const char *path, const char *name, const char *dtype, size_t want,
+                     void **out, size_t *n, lr_err *err);
 /* The bitmap over the items of value v of attribute k, when it has one (attrs.c). */
 const uint64_t *lr_index_attrs_value_bits(const lr_index_attrs *a, size_t k, size_t v);
 /* Builds x's postings (value -> items) and its large values' bitmaps from its per-item ids. */

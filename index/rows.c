@@ -115,20 +115,6 @@ int lr_index_rows_save(const lr_index_rows *r, const char *path, lr_err *err) {
     return rc;
 }
 
-/* Tensor name as a copy of want elements of dtype (want SIZE_MAX: any count, into *n). */
-static int read_tensor(const lr_data_st_file *f, const char *path, const char *name, const char *dtype, size_t want,
-                       void **out, size_t *n, lr_err *err) {
-    lr_data_st_view v;
-    int rc = lr_data_st_get(f, name, &v, err);
-    if (rc) return rc == LR_ENOTFOUND ? lr_err_set(err, LR_EFORMAT, "%s: no tensor '%s'", path, name) : rc;
-    if (strcmp(v.dtype, dtype) || v.ndim != 1 || (want != SIZE_MAX && v.numel != want))
-        return lr_err_set(err, LR_EFORMAT, "%s: tensor '%s' is not %s[%zu]", path, name, dtype, want == SIZE_MAX ? v.numel : want);
-    if (!(*out = malloc(v.bytes ? v.bytes : 1))) return lr_err_set(err, LR_ENOMEM, "%s: out of memory", path);
-    if (v.bytes) memcpy(*out, v.data, v.bytes);
-    if (n) *n = v.numel;
-    return LR_OK;
-}
-
 /* keys[i] into the block, after checking the offsets and the NULs. */
 static int point_keys(lr_index_rows *r, const uint64_t *off, size_t n_bytes, const char *path, lr_err *err) {
     int ok = off[0] == 0 && off[r->n] == n_bytes;
@@ -161,9 +147,9 @@ int lr_index_rows_load(const char *path, lr_index_rows **out, lr_err *err) {
         r->n = (size_t)n;
         if (!(r->keys = calloc(r->n ? r->n : 1, sizeof *r->keys))) rc = lr_err_set(err, LR_ENOMEM, "%s: out of memory", path);
     }
-    if (!rc) rc = read_tensor(f, path, "key_bytes", "U8", SIZE_MAX, (void **)&r->bytes, &n_bytes, err);
-    if (!rc) rc = read_tensor(f, path, "key_offsets", "U64", r->n + 1, (void **)&off, NULL, err);
-    if (!rc) rc = read_tensor(f, path, "hash", "U64", r->n, (void **)&r->hash, NULL, err);
+    if (!rc) rc = lr_index_st_copy(f, path, "key_bytes", "U8", SIZE_MAX, (void **)&r->bytes, &n_bytes, err);
+    if (!rc) rc = lr_index_st_copy(f, path, "key_offsets", "U64", r->n + 1, (void **)&off, NULL, err);
+    if (!rc) rc = lr_index_st_copy(f, path, "hash", "U64", r->n, (void **)&r->hash, NULL, err);
     if (!rc) rc = point_keys(r, off, n_bytes, path, err);
     if (!rc) rc = build_table(r, path, err);
     free(off);
