@@ -172,6 +172,9 @@ void lr_cli_prev_close(lr_cli_prev *p);
 /* eval_report.c: eval's slices (history length, target popularity, cold start) as a JSON object
  * (NULL when out of memory), and its --per-user file (docs/eval.md). */
 struct json_t;
+/* How often each item occurs in the users' training parts (the items before each user's valid
+ * target): its popularity, 0 for a cold-start item. counts: ni, zeroed. */
+void lr_cli_train_counts(const struct lr_data *d, size_t *counts);
 struct json_t *lr_cli_eval_slices(const struct lr_data *d, lr_split split, const int32_t *targets,
                                   const lr_eval_rank *ranks);
 int lr_cli_eval_per_user(const char *path, const struct lr_data *d, lr_split split, const int32_t *targets,

@@ -385,15 +385,10 @@ typedef struct {
 } eval_run;
 
 /* The cold-start slice: a user's target when no user's training part holds it, else -1.
- * seen: ni bytes, zeroed; cold: nu. */
-static void cold_slice(const lr_data *d, const int32_t *targets, unsigned char *seen, int32_t *cold) {
+ * seen: ni counts, zeroed; cold: nu. */
+static void cold_slice(const lr_data *d, const int32_t *targets, size_t *seen, int32_t *cold) {
     size_t nu = lr_data_num_users(d);
-    for (size_t u = 0; u < nu; u++) {
-        size_t len;
-        const int32_t *s = lr_data_user_sequence(d, u, &len);
-        size_t tl = lr_data_user_split(d, u).train_len;
-        for (size_t i = 0; i < tl && i < len; i++) seen[s[i]] = 1;
-    }
+    lr_cli_train_counts(d, seen);
     for (size_t u = 0; u < nu; u++) cold[u] = targets[u] >= 0 && !seen[targets[u]] ? targets[u] : -1;
 }
 
@@ -408,7 +403,7 @@ static int eval_compute(const lr_data *d, const lr_pal *m, const lr_content *ct,
     r->targets = malloc(nu * sizeof *r->targets);
     float *pop = malloc(ni * sizeof *pop), *cusers = NULL;
     int32_t *cold = malloc(nu * sizeof *cold);
-    unsigned char *seen = calloc(ni, 1);
+    size_t *seen = calloc(ni ? ni : 1, sizeof *seen);
     int rc = LR_OK;
     if (!r->users || !r->items || !pop || !r->targets || !cold || !seen) {
         rc = lr_err_set(err, LR_ENOMEM, "out of memory");

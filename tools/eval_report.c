@@ -17,8 +17,7 @@ static size_t history_length(const lr_data *d, size_t u, lr_split split) {
     return split == LR_SPLIT_TEST ? sp.train_len + 1 : sp.train_len;
 }
 
-/* How often each item occurs in the users' training parts: its popularity. counts: ni, zeroed. */
-static void train_counts(const lr_data *d, size_t *counts) {
+void lr_cli_train_counts(const lr_data *d, size_t *counts) {
     for (size_t u = 0; u < lr_data_num_users(d); u++) {
         size_t len;
         const int32_t *s = lr_data_user_sequence(d, u, &len);
@@ -66,7 +65,7 @@ json_t *lr_cli_eval_slices(const lr_data *d, lr_split split, const int32_t *targ
     unsigned char *in = malloc(nu ? nu : 1);
     json_t *o = NULL;
     if (hist && pop && counts && in) {
-        train_counts(d, counts);
+        lr_cli_train_counts(d, counts);
         for (size_t u = 0; u < nu; u++) {
             hist[u] = history_length(d, u, split);
             pop[u] = targets[u] >= 0 ? counts[targets[u]] : 0;
@@ -103,7 +102,7 @@ static int write_lines(const char *tmp, void *arg, lr_err *err) {
         free(counts);
         return lr_err_set(err, LR_EIO, "%s: cannot write", tmp);
     }
-    train_counts(c->d, counts);
+    lr_cli_train_counts(c->d, counts);
     int bad = 0;
     for (size_t u = 0; u < nu && !bad; u++) {
         if (c->targets[u] < 0) continue;
