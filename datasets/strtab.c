@@ -70,27 +70,26 @@ static int equal(const lr_strlist *l, int64_t idx, const char *s, size_t len) {
     return t && strncmp(t, s, len) == 0 && t[len] == '\0';
 }
 
-int64_t lr_data_strmap_find(const lr_strmap *m, const lr_strlist *l, const char *s, size_t len) {
-    if (!m->cap) return -1;
-    size_t mask = m->cap - 1;
-    for (size_t i = hash(s, len) & mask;; i = (i + 1) & mask) {
-        int64_t idx = m->slots[i];
-        if (idx < 0) return -1;
-        if (equal(l, idx, s, len)) return idx;
-    }
+/* The slot holding s (hash h), or the empty slot where it would go. */
+static size_t probe(const lr_strmap *m, const lr_strlist *l, const char *s, size_t len, uint64_t h) {
+    size_t mask = m->cap - 1, i = h & mask;
+    while (m->slots[i].idx >= 0 && !(m->slots[i].hash == h && equal(l, m->slots[i].idx, s, len))) i = (i + 1) & mask;
+    return i;
 }
 
-static int rehash(lr_strmap *m, const lr_strlist *l, size_t cap, lr_err *err) {
-    int64_t *slots = malloc(cap * sizeof *slots);
+int64_t lr_data_strmap_find(const lr_strmap *m, const lr_strlist *l, const char *s, size_t len) {
+    return m->cap ? m->slots[probe(m, l, s, len, hash(s, len))].idx : -1;
+}
+
+static int rehash(lr_strmap *m, size_t cap, lr_err *err) {
+    lr_strmap_slot *slots = malloc(cap * sizeof *slots);
     if (!slots) return lr_err_set(err, LR_ENOMEM, "out of memory growing a hash map to %zu slots", cap);
-    for (size_t i = 0; i < cap; i++) slots[i] = -1;
+    for (size_t i = 0; i < cap; i++) slots[i].idx = -1;
     for (size_t j = 0; j < m->cap; j++) {
-        int64_t idx = m->slots[j];
-        if (idx < 0) continue;
-        const char *t = lr_data_strlist_get(l, (size_t)idx);
-        size_t i = hash(t, strlen(t)) & (cap - 1);
-        while (slots[i] >= 0) i = (i + 1) & (cap - 1);
-        slots[i] = idx;
+        if (m->slots[j].idx < 0) continue;
+        size_t i = m->slots[j].hash & (cap - 1);
+        while (slots[i].idx >= 0) i = (i + 1) & (cap - 1);
+        slots[i] = m->slots[j];
     }
     free(m->slots);
     m->slots = slots;
@@ -100,21 +99,21 @@ static int rehash(lr_strmap *m, const lr_strlist *l, size_t cap, lr_err *err) {
 
 int lr_data_strmap_intern(lr_strmap *m, lr_strlist *l, const char *s, size_t len, int64_t *index,
                      lr_err *err) {
-    int64_t found = lr_data_strmap_find(m, l, s, len);
-    if (found >= 0) {
-        *index = found;
+    uint64_t h = hash(s, len);
+    size_t at = m->cap ? probe(m, l, s, len, h) : 0;
+    if (m->cap && m->slots[at].idx >= 0) {
+        *index = m->slots[at].idx;
         return LR_OK;
     }
     if ((m->n + 1) * 2 > m->cap) { /* load factor at most 1/2 */
-        int rc = rehash(m, l, m->cap ? m->cap * 2 : 64, err);
+        int rc = rehash(m, m->cap ? m->cap * 2 : 64, err);
         if (rc) return rc;
+        at = probe(m, l, s, len, h);
     }
     int rc = lr_data_strlist_push(l, s, len, err);
     if (rc) return rc;
     int64_t idx = (int64_t)(l->n - 1);
-    size_t i = hash(s, len) & (m->cap - 1);
-    while (m->slots[i] >= 0) i = (i + 1) & (m->cap - 1);
-    m->slots[i] = idx;
+    m->slots[at] = (lr_strmap_slot){idx, h};
     m->n++;
     *index = idx;
     return LR_OK;
