@@ -1,9 +1,23 @@
 /* learnrec: the command line of the retrieval engine. One binary, one subcommand per job. */
 #include <stddef.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "cli.h"
 
+/* libgomp reads its wait policy once, as it loads, before main. Left unset, its idle threads
+ * spin between FAISS's and the towers' parallel regions, on the very cores the working thread
+ * needs: a 1%-changed rebuild of 1M items used 14-18 s of CPU against 5.5 s passive, and training
+ * ran 516 examples/s against 714 (docs/benchmarks.md). So unless the operator chose a policy,
+ * the program asks for passive waiting and starts itself again, once, with the same arguments
+ * and pid. When that cannot be done (no /proc), it runs on with libgomp's default. */
+static void omp_wait_passive(char **argv) {
+    if (getenv("OMP_WAIT_POLICY") || setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+    execv("/proc/self/exe", argv);
+}
+
 int main(int argc, char **argv) {
+    omp_wait_passive(argv);
     static const lr_cli_command cmds[] = {
         {"version", lr_cmd_version, "print versions and which FAISS build is in use"},
         {"dataset", lr_cmd_dataset, "inspect and generate datasets"},

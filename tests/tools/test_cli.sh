@@ -100,6 +100,11 @@ done
 run version_runs 0 "$bin" version && expect version_names_the_faiss_core "core (self-test ok)" "$out"
 expect version_names_openblas "blas: OpenBLAS" "$out"
 run version_rejects_arguments 2 "$bin" version extra
+# the program sets passive OpenMP waiting for itself (learnrec.c), unless the operator chose
+run version_omp_passive_by_default 0 env -u OMP_WAIT_POLICY "$bin" version &&
+  expect version_omp_passive_by_default "openmp: OMP_WAIT_POLICY=passive" "$out"
+run version_omp_operator_choice 0 env OMP_WAIT_POLICY=active "$bin" version &&
+  expect version_omp_operator_choice "openmp: OMP_WAIT_POLICY=active" "$out"
 
 # ---- the option parser (tools/options.c): every kind of bad value, the same words everywhere ----
 # usage_error NAME TEXT ARGS...: exit 2, TEXT on stderr followed by the pointer to --help, no output.
