@@ -6,7 +6,7 @@
  * the same build, searched with no learnrec code in between) to measure learnrec's overhead.
  *
  * usage: bench_index [--n N] [--dim D] [--queries Q] [--factory STR] [--out PREFIX] [--save 1]
- *                    [--items X.npy --query-vectors Q.npy]
+ *                    [--items X.npy --query-vectors Q.npy] [--per-list S] [--kmeans-rounds R]
  *   defaults: 1,000,000 x 64, 1,000 queries, the default factory, PREFIX bench_index
  * The vectors: 1,000 random centres, each point a centre plus noise, normalised. Queries come
  * from the same distribution (fresh draws, not points of the set). With --items and
@@ -31,13 +31,15 @@
 
 static const char k_usage[] =
     "usage: bench_index [--n N] [--dim D] [--queries Q] [--factory STR] [--out PREFIX] [--save 1]\n"
-    "                   [--items X.npy --query-vectors Q.npy]\n\n"
+    "                   [--items X.npy --query-vectors Q.npy] [--per-list S] [--kmeans-rounds R]\n\n"
     "learnrec's index against raw FAISS (the same build) on clustered unit vectors: build time and\n"
     "memory, then recall@100 against exact search versus queries per second over a grid of nprobe\n"
     "and re-scoring depth; curves as PREFIX.csv and PREFIX.svg.\n"
     "  defaults: 1,000,000 x 64 vectors, 1,000 queries, the default factory, PREFIX bench_index\n"
     "  --items/--query-vectors   read the vectors instead (e.g. item- and user-tower outputs)\n"
-    "  --save 1                  also write PREFIX_x.npy and PREFIX_q.npy (for peers_index.py)\n";
+    "  --save 1                  also write PREFIX_x.npy and PREFIX_q.npy (for peers_index.py)\n"
+    "  --per-list S, --kmeans-rounds R   train the lists on S samples per list in R rounds\n"
+    "                            (default: the engine's, 64 and 10)\n";
 
 static double rss_mb(void) { /* resident set size from /proc */
     FILE *f = fopen("/proc/self/statm", "r");
@@ -237,6 +239,7 @@ int main(int argc, char **argv) {
     size_t n = 1000000, dim = 64, nq = 1000, k = 100;
     const char *factory = NULL, *prefix = "bench_index", *items_path = NULL, *queries_path = NULL;
     int save = 0;
+    lr_index_train_opts train = {0, 0};
     const char *prog = "bench_index";
     bench_help_exits(argc, argv, k_usage);
     for (int i = 1; i < argc; i++) {
@@ -249,6 +252,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(o, "--save")) save = (int)bench_size(prog, o, bench_value(prog, argc, argv, &i), 0, 1);
         else if (!strcmp(o, "--items")) items_path = bench_value(prog, argc, argv, &i);
         else if (!strcmp(o, "--query-vectors")) queries_path = bench_value(prog, argc, argv, &i);
+        else if (!strcmp(o, "--per-list")) train.samples_per_list = bench_size(prog, o, bench_value(prog, argc, argv, &i), 1, 4096);
+        else if (!strcmp(o, "--kmeans-rounds")) train.kmeans_rounds = bench_size(prog, o, bench_value(prog, argc, argv, &i), 1, 100);
         else bench_refuse(prog, "unknown option '%s'", o);
     }
     if (!items_path != !queries_path) {
@@ -296,13 +301,16 @@ int main(int argc, char **argv) {
     double rss0 = rss_mb();
     t0 = bench_now_s();
     lr_index *ix;
-    if (lr_index_build(x, n, dim, NULL, factory, &ix, &err)) {
+    if (lr_index_build_ex(x, n, dim, NULL, factory, &train, &ix, &err)) {
         fprintf(stderr, "bench_index: %s\n", err.msg);
         return 1;
     }
     double build = bench_now_s() - t0, rss1 = rss_mb();
-    printf("learnrec index %s: built in %.1f s (both cores), resident memory +%.0f MB (%.1f bytes per vector)\n",
-           lr_index_factory(ix), build, rss1 - rss0, (rss1 - rss0) * 1048576.0 / (double)n);
+    printf("learnrec index %s: built in %.1f s (both cores; %zu k-means rounds over %zu samples per list), "
+           "resident memory +%.0f MB (%.1f bytes per vector)\n", lr_index_factory(ix), build,
+           train.kmeans_rounds ? train.kmeans_rounds : LR_INDEX_KMEANS_ROUNDS,
+           train.samples_per_list ? train.samples_per_list : LR_INDEX_SAMPLES_PER_LIST, rss1 - rss0,
+           (rss1 - rss0) * 1048576.0 / (double)n);
     char fname[160];
     snprintf(fname, sizeof fname, "%s", lr_index_factory(ix));
     { /* measure the index as the server has it: read back from its file (lists laid out once,

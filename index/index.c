@@ -21,8 +21,6 @@
 #include "index_internal.h"
 
 #define ADD_BATCH 65536 /* vectors per add call: bounds FAISS's temporary buffers */
-#define COARSE_ITERATIONS 10 /* k-means rounds for the IVF lists: FAISS's default of 25 tripled
-                              * the 1M build (docs/benchmarks.md) for no measured recall */
 
 int lr_index_faiss_fail(lr_err *err, const char *what) {
     const char *m = faiss_get_last_error();
@@ -69,16 +67,19 @@ static int add_batches(FaissIndex *ix, size_t n, size_t dim, const float *x, con
     return rc;
 }
 
-/* Trains an IVF index's lists with fewer k-means rounds than FAISS's own training would run; the
+/* Trains an IVF index's lists with fewer k-means rounds than FAISS's own training would run (its 25
+ * tripled the 1M build for no measured recall: docs/benchmarks.md); the
  * IVF's train() then sees a full quantizer, skips its k-means and trains only the codes. */
-static int train_coarse(FaissIndex *index, size_t dim, size_t nlist, size_t m, const float *x, lr_err *err) {
+static int train_coarse(FaissIndex *index, size_t dim, size_t nlist, size_t m, const float *x, size_t rounds,
+                        lr_err *err) {
     FaissIndexIVF *ivf = faiss_IndexIVF_cast(index);
     if (!ivf) return LR_OK; /* not a plain IVF (e.g. a transform in front): FAISS trains it all */
     FaissIndex *quantizer = faiss_IndexIVF_quantizer(ivf);
     if (faiss_Index_ntotal(quantizer) == (idx_t)nlist) return LR_OK;
     FaissClusteringParameters cp;
     faiss_ClusteringParameters_init(&cp);
-    cp.niter = COARSE_ITERATIONS;
+    cp.niter = (int)rounds;
+    cp.min_points_per_centroid = 1; /* the sample's size is the caller's choice: no warning from FAISS */
     cp.spherical = 1; /* as FAISS does for inner product: unit-length centroids */
     FaissClustering *km = NULL;
     int rc = LR_OK;
@@ -91,6 +92,13 @@ static int train_coarse(FaissIndex *index, size_t dim, size_t nlist, size_t m, c
 
 int lr_index_build(const float *x, size_t n, size_t dim, const int64_t *ids, const char *factory,
                    lr_index **out, lr_err *err) {
+    return lr_index_build_ex(x, n, dim, ids, factory, NULL, out, err);
+}
+
+int lr_index_build_ex(const float *x, size_t n, size_t dim, const int64_t *ids, const char *factory,
+                      const lr_index_train_opts *train, lr_index **out, lr_err *err) {
+    size_t per_list = train && train->samples_per_list ? train->samples_per_list : LR_INDEX_SAMPLES_PER_LIST;
+    size_t rounds = train && train->kmeans_rounds ? train->kmeans_rounds : LR_INDEX_KMEANS_ROUNDS;
     *out = NULL;
     if (n == 0 || dim == 0 || dim > 65536)
         return lr_err_set(err, LR_EINVAL, "index: %zu vectors of dimension %zu cannot be indexed", n, dim);
@@ -112,15 +120,15 @@ int lr_index_build(const float *x, size_t n, size_t dim, const int64_t *ids, con
         goto done;
     }
     if (!faiss_Index_is_trained(ix->ix)) {
-        /* a sample of at most 64 vectors per list, evenly strided over the catalogue */
+        /* a sample of at most per_list vectors per list, evenly strided over the catalogue */
         size_t nlist = lr_index_nlist(ix);
-        size_t want = nlist ? 64 * nlist : n, m = want < n ? want : n, stride = n / m;
+        size_t want = nlist ? per_list * nlist : n, m = want < n ? want : n, stride = n / m;
         if (m < n && !(sample = malloc(m * dim * sizeof *sample))) {
             rc = lr_err_set(err, LR_ENOMEM, "index: out of memory for a training sample");
             goto done;
         }
         for (size_t i = 0; sample && i < m; i++) memcpy(sample + i * dim, x + i * stride * dim, dim * sizeof *x);
-        if (nlist > 1 && (rc = train_coarse(ix->ix, dim, nlist, m, sample ? sample : x, err))) goto done;
+        if (nlist > 1 && (rc = train_coarse(ix->ix, dim, nlist, m, sample ? sample : x, rounds, err))) goto done;
         if (faiss_Index_train(ix->ix, (idx_t)m, sample ? sample : x)) {
             rc = lr_index_faiss_fail(err, "index: training failed");
             goto done;

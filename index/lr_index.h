@@ -40,10 +40,21 @@ void lr_index_default_factory(size_t n, size_t dim, char *buf, size_t cap);
 
 /* Builds an index over x (n * dim, row i has id ids[i], or i when ids is NULL). `factory` is any
  * FAISS index_factory string (NULL: the default). Coarse quantizer and PQ are trained on an
- * evenly strided sample of at most 64 * nlist vectors (the lists with 10 k-means rounds); vectors
- * are added in batches. */
+ * evenly strided sample of at most LR_INDEX_SAMPLES_PER_LIST * nlist vectors (the lists with
+ * LR_INDEX_KMEANS_ROUNDS k-means rounds); vectors are added in batches. */
 int lr_index_build(const float *x, size_t n, size_t dim, const int64_t *ids, const char *factory,
                    lr_index **out, lr_err *err);
+
+#define LR_INDEX_SAMPLES_PER_LIST 64
+#define LR_INDEX_KMEANS_ROUNDS 10
+
+/* The training's size, for measuring it (bench_index): 0 takes the defaults above. */
+typedef struct {
+    size_t samples_per_list, kmeans_rounds;
+} lr_index_train_opts;
+
+int lr_index_build_ex(const float *x, size_t n, size_t dim, const int64_t *ids, const char *factory,
+                      const lr_index_train_opts *train, lr_index **out, lr_err *err);
 
 /* q: nq * dim; ids, scores: nq * k each, caller-owned, padded with -1 / -INFINITY. */
 int lr_index_search(const lr_index *ix, size_t nq, const float *q, size_t k, int64_t *ids,
