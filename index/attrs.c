@@ -26,6 +26,8 @@ void lr_index_attr_free(lr_index_attr *x) {
     free(x->post);
     for (size_t v = 0; x->vbits && v < x->n_values; v++) free(x->vbits[v]);
     free(x->vbits);
+    for (size_t j = 0; j < x->n_xval; j++) free(x->xval[j]);
+    free(x->xval);
 }
 
 int lr_index_attr_postings(lr_index_attr *x, size_t n_items, lr_err *err) {
@@ -55,6 +57,8 @@ int lr_index_attr_postings(lr_index_attr *x, size_t n_items, lr_err *err) {
 void lr_index_attrs_free(lr_index_attrs *a) {
     if (!a) return;
     for (size_t k = 0; k < a->n; k++) lr_index_attr_free(&a->a[k]);
+    free(a->added);
+    free(a->pool);
     free(a);
 }
 
@@ -156,10 +160,14 @@ int lr_index_attrs_find(const lr_index_attrs *a, const char *name) {
     return -1;
 }
 
-size_t lr_index_attrs_num_values(const lr_index_attrs *a, size_t k) { return k < a->n ? a->a[k].n_values : 0; }
+size_t lr_index_attrs_num_values(const lr_index_attrs *a, size_t k) {
+    return k < a->n ? a->a[k].n_values + a->a[k].n_xval : 0;
+}
 
 const char *lr_index_attrs_value(const lr_index_attrs *a, size_t k, size_t v) {
-    return k < a->n && v < a->a[k].n_values ? a->a[k].bytes + a->a[k].voff[v] : NULL;
+    if (k >= a->n) return NULL;
+    const lr_index_attr *x = &a->a[k];
+    return v < x->n_values ? x->bytes + x->voff[v] : v - x->n_values < x->n_xval ? x->xval[v - x->n_values] : NULL;
 }
 
 int64_t lr_index_attrs_find_value(const lr_index_attrs *a, size_t k, const char *s, size_t len) {
@@ -176,6 +184,8 @@ int64_t lr_index_attrs_find_value(const lr_index_attrs *a, size_t k, const char 
         if (c < 0) lo = mid + 1;
         else hi = mid;
     }
+    for (size_t j = 0; j < x->n_xval; j++) /* values first seen on added items: few */
+        if (strlen(x->xval[j]) == len && memcmp(x->xval[j], s, len) == 0) return (int64_t)(x->n_values + j);
     return -1;
 }
 
@@ -193,6 +203,11 @@ const uint32_t *lr_index_attrs_items_with(const lr_index_attrs *a, size_t k, siz
 
 const uint32_t *lr_index_attrs_of(const lr_index_attrs *a, size_t k, int64_t item, size_t *n) {
     *n = 0;
+    const lr_index_added_ref *g = k < a->n ? lr_index_attrs_added_of(a, item) : NULL;
+    if (g) {
+        *n = g[k].n;
+        return *n ? a->pool + g[k].off : NULL;
+    }
     if (k >= a->n || item < 0 || (uint64_t)item >= a->n_items) return NULL;
     const lr_index_attr *x = &a->a[k];
     *n = x->ioff[item + 1] - x->ioff[item];

@@ -78,6 +78,7 @@ int lr_index_filter_values(lr_index_filter *f, const char *attr, const char *con
         lr_index_attrs_items_with(f->a, (size_t)k, (size_t)v, &m);
         c.estimate += m;
     }
+    c.estimate += lr_index_attrs_added_holding(f->a, (size_t)k, c.bits, NULL);
     f->c[f->n++] = c;
     return LR_OK;
 }
@@ -178,7 +179,9 @@ int lr_index_filter_candidates(const lr_index_filter *f, int64_t **out, size_t *
             const uint32_t *items = lr_index_attrs_items_with(f->a, c->attr, c->values[j], &cnt);
             for (size_t t = 0; t < cnt; t++) ids[m++] = items[t];
         }
-        if (c->n_values > 1) m = sort_unique(ids, m); /* an item may hold two of the values */
+        size_t added = lr_index_attrs_added_holding(f->a, c->attr, c->bits, ids + m);
+        m += added;
+        if (c->n_values > 1 || added) m = sort_unique(ids, m); /* an item may hold two of the values */
     }
     size_t w = 0; /* the other clauses */
     for (size_t i = 0; i < m; i++)
@@ -225,6 +228,14 @@ int lr_index_filter_bitmap(const lr_index_filter *f, uint64_t **out, lr_err *err
     }
     for (size_t j = 0; j < f->n_deny; j++)
         if (f->deny_ids[j] >= 0 && (size_t)f->deny_ids[j] < items) bits[f->deny_ids[j] / 64] &= ~(1ull << (f->deny_ids[j] % 64));
+    /* an added item under a catalogue item's id: its own attributes decide */
+    const lr_index_attrs *a = f->a;
+    for (size_t g = 0; a && a->n && g < a->n_added; g += a->n) {
+        int64_t id = a->added[g].id;
+        if (id < 0 || (size_t)id >= items) continue;
+        if (lr_index_filter_allows(f, id)) bits[id / 64] |= 1ull << (id % 64);
+        else bits[id / 64] &= ~(1ull << (id % 64));
+    }
     free(tmp);
     *out = bits;
     return LR_OK;

@@ -128,12 +128,32 @@ typedef struct {
     uint32_t *post;   /* ioff[n_items] items, ascending within each value */
     uint64_t **vbits; /* n_values: a bitmap over the items for a value held by at least
                        * 1/64 of them (smaller than its postings from 1/32), else NULL */
+    char **xval;      /* values first seen on items added while serving: ids n_values + j */
+    size_t n_xval, cap_xval;
 } lr_index_attr;
+
+/* One attribute of an item added while serving: values pool[off .. off + n). */
+typedef struct {
+    int64_t id;
+    uint32_t attr, off, n;
+} lr_index_added_ref;
 
 struct lr_index_attrs {
     size_t n_items, n;
     lr_index_attr a[LR_INDEX_MAX_ATTRS];
+    /* items added while serving (attrs_added.c): a ref per (id, attribute), sorted by both; the
+     * version's own arrays above never change */
+    lr_index_added_ref *added;
+    size_t n_added;
+    uint32_t *pool;
+    size_t n_pool;
 };
+
+/* The added item's refs (one per attribute, n of them), or NULL when id has none (attrs_added.c). */
+const lr_index_added_ref *lr_index_attrs_added_of(const lr_index_attrs *a, int64_t id);
+/* The added items whose values for attribute k meet bits (over its value ids) into out (NULL:
+ * only counted); returns how many. */
+size_t lr_index_attrs_added_holding(const lr_index_attrs *a, size_t k, const uint64_t *bits, int64_t *out);
 
 void lr_index_attr_free(lr_index_attr *x);
 /* A 1-d tensor `name` of dtype as a malloc'd copy of want elements (SIZE_MAX: any number; *n,

@@ -180,7 +180,8 @@ const char *lr_index_attrs_value(const lr_index_attrs *a, size_t k, size_t v); /
 int64_t lr_index_attrs_find_value(const lr_index_attrs *a, size_t k, const char *s, size_t len);
 /* The items holding value v of attribute k, ascending (*n; NULL and 0 for none). */
 const uint32_t *lr_index_attrs_items_with(const lr_index_attrs *a, size_t k, size_t v, size_t *n);
-/* Item's value ids for attribute k (*n; NULL and 0 for none, for an item outside 0 .. items-1). */
+/* Item's value ids for attribute k (*n; NULL and 0 for none, for an item outside 0 .. items-1
+ * that was not given attributes when it was added). */
 const uint32_t *lr_index_attrs_of(const lr_index_attrs *a, size_t k, int64_t item, size_t *n);
 /* attributes.safetensors (integer tensors and the values as bytes; written aside and synced). */
 int lr_index_attrs_save(const lr_index_attrs *a, const char *path, lr_err *err);
@@ -218,6 +219,27 @@ int lr_index_read_rows(const char *dir, const char *version, lr_index_rows **out
  * (NULL clears); the previous ones are freed. */
 void lr_index_set_attrs(lr_index *ix, lr_index_attrs *attrs);
 const lr_index_attrs *lr_index_get_attrs(const lr_index *ix); /* NULL: none */
+
+/* Attributes for items added while serving: item i of n gets the values v[off[i] .. off[i+1])
+ * (one entry per attribute named, strings of 1 to LR_INDEX_ATTR_VALUE_MAX bytes without NUL),
+ * replacing whatever the id held; attributes it does not name, it holds none of. Values the
+ * version never saw get new ids after its own. Filters, caps and lr_index_attrs_of see them at
+ * once; a version's files never do. Callers keep readers out meanwhile (the server's write
+ * lock). lr_index_check_added_attrs checks the same input and changes nothing: LR_EINVAL naming
+ * the item and the attribute (an attribute the version lacks, a bad value, a name twice);
+ * LR_EUNSUPPORTED when the version has no attributes. */
+#define LR_INDEX_ATTR_VALUE_MAX 1024
+typedef struct lr_index_item_values {
+    const char *name;
+    size_t name_len;
+    const char *const *values;
+    const size_t *lens;
+    size_t n;
+} lr_index_item_values;
+int lr_index_check_added_attrs(const lr_index *ix, size_t n, const size_t *off, const lr_index_item_values *v,
+                               lr_err *err);
+int lr_index_set_added_attrs(lr_index *ix, size_t n, const int64_t *ids, const size_t *off,
+                             const lr_index_item_values *v, lr_err *err);
 
 /* ---- filters: the k best items that pass, chosen during the search -------------------------- */
 

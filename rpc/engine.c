@@ -415,7 +415,7 @@ int lr_rpc_engine_item(lr_rpc_engine *e, int64_t id, lr_rpc_item_info *info, msg
     info->in_index = info->known && lr_rpc_idmap_get(&e->removed, id) < 0;
     info->text = catalogue && e->data ? lr_data_item_text(e->data, (size_t)id) : NULL;
     const lr_index_attrs *a = lr_index_get_attrs(e->ix);
-    int bad = a && attrs && info->known ? pack_attrs(a, catalogue ? id : -1, attrs) : 0;
+    int bad = a && attrs && info->known ? pack_attrs(a, id, attrs) : 0;
     pthread_rwlock_unlock(&e->lock);
     return bad ? -1 : 0;
 }
@@ -520,8 +520,24 @@ static int keep_added(lr_rpc_engine *e, size_t n, const int64_t *ids, const floa
     return LR_RPC_OK;
 }
 
+/* The items' attributes onto the served version's (every item gets a set, empty when it has none
+ * given, so that an id added again does not keep what it held before). */
+static int set_added_attrs(lr_rpc_engine *e, size_t n, const int64_t *ids, const lr_rpc_added_attrs *attrs,
+                           lr_rpc_fail *f) {
+    lr_err err = {0};
+    size_t *none = attrs ? NULL : calloc(n + 1, sizeof *none);
+    if (!attrs && !none) return lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
+    const size_t *off = attrs ? attrs->off : none;
+    int rc = lr_index_set_added_attrs(e->ix, n, ids, off, attrs ? attrs->entries : NULL, &err);
+    free(none);
+    if (!rc) return LR_RPC_OK;
+    return lr_rpc_failf(f, err.code == LR_EINVAL || err.code == LR_EUNSUPPORTED ? LR_RPC_EBAD_REQUEST : LR_RPC_EINTERNAL,
+                        "%s", err.msg);
+}
+
 int lr_rpc_engine_add(lr_rpc_engine *e, size_t n, const int64_t *ids, const char *const *texts,
-                      const size_t *text_lens, const float *const *contents, lr_rpc_fail *f) {
+                      const size_t *text_lens, const float *const *contents, const lr_rpc_added_attrs *attrs,
+                      lr_rpc_fail *f) {
     if (e->mc.mode != LR_PAL_CONTENT)
         return lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "a %s-mode model cannot embed new items: only content "
                             "mode reads items by their content", lr_towers_pal_mode_name(e->mc.mode));
@@ -535,6 +551,9 @@ int lr_rpc_engine_add(lr_rpc_engine *e, size_t n, const int64_t *ids, const char
     if (!rc) {
         pthread_rwlock_wrlock(&e->lock);
         rc = check_new_ids(e, n, ids, f);
+        /* attributes first: they are checked whole, and an id whose add then fails is in no
+         * answer, whatever attributes it has */
+        if (!rc) rc = set_added_attrs(e, n, ids, attrs, f);
         if (!rc && lr_index_add(e->ix, n, vecs, ids, &err))
             rc = lr_rpc_failf(f, err.code == LR_EINVAL ? LR_RPC_ECONFLICT : LR_RPC_EINTERNAL, "%s", err.msg);
         if (!rc) rc = keep_added(e, n, ids, rows, f);

@@ -289,7 +289,7 @@ static int m_item(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer *pk, 
 static int m_add_items(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer *pk, lr_rpc_fail *f) {
     const msgpack_object *items = lr_rpc_field(map, "items");
     if (!items || items->type != MSGPACK_OBJECT_ARRAY)
-        return lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "'items' must be an array of {id, text} or {id, content} maps");
+        return lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "'items' must be an array of {id, text or content, attributes?} maps");
     size_t n = items->via.array.size, dc = lr_rpc_engine_content_dim(c->engine);
     if (n > c->cfg->max_batch) return lr_rpc_failf(f, LR_RPC_ETOO_LARGE, "%zu items, above the limit of %zu", n, c->cfg->max_batch);
     int64_t *ids = calloc(n ? n : 1, sizeof *ids);
@@ -315,7 +315,10 @@ static int m_add_items(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer 
             else rc = lr_rpc_get_vector(content, "content", dc, contents[i], f);
         }
     }
-    if (!rc) rc = lr_rpc_engine_add(c->engine, n, ids, texts, lens, (const float *const *)contents, f);
+    lr_rpc_added_attrs attrs = {0};
+    if (!rc) rc = lr_rpc_added_attrs_read(items, c->cfg->max_history, &attrs, f);
+    if (!rc) rc = lr_rpc_engine_add(c->engine, n, ids, texts, lens, (const float *const *)contents, &attrs, f);
+    lr_rpc_added_attrs_free(&attrs);
     if (!rc) {
         msgpack_pack_map(pk, 1);
         pack_str(pk, "added");

@@ -10,6 +10,7 @@
 /* index/ types the filter code passes along (repeating a typedef is C11) */
 typedef struct lr_index_attrs lr_index_attrs;
 typedef struct lr_index_filter lr_index_filter;
+typedef struct lr_index_item_values lr_index_item_values;
 
 double lr_rpc_now(void); /* seconds on a monotonic clock (queue.c) */
 
@@ -182,10 +183,23 @@ int lr_rpc_engine_item_vectors(lr_rpc_engine *e, const int64_t *ids, size_t n, f
  * -1 when attrs could not grow (out of memory), else 0. */
 int lr_rpc_engine_item(lr_rpc_engine *e, int64_t id, lr_rpc_item_info *info, msgpack_sbuffer *attrs);
 
+/* add_items' per-item `attributes` (added_attrs.c): item i's entries are entries[off[i] ..
+ * off[i+1]), pointing into the request (valid while it is). */
+typedef struct {
+    lr_index_item_values *entries;
+    size_t *off; /* items + 1 */
+    const char **values;
+    size_t *lens;
+} lr_rpc_added_attrs;
+int lr_rpc_added_attrs_read(const msgpack_object *items, size_t max, lr_rpc_added_attrs *a, lr_rpc_fail *f);
+void lr_rpc_added_attrs_free(lr_rpc_added_attrs *a);
+
 /* New items: text (needs the encoder) or a content row each (NULL text / NULL content where
- * absent). All are checked before any is added. */
+ * absent), and their attributes (NULL: none; checked against the served version's). All are
+ * checked before any is added. */
 int lr_rpc_engine_add(lr_rpc_engine *e, size_t n, const int64_t *ids, const char *const *texts,
-                      const size_t *text_lens, const float *const *contents, lr_rpc_fail *f);
+                      const size_t *text_lens, const float *const *contents, const lr_rpc_added_attrs *attrs,
+                      lr_rpc_fail *f);
 int lr_rpc_engine_remove(lr_rpc_engine *e, size_t n, const int64_t *ids, size_t *removed, lr_rpc_fail *f);
 /* Loads version (NULL: current) of the index directory, which must lead to a directory inside
  * its versions/ (lr_rpc_version_resolve), and swaps it in. */

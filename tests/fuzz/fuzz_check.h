@@ -101,9 +101,82 @@ static inline int fuzz_in_ids(const msgpack_object *a, int64_t id) {
 
 #define FUZZ_WORLD_ITEMS 1000 /* fuzz_world.h's FW_ITEMS, checked there */
 
+/* Items an input added (add_items succeeded), with the attributes it gave them, as the harness
+ * read them from the request: up to 8 values of up to 23 bytes for each of the world's two
+ * attributes. An item with more, or more items than the table holds, is "unknown": hits of it
+ * are not checked against filters. A reload drops them, as the server does. */
+enum { FUZZ_ADDED_MAX = 32, FUZZ_VALS = 8, FUZZ_VAL_LEN = 24 };
+typedef struct {
+    int64_t id;
+    int unknown;
+    uint8_t n[2];
+    char val[2][FUZZ_VALS][FUZZ_VAL_LEN];
+    uint8_t len[2][FUZZ_VALS];
+} fuzz_added_item;
+static fuzz_added_item fuzz_added_[FUZZ_ADDED_MAX];
+static size_t fuzz_n_added_, fuzz_added_overflow_;
+
+static inline void fuzz_added_clear(void) { fuzz_n_added_ = 0, fuzz_added_overflow_ = 0; }
+
+/* The added item's record, NULL when id was not added by this input. */
+static inline const fuzz_added_item *fuzz_added_find(int64_t id) {
+    for (size_t i = 0; i < fuzz_n_added_; i++)
+        if (fuzz_added_[i].id == id) return &fuzz_added_[i];
+    return NULL;
+}
+
+/* Whether hits of id cannot be checked against attributes: added beyond what the table holds. */
+static inline int fuzz_added_unknown(int64_t id) {
+    const fuzz_added_item *it = fuzz_added_find(id);
+    return it ? it->unknown : id >= FUZZ_WORLD_ITEMS && fuzz_added_overflow_;
+}
+
+static inline void fuzz_added_values(fuzz_added_item *it, int a, const msgpack_object *v) {
+    uint32_t n = v->type == MSGPACK_OBJECT_ARRAY ? v->via.array.size : 1;
+    for (uint32_t t = 0; t < n; t++) {
+        const msgpack_object *x = v->type == MSGPACK_OBJECT_ARRAY ? &v->via.array.ptr[t] : v;
+        if (!fuzz_is_text(x) || x->via.str.size >= FUZZ_VAL_LEN || it->n[a] == FUZZ_VALS) {
+            it->unknown = 1;
+            return;
+        }
+        memcpy(it->val[a][it->n[a]], x->via.str.ptr, x->via.str.size);
+        it->len[a][it->n[a]++] = (uint8_t)x->via.str.size;
+    }
+}
+
+/* A successful add_items: each item's attributes recorded (replacing an earlier record). */
+static inline void fuzz_added_record(const msgpack_object *map) {
+    const msgpack_object *items = fuzz_field(map, "items");
+    for (uint32_t i = 0; items && items->type == MSGPACK_OBJECT_ARRAY && i < items->via.array.size; i++) {
+        const msgpack_object *it = &items->via.array.ptr[i], *attrs = fuzz_field(it, "attributes");
+        int64_t id = fuzz_int_field(it, "id", -1);
+        fuzz_added_item *rec = (fuzz_added_item *)fuzz_added_find(id);
+        if (!rec && fuzz_n_added_ == FUZZ_ADDED_MAX) {
+            fuzz_added_overflow_ = 1;
+            continue;
+        }
+        if (!rec) rec = &fuzz_added_[fuzz_n_added_++];
+        memset(rec, 0, sizeof *rec);
+        rec->id = id;
+        for (uint32_t j = 0; attrs && attrs->type == MSGPACK_OBJECT_MAP && j < attrs->via.map.size; j++) {
+            const msgpack_object *k = &attrs->via.map.ptr[j].key;
+            int a = fuzz_text_is(k, "brand") ? 0 : fuzz_text_is(k, "category") ? 1 : -1;
+            if (a < 0) rec->unknown = 1; /* the server would have refused it */
+            else fuzz_added_values(rec, a, &attrs->via.map.ptr[j].val);
+        }
+    }
+}
+
 /* Whether item id holds value v of attribute a (fuzz_world.h fw_attrs_: brand "b<i % 5>" unless
- * i % 9 == 8; category "c<i % 3>" and "d<i % 7>"; added items hold nothing). */
+ * i % 9 == 8; category "c<i % 3>" and "d<i % 7>"; added items what they were given). */
 static inline int fuzz_item_has(int64_t id, const msgpack_object *a, const msgpack_object *v) {
+    const fuzz_added_item *it = fuzz_added_find(id);
+    if (it) {
+        int k = fuzz_text_is(a, "brand") ? 0 : fuzz_text_is(a, "category") ? 1 : -1;
+        for (int t = 0; k >= 0 && fuzz_is_text(v) && t < it->n[k]; t++)
+            if (v->via.str.size == it->len[k][t] && memcmp(v->via.str.ptr, it->val[k][t], it->len[k][t]) == 0) return 1;
+        return 0;
+    }
     if (id < 0 || id >= FUZZ_WORLD_ITEMS || !fuzz_is_text(v)) return 0;
     char w1[8], w2[8];
     if (fuzz_text_is(a, "brand")) {
@@ -177,7 +250,7 @@ static inline void fuzz_check_hits(const msgpack_object *r, const msgpack_object
         FUZZ_CHECK(!fuzz_in_ids(ex, id), "hit %lld was excluded", (long long)id);
         FUZZ_CHECK(!allow || fuzz_in_ids(allow, id), "hit %lld is not among the filter's ids", (long long)id);
         FUZZ_CHECK(!fuzz_in_ids(deny, id), "hit %lld is among the filter's denied ids", (long long)id);
-        FUZZ_CHECK(fuzz_passes(flt, id, 0), "hit %lld does not pass the filter", (long long)id);
+        FUZZ_CHECK(fuzz_added_unknown(id) || fuzz_passes(flt, id, 0), "hit %lld does not pass the filter", (long long)id);
         FUZZ_CHECK(!(ex_hist && fuzz_in_ids(history, id)), "hit %lld is in the history", (long long)id);
         for (uint32_t j = 0; j < i; j++)
             FUZZ_CHECK(r->via.array.ptr[j].via.array.ptr[0].via.i64 != id, "hit %lld twice", (long long)id);
@@ -249,10 +322,12 @@ static inline void fuzz_check_result(int m, const msgpack_object *r, const msgpa
         a = r->type == MSGPACK_OBJECT_MAP ? fuzz_field(r, m == FM_ADD ? "added" : "removed") : NULL;
         FUZZ_CHECK(r->type == MSGPACK_OBJECT_MAP && r->via.map.size == 1 && a &&
                        a->type == MSGPACK_OBJECT_POSITIVE_INTEGER, "%s: not {n}", fuzz_methods[m]);
+        if (m == FM_ADD) fuzz_added_record(map);
         break;
     case FM_RELOAD:
         a = r->type == MSGPACK_OBJECT_MAP ? fuzz_field(r, "version") : NULL;
         FUZZ_CHECK(a && a->type == MSGPACK_OBJECT_STR && fuzz_field(r, "count"), "reload: not {version, count}");
+        fuzz_added_clear();
         break;
     }
 }

@@ -220,6 +220,7 @@ static fuzz_world *fuzz_world_get(void) {
  * version drops added items and removals with the old index, which is cheap on this world.
  * Counters start again from zero. A search with its own nprobe must leave the version's. */
 static void fuzz_world_reset(void) {
+    fuzz_added_clear();
     lr_rpc_engine_stats st;
     lr_rpc_engine_get_stats(fw_.engine, &st);
     int same = strcmp(st.version, fw_.pristine.version) == 0;

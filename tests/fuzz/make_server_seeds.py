@@ -17,6 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOKEN = "fuzz"
 VEC = [0.5, -0.25, 0.125, 1.0, 0.0, -1.0, 0.75, 0.3]
 CONTENT = [0.1 * (i % 5) - 0.2 for i in range(16)]
+FVEC = [0.1, -0.2, 0.3, 0.05, -0.4, 0.2, 0.1, 0.7]
 _msgid = [0]
 
 
@@ -101,6 +102,27 @@ RPC = {
     "huge_length_claim": req("ping") + b"\xdd\xff\xff\xff\xff",
     "ext_and_bin_params": msgpack.packb([0, 9, "recommend", [{"history": [1], b"k": msgpack.ExtType(1, b"ab")}]],
                                         use_bin_type=True),
+    # filters, caps and similar (the world's attributes: fuzz_world.h), params as a bare map
+    "filters_caps_similar": req("search", {"vector": FVEC, "k": 5, "filter": {"brand": ["b1", "b3"],
+                                           "not": {"category": "c2", "ids": [4]}}, "max_per": {"category": 2}}, msgid=1, raw_params=True)
+    + req("recommend", {"history": [1, 2, 3], "k": 7, "exclude_history": True,
+                        "filter": {"ids": [5, 6, 7, 8, 9, 10, 11]}, "max_per": {"brand": 1}}, msgid=2, raw_params=True)
+    + req("similar", {"id": 3, "k": 4, "filter": {"category": ["d1"]}}, msgid=3, raw_params=True)
+    + req("similar", {"ids": [3, 4, 5], "k": 3, "max_per": {"category": 1}, "nprobe": 3}, msgid=4, raw_params=True)
+    + req("recommend", {"history": [], "k": 5, "filter": {"brand": "b2"}}, msgid=5, raw_params=True),
+    "filters_mistakes": req("search", {"vector": FVEC, "filter": {"colour": "red"}}, msgid=6, raw_params=True)
+    + req("search", {"vector": FVEC, "filter": [1]}, msgid=7, raw_params=True)
+    + req("search", {"vector": FVEC, "filter": {"brand": [1]}, "max_per": {"brand": 0}}, msgid=8, raw_params=True)
+    + req("similar", {"id": 99999}, msgid=9, raw_params=True) + req("similar", {}, msgid=10, raw_params=True),
+    "add_with_attributes": req("add_items", admin({"items": [
+        {"id": 7100, "content": CONTENT, "attributes": {"brand": "b9", "category": ["c1", "new"]}},
+        {"id": 7101, "text": "grey mat", "attributes": {"brand": ["b1"]}}]}))
+    + req("search", {"vector": VEC, "k": 5, "filter": {"category": "new"}})
+    + req("search", {"vector": VEC, "k": 5, "filter": {"brand": ["b9", "b1"]}, "max_per": {"brand": 1}})
+    + req("recommend", {"history": [7100, 2], "k": 4, "filter": {"not": {"brand": "b9"}}})
+    + req("item", {"id": 7100})
+    + req("add_items", admin({"items": [{"id": 7102, "text": "x", "attributes": {"colour": "red"}}]}))
+    + req("add_items", admin({"items": [{"id": 7103, "text": "x", "attributes": {"brand": [1]}}]})),
 }
 
 HTTP = {
@@ -114,6 +136,8 @@ HTTP = {
     "both_histories": {"history": [1], "histories": [[1]]},
     "limits": {"history": [1], "k": 100000},
     "token_ignored": {"history": [2], "token": "x", "method": "reload"},
+    "filter": {"history": [1, 2, 3], "k": 5, "filter": {"category": ["c1"], "not": {"brand": ["b0"]}},
+               "max_per": {"category": 2}},
 }
 HTTP_RAW = {
     "not_json": b"history=1,2,3",

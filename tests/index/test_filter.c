@@ -236,6 +236,82 @@ LR_TEST(clauses_combine_as_documented) {
     free(x);
 }
 
+/* The first k results of q under a one-clause filter into ids. */
+static void search_on(lr_test_ctx *lr_t_, const lr_index *ix, const float *q, const char *attr, const char *value,
+                      int deny, size_t k, int64_t *ids) {
+    lr_index_filter *f = filter_on(ix, attr, value, deny);
+    float scores[16];
+    lr_err err = {0};
+    CHECK(f != NULL);
+    if (f) CHECK_OK(lr_index_search_filter(ix, 1, q, k, 0, f, ids, scores, &err), err);
+    lr_index_filter_free(f);
+}
+
+/* Items added with attributes: new values and known ones, seen by every way a filter runs (exact
+ * candidates, the scan's bitmap, the per-id check), replaced when set again; a catalogue id given
+ * attributes holds those, not its own. */
+LR_TEST(added_items_carry_their_attributes) {
+    float *x = vectors();
+    lr_err err = {0};
+    lr_index *ix = world(x, "IVF32,SQ8", 4, 1, &err);
+    CHECK_OK(ix ? LR_OK : err.code, err);
+    int64_t ids[3] = {N + 1, N + 2, N + 3};
+    float add[3 * D];
+    memcpy(add, x + 5 * D, D * sizeof *add), memcpy(add + D, x + 6 * D, D * sizeof *add), memcpy(add + 2 * D, x + 8 * D, D * sizeof *add);
+    const char *v_new[1] = {"s_new"}, *v_h1[1] = {"h1"}, *v_s3[2] = {"s3", "s3"};
+    size_t l5[2] = {5, 5}, l2[2] = {2, 2};
+    lr_index_item_values e[3] = {{"shelf", 5, v_new, l5, 1}, {"half", 4, v_h1, l2, 1}, {"shelf", 5, v_s3, l2, 2}};
+    size_t off[4] = {0, 2, 3, 3};
+    CHECK_OK(lr_index_set_added_attrs(ix, 3, ids, off, e, &err), err);
+    CHECK_OK(lr_index_add(ix, 3, add, ids, &err), err);
+    const lr_index_attrs *a = lr_index_get_attrs(ix);
+    size_t n;
+    const uint32_t *v = lr_index_attrs_of(a, 0, N + 1, &n);
+    CHECK(n == 1 && strcmp(lr_index_attrs_value(a, 0, v[0]), "s_new") == 0);
+    CHECK_EQ(lr_index_attrs_num_values(a, 0), 101);
+    lr_index_attrs_of(a, 0, N + 2, &n);
+    CHECK_EQ(n, 1); /* s3 given twice counts once */
+    lr_index_attrs_of(a, 1, N + 3, &n);
+    CHECK_EQ(n, 0);
+    int64_t got[4];
+    search_on(lr_t_, ix, x + 5 * D, "shelf", "s_new", 0, 3, got); /* 1 item: exact candidates, no row: scanned */
+    CHECK(got[0] == N + 1 && got[1] == -1);
+    search_on(lr_t_, ix, x + 6 * D, "shelf", "s3", 0, 2, got);
+    CHECK_EQ(got[0], N + 2);
+    search_on(lr_t_, ix, x + 5 * D, "half", "h1", 0, 2, got); /* 50%: in the scan */
+    CHECK((got[0] == 5 && got[1] == N + 1) || (got[0] == N + 1 && got[1] == 5));
+    search_on(lr_t_, ix, x + 5 * D, "shelf", "s_new", 1, 3, got);
+    for (size_t j = 0; j < 3; j++) CHECK(got[j] != N + 1);
+    /* a catalogue id with attributes of its own; the scan's bitmap only (exact ratio 0) */
+    int64_t ten = 10;
+    size_t off1[2] = {0, 1};
+    CHECK_OK(lr_index_set_added_attrs(ix, 1, &ten, off1, e, &err), err);
+    lr_index_filter_policy scan_only = {0.0, 0.5};
+    CHECK_OK(lr_index_set_filter_policy(ix, &scan_only, &err), err);
+    search_on(lr_t_, ix, x + 10 * D, "shelf", "s_new", 0, 3, got);
+    CHECK(got[0] == 10 && got[1] == N + 1 && got[2] == -1);
+    search_on(lr_t_, ix, x + 10 * D, "shelf", "s10", 0, 3, got);
+    for (size_t j = 0; j < 3; j++) CHECK(got[j] != 10);
+    /* set again with nothing: holds nothing */
+    size_t off0[2] = {0, 0};
+    CHECK_OK(lr_index_set_added_attrs(ix, 1, ids, off0, e, &err), err);
+    lr_index_attrs_of(a, 0, N + 1, &n);
+    CHECK_EQ(n, 0);
+    lr_index_attrs_of(a, 0, N + 2, &n);
+    CHECK_EQ(n, 1);
+    /* refused whole */
+    lr_index_item_values bad[2] = {{"colour", 6, v_new, l5, 1}, {"shelf", 5, v_new, l5, 1}};
+    CHECK_ERR(lr_index_check_added_attrs(ix, 1, off1, bad, &err), err, LR_EINVAL, "items[0]: no attribute 'colour'");
+    size_t zero = 0;
+    lr_index_item_values empty = {"shelf", 5, v_new, &zero, 1};
+    CHECK_ERR(lr_index_set_added_attrs(ix, 1, ids, off1, &empty, &err), err, LR_EINVAL, "a value must be 1 to 1024 bytes");
+    lr_index_item_values twice[2] = {{"shelf", 5, v_new, l5, 1}, {"shelf", 5, v_new, l5, 1}};
+    size_t off2[2] = {0, 2};
+    CHECK_ERR(lr_index_check_added_attrs(ix, 1, off2, twice, &err), err, LR_EINVAL, "attribute 'shelf' given twice");
+    lr_index_free(ix);
+    free(x);
+}
+
 /* Caps: on a flat index, the greedy pass over the exact ranking; items without the attribute
  * uncapped; a cap the catalogue cannot fill gives fewer, never a broken cap. */
 LR_TEST(caps_take_the_best_that_fit) {
@@ -280,4 +356,5 @@ LR_TEST(caps_take_the_best_that_fit) {
 
 LR_TEST_MAIN(LR_CASE(filtered_results_pass_and_match_an_exact_filtered_search),
              LR_CASE(narrow_filters_without_vectors_probe_more_lists), LR_CASE(fast_scan_indexes_over_fetch_instead),
-             LR_CASE(clauses_combine_as_documented), LR_CASE(caps_take_the_best_that_fit))
+             LR_CASE(clauses_combine_as_documented), LR_CASE(caps_take_the_best_that_fit),
+             LR_CASE(added_items_carry_their_attributes))

@@ -495,6 +495,71 @@ LR_TEST(bad_bytes_close_only_their_connection) {
     world_down(&w);
 }
 
+/* add_items params for item `id` with item `like`'s content and the given attributes (JSON). */
+static void add_params(const world *w, int64_t id, size_t like, const char *attrs, char *out, size_t cap) {
+    int at = snprintf(out, cap, "{\"token\": \"s3cret\", \"items\": [{\"id\": %lld, %s%s%s\"content\": [", (long long)id,
+                      attrs ? "\"attributes\": " : "", attrs ? attrs : "", attrs ? ", " : "");
+    const float *row = lr_data_matrix_data(w->ct) + like * DC;
+    for (int d = 0; d < DC; d++) at += snprintf(out + at, cap - (size_t)at, "%s%.9g", d ? "," : "", (double)row[d]);
+    snprintf(out + at, cap - (size_t)at, "]}]}");
+}
+
+/* Items added with attributes are filtered and capped by them at once, `item` returns them, and
+ * a call naming an attribute the version lacks adds nothing. */
+LR_TEST(added_items_are_filtered_by_their_attributes) {
+    lr_rpc_server_config sc = lr_rpc_server_config_default();
+    sc.admin_token = "s3cret";
+    world w;
+    lr_err err = {0};
+    CHECK_OK(world_up(&w, sc, &err), err);
+    char addr[64], params[8192], near42[1024], *json = NULL;
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", lr_rpc_server_port(w.server));
+    lr_rpc_client *c = NULL;
+    CHECK_OK(lr_rpc_client_connect(addr, 5000, &c, &err), err);
+    int code = 0;
+    int64_t got[64];
+    add_params(&w, 6000, 42, "{\"brand\": \"newbrand\", \"category\": [\"top1\", \"sub3\"]}", params, sizeof params);
+    CHECK_OK(lr_rpc_client_call_json(c, "add_items", params, &json, &code, &err), err);
+    free(json);
+    int at = snprintf(near42, sizeof near42, "{\"k\": 3, \"vector\": [");
+    for (size_t d = 0; d < 16; d++) at += snprintf(near42 + at, sizeof near42 - (size_t)at, "%s%.9g", d ? "," : "", (double)w.items[42 * 16 + d]);
+    const char *filters[4] = {"{\"brand\": \"newbrand\"}", "{\"category\": \"top1\"}",
+                              "{\"not\": {\"brand\": \"newbrand\"}}", "{\"category\": \"top0\"}"};
+    for (int t = 0; t < 4; t++) {
+        snprintf(params, sizeof params, "%.*s], \"filter\": %s}", at, near42, filters[t]);
+        CHECK_OK(lr_rpc_client_call_json(c, "search", params, &json, &code, &err), err);
+        size_t n = json_hits(json, got, 64);
+        free(json);
+        if (t == 0) CHECK(n == 1 && got[0] == 6000); /* the only item of a new value */
+        if (t == 1) CHECK(n == 3 && got[0] == 6000); /* 42 is top0; its twin is top1 now */
+        if (t >= 2) CHECK(n == 3 && got[0] == 42 && got[1] != 6000 && got[2] != 6000);
+    }
+    snprintf(params, sizeof params, "%.*s], \"k\": 10, \"max_per\": {\"brand\": 1}, \"filter\": {\"category\": \"sub3\"}}", at, near42);
+    CHECK_OK(lr_rpc_client_call_json(c, "search", params, &json, &code, &err), err);
+    size_t n = json_hits(json, got, 64);
+    free(json);
+    CHECK(n >= 2 && got[0] == 6000);
+    for (size_t j = 1; j < n; j++) CHECK(got[j] != 6000 && world_attr_has(got[j], "category", "sub3"));
+    CHECK_OK(lr_rpc_client_call_json(c, "item", "{\"id\": 6000}", &json, &code, &err), err);
+    CHECK(strstr(json, "\"brand\":[\"newbrand\"]") && strstr(json, "\"category\":[\"top1\",\"sub3\"]"));
+    free(json);
+    add_params(&w, 6001, 43, "{\"colour\": \"red\"}", params, sizeof params);
+    CHECK_ERR(lr_rpc_client_call_json(c, "add_items", params, &json, &code, &err), err, LR_ERPC,
+              "items[0]: no attribute 'colour' in the served version");
+    CHECK_EQ(code, LR_RPC_EBAD_REQUEST);
+    CHECK_ERR(lr_rpc_client_call_json(c, "item", "{\"id\": 6001}", &json, &code, &err), err, LR_ERPC, "not_found"); /* nothing added */
+    add_params(&w, 6001, 43, "{\"brand\": [\"ok\", 7]}", params, sizeof params);
+    CHECK_ERR(lr_rpc_client_call_json(c, "add_items", params, &json, &code, &err), err, LR_ERPC, "values must be strings");
+    add_params(&w, 6002, 43, NULL, params, sizeof params); /* none given: holds none */
+    CHECK_OK(lr_rpc_client_call_json(c, "add_items", params, &json, &code, &err), err);
+    free(json);
+    CHECK_OK(lr_rpc_client_call_json(c, "item", "{\"id\": 6002}", &json, &code, &err), err);
+    CHECK(strstr(json, "\"brand\":[]") != NULL);
+    free(json);
+    lr_rpc_client_close(c);
+    world_down(&w);
+}
+
 LR_TEST(admin_methods_need_the_token_and_change_what_is_served) {
     lr_rpc_server_config sc = lr_rpc_server_config_default();
     sc.admin_token = "s3cret";
@@ -954,7 +1019,7 @@ LR_TEST(http_errors_are_valid_utf8_json_whatever_the_body_holds) {
 LR_TEST_MAIN(LR_CASE(recommend_equals_encode_then_search_and_the_offline_path),
              LR_CASE(the_client_library_gets_results_and_typed_errors),
              LR_CASE(pipelined_requests_are_each_answered_once), LR_CASE(malformed_requests_get_typed_errors),
-             LR_CASE(item_returns_the_served_versions_attributes), LR_CASE(filters_apply_during_search_and_recommend),
+             LR_CASE(item_returns_the_served_versions_attributes), LR_CASE(added_items_are_filtered_by_their_attributes), LR_CASE(filters_apply_during_search_and_recommend),
              LR_CASE(similar_items_and_diversity_caps),
              LR_CASE(a_requests_nprobe_applies_to_it_alone),
              LR_CASE(a_search_takes_the_operating_point_of_its_k),
