@@ -6,7 +6,8 @@
  * the same build, searched with no learnrec code in between) to measure learnrec's overhead.
  *
  * usage: bench_index [--n N] [--dim D] [--queries Q] [--factory STR] [--out PREFIX] [--save 1]
- *                    [--items X.npy --query-vectors Q.npy] [--per-list S] [--kmeans-rounds R]
+ *                    [--items X.npy --query-vectors Q.npy] [--nprobe-max P]
+ *                    [--per-list S] [--kmeans-rounds R]
  *   defaults: 1,000,000 x 64, 1,000 queries, the default factory, PREFIX bench_index
  * The vectors: 1,000 random centres, each point a centre plus noise, normalised. Queries come
  * from the same distribution (fresh draws, not points of the set). With --items and
@@ -31,13 +32,15 @@
 
 static const char k_usage[] =
     "usage: bench_index [--n N] [--dim D] [--queries Q] [--factory STR] [--out PREFIX] [--save 1]\n"
-    "                   [--items X.npy --query-vectors Q.npy] [--per-list S] [--kmeans-rounds R]\n\n"
+    "                   [--items X.npy --query-vectors Q.npy] [--nprobe-max P]\n"
+    "                   [--per-list S] [--kmeans-rounds R]\n\n"
     "learnrec's index against raw FAISS (the same build) on clustered unit vectors: build time and\n"
     "memory, then recall@100 against exact search versus queries per second over a grid of nprobe\n"
     "and re-scoring depth; curves as PREFIX.csv and PREFIX.svg.\n"
     "  defaults: 1,000,000 x 64 vectors, 1,000 queries, the default factory, PREFIX bench_index\n"
     "  --items/--query-vectors   read the vectors instead (e.g. item- and user-tower outputs)\n"
     "  --save 1                  also write PREFIX_x.npy and PREFIX_q.npy (for peers_index.py)\n"
+    "  --nprobe-max P            sweep nprobe up to P (default: every power of two to the lists)\n"
     "  --per-list S, --kmeans-rounds R   train the lists on S samples per list in R rounds\n"
     "                            (default: the engine's, 64 and 10)\n";
 
@@ -240,6 +243,7 @@ int main(int argc, char **argv) {
     const char *factory = NULL, *prefix = "bench_index", *items_path = NULL, *queries_path = NULL;
     int save = 0;
     lr_index_train_opts train = {0, 0};
+    size_t nprobe_max = SIZE_MAX;
     const char *prog = "bench_index";
     bench_help_exits(argc, argv, k_usage);
     for (int i = 1; i < argc; i++) {
@@ -252,6 +256,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(o, "--save")) save = (int)bench_size(prog, o, bench_value(prog, argc, argv, &i), 0, 1);
         else if (!strcmp(o, "--items")) items_path = bench_value(prog, argc, argv, &i);
         else if (!strcmp(o, "--query-vectors")) queries_path = bench_value(prog, argc, argv, &i);
+        else if (!strcmp(o, "--nprobe-max")) nprobe_max = bench_size(prog, o, bench_value(prog, argc, argv, &i), 1, 1 << 20);
         else if (!strcmp(o, "--per-list")) train.samples_per_list = bench_size(prog, o, bench_value(prog, argc, argv, &i), 1, 4096);
         else if (!strcmp(o, "--kmeans-rounds")) train.kmeans_rounds = bench_size(prog, o, bench_value(prog, argc, argv, &i), 1, 100);
         else bench_refuse(prog, "unknown option '%s'", o);
@@ -340,7 +345,7 @@ int main(int argc, char **argv) {
     for (size_t di = 0; di < 4; di++) {
         if (depths[di] && lr_index_set_rescore(ix, x, n, depths[di], &err)) break;
         if (!depths[di]) lr_index_set_rescore(ix, NULL, 0, 0, &err);
-        for (size_t p = 1; p <= nlist && np < 64; p *= 2) {
+        for (size_t p = 1; p <= nlist && p <= nprobe_max && np < 64; p *= 2) {
             if (nlist > 1 && lr_index_set_nprobe(ix, p, &err)) break;
             size_t reps = nq;
             t0 = bench_now_s();
