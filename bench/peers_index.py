@@ -161,7 +161,7 @@ def main():
     def hnsw_search(ef, qq, kk):
         h.set_ef(ef)
         return h.knn_query(qq, k=kk)[0]
-    sweep("hnswlib M16", hnsw_search, [100, 150, 250, 400], q, exact, k, rows)
+    sweep("hnswlib M16", hnsw_search, [100, 150, 200, 250, 300, 400], q, exact, k, rows)
 
     with open(prefix + ".csv") as f:
         mine = [r for r in csv.reader(f)][1:]
