@@ -87,16 +87,25 @@ uint16_t lr_data_float_to_half(float f) {
 
 /* ---- finite check -------------------------------------------------------------------------- */
 
-/* Whether any of n floats is NaN or infinite: all exponent bits set. An OR over the masked bits,
- * which the compiler vectorizes (a branch per value did not: a quarter of a 1M-item rebuild). */
+/* Whether any of n floats is NaN or infinite: all exponent bits set, which is the one exponent
+ * that carries into bit 31 when 1 is added to it. Eight lanes of and, add and or a step, which
+ * GCC's -O2 turns into vector code (a compare per value, or a branch, stayed scalar: 1 ns a
+ * value, 1.1 s of a 1M-item rebuild's 4 GB of content). */
 static int any_not_finite(const float *x, size_t n) {
-    uint32_t hit = 0;
-    for (size_t i = 0; i < n; i++) {
+    uint32_t acc[8] = {0}, hit = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint32_t u[8];
+        memcpy(u, x + i, sizeof u);
+        for (int j = 0; j < 8; j++) acc[j] |= (u[j] & 0x7f800000u) + 0x00800000u;
+    }
+    for (; i < n; i++) {
         uint32_t u;
         memcpy(&u, x + i, sizeof u);
-        hit |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
+        hit |= (u & 0x7f800000u) + 0x00800000u;
     }
-    return hit != 0;
+    for (int j = 0; j < 8; j++) hit |= acc[j];
+    return (hit & 0x80000000u) != 0;
 }
 
 int lr_data_check_finite(const float *x, size_t rows, size_t dim, int code, const char *name,

@@ -1,4 +1,5 @@
 /* Tests for datasets/npy.c: .npy writing and header parsing, and float16 conversion. */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -189,6 +190,25 @@ LR_TEST(nan_or_inf_input_refused) {
               "element 3 is -Inf");
     CHECK(access(path, F_OK) != 0);
     lr_test_rmdir(dir);
+}
+
+/* Every position of a row (the eight lanes and the tail), each kind of non-finite value; the
+ * finite extremes pass. */
+LR_TEST(check_finite_finds_every_kind_at_every_place) {
+    float x[37];
+    const float bad[4] = {INFINITY, -INFINITY, NAN, -NAN};
+    lr_err err = {0, ""};
+    for (int i = 0; i < 37; i++) x[i] = i % 2 ? FLT_MAX : -FLT_MIN / 4; /* largest, and a denormal */
+    CHECK_OK(lr_data_check_finite(x, 1, 37, LR_EINVAL, "x", &err), err);
+    for (int at = 0; at < 37; at++)
+        for (int b = 0; b < 4; b++) {
+            float keep = x[at];
+            x[at] = bad[b];
+            char want[64];
+            snprintf(want, sizeof want, "row 0, column %d is %s", at, b < 2 ? (b ? "-Inf" : "Inf") : "NaN");
+            CHECK_ERR(lr_data_check_finite(x, 1, 37, LR_EINVAL, "x", &err), err, LR_EINVAL, want);
+            x[at] = keep;
+        }
 }
 
 LR_TEST(write_into_missing_directory_is_an_io_error) {
@@ -437,7 +457,7 @@ LR_TEST_MAIN(LR_CASE(round_trip_f32_2d),
              LR_CASE(round_trip_1d_f16_reads_as_one_row),
              LR_CASE(written_header_is_64_byte_aligned_and_numpy_readable),
              LR_CASE(f16_overflow_refused_naming_row_and_column),
-             LR_CASE(nan_or_inf_input_refused),
+             LR_CASE(nan_or_inf_input_refused), LR_CASE(check_finite_finds_every_kind_at_every_place),
              LR_CASE(write_into_missing_directory_is_an_io_error),
              LR_CASE(half_special_values),
              LR_CASE(half_subnormals_and_the_normal_boundary),
