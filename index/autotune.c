@@ -5,6 +5,8 @@
 #include <string.h>
 #include <stdlib.h>
 
+#include <faiss/c_api/IndexIVF_c.h>
+
 #include "index_internal.h"
 
 /* Share of the exact top-k (per query) that the approximate top-k contains. */
@@ -46,17 +48,78 @@ static void drop_self(int64_t *ids, float *scores, size_t nq, size_t k, const in
     }
 }
 
+/* The tuning queries' coarse lists, best first, asked once for the most lists a setting has
+ * needed so far (doubling): FAISS's own search asks the quantizer again at every setting of the
+ * grid, a heap of nprobe over every list for every query each time. */
+typedef struct {
+    idx_t *lists;
+    float *dis;
+    size_t width;
+} coarse;
+
+static void coarse_free(coarse *c) {
+    free(c->lists);
+    free(c->dis);
+}
+
+static int coarse_widen(const lr_index *ix, size_t nq, const float *q, size_t p, coarse *c, lr_err *err) {
+    if (p <= c->width) return LR_OK;
+    size_t nlist = lr_index_nlist(ix), w = 2 * p < nlist ? 2 * p : nlist;
+    free(c->lists), free(c->dis);
+    c->lists = malloc(nq * w * sizeof *c->lists), c->dis = malloc(nq * w * sizeof *c->dis), c->width = 0;
+    if (!c->lists || !c->dis) return lr_err_set(err, LR_ENOMEM, "autotune: out of memory for %zu lists per query", w);
+    if (faiss_Index_search(faiss_IndexIVF_quantizer(faiss_IndexIVF_cast(ix->ix)), (idx_t)nq, q, (idx_t)w, c->dis,
+                           c->lists))
+        return lr_index_faiss_fail(err, "autotune: the coarse quantizer");
+    c->width = w;
+    return LR_OK;
+}
+
+/* search_at's way with the lists known: FAISS scans the first nprobe of each query's lists
+ * (search_preassigned reads nprobe, the index's own, as the row length), fetching depth
+ * candidates to re-score when the setting re-scores. */
+static int preassigned_at(lr_index *ix, size_t nq, const float *q, size_t kk, size_t nprobe, size_t depth,
+                          int64_t *ids, float *scores, coarse *c, lr_err *err) {
+    int rescore = ix->rs && depth;
+    size_t fetch = rescore && depth > kk ? depth : kk;
+    int rc = coarse_widen(ix, nq, q, nprobe, c, err);
+    idx_t *keys = rc ? NULL : malloc(nq * nprobe * sizeof *keys);
+    float *key_dis = rc ? NULL : malloc(nq * nprobe * sizeof *key_dis), *cs = NULL;
+    int64_t *ci = NULL;
+    if (!rc && rescore && (!(ci = malloc(nq * fetch * sizeof *ci)) || !(cs = malloc(nq * fetch * sizeof *cs))))
+        rc = LR_ENOMEM;
+    if (!rc && (!keys || !key_dis)) rc = LR_ENOMEM;
+    for (size_t i = 0; !rc && i < nq; i++) {
+        memcpy(keys + i * nprobe, c->lists + i * c->width, nprobe * sizeof *keys);
+        memcpy(key_dis + i * nprobe, c->dis + i * c->width, nprobe * sizeof *key_dis);
+    }
+    int64_t *out_i = ci ? ci : ids;
+    float *out_s = cs ? cs : scores;
+    if (!rc && faiss_IndexIVF_search_preassigned(faiss_IndexIVF_cast(ix->ix), (idx_t)nq, q, (idx_t)fetch, keys, key_dis,
+                                                 out_s, (idx_t *)out_i, 0))
+        rc = lr_index_faiss_fail(err, "autotune: search");
+    for (size_t i = 0; !rc && i < nq * fetch; i++)
+        if (out_i[i] < 0) out_s[i] = -INFINITY;
+    if (!rc && ci) rc = lr_index_rescore_candidates(ix, nq, q, ci, cs, fetch, kk, ids, scores, err);
+    if (rc == LR_ENOMEM && !err->code) rc = lr_err_set(err, LR_ENOMEM, "autotune: out of memory for %zu queries", nq);
+    free(keys), free(key_dis), free(ci), free(cs);
+    return rc;
+}
+
 /* The search autotune measures, at a given nprobe and depth. It sets the index's own nprobe
  * (autotune may: no search runs beside it) rather than passing a per-call one: FAISS's own search
  * spreads all nq queries over its threads at once, where the per-call path goes 64 queries and
- * one pass of lists at a time (4x slower here on 2,000 queries at nprobe 64). Results: nq * k,
- * or nq * (k + 1) narrowed to k when self is given. */
+ * one pass of lists at a time (4x slower here on 2,000 queries at nprobe 64). With c, the lists
+ * come from c (plain IVF indexes without removal marks). Results: nq * k, or nq * (k + 1)
+ * narrowed to k when self is given. */
 static int search_at(lr_index *ix, size_t nq, const float *q, size_t k, const int64_t *self,
-                     size_t nprobe, size_t depth, int64_t *ids, float *scores, lr_err *err) {
+                     size_t nprobe, size_t depth, int64_t *ids, float *scores, coarse *c, lr_err *err) {
     size_t kk = self ? k + 1 : k;
     int rc = lr_index_set_nprobe(ix, nprobe, err);
-    if (!rc) rc = ix->n_tomb ? lr_index_filtered_search(ix, nq, q, kk, 0, depth, ids, scores, err)
-                             : lr_index_unfiltered_search(ix, nq, q, kk, 0, depth, ids, scores, err);
+    if (!rc && c && !ix->n_tomb && lr_index_takes_call_nprobe(ix))
+        rc = preassigned_at(ix, nq, q, kk, ix->nprobe, depth, ids, scores, c, err);
+    else if (!rc) rc = ix->n_tomb ? lr_index_filtered_search(ix, nq, q, kk, 0, depth, ids, scores, err)
+                                  : lr_index_unfiltered_search(ix, nq, q, kk, 0, depth, ids, scores, err);
     if (!rc && self) drop_self(ids, scores, nq, k, self);
     return rc;
 }
@@ -64,7 +127,7 @@ static int search_at(lr_index *ix, size_t nq, const float *q, size_t k, const in
 /* The cheapest (nprobe, depth) reaching `target` for recall@k, or the best recall tried.
  * exact: the true top k of each query (nq * k); ids, scores: scratch of nq * (k + 1). */
 static int tune_one(lr_index *ix, size_t nq, const float *q, const int64_t *self, size_t k,
-                    const int64_t *exact, double target, int64_t *ids, float *scores,
+                    const int64_t *exact, double target, int64_t *ids, float *scores, coarse *c,
                     lr_index_tune *out, lr_err *err) {
     size_t nlist = lr_index_nlist(ix), dim = lr_index_dim(ix);
     size_t depths[5] = {0, 2 * k, 5 * k, 10 * k, 20 * k}, n_depths = ix->rs ? 5 : 1;
@@ -77,7 +140,7 @@ static int tune_one(lr_index *ix, size_t nq, const float *q, const int64_t *self
         for (size_t p = 1;; p = p * 2 > nlist ? nlist : p * 2) {
             double cost = (double)p * per_list + depth_cost;
             if (best.reached && cost >= best_cost) break;
-            int rc = search_at(ix, nq, q, k, self, p, depths[di], ids, scores, err);
+            int rc = search_at(ix, nq, q, k, self, p, depths[di], ids, scores, c, err);
             if (rc) return rc;
             double r = recall_at(ids, exact, nq, k);
             int reached = r >= target;
@@ -129,6 +192,7 @@ int lr_index_autotune(lr_index *ix, const float *x, size_t n, const float *q, si
     int64_t *exact = malloc(nq * kmax * sizeof *exact), *approx = malloc(nq * (kmax + 1) * sizeof *approx);
     int64_t *truth = malloc(nq * (kmax + 1) * sizeof *truth);
     lr_index_tune chosen[LR_INDEX_MAX_POINTS];
+    coarse lists = {0};
     size_t m = 0;
     int rc = LR_OK;
     if ((!q && (!own_q || !self)) || !s || !exact || !approx || !truth) {
@@ -143,13 +207,14 @@ int lr_index_autotune(lr_index *ix, const float *x, size_t n, const float *q, si
     for (size_t i = 0; i < nk && ks[i] < n; i++) { /* a k of n or more: every item, nothing to tune */
         size_t k = ks[i];
         for (size_t j = 0; j < nq; j++) memcpy(exact + j * k, truth + j * kmax, k * sizeof *exact);
-        if ((rc = tune_one(ix, nq, queries, self, k, exact, target, approx, s, &chosen[m], err))) goto done;
+        if ((rc = tune_one(ix, nq, queries, self, k, exact, target, approx, s, &lists, &chosen[m], err))) goto done;
         m++;
     }
     if (m && (rc = lr_index_set_points(ix, chosen, m, err))) goto done;
     if (points) memcpy(points, chosen, m * sizeof *points);
     if (n_points) *n_points = m;
 done:
+    coarse_free(&lists);
     free(own_q);
     free(self);
     free(s);
@@ -202,12 +267,13 @@ int lr_index_check_points(lr_index *ix, const float *x, size_t n, const float *q
     int64_t *truth = malloc(cells * sizeof *truth), *exact = malloc(cells * sizeof *exact);
     int64_t *approx = malloc(cells * sizeof *approx);
     float *s = malloc(cells * sizeof *s);
+    coarse lists = {0};
     int rc = !truth || !exact || !approx || !s ? lr_err_set(err, LR_ENOMEM, "checking the operating points: out of memory") : LR_OK;
     if (!rc && np) rc = lr_index_exact_search(x, n, dim, q, nq, kmax, truth, s, err);
     for (size_t i = 0; !rc && i < np; i++) {
         size_t k = pts[i].k < n ? pts[i].k : n;
         for (size_t j = 0; j < nq; j++) memcpy(exact + j * k, truth + j * kmax, k * sizeof *exact);
-        rc = search_at(ix, nq, q, k, NULL, pts[i].nprobe, pts[i].depth, approx, s, err);
+        rc = search_at(ix, nq, q, k, NULL, pts[i].nprobe, pts[i].depth, approx, s, &lists, err);
         if (rc) break;
         measured[i] = pts[i];
         measured[i].recall = recall_at(approx, exact, nq, k);
@@ -216,5 +282,6 @@ int lr_index_check_points(lr_index *ix, const float *x, size_t n, const float *q
     }
     if (!rc && np) rc = lr_index_set_points(ix, measured, np, err); /* back to the points, recall as measured now */
     free(truth), free(exact), free(approx), free(s);
+    coarse_free(&lists);
     return rc;
 }

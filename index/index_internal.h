@@ -66,6 +66,10 @@ int lr_index_plain_search(const lr_index *ix, size_t nq, const float *q, size_t 
 /* lr_index_search when re-scoring is on: max(depth, k) candidates, re-ranked exactly. */
 int lr_index_rescored_search(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
                              size_t depth, int64_t *ids, float *scores, lr_err *err);
+/* Candidates ci/cs (nq * depth, -1 padded) re-scored from the re-scoring vectors where a row
+ * exists; the best k per query into ids/scores. */
+int lr_index_rescore_candidates(const lr_index *ix, size_t nq, const float *q, const int64_t *ci, const float *cs,
+                                size_t depth, size_t k, int64_t *ids, float *scores, lr_err *err);
 
 /* Whether FAISS can search this index over a call's own lists (lr_index_probe_search). */
 int lr_index_takes_call_nprobe(const lr_index *ix);

@@ -45,21 +45,13 @@ static int by_score_desc(const void *a, const void *b) {
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-int lr_index_rescored_search(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
-                             size_t depth, int64_t *ids, float *scores, lr_err *err) {
+int lr_index_rescore_candidates(const lr_index *ix, size_t nq, const float *q, const int64_t *ci, const float *cs,
+                                size_t depth, size_t k, int64_t *ids, float *scores, lr_err *err) {
     size_t dim = ix->dim;
-    if (depth < k) depth = k; /* at least k candidates */
-    int64_t *ci = malloc(nq * depth * sizeof *ci);
-    float *cs = malloc(nq * depth * sizeof *cs);
-    cand *c = malloc(depth * sizeof *c);
-    int rc = LR_OK;
-    if (!ci || !cs || !c) {
-        rc = lr_err_set(err, LR_ENOMEM, "search: out of memory for %zu candidates", depth);
-        goto done;
-    }
+    cand *c = malloc((depth ? depth : 1) * sizeof *c);
+    if (!c) return lr_err_set(err, LR_ENOMEM, "search: out of memory for %zu candidates", depth);
     const float *vecs = lr_data_matrix_data(ix->rs);
     size_t rs_n = lr_data_matrix_rows(ix->rs);
-    if ((rc = lr_index_plain_search(ix, nq, q, depth, nprobe, ci, cs, err))) goto done;
     for (size_t i = 0; i < nq; i++) {
         const float *qi = q + i * dim;
         size_t m = 0;
@@ -77,9 +69,19 @@ int lr_index_rescored_search(const lr_index *ix, size_t nq, const float *q, size
             scores[i * k + j] = j < m ? c[j].score : -INFINITY;
         }
     }
-done:
+    free(c);
+    return LR_OK;
+}
+
+int lr_index_rescored_search(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
+                             size_t depth, int64_t *ids, float *scores, lr_err *err) {
+    if (depth < k) depth = k; /* at least k candidates */
+    int64_t *ci = malloc(nq * depth * sizeof *ci);
+    float *cs = malloc(nq * depth * sizeof *cs);
+    int rc = !ci || !cs ? lr_err_set(err, LR_ENOMEM, "search: out of memory for %zu candidates", depth)
+                        : lr_index_plain_search(ix, nq, q, depth, nprobe, ci, cs, err);
+    if (!rc) rc = lr_index_rescore_candidates(ix, nq, q, ci, cs, depth, k, ids, scores, err);
     free(ci);
     free(cs);
-    free(c);
     return rc;
 }
