@@ -32,7 +32,7 @@ for spec in "$@"; do
   echo "== $factory ${per}"
   # shellcheck disable=SC2086
   build/bench/bench_index --items "$items" --query-vectors "$queries" --factory "$factory" $per $save \
-      --nprobe-max 512 --out "$out/$name" | tee "$out/$name.log"
+      --nprobe-max 256 --out "$out/$name" | tee "$out/$name.log"
 done
 echo "== hnswlib and python3-faiss on the same vectors"
 /usr/bin/python3 bench/peers_index.py "$first" "${1%%:*}" 2>&1 | tee "$out/peers.log"
