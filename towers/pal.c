@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "layers_internal.h"
 #include "pal_internal.h"
 
@@ -179,7 +181,26 @@ void lr_towers_pal_free(lr_pal *m) {
     free(m->params_block);
     free(m->grads_block);
     free(m->cache);
+    free(m->vp);
     free(m);
+}
+
+int lr_towers_pal_fold_values(lr_pal *m, lr_err *err) {
+    size_t H = m->cfg.hidden, L = m->cfg.layers, per = H * H + H;
+    free(m->vp);
+    m->vp = L ? malloc(L * per * sizeof *m->vp) : NULL;
+    if (L && !m->vp) return lr_err_set(err, LR_ENOMEM, "PAL: out of memory for the folded value projections");
+    for (size_t l = 0; l < L; l++) {
+        const lr_pal_layer *ly = &m->p.layer[l];
+        const float *wv = ly->qkv_w + 2 * H * H, *bv = ly->qkv_b + 2 * H;
+        float *w = m->vp + l * per, *b = w + H * H;
+        /* proj(v(x)) = x (Wp Wv)^T + (Wp bv + bp): weights are (out, in) rows */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)H, (int)H, (int)H, 1.0f, ly->proj_w, (int)H, wv,
+                    (int)H, 0.0f, w, (int)H);
+        memcpy(b, ly->proj_b, H * sizeof *b);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)H, (int)H, 1.0f, ly->proj_w, (int)H, bv, 1, 1.0f, b, 1);
+    }
+    return LR_OK;
 }
 
 /* ---- passes -------------------------------------------------------------------------------- */
@@ -372,13 +393,18 @@ static void forward_from_content(const lr_pal *m, lr_pal_pass *ps, int cached) {
         const lr_pal_layer *L = &p->layer[l];
         lr_pal_layer_acts *a = &ps->l[l];
         lr_towers_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, L->ln1_w, L->ln1_b, M, H);
-        if (singles) { /* one token per sequence: attention returns its value, q and k unused */
-            lr_towers_linear_forward(a->atty, a->ln1, L->qkv_w + 2 * H * H, L->qkv_b + 2 * H, M, H, H);
+        if (singles && m->vp && !ps->training) { /* value and projection folded (lr_towers_pal_fold_values) */
+            const float *vp = m->vp + l * (H * H + H);
+            lr_towers_linear_forward(a->attproj, a->ln1, vp, vp + H * H, M, H, H);
         } else {
-            lr_towers_linear_forward(a->qkv, a->ln1, L->qkv_w, L->qkv_b, M, H, 3 * H);
-            lr_towers_attention_forward(a->atty, a->att, a->qkv, ps->seq_off, ps->att_off, ps->S, H, c->heads);
+            if (singles) { /* one token per sequence: attention returns its value, q and k unused */
+                lr_towers_linear_forward(a->atty, a->ln1, L->qkv_w + 2 * H * H, L->qkv_b + 2 * H, M, H, H);
+            } else {
+                lr_towers_linear_forward(a->qkv, a->ln1, L->qkv_w, L->qkv_b, M, H, 3 * H);
+                lr_towers_attention_forward(a->atty, a->att, a->qkv, ps->seq_off, ps->att_off, ps->S, H, c->heads);
+            }
+            lr_towers_linear_forward(a->attproj, a->atty, L->proj_w, L->proj_b, M, H, H);
         }
-        lr_towers_linear_forward(a->attproj, a->atty, L->proj_w, L->proj_b, M, H, H);
         if (drop > 0.0f) lr_towers_dropout_forward(a->attproj, a->attproj_mask, a->attproj, M * H, drop, &ps->rng);
         for (size_t i = 0; i < M * H; i++) a->res2[i] = x[i] + a->attproj[i];
         lr_towers_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, L->ln2_w, L->ln2_b, M, H);

@@ -43,7 +43,15 @@ struct lr_pal {
     float *cache;            /* (cache_rows, H) */
     size_t cache_rows;
     const float *cache_src;  /* the content data it was computed from */
+    /* For one-token passes (the item tower), where attention returns its value: per layer the
+     * value and output projections folded into one (H, H) matrix and its (H) bias, so a token
+     * takes one H x H product instead of two. Made by lr_towers_pal_load; NULL for a model
+     * whose weights may still change (new, or in training). */
+    float *vp;
 };
+
+/* Makes m->vp from the weights as they are (pal.c); training drops it (train.c). */
+int lr_towers_pal_fold_values(lr_pal *m, lr_err *err);
 
 /* One layer's activations, each (M, width) but att (see lr_towers_attention_forward) and the
  * per-row layer-norm statistics (M). */

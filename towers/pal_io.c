@@ -126,6 +126,7 @@ int lr_towers_pal_load(const char *path, lr_pal **out, lr_err *err) {
             rc = lr_err_set(err, LR_EFORMAT, "%s: parameter %zu is not finite", path, i);
             goto done;
         }
+    if ((rc = lr_towers_pal_fold_values(m, err))) goto done;
     *out = m;
     m = NULL;
 done:

@@ -383,6 +383,8 @@ static int trainer_init(trainer *t, lr_pal *m, const lr_data *d, const lr_conten
     m->cache = NULL;
     m->cache_rows = 0;
     m->cache_src = NULL;
+    free(m->vp); /* the weights will change */
+    m->vp = NULL;
     t->slot = malloc((ni ? ni : 1) * sizeof *t->slot);
     t->m1 = calloc(m->n_params, sizeof *t->m1);
     t->m2 = calloc(m->n_params, sizeof *t->m2);
