@@ -124,11 +124,77 @@ static int search_at(lr_index *ix, size_t nq, const float *q, size_t k, const in
     return rc;
 }
 
+/* An upper bound on recall@k at each nprobe: the share of the exact top k that lies in the
+ * first nprobe lists of its query. An item outside the probed lists is never found, whatever the
+ * re-scoring, so settings whose bound is below the target need no search. */
+typedef struct {
+    int32_t *list_of; /* n: the list holding each id (-1: none) */
+    size_t n;
+    size_t *hist;  /* width + 1: neighbours whose list is j-th in their query's order; the rest last */
+    size_t width, k; /* the coarse width and the k hist was counted at (0: not yet) */
+    int32_t *pos;  /* nlist scratch: a list's place in one query's order, -1 elsewhere */
+} probe_bound;
+
+static void bound_free(probe_bound *b) {
+    free(b->list_of), free(b->hist), free(b->pos);
+}
+
+/* The lists of ids 0 .. n-1, from the index's inverted lists. */
+static int bound_init(const lr_index *ix, size_t n, probe_bound *b, lr_err *err) {
+    FaissIndexIVF *ivf = faiss_IndexIVF_cast(ix->ix);
+    size_t nlist = lr_index_nlist(ix), longest = 0;
+    for (size_t l = 0; l < nlist; l++) {
+        size_t sz = faiss_IndexIVF_get_list_size(ivf, l);
+        longest = sz > longest ? sz : longest;
+    }
+    idx_t *ids = malloc((longest ? longest : 1) * sizeof *ids);
+    b->list_of = malloc((n ? n : 1) * sizeof *b->list_of), b->n = n;
+    b->pos = malloc(nlist * sizeof *b->pos);
+    if (!ids || !b->list_of || !b->pos) {
+        free(ids);
+        return lr_err_set(err, LR_ENOMEM, "autotune: out of memory for the lists of %zu ids", n);
+    }
+    for (size_t i = 0; i < n; i++) b->list_of[i] = -1;
+    for (size_t l = 0; l < nlist; l++) {
+        b->pos[l] = -1;
+        size_t sz = faiss_IndexIVF_get_list_size(ivf, l);
+        faiss_IndexIVF_invlists_get_ids(ivf, l, ids);
+        for (size_t j = 0; j < sz; j++)
+            if (ids[j] >= 0 && (size_t)ids[j] < n) b->list_of[ids[j]] = (int32_t)l;
+    }
+    free(ids);
+    return LR_OK;
+}
+
+/* The bound at nprobe p (p <= c->width) for the exact top k, counting again when the coarse
+ * lists widened or k changed. */
+static double bound_at(probe_bound *b, const coarse *c, size_t nq, const int64_t *exact, size_t k, size_t p) {
+    if (b->width != c->width || b->k != k) {
+        size_t *h = realloc(b->hist, (c->width + 1) * sizeof *h);
+        if (!h) return 1.0; /* no bound: every setting is searched */
+        b->hist = h, b->width = c->width, b->k = k;
+        memset(h, 0, (c->width + 1) * sizeof *h);
+        for (size_t q = 0; q < nq; q++) {
+            const idx_t *lists = c->lists + q * c->width;
+            for (size_t j = 0; j < c->width; j++) b->pos[lists[j]] = (int32_t)j;
+            for (size_t i = 0; i < k; i++) {
+                int64_t id = exact[q * k + i];
+                int32_t l = id >= 0 && (size_t)id < b->n ? b->list_of[id] : -1, j = l >= 0 ? b->pos[l] : -1;
+                if (id >= 0) h[j >= 0 ? (size_t)j : c->width]++;
+            }
+            for (size_t j = 0; j < c->width; j++) b->pos[lists[j]] = -1;
+        }
+    }
+    size_t in = 0;
+    for (size_t j = 0; j < p && j < b->width; j++) in += b->hist[j];
+    return nq && k ? (double)in / (double)(nq * k) : 1.0;
+}
+
 /* The cheapest (nprobe, depth) reaching `target` for recall@k, or the best recall tried.
  * exact: the true top k of each query (nq * k); ids, scores: scratch of nq * (k + 1). */
 static int tune_one(lr_index *ix, size_t nq, const float *q, const int64_t *self, size_t k,
                     const int64_t *exact, double target, int64_t *ids, float *scores, coarse *c,
-                    lr_index_tune *out, lr_err *err) {
+                    probe_bound *b, lr_index_tune *out, lr_err *err) {
     size_t nlist = lr_index_nlist(ix), dim = lr_index_dim(ix);
     size_t depths[5] = {0, 2 * k, 5 * k, 10 * k, 20 * k}, n_depths = ix->rs ? 5 : 1;
     double per_list = (double)lr_index_count(ix) / (double)nlist * code_bytes(lr_index_factory(ix), dim);
@@ -140,7 +206,10 @@ static int tune_one(lr_index *ix, size_t nq, const float *q, const int64_t *self
         for (size_t p = 1;; p = p * 2 > nlist ? nlist : p * 2) {
             double cost = (double)p * per_list + depth_cost;
             if (best.reached && cost >= best_cost) break;
-            int rc = search_at(ix, nq, q, k, self, p, depths[di], ids, scores, c, err);
+            int rc = b ? coarse_widen(ix, nq, q, p, c, err) : LR_OK;
+            if (rc) return rc;
+            if (b && p < nlist && bound_at(b, c, nq, exact, k, p) < target) continue; /* cannot reach it */
+            rc = search_at(ix, nq, q, k, self, p, depths[di], ids, scores, c, err);
             if (rc) return rc;
             double r = recall_at(ids, exact, nq, k);
             int reached = r >= target;
@@ -193,6 +262,7 @@ int lr_index_autotune(lr_index *ix, const float *x, size_t n, const float *q, si
     int64_t *truth = malloc(nq * (kmax + 1) * sizeof *truth);
     lr_index_tune chosen[LR_INDEX_MAX_POINTS];
     coarse lists = {0};
+    probe_bound bound = {0};
     size_t m = 0;
     int rc = LR_OK;
     if ((!q && (!own_q || !self)) || !s || !exact || !approx || !truth) {
@@ -204,10 +274,15 @@ int lr_index_autotune(lr_index *ix, const float *x, size_t n, const float *q, si
     /* the exact top kmax once: each k's truth is its first k */
     if ((rc = lr_index_exact_search(x, n, dim, queries, nq, self ? kmax + 1 : kmax, truth, s, err))) goto done;
     if (self) drop_self(truth, s, nq, kmax, self);
+    /* the bound needs the coarse lists search_at reuses: plain IVF without removal marks */
+    int bounded = !ix->n_tomb && lr_index_takes_call_nprobe(ix);
+    if (bounded && (rc = bound_init(ix, n, &bound, err))) goto done;
     for (size_t i = 0; i < nk && ks[i] < n; i++) { /* a k of n or more: every item, nothing to tune */
         size_t k = ks[i];
         for (size_t j = 0; j < nq; j++) memcpy(exact + j * k, truth + j * kmax, k * sizeof *exact);
-        if ((rc = tune_one(ix, nq, queries, self, k, exact, target, approx, s, &lists, &chosen[m], err))) goto done;
+        if ((rc = tune_one(ix, nq, queries, self, k, exact, target, approx, s, &lists, bounded ? &bound : NULL,
+                           &chosen[m], err)))
+            goto done;
         m++;
     }
     if (m && (rc = lr_index_set_points(ix, chosen, m, err))) goto done;
@@ -215,6 +290,7 @@ int lr_index_autotune(lr_index *ix, const float *x, size_t n, const float *q, si
     if (n_points) *n_points = m;
 done:
     coarse_free(&lists);
+    bound_free(&bound);
     free(own_q);
     free(self);
     free(s);

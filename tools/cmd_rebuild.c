@@ -17,7 +17,7 @@
 typedef struct {
     const char *data, *model, *content, *out, *factory;
     double target;
-    size_t keep;
+    size_t keep, threads;
     lr_cli_tune_ks tk;
     int full;
 } rebuild_opts;
@@ -37,11 +37,12 @@ static int rebuild_args(int argc, char **argv, rebuild_opts *o) {
          .dflt = "10,100"},
         {LR_OPT_SIZE("keep", &o->keep, 0, 1000, "K", "versions kept")},
         {LR_OPT_FLAG("full", &o->full, "build everything again, reusing nothing of the current version")},
+        {LR_OPT_SIZE("threads", &o->threads, 1, 1024, "N", "cores for OpenBLAS and OpenMP (default: all)"), .dflt = ""},
     };
     const lr_cli_spec spec = {
         .cmd = "rebuild",
         .usage = "learnrec rebuild --data DIR --model M --content C --out DIR [--index STR]\n"
-                 "                        [--target-recall R] [--tune-k LIST] [--keep K] [--full]",
+                 "                        [--target-recall R] [--tune-k LIST] [--keep K] [--full] [--threads N]",
         .description =
             "The offline index job in one command: the item tower over every item, an index\n"
             "over its outputs (as build-index), nprobe and re-scoring depth tuned for each k\n"
@@ -229,7 +230,10 @@ int lr_cmd_rebuild(int argc, char **argv) {
     rebuild_opts o;
     int p = rebuild_args(argc, argv, &o);
     if (p != LR_CLI_RUN) return p;
-    lr_cli_set_threads(1, 0); /* FAISS: one OpenBLAS thread beside its OpenMP ones */
+    /* every core for OpenBLAS and OpenMP: FAISS's k-means, assignment and exact search are BLAS
+     * calls it does not split itself, and with idle OpenMP threads waiting passively the two
+     * pools no longer fight (docs/benchmarks.md, Rebuild) */
+    lr_cli_set_threads(o.threads, o.threads);
     lr_err err = {0};
     rebuild_state s = {0};
     double t0 = s.t0 = lr_cli_now();

@@ -333,6 +333,33 @@ LR_TEST(autotune_picks_the_cheapest_nprobe_reaching_the_target) {
     free(x);
 }
 
+/* Several k at once (each tuned against its own exact top k, in one call): each point is still
+ * the cheapest, half its lists missing the target. */
+LR_TEST(autotune_points_for_several_k_are_each_the_cheapest) {
+    size_t n = 4000, d = 16, nq = 50, ks[2] = {5, 50};
+    float *x = clustered(n + nq, d, 6), *q = x + n * d;
+    lr_err err = {0};
+    lr_index *ix;
+    CHECK_OK(lr_index_build(x, n, d, NULL, "IVF32,Flat", &ix, &err), err);
+    lr_index_tune pts[2];
+    size_t np;
+    CHECK_OK(lr_index_autotune(ix, x, n, q, nq, ks, 2, 0.9, pts, &np, &err), err);
+    CHECK_EQ(np, 2);
+    for (size_t j = 0; j < np; j++) {
+        CHECK(pts[j].reached && pts[j].k == ks[j] && pts[j].recall >= 0.9);
+        if (pts[j].nprobe < 2) continue;
+        lr_index_tune cheaper = pts[j];
+        cheaper.nprobe /= 2;
+        CHECK_OK(lr_index_set_points(ix, &cheaper, 1, &err), err);
+        double r = index_recall(ix, x, n, q, nq, ks[j], &err);
+        printf("  k %zu: nprobe %zu gives %.3f, nprobe %zu gives %.3f\n", ks[j], pts[j].nprobe, pts[j].recall,
+               cheaper.nprobe, r);
+        CHECK(r < 0.9);
+    }
+    lr_index_free(ix);
+    free(x);
+}
+
 /* The promise users read: tuned with no queries given (items left out of their own results), the
  * recall@10 and recall@100 that fresh queries from the items' distribution get at the chosen
  * settings is within 0.01 of the target. Items with noise added, the old tuning queries, found
@@ -567,6 +594,7 @@ LR_TEST_MAIN(LR_CASE(default_factory_scales_with_the_catalogue),
              LR_CASE(added_items_are_found_and_removed_ones_are_not),
              LR_CASE(saved_index_loads_and_answers_the_same),
              LR_CASE(autotune_picks_the_cheapest_nprobe_reaching_the_target),
+             LR_CASE(autotune_points_for_several_k_are_each_the_cheapest),
              LR_CASE(default_tuning_holds_on_fresh_queries_at_k_10_and_100),
              LR_CASE(search_follows_the_operating_point_of_its_k),
              LR_CASE(removed_ids_of_a_fast_scan_index_are_never_returned),
