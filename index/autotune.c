@@ -7,6 +7,7 @@
 
 #include <faiss/c_api/IndexIVF_c.h>
 
+#include "faiss_shim.h"
 #include "index_internal.h"
 
 /* Share of the exact top-k (per query) that the approximate top-k contains. */
@@ -75,6 +76,12 @@ static int coarse_widen(const lr_index *ix, size_t nq, const float *q, size_t p,
     return LR_OK;
 }
 
+/* Whether one coarse search can serve every setting: plain IVF without removal marks, and not
+ * a graph quantizer, whose lists depend on the efSearch each nprobe gets (faiss_shim.h). */
+static int lists_reusable(const lr_index *ix) {
+    return !ix->n_tomb && lr_index_takes_call_nprobe(ix) && !lr_faiss_coarse_is_graph(ix->ix);
+}
+
 /* search_at's way with the lists known: FAISS scans the first nprobe of each query's lists
  * (search_preassigned reads nprobe, the index's own, as the row length), fetching depth
  * candidates to re-score when the setting re-scores. */
@@ -116,7 +123,7 @@ static int search_at(lr_index *ix, size_t nq, const float *q, size_t k, const in
                      size_t nprobe, size_t depth, int64_t *ids, float *scores, coarse *c, lr_err *err) {
     size_t kk = self ? k + 1 : k;
     int rc = lr_index_set_nprobe(ix, nprobe, err);
-    if (!rc && c && !ix->n_tomb && lr_index_takes_call_nprobe(ix))
+    if (!rc && c && lists_reusable(ix))
         rc = preassigned_at(ix, nq, q, kk, ix->nprobe, depth, ids, scores, c, err);
     else if (!rc) rc = ix->n_tomb ? lr_index_filtered_search(ix, nq, q, kk, 0, depth, ids, scores, err)
                                   : lr_index_unfiltered_search(ix, nq, q, kk, 0, depth, ids, scores, err);
@@ -275,7 +282,7 @@ int lr_index_autotune(lr_index *ix, const float *x, size_t n, const float *q, si
     if ((rc = lr_index_exact_search(x, n, dim, queries, nq, self ? kmax + 1 : kmax, truth, s, err))) goto done;
     if (self) drop_self(truth, s, nq, kmax, self);
     /* the bound needs the coarse lists search_at reuses: plain IVF without removal marks */
-    int bounded = !ix->n_tomb && lr_index_takes_call_nprobe(ix);
+    int bounded = lists_reusable(ix);
     if (bounded && (rc = bound_init(ix, n, &bound, err))) goto done;
     for (size_t i = 0; i < nk && ks[i] < n; i++) { /* a k of n or more: every item, nothing to tune */
         size_t k = ks[i];

@@ -8,6 +8,7 @@
 
 #include <faiss/Index.h>
 #include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/IndexIVFFastScan.h>
 #include <faiss/invlists/InvertedLists.h>
@@ -62,14 +63,42 @@ extern "C" int lr_faiss_search_allowed(const FaissIndex *index, idx_t n, const f
         }
         if (const faiss::IndexIVF *ivf = dynamic_cast<const faiss::IndexIVF *>(ix)) {
             faiss::SearchParametersIVF p;
+            faiss::SearchParametersHNSW graph;
             p.sel = &sel;
             p.nprobe = nprobe ? nprobe : ivf->nprobe;
+            graph.efSearch = lr_faiss_coarse_ef(p.nprobe);
+            if (dynamic_cast<const faiss::IndexHNSW *>(ivf->quantizer)) p.quantizer_params = &graph;
             ivf->search(n, x, k, distances, labels, &p);
             return 0;
         }
         faiss::SearchParameters p; // a flat index
         p.sel = &sel;
         ix->search(n, x, k, distances, labels, &p);
+        return 0;
+    } catch (...) {
+        return keep_exception();
+    }
+}
+
+extern "C" int lr_faiss_coarse_ef(size_t nprobe) { return nprobe > 16 ? (int)nprobe : 16; }
+
+extern "C" int lr_faiss_coarse_is_graph(const FaissIndex *index) {
+    const faiss::IndexIVF *ivf = dynamic_cast<const faiss::IndexIVF *>(reinterpret_cast<const faiss::Index *>(index));
+    return ivf && dynamic_cast<const faiss::IndexHNSW *>(ivf->quantizer) != nullptr;
+}
+
+extern "C" int lr_faiss_coarse_search(const FaissIndex *index, idx_t n, const float *x, idx_t nprobe, float *distances,
+                                      idx_t *lists) {
+    try {
+        const faiss::IndexIVF *ivf = dynamic_cast<const faiss::IndexIVF *>(reinterpret_cast<const faiss::Index *>(index));
+        if (!ivf) {
+            faiss_last_exception = std::make_exception_ptr(std::runtime_error("not an IVF index"));
+            return -5;
+        }
+        faiss::SearchParametersHNSW graph;
+        graph.efSearch = lr_faiss_coarse_ef((size_t)nprobe);
+        bool is_graph = dynamic_cast<const faiss::IndexHNSW *>(ivf->quantizer) != nullptr;
+        ivf->quantizer->search(n, x, nprobe, distances, lists, is_graph ? &graph : nullptr);
         return 0;
     } catch (...) {
         return keep_exception();

@@ -27,6 +27,16 @@ int lr_faiss_takes_selector(const FaissIndex *index);
 int lr_faiss_search_allowed(const FaissIndex *index, idx_t n, const float *x, idx_t k, size_t nprobe,
                             lr_faiss_allows allows, const void *ctx, float *distances, idx_t *labels);
 
+/* An IVF index's coarse search for nprobe lists per query. A quantizer that is an HNSW graph
+ * searches with efSearch lr_faiss_coarse_ef(nprobe): its own field (16 unless set) would cap
+ * the lists it can find, whatever nprobe asks (recall@100 0.91 at nprobe 256 on the towers' 1M
+ * set, 0.97 with efSearch = nprobe). Every way learnrec searches such an index uses this rule,
+ * so tuning measures what serving gets. 0 on success; FAISS's error codes otherwise. */
+int lr_faiss_coarse_search(const FaissIndex *index, idx_t n, const float *x, idx_t nprobe, float *distances,
+                           idx_t *lists);
+int lr_faiss_coarse_ef(size_t nprobe);                 /* max(nprobe, 16) */
+int lr_faiss_coarse_is_graph(const FaissIndex *index); /* 1: an IVF index with an HNSW quantizer */
+
 /* Renumbers the ids stored in an IVF index's inverted lists: id i becomes old_to_new[i]
  * (n_old entries), and entries whose new id is -1, or whose id is outside 0 .. n_old-1, are
  * dropped with their codes. *kept gets how many remain. 0 on success; -5 for an index that is

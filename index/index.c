@@ -18,6 +18,7 @@
 #include <faiss/c_api/index_factory_c.h>
 #include <faiss/c_api/index_io_c.h>
 
+#include "faiss_shim.h"
 #include "index_internal.h"
 
 #define ADD_BATCH 65536 /* vectors per add call: bounds FAISS's temporary buffers */
@@ -160,7 +161,10 @@ int lr_index_set_nprobe(lr_index *ix, size_t nprobe, lr_err *err) {
     if (nlist && nprobe > nlist) nprobe = nlist;
     FaissParameterSpace *ps = NULL;
     int bad = faiss_ParameterSpace_new(&ps) ||
-              faiss_ParameterSpace_set_index_parameter(ps, ix->ix, "nprobe", (double)nprobe);
+              faiss_ParameterSpace_set_index_parameter(ps, ix->ix, "nprobe", (double)nprobe) ||
+              (lr_faiss_coarse_is_graph(ix->ix) && /* FAISS's own search reads the graph's field */
+               faiss_ParameterSpace_set_index_parameter(ps, ix->ix, "quantizer_efSearch",
+                                                        (double)lr_faiss_coarse_ef(nprobe)));
     int rc = bad ? lr_index_faiss_fail(err, "setting nprobe") : LR_OK;
     faiss_ParameterSpace_free(ps);
     if (!rc) ix->nprobe = nprobe;

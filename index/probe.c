@@ -10,6 +10,7 @@
 
 #include <faiss/c_api/IndexIVF_c.h>
 
+#include "faiss_shim.h"
 #include "index_internal.h"
 
 #define CHUNK 64 /* queries per round: bounds the list arrays whatever nq is */
@@ -63,7 +64,7 @@ int lr_index_probe_search(const lr_index *ix, size_t nq, const float *q, size_t 
     for (size_t c0 = 0; c0 < nq && !rc; c0 += CHUNK) {
         size_t n = nq - c0 < CHUNK ? nq - c0 : CHUNK;
         const float *x = q + c0 * dim;
-        if (faiss_Index_search(faiss_IndexIVF_quantizer(ivf), (idx_t)n, x, (idx_t)nprobe, list_dis, lists)) {
+        if (lr_faiss_coarse_search(ix->ix, (idx_t)n, x, (idx_t)nprobe, list_dis, lists)) {
             rc = lr_index_faiss_fail(err, "search: the coarse quantizer");
             break;
         }

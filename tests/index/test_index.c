@@ -360,6 +360,32 @@ LR_TEST(autotune_points_for_several_k_are_each_the_cheapest) {
     free(x);
 }
 
+/* An IVF index whose coarse quantizer is an HNSW graph probes the lists nprobe asks for: with
+ * every list probed, the index's own search, a per-call nprobe and a filtered search are all
+ * exact (FAISS's graph search alone would stop at its efSearch of 16). */
+LR_TEST(a_graph_quantizer_probes_every_list_asked_for) {
+    size_t n = 170000, d = 16, nq = 20, k = 20;
+    float *x = clustered(n + nq, d, 5), *q = x + n * d;
+    lr_err err = {0};
+    lr_index *ix;
+    CHECK_OK(lr_index_build(x, n, d, NULL, "IVF4096_HNSW32,Flat", &ix, &err), err);
+    CHECK_OK(lr_index_set_nprobe(ix, 4096, &err), err);
+    CHECK_NEAR(index_recall(ix, x, n, q, nq, k, &err), 1.0, 1e-12);
+    CHECK_OK(lr_index_set_nprobe(ix, 4, &err), err);
+    int64_t got[20], want[20];
+    float s1[20], s2[20];
+    double hit = 0;
+    for (size_t i = 0; i < nq; i++) {
+        CHECK_OK(lr_index_search_nprobe(ix, 1, q + i * d, k, 4096, got, s1, &err), err); /* per call */
+        CHECK_OK(lr_index_exact_search(x, n, d, q + i * d, 1, k, want, s2, &err), err);
+        for (size_t a = 0; a < k; a++)
+            for (size_t b = 0; b < k; b++) hit += got[a] == want[b];
+    }
+    CHECK_NEAR(hit / (double)(nq * k), 1.0, 1e-12);
+    lr_index_free(ix);
+    free(x);
+}
+
 /* The promise users read: tuned with no queries given (items left out of their own results), the
  * recall@10 and recall@100 that fresh queries from the items' distribution get at the chosen
  * settings is within 0.01 of the target. Items with noise added, the old tuning queries, found
@@ -595,6 +621,7 @@ LR_TEST_MAIN(LR_CASE(default_factory_scales_with_the_catalogue),
              LR_CASE(saved_index_loads_and_answers_the_same),
              LR_CASE(autotune_picks_the_cheapest_nprobe_reaching_the_target),
              LR_CASE(autotune_points_for_several_k_are_each_the_cheapest),
+             LR_CASE(a_graph_quantizer_probes_every_list_asked_for),
              LR_CASE(default_tuning_holds_on_fresh_queries_at_k_10_and_100),
              LR_CASE(search_follows_the_operating_point_of_its_k),
              LR_CASE(removed_ids_of_a_fast_scan_index_are_never_returned),
