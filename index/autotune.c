@@ -69,8 +69,7 @@ static int coarse_widen(const lr_index *ix, size_t nq, const float *q, size_t p,
     free(c->lists), free(c->dis);
     c->lists = malloc(nq * w * sizeof *c->lists), c->dis = malloc(nq * w * sizeof *c->dis), c->width = 0;
     if (!c->lists || !c->dis) return lr_err_set(err, LR_ENOMEM, "autotune: out of memory for %zu lists per query", w);
-    if (faiss_Index_search(faiss_IndexIVF_quantizer(faiss_IndexIVF_cast(ix->ix)), (idx_t)nq, q, (idx_t)w, c->dis,
-                           c->lists))
+    if (lr_faiss_coarse_search(ix->ix, (idx_t)nq, q, (idx_t)w, c->dis, c->lists))
         return lr_index_faiss_fail(err, "autotune: the coarse quantizer");
     c->width = w;
     return LR_OK;
@@ -90,12 +89,12 @@ static int preassigned_at(lr_index *ix, size_t nq, const float *q, size_t kk, si
     int rescore = ix->rs && depth;
     size_t fetch = rescore && depth > kk ? depth : kk;
     int rc = coarse_widen(ix, nq, q, nprobe, c, err);
-    idx_t *keys = rc ? NULL : malloc(nq * nprobe * sizeof *keys);
-    float *key_dis = rc ? NULL : malloc(nq * nprobe * sizeof *key_dis), *cs = NULL;
-    int64_t *ci = NULL;
-    if (!rc && rescore && (!(ci = malloc(nq * fetch * sizeof *ci)) || !(cs = malloc(nq * fetch * sizeof *cs))))
-        rc = LR_ENOMEM;
-    if (!rc && (!keys || !key_dis)) rc = LR_ENOMEM;
+    if (rc) return rc;
+    idx_t *keys = malloc(nq * nprobe * sizeof *keys);
+    float *key_dis = malloc(nq * nprobe * sizeof *key_dis), *cs = rescore ? malloc(nq * fetch * sizeof *cs) : NULL;
+    int64_t *ci = rescore ? malloc(nq * fetch * sizeof *ci) : NULL;
+    if (!keys || !key_dis || (rescore && (!ci || !cs)))
+        rc = lr_err_set(err, LR_ENOMEM, "autotune: out of memory for %zu queries", nq);
     for (size_t i = 0; !rc && i < nq; i++) {
         memcpy(keys + i * nprobe, c->lists + i * c->width, nprobe * sizeof *keys);
         memcpy(key_dis + i * nprobe, c->dis + i * c->width, nprobe * sizeof *key_dis);
@@ -108,7 +107,6 @@ static int preassigned_at(lr_index *ix, size_t nq, const float *q, size_t kk, si
     for (size_t i = 0; !rc && i < nq * fetch; i++)
         if (out_i[i] < 0) out_s[i] = -INFINITY;
     if (!rc && ci) rc = lr_index_rescore_candidates(ix, nq, q, ci, cs, fetch, kk, ids, scores, err);
-    if (rc == LR_ENOMEM && !err->code) rc = lr_err_set(err, LR_ENOMEM, "autotune: out of memory for %zu queries", nq);
     free(keys), free(key_dis), free(ci), free(cs);
     return rc;
 }
@@ -281,7 +279,7 @@ int lr_index_autotune(lr_index *ix, const float *x, size_t n, const float *q, si
     /* the exact top kmax once: each k's truth is its first k */
     if ((rc = lr_index_exact_search(x, n, dim, queries, nq, self ? kmax + 1 : kmax, truth, s, err))) goto done;
     if (self) drop_self(truth, s, nq, kmax, self);
-    /* the bound needs the coarse lists search_at reuses: plain IVF without removal marks */
+    /* the bound needs the coarse lists search_at reuses (lists_reusable) */
     int bounded = lists_reusable(ix);
     if (bounded && (rc = bound_init(ix, n, &bound, err))) goto done;
     for (size_t i = 0; i < nk && ks[i] < n; i++) { /* a k of n or more: every item, nothing to tune */

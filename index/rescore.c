@@ -1,8 +1,9 @@
 /* Exact re-scoring: IVF-PQ proposes candidates, the stored item vectors rank them. */
 #include <math.h>
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cblas.h>
 
 #include "index_internal.h"
 

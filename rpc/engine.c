@@ -525,11 +525,7 @@ static int keep_added(lr_rpc_engine *e, size_t n, const int64_t *ids, const floa
 static int set_added_attrs(lr_rpc_engine *e, size_t n, const int64_t *ids, const lr_rpc_added_attrs *attrs,
                            lr_rpc_fail *f) {
     lr_err err = {0};
-    size_t *none = attrs ? NULL : calloc(n + 1, sizeof *none);
-    if (!attrs && !none) return lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
-    const size_t *off = attrs ? attrs->off : none;
-    int rc = lr_index_set_added_attrs(e->ix, n, ids, off, attrs ? attrs->entries : NULL, &err);
-    free(none);
+    int rc = lr_index_set_added_attrs(e->ix, n, ids, attrs->off, attrs->entries, &err);
     if (!rc) return LR_RPC_OK;
     return lr_rpc_failf(f, err.code == LR_EINVAL || err.code == LR_EUNSUPPORTED ? LR_RPC_EBAD_REQUEST : LR_RPC_EINTERNAL,
                         "%s", err.msg);

@@ -195,8 +195,8 @@ int lr_rpc_added_attrs_read(const msgpack_object *items, size_t max, lr_rpc_adde
 void lr_rpc_added_attrs_free(lr_rpc_added_attrs *a);
 
 /* New items: text (needs the encoder) or a content row each (NULL text / NULL content where
- * absent), and their attributes (NULL: none; checked against the served version's). All are
- * checked before any is added. */
+ * absent), and their attributes as lr_rpc_added_attrs_read gives them (checked against the
+ * served version's). All are checked before any is added. */
 int lr_rpc_engine_add(lr_rpc_engine *e, size_t n, const int64_t *ids, const char *const *texts,
                       const size_t *text_lens, const float *const *contents, const lr_rpc_added_attrs *attrs,
                       lr_rpc_fail *f);
