@@ -101,7 +101,9 @@ static int preassigned_at(lr_index *ix, size_t nq, const float *q, size_t kk, si
     }
     int64_t *out_i = ci ? ci : ids;
     float *out_s = cs ? cs : scores;
-    if (!rc && faiss_IndexIVF_search_preassigned(faiss_IndexIVF_cast(ix->ix), (idx_t)nq, q, (idx_t)fetch, keys, key_dis,
+    if (!rc && lr_index_sq8_scannable(ix)) /* serving's own scan, over the same lists */
+        rc = lr_index_sq8_scan(ix, nq, q, fetch, nprobe, nprobe, keys, key_dis, NULL, NULL, 1.0, out_i, out_s, err);
+    else if (!rc && faiss_IndexIVF_search_preassigned(faiss_IndexIVF_cast(ix->ix), (idx_t)nq, q, (idx_t)fetch, keys, key_dis,
                                                  out_s, (idx_t *)out_i, 0))
         rc = lr_index_faiss_fail(err, "autotune: search");
     for (size_t i = 0; !rc && i < nq * fetch; i++)

@@ -11,6 +11,7 @@
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/IndexIVFFastScan.h>
+#include <faiss/IndexScalarQuantizer.h>
 #include <faiss/invlists/InvertedLists.h>
 #include <faiss/c_api/error_impl.h>
 #include <faiss/impl/FaissException.h>
@@ -138,4 +139,29 @@ extern "C" int lr_faiss_ivf_remap_ids(FaissIndex *index, const int64_t *old_to_n
     } catch (...) {
         return keep_exception();
     }
+}
+
+extern "C" int lr_faiss_ivf_sq8(const FaissIndex *index, lr_faiss_sq8 *out) {
+    const faiss::IndexIVFScalarQuantizer *ivf =
+        dynamic_cast<const faiss::IndexIVFScalarQuantizer *>(reinterpret_cast<const faiss::Index *>(index));
+    if (!ivf || ivf->sq.qtype != faiss::ScalarQuantizer::QT_8bit || ivf->metric_type != faiss::METRIC_INNER_PRODUCT ||
+        !dynamic_cast<const faiss::ArrayInvertedLists *>(ivf->invlists) || ivf->code_size != (size_t)ivf->d ||
+        ivf->sq.trained.size() != 2 * (size_t)ivf->d)
+        return -5;
+    out->dim = (size_t)ivf->d;
+    out->nlist = ivf->nlist;
+    out->by_residual = ivf->by_residual;
+    out->vmin = ivf->sq.trained.data();
+    out->vdiff = ivf->sq.trained.data() + ivf->d;
+    return 0;
+}
+
+extern "C" void lr_faiss_ivf_sq8_list(const FaissIndex *index, size_t list, size_t *n, const uint8_t **codes,
+                                      const int64_t **ids) {
+    // lr_faiss_ivf_sq8 checked the kinds: no dynamic_cast per list
+    const faiss::IndexIVF *ivf = static_cast<const faiss::IndexIVF *>(reinterpret_cast<const faiss::Index *>(index));
+    const faiss::ArrayInvertedLists *lists = static_cast<const faiss::ArrayInvertedLists *>(ivf->invlists);
+    *n = lists->ids[list].size();
+    *codes = lists->codes[list].data();
+    *ids = reinterpret_cast<const int64_t *>(lists->ids[list].data());
 }

@@ -43,6 +43,24 @@ int lr_faiss_coarse_is_graph(const FaissIndex *index); /* 1: an IVF index with a
  * not IVF with array inverted lists (fast-scan lists are packed in blocks). */
 int lr_faiss_ivf_remap_ids(FaissIndex *index, const int64_t *old_to_new, size_t n_old, size_t *kept);
 
+/* What learnrec's own scan of 8-bit scalar codes reads (index/sq8_scan.c): an IVF index with
+ * per-dimension 8-bit codes (FAISS's QT_8bit), inner product, array inverted lists. A code c
+ * stands for vmin[d] + (c[d] + 0.5) / 255 * vdiff[d] in each dimension, added to the list's
+ * centroid when by_residual. The pointers stay valid while the index is neither trained again
+ * nor freed. */
+typedef struct {
+    size_t dim, nlist;
+    int by_residual;
+    const float *vmin, *vdiff;
+} lr_faiss_sq8;
+
+/* 0 and *out filled when index is such an index; -5 (and *out untouched) otherwise. */
+int lr_faiss_ivf_sq8(const FaissIndex *index, lr_faiss_sq8 *out);
+/* List `list` of an index lr_faiss_ivf_sq8 accepted: its length, codes (n * dim bytes) and ids,
+ * borrowed from the index (array lists hand out their storage; nothing is copied). */
+void lr_faiss_ivf_sq8_list(const FaissIndex *index, size_t list, size_t *n, const uint8_t **codes,
+                           const int64_t **ids);
+
 #ifdef __cplusplus
 }
 #endif

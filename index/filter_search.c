@@ -2,8 +2,9 @@
  * Two ways, chosen per call by what each would cost:
  * - exact: when the filter's smallest allow list is short, its items are scored one by one
  *   against the re-scoring vectors (exact scores; no list is scanned);
- * - in the scan: otherwise FAISS scans the probed lists and skips refused ids before computing
- *   their distance (an IDSelector, faiss_shim.cc), with nprobe raised for the share of items
+ * - in the scan: otherwise the probed lists are scanned with the filter inside (8-bit scalar
+ *   codes by learnrec's scan, sq8_scan.c; others by FAISS's with an IDSelector, faiss_shim.cc),
+ *   refused ids never entering the results, with nprobe raised for the share of items
  *   the filter keeps, and raised again (x4) while a query has fewer than k results.
  * Indexes that take no selector (fast-scan codes, transforms) over-fetch and deepen instead.
  * docs/benchmarks.md has the measurements behind the policy's defaults. */
@@ -35,62 +36,6 @@ static int allows(const void *ctx, int64_t id) {
     return ok && !(c->ix->n_tomb && lr_index_tomb_has(c->ix, id));
 }
 
-/* ---- the best k of scored candidates: a min-heap on score ---------------------------------- */
-
-typedef struct {
-    int64_t *ids;
-    float *scores;
-    size_t n, k;
-} topk;
-
-static int worse(const topk *h, size_t a, size_t b) { /* a ranks below b */
-    return h->scores[a] < h->scores[b] || (h->scores[a] == h->scores[b] && h->ids[a] > h->ids[b]);
-}
-
-static void swap_at(topk *h, size_t a, size_t b) {
-    int64_t i = h->ids[a];
-    float s = h->scores[a];
-    h->ids[a] = h->ids[b], h->scores[a] = h->scores[b];
-    h->ids[b] = i, h->scores[b] = s;
-}
-
-static void sift_down(topk *h, size_t i) {
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < h->n && worse(h, l, m)) m = l;
-        if (r < h->n && worse(h, r, m)) m = r;
-        if (m == i) return;
-        swap_at(h, i, m);
-        i = m;
-    }
-}
-
-static void topk_push(topk *h, int64_t id, float s) {
-    if (h->n < h->k) {
-        size_t i = h->n++;
-        h->ids[i] = id, h->scores[i] = s;
-        while (i && worse(h, i, (i - 1) / 2)) {
-            swap_at(h, i, (i - 1) / 2);
-            i = (i - 1) / 2;
-        }
-    } else if (s > h->scores[0] || (s == h->scores[0] && id < h->ids[0])) {
-        h->ids[0] = id, h->scores[0] = s;
-        sift_down(h, 0);
-    }
-}
-
-/* Sorts the heap best first in place and pads it to k with -1 / -INFINITY. */
-static void topk_finish(topk *h) {
-    size_t n = h->n;
-    while (h->n > 1) {
-        swap_at(h, 0, h->n - 1);
-        h->n--;
-        sift_down(h, 0);
-    }
-    for (size_t j = n; j < h->k; j++) h->ids[j] = -1, h->scores[j] = -INFINITY;
-    h->n = n;
-}
-
 static float dot(const float *a, const float *b, size_t d) {
     return cblas_sdot((int)d, a, 1, b, 1);
 }
@@ -102,11 +47,11 @@ static void exact_over(const lr_index *ix, size_t nq, const float *q, size_t k, 
                        int64_t *ids, float *scores) {
     const float *vecs = lr_data_matrix_data(ix->rs);
     for (size_t i = 0; i < nq; i++) {
-        topk h = {ids + i * k, scores + i * k, 0, k};
+        lr_index_topk h = {ids + i * k, scores + i * k, 0, k};
         for (size_t j = 0; j < m; j++)
             if (!(ix->n_tomb && lr_index_tomb_has(ix, cand[j])))
-                topk_push(&h, cand[j], dot(q + i * ix->dim, vecs + (size_t)cand[j] * ix->dim, ix->dim));
-        topk_finish(&h);
+                lr_index_topk_push(&h, cand[j], dot(q + i * ix->dim, vecs + (size_t)cand[j] * ix->dim, ix->dim));
+        lr_index_topk_finish(&h);
     }
 }
 
@@ -114,15 +59,15 @@ static void exact_over(const lr_index *ix, size_t nq, const float *q, size_t k, 
  * kept. */
 static void keep_best(const lr_index *ix, const float *q, const int64_t *ci, const float *cs, size_t kk, size_t k,
                       int rescore, int64_t *ids, float *scores) {
-    topk h = {ids, scores, 0, k};
+    lr_index_topk h = {ids, scores, 0, k};
     size_t rows = ix->rs ? lr_data_matrix_rows(ix->rs) : 0;
     for (size_t j = 0; j < kk; j++) {
         if (ci[j] < 0) continue;
         float s = cs[j];
         if (rescore && (size_t)ci[j] < rows) s = dot(q, lr_data_matrix_data(ix->rs) + (size_t)ci[j] * ix->dim, ix->dim);
-        topk_push(&h, ci[j], s);
+        lr_index_topk_push(&h, ci[j], s);
     }
-    topk_finish(&h);
+    lr_index_topk_finish(&h);
 }
 
 static size_t found(const int64_t *ci, size_t kk) {
@@ -131,13 +76,18 @@ static size_t found(const int64_t *ci, size_t kk) {
     return n;
 }
 
-/* One query through FAISS with the selector: nprobe lists, x4 while fewer than k came back. */
+/* One query through the scan with the filter inside (learnrec's for 8-bit scalar codes, else
+ * FAISS's with a selector): nprobe lists, x4 while fewer than k came back. */
 static int scan_one(const lr_index *ix, const sel_ctx *sc, const float *q, size_t k, size_t kk, size_t nprobe,
-                    int64_t *ci, float *cs, lr_err *err) {
+                    double share, int64_t *ci, float *cs, lr_err *err) {
     size_t nlist = lr_index_nlist(ix);
     for (;;) {
-        if (lr_faiss_search_allowed(ix->ix, 1, q, (idx_t)kk, nprobe, allows, sc, cs, (idx_t *)ci))
+        if (lr_index_sq8_scannable(ix)) { /* learnrec's scan of these codes, as unfiltered */
+            int rc = lr_index_sq8_search(ix, 1, q, kk, nprobe, allows, sc, share, ci, cs, err);
+            if (rc) return rc;
+        } else if (lr_faiss_search_allowed(ix->ix, 1, q, (idx_t)kk, nprobe, allows, sc, cs, (idx_t *)ci)) {
             return lr_index_faiss_fail(err, "filtered search");
+        }
         if (found(ci, kk) >= k || !nlist || nprobe >= nlist) return LR_OK;
         nprobe = nprobe * 4 < nlist ? nprobe * 4 : nlist;
     }
@@ -205,7 +155,7 @@ int lr_index_search_filter(const lr_index *ix, size_t nq, const float *q, size_t
     for (size_t i = 0; !rc && i < nq; i++) {
         const float *qi = q + i * ix->dim;
         size_t want = (size_t)ceil((double)kk / share) * 2;
-        rc = in_scan ? scan_one(ix, &sc, qi, k, kk, scan_np, ci, cs, err)
+        rc = in_scan ? scan_one(ix, &sc, qi, k, kk, scan_np, share, ci, cs, err)
                      : overfetch_one(ix, &sc, qi, kk, want < kk ? kk : want, nprobe, ci, cs, err);
         if (!rc) keep_best(ix, qi, ci, cs, kk, k, rescore, ids + i * k, scores + i * k);
     }

@@ -4,6 +4,7 @@
 
 #include <faiss/c_api/Index_c.h>
 
+#include "faiss_shim.h"
 #include "lr_data.h"
 #include "lr_index.h"
 
@@ -70,6 +71,30 @@ int lr_index_rescored_search(const lr_index *ix, size_t nq, const float *q, size
  * exists; the best k per query into ids/scores. */
 int lr_index_rescore_candidates(const lr_index *ix, size_t nq, const float *q, const int64_t *ci, const float *cs,
                                 size_t depth, size_t k, int64_t *ids, float *scores, lr_err *err);
+
+/* topk.c: the best k of scored candidates in caller-owned arrays of k (start with n = 0). push
+ * keeps (id, s) when it beats the worst kept (higher score, or equal and a smaller id); finish
+ * sorts best first and pads to k with -1 / -INFINITY. */
+typedef struct {
+    int64_t *ids;
+    float *scores;
+    size_t n, k;
+} lr_index_topk;
+void lr_index_topk_push(lr_index_topk *h, int64_t id, float s);
+void lr_index_topk_finish(lr_index_topk *h);
+
+/* learnrec's scan of 8-bit scalar codes (sq8_scan.c), used for them instead of FAISS's: whether
+ * ix has such codes; the best k over each query's nprobe given lists (row i at lists + i *
+ * stride, coarse inner products beside; -1 skipped) among the ids `allows` accepts (NULL: all),
+ * share being about the fraction of items it accepts (it picks how the filter is asked); the same with the lists from the coarse
+ * quantizer (nprobe 0: the index's own). Results padded with -1 / -INFINITY. */
+int lr_index_sq8_scannable(const lr_index *ix);
+int lr_index_sq8_scan(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe, size_t stride,
+                      const idx_t *lists, const float *list_dis, lr_faiss_allows allows, const void *ctx,
+                      double share, int64_t *ids, float *scores, lr_err *err);
+int lr_index_sq8_search(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
+                        lr_faiss_allows allows, const void *ctx, double share, int64_t *ids, float *scores,
+                        lr_err *err);
 
 /* Whether FAISS can search this index over a call's own lists (lr_index_probe_search). */
 int lr_index_takes_call_nprobe(const lr_index *ix);

@@ -15,6 +15,7 @@
 #define LR_TEST_H
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,16 @@ typedef struct {
     int failed;
     char where[512];
 } lr_test_ctx;
+
+/* Box-Muller over splitmix64: deterministic normal samples for test vectors, no library needed. */
+static inline float lr_test_normal(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    double u1 = ((double)(z >> 11) + 1.0) / 9007199254740993.0, u2 = (double)(z & 0xffff) / 65536.0;
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
 
 typedef struct {
     const char *name;

@@ -10,24 +10,14 @@
 #define RECALL_BOUND 0.35
 #define RESCORED_BOUND 0.85
 
-/* Box-Muller over splitmix64: deterministic test vectors without the towers library. */
-static float rand_normal(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    double u1 = ((double)(z >> 11) + 1.0) / 9007199254740993.0, u2 = (double)(z & 0xffff) / 65536.0;
-    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
-}
-
 /* n unit vectors of dimension d around 20 cluster centres: what item towers produce. */
 static float *clustered(size_t n, size_t d, uint64_t seed) {
     float *x = malloc(n * d * sizeof *x), *c = malloc(20 * d * sizeof *c);
-    for (size_t i = 0; i < 20 * d; i++) c[i] = rand_normal(&seed);
+    for (size_t i = 0; i < 20 * d; i++) c[i] = lr_test_normal(&seed);
     for (size_t i = 0; i < n; i++) {
         double s = 0;
         for (size_t j = 0; j < d; j++) {
-            x[i * d + j] = c[(i % 20) * d + j] + 0.5f * rand_normal(&seed);
+            x[i * d + j] = c[(i % 20) * d + j] + 0.5f * lr_test_normal(&seed);
             s += (double)x[i * d + j] * x[i * d + j];
         }
         for (size_t j = 0; j < d; j++) x[i * d + j] /= (float)sqrt(s);
