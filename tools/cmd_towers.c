@@ -42,7 +42,8 @@ static int train_args(int argc, char **argv, const char **data, const char **cpa
     static const lr_cli_choice positions[] = {
         {"newest", LR_POS_NEWEST}, {"oldest", LR_POS_OLDEST}, {"none", LR_POS_NONE}, {NULL, 0}};
     static const lr_cli_choice negatives[] = {
-        {"auto", LR_NEG_AUTO}, {"full", LR_NEG_FULL}, {"inbatch", LR_NEG_INBATCH}, {NULL, 0}};
+        {"auto", LR_NEG_AUTO}, {"full", LR_NEG_FULL}, {"inbatch", LR_NEG_INBATCH},
+        {"sampled", LR_NEG_SAMPLED}, {NULL, 0}};
     static const lr_cli_choice losses[] = {{"next", 0}, {"dense", 1}, {NULL, 0}};
     const lr_cli_option opts[] = {
         {LR_OPT_STRING("data", data, "DIR", "the dataset")},
@@ -60,6 +61,9 @@ static int train_args(int argc, char **argv, const char **data, const char **cpa
                        "position embeddings counted from the newest item,\n"
                        "the oldest (all prefixes in one pass: faster), or none")},
         {LR_OPT_SET("no-pos", LR_CLI_ENUM(&mc->pos_emb), LR_POS_NONE, "the same as --positions none")},
+        {LR_OPT_SIZE("window-stride", &tc->window_stride, 1, 4096, "S",
+                     "positions oldest or none: one pass per window of\n"
+                     "--max-len items, windows ending S items apart\n(default: max-len / 2)"), .dflt = ""},
         {LR_OPT_FLOAT("dropout", &mc->dropout, 0, 1, "P", "dropout rate"), .hi_open = 1},
         {LR_OPT_SIZE("batch", &tc->batch_size, 1, 1 << 20, "B", "examples per step")},
         {LR_OPT_FLOAT("lr", &tc->lr, 0, INFINITY, "R", "AdamW learning rate"), .lo_open = 1, .hi_open = 1},
@@ -71,7 +75,10 @@ static int train_args(int argc, char **argv, const char **data, const char **cpa
         {LR_OPT_SIZE("patience", &tc->patience, 0, 100000, "N",
                      "stop after N epochs without a better valid Recall@10;\n0: never")},
         {LR_OPT_CHOICE("negatives", LR_CLI_ENUM(&tc->negatives), negatives,
-                       "auto: all items up to 100k, in-batch beyond")},
+                       "full: every item; inbatch: the batch's targets;\n"
+                       "sampled: those and --sampled uniform draws, log-Q\n"
+                       "corrected; auto: full up to 100k items, sampled beyond")},
+        {LR_OPT_SIZE("sampled", &tc->sampled, 0, 1 << 20, "N", "uniform draws per step with sampled negatives")},
         {LR_OPT_CHOICE("loss", &tc->dense_all_action, losses, "next-item or the dense all-action loss")},
     };
     const lr_cli_spec spec = {
@@ -120,7 +127,7 @@ int lr_cmd_train(int argc, char **argv) {
     if (lr_towers_pal_save(m, out, keys, vals, 2, &err)) goto fail;
     printf("trained %zu epochs in %.1f s (%.0f examples/s, %zu examples per epoch, %s negatives); "
            "best valid Recall@10 %.4f at epoch %zu; wrote %s\n", rep.epochs_run, rep.seconds,
-           rep.examples_per_s, rep.examples_per_epoch, rep.negatives_full ? "all-item" : "in-batch",
+           rep.examples_per_s, rep.examples_per_epoch, rep.negatives == LR_NEG_FULL ? "all-item" : rep.negatives == LR_NEG_SAMPLED ? "sampled" : "in-batch",
            rep.best_valid_recall10, rep.best_epoch, out);
     rc = LR_EXIT_OK;
 fail:

@@ -145,10 +145,15 @@ int lr_towers_embed_split(const lr_pal *m, const struct lr_data *d, const lr_con
 
 /* ---- training --------------------------------------------------------------------------------- */
 
+/* Catalogues up to this size train with the full softmax under LR_NEG_AUTO. */
+#define LR_TRAIN_FULL_SOFTMAX_MAX_ITEMS 100000
+
 typedef enum {
-    LR_NEG_AUTO = 0,    /* full softmax up to 100,000 items, in-batch beyond */
+    LR_NEG_AUTO = 0,    /* full softmax up to LR_TRAIN_FULL_SOFTMAX_MAX_ITEMS, sampled beyond */
     LR_NEG_FULL = 1,    /* every item is a negative: the item tower runs over all items each step */
-    LR_NEG_INBATCH = 2  /* the batch's distinct targets are the candidates (same-id negatives drop out) */
+    LR_NEG_INBATCH = 2, /* the batch's distinct targets are the candidates (same-id negatives drop out) */
+    LR_NEG_SAMPLED = 3  /* the batch's distinct targets plus uniformly drawn items, each logit
+                         * corrected by the log of its item's chance to be a candidate (log-Q) */
 } lr_negatives;
 
 typedef struct {
@@ -168,8 +173,10 @@ typedef struct {
     float temperature;   /* InfoNCE over cosine logits */
     float clip;          /* global gradient norm; 0 turns clipping off */
     lr_negatives negatives;
+    size_t sampled;      /* uniformly drawn candidates per step with sampled negatives */
     int dense_all_action; /* PinnerFormer's dense all-action loss instead of next-item */
     size_t dense_nh, dense_nt; /* history positions and targets per user in that loss (10, 10) */
+    size_t window_stride; /* positions not from the newest: items between windows' ends (0: max_len / 2) */
     size_t patience;     /* stop after this many epochs without a better valid Recall@10; 0: never */
     uint64_t seed;
     void (*progress)(const lr_train_progress *p, void *ctx); /* may be NULL */
@@ -178,13 +185,15 @@ typedef struct {
 } lr_train_config;
 
 /* 30 epochs, batch 1024, lr 1e-3, weight decay 0.01, warm-up 5%, temperature 0.05, clip 1,
- * negatives auto, next-item loss, patience 5, all cores, seed 1. */
+ * negatives auto, next-item loss, window stride max_len / 2, patience 5, all cores, seed 1. */
 lr_train_config lr_towers_train_config_default(void);
+/* The window stride training uses for a model reading max_len items: 1 to max_len. */
+size_t lr_towers_train_stride(const lr_train_config *c, size_t max_len);
 
 typedef struct {
     size_t epochs_run, best_epoch, examples_per_epoch;
     double best_valid_recall10, seconds, examples_per_s, final_loss;
-    int negatives_full; /* which negatives were used */
+    lr_negatives negatives; /* which negatives were used: FULL, INBATCH or SAMPLED */
 } lr_train_report;
 
 /* Trains the model on the dataset's training part (every prefix of each user's sequence predicts

@@ -207,7 +207,8 @@ int lr_towers_pal_fold_values(lr_pal *m, lr_err *err) {
 
 void lr_towers_pal_pass_free(lr_pal_pass *ps) {
     free(ps->seq_off); free(ps->att_off); free(ps->out_tok); free(ps->ids); free(ps->pos);
-    free(ps->content); free(ps->emb); free(ps->emb_mask); free(ps->x0);
+    free(ps->content); free(ps->uniq); free(ps->tok_u); free(ps->slot); free(ps->emb_u); free(ps->demb_u);
+    free(ps->emb); free(ps->emb_mask); free(ps->x0);
     for (size_t l = 0; l < LR_PAL_MAX_LAYERS; l++) {
         free(ps->l[l].ln1); free(ps->l[l].ln1_mean); free(ps->l[l].ln1_rstd); free(ps->l[l].qkv);
         free(ps->l[l].att); free(ps->l[l].atty); free(ps->l[l].attproj);
@@ -244,7 +245,10 @@ static int reserve(const lr_pal *m, lr_pal_pass *ps, size_t S, size_t M, size_t 
     }
     if (M > ps->cap_M) {
         bad |= grow(&ps->ids, M, sizeof(int32_t)) | grow(&ps->pos, M, sizeof(size_t));
-        if (c->mode != LR_PAL_ID) bad |= grow(&ps->content, M * c->content_dim, F);
+        if (c->mode != LR_PAL_ID)
+            bad |= grow(&ps->content, M * c->content_dim, F) | grow(&ps->emb_u, M * H, F) |
+                   grow(&ps->demb_u, M * H, F);
+        bad |= grow(&ps->uniq, M, sizeof(int32_t)) | grow(&ps->tok_u, M, sizeof(uint32_t));
         bad |= grow(&ps->emb, M * H, F) | grow(&ps->emb_mask, M * H, F) | grow(&ps->x0, M * H, F);
         for (size_t l = 0; l < L; l++) {
             bad |= grow(&ps->l[l].ln1, M * H, F) | grow(&ps->l[l].ln1_mean, M, F) |
@@ -276,15 +280,40 @@ static int reserve(const lr_pal *m, lr_pal_pass *ps, size_t S, size_t M, size_t 
     return bad ? -1 : 0;
 }
 
+/* The tokens' distinct ids into ps->uniq / ps->tok_u, through an id-indexed map grown to the
+ * largest id seen (and left all -1 again afterwards). */
+static int find_distinct(lr_pal_pass *ps) {
+    int32_t top = -1;
+    for (size_t t = 0; t < ps->M; t++) top = ps->ids[t] > top ? ps->ids[t] : top;
+    size_t need = (size_t)top + 2; /* slot 0: id -1 */
+    if (need > ps->cap_slot) {
+        if (grow(&ps->slot, need, sizeof(int32_t))) return -1;
+        for (size_t i = ps->cap_slot; i < need; i++) ps->slot[i] = -1;
+        ps->cap_slot = need;
+    }
+    ps->U = 0;
+    for (size_t t = 0; t < ps->M; t++) {
+        int32_t *sl = &ps->slot[(size_t)(ps->ids[t] + 1)];
+        if (*sl < 0) {
+            *sl = (int32_t)ps->U;
+            ps->uniq[ps->U++] = ps->ids[t];
+        }
+        ps->tok_u[t] = (uint32_t)*sl;
+    }
+    for (size_t u = 0; u < ps->U; u++) ps->slot[(size_t)(ps->uniq[u] + 1)] = -1;
+    return 0;
+}
+
 int lr_towers_pal_pass_setup_ex(const lr_pal *m, lr_pal_pass *ps, const int32_t *items,
-                         const size_t *offsets, size_t S, const unsigned char *all_positions,
-                         lr_err *err) {
+                         const size_t *offsets, size_t S, const uint32_t *n_out, lr_err *err) {
     size_t maxlen = m->cfg.max_len, M = 0, att = 0, P = 0;
+    int several = 0; /* some sequence outputs at more than its last token */
     for (size_t s = 0; s < S; s++) {
-        size_t T = offsets[s + 1] - offsets[s];
+        size_t T = offsets[s + 1] - offsets[s], want = n_out && n_out[s] > 1 ? n_out[s] : 1;
         if (T > maxlen) T = maxlen;
         M += T;
-        P += all_positions && all_positions[s] ? T : T > 0;
+        P += T < want ? T : want;
+        several |= T > 1 && want > 1;
         att += m->cfg.heads * T * T;
     }
     if (reserve(m, ps, S, M, P, att))
@@ -292,9 +321,7 @@ int lr_towers_pal_pass_setup_ex(const lr_pal *m, lr_pal_pass *ps, const int32_t 
     ps->S = S;
     ps->M = M;
     ps->P = 0;
-    ps->last_only = 1;
-    for (size_t s = 0; all_positions && s < S; s++)
-        if (all_positions[s]) ps->last_only = 0;
+    ps->last_only = !several;
     /* the folded attention's scratch, only where inference may take the shortcut (outputs at
      * the last tokens only, and not one token per sequence): P is one row per sequence there,
      * where a pass with outputs at every position would have one per token */
@@ -310,16 +337,16 @@ int lr_towers_pal_pass_setup_ex(const lr_pal *m, lr_pal_pass *ps, const int32_t 
     for (size_t s = 0; s < S; s++) {
         size_t T = offsets[s + 1] - offsets[s], skip = T > maxlen ? T - maxlen : 0;
         T -= skip;
-        int all = all_positions && all_positions[s];
+        size_t want = n_out && n_out[s] > 1 ? n_out[s] : 1, first_out = T > want ? T - want : 0;
         for (size_t i = 0; i < T; i++, t++) {
             ps->ids[t] = items[offsets[s] + skip + i];
             ps->pos[t] = m->cfg.pos_emb == LR_POS_NEWEST ? T - 1 - i : i;
-            if (all) ps->out_tok[ps->P++] = t;
+            if (i >= first_out) ps->out_tok[ps->P++] = t;
         }
         ps->seq_off[s + 1] = t;
         ps->att_off[s + 1] = ps->att_off[s] + m->cfg.heads * T * T;
-        if (T && !all) ps->out_tok[ps->P++] = t - 1;
     }
+    if (find_distinct(ps)) return lr_err_set(err, LR_ENOMEM, "PAL: out of memory for the batch's item map");
     return LR_OK;
 }
 
@@ -355,19 +382,22 @@ static void last_layer_for_outputs(const lr_pal *m, lr_pal_pass *ps, const float
 }
 
 /* The transformer from the input embeddings onwards. With `cached`, ps->emb starts from the
- * model's item cache instead of the adaptor over ps->content. */
+ * model's item cache; otherwise from the adaptor over ps->content, the U distinct items' rows,
+ * each token taking its item's row. */
 static void forward_from_content(const lr_pal *m, lr_pal_pass *ps, int cached) {
     const lr_pal_config *c = &m->cfg;
     const lr_pal_params *p = &m->p;
     size_t H = c->hidden, M = ps->M, P = ps->P, D = c->out_dim;
     float drop = ps->training ? c->dropout : 0.0f;
     int singles = ps->S == M; /* the item tower's passes */
-    /* emb (M,H) = content (M,Dc) adapt_w^T + adapt_b [+ item_emb[id]] [+ pos_emb[pos]] */
+    /* emb (M,H) = (content (U,Dc) adapt_w^T + adapt_b)[item] [+ item_emb[id]] [+ pos_emb[pos]] */
     if (cached) {
         for (size_t t = 0; t < M; t++)
             memcpy(ps->emb + t * H, m->cache + (size_t)ps->ids[t] * H, H * sizeof *ps->emb);
     } else if (c->mode != LR_PAL_ID) {
-        lr_towers_linear_forward(ps->emb, ps->content, p->adapt_w, p->adapt_b, M, c->content_dim, H);
+        lr_towers_linear_forward(ps->emb_u, ps->content, p->adapt_w, p->adapt_b, ps->U, c->content_dim, H);
+        for (size_t t = 0; t < M; t++)
+            memcpy(ps->emb + t * H, ps->emb_u + (size_t)ps->tok_u[t] * H, H * sizeof *ps->emb);
     } else {
         memset(ps->emb, 0, M * H * sizeof *ps->emb);
     }
@@ -430,15 +460,17 @@ void lr_towers_pal_forward(const lr_pal *m, lr_pal_pass *ps, const float *conten
     for (size_t t = 0; cached && t < ps->M; t++)
         cached = ps->ids[t] >= 0 && (size_t)ps->ids[t] < m->cache_rows;
     if (m->cfg.mode != LR_PAL_ID && !cached)
-        for (size_t t = 0; t < ps->M; t++) {
-            if (ps->ids[t] >= 0) memcpy(ps->content + t * Dc, content + (size_t)ps->ids[t] * Dc, Dc * sizeof(float));
-            else memset(ps->content + t * Dc, 0, Dc * sizeof(float));
+        for (size_t u = 0; u < ps->U; u++) {
+            if (ps->uniq[u] >= 0) memcpy(ps->content + u * Dc, content + (size_t)ps->uniq[u] * Dc, Dc * sizeof(float));
+            else memset(ps->content + u * Dc, 0, Dc * sizeof(float));
         }
     forward_from_content(m, ps, cached);
 }
 
 void lr_towers_pal_forward_rows(const lr_pal *m, lr_pal_pass *ps, const float *rows) {
     if (m->cfg.mode != LR_PAL_ID) memcpy(ps->content, rows, ps->M * m->cfg.content_dim * sizeof(float));
+    ps->U = ps->M;
+    for (size_t t = 0; t < ps->M; t++) ps->tok_u[t] = (uint32_t)t;
     forward_from_content(m, ps, 0);
 }
 
@@ -528,9 +560,16 @@ void lr_towers_pal_backward(lr_pal *m, lr_pal_pass *ps, const float *dout) {
     /* dres is now the gradient of x0 (after the embedding dropout) */
     float *demb = dres;
     if (drop > 0.0f) for (size_t i = 0; i < M * H; i++) demb[i] *= ps->emb_mask[i];
-    if (c->mode != LR_PAL_ID)
-        lr_towers_linear_backward(NULL, g->adapt_w, g->adapt_b, demb, ps->content, p->adapt_w, M,
-                           c->content_dim, H);
+    if (c->mode != LR_PAL_ID) { /* each item's adaptor row took the gradients of its tokens */
+        memset(ps->demb_u, 0, ps->U * H * sizeof(float));
+        for (size_t t = 0; t < M; t++) {
+            float *du = ps->demb_u + (size_t)ps->tok_u[t] * H;
+            const float *d = demb + t * H;
+            for (size_t j = 0; j < H; j++) du[j] += d[j];
+        }
+        lr_towers_linear_backward(NULL, g->adapt_w, g->adapt_b, ps->demb_u, ps->content, p->adapt_w, ps->U,
+                                  c->content_dim, H);
+    }
     for (size_t t = 0; t < M; t++) {
         const float *d = demb + t * H;
         if (g->item_emb && ps->ids[t] >= 0) {

@@ -68,7 +68,13 @@ typedef struct {
     size_t *out_tok;           /* P token indexes whose outputs are wanted */
     int32_t *ids;              /* M item ids (-1: none, e.g. a cold-start item) */
     size_t *pos;               /* M position rows: distance from the sequence's newest item */
-    float *content;            /* (M, Dc) gathered content rows */
+    /* The batch's distinct items: the adaptor runs once per item, not once per occurrence */
+    int32_t *uniq;             /* U distinct ids (-1 among them: tokens without one) */
+    size_t U, cap_slot;
+    uint32_t *tok_u;           /* M: each token's row in uniq */
+    int32_t *slot;             /* id + 1 -> row in uniq, -1 when absent (cap_slot entries) */
+    float *content;            /* (U, Dc) the distinct items' content rows */
+    float *emb_u, *demb_u;     /* (U, H) their adaptor outputs, and its gradient */
     float *emb, *emb_mask, *x0; /* (M, H) */
     lr_pal_layer_acts l[LR_PAL_MAX_LAYERS];
     float *sel, *lnf, *lnf_mean, *lnf_rstd, *proj, *norm, *out; /* P rows */
@@ -88,17 +94,17 @@ void lr_towers_pal_pass_free(lr_pal_pass *ps);
  * embedding (a cold-start item whose content row comes from lr_towers_pal_forward_rows). */
 int lr_towers_pal_pass_setup(const lr_pal *m, lr_pal_pass *ps, const int32_t *items,
                       const size_t *offsets, size_t S, lr_err *err);
-/* The same, but sequences with all_positions[s] set output at every token (P grows to match):
- * with causal attention and positions that do not count from the end, token t's output is
- * exactly the output for the prefix ending at t. */
+/* The same, but sequence s outputs at its last n_out[s] tokens (at least 1, at most its length;
+ * NULL: 1 each), P growing to match: with causal attention and positions that do not count
+ * from the end, token t's output is exactly the output for the prefix ending at t. */
 int lr_towers_pal_pass_setup_ex(const lr_pal *m, lr_pal_pass *ps, const int32_t *items,
-                         const size_t *offsets, size_t S, const unsigned char *all_positions,
-                         lr_err *err);
+                         const size_t *offsets, size_t S, const uint32_t *n_out, lr_err *err);
 
 /* Forward over the laid-out batch; content: (n_items, Dc) (row = item id), or NULL in id mode.
  * Writes P unit-length outputs to ps->out (P, D). */
 void lr_towers_pal_forward(const lr_pal *m, lr_pal_pass *ps, const float *content);
-/* Forward for tokens whose content rows are given directly (rows: M x Dc, one per token). */
+/* Forward for tokens whose content rows are given directly (rows: M x Dc, one per token; each
+ * token its own item). */
 void lr_towers_pal_forward_rows(const lr_pal *m, lr_pal_pass *ps, const float *rows);
 
 /* Backward from dout (P, D) into m->g (accumulating). Needs the pass's forward activations. */

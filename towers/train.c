@@ -13,17 +13,21 @@
 #include "pal_internal.h"
 #include "train_internal.h"
 
-#define FULL_SOFTMAX_MAX_ITEMS 100000
 #define DENSE_ALPHA 10.0
 #define DENSE_BETA 10000.0
 
 lr_train_config lr_towers_train_config_default(void) {
     lr_train_config c = {.epochs = 30, .batch_size = 1024, .lr = 1e-3f, .weight_decay = 0.01f,
                          .warmup = 0.05f, .temperature = 0.05f, .clip = 1.0f,
-                         .negatives = LR_NEG_AUTO, .dense_all_action = 0, .dense_nh = 10,
+                         .negatives = LR_NEG_AUTO, .sampled = 1024, .dense_all_action = 0, .dense_nh = 10,
                          .dense_nt = 10, .patience = 5, .seed = 1,
                          .progress = NULL, .progress_ctx = NULL, .progress_every = 10};
     return c;
+}
+
+size_t lr_towers_train_stride(const lr_train_config *c, size_t max_len) {
+    size_t s = c->window_stride ? c->window_stride : max_len / 2;
+    return s < 1 ? 1 : s > max_len ? max_len : s;
 }
 
 static double now_s(void) {
@@ -32,11 +36,12 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* One unit of a batch. Next-item loss: the prefix of `user` ending before `end` predicts the
- * item at `end`; with `all` set, the window seq[0..end) predicts at every position at once (each
- * token's output is its prefix's output). Dense loss: a whole user (end unused). */
+/* One unit of a batch. Next-item loss: the window of `user`'s newest max_len items before `end`
+ * (seq[end - max_len .. end)), whose last n_pred tokens each predict the item after them (each
+ * token's output is its prefix's output: causal attention, positions not counted from the end);
+ * n_pred is 1 for a single prefix predicting seq[end]. Dense loss: a whole user (end unused). */
 typedef struct {
-    uint32_t user, end, all, n_pred; /* n_pred: predictions of an `all` window */
+    uint32_t user, end, n_pred;
 } example;
 
 
@@ -46,12 +51,15 @@ typedef struct {
     const lr_data *d;
     const lr_content *ct;          /* the content matrix (NULL in id mode) */
     const float *content;          /* its rows */
-    int full;                      /* full softmax */
+    lr_negatives neg;              /* FULL, INBATCH or SAMPLED */
+    int full;                      /* neg == LR_NEG_FULL */
+    float *logq;                   /* SAMPLED: each item's log chance to be a candidate in a step */
+    float *shift;                  /* SAMPLED: the step's candidates' logq (cand_cap entries) */
     lr_pal_pass up, ip;            /* user pass, item pass */
     int32_t *items;                /* batch histories, packed */
     size_t *offsets, items_cap, offsets_cap;
-    unsigned char *all;            /* per batch sequence: outputs at every position */
-    size_t all_cap, rows;          /* user rows (outputs) laid out so far */
+    uint32_t *n_out;               /* per batch sequence: outputs at its last n_out tokens */
+    size_t n_out_cap, rows;        /* user rows (outputs) laid out so far */
     lr_train_pair *pairs;
     size_t n_pairs, pairs_cap;
     int32_t *cand;                 /* candidate item ids (in-batch) */
@@ -76,16 +84,17 @@ static int grow(void *pp, size_t *cap, size_t need, size_t elem) {
     return 0;
 }
 
-/* Appends the newest max_len items of seq[0..end) as one sequence of the batch. */
-static int push_history(trainer *t, const int32_t *seq, size_t end, size_t *n_seq, int all) {
+/* Appends the newest max_len items of seq[0..end) as one sequence of the batch, with outputs at
+ * its last n_out tokens. */
+static int push_history(trainer *t, const int32_t *seq, size_t end, size_t *n_seq, uint32_t n_out) {
     size_t maxlen = t->m->cfg.max_len, start = end > maxlen ? end - maxlen : 0;
     size_t used = t->offsets[*n_seq];
     if (grow(&t->items, &t->items_cap, used + end - start, sizeof *t->items) ||
         grow(&t->offsets, &t->offsets_cap, *n_seq + 2, sizeof *t->offsets))
         return -1;
-    if (grow(&t->all, &t->all_cap, *n_seq + 1, 1)) return -1;
+    if (grow(&t->n_out, &t->n_out_cap, *n_seq + 1, sizeof *t->n_out)) return -1;
     memcpy(t->items + used, seq + start, (end - start) * sizeof *seq);
-    t->all[*n_seq] = (unsigned char)all;
+    t->n_out[*n_seq] = n_out;
     t->offsets[++*n_seq] = used + end - start;
     return 0;
 }
@@ -142,15 +151,11 @@ static size_t build_batch(trainer *t, const example *ex, size_t n_ex, size_t *n_
         size_t len;
         const int32_t *seq = lr_data_user_sequence(t->d, e->user, &len);
         (void)len;
-        if (!cfg->dense_all_action) {
-            if (push_history(t, seq, e->end, n_seq, (int)e->all)) goto oom;
-            if (e->all) { /* token i of the window seq[0..end) predicts seq[i + 1] */
-                for (size_t i = 0; i < e->end; i++, t->rows++)
-                    if (i < e->n_pred && add_pair(t, t->rows, seq[i + 1], 1.0f)) goto oom;
-            } else {
-                if (add_pair(t, t->rows++, seq[e->end], 1.0f)) goto oom;
-            }
-            preds += e->all ? e->n_pred : 1;
+        if (!cfg->dense_all_action) { /* token i of the window predicts seq[i + 1] */
+            if (push_history(t, seq, e->end, n_seq, e->n_pred)) goto oom;
+            for (size_t i = e->end - e->n_pred; i < e->end; i++)
+                if (add_pair(t, t->rows++, seq[i + 1], 1.0f)) goto oom;
+            preds += e->n_pred;
             continue;
         }
         /* Dense all-action: cut the training part at c; N_h prefixes ending at or before c each
@@ -164,7 +169,7 @@ static size_t build_batch(trainer *t, const example *ex, size_t n_ex, size_t *n_
             double w = nh > 1 ? log(DENSE_ALPHA + (double)i * (DENSE_BETA - DENSE_ALPHA) / (double)(nh - 1))
                               : 1.0;
             w /= log(DENSE_BETA);
-            if (push_history(t, seq, hist[i], n_seq, 0)) goto oom;
+            if (push_history(t, seq, hist[i], n_seq, 1)) goto oom;
             for (size_t j = 0; j < nt; j++)
                 if (add_pair(t, t->rows, seq[tgt[j]], (float)w)) goto oom;
             t->rows++;
@@ -178,12 +183,14 @@ oom:
 }
 
 double lr_towers_train_infonce(const float *U, size_t P, const float *V, size_t K, size_t D,
-                        const lr_train_pair *pairs, size_t n_pairs, float tau, float *logits,
-                        float *scratch, float *dU, float *dV) {
+                        const lr_train_pair *pairs, size_t n_pairs, float tau, const float *col_shift,
+                        float *logits, float *scratch, float *dU, float *dV) {
     float inv_tau = 1.0f / tau;
-    /* logits (P,K) = U V^T / tau */
+    /* logits (P,K) = U V^T / tau - col_shift */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)P, (int)K, (int)D, inv_tau, U,
                 (int)D, V, (int)D, 0.0f, logits, (int)K);
+    for (size_t r = 0; col_shift && r < P; r++)
+        for (size_t j = 0; j < K; j++) logits[r * K + j] -= col_shift[j];
     double wsum = 0.0, loss = 0.0;
     for (size_t i = 0; i < n_pairs; i++) wsum += pairs[i].w;
     if (wsum <= 0.0) wsum = 1.0;
@@ -277,8 +284,8 @@ done:
 static void trainer_free(trainer *t) {
     lr_towers_pal_pass_free(&t->up);
     lr_towers_pal_pass_free(&t->ip);
-    free(t->items); free(t->offsets); free(t->all); free(t->pairs); free(t->cand); free(t->cand_off); free(t->slot);
-    free(t->logits); free(t->dU); free(t->dV); free(t->m1); free(t->m2); free(t->best);
+    free(t->items); free(t->offsets); free(t->n_out); free(t->pairs); free(t->cand); free(t->cand_off); free(t->slot);
+    free(t->logits); free(t->dU); free(t->dV); free(t->logq); free(t->shift); free(t->m1); free(t->m2); free(t->best);
 }
 
 static int check_inputs(const lr_pal *m, const lr_data *d, const lr_content *content,
@@ -307,11 +314,14 @@ static int check_inputs(const lr_pal *m, const lr_data *d, const lr_content *con
 
 /* The examples of one epoch, in user order (each epoch shuffles them): *n_pred counts the
  * predictions they make. Positions counted from the newest item make every prefix its own
- * sequence; otherwise one window from the oldest item covers the first max_len prefixes at once
- * and only the prefixes of longer sequences need windows of their own. */
+ * sequence. Otherwise one causal pass over a window predicts at each of its tokens: the first
+ * window covers a user's first max_len prefixes, and each further window ends `stride` items
+ * later, predicting only its last `stride` targets (each target once, seen after at least
+ * max_len - stride items of context). */
 static int build_examples(const trainer *t, example **out, size_t *n_out, size_t *n_pred, lr_err *err) {
     const lr_train_config *cfg = t->cfg;
     size_t nu = lr_data_num_users(t->d), maxlen = t->m->cfg.max_len, n_ex = 0;
+    size_t stride = lr_towers_train_stride(cfg, maxlen);
     int windows = !cfg->dense_all_action && t->m->cfg.pos_emb != LR_POS_NEWEST;
     example *ex = NULL;
     for (int pass = 0; pass < 2; pass++) { /* count, then fill */
@@ -321,23 +331,18 @@ static int build_examples(const trainer *t, example **out, size_t *n_out, size_t
             size_t tl = lr_data_user_split(t->d, u).train_len;
             if (tl < 2) continue;
             if (cfg->dense_all_action) {
-                if (pass) ex[n_ex] = (example){(uint32_t)u, 0, 0, 0};
+                if (pass) ex[n_ex] = (example){(uint32_t)u, 0, 0};
                 n_ex++;
                 (*n_pred)++;
                 continue;
             }
-            size_t first = 1;
-            if (windows) {
-                size_t w = tl < maxlen ? tl : maxlen, np = tl - 1 < w ? tl - 1 : w;
-                if (pass) ex[n_ex] = (example){(uint32_t)u, (uint32_t)w, 1, (uint32_t)np};
+            *n_pred += tl - 1;
+            for (size_t end = 0; end < tl - 1;) { /* windows end at most at tl - 1: seq[tl - 1] is the last target */
+                size_t step = !windows ? 1 : end == 0 ? maxlen : stride;
+                size_t next = end + step < tl - 1 ? end + step : tl - 1;
+                if (pass) ex[n_ex] = (example){(uint32_t)u, (uint32_t)(windows ? next : end + 1), (uint32_t)(windows ? next - end : 1)};
                 n_ex++;
-                *n_pred += np;
-                first = np + 1;
-            }
-            for (size_t e = first; e < tl; e++) {
-                if (pass) ex[n_ex] = (example){(uint32_t)u, (uint32_t)e, 0, 1};
-                n_ex++;
-                (*n_pred)++;
+                end = next;
             }
         }
         if (n_ex == 0) return lr_err_set(err, LR_EINVAL, "training: no user has two training items");
@@ -364,6 +369,34 @@ static int setup_full_item_pass(trainer *t, lr_err *err) {
     return rc;
 }
 
+/* log q_j for sampled negatives: the expected times item j is a candidate in a step, as one of
+ * about batch_size targets drawn by popularity (its share of all training targets) or one of
+ * `sampled` uniform draws. Subtracting it from j's logits makes the sampled softmax an unbiased
+ * estimate of the full one (Bengio & Senecal 2008; Yi et al. 2019's sampling-bias correction):
+ * popular items, negatives in almost every batch, are not pushed down for being popular. */
+static int candidate_log_chances(trainer *t, lr_err *err) {
+    size_t ni = lr_data_num_items(t->d), nu = lr_data_num_users(t->d);
+    double *count = calloc(ni ? ni : 1, sizeof *count), total = 0;
+    t->logq = malloc((ni ? ni : 1) * sizeof *t->logq);
+    if (!count || !t->logq) {
+        free(count);
+        return lr_err_set(err, LR_ENOMEM, "training: out of memory for %zu items' sampling chances", ni);
+    }
+    for (size_t u = 0; u < nu; u++) {
+        size_t len, tl = lr_data_user_split(t->d, u).train_len;
+        const int32_t *seq = lr_data_user_sequence(t->d, u, &len);
+        for (size_t i = 1; i < tl; i++) count[seq[i]] += 1, total += 1;
+    }
+    double per_target = total > 0 ? (double)t->cfg->batch_size / total : 0;
+    double uniform = ni ? (double)t->cfg->sampled / (double)ni : 0;
+    for (size_t j = 0; j < ni; j++) {
+        double q = count[j] * per_target + uniform;
+        t->logq[j] = (float)log(q > 1 ? 1 : q > 1e-30 ? q : 1e-30);
+    }
+    free(count);
+    return LR_OK;
+}
+
 /* The trainer's fixed state: seeds, the optimiser's moments, the best weights so far. The
  * model's item cache is dropped: the weights are about to change. */
 static int trainer_init(trainer *t, lr_pal *m, const lr_data *d, const lr_content *content,
@@ -374,7 +407,9 @@ static int trainer_init(trainer *t, lr_pal *m, const lr_data *d, const lr_conten
     t->d = d;
     t->ct = content;
     t->content = content ? lr_data_matrix_data(content) : NULL;
-    t->full = cfg->negatives == LR_NEG_FULL || (cfg->negatives == LR_NEG_AUTO && ni <= FULL_SOFTMAX_MAX_ITEMS);
+    t->neg = cfg->negatives != LR_NEG_AUTO ? cfg->negatives
+             : ni <= LR_TRAIN_FULL_SOFTMAX_MAX_ITEMS ? LR_NEG_FULL : LR_NEG_SAMPLED;
+    t->full = t->neg == LR_NEG_FULL;
     t->rng = cfg->seed * 0x2545f4914f6cdd1dULL + 7;
     t->up.rng = cfg->seed * 0x9e3779b97f4a7c15ULL + 11;
     t->ip.rng = cfg->seed * 0x9e3779b97f4a7c15ULL + 13;
@@ -396,7 +431,26 @@ static int trainer_init(trainer *t, lr_pal *m, const lr_data *d, const lr_conten
         return rc ? rc : lr_err_set(err, LR_ENOMEM, "training: out of memory");
     for (size_t i = 0; i < ni; i++) t->slot[i] = -1;
     memcpy(t->best, m->params_block, m->n_params * sizeof *t->best);
+    if (t->neg == LR_NEG_SAMPLED && (rc = candidate_log_chances(t, err))) return rc;
     return t->full ? setup_full_item_pass(t, err) : LR_OK;
+}
+
+/* Sampled negatives: `sampled` uniform draws join the batch's targets as candidates (an item
+ * already there is not added twice), and every candidate's log-Q goes into t->shift. */
+static int add_uniform_candidates(trainer *t) {
+    size_t ni = lr_data_num_items(t->d);
+    for (size_t i = 0; i < t->cfg->sampled && ni; i++) {
+        int32_t item = (int32_t)(next_u64(&t->rng) % ni);
+        if (t->slot[item] >= 0) continue;
+        if (grow(&t->cand, &t->cand_cap, t->n_cand + 1, sizeof *t->cand)) return -1;
+        t->slot[item] = (int32_t)t->n_cand;
+        t->cand[t->n_cand++] = item;
+    }
+    float *sh = realloc(t->shift, (t->n_cand ? t->n_cand : 1) * sizeof *sh);
+    if (!sh) return -1;
+    t->shift = sh;
+    for (size_t j = 0; j < t->n_cand; j++) t->shift[j] = t->logq[t->cand[j]];
+    return 0;
 }
 
 /* One optimiser step on the batch starting at ex (*taken gets the examples it used): forward
@@ -408,7 +462,9 @@ static int train_step(trainer *t, const example *ex, size_t n_ex, size_t step, s
     int fail, rc;
     *taken = build_batch(t, ex, n_ex, &n_seq, &fail);
     if (fail) return lr_err_set(err, LR_ENOMEM, "training: out of memory building a batch");
-    if ((rc = lr_towers_pal_pass_setup_ex(m, &t->up, t->items, t->offsets, n_seq, t->all, err))) return rc;
+    if ((rc = lr_towers_pal_pass_setup_ex(m, &t->up, t->items, t->offsets, n_seq, t->n_out, err))) return rc;
+    if (t->neg == LR_NEG_SAMPLED && add_uniform_candidates(t))
+        return lr_err_set(err, LR_ENOMEM, "training: out of memory for sampled candidates");
     if (!t->full) { /* the batch's candidates, one token each */
         if (grow(&t->cand_off, &t->cand_off_cap, t->n_cand + 1, sizeof *t->cand_off))
             return lr_err_set(err, LR_ENOMEM, "training: out of memory");
@@ -422,7 +478,8 @@ static int train_step(trainer *t, const example *ex, size_t n_ex, size_t step, s
     lr_towers_pal_forward(m, &t->up, t->content);
     lr_towers_pal_forward(m, &t->ip, t->content);
     *loss = lr_towers_train_infonce(t->up.out, P, t->ip.out, K, D, t->pairs, t->n_pairs, t->cfg->temperature,
-                             t->logits, t->dU + P * D, t->dU, t->dV);
+                                    t->neg == LR_NEG_SAMPLED ? t->shift : NULL, t->logits, t->dU + P * D, t->dU,
+                                    t->dV);
     lr_towers_pal_zero_grads(m);
     lr_towers_pal_backward(m, &t->ip, t->dV);
     lr_towers_pal_backward(m, &t->up, t->dU);
@@ -501,7 +558,7 @@ static void fill_report(const trainer *t, const train_state *st, size_t n_pred, 
     r->examples_per_s = (double)st->seen / (el > 0 ? el : 1e-9);
     r->examples_per_epoch = n_pred;
     r->final_loss = st->loss_sum / (double)(st->s ? st->s : 1);
-    r->negatives_full = t->full;
+    r->negatives = t->neg;
 }
 
 int lr_towers_train(lr_pal *m, const lr_data *d, const lr_content *content,

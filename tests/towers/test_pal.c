@@ -50,17 +50,20 @@ static double loss_of(lr_pal *m, lr_pal_pass *ps, const float *r) {
  * with step h = 1e-2 carry about 1e-6 / h = 1e-4 of rounding noise in the quotient, and the
  * truncation error h^2 f''' / 6 stays under 1e-4 at these scales, so |analytic - numeric| must
  * be below 2e-3 + 2e-2 |analytic|; a wrong term in a backward is off by far more. */
-static void gradient_check(lr_test_ctx *lr_t_, lr_pal_mode mode, int pos, size_t layers) {
+static void gradient_check(lr_test_ctx *lr_t_, lr_pal_mode mode, int pos, size_t layers, const uint32_t *n_out,
+                           size_t want_P) {
     lr_pal *m = tiny(mode, pos, layers);
     CHECK(m);
     lr_err err = {0};
     CHECK_OK(lr_towers_pal_alloc_grads(m, &err), err);
     lr_pal_pass ps = {0};
-    CHECK_OK(lr_towers_pal_pass_setup(m, &ps, k_items, k_off, 3, &err), err);
+    CHECK_OK(lr_towers_pal_pass_setup_ex(m, &ps, k_items, k_off, 3, n_out, &err), err);
     ps.training = 1; /* the full forward that backward needs (dropout is 0 here) */
-    CHECK_EQ(ps.P, 3);
+    CHECK_EQ(ps.P, want_P);
     CHECK_EQ(ps.M, 9);
-    float r[3 * 4] = {0.3f, -1.2f, 0.7f, 0.4f, -0.5f, 0.9f, 0.2f, -0.8f, 1.1f, -0.3f, 0.6f, 0.2f};
+    float r[6 * 4];
+    uint64_t rng = 41;
+    for (size_t i = 0; i < want_P * 4; i++) r[i] = lr_towers_rand_normal(&rng);
     loss_of(m, &ps, r);
     lr_towers_pal_zero_grads(m);
     lr_towers_pal_backward(m, &ps, r);
@@ -123,7 +126,8 @@ LR_TEST(gradients_match_finite_differences_single_item_sequences) {
 }
 
 /* With positions from the oldest item, token t's output in one pass is the output of the
- * prefix ending at t on its own: what lets training cover every prefix in one pass. */
+ * prefix ending at t on its own: what lets training cover every prefix in one pass, or the last
+ * n of a window. */
 LR_TEST(all_position_outputs_equal_separate_prefixes) {
     lr_pal *m = tiny(LR_PAL_CONTENT, LR_POS_OLDEST, 2);
     CHECK(m);
@@ -131,25 +135,36 @@ LR_TEST(all_position_outputs_equal_separate_prefixes) {
     lr_pal_pass all = {0}, one = {0};
     const int32_t seq[] = {3, 0, 6, 2};
     const size_t off[] = {0, 4};
-    const unsigned char yes = 1;
-    CHECK_OK(lr_towers_pal_pass_setup_ex(m, &all, seq, off, 1, &yes, &err), err);
-    CHECK_EQ(all.P, 4);
-    lr_towers_pal_forward(m, &all, k_content);
-    for (size_t t = 1; t <= 4; t++) {
-        const size_t poff[] = {0, t};
-        CHECK_OK(lr_towers_pal_pass_setup(m, &one, seq, poff, 1, &err), err);
-        lr_towers_pal_forward(m, &one, k_content);
-        for (int j = 0; j < 4; j++) CHECK_NEAR(all.out[(t - 1) * 4 + j], one.out[j], 1e-5);
+    for (uint32_t n = 2; n <= 5; n++) { /* outputs at the last n tokens (5: more than there are) */
+        CHECK_OK(lr_towers_pal_pass_setup_ex(m, &all, seq, off, 1, &n, &err), err);
+        size_t first = n >= 4 ? 1 : 5 - n;
+        CHECK_EQ(all.P, 5 - first);
+        lr_towers_pal_forward(m, &all, k_content);
+        for (size_t t = first; t <= 4; t++) {
+            const size_t poff[] = {0, t};
+            CHECK_OK(lr_towers_pal_pass_setup(m, &one, seq, poff, 1, &err), err);
+            lr_towers_pal_forward(m, &one, k_content);
+            for (int j = 0; j < 4; j++) CHECK_NEAR(all.out[(t - first) * 4 + j], one.out[j], 1e-5);
+        }
     }
     lr_towers_pal_pass_free(&all);
     lr_towers_pal_pass_free(&one);
     lr_towers_pal_free(m);
 }
 
-LR_TEST(gradients_match_finite_differences_content_mode) { gradient_check(lr_t_, LR_PAL_CONTENT, LR_POS_NEWEST, 2); }
-LR_TEST(gradients_match_finite_differences_both_mode) { gradient_check(lr_t_, LR_PAL_BOTH, LR_POS_OLDEST, 1); }
+/* The histories repeat items (4 twice, 0 and 3 in two histories): the adaptor's rows, computed
+ * once per distinct item, must collect the gradients of every token of theirs. */
+LR_TEST(gradients_match_finite_differences_content_mode) {
+    gradient_check(lr_t_, LR_PAL_CONTENT, LR_POS_NEWEST, 2, NULL, 3);
+}
+LR_TEST(gradients_match_finite_differences_both_mode) { gradient_check(lr_t_, LR_PAL_BOTH, LR_POS_OLDEST, 1, NULL, 3); }
 LR_TEST(gradients_match_finite_differences_id_mode_without_positions) {
-    gradient_check(lr_t_, LR_PAL_ID, LR_POS_NONE, 2);
+    gradient_check(lr_t_, LR_PAL_ID, LR_POS_NONE, 2, NULL, 3);
+}
+/* Windows with outputs at several tokens (2 of 3, 1 of 1, 3 of 5), as training lays them out. */
+LR_TEST(gradients_match_finite_differences_with_window_outputs) {
+    const uint32_t n_out[3] = {2, 1, 3};
+    gradient_check(lr_t_, LR_PAL_CONTENT, LR_POS_OLDEST, 2, n_out, 6);
 }
 
 LR_TEST(linear_matches_naive_loops) {
@@ -338,6 +353,7 @@ LR_TEST_MAIN(LR_CASE(gradients_match_finite_differences_content_mode),
              LR_CASE(all_position_outputs_equal_separate_prefixes),
              LR_CASE(gradients_match_finite_differences_both_mode),
              LR_CASE(gradients_match_finite_differences_id_mode_without_positions),
+             LR_CASE(gradients_match_finite_differences_with_window_outputs),
              LR_CASE(linear_matches_naive_loops), LR_CASE(attention_is_causal),
              LR_CASE(one_item_history_equals_the_item_tower),
              LR_CASE(user_tower_reads_the_newest_items_and_batches_alike),
