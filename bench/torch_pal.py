@@ -42,8 +42,15 @@ the final LayerNorm/projection run only on the one output row per history.
 step to the whole catalogue and gathers the adapted rows for both towers instead of gathering
 content rows and adapting each token; it is mathematically the same model.
 
-The masking is exact, so both layouts train the same model; they differ only in speed and in how
-batches are composed.
+* ``--layout windows`` (learnrec's way with positions counted from the oldest item or none):
+  each user's training sequence in windows of max_len items, one causal pass per window giving
+  the output at every position, each position predicting its next item (the same examples: each
+  target once). The first window covers the first max_len prefixes, each further window ends
+  ``--window-stride`` items later and predicts its last that many targets. Windows are sorted
+  by length, cut into batches of about --batch predictions, and padded to each batch's longest.
+
+The masking is exact, so the per-example layouts train the same model; they differ only in speed
+and in how batches are composed.
 
 Reproduce (the numbers are for the machine it runs on; use the Debian interpreter, which has
 torch 1.13 and numpy):
@@ -97,7 +104,9 @@ def make_parser():
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--max-len", type=int, default=50)
     ap.add_argument("--positions", choices=["newest", "oldest", "none"], default="newest")
-    ap.add_argument("--layout", choices=["padded", "packed-free"], default="padded")
+    ap.add_argument("--layout", choices=["padded", "packed-free", "windows"], default="padded")
+    ap.add_argument("--window-stride", type=int, default=0,
+                    help="windows layout: items between windows' ends (default max-len / 2)")
     ap.add_argument("--dropout", type=float, default=0.1)
     ap.add_argument("--tau", type=float, default=0.05)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -169,6 +178,62 @@ def epoch_batches(lens, batch, layout, rng):
     if layout != "padded":
         batches = [batches[i] for i in rng.permutation(len(batches))]
     return batches
+
+
+def read_windows(path, max_len, stride):
+    """Each user's training sequence from a RecBole .inter file (row k of a user: the history
+    seq[:k] cut to its newest items, and the target seq[k]), cut into learnrec's windows
+    (towers/train.c build_examples). Returns the windows left-padded to max_len with -1, their
+    lengths, and per window the targets of its columns (-1 where a column predicts nothing)."""
+    rows = {}
+    with open(path) as f:
+        f.readline()
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < 3:
+                continue
+            hist = [int(x) for x in parts[1].split()]
+            rows.setdefault(parts[0], []).append((len(hist), hist, int(parts[2])))
+    wins, tgts = [], []
+    for user_rows in rows.values():
+        user_rows.sort(key=lambda r: r[0])
+        seq = user_rows[0][1] + [r[2] for r in user_rows]
+        tl, end = len(seq), 0
+        while end < tl - 1:
+            nxt = min(end + (max_len if end == 0 else stride), tl - 1)
+            lo = max(0, nxt - max_len)
+            toks = seq[lo:nxt]
+            tg = [-1] * len(toks)
+            for j in range(end, nxt):  # token j predicts seq[j + 1]
+                tg[j - lo] = seq[j + 1]
+            wins.append(toks)
+            tgts.append(tg)
+            end = nxt
+    n = len(wins)
+    mat = np.full((n, max_len), -1, dtype=np.int64)
+    tmat = np.full((n, max_len), -1, dtype=np.int64)
+    lens = np.zeros(n, dtype=np.int64)
+    for i, (w, t) in enumerate(zip(wins, tgts)):
+        lens[i] = len(w)
+        mat[i, max_len - len(w):] = w
+        tmat[i, max_len - len(w):] = t
+    return mat, lens, tmat
+
+
+def window_batches(lens, preds, batch, rng):
+    """One epoch's batches of window indexes: sorted by length (random among ties), cut where a
+    batch reaches `batch` predictions, batch order shuffled."""
+    order = np.lexsort((rng.random(len(lens)), lens))
+    batches, cur, got = [], [], 0
+    for i in order:
+        cur.append(i)
+        got += int(preds[i])
+        if got >= batch:
+            batches.append(np.asarray(cur))
+            cur, got = [], 0
+    if cur:
+        batches.append(np.asarray(cur))
+    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 # ---- model --------------------------------------------------------------------------------------
@@ -287,6 +352,25 @@ class PAL(nn.Module):
         for blk in self.blocks:
             x = blk(x, att_bias)
         return self.head(x[:, -1])
+
+    def users_all(self, emb, lens, out_mask):
+        """The user tower's outputs at the positions out_mask (B, T) marks, histories left-padded
+        to T: (P, D) in row-major order of the mask."""
+        B, T, _ = emb.shape
+        col = torch.arange(T)
+        first = T - lens
+        if self.pos_emb is not None:
+            if self.positions == "newest":
+                raise SystemExit("windows need positions counted from the oldest item, or none")
+            emb = emb + self.pos_emb((col.unsqueeze(0) - first.unsqueeze(1)).clamp_(min=0))
+        x = self.drop(emb)
+        valid = col.unsqueeze(0) >= first.unsqueeze(1)
+        causal = torch.ones(T, T, dtype=torch.bool).tril_()
+        allowed = (causal & valid[:, None, :]) | torch.eye(T, dtype=torch.bool)
+        att_bias = torch.zeros(B, 1, T, T).masked_fill_(~allowed[:, None], float("-inf"))
+        for blk in self.blocks:
+            x = blk(x, att_bias)
+        return self.head(x[out_mask])
 
     def users_last(self, emb, lens):
         """The user tower for inference (no dropout), equal to users() in eval mode: the last
@@ -484,10 +568,10 @@ class Trainer:
         n_items = content_pad.shape[0] - 1
         self.hist = torch.from_numpy(np.where(mat < 0, n_items, mat))  # padding item = N
         self.lens = torch.from_numpy(lens)
-        self.targets = torch.from_numpy(targets)
+        self.targets = torch.from_numpy(targets)  # windows: (n, T), -1 where nothing is predicted
         self.opt = make_optimizer(model, args)
         self.sched = None
-        self.real_tokens = self.computed_tokens = 0
+        self.real_tokens = self.computed_tokens = self.predictions = 0
 
     def step(self, idx):
         """One training step over the examples idx (a numpy index array). Returns the loss."""
@@ -498,8 +582,23 @@ class Trainer:
         hist = self.hist[idx, self.hist.shape[1] - T:]  # left-padded to T
         self.real_tokens += int(lens.sum())
         self.computed_tokens += hist.numel()
-        U, V = encode(model, self.content_pad, hist, lens, args.adaptor_once)
-        loss = F.cross_entropy(U @ V.t() / args.tau, self.targets[idx])
+        if args.layout == "windows":
+            tg = self.targets[idx, self.targets.shape[1] - T:]
+            mask = tg >= 0
+            n_items = self.content_pad.shape[0] - 1
+            if args.adaptor_once:
+                table = model.adapter(self.content_pad)
+                U = model.users_all(table[hist], lens, mask)
+                V = model.items(table[:n_items])
+            else:
+                U = model.users_all(model.adapter(self.content_pad[hist]), lens, mask)
+                V = model.items(model.adapter(self.content_pad[:n_items]))
+            loss = F.cross_entropy(U @ V.t() / args.tau, tg[mask])
+            self.predictions += int(mask.sum())
+        else:
+            U, V = encode(model, self.content_pad, hist, lens, args.adaptor_once)
+            loss = F.cross_entropy(U @ V.t() / args.tau, self.targets[idx])
+            self.predictions += len(idx)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
@@ -555,11 +654,22 @@ def main():
     n_items, dc = content.shape
     content_pad = torch.cat([torch.from_numpy(np.ascontiguousarray(content)),
                              torch.zeros(1, dc)])  # row N: the padding item, content zeros
-    train = read_inter(os.path.join(args.data, f"{args.prefix}.train.inter"), args.max_len)
+    train_path = os.path.join(args.data, f"{args.prefix}.train.inter")
+    if args.layout == "windows":
+        train = read_windows(train_path, args.max_len, args.window_stride or max(args.max_len // 2, 1))
+        n_ex = int((train[2] >= 0).sum())  # predictions: the same examples as one per row
+    else:
+        train = read_inter(train_path, args.max_len)
+        n_ex = len(train[1])
     top = max(int(train[0].max()), int(train[2].max()))
     if top >= n_items:
         raise SystemExit(f"item index {top} in the training data, but the content has {n_items} rows")
-    n_ex = len(train[1])
+    preds = (train[2] >= 0).sum(1) if args.layout == "windows" else None
+
+    def batches_of_epoch():
+        if args.layout == "windows":
+            return window_batches(train[1], preds, args.batch, rng)
+        return epoch_batches(train[1], args.batch, args.layout, rng)
 
     model = PAL(dc, args.hidden, args.layers, args.heads, args.dim, args.max_len, args.positions,
                 args.dropout)
@@ -572,7 +682,7 @@ def main():
         tr.sched = make_schedule(tr.opt, per_epoch * args.epochs_check, args.lr_warmup)
         for epoch in range(1, args.epochs_check + 1):
             t0, losses = time.perf_counter(), []
-            for idx in epoch_batches(train[1], args.batch, args.layout, rng):
+            for idx in batches_of_epoch():
                 losses.append(tr.step(idx))
             el = time.perf_counter() - t0
             r10 = valid_recall10(model, content_pad, valid, args)
@@ -583,18 +693,18 @@ def main():
     # Speed: warm-up steps from one shuffled epoch, then the timed steps walk a fresh one (and
     # more epochs if --steps exceeds one epoch's batches).
     tr.sched = make_schedule(tr.opt, args.warmup_steps + args.steps, args.lr_warmup)
-    warm = epoch_batches(train[1], args.batch, args.layout, rng)
+    warm = batches_of_epoch()
     for i in range(args.warmup_steps):
         tr.step(warm[i % len(warm)])
-    tr.real_tokens = tr.computed_tokens = 0
-    batches, seen, losses = [], 0, []
+    tr.real_tokens = tr.computed_tokens = tr.predictions = 0
+    batches, losses = [], []
     t0 = time.perf_counter()
     for i in range(args.steps):
         if not batches:
-            batches = epoch_batches(train[1], args.batch, args.layout, rng)[::-1]
+            batches = batches_of_epoch()[::-1]
         idx = batches.pop()
         losses.append(tr.step(idx))
-        seen += len(idx)
+    seen = tr.predictions
     el = time.perf_counter() - t0
     rate = seen / el if el > 0 else float("nan")
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, layout {args.layout}, "

@@ -256,28 +256,52 @@ static void clip_and_update(trainer *t, size_t step, size_t total_steps) {
     }
 }
 
+/* Validation ranks each target among all items; beyond this many (user, item) pairs it takes an
+ * evenly spaced sample of the users with a target, so that a 1M-item catalogue validates 10,000
+ * users (a 0.64 T multiply-add ranking, seconds) instead of all 200,000 (minutes). */
+#define VALID_MAX_PAIRS 1e10
+
+/* The validation users' histories (every stride-th user with a target) into items/off and their
+ * targets; *n the number taken. */
+static int validation_sample(const trainer *t, size_t stride, int32_t **items, size_t **off, int32_t **targets,
+                             size_t *n, lr_err *err) {
+    size_t nu = lr_data_num_users(t->d), maxlen = t->m->cfg.max_len, total = 0, seen = 0, k = 0;
+    *items = malloc(((nu + stride - 1) / stride * maxlen + 1) * sizeof **items);
+    *off = malloc(((nu + stride - 1) / stride + 1) * sizeof **off);
+    *targets = malloc(((nu + stride - 1) / stride + 1) * sizeof **targets);
+    if (!*items || !*off || !*targets) return lr_err_set(err, LR_ENOMEM, "validation: out of memory");
+    (*off)[0] = 0;
+    for (size_t u = 0; u < nu; u++) {
+        const int32_t *h;
+        size_t len;
+        int32_t tg = lr_data_user_history(t->d, u, LR_SPLIT_VALID, maxlen, &h, &len);
+        if (tg < 0 || seen++ % stride) continue;
+        memcpy(*items + total, h, len * sizeof *h);
+        total += len;
+        (*targets)[k] = tg;
+        (*off)[++k] = total;
+    }
+    *n = k;
+    return LR_OK;
+}
+
 /* Recall@10 on the validation targets (dropout off). */
 static int validate(trainer *t, double *recall10, lr_err *err) {
     const lr_pal *m = t->m;
-    size_t nu = lr_data_num_users(t->d), ni = lr_data_num_items(t->d), D = m->cfg.out_dim;
-    float *users = malloc(nu * D * sizeof *users), *items = malloc(ni * D * sizeof *items);
-    int32_t *targets = malloc(nu * sizeof *targets);
-    int rc = LR_OK;
-    const lr_content *ct = t->ct;
-    if (!users || !items || !targets) {
-        rc = lr_err_set(err, LR_ENOMEM, "validation: out of memory");
-        goto done;
-    }
+    size_t nu = lr_data_num_users(t->d), ni = lr_data_num_items(t->d), D = m->cfg.out_dim, n = 0;
+    size_t cap = (size_t)(VALID_MAX_PAIRS / (double)(ni ? ni : 1)), stride = cap && nu > cap ? (nu + cap - 1) / cap : 1;
+    int32_t *hist = NULL, *targets = NULL;
+    size_t *off = NULL;
+    float *users = NULL, *items = malloc(ni * D * sizeof *items);
     lr_eval_metrics met;
-    if ((rc = lr_towers_embed_split(m, t->d, ct, LR_SPLIT_VALID, users, targets, err)) ||
-        (rc = lr_towers_item_embed(m, ct, NULL, ni, items, err)) ||
-        (rc = lr_towers_eval_vectors(users, nu, targets, items, ni, D, &met, err)))
-        goto done;
-    *recall10 = met.recall10;
-done:
-    free(users);
-    free(items);
-    free(targets);
+    int rc = validation_sample(t, stride, &hist, &off, &targets, &n, err);
+    if (!rc && (!items || !(users = malloc((n ? n : 1) * D * sizeof *users))))
+        rc = lr_err_set(err, LR_ENOMEM, "validation: out of memory");
+    if (!rc && !(rc = lr_towers_user_embed(m, t->ct, hist, off, n, users, err)) &&
+        !(rc = lr_towers_item_embed(m, t->ct, NULL, ni, items, err)) &&
+        !(rc = lr_towers_eval_vectors(users, n, targets, items, ni, D, &met, err)))
+        *recall10 = met.recall10;
+    free(hist), free(off), free(targets), free(users), free(items);
     return rc;
 }
 
