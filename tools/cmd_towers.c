@@ -114,9 +114,14 @@ int lr_cmd_train(int argc, char **argv) {
     if (lr_towers_pal_new(&mc, tc.seed, &m, &err)) goto fail;
     tc.progress = show_progress;
     tc.progress_ctx = &tty;
-    fprintf(stderr, "training %s-mode towers: %zu parameters, %zu users, %zu items\n",
+    fprintf(stderr, "training %s-mode towers: %zu parameters, %zu users, %zu items; ",
             lr_towers_pal_mode_name(mc.mode), lr_towers_pal_num_params(m), lr_data_num_users(d),
             lr_data_num_items(d));
+    if (mc.pos_emb == LR_POS_NEWEST || tc.dense_all_action)
+        fprintf(stderr, "one pass per prefix\n");
+    else
+        fprintf(stderr, "one pass per window of %zu items, windows ending %zu apart\n", mc.max_len,
+                lr_towers_train_stride(&tc, mc.max_len));
     lr_train_report rep;
     if (lr_towers_train(m, d, ct, &tc, &rep, &err)) goto fail;
     const char *keys[] = {"train.best_epoch", "train.best_valid_recall10"};
@@ -127,7 +132,7 @@ int lr_cmd_train(int argc, char **argv) {
     if (lr_towers_pal_save(m, out, keys, vals, 2, &err)) goto fail;
     printf("trained %zu epochs in %.1f s (%.0f examples/s, %zu examples per epoch, %s negatives); "
            "best valid Recall@10 %.4f at epoch %zu; wrote %s\n", rep.epochs_run, rep.seconds,
-           rep.examples_per_s, rep.examples_per_epoch, rep.negatives == LR_NEG_FULL ? "all-item" : rep.negatives == LR_NEG_SAMPLED ? "sampled" : "in-batch",
+           rep.examples_per_s, rep.examples_per_epoch, lr_towers_negatives_name(rep.negatives),
            rep.best_valid_recall10, rep.best_epoch, out);
     rc = LR_EXIT_OK;
 fail:

@@ -187,6 +187,7 @@ typedef struct {
 /* 30 epochs, batch 1024, lr 1e-3, weight decay 0.01, warm-up 5%, temperature 0.05, clip 1,
  * negatives auto, next-item loss, window stride max_len / 2, patience 5, all cores, seed 1. */
 lr_train_config lr_towers_train_config_default(void);
+const char *lr_towers_negatives_name(lr_negatives n); /* "all-item", "in-batch", "sampled", "auto" */
 /* The window stride training uses for a model reading max_len items: 1 to max_len. */
 size_t lr_towers_train_stride(const lr_train_config *c, size_t max_len);
 

@@ -25,6 +25,10 @@ lr_train_config lr_towers_train_config_default(void) {
     return c;
 }
 
+const char *lr_towers_negatives_name(lr_negatives n) {
+    return n == LR_NEG_FULL ? "all-item" : n == LR_NEG_INBATCH ? "in-batch" : n == LR_NEG_SAMPLED ? "sampled" : "auto";
+}
+
 size_t lr_towers_train_stride(const lr_train_config *c, size_t max_len) {
     size_t s = c->window_stride ? c->window_stride : max_len / 2;
     return s < 1 ? 1 : s > max_len ? max_len : s;
@@ -336,18 +340,28 @@ static int check_inputs(const lr_pal *m, const lr_data *d, const lr_content *con
     return LR_OK;
 }
 
+size_t lr_towers_train_windows(size_t tl, size_t max_len, size_t stride, int per_prefix, uint32_t *ends,
+                               uint32_t *n_preds) {
+    size_t n = 0;
+    for (size_t end = 0; end + 1 < tl;) { /* windows end at most at tl - 1: seq[tl - 1] is the last target */
+        size_t step = per_prefix ? 1 : end == 0 ? max_len : stride;
+        size_t next = end + step < tl - 1 ? end + step : tl - 1;
+        if (ends) ends[n] = (uint32_t)(per_prefix ? end + 1 : next), n_preds[n] = (uint32_t)(per_prefix ? 1 : next - end);
+        n++;
+        end = next;
+    }
+    return n;
+}
+
 /* The examples of one epoch, in user order (each epoch shuffles them): *n_pred counts the
- * predictions they make. Positions counted from the newest item make every prefix its own
- * sequence. Otherwise one causal pass over a window predicts at each of its tokens: the first
- * window covers a user's first max_len prefixes, and each further window ends `stride` items
- * later, predicting only its last `stride` targets (each target once, seen after at least
- * max_len - stride items of context). */
+ * predictions they make, the windows are lr_towers_train_windows'. */
 static int build_examples(const trainer *t, example **out, size_t *n_out, size_t *n_pred, lr_err *err) {
     const lr_train_config *cfg = t->cfg;
     size_t nu = lr_data_num_users(t->d), maxlen = t->m->cfg.max_len, n_ex = 0;
     size_t stride = lr_towers_train_stride(cfg, maxlen);
-    int windows = !cfg->dense_all_action && t->m->cfg.pos_emb != LR_POS_NEWEST;
+    int per_prefix = t->m->cfg.pos_emb == LR_POS_NEWEST;
     example *ex = NULL;
+    uint32_t *ends = NULL, *preds = NULL;
     for (int pass = 0; pass < 2; pass++) { /* count, then fill */
         n_ex = 0;
         *n_pred = 0;
@@ -361,18 +375,25 @@ static int build_examples(const trainer *t, example **out, size_t *n_out, size_t
                 continue;
             }
             *n_pred += tl - 1;
-            for (size_t end = 0; end < tl - 1;) { /* windows end at most at tl - 1: seq[tl - 1] is the last target */
-                size_t step = !windows ? 1 : end == 0 ? maxlen : stride;
-                size_t next = end + step < tl - 1 ? end + step : tl - 1;
-                if (pass) ex[n_ex] = (example){(uint32_t)u, (uint32_t)(windows ? next : end + 1), (uint32_t)(windows ? next - end : 1)};
-                n_ex++;
-                end = next;
-            }
+            size_t w = lr_towers_train_windows(tl, maxlen, stride, per_prefix, pass ? ends : NULL, preds);
+            for (size_t i = 0; pass && i < w; i++) ex[n_ex + i] = (example){(uint32_t)u, ends[i], preds[i]};
+            n_ex += w;
         }
         if (n_ex == 0) return lr_err_set(err, LR_EINVAL, "training: no user has two training items");
-        if (!pass && !(ex = malloc(n_ex * sizeof *ex)))
-            return lr_err_set(err, LR_ENOMEM, "training: out of memory for %zu examples", n_ex);
+        if (!pass) {
+            size_t longest = 1;
+            for (size_t u = 0; u < nu; u++)
+                if (lr_data_user_split(t->d, u).train_len > longest) longest = lr_data_user_split(t->d, u).train_len;
+            ex = malloc(n_ex * sizeof *ex);
+            ends = malloc(longest * sizeof *ends);
+            preds = malloc(longest * sizeof *preds);
+            if (!ex || !ends || !preds) {
+                free(ex), free(ends), free(preds);
+                return lr_err_set(err, LR_ENOMEM, "training: out of memory for %zu examples", n_ex);
+            }
+        }
     }
+    free(ends), free(preds);
     *out = ex;
     *n_out = n_ex;
     return LR_OK;

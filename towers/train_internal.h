@@ -3,6 +3,7 @@
 #define LR_TRAIN_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* A (user row, candidate column, weight) term of the loss. */
 typedef struct {
@@ -17,5 +18,15 @@ typedef struct {
 double lr_towers_train_infonce(const float *U, size_t P, const float *V, size_t K, size_t D,
                         const lr_train_pair *pairs, size_t n_pairs, float tau, const float *col_shift,
                         float *logits, float *scratch, float *dU, float *dV);
+
+/* How one user's training sequence of tl items (targets seq[1 .. tl-1]) is cut into examples:
+ * per_prefix (positions from the newest), one per target, the prefix seq[0..end) predicting
+ * seq[end]; otherwise windows of the newest max_len items before `end`, whose last n_pred
+ * tokens each predict the item after them. The first window covers the first max_len prefixes,
+ * each further one ends `stride` items later and predicts only its last `stride` targets: each
+ * target once, after at least max_len - stride items of context. Writes (end, n_pred) pairs
+ * when ends is not NULL (room for tl - 1); returns how many. */
+size_t lr_towers_train_windows(size_t tl, size_t max_len, size_t stride, int per_prefix, uint32_t *ends,
+                               uint32_t *n_preds);
 
 #endif /* LR_TRAIN_INTERNAL_H */

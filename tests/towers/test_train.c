@@ -58,6 +58,36 @@ LR_TEST(infonce_of_a_perfect_match_is_near_zero) {
     CHECK_NEAR(L, log(1 + exp(-20.0) + exp(-40.0)), 1e-6); /* logits 20, -20, 0 */
 }
 
+/* Every target of a sequence is predicted exactly once, by a window of at most max_len tokens
+ * ending right before it; after the first window, with at least max_len - stride tokens before
+ * it, and per prefix with the whole (cut) prefix. */
+LR_TEST(windows_predict_every_target_once) {
+    uint32_t ends[400], preds[400];
+    unsigned char seen[401];
+    const size_t lens[] = {1, 50, 60}, strides[] = {1, 7, 25, 50};
+    for (size_t tl = 2; tl <= 300; tl += 7)
+        for (size_t a = 0; a < 3; a++)
+            for (size_t b = 0; b < 4; b++)
+                for (int per_prefix = 0; per_prefix < 2; per_prefix++) {
+                    size_t max_len = lens[a], stride = strides[b] > max_len ? max_len : strides[b];
+                    size_t n = lr_towers_train_windows(tl, max_len, stride, per_prefix, ends, preds);
+                    CHECK_EQ(n, lr_towers_train_windows(tl, max_len, stride, per_prefix, NULL, NULL));
+                    memset(seen, 0, sizeof seen);
+                    for (size_t i = 0; i < n; i++) {
+                        size_t start = ends[i] > max_len ? ends[i] - max_len : 0;
+                        CHECK(preds[i] >= 1 && preds[i] <= ends[i] - start && ends[i] <= tl - 1);
+                        if (per_prefix) CHECK_EQ(preds[i], 1);
+                        if (!per_prefix && i > 0) CHECK(preds[i] <= stride);
+                        for (size_t j = ends[i] - preds[i]; j < ends[i]; j++) { /* token j predicts j + 1 */
+                            CHECK(j + 1 >= 1 && j + 1 < tl);
+                            seen[j + 1]++;
+                            CHECK(j - start + 1 >= (j + 1 > max_len ? max_len - (per_prefix ? 0 : stride) : j + 1));
+                        }
+                    }
+                    for (size_t j = 1; j < tl; j++) CHECK_EQ(seen[j], 1);
+                }
+}
+
 /* A small synthetic catalogue and content from its text, shared by the training tests. */
 typedef struct {
     lr_data *d;
@@ -171,6 +201,28 @@ LR_TEST(dense_all_action_loss_learns) { learns(lr_t_, LR_PAL_BOTH, LR_POS_NEWEST
 LR_TEST(in_batch_negatives_learn) { learns(lr_t_, LR_PAL_CONTENT, LR_POS_OLDEST, 0, LR_NEG_INBATCH, 6, 1.6); }
 LR_TEST(sampled_negatives_learn) { learns(lr_t_, LR_PAL_CONTENT, LR_POS_OLDEST, 0, LR_NEG_SAMPLED, 6, 1.6); }
 
+/* Windows that slide: a user tower reading 4 items, windows ending 2 apart over histories of
+ * about 8, so most targets come from a second or third window. */
+LR_TEST(sliding_windows_learn) {
+    fixture f;
+    CHECK(make_fixture(&f) == 0);
+    lr_pal_config c = lr_towers_pal_config_default();
+    c.content_dim = 128, c.n_items = lr_data_num_items(f.d), c.hidden = 32, c.heads = 2, c.out_dim = 16;
+    c.pos_emb = LR_POS_OLDEST, c.max_len = 4;
+    lr_pal *m = NULL;
+    lr_err err = {0};
+    CHECK_OK(lr_towers_pal_new(&c, 7, &m, &err), err);
+    lr_train_config tc = quick();
+    tc.window_stride = 2;
+    lr_train_report rep;
+    CHECK_OK(lr_towers_train(m, f.d, f.ct, &tc, &rep, &err), err);
+    double pop = popularity_valid_recall(&f);
+    printf("  valid R@10 %.4f (popularity %.4f), %.0f examples/s\n", rep.best_valid_recall10, pop, rep.examples_per_s);
+    CHECK(rep.best_valid_recall10 > 1.6 * pop);
+    lr_towers_pal_free(m);
+    free_fixture(&f);
+}
+
 LR_TEST(training_is_repeatable_for_a_seed) {
     fixture f;
     CHECK(make_fixture(&f) == 0);
@@ -247,9 +299,9 @@ LR_TEST(bad_training_input_is_refused) {
 
 LR_TEST_MAIN(LR_CASE(infonce_gradient_matches_finite_differences),
              LR_CASE(infonce_of_a_perfect_match_is_near_zero),
-             LR_CASE(infonce_gradient_matches_finite_differences_with_log_q), LR_CASE(log_q_shift_lowers_a_columns_logit),
+             LR_CASE(infonce_gradient_matches_finite_differences_with_log_q), LR_CASE(windows_predict_every_target_once), LR_CASE(log_q_shift_lowers_a_columns_logit),
              LR_CASE(content_towers_learn_with_positions_from_the_newest),
              LR_CASE(content_towers_learn_with_positions_from_the_oldest), LR_CASE(id_towers_learn),
-             LR_CASE(dense_all_action_loss_learns), LR_CASE(in_batch_negatives_learn), LR_CASE(sampled_negatives_learn),
+             LR_CASE(dense_all_action_loss_learns), LR_CASE(in_batch_negatives_learn), LR_CASE(sampled_negatives_learn), LR_CASE(sliding_windows_learn),
              LR_CASE(training_is_repeatable_for_a_seed),
              LR_CASE(early_stopping_keeps_the_best_epoch), LR_CASE(bad_training_input_is_refused))
