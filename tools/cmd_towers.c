@@ -40,7 +40,8 @@ static int train_args(int argc, char **argv, const char **data, const char **cpa
     static const lr_cli_choice modes[] = {
         {"content", LR_PAL_CONTENT}, {"id", LR_PAL_ID}, {"both", LR_PAL_BOTH}, {NULL, 0}};
     static const lr_cli_choice positions[] = {
-        {"newest", LR_POS_NEWEST}, {"oldest", LR_POS_OLDEST}, {"none", LR_POS_NONE}, {NULL, 0}};
+        {"newest", LR_POS_NEWEST}, {"oldest", LR_POS_OLDEST}, {"none", LR_POS_NONE}, {"auto", LR_POS_AUTO},
+        {NULL, 0}};
     static const lr_cli_choice negatives[] = {
         {"auto", LR_NEG_AUTO}, {"full", LR_NEG_FULL}, {"inbatch", LR_NEG_INBATCH},
         {"sampled", LR_NEG_SAMPLED}, {NULL, 0}};
@@ -58,8 +59,10 @@ static int train_args(int argc, char **argv, const char **data, const char **cpa
         {LR_OPT_SIZE("dim", &mc->out_dim, 1, 4096, "D", "output dimension")},
         {LR_OPT_SIZE("max-len", &mc->max_len, 1, 4096, "T", "history items the user tower reads")},
         {LR_OPT_CHOICE("positions", LR_CLI_ENUM(&mc->pos_emb), positions,
-                       "position embeddings counted from the newest item,\n"
-                       "the oldest (all prefixes in one pass: faster), or none")},
+                       "position embeddings counted from the newest item\n"
+                       "(one pass per prefix), the oldest or none (one pass\n"
+                       "per window: faster); auto: newest for short\n"
+                       "histories, else none")},
         {LR_OPT_SET("no-pos", LR_CLI_ENUM(&mc->pos_emb), LR_POS_NONE, "the same as --positions none")},
         {LR_OPT_SIZE("window-stride", &tc->window_stride, 1, 4096, "S",
                      "positions oldest or none: one pass per window of\n"
@@ -96,6 +99,7 @@ int lr_cmd_train(int argc, char **argv) {
     const char *cmd = "train", *data = NULL, *cpath = NULL, *out = NULL;
     lr_pal_config mc = lr_towers_pal_config_default();
     lr_train_config tc = lr_towers_train_config_default();
+    mc.pos_emb = LR_POS_AUTO;
     size_t threads = 0;
     int p = train_args(argc, argv, &data, &cpath, &out, &mc, &tc, &threads);
     if (p != LR_CLI_RUN) return p;
@@ -111,6 +115,12 @@ int lr_cmd_train(int argc, char **argv) {
     if (cpath && lr_data_matrix_open(cpath, lr_data_num_items(d), &ct, &err)) goto fail;
     mc.content_dim = ct ? lr_data_matrix_dim(ct) : 0;
     mc.n_items = lr_data_num_items(d);
+    double ratio = 0;
+    if ((int)mc.pos_emb == LR_POS_AUTO) {
+        mc.pos_emb = lr_towers_train_pick_positions(d, mc.max_len, &tc, &ratio);
+        fprintf(stderr, "positions: %s (one pass per prefix reads %.1fx the tokens of windows)\n",
+                mc.pos_emb == LR_POS_NEWEST ? "newest" : "none", ratio);
+    }
     if (lr_towers_pal_new(&mc, tc.seed, &m, &err)) goto fail;
     tc.progress = show_progress;
     tc.progress_ctx = &tty;

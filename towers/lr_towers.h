@@ -76,6 +76,8 @@ typedef enum { LR_PAL_CONTENT = 0, LR_PAL_ID = 1, LR_PAL_BOTH = 2 } lr_pal_mode;
  * oldest (or without positions), one causal pass over a training sequence yields every prefix's
  * output at once, which makes training several times cheaper. */
 typedef enum { LR_POS_NONE = 0, LR_POS_NEWEST = 1, LR_POS_OLDEST = 2 } lr_pos_emb;
+/* Not a model's setting: training's choice, lr_towers_train_pick_positions (learnrec train's default). */
+#define LR_POS_AUTO 3
 
 typedef struct {
     size_t content_dim; /* Dc, the content embeddings' width (content and both modes) */
@@ -188,6 +190,13 @@ typedef struct {
  * negatives auto, next-item loss, window stride max_len / 2, patience 5, all cores, seed 1. */
 lr_train_config lr_towers_train_config_default(void);
 const char *lr_towers_negatives_name(lr_negatives n); /* "all-item", "in-batch", "sampled", "auto" */
+/* Positions counted from the newest item (one pass per prefix) when that costs at most
+ * LR_TRAIN_PREFIX_MAX_RATIO times the history tokens of windows: short histories, where one pass
+ * per prefix scored best (docs/benchmarks.md). Otherwise no position embeddings, trained in
+ * windows. *ratio (may be NULL) gets the ratio. */
+#define LR_TRAIN_PREFIX_MAX_RATIO 5.0
+int lr_towers_train_pick_positions(const struct lr_data *d, size_t max_len, const lr_train_config *c,
+                                   double *ratio);
 /* The window stride training uses for a model reading max_len items: 1 to max_len. */
 size_t lr_towers_train_stride(const lr_train_config *c, size_t max_len);
 

@@ -353,6 +353,21 @@ size_t lr_towers_train_windows(size_t tl, size_t max_len, size_t stride, int per
     return n;
 }
 
+int lr_towers_train_pick_positions(const lr_data *d, size_t max_len, const lr_train_config *c, double *ratio) {
+    size_t nu = lr_data_num_users(d), stride = lr_towers_train_stride(c, max_len);
+    double prefix = 0, windows = 0;
+    for (size_t u = 0; u < nu; u++) {
+        size_t tl = lr_data_user_split(d, u).train_len;
+        for (size_t e = 1; e < tl; e++) prefix += (double)(e < max_len ? e : max_len);
+        /* windows: the first max_len prefixes in one pass, then max_len tokens per stride targets */
+        if (tl > 1) windows += (double)(tl - 1 < max_len ? tl - 1 : max_len);
+        if (tl - 1 > max_len) windows += (double)max_len * (double)((tl - 1 - max_len + stride - 1) / stride);
+    }
+    double r = windows > 0 ? prefix / windows : 1.0;
+    if (ratio) *ratio = r;
+    return r <= LR_TRAIN_PREFIX_MAX_RATIO ? LR_POS_NEWEST : LR_POS_NONE;
+}
+
 /* The examples of one epoch, in user order (each epoch shuffles them): *n_pred counts the
  * predictions they make, the windows are lr_towers_train_windows'. */
 static int build_examples(const trainer *t, example **out, size_t *n_out, size_t *n_pred, lr_err *err) {
