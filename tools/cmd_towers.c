@@ -80,7 +80,8 @@ static int train_args(int argc, char **argv, const char **data, const char **cpa
         {LR_OPT_CHOICE("negatives", LR_CLI_ENUM(&tc->negatives), negatives,
                        "full: every item; inbatch: the batch's targets;\n"
                        "sampled: those and --sampled uniform draws, log-Q\n"
-                       "corrected; auto: full up to 100k items, sampled beyond")},
+                       "corrected; auto: full up to 4 x (--batch + --sampled)\n"
+                       "items, else sampled")},
         {LR_OPT_SIZE("sampled", &tc->sampled, 0, 1 << 20, "N", "uniform draws per step with sampled negatives")},
         {LR_OPT_CHOICE("loss", &tc->dense_all_action, losses, "next-item or the dense all-action loss")},
     };

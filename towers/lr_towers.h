@@ -147,11 +147,15 @@ int lr_towers_embed_split(const lr_pal *m, const struct lr_data *d, const lr_con
 
 /* ---- training --------------------------------------------------------------------------------- */
 
-/* Catalogues up to this size train with the full softmax under LR_NEG_AUTO. */
-#define LR_TRAIN_FULL_SOFTMAX_MAX_ITEMS 100000
+/* Under LR_NEG_AUTO a catalogue trains with the full softmax while it has at most this many
+ * times the candidates a sampled step scores (batch_size + sampled, 2,048 by default: 8,192
+ * items). The full softmax runs the item tower over every item each step; on Scientific (4,385
+ * items) it scored 3% better than sampled at half the speed, on the long-history set (9,125
+ * items) sampled was needed for 10x (docs/benchmarks.md). */
+#define LR_TRAIN_FULL_SOFTMAX_FACTOR 4
 
 typedef enum {
-    LR_NEG_AUTO = 0,    /* full softmax up to LR_TRAIN_FULL_SOFTMAX_MAX_ITEMS, sampled beyond */
+    LR_NEG_AUTO = 0,    /* full softmax for small catalogues, sampled beyond (LR_TRAIN_FULL_SOFTMAX_FACTOR) */
     LR_NEG_FULL = 1,    /* every item is a negative: the item tower runs over all items each step */
     LR_NEG_INBATCH = 2, /* the batch's distinct targets are the candidates (same-id negatives drop out) */
     LR_NEG_SAMPLED = 3  /* the batch's distinct targets plus uniformly drawn items, each logit

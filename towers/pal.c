@@ -394,6 +394,9 @@ static void forward_from_content(const lr_pal *m, lr_pal_pass *ps, int cached) {
     if (cached) {
         for (size_t t = 0; t < M; t++)
             memcpy(ps->emb + t * H, m->cache + (size_t)ps->ids[t] * H, H * sizeof *ps->emb);
+    } else if (c->mode != LR_PAL_ID && ps->table) {
+        for (size_t t = 0; t < M; t++)
+            memcpy(ps->emb + t * H, ps->table + (size_t)ps->ids[t] * H, H * sizeof *ps->emb);
     } else if (c->mode != LR_PAL_ID) {
         lr_towers_linear_forward(ps->emb_u, ps->content, p->adapt_w, p->adapt_b, ps->U, c->content_dim, H);
         for (size_t t = 0; t < M; t++)
@@ -459,7 +462,7 @@ void lr_towers_pal_forward(const lr_pal *m, lr_pal_pass *ps, const float *conten
     int cached = !ps->training && m->cache && content == m->cache_src;
     for (size_t t = 0; cached && t < ps->M; t++)
         cached = ps->ids[t] >= 0 && (size_t)ps->ids[t] < m->cache_rows;
-    if (m->cfg.mode != LR_PAL_ID && !cached)
+    if (m->cfg.mode != LR_PAL_ID && !cached && !ps->table)
         for (size_t u = 0; u < ps->U; u++) {
             if (ps->uniq[u] >= 0) memcpy(ps->content + u * Dc, content + (size_t)ps->uniq[u] * Dc, Dc * sizeof(float));
             else memset(ps->content + u * Dc, 0, Dc * sizeof(float));
@@ -560,7 +563,13 @@ void lr_towers_pal_backward(lr_pal *m, lr_pal_pass *ps, const float *dout) {
     /* dres is now the gradient of x0 (after the embedding dropout) */
     float *demb = dres;
     if (drop > 0.0f) for (size_t i = 0; i < M * H; i++) demb[i] *= ps->emb_mask[i];
-    if (c->mode != LR_PAL_ID) { /* each item's adaptor row took the gradients of its tokens */
+    if (c->mode != LR_PAL_ID && ps->dtable) { /* the caller's table: its rows collect the gradients */
+        for (size_t t = 0; t < M; t++) {
+            float *du = ps->dtable + (size_t)ps->ids[t] * H;
+            const float *d = demb + t * H;
+            for (size_t j = 0; j < H; j++) du[j] += d[j];
+        }
+    } else if (c->mode != LR_PAL_ID) { /* each item's adaptor row took the gradients of its tokens */
         memset(ps->demb_u, 0, ps->U * H * sizeof(float));
         for (size_t t = 0; t < M; t++) {
             float *du = ps->demb_u + (size_t)ps->tok_u[t] * H;

@@ -75,6 +75,12 @@ typedef struct {
     int32_t *slot;             /* id + 1 -> row in uniq, -1 when absent (cap_slot entries) */
     float *content;            /* (U, Dc) the distinct items' content rows */
     float *emb_u, *demb_u;     /* (U, H) their adaptor outputs, and its gradient */
+    /* Set by a caller that runs the adaptor itself over the whole catalogue (training with the
+     * full softmax: both towers gather from one table): the forward takes token t's adaptor row
+     * from table[id], the backward adds its gradient into dtable[id] instead of running the
+     * adaptor's backward. Both NULL: the pass runs the adaptor over its own distinct items. */
+    const float *table;
+    float *dtable;
     float *emb, *emb_mask, *x0; /* (M, H) */
     lr_pal_layer_acts l[LR_PAL_MAX_LAYERS];
     float *sel, *lnf, *lnf_mean, *lnf_rstd, *proj, *norm, *out; /* P rows */

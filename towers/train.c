@@ -73,6 +73,7 @@ typedef struct {
     float *logits, *dU, *dV;
     size_t logits_cap, dU_cap, dV_cap;
     float *m1, *m2, *best;         /* AdamW moments, best weights */
+    float *table, *dtable;         /* full softmax, content: every item's adaptor row, its gradient */
     uint64_t rng;
 } trainer;
 
@@ -313,7 +314,7 @@ static void trainer_free(trainer *t) {
     lr_towers_pal_pass_free(&t->up);
     lr_towers_pal_pass_free(&t->ip);
     free(t->items); free(t->offsets); free(t->n_out); free(t->pairs); free(t->cand); free(t->cand_off); free(t->slot);
-    free(t->logits); free(t->dU); free(t->dV); free(t->logq); free(t->shift); free(t->m1); free(t->m2); free(t->best);
+    free(t->logits); free(t->dU); free(t->dV); free(t->logq); free(t->shift); free(t->table); free(t->dtable); free(t->m1); free(t->m2); free(t->best);
 }
 
 static int check_inputs(const lr_pal *m, const lr_data *d, const lr_content *content,
@@ -417,7 +418,14 @@ static int build_examples(const trainer *t, example **out, size_t *n_out, size_t
 /* The full softmax's item pass has the same layout every step (all items, one token each), so
  * it is set up once. */
 static int setup_full_item_pass(trainer *t, lr_err *err) {
-    size_t ni = lr_data_num_items(t->d);
+    size_t ni = lr_data_num_items(t->d), H = t->m->cfg.hidden;
+    if (t->m->cfg.mode != LR_PAL_ID) { /* one adaptor table a step, which both towers read */
+        t->table = malloc((ni ? ni : 1) * H * sizeof *t->table);
+        t->dtable = malloc((ni ? ni : 1) * H * sizeof *t->dtable);
+        if (!t->table || !t->dtable) return lr_err_set(err, LR_ENOMEM, "training: out of memory for the item table");
+        t->up.table = t->ip.table = t->table;
+        t->up.dtable = t->ip.dtable = t->dtable;
+    }
     size_t *off = malloc((ni + 1) * sizeof *off);
     int32_t *ids = malloc((ni ? ni : 1) * sizeof *ids);
     int rc = !off || !ids ? lr_err_set(err, LR_ENOMEM, "training: out of memory") : LR_OK;
@@ -468,7 +476,7 @@ static int trainer_init(trainer *t, lr_pal *m, const lr_data *d, const lr_conten
     t->ct = content;
     t->content = content ? lr_data_matrix_data(content) : NULL;
     t->neg = cfg->negatives != LR_NEG_AUTO ? cfg->negatives
-             : ni <= LR_TRAIN_FULL_SOFTMAX_MAX_ITEMS ? LR_NEG_FULL : LR_NEG_SAMPLED;
+             : ni <= LR_TRAIN_FULL_SOFTMAX_FACTOR * (cfg->batch_size + cfg->sampled) ? LR_NEG_FULL : LR_NEG_SAMPLED;
     t->full = t->neg == LR_NEG_FULL;
     t->rng = cfg->seed * 0x2545f4914f6cdd1dULL + 7;
     t->up.rng = cfg->seed * 0x9e3779b97f4a7c15ULL + 11;
@@ -535,14 +543,21 @@ static int train_step(trainer *t, const example *ex, size_t n_ex, size_t step, s
     if (grow(&t->logits, &t->logits_cap, P * K, sizeof(float)) ||
         grow(&t->dU, &t->dU_cap, P * D + 2 * P, sizeof(float)) || grow(&t->dV, &t->dV_cap, K * D, sizeof(float)))
         return lr_err_set(err, LR_ENOMEM, "training: out of memory for %zu x %zu logits", P, K);
+    if (t->table) /* the full softmax adapts every item anyway: once, for both towers */
+        lr_towers_linear_forward(t->table, t->content, m->p.adapt_w, m->p.adapt_b, lr_data_num_items(t->d),
+                                 m->cfg.content_dim, m->cfg.hidden);
     lr_towers_pal_forward(m, &t->up, t->content);
     lr_towers_pal_forward(m, &t->ip, t->content);
     *loss = lr_towers_train_infonce(t->up.out, P, t->ip.out, K, D, t->pairs, t->n_pairs, t->cfg->temperature,
                                     t->neg == LR_NEG_SAMPLED ? t->shift : NULL, t->logits, t->dU + P * D, t->dU,
                                     t->dV);
     lr_towers_pal_zero_grads(m);
+    if (t->dtable) memset(t->dtable, 0, lr_data_num_items(t->d) * m->cfg.hidden * sizeof *t->dtable);
     lr_towers_pal_backward(m, &t->ip, t->dV);
     lr_towers_pal_backward(m, &t->up, t->dU);
+    if (t->dtable)
+        lr_towers_linear_backward(NULL, m->g.adapt_w, m->g.adapt_b, t->dtable, t->content, m->p.adapt_w,
+                                  lr_data_num_items(t->d), m->cfg.content_dim, m->cfg.hidden);
     clip_and_update(t, step < total ? step : total - 1, total);
     return LR_OK;
 }

@@ -167,6 +167,41 @@ LR_TEST(gradients_match_finite_differences_with_window_outputs) {
     gradient_check(lr_t_, LR_PAL_CONTENT, LR_POS_OLDEST, 2, n_out, 6);
 }
 
+/* Training with the full softmax adapts the whole catalogue once into a table both towers read:
+ * a pass reading the table and adding into its gradient, followed by the adaptor's backward over
+ * the table, gives every gradient the pass computes on its own. */
+LR_TEST(a_shared_item_table_gives_the_same_gradients) {
+    lr_pal *m = tiny(LR_PAL_CONTENT, LR_POS_OLDEST, 2);
+    CHECK(m);
+    lr_err err = {0};
+    CHECK_OK(lr_towers_pal_alloc_grads(m, &err), err);
+    lr_pal_pass ps = {0};
+    const uint32_t n_out[3] = {2, 1, 3};
+    CHECK_OK(lr_towers_pal_pass_setup_ex(m, &ps, k_items, k_off, 3, n_out, &err), err);
+    ps.training = 1;
+    float r[6 * 4], table[7 * 8], dtable[7 * 8] = {0};
+    uint64_t rng = 5;
+    for (size_t i = 0; i < 6 * 4; i++) r[i] = lr_towers_rand_normal(&rng);
+    lr_towers_pal_forward(m, &ps, k_content);
+    lr_towers_pal_zero_grads(m);
+    lr_towers_pal_backward(m, &ps, r);
+    float *own = malloc(m->n_params * sizeof *own), out[6 * 4];
+    memcpy(own, m->grads_block, m->n_params * sizeof *own);
+    memcpy(out, ps.out, sizeof out);
+    CHECK_EQ(m->cfg.hidden, 8);
+    lr_towers_linear_forward(table, k_content, m->p.adapt_w, m->p.adapt_b, 7, 6, 8);
+    ps.table = table, ps.dtable = dtable;
+    lr_towers_pal_forward(m, &ps, k_content);
+    for (size_t i = 0; i < 6 * 4; i++) CHECK_NEAR(ps.out[i], out[i], 1e-6);
+    lr_towers_pal_zero_grads(m);
+    lr_towers_pal_backward(m, &ps, r);
+    lr_towers_linear_backward(NULL, m->g.adapt_w, m->g.adapt_b, dtable, k_content, m->p.adapt_w, 7, 6, 8);
+    for (size_t i = 0; i < m->n_params; i++) CHECK_NEAR(m->grads_block[i], own[i], 1e-5 + 1e-5 * fabs(own[i]));
+    free(own);
+    lr_towers_pal_pass_free(&ps);
+    lr_towers_pal_free(m);
+}
+
 LR_TEST(linear_matches_naive_loops) {
     enum { N = 5, C = 7, OC = 3 };
     float inp[N * C], w[OC * C], b[OC], out[N * OC], dout[N * OC];
@@ -354,6 +389,7 @@ LR_TEST_MAIN(LR_CASE(gradients_match_finite_differences_content_mode),
              LR_CASE(gradients_match_finite_differences_both_mode),
              LR_CASE(gradients_match_finite_differences_id_mode_without_positions),
              LR_CASE(gradients_match_finite_differences_with_window_outputs),
+             LR_CASE(a_shared_item_table_gives_the_same_gradients),
              LR_CASE(linear_matches_naive_loops), LR_CASE(attention_is_causal),
              LR_CASE(one_item_history_equals_the_item_tower),
              LR_CASE(user_tower_reads_the_newest_items_and_batches_alike),
