@@ -56,9 +56,9 @@ for data in ml sci; do
   if [ -n "$before" ]; then one_epoch "${data}_before" "$before" "$d" "$c"; fi
   one_epoch "${data}_default" "$lr" "$d" "$c"
   # the layouts the default does not take here (one pass per prefix is the before's on ml)
-  one_epoch "${data}_windows_full" "$lr" "$d" "$c" --positions none --negatives full
+  one_epoch "${data}_windows_full" "$lr" "$d" "$c" --positions oldest --negatives full
   if [ "$data" = sci ]; then
-    one_epoch "${data}_windows_sampled" "$lr" "$d" "$c" --positions none --negatives sampled
+    one_epoch "${data}_windows_sampled" "$lr" "$d" "$c" --positions oldest --negatives sampled
   fi
 done
 
@@ -67,7 +67,7 @@ if [ -d "$sci" ]; then
   echo "PyTorch on Scientific, the same model (1 layer, H 256, 4 heads, D 64) and full-softmax loss:" | tee -a "$summary"
   common=(--content "$out/sci_c.npy" --data "$sci" --threads 2 --batch 1024 --layers 1 --hidden 256
           --heads 4 --dim 64)
-  for spec in "newest packed-free 34" "none windows 34"; do
+  for spec in "newest packed-free 34" "oldest windows 34"; do
     set -- $spec
     /usr/bin/python3 "$here/bench/torch_pal.py" "${common[@]}" --positions "$1" --layout "$2" \
         --steps "$3" --warmup-steps 2 2> "$out/torch_$2.err" | tee -a "$summary"

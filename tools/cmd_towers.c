@@ -62,7 +62,7 @@ static int train_args(int argc, char **argv, const char **data, const char **cpa
                        "position embeddings counted from the newest item\n"
                        "(one pass per prefix), the oldest or none (one pass\n"
                        "per window: faster); auto: newest for short\n"
-                       "histories, else none")},
+                       "histories, else oldest")},
         {LR_OPT_SET("no-pos", LR_CLI_ENUM(&mc->pos_emb), LR_POS_NONE, "the same as --positions none")},
         {LR_OPT_SIZE("window-stride", &tc->window_stride, 1, 4096, "S",
                      "positions oldest or none: one pass per window of\n"
@@ -120,7 +120,7 @@ int lr_cmd_train(int argc, char **argv) {
     if ((int)mc.pos_emb == LR_POS_AUTO) {
         mc.pos_emb = lr_towers_train_pick_positions(d, mc.max_len, &tc, &ratio);
         fprintf(stderr, "positions: %s (one pass per prefix reads %.1fx the tokens of windows)\n",
-                mc.pos_emb == LR_POS_NEWEST ? "newest" : "none", ratio);
+                mc.pos_emb == LR_POS_NEWEST ? "newest" : "oldest", ratio);
     }
     if (lr_towers_pal_new(&mc, tc.seed, &m, &err)) goto fail;
     tc.progress = show_progress;

@@ -196,8 +196,8 @@ lr_train_config lr_towers_train_config_default(void);
 const char *lr_towers_negatives_name(lr_negatives n); /* "all-item", "in-batch", "sampled", "auto" */
 /* Positions counted from the newest item (one pass per prefix) when that costs at most
  * LR_TRAIN_PREFIX_MAX_RATIO times the history tokens of windows: short histories, where one pass
- * per prefix scored best (docs/benchmarks.md). Otherwise no position embeddings, trained in
- * windows. *ratio (may be NULL) gets the ratio. */
+ * per prefix scored best (docs/benchmarks.md). Otherwise positions from the oldest item,
+ * trained in windows. *ratio (may be NULL) gets the ratio. */
 #define LR_TRAIN_PREFIX_MAX_RATIO 5.0
 int lr_towers_train_pick_positions(const struct lr_data *d, size_t max_len, const lr_train_config *c,
                                    double *ratio);

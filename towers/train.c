@@ -366,7 +366,7 @@ int lr_towers_train_pick_positions(const lr_data *d, size_t max_len, const lr_tr
     }
     double r = windows > 0 ? prefix / windows : 1.0;
     if (ratio) *ratio = r;
-    return r <= LR_TRAIN_PREFIX_MAX_RATIO ? LR_POS_NEWEST : LR_POS_NONE;
+    return r <= LR_TRAIN_PREFIX_MAX_RATIO ? LR_POS_NEWEST : LR_POS_OLDEST;
 }
 
 /* The examples of one epoch, in user order (each epoch shuffles them): *n_pred counts the
