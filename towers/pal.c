@@ -500,6 +500,42 @@ int lr_towers_pal_cache_content(lr_pal *m, const lr_content *content, lr_err *er
     return LR_OK;
 }
 
+/* The input embedding's backward from demb (M,H): the adaptor (through the pass's distinct items,
+ * or into the caller's table), the id and the position embeddings. */
+static void embedding_backward(lr_pal *m, lr_pal_pass *ps, const float *demb) {
+    const lr_pal_config *c = &m->cfg;
+    const lr_pal_params *p = &m->p;
+    lr_pal_params *g = &m->g;
+    size_t H = c->hidden, M = ps->M;
+    if (c->mode != LR_PAL_ID && ps->dtable) { /* the caller's table: its rows collect the gradients */
+        for (size_t t = 0; t < M; t++) {
+            float *du = ps->dtable + (size_t)ps->ids[t] * H;
+            const float *d = demb + t * H;
+            for (size_t j = 0; j < H; j++) du[j] += d[j];
+        }
+    } else if (c->mode != LR_PAL_ID) { /* each item's adaptor row took the gradients of its tokens */
+        memset(ps->demb_u, 0, ps->U * H * sizeof(float));
+        for (size_t t = 0; t < M; t++) {
+            float *du = ps->demb_u + (size_t)ps->tok_u[t] * H;
+            const float *d = demb + t * H;
+            for (size_t j = 0; j < H; j++) du[j] += d[j];
+        }
+        lr_towers_linear_backward(NULL, g->adapt_w, g->adapt_b, ps->demb_u, ps->content, p->adapt_w, ps->U,
+                                  c->content_dim, H);
+    }
+    for (size_t t = 0; t < M; t++) {
+        const float *d = demb + t * H;
+        if (g->item_emb && ps->ids[t] >= 0) {
+            float *ge = g->item_emb + (size_t)ps->ids[t] * H;
+            for (size_t j = 0; j < H; j++) ge[j] += d[j];
+        }
+        if (g->pos_emb) {
+            float *gp = g->pos_emb + ps->pos[t] * H;
+            for (size_t j = 0; j < H; j++) gp[j] += d[j];
+        }
+    }
+}
+
 void lr_towers_pal_backward(lr_pal *m, lr_pal_pass *ps, const float *dout) {
     const lr_pal_config *c = &m->cfg;
     const lr_pal_params *p = &m->p;
@@ -561,33 +597,6 @@ void lr_towers_pal_backward(lr_pal *m, lr_pal_pass *ps, const float *dout) {
                               a->ln1_rstd, M, H);
     }
     /* dres is now the gradient of x0 (after the embedding dropout) */
-    float *demb = dres;
-    if (drop > 0.0f) for (size_t i = 0; i < M * H; i++) demb[i] *= ps->emb_mask[i];
-    if (c->mode != LR_PAL_ID && ps->dtable) { /* the caller's table: its rows collect the gradients */
-        for (size_t t = 0; t < M; t++) {
-            float *du = ps->dtable + (size_t)ps->ids[t] * H;
-            const float *d = demb + t * H;
-            for (size_t j = 0; j < H; j++) du[j] += d[j];
-        }
-    } else if (c->mode != LR_PAL_ID) { /* each item's adaptor row took the gradients of its tokens */
-        memset(ps->demb_u, 0, ps->U * H * sizeof(float));
-        for (size_t t = 0; t < M; t++) {
-            float *du = ps->demb_u + (size_t)ps->tok_u[t] * H;
-            const float *d = demb + t * H;
-            for (size_t j = 0; j < H; j++) du[j] += d[j];
-        }
-        lr_towers_linear_backward(NULL, g->adapt_w, g->adapt_b, ps->demb_u, ps->content, p->adapt_w, ps->U,
-                                  c->content_dim, H);
-    }
-    for (size_t t = 0; t < M; t++) {
-        const float *d = demb + t * H;
-        if (g->item_emb && ps->ids[t] >= 0) {
-            float *ge = g->item_emb + (size_t)ps->ids[t] * H;
-            for (size_t j = 0; j < H; j++) ge[j] += d[j];
-        }
-        if (g->pos_emb) {
-            float *gp = g->pos_emb + ps->pos[t] * H;
-            for (size_t j = 0; j < H; j++) gp[j] += d[j];
-        }
-    }
+    if (drop > 0.0f) for (size_t i = 0; i < M * H; i++) dres[i] *= ps->emb_mask[i];
+    embedding_backward(m, ps, dres);
 }

@@ -1,12 +1,11 @@
-/* Training PAL: InfoNCE over cosine logits (full softmax or in-batch negatives), the next-item
- * or the dense all-action objective, AdamW with warm-up and a cosine schedule, clipping, and
- * early stopping on validation Recall@10. */
+/* Training PAL: batches of windows or prefixes (train_layout.c), InfoNCE over cosine logits
+ * (train_loss.c) with full, in-batch or sampled negatives, the next-item or the dense all-action
+ * objective, AdamW with warm-up and a cosine schedule, clipping, and early stopping on
+ * validation Recall@10. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include <cblas.h>
 
 #include "lr_data.h"
 #include "layers_internal.h"
@@ -23,15 +22,6 @@ lr_train_config lr_towers_train_config_default(void) {
                          .dense_nt = 10, .patience = 5, .seed = 1,
                          .progress = NULL, .progress_ctx = NULL, .progress_every = 10};
     return c;
-}
-
-const char *lr_towers_negatives_name(lr_negatives n) {
-    return n == LR_NEG_FULL ? "all-item" : n == LR_NEG_INBATCH ? "in-batch" : n == LR_NEG_SAMPLED ? "sampled" : "auto";
-}
-
-size_t lr_towers_train_stride(const lr_train_config *c, size_t max_len) {
-    size_t s = c->window_stride ? c->window_stride : max_len / 2;
-    return s < 1 ? 1 : s > max_len ? max_len : s;
 }
 
 static double now_s(void) {
@@ -187,46 +177,6 @@ oom:
     return taken;
 }
 
-double lr_towers_train_infonce(const float *U, size_t P, const float *V, size_t K, size_t D,
-                        const lr_train_pair *pairs, size_t n_pairs, float tau, const float *col_shift,
-                        float *logits, float *scratch, float *dU, float *dV) {
-    float inv_tau = 1.0f / tau;
-    /* logits (P,K) = U V^T / tau - col_shift */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)P, (int)K, (int)D, inv_tau, U,
-                (int)D, V, (int)D, 0.0f, logits, (int)K);
-    for (size_t r = 0; col_shift && r < P; r++)
-        for (size_t j = 0; j < K; j++) logits[r * K + j] -= col_shift[j];
-    double wsum = 0.0, loss = 0.0;
-    for (size_t i = 0; i < n_pairs; i++) wsum += pairs[i].w;
-    if (wsum <= 0.0) wsum = 1.0;
-    float *rowmass = scratch, *lse = scratch + P; /* per-row total weight, log-sum-exp */
-    memset(rowmass, 0, P * sizeof *rowmass);
-    for (size_t i = 0; i < n_pairs; i++) rowmass[pairs[i].row] += pairs[i].w;
-    for (size_t r = 0; r < P; r++) {
-        const float *l = logits + r * K;
-        float mx = -INFINITY;
-        for (size_t j = 0; j < K; j++) mx = l[j] > mx ? l[j] : mx;
-        double s = 0.0;
-        for (size_t j = 0; j < K; j++) s += exp((double)(l[j] - mx));
-        lse[r] = mx + (float)log(s);
-    }
-    for (size_t i = 0; i < n_pairs; i++)
-        loss += pairs[i].w * (lse[pairs[i].row] - logits[pairs[i].row * K + pairs[i].col]);
-    /* dlogits = (rowmass * softmax - sum of w * onehot) / wsum, before the 1/tau */
-    for (size_t r = 0; r < P; r++) {
-        float *l = logits + r * K, scale = (float)(rowmass[r] / wsum);
-        for (size_t j = 0; j < K; j++) l[j] = scale * expf(l[j] - lse[r]);
-    }
-    for (size_t i = 0; i < n_pairs; i++)
-        logits[pairs[i].row * K + pairs[i].col] -= (float)(pairs[i].w / wsum);
-    /* dU (P,D) = dlogits (P,K) V (K,D) / tau; dV (K,D) = dlogits^T U / tau */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)P, (int)D, (int)K, inv_tau,
-                logits, (int)K, V, (int)D, 0.0f, dU, (int)D);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)D, (int)P, inv_tau,
-                logits, (int)K, U, (int)D, 0.0f, dV, (int)D);
-    return loss / wsum;
-}
-
 static void clip_and_update(trainer *t, size_t step, size_t total_steps) {
     lr_pal *m = t->m;
     const lr_train_config *c = t->cfg;
@@ -339,34 +289,6 @@ static int check_inputs(const lr_pal *m, const lr_data *d, const lr_content *con
         return lr_err_set(err, LR_EINVAL, "dense loss: history positions and targets per user must "
                           "be 1 to 64");
     return LR_OK;
-}
-
-size_t lr_towers_train_windows(size_t tl, size_t max_len, size_t stride, int per_prefix, uint32_t *ends,
-                               uint32_t *n_preds) {
-    size_t n = 0;
-    for (size_t end = 0; end + 1 < tl;) { /* windows end at most at tl - 1: seq[tl - 1] is the last target */
-        size_t step = per_prefix ? 1 : end == 0 ? max_len : stride;
-        size_t next = end + step < tl - 1 ? end + step : tl - 1;
-        if (ends) ends[n] = (uint32_t)(per_prefix ? end + 1 : next), n_preds[n] = (uint32_t)(per_prefix ? 1 : next - end);
-        n++;
-        end = next;
-    }
-    return n;
-}
-
-int lr_towers_train_pick_positions(const lr_data *d, size_t max_len, const lr_train_config *c, double *ratio) {
-    size_t nu = lr_data_num_users(d), stride = lr_towers_train_stride(c, max_len);
-    double prefix = 0, windows = 0;
-    for (size_t u = 0; u < nu; u++) {
-        size_t tl = lr_data_user_split(d, u).train_len;
-        for (size_t e = 1; e < tl; e++) prefix += (double)(e < max_len ? e : max_len);
-        /* windows: the first max_len prefixes in one pass, then max_len tokens per stride targets */
-        if (tl > 1) windows += (double)(tl - 1 < max_len ? tl - 1 : max_len);
-        if (tl - 1 > max_len) windows += (double)max_len * (double)((tl - 1 - max_len + stride - 1) / stride);
-    }
-    double r = windows > 0 ? prefix / windows : 1.0;
-    if (ratio) *ratio = r;
-    return r <= LR_TRAIN_PREFIX_MAX_RATIO ? LR_POS_NEWEST : LR_POS_OLDEST;
 }
 
 /* The examples of one epoch, in user order (each epoch shuffles them): *n_pred counts the
