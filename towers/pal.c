@@ -280,9 +280,23 @@ static int reserve(const lr_pal *m, lr_pal_pass *ps, size_t S, size_t M, size_t 
     return bad ? -1 : 0;
 }
 
-/* The tokens' distinct ids into ps->uniq / ps->tok_u, through an id-indexed map grown to the
- * largest id seen (and left all -1 again afterwards). */
+/* The tokens' distinct ids into ps->uniq / ps->tok_u: for a request's few tokens by looking
+ * through the ones found so far (no map: a serving pass over a 1M-item catalogue would keep 4 MB
+ * for it), for a batch through an id-indexed map grown to the largest id seen (and left all -1
+ * again afterwards). */
+#define DISTINCT_BY_SEARCH 64
+
 static int find_distinct(lr_pal_pass *ps) {
+    if (ps->M <= DISTINCT_BY_SEARCH) {
+        ps->U = 0;
+        for (size_t t = 0; t < ps->M; t++) {
+            size_t u = 0;
+            while (u < ps->U && ps->uniq[u] != ps->ids[t]) u++;
+            if (u == ps->U) ps->uniq[ps->U++] = ps->ids[t];
+            ps->tok_u[t] = (uint32_t)u;
+        }
+        return 0;
+    }
     int32_t top = -1;
     for (size_t t = 0; t < ps->M; t++) top = ps->ids[t] > top ? ps->ids[t] : top;
     size_t need = (size_t)top + 2; /* slot 0: id -1 */

@@ -202,6 +202,33 @@ LR_TEST(a_shared_item_table_gives_the_same_gradients) {
     lr_towers_pal_free(m);
 }
 
+/* A batch finds its distinct items through a map, a request's few tokens by search: the same
+ * outputs either way (20 histories of 12 items drawn from 7, each cut to max_len 5, alone and
+ * as one batch of 100 tokens). */
+LR_TEST(distinct_items_by_map_and_by_search_agree) {
+    lr_pal *m = tiny(LR_PAL_CONTENT, LR_POS_NEWEST, 1);
+    CHECK(m);
+    lr_err err = {0};
+    int32_t items[240];
+    size_t off[21];
+    uint64_t rng = 9;
+    for (size_t i = 0; i < 240; i++) items[i] = (int32_t)((lr_towers_rand_normal(&rng) > 0 ? 3 : 0) + i % 4);
+    for (size_t s = 0; s <= 20; s++) off[s] = 12 * s;
+    lr_pal_pass all = {0}, one = {0};
+    CHECK_OK(lr_towers_pal_pass_setup(m, &all, items, off, 20, &err), err);
+    CHECK(all.M > 64 && all.U < all.M);
+    lr_towers_pal_forward(m, &all, k_content);
+    for (size_t s = 0; s < 20; s++) {
+        const size_t o[2] = {0, 12};
+        CHECK_OK(lr_towers_pal_pass_setup(m, &one, items + 12 * s, o, 1, &err), err);
+        lr_towers_pal_forward(m, &one, k_content);
+        for (int j = 0; j < 4; j++) CHECK_NEAR(all.out[s * 4 + j], one.out[j], 1e-5);
+    }
+    lr_towers_pal_pass_free(&all);
+    lr_towers_pal_pass_free(&one);
+    lr_towers_pal_free(m);
+}
+
 LR_TEST(linear_matches_naive_loops) {
     enum { N = 5, C = 7, OC = 3 };
     float inp[N * C], w[OC * C], b[OC], out[N * OC], dout[N * OC];
@@ -389,7 +416,7 @@ LR_TEST_MAIN(LR_CASE(gradients_match_finite_differences_content_mode),
              LR_CASE(gradients_match_finite_differences_both_mode),
              LR_CASE(gradients_match_finite_differences_id_mode_without_positions),
              LR_CASE(gradients_match_finite_differences_with_window_outputs),
-             LR_CASE(a_shared_item_table_gives_the_same_gradients),
+             LR_CASE(a_shared_item_table_gives_the_same_gradients), LR_CASE(distinct_items_by_map_and_by_search_agree),
              LR_CASE(linear_matches_naive_loops), LR_CASE(attention_is_causal),
              LR_CASE(one_item_history_equals_the_item_tower),
              LR_CASE(user_tower_reads_the_newest_items_and_batches_alike),
