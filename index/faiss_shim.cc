@@ -44,6 +44,16 @@ struct CallbackSelector : faiss::IDSelector {
     bool is_member(faiss::Index::idx_t id) const override { return allows(ctx, (int64_t)id) != 0; }
 };
 
+bool is_graph(const faiss::IndexIVF *ivf) { return dynamic_cast<const faiss::IndexHNSW *>(ivf->quantizer) != nullptr; }
+
+// The coarse search's parameters at nprobe: a graph quantizer's efSearch (lr_faiss_coarse_ef)
+// set in *graph and returned, nullptr for any other quantizer (its own settings).
+faiss::SearchParameters *coarse_params(const faiss::IndexIVF *ivf, size_t nprobe, faiss::SearchParametersHNSW *graph) {
+    if (!is_graph(ivf)) return nullptr;
+    graph->efSearch = lr_faiss_coarse_ef(nprobe);
+    return graph;
+}
+
 } // namespace
 
 extern "C" int lr_faiss_takes_selector(const FaissIndex *index) {
@@ -67,8 +77,7 @@ extern "C" int lr_faiss_search_allowed(const FaissIndex *index, idx_t n, const f
             faiss::SearchParametersHNSW graph;
             p.sel = &sel;
             p.nprobe = nprobe ? nprobe : ivf->nprobe;
-            graph.efSearch = lr_faiss_coarse_ef(p.nprobe);
-            if (dynamic_cast<const faiss::IndexHNSW *>(ivf->quantizer)) p.quantizer_params = &graph;
+            p.quantizer_params = coarse_params(ivf, p.nprobe, &graph);
             ivf->search(n, x, k, distances, labels, &p);
             return 0;
         }
@@ -85,7 +94,7 @@ extern "C" int lr_faiss_coarse_ef(size_t nprobe) { return nprobe > 16 ? (int)npr
 
 extern "C" int lr_faiss_coarse_is_graph(const FaissIndex *index) {
     const faiss::IndexIVF *ivf = dynamic_cast<const faiss::IndexIVF *>(reinterpret_cast<const faiss::Index *>(index));
-    return ivf && dynamic_cast<const faiss::IndexHNSW *>(ivf->quantizer) != nullptr;
+    return ivf && is_graph(ivf);
 }
 
 extern "C" int lr_faiss_coarse_search(const FaissIndex *index, idx_t n, const float *x, idx_t nprobe, float *distances,
@@ -97,9 +106,7 @@ extern "C" int lr_faiss_coarse_search(const FaissIndex *index, idx_t n, const fl
             return -5;
         }
         faiss::SearchParametersHNSW graph;
-        graph.efSearch = lr_faiss_coarse_ef((size_t)nprobe);
-        bool is_graph = dynamic_cast<const faiss::IndexHNSW *>(ivf->quantizer) != nullptr;
-        ivf->quantizer->search(n, x, nprobe, distances, lists, is_graph ? &graph : nullptr);
+        ivf->quantizer->search(n, x, nprobe, distances, lists, coarse_params(ivf, (size_t)nprobe, &graph));
         return 0;
     } catch (...) {
         return keep_exception();

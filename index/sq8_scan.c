@@ -177,19 +177,16 @@ int lr_index_sq8_scannable(const lr_index *ix) {
     return ix->ix && lr_faiss_ivf_sq8(ix->ix, &sq) == 0;
 }
 
-int lr_index_sq8_scan(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe, size_t stride,
-                      const idx_t *lists, const float *list_dis, lr_faiss_allows allows, const void *ctx,
-                      double share, int64_t *ids, float *scores, lr_err *err) {
-    lr_faiss_sq8 sq;
-    if (lr_faiss_ivf_sq8(ix->ix, &sq))
-        return lr_err_set(err, LR_EUNSUPPORTED, "index '%s' has no 8-bit scalar codes to scan", ix->factory);
-    dots_fn dots = pick_dots(sq.dim);
-    admit ad = {allows, ctx, share < FILTER_FIRST_BELOW};
+/* lr_index_sq8_scan with the index's layout already read. */
+static int scan_queries(const lr_index *ix, const lr_faiss_sq8 *sq, size_t nq, const float *q, size_t k, size_t nprobe,
+                        size_t stride, const idx_t *lists, const float *list_dis, const admit *ad, int64_t *ids,
+                        float *scores, lr_err *err) {
+    dots_fn dots = pick_dots(sq->dim);
     int failed = 0;
 #pragma omp parallel if (nq > 1)
     {
         scratch s;
-        int ok = scratch_init(&s, sq.dim, ad.allows && ad.first);
+        int ok = scratch_init(&s, sq->dim, ad->allows && ad->first);
         if (!ok) {
 #pragma omp atomic write
             failed = 1;
@@ -197,12 +194,22 @@ int lr_index_sq8_scan(const lr_index *ix, size_t nq, const float *q, size_t k, s
 #pragma omp for schedule(dynamic, 4)
         for (long i = 0; i < (long)nq; i++)
             if (ok)
-                scan_query(ix->ix, &sq, dots, q + (size_t)i * sq.dim, k, nprobe, lists + (size_t)i * stride,
-                           list_dis + (size_t)i * stride, &ad, &s, ids + (size_t)i * k, scores + (size_t)i * k);
+                scan_query(ix->ix, sq, dots, q + (size_t)i * sq->dim, k, nprobe, lists + (size_t)i * stride,
+                           list_dis + (size_t)i * stride, ad, &s, ids + (size_t)i * k, scores + (size_t)i * k);
         scratch_free(&s);
     }
-    if (failed) return lr_err_set(err, LR_ENOMEM, "search: out of memory for a %zu-d query's scan", sq.dim);
+    if (failed) return lr_err_set(err, LR_ENOMEM, "search: out of memory for a %zu-d query's scan", sq->dim);
     return LR_OK;
+}
+
+int lr_index_sq8_scan(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe, size_t stride,
+                      const idx_t *lists, const float *list_dis, lr_faiss_allows allows, const void *ctx,
+                      double share, int64_t *ids, float *scores, lr_err *err) {
+    lr_faiss_sq8 sq;
+    if (lr_faiss_ivf_sq8(ix->ix, &sq))
+        return lr_err_set(err, LR_EUNSUPPORTED, "index '%s' has no 8-bit scalar codes to scan", ix->factory);
+    admit ad = {allows, ctx, share < FILTER_FIRST_BELOW};
+    return scan_queries(ix, &sq, nq, q, k, nprobe, stride, lists, list_dis, &ad, ids, scores, err);
 }
 
 int lr_index_sq8_search(const lr_index *ix, size_t nq, const float *q, size_t k, size_t nprobe,
@@ -214,6 +221,7 @@ int lr_index_sq8_search(const lr_index *ix, size_t nq, const float *q, size_t k,
     if (nprobe == 0) nprobe = (size_t)faiss_IndexIVF_nprobe(faiss_IndexIVF_cast(ix->ix));
     if (nprobe > sq.nlist) nprobe = sq.nlist;
     if (nprobe == 0) nprobe = 1;
+    admit ad = {allows, ctx, share < FILTER_FIRST_BELOW};
     size_t rows = nq < CHUNK ? nq : CHUNK;
     idx_t *lists = malloc(rows * nprobe * sizeof *lists);
     float *dis = malloc(rows * nprobe * sizeof *dis);
@@ -223,8 +231,8 @@ int lr_index_sq8_search(const lr_index *ix, size_t nq, const float *q, size_t k,
         if (lr_faiss_coarse_search(ix->ix, (idx_t)n, q + c0 * sq.dim, (idx_t)nprobe, dis, lists))
             rc = lr_index_faiss_fail(err, "search: the coarse quantizer");
         else
-            rc = lr_index_sq8_scan(ix, n, q + c0 * sq.dim, k, nprobe, nprobe, lists, dis, allows, ctx,
-                                   share, ids + c0 * k, scores + c0 * k, err);
+            rc = scan_queries(ix, &sq, n, q + c0 * sq.dim, k, nprobe, nprobe, lists, dis, &ad, ids + c0 * k,
+                              scores + c0 * k, err);
     }
     free(lists), free(dis);
     return rc;
