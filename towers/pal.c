@@ -405,12 +405,11 @@ static void forward_from_content(const lr_pal *m, lr_pal_pass *ps, int cached) {
     float drop = ps->training ? c->dropout : 0.0f;
     int singles = ps->S == M; /* the item tower's passes */
     /* emb (M,H) = (content (U,Dc) adapt_w^T + adapt_b)[item] [+ item_emb[id]] [+ pos_emb[pos]] */
-    if (cached) {
+    /* rows by item id: the model's cache (id embeddings included), or the caller's adaptor table */
+    const float *by_id = cached ? m->cache : c->mode != LR_PAL_ID ? ps->table : NULL;
+    if (by_id) {
         for (size_t t = 0; t < M; t++)
-            memcpy(ps->emb + t * H, m->cache + (size_t)ps->ids[t] * H, H * sizeof *ps->emb);
-    } else if (c->mode != LR_PAL_ID && ps->table) {
-        for (size_t t = 0; t < M; t++)
-            memcpy(ps->emb + t * H, ps->table + (size_t)ps->ids[t] * H, H * sizeof *ps->emb);
+            memcpy(ps->emb + t * H, by_id + (size_t)ps->ids[t] * H, H * sizeof *ps->emb);
     } else if (c->mode != LR_PAL_ID) {
         lr_towers_linear_forward(ps->emb_u, ps->content, p->adapt_w, p->adapt_b, ps->U, c->content_dim, H);
         for (size_t t = 0; t < M; t++)

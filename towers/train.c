@@ -48,7 +48,8 @@ typedef struct {
     lr_negatives neg;              /* FULL, INBATCH or SAMPLED */
     int full;                      /* neg == LR_NEG_FULL */
     float *logq;                   /* SAMPLED: each item's log chance to be a candidate in a step */
-    float *shift;                  /* SAMPLED: the step's candidates' logq (cand_cap entries) */
+    float *shift;                  /* SAMPLED: the step's candidates' logq */
+    size_t shift_cap;
     lr_pal_pass up, ip;            /* user pass, item pass */
     int32_t *items;                /* batch histories, packed */
     size_t *offsets, items_cap, offsets_cap;
@@ -94,18 +95,22 @@ static int push_history(trainer *t, const int32_t *seq, size_t end, size_t *n_se
     return 0;
 }
 
+/* The step's candidate column of item (not with the full softmax), added if it is new: -1 when
+ * out of memory. */
+static int32_t candidate_column(trainer *t, int32_t item) {
+    if (t->slot[item] < 0) {
+        if (grow(&t->cand, &t->cand_cap, t->n_cand + 1, sizeof *t->cand)) return -1;
+        t->slot[item] = (int32_t)t->n_cand;
+        t->cand[t->n_cand++] = item;
+    }
+    return t->slot[item];
+}
+
 static int add_pair(trainer *t, size_t row, int32_t item, float w) {
     if (grow(&t->pairs, &t->pairs_cap, t->n_pairs + 1, sizeof *t->pairs)) return -1;
-    size_t col = (size_t)item;
-    if (!t->full) { /* in-batch: the column of this item among the distinct targets */
-        if (t->slot[item] < 0) {
-            if (grow(&t->cand, &t->cand_cap, t->n_cand + 1, sizeof *t->cand)) return -1;
-            t->slot[item] = (int32_t)t->n_cand;
-            t->cand[t->n_cand++] = item;
-        }
-        col = (size_t)t->slot[item];
-    }
-    t->pairs[t->n_pairs++] = (lr_train_pair){row, col, w};
+    int32_t col = t->full ? item : candidate_column(t, item); /* in-batch: among the distinct targets */
+    if (col < 0) return -1;
+    t->pairs[t->n_pairs++] = (lr_train_pair){row, (size_t)col, w};
     return 0;
 }
 
@@ -216,30 +221,6 @@ static void clip_and_update(trainer *t, size_t step, size_t total_steps) {
  * users (a 0.64 T multiply-add ranking, seconds) instead of all 200,000 (minutes). */
 #define VALID_MAX_PAIRS 1e10
 
-/* The validation users' histories (every stride-th user with a target) into items/off and their
- * targets; *n the number taken. */
-static int validation_sample(const trainer *t, size_t stride, int32_t **items, size_t **off, int32_t **targets,
-                             size_t *n, lr_err *err) {
-    size_t nu = lr_data_num_users(t->d), maxlen = t->m->cfg.max_len, total = 0, seen = 0, k = 0;
-    *items = malloc(((nu + stride - 1) / stride * maxlen + 1) * sizeof **items);
-    *off = malloc(((nu + stride - 1) / stride + 1) * sizeof **off);
-    *targets = malloc(((nu + stride - 1) / stride + 1) * sizeof **targets);
-    if (!*items || !*off || !*targets) return lr_err_set(err, LR_ENOMEM, "validation: out of memory");
-    (*off)[0] = 0;
-    for (size_t u = 0; u < nu; u++) {
-        const int32_t *h;
-        size_t len;
-        int32_t tg = lr_data_user_history(t->d, u, LR_SPLIT_VALID, maxlen, &h, &len);
-        if (tg < 0 || seen++ % stride) continue;
-        memcpy(*items + total, h, len * sizeof *h);
-        total += len;
-        (*targets)[k] = tg;
-        (*off)[++k] = total;
-    }
-    *n = k;
-    return LR_OK;
-}
-
 /* Recall@10 on the validation targets (dropout off). */
 static int validate(trainer *t, double *recall10, lr_err *err) {
     const lr_pal *m = t->m;
@@ -249,7 +230,7 @@ static int validate(trainer *t, double *recall10, lr_err *err) {
     size_t *off = NULL;
     float *users = NULL, *items = malloc(ni * D * sizeof *items);
     lr_eval_metrics met;
-    int rc = validation_sample(t, stride, &hist, &off, &targets, &n, err);
+    int rc = lr_towers_split_histories(t->d, LR_SPLIT_VALID, m->cfg.max_len, stride, &hist, &off, &targets, &n, err);
     if (!rc && (!items || !(users = malloc((n ? n : 1) * D * sizeof *users))))
         rc = lr_err_set(err, LR_ENOMEM, "validation: out of memory");
     if (!rc && !(rc = lr_towers_user_embed(m, t->ct, hist, off, n, users, err)) &&
@@ -264,7 +245,8 @@ static void trainer_free(trainer *t) {
     lr_towers_pal_pass_free(&t->up);
     lr_towers_pal_pass_free(&t->ip);
     free(t->items); free(t->offsets); free(t->n_out); free(t->pairs); free(t->cand); free(t->cand_off); free(t->slot);
-    free(t->logits); free(t->dU); free(t->dV); free(t->logq); free(t->shift); free(t->table); free(t->dtable); free(t->m1); free(t->m2); free(t->best);
+    free(t->logits); free(t->dU); free(t->dV); free(t->logq); free(t->shift); free(t->table); free(t->dtable);
+    free(t->m1); free(t->m2); free(t->best);
 }
 
 static int check_inputs(const lr_pal *m, const lr_data *d, const lr_content *content,
@@ -295,7 +277,7 @@ static int check_inputs(const lr_pal *m, const lr_data *d, const lr_content *con
  * predictions they make, the windows are lr_towers_train_windows'. */
 static int build_examples(const trainer *t, example **out, size_t *n_out, size_t *n_pred, lr_err *err) {
     const lr_train_config *cfg = t->cfg;
-    size_t nu = lr_data_num_users(t->d), maxlen = t->m->cfg.max_len, n_ex = 0;
+    size_t nu = lr_data_num_users(t->d), maxlen = t->m->cfg.max_len, n_ex = 0, longest = 1;
     size_t stride = lr_towers_train_stride(cfg, maxlen);
     int per_prefix = t->m->cfg.pos_emb == LR_POS_NEWEST;
     example *ex = NULL;
@@ -306,6 +288,7 @@ static int build_examples(const trainer *t, example **out, size_t *n_out, size_t
         for (size_t u = 0; u < nu; u++) {
             size_t tl = lr_data_user_split(t->d, u).train_len;
             if (tl < 2) continue;
+            longest = tl > longest ? tl : longest;
             if (cfg->dense_all_action) {
                 if (pass) ex[n_ex] = (example){(uint32_t)u, 0, 0};
                 n_ex++;
@@ -319,9 +302,6 @@ static int build_examples(const trainer *t, example **out, size_t *n_out, size_t
         }
         if (n_ex == 0) return lr_err_set(err, LR_EINVAL, "training: no user has two training items");
         if (!pass) {
-            size_t longest = 1;
-            for (size_t u = 0; u < nu; u++)
-                if (lr_data_user_split(t->d, u).train_len > longest) longest = lr_data_user_split(t->d, u).train_len;
             ex = malloc(n_ex * sizeof *ex);
             ends = malloc(longest * sizeof *ends);
             preds = malloc(longest * sizeof *preds);
@@ -429,16 +409,9 @@ static int trainer_init(trainer *t, lr_pal *m, const lr_data *d, const lr_conten
  * already there is not added twice), and every candidate's log-Q goes into t->shift. */
 static int add_uniform_candidates(trainer *t) {
     size_t ni = lr_data_num_items(t->d);
-    for (size_t i = 0; i < t->cfg->sampled && ni; i++) {
-        int32_t item = (int32_t)(next_u64(&t->rng) % ni);
-        if (t->slot[item] >= 0) continue;
-        if (grow(&t->cand, &t->cand_cap, t->n_cand + 1, sizeof *t->cand)) return -1;
-        t->slot[item] = (int32_t)t->n_cand;
-        t->cand[t->n_cand++] = item;
-    }
-    float *sh = realloc(t->shift, (t->n_cand ? t->n_cand : 1) * sizeof *sh);
-    if (!sh) return -1;
-    t->shift = sh;
+    for (size_t i = 0; i < t->cfg->sampled && ni; i++)
+        if (candidate_column(t, (int32_t)(next_u64(&t->rng) % ni)) < 0) return -1;
+    if (grow(&t->shift, &t->shift_cap, t->n_cand, sizeof *t->shift)) return -1;
     for (size_t j = 0; j < t->n_cand; j++) t->shift[j] = t->logq[t->cand[j]];
     return 0;
 }
