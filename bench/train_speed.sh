@@ -8,7 +8,8 @@
 #   OUTDIR gets the datasets, content, logs and summary.md; BEFORE (optional) is a learnrec binary
 #   built from an earlier commit, run with its defaults for the "before" rows. The Scientific
 #   rows read ../shared/datasets/amazon-scientific (SCI=DIR overrides). Every run uses both
-#   cores; examples/s is learnrec's own figure for the epoch (its validation pass included).
+#   cores; examples/s is learnrec's own figure for the epoch, with its validation pass and without
+#   it (the steps alone, as bench/torch_pal.py counts).
 set -euo pipefail
 for a in "$@"; do
   case "$a" in
@@ -44,15 +45,17 @@ one_epoch() {
       > "$out/$name.log" 2>&1
   local line
   line=$(grep '^trained' "$out/$name.log")
-  echo "| $name | $* | $(echo "$line" | sed 's/.*(\([0-9]*\) examples\/s.*/\1/') | $(echo "$line" | sed 's/.*Recall@10 \([0-9.]*\).*/\1/') |" \
+  echo "| $name | $* | $(echo "$line" | sed 's/.*(\([0-9]*\) examples\/s.*/\1/') |\
+ $(echo "$line" | sed -n 's/.*; \([0-9]*\) in the steps.*/\1/p') |\
+ $(echo "$line" | sed 's/.*Recall@10 \([0-9.]*\).*/\1/') |" \
       | tee -a "$summary"
 }
 
-echo "| run | options | examples/s | valid R@10 after 1 epoch |" | tee -a "$summary"
-echo "|---|---|---|---|" | tee -a "$summary"
+echo "| run | options | examples/s | in the steps | valid R@10 after 1 epoch |" | tee -a "$summary"
+echo "|---|---|---|---|---|" | tee -a "$summary"
 for data in ml sci; do
   if [ "$data" = ml ]; then d="$out/ml" c="$out/ml_c.npy"; else d="$sci" c="$out/sci_c.npy"; fi
-  [ -d "$d" ] || { echo "| $data | skipped: $d is missing | | |" | tee -a "$summary"; continue; }
+  [ -d "$d" ] || { echo "| $data | skipped: $d is missing | | | |" | tee -a "$summary"; continue; }
   if [ -n "$before" ]; then one_epoch "${data}_before" "$before" "$d" "$c"; fi
   one_epoch "${data}_default" "$lr" "$d" "$c"
   # the layouts the default does not take here (one pass per prefix is the before's on ml)

@@ -141,10 +141,11 @@ int lr_cmd_train(int argc, char **argv) {
     snprintf(v1, sizeof v1, "%.6f", rep.best_valid_recall10);
     const char *vals[] = {v0, v1};
     if (lr_towers_pal_save(m, out, keys, vals, 2, &err)) goto fail;
-    printf("trained %zu epochs in %.1f s (%.0f examples/s, %zu examples per epoch, %s negatives); "
-           "best valid Recall@10 %.4f at epoch %zu; wrote %s\n", rep.epochs_run, rep.seconds,
-           rep.examples_per_s, rep.examples_per_epoch, lr_towers_negatives_name(rep.negatives),
-           rep.best_valid_recall10, rep.best_epoch, out);
+    printf("trained %zu epochs in %.1f s (%.0f examples/s; %.0f in the steps, validation took %.1f s; "
+           "%zu examples per epoch, %s negatives); best valid Recall@10 %.4f at epoch %zu; wrote %s\n",
+           rep.epochs_run, rep.seconds, rep.examples_per_s, rep.step_examples_per_s, rep.valid_seconds,
+           rep.examples_per_epoch, lr_towers_negatives_name(rep.negatives), rep.best_valid_recall10,
+           rep.best_epoch, out);
     rc = LR_EXIT_OK;
 fail:
     if (rc) lr_cli_fail(cmd, &err);

@@ -84,7 +84,7 @@ as_root() {
 
 # ---- Debian packages ---------------------------------------------------------------------------
 packages=(build-essential cmake pkg-config dpkg-dev
-          libfaiss-dev libopenblas-dev liblapack-dev libevent-dev libmsgpack-dev
+          libfaiss-dev libopenblas-dev libopenblas-openmp-dev liblapack-dev libevent-dev libmsgpack-dev
           zlib1g-dev libjansson-dev libpcre2-dev libutf8proc-dev libsentencepiece-dev
           libxxhash-dev python3 python3-msgpack python3-numpy)
 

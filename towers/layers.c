@@ -1,4 +1,4 @@
-/* The PAL transformer's layers: linear, layer norm, GELU, causal attention, L2 norm, dropout. */
+/* The PAL transformer's layers: linear, layer norm, causal attention, L2 norm, dropout (GELU is in gelu.c). */
 #include <assert.h>
 #include <math.h>
 #include <string.h>
@@ -89,32 +89,6 @@ void lr_towers_layernorm_backward(float *dinp, float *dw, float *db, const float
             dw[j] += norm * dy[j];
             dx[j] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * s;
         }
-    }
-}
-
-#define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
-
-/* tanh through expf: glibc's tanhf took a fifth of training time, expf is several times
- * cheaper; the result matches tanhf to float precision (saturating cleanly at +-1). */
-static inline float fast_tanh(float y) { return 1.0f - 2.0f / (expf(2.0f * y) + 1.0f); }
-
-void lr_towers_gelu_forward(float *out, const float *inp, size_t n) {
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i], cube = 0.044715f * x * x * x;
-        out[i] = 0.5f * x * (1.0f + fast_tanh(GELU_SCALE * (x + cube)));
-    }
-}
-
-void lr_towers_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n) {
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i], cube = 0.044715f * x * x * x;
-        float t = fast_tanh(GELU_SCALE * (x + cube));
-        float sech2 = 1.0f - t * t;
-        float grad = 0.5f * (1.0f + t) +
-                     0.5f * x * sech2 * GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
-        dinp[i] += grad * dout[i];
     }
 }
 

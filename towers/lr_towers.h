@@ -207,6 +207,9 @@ size_t lr_towers_train_stride(const lr_train_config *c, size_t max_len);
 typedef struct {
     size_t epochs_run, best_epoch, examples_per_epoch;
     double best_valid_recall10, seconds, examples_per_s, final_loss;
+    /* of seconds, the validation passes; examples/s of the steps alone (what a step costs, as
+     * other trainers report it) */
+    double valid_seconds, step_examples_per_s;
     lr_negatives negatives; /* which negatives were used: FULL, INBATCH or SAMPLED */
 } lr_train_report;
 

@@ -460,7 +460,7 @@ static int train_step(trainer *t, const example *ex, size_t n_ex, size_t step, s
 /* Where training stands, for progress reports and the final report. */
 typedef struct {
     size_t epoch, steps, total, step, s, seen, best_epoch, since_best;
-    double best, loss_sum, t_start;
+    double best, loss_sum, t_start, valid_s; /* valid_s: time spent validating */
 } train_state;
 
 static void report_progress(const trainer *t, const train_state *st, int epoch_done, double r10) {
@@ -503,9 +503,10 @@ static int run_epoch(trainer *t, example *ex, size_t n_ex, train_state *st, lr_e
 
 /* Validation after an epoch: keeps the best weights; returns 1 when patience ran out. */
 static int end_epoch(trainer *t, train_state *st, int *stop, lr_err *err) {
-    double r10 = 0.0;
+    double r10 = 0.0, t0 = now_s();
     int rc = validate(t, &r10, err);
     if (rc) return rc;
+    st->valid_s += now_s() - t0;
     if (r10 > st->best) {
         st->best = r10;
         st->best_epoch = st->epoch;
@@ -526,6 +527,8 @@ static void fill_report(const trainer *t, const train_state *st, size_t n_pred, 
     r->best_valid_recall10 = st->best;
     r->seconds = el;
     r->examples_per_s = (double)st->seen / (el > 0 ? el : 1e-9);
+    r->valid_seconds = st->valid_s;
+    r->step_examples_per_s = (double)st->seen / (el - st->valid_s > 0 ? el - st->valid_s : 1e-9);
     r->examples_per_epoch = n_pred;
     r->final_loss = st->loss_sum / (double)(st->s ? st->s : 1);
     r->negatives = t->neg;

@@ -22,21 +22,22 @@ double lr_towers_train_infonce(const float *U, size_t P, const float *V, size_t 
     float *rowmass = scratch, *lse = scratch + P; /* per-row total weight, log-sum-exp */
     memset(rowmass, 0, P * sizeof *rowmass);
     for (size_t i = 0; i < n_pairs; i++) rowmass[pairs[i].row] += pairs[i].w;
+    /* loss = sum of w * (lse[row] - logit[row, col]): the logits' part now, before the softmax
+     * overwrites them */
+    for (size_t i = 0; i < n_pairs; i++) loss -= pairs[i].w * logits[pairs[i].row * K + pairs[i].col];
+    /* dlogits = (rowmass * softmax - sum of w * onehot) / wsum, before the 1/tau; one exp per
+     * logit, rows in parallel (this was a serial tenth of a step at 4,385 items) */
+#pragma omp parallel for schedule(static) if (P * K > 65536)
     for (size_t r = 0; r < P; r++) {
-        const float *l = logits + r * K;
-        float mx = -INFINITY;
+        float *l = logits + r * K, mx = -INFINITY;
         for (size_t j = 0; j < K; j++) mx = l[j] > mx ? l[j] : mx;
-        double s = 0.0;
-        for (size_t j = 0; j < K; j++) s += exp((double)(l[j] - mx));
-        lse[r] = mx + (float)log(s);
+        double sum = 0.0;
+        for (size_t j = 0; j < K; j++) sum += (l[j] = expf(l[j] - mx));
+        lse[r] = mx + (float)log(sum);
+        float scale = (float)(rowmass[r] / wsum / sum);
+        for (size_t j = 0; j < K; j++) l[j] *= scale;
     }
-    for (size_t i = 0; i < n_pairs; i++)
-        loss += pairs[i].w * (lse[pairs[i].row] - logits[pairs[i].row * K + pairs[i].col]);
-    /* dlogits = (rowmass * softmax - sum of w * onehot) / wsum, before the 1/tau */
-    for (size_t r = 0; r < P; r++) {
-        float *l = logits + r * K, scale = (float)(rowmass[r] / wsum);
-        for (size_t j = 0; j < K; j++) l[j] = scale * expf(l[j] - lse[r]);
-    }
+    for (size_t i = 0; i < n_pairs; i++) loss += pairs[i].w * lse[pairs[i].row];
     for (size_t i = 0; i < n_pairs; i++)
         logits[pairs[i].row * K + pairs[i].col] -= (float)(pairs[i].w / wsum);
     /* dU (P,D) = dlogits (P,K) V (K,D) / tau; dV (K,D) = dlogits^T U / tau */
