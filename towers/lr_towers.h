@@ -177,6 +177,8 @@ typedef struct {
     size_t batch_size;   /* examples per step (users in the dense all-action loss) */
     float lr, weight_decay, warmup; /* AdamW (0.9, 0.98, 1e-6); warm-up as a share of all steps */
     float temperature;   /* InfoNCE over cosine logits */
+    float label_smoothing; /* share of the target's mass spread over all candidates (0: none) */
+    float id_dropout;    /* both mode: the chance a token's id embedding is left out (0: never) */
     float clip;          /* global gradient norm; 0 turns clipping off */
     lr_negatives negatives;
     size_t sampled;      /* uniformly drawn candidates per step with sampled negatives */

@@ -208,7 +208,7 @@ int lr_towers_pal_fold_values(lr_pal *m, lr_err *err) {
 void lr_towers_pal_pass_free(lr_pal_pass *ps) {
     free(ps->seq_off); free(ps->att_off); free(ps->out_tok); free(ps->ids); free(ps->pos);
     free(ps->content); free(ps->uniq); free(ps->tok_u); free(ps->slot); free(ps->emb_u); free(ps->demb_u);
-    free(ps->emb); free(ps->emb_mask); free(ps->x0);
+    free(ps->emb); free(ps->emb_mask); free(ps->x0); free(ps->id_kept);
     for (size_t l = 0; l < LR_PAL_MAX_LAYERS; l++) {
         free(ps->l[l].ln1); free(ps->l[l].ln1_mean); free(ps->l[l].ln1_rstd); free(ps->l[l].qkv);
         free(ps->l[l].att); free(ps->l[l].atty); free(ps->l[l].attproj);
@@ -248,7 +248,8 @@ static int reserve(const lr_pal *m, lr_pal_pass *ps, size_t S, size_t M, size_t 
         if (c->mode != LR_PAL_ID)
             bad |= grow(&ps->content, M * c->content_dim, F) | grow(&ps->emb_u, M * H, F) |
                    grow(&ps->demb_u, M * H, F);
-        bad |= grow(&ps->uniq, M, sizeof(int32_t)) | grow(&ps->tok_u, M, sizeof(uint32_t));
+        bad |= grow(&ps->uniq, M, sizeof(int32_t)) | grow(&ps->tok_u, M, sizeof(uint32_t)) |
+               grow(&ps->id_kept, M, 1);
         bad |= grow(&ps->emb, M * H, F) | grow(&ps->emb_mask, M * H, F) | grow(&ps->x0, M * H, F);
         for (size_t l = 0; l < L; l++) {
             bad |= grow(&ps->l[l].ln1, M * H, F) | grow(&ps->l[l].ln1_mean, M, F) |
@@ -417,9 +418,11 @@ static void forward_from_content(const lr_pal *m, lr_pal_pass *ps, int cached) {
     } else {
         memset(ps->emb, 0, M * H * sizeof *ps->emb);
     }
+    float id_drop = ps->training && c->mode == LR_PAL_BOTH ? ps->id_dropout : 0.0f;
     for (size_t t = 0; t < M; t++) {
         float *e = ps->emb + t * H;
-        if (p->item_emb && ps->ids[t] >= 0 && !cached) {
+        ps->id_kept[t] = id_drop == 0.0f || lr_towers_rand_uniform(&ps->rng) >= id_drop;
+        if (p->item_emb && ps->ids[t] >= 0 && !cached && ps->id_kept[t]) {
             const float *ie = p->item_emb + (size_t)ps->ids[t] * H;
             for (size_t j = 0; j < H; j++) e[j] += ie[j];
         }
@@ -538,7 +541,7 @@ static void embedding_backward(lr_pal *m, lr_pal_pass *ps, const float *demb) {
     }
     for (size_t t = 0; t < M; t++) {
         const float *d = demb + t * H;
-        if (g->item_emb && ps->ids[t] >= 0) {
+        if (g->item_emb && ps->ids[t] >= 0 && ps->id_kept[t]) {
             float *ge = g->item_emb + (size_t)ps->ids[t] * H;
             for (size_t j = 0; j < H; j++) ge[j] += d[j];
         }

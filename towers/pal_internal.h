@@ -87,6 +87,10 @@ typedef struct {
     float *fold; /* 2 * P * heads * H when last_only: the last layer's folded attention */
     /* backward scratch */
     float *dres, *dres2, *dH1, *dH4a, *dH4b, *dqkv, *datt, *dsel, *dlnf, *dproj;
+    /* Training in both mode: each token's id embedding is left out with this probability
+     * (modality dropout: the content side must carry the item alone); id_kept[t] records it. */
+    float id_dropout;
+    unsigned char *id_kept; /* M */
     int training; /* dropout on */
     int last_only; /* outputs only at each sequence's last token: inference may skip work */
     int shortcut;  /* the last forward skipped work: its activations cannot feed a backward */

@@ -264,9 +264,13 @@ static int check_inputs(const lr_pal *m, const lr_data *d, const lr_content *con
         return lr_err_set(err, LR_EMISMATCH, "the model has %zu id embeddings, the dataset %zu items",
                           m->cfg.n_items, ni);
     if (c->epochs < 1 || c->batch_size < 1 || !(c->lr > 0) || !(c->temperature > 0) ||
-        !(c->weight_decay >= 0) || !(c->warmup >= 0 && c->warmup < 1) || !(c->clip >= 0))
+        !(c->weight_decay >= 0) || !(c->warmup >= 0 && c->warmup < 1) || !(c->clip >= 0) ||
+        !(c->label_smoothing >= 0 && c->label_smoothing < 1) || !(c->id_dropout >= 0 && c->id_dropout < 1))
         return lr_err_set(err, LR_EINVAL, "training: epochs, batch size, lr and temperature must be "
-                          "> 0; weight decay and clip >= 0; warm-up in [0, 1)");
+                          "> 0; weight decay and clip >= 0; warm-up, label smoothing and id dropout in [0, 1)");
+    if (c->id_dropout > 0 && m->cfg.mode != LR_PAL_BOTH)
+        return lr_err_set(err, LR_EINVAL, "id dropout leaves out an item's id embedding beside its content: "
+                          "it needs mode both, and the model is in %s mode", lr_towers_pal_mode_name(m->cfg.mode));
     if (c->dense_all_action && (c->dense_nh < 1 || c->dense_nh > 64 || c->dense_nt < 1 || c->dense_nt > 64))
         return lr_err_set(err, LR_EINVAL, "dense loss: history positions and targets per user must "
                           "be 1 to 64");
@@ -384,6 +388,7 @@ static int trainer_init(trainer *t, lr_pal *m, const lr_data *d, const lr_conten
     t->up.rng = cfg->seed * 0x9e3779b97f4a7c15ULL + 11;
     t->ip.rng = cfg->seed * 0x9e3779b97f4a7c15ULL + 13;
     t->up.training = t->ip.training = 1;
+    t->up.id_dropout = t->ip.id_dropout = cfg->id_dropout;
     free(m->cache);
     m->cache = NULL;
     m->cache_rows = 0;
@@ -444,7 +449,7 @@ static int train_step(trainer *t, const example *ex, size_t n_ex, size_t step, s
     lr_towers_pal_forward(m, &t->up, t->content);
     lr_towers_pal_forward(m, &t->ip, t->content);
     *loss = lr_towers_train_infonce(t->up.out, P, t->ip.out, K, D, t->pairs, t->n_pairs, t->cfg->temperature,
-                                    t->neg == LR_NEG_SAMPLED ? t->shift : NULL, t->logits, t->dU + P * D, t->dU,
+                                    t->cfg->label_smoothing, t->neg == LR_NEG_SAMPLED ? t->shift : NULL, t->logits, t->dU + P * D, t->dU,
                                     t->dV);
     lr_towers_pal_zero_grads(m);
     if (t->dtable) memset(t->dtable, 0, lr_data_num_items(t->d) * m->cfg.hidden * sizeof *t->dtable);

@@ -11,13 +11,15 @@ typedef struct {
     float w;
 } lr_train_pair;
 
-/* Weighted InfoNCE: for each pair, w * (logsumexp_j(l_rj) - l_rc), summed and divided by the
- * total weight, with logits l_rj = U_r . V_j / tau - col_shift[j] (col_shift NULL: none; the
- * log-Q correction of sampled candidates). U (P,D), V (K,D). Writes dU (P,D) and dV (K,D); needs
- * logits (P*K floats) and scratch (2*P floats). Returns the loss. */
+/* Weighted InfoNCE: for each pair, w * (logsumexp_j(l_rj) - (1 - eps) l_rc - eps mean_j l_rj),
+ * summed and divided by the total weight, with logits l_rj = U_r . V_j / tau - col_shift[j]
+ * (col_shift NULL: none; the log-Q correction of sampled candidates) and eps the label smoothing
+ * (0: none; the target's probability mass spread over the K candidates). U (P,D), V (K,D).
+ * Writes dU (P,D) and dV (K,D); needs logits (P*K floats) and scratch (2*P floats). Returns the
+ * loss. */
 double lr_towers_train_infonce(const float *U, size_t P, const float *V, size_t K, size_t D,
-                        const lr_train_pair *pairs, size_t n_pairs, float tau, const float *col_shift,
-                        float *logits, float *scratch, float *dU, float *dV);
+                        const lr_train_pair *pairs, size_t n_pairs, float tau, float eps,
+                        const float *col_shift, float *logits, float *scratch, float *dU, float *dV);
 
 /* How one user's training sequence of tl items (targets seq[1 .. tl-1]) is cut into examples:
  * per_prefix (positions from the newest), one per target, the prefix seq[0..end) predicting

@@ -40,6 +40,7 @@ static const size_t k_off[] = {0, 3, 4, 10};
 
 /* A fixed linear read-out of the outputs: loss = sum_p sum_j r[p][j] * out[p][j]. */
 static double loss_of(lr_pal *m, lr_pal_pass *ps, const float *r) {
+    ps->rng = 99; /* the same modality-dropout draws in every forward */
     lr_towers_pal_forward(m, ps, k_content);
     double s = 0.0;
     for (size_t i = 0; i < ps->P * m->cfg.out_dim; i++) s += (double)r[i] * ps->out[i];
@@ -51,7 +52,7 @@ static double loss_of(lr_pal *m, lr_pal_pass *ps, const float *r) {
  * truncation error h^2 f''' / 6 stays under 1e-4 at these scales, so |analytic - numeric| must
  * be below 2e-3 + 2e-2 |analytic|; a wrong term in a backward is off by far more. */
 static void gradient_check(lr_test_ctx *lr_t_, lr_pal_mode mode, int pos, size_t layers, const uint32_t *n_out,
-                           size_t want_P) {
+                           size_t want_P, float id_dropout) {
     lr_pal *m = tiny(mode, pos, layers);
     CHECK(m);
     lr_err err = {0};
@@ -59,12 +60,17 @@ static void gradient_check(lr_test_ctx *lr_t_, lr_pal_mode mode, int pos, size_t
     lr_pal_pass ps = {0};
     CHECK_OK(lr_towers_pal_pass_setup_ex(m, &ps, k_items, k_off, 3, n_out, &err), err);
     ps.training = 1; /* the full forward that backward needs (dropout is 0 here) */
+    ps.id_dropout = id_dropout;
     CHECK_EQ(ps.P, want_P);
     CHECK_EQ(ps.M, 9);
     float r[6 * 4];
     uint64_t rng = 41;
     for (size_t i = 0; i < want_P * 4; i++) r[i] = lr_towers_rand_normal(&rng);
     loss_of(m, &ps, r);
+    size_t kept = 0;
+    for (size_t t = 0; t < ps.M; t++) kept += ps.id_kept[t];
+    if (id_dropout > 0) CHECK(kept > 0 && kept < ps.M); /* the draws left some ids out, not all */
+    else CHECK_EQ(kept, ps.M);
     lr_towers_pal_zero_grads(m);
     lr_towers_pal_backward(m, &ps, r);
     size_t checked = 0, worst_k = 0;
@@ -155,16 +161,20 @@ LR_TEST(all_position_outputs_equal_separate_prefixes) {
 /* The histories repeat items (4 twice, 0 and 3 in two histories): the adaptor's rows, computed
  * once per distinct item, must collect the gradients of every token of theirs. */
 LR_TEST(gradients_match_finite_differences_content_mode) {
-    gradient_check(lr_t_, LR_PAL_CONTENT, LR_POS_NEWEST, 2, NULL, 3);
+    gradient_check(lr_t_, LR_PAL_CONTENT, LR_POS_NEWEST, 2, NULL, 3, 0.0f);
 }
-LR_TEST(gradients_match_finite_differences_both_mode) { gradient_check(lr_t_, LR_PAL_BOTH, LR_POS_OLDEST, 1, NULL, 3); }
+LR_TEST(gradients_match_finite_differences_both_mode) { gradient_check(lr_t_, LR_PAL_BOTH, LR_POS_OLDEST, 1, NULL, 3, 0.0f); }
+/* Modality dropout: a token whose id was left out gives its id embedding no gradient. */
+LR_TEST(gradients_match_finite_differences_both_mode_with_id_dropout) {
+    gradient_check(lr_t_, LR_PAL_BOTH, LR_POS_OLDEST, 1, NULL, 3, 0.5f);
+}
 LR_TEST(gradients_match_finite_differences_id_mode_without_positions) {
-    gradient_check(lr_t_, LR_PAL_ID, LR_POS_NONE, 2, NULL, 3);
+    gradient_check(lr_t_, LR_PAL_ID, LR_POS_NONE, 2, NULL, 3, 0.0f);
 }
 /* Windows with outputs at several tokens (2 of 3, 1 of 1, 3 of 5), as training lays them out. */
 LR_TEST(gradients_match_finite_differences_with_window_outputs) {
     const uint32_t n_out[3] = {2, 1, 3};
-    gradient_check(lr_t_, LR_PAL_CONTENT, LR_POS_OLDEST, 2, n_out, 6);
+    gradient_check(lr_t_, LR_PAL_CONTENT, LR_POS_OLDEST, 2, n_out, 6, 0.0f);
 }
 
 /* Training with the full softmax adapts the whole catalogue once into a table both towers read:
@@ -411,6 +421,7 @@ LR_TEST(bad_model_config_is_refused) {
 }
 
 LR_TEST_MAIN(LR_CASE(gradients_match_finite_differences_content_mode),
+             LR_CASE(gradients_match_finite_differences_both_mode_with_id_dropout),
              LR_CASE(gradients_match_finite_differences_single_item_sequences),
              LR_CASE(all_position_outputs_equal_separate_prefixes),
              LR_CASE(gradients_match_finite_differences_both_mode),

@@ -12,7 +12,7 @@
 /* Weighted pairs, two on one row, checked against central differences in float32. The loss is
  * smooth and O(1); step 1e-3 leaves about 1e-7/1e-3 = 1e-4 of rounding noise, hence 1e-3. With
  * shift, the columns' log-Q correction (a constant per column) is in the logits. */
-static void infonce_gradient_check(lr_test_ctx *lr_t_, const float *shift) {
+static void infonce_gradient_check(lr_test_ctx *lr_t_, const float *shift, float eps) {
     enum { P = 3, K = 6, D = 4 };
     float U[P * D], V[K * D], dU[P * D], dV[K * D], logits[P * K], scratch[2 * P];
     float aU[P * D], aV[K * D];
@@ -20,24 +20,40 @@ static void infonce_gradient_check(lr_test_ctx *lr_t_, const float *shift) {
     uint64_t rng = 3;
     for (int i = 0; i < P * D; i++) U[i] = lr_towers_rand_normal(&rng);
     for (int i = 0; i < K * D; i++) V[i] = lr_towers_rand_normal(&rng);
-    double L = lr_towers_train_infonce(U, P, V, K, D, pairs, 4, 0.5f, shift, logits, scratch, aU, aV);
+    double L = lr_towers_train_infonce(U, P, V, K, D, pairs, 4, 0.5f, eps, shift, logits, scratch, aU, aV);
     CHECK(L > 0);
     for (int i = 0; i < P * D + K * D; i++) {
         float *x = i < P * D ? &U[i] : &V[i - P * D], keep = *x;
         *x = keep + 1e-3f;
-        double up = lr_towers_train_infonce(U, P, V, K, D, pairs, 4, 0.5f, shift, logits, scratch, dU, dV);
+        double up = lr_towers_train_infonce(U, P, V, K, D, pairs, 4, 0.5f, eps, shift, logits, scratch, dU, dV);
         *x = keep - 1e-3f;
-        double down = lr_towers_train_infonce(U, P, V, K, D, pairs, 4, 0.5f, shift, logits, scratch, dU, dV);
+        double down = lr_towers_train_infonce(U, P, V, K, D, pairs, 4, 0.5f, eps, shift, logits, scratch, dU, dV);
         *x = keep;
         double num = (up - down) / 2e-3, ana = i < P * D ? aU[i] : aV[i - P * D];
         CHECK_NEAR(ana, num, 1e-3);
     }
 }
 
-LR_TEST(infonce_gradient_matches_finite_differences) { infonce_gradient_check(lr_t_, NULL); }
+LR_TEST(infonce_gradient_matches_finite_differences) { infonce_gradient_check(lr_t_, NULL, 0.0f); }
 LR_TEST(infonce_gradient_matches_finite_differences_with_log_q) {
     const float shift[6] = {-1.5f, 0.3f, -4.0f, 0.0f, 2.2f, -0.7f};
-    infonce_gradient_check(lr_t_, shift);
+    infonce_gradient_check(lr_t_, shift, 0.0f);
+}
+LR_TEST(infonce_gradient_matches_finite_differences_with_label_smoothing) {
+    const float shift[6] = {-1.5f, 0.3f, -4.0f, 0.0f, 2.2f, -0.7f};
+    infonce_gradient_check(lr_t_, NULL, 0.2f);
+    infonce_gradient_check(lr_t_, shift, 0.1f);
+}
+
+/* Smoothing moves eps of the target's mass onto all K candidates: the loss is the cross-entropy
+ * against (1 - eps) onehot + eps / K, here with logits 4 and 2. */
+LR_TEST(label_smoothing_is_cross_entropy_against_the_smoothed_target) {
+    const float U[] = {1, 0}, V[] = {1, 0, 0.5f, 0.5f};
+    const lr_train_pair pair = {0, 0, 1.0f};
+    float logits[2], scratch[2], dU[2], dV[4];
+    double lse = log(exp(4.0) + exp(2.0));
+    double L = lr_towers_train_infonce(U, 1, V, 2, 2, &pair, 1, 0.25f, 0.3f, NULL, logits, scratch, dU, dV);
+    CHECK_NEAR(L, (1 - 0.3 + 0.15) * (lse - 4.0) + 0.15 * (lse - 2.0), 1e-5);
 }
 
 /* The correction is a shift of each column's logits: a candidate made twice as likely to be
@@ -46,7 +62,7 @@ LR_TEST(log_q_shift_lowers_a_columns_logit) {
     const float U[] = {1, 0}, V[] = {1, 0, 0.5f, 0.5f}, shift[2] = {0.0f, (float)M_LN2};
     const lr_train_pair pair = {0, 0, 1.0f};
     float logits[2], scratch[2], dU[2], dV[4];
-    double L = lr_towers_train_infonce(U, 1, V, 2, 2, &pair, 1, 0.25f, shift, logits, scratch, dU, dV);
+    double L = lr_towers_train_infonce(U, 1, V, 2, 2, &pair, 1, 0.25f, 0.0f, shift, logits, scratch, dU, dV);
     CHECK_NEAR(L, log(1 + exp(2.0 - M_LN2 - 4.0)), 1e-6); /* logits 4 and 2 - log 2 */
 }
 
@@ -54,7 +70,7 @@ LR_TEST(infonce_of_a_perfect_match_is_near_zero) {
     const float U[] = {1, 0}, V[] = {1, 0, -1, 0, 0, 1};
     const lr_train_pair pair = {0, 0, 1.0f};
     float logits[3], scratch[2], dU[2], dV[6];
-    double L = lr_towers_train_infonce(U, 1, V, 3, 2, &pair, 1, 0.05f, NULL, logits, scratch, dU, dV);
+    double L = lr_towers_train_infonce(U, 1, V, 3, 2, &pair, 1, 0.05f, 0.0f, NULL, logits, scratch, dU, dV);
     CHECK_NEAR(L, log(1 + exp(-20.0) + exp(-40.0)), 1e-6); /* logits 20, -20, 0 */
 }
 
@@ -300,6 +316,8 @@ LR_TEST(bad_training_input_is_refused) {
 LR_TEST_MAIN(LR_CASE(infonce_gradient_matches_finite_differences),
              LR_CASE(infonce_of_a_perfect_match_is_near_zero),
              LR_CASE(infonce_gradient_matches_finite_differences_with_log_q), LR_CASE(windows_predict_every_target_once), LR_CASE(log_q_shift_lowers_a_columns_logit),
+             LR_CASE(infonce_gradient_matches_finite_differences_with_label_smoothing),
+             LR_CASE(label_smoothing_is_cross_entropy_against_the_smoothed_target),
              LR_CASE(content_towers_learn_with_positions_from_the_newest),
              LR_CASE(content_towers_learn_with_positions_from_the_oldest), LR_CASE(id_towers_learn),
              LR_CASE(dense_all_action_loss_learns), LR_CASE(in_batch_negatives_learn), LR_CASE(sampled_negatives_learn), LR_CASE(sliding_windows_learn),
