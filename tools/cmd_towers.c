@@ -366,6 +366,7 @@ typedef struct {
     const char *data, *model, *content, *index, *json, *per_user;
     size_t per_user_k;
     lr_split split;
+    int exclude_history;
 } eval_opts;
 
 static int eval_args(int argc, char **argv, eval_opts *o) {
@@ -384,11 +385,16 @@ static int eval_args(int argc, char **argv, eval_opts *o) {
         {LR_OPT_STRING("per-user", &o->per_user, "F", "also write one JSON line per user with a target to F: the\n"
                        "target's rank and the towers' top items (docs/eval.md)")},
         {LR_OPT_SIZE("per-user-k", &o->per_user_k, 1, 1000, "K", "items in each --per-user line")},
+        {LR_OPT_FLAG("exclude-history", &o->exclude_history,
+                     "leave each user's history out of the towers' ranking (as serve's\n"
+                     "exclude_history does), for data whose targets do not repeat the\n"
+                     "history; a target in the history then ranks last")},
     };
     const lr_cli_spec spec = {
         .cmd = "eval",
         .usage = "learnrec eval --data DIR --model M --content C [--split valid|test]\n"
-                 "                     [--index DIR] [--json F] [--per-user F [--per-user-k K]]",
+                 "                     [--index DIR] [--json F] [--per-user F [--per-user-k K]]\n"
+                 "                     [--exclude-history]",
         .description =
             "Leave-one-out, full ranking over all items: each user's target (the last item\n"
             "for test, the one before for valid) is ranked among every item given the user's\n"
@@ -411,6 +417,7 @@ typedef struct {
     lr_eval_rank *ranks;  /* nu: where the towers put each target */
     int32_t *top;         /* nu * top_k: the towers' best items (with --per-user), else NULL */
     size_t top_k;
+    int exclude_history;  /* the towers' ranking leaves each user's history out */
 } eval_run;
 
 /* The cold-start slice: a user's target when no user's training part holds it, else -1.
@@ -431,7 +438,8 @@ static int eval_compute(const lr_data *d, const lr_pal *m, const lr_content *ct,
     r->items = malloc(ni * D * sizeof *r->items);
     r->targets = malloc(nu * sizeof *r->targets);
     float *pop = malloc(ni * sizeof *pop), *cusers = NULL;
-    int32_t *cold = malloc(nu * sizeof *cold);
+    int32_t *cold = malloc(nu * sizeof *cold), *hist = NULL;
+    size_t *hist_off = NULL;
     size_t *seen = calloc(ni ? ni : 1, sizeof *seen);
     int rc = LR_OK;
     if (!r->users || !r->items || !pop || !r->targets || !cold || !seen) {
@@ -450,7 +458,15 @@ static int eval_compute(const lr_data *d, const lr_pal *m, const lr_content *ct,
         rc = lr_err_set(err, LR_ENOMEM, "out of memory");
         goto done;
     }
-    if ((rc = lr_towers_eval_ranks(r->users, nu, r->targets, r->items, ni, D, r->ranks, r->top_k, r->top, err)))
+    if (r->exclude_history) { /* every item before the target, also beyond what the towers read */
+        size_t n_hist = 0;
+        int32_t *hist_targets = NULL;
+        rc = lr_towers_split_histories(d, split, SIZE_MAX, 0, &hist, &hist_off, &hist_targets, &n_hist, err);
+        free(hist_targets);
+        if (rc) goto done;
+    }
+    if ((rc = lr_towers_eval_ranks(r->users, nu, r->targets, r->items, ni, D, hist_off, hist, r->ranks, r->top_k,
+                                   r->top, err)))
         goto done;
     lr_towers_eval_summarize(r->ranks, r->targets, NULL, nu, &r->rows[0].all);
     lr_towers_eval_summarize(r->ranks, cold, NULL, nu, &r->rows[0].cold);
@@ -474,6 +490,8 @@ done:
     free(cold);
     free(seen);
     free(cusers);
+    free(hist);
+    free(hist_off);
     return rc;
 }
 
@@ -503,6 +521,7 @@ static int eval_write_json(const char *path, const lr_data *d, const eval_run *r
     json_t *o = metrics_json(&r->rows[0].all);
     json_object_set_new(o, "split", json_string(split == LR_SPLIT_TEST ? "test" : "valid"));
     json_object_set_new(o, "mode", json_string(lr_towers_pal_mode_name(r->mc.mode)));
+    json_object_set_new(o, "exclude_history", json_boolean(r->exclude_history));
     json_object_set_new(o, "cold_start", metrics_json(&r->rows[0].cold));
     json_t *base = json_object();
     json_object_set_new(base, "popularity", metrics_json(&r->rows[1].all));
@@ -541,6 +560,8 @@ int lr_cmd_eval(int argc, char **argv) {
                   .top_k = o.per_user ? o.per_user_k : 0};
     index_eval ie = {0};
     int rc = LR_EXIT_ERROR;
+    r.exclude_history = o.exclude_history;
+    if (o.exclude_history) r.rows[0].name = "PAL towers, history left out";
     if (lr_cli_open_towers(o.data, o.model, o.content, &d, &m, &ct, &err) ||
         eval_compute(d, m, ct, o.split, &r, &err))
         goto fail;

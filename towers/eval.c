@@ -69,7 +69,7 @@ int lr_towers_eval_vectors(const float *users, size_t n_users, const int32_t *ta
                            lr_err *err) {
     lr_eval_rank *ranks = malloc((n_users ? n_users : 1) * sizeof *ranks);
     if (!ranks) return lr_err_set(err, LR_ENOMEM, "eval: out of memory for %zu users", n_users);
-    int rc = lr_towers_eval_ranks(users, n_users, targets, items, n_items, dim, ranks, 0, NULL, err);
+    int rc = lr_towers_eval_ranks(users, n_users, targets, items, n_items, dim, NULL, NULL, ranks, 0, NULL, err);
     if (!rc) lr_towers_eval_summarize(ranks, targets, NULL, n_users, out);
     free(ranks);
     return rc;
@@ -103,7 +103,8 @@ static void top_of_row(const float *scores, size_t n_items, size_t k, int32_t *t
 }
 
 int lr_towers_eval_ranks(const float *users, size_t n_users, const int32_t *targets, const float *items,
-                         size_t n_items, size_t dim, lr_eval_rank *ranks, size_t top_k, int32_t *top, lr_err *err) {
+                         size_t n_items, size_t dim, const size_t *ex_off, const int32_t *ex_items,
+                         lr_eval_rank *ranks, size_t top_k, int32_t *top, lr_err *err) {
     int rc = check_targets(targets, n_users, n_items, err);
     if (rc) return rc;
     if (top && (top_k == 0 || top_k > n_items))
@@ -121,7 +122,9 @@ int lr_towers_eval_ranks(const float *users, size_t n_users, const int32_t *targ
                     users + start * dim, (int)dim, items, (int)dim, 0.0f, scores, (int)n_items);
         for (size_t r = 0; r < m; r++) {
             size_t u = start + r;
-            const float *row = scores + r * n_items;
+            float *row = scores + r * n_items;
+            for (size_t x = ex_off ? ex_off[u] : 0; ex_off && x < ex_off[u + 1]; x++)
+                if (ex_items[x] >= 0 && (size_t)ex_items[x] < n_items) row[ex_items[x]] = -INFINITY;
             ranks[u] = (lr_eval_rank){SIZE_MAX, 0};
             if (targets[u] < 0) {
                 for (size_t j = 0; top && j < top_k; j++) top[u * top_k + j] = -1;

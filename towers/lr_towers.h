@@ -140,6 +140,13 @@ int lr_towers_item_embed(const lr_pal *m, const lr_content *content, const int32
 int lr_towers_item_embed_content(const lr_pal *m, const float *rows, size_t n, float *out,
                                  lr_err *err);
 
+/* An evaluation split's histories (each user's newest max_len items before the split's target)
+ * packed into *items / *off (n + 1 offsets), and the targets: of every user (stride 0; target -1
+ * where a user has none), or of every stride-th user that has a target. Each array malloc'd; the
+ * caller frees all three, also after an error. */
+int lr_towers_split_histories(const struct lr_data *d, lr_split split, size_t max_len, size_t stride,
+                              int32_t **items, size_t **off, int32_t **targets, size_t *n, lr_err *err);
+
 /* User-tower outputs for an evaluation split: users_out (n_users * D) from each user's history
  * before the split's target (zero rows for users without one), targets_out (n_users, -1: none). */
 int lr_towers_embed_split(const lr_pal *m, const struct lr_data *d, const lr_content *content,
@@ -244,9 +251,12 @@ typedef struct {
 
 /* lr_towers_eval_vectors keeping each user's rank (ranks: n_users; users without a target get
  * {SIZE_MAX, 0}) and, when top is not NULL, each user's best top_k items (n_users * top_k ids,
- * best first, ties by lower id; -1 rows for users without a target). */
+ * best first, ties by lower id; -1 rows for users without a target). With ex_off (n_users + 1
+ * offsets into ex_items), user u's items ex_items[ex_off[u] .. ex_off[u + 1]) are left out of
+ * the ranking (their history: a target among them ranks last); NULL: none. */
 int lr_towers_eval_ranks(const float *users, size_t n_users, const int32_t *targets, const float *items,
-                         size_t n_items, size_t dim, lr_eval_rank *ranks, size_t top_k, int32_t *top, lr_err *err);
+                         size_t n_items, size_t dim, const size_t *ex_off, const int32_t *ex_items,
+                         lr_eval_rank *ranks, size_t top_k, int32_t *top, lr_err *err);
 
 /* The metrics of the users with a target whose in_slice byte is set (in_slice NULL: all). */
 void lr_towers_eval_summarize(const lr_eval_rank *ranks, const int32_t *targets, const unsigned char *in_slice,

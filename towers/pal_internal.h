@@ -123,13 +123,6 @@ void lr_towers_pal_backward(lr_pal *m, lr_pal_pass *ps, const float *dout);
 int lr_towers_pal_alloc_grads(lr_pal *m, lr_err *err);
 void lr_towers_pal_zero_grads(lr_pal *m);
 
-/* An evaluation split's histories (each user's newest max_len items before the split's target)
- * packed into *items / *off (n + 1 offsets), and the targets: of every user (stride 0; target -1
- * where a user has none), or of every stride-th user that has a target. Each array malloc'd; the
- * caller frees all three, also after an error. */
-int lr_towers_split_histories(const struct lr_data *d, lr_split split, size_t max_len, size_t stride,
-                              int32_t **items, size_t **off, int32_t **targets, size_t *n, lr_err *err);
-
 /* Normal(0, 1) draws for initialisation, from a splitmix64 state. */
 float lr_towers_rand_normal(uint64_t *state);
 

@@ -234,6 +234,30 @@ PY
 )
       expect eval_slices_and_per_user "True True True True True True" "$got"
     fi
+    # --exclude-history: no user's top list holds an item of its history (without it some do;
+    # synth's item tokens are their indexes)
+    if run eval_exclude_history 0 "$bin" eval --data "$tmp/s4" --model "$tmp/m.safetensors" --content "$tmp/s4c.npy" \
+          --per-user "$tmp/pux.jsonl" --per-user-k 20 --exclude-history --json "$tmp/ex.json"; then
+      expect eval_exclude_history_row "| PAL towers, history left out |" "$out"
+      got=$(/usr/bin/python3 - "$tmp/s4/synth.inter" "$tmp/pu.jsonl" "$tmp/pux.jsonl" "$tmp/ex.json" <<'PY'
+import collections, json, sys
+seq = collections.defaultdict(list)
+for i, l in enumerate(open(sys.argv[1])):
+    if i:
+        u, it, ts = l.rstrip("\n").split("\t")
+        seq[u].append((float(ts), it))
+def in_history(path):
+    hits = 0
+    for l in open(path):
+        d = json.loads(l)
+        s = [it for _, it in sorted(seq[d["user"]])]
+        hits += len(set(s[:-1]) & {str(x) for x in d["top"]})
+    return hits
+print(in_history(sys.argv[2]) > 0, in_history(sys.argv[3]), json.load(open(sys.argv[4]))["exclude_history"])
+PY
+)
+      expect eval_exclude_history_leaves_history_out "True 0 True" "$got"
+    fi
     run eval_valid_split 0 "$bin" eval --data "$tmp/s4" --model "$tmp/m.safetensors" --content "$tmp/s4c.npy" --split valid &&
       expect eval_valid_split_named "valid split" "$out"
     run eval_wrong_content 1 "$bin" eval --data "$tmp/s4" --model "$tmp/m.safetensors" --content "$tmp/c.npy" &&

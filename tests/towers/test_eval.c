@@ -105,7 +105,7 @@ LR_TEST(per_user_ranks_and_top_lists) {
     int32_t top[9];
     lr_eval_metrics all, agg, first;
     lr_err err = {0};
-    CHECK_OK(lr_towers_eval_ranks(users, 3, targets, items, 5, 2, ranks, 3, top, &err), err);
+    CHECK_OK(lr_towers_eval_ranks(users, 3, targets, items, 5, 2, NULL, NULL, ranks, 3, top, &err), err);
     CHECK(ranks[0].above == 0 && ranks[0].ties == 0);
     CHECK(ranks[1].above == 4 && ranks[1].ties == 0); /* 0.96, 1.0, 0.8, 0.96 beat 0.6 */
     CHECK(ranks[2].above == SIZE_MAX);
@@ -118,10 +118,28 @@ LR_TEST(per_user_ranks_and_top_lists) {
     const unsigned char only_first[3] = {1, 0, 1};
     lr_towers_eval_summarize(ranks, targets, only_first, 3, &first);
     CHECK(first.users == 1 && first.mrr == 1.0);
-    CHECK_ERR(lr_towers_eval_ranks(users, 3, targets, items, 5, 2, ranks, 6, top, &err), err, LR_EINVAL, "top 6 of 5");
+    CHECK_ERR(lr_towers_eval_ranks(users, 3, targets, items, 5, 2, NULL, NULL, ranks, 6, top, &err), err, LR_EINVAL, "top 6 of 5");
 }
 
-LR_TEST_MAIN(LR_CASE(ranks_give_the_textbook_metrics), LR_CASE(ties_count_as_random_order),
+/* Items left out of a user's ranking (its history) neither beat the target nor fill its top list;
+ * a target among them ranks last. */
+LR_TEST(excluded_items_leave_the_ranking) {
+    const float items[] = {1, 0, 0.8f, 0.6f, 0.6f, 0.8f, 0, 1, 0.8f, 0.6f};
+    const float users[] = {1, 0, 0.6f, 0.8f};
+    const int32_t targets[] = {0, 0};
+    const size_t off[] = {0, 1, 3};
+    const int32_t ex[] = {0, 1, 2}; /* user 0: its own target; user 1: items 1 and 2 */
+    lr_eval_rank ranks[2];
+    int32_t top[6];
+    lr_err err = {0};
+    CHECK_OK(lr_towers_eval_ranks(users, 2, targets, items, 5, 2, off, ex, ranks, 3, top, &err), err);
+    CHECK(ranks[0].above == 4 && ranks[0].ties == 0);
+    CHECK(ranks[1].above == 2 && ranks[1].ties == 0); /* 0.96 (item 4) and 0.8 (item 3) beat 0.6 */
+    CHECK(top[0] == 1 && top[1] == 4 && top[2] == 2);
+    CHECK(top[3] == 4 && top[4] == 3 && top[5] == 0);
+}
+
+LR_TEST_MAIN(LR_CASE(ranks_give_the_textbook_metrics), LR_CASE(excluded_items_leave_the_ranking), LR_CASE(ties_count_as_random_order),
              LR_CASE(large_ties_keep_mrr_exact_enough),
              LR_CASE(negative_targets_are_skipped_and_bad_ones_refused),
              LR_CASE(baselines_use_only_what_comes_before_the_target), LR_CASE(per_user_ranks_and_top_lists))
