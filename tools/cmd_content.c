@@ -41,7 +41,6 @@ static int content_fit(int argc, char **argv) {
         .opts = opts, .n_opts = LR_CLI_COUNT(opts)};
     int p = lr_cli_parse(&spec, argc, argv);
     if (p != LR_CLI_RUN) return p;
-    if (cfg.projection == LR_PROJ_SVD && cfg.svd_input_dim < cfg.dim) cfg.svd_input_dim = cfg.dim * 4;
 
     lr_err err = {0};
     lr_data *d = NULL;

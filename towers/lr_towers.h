@@ -29,8 +29,9 @@ typedef struct lr_data_matrix lr_content;
 /* ---- built-in text encoder (the default CEX) ----------------------------------------------- */
 
 /* TF-IDF over word unigrams, word bigrams and character n-grams inside words, each group
- * L2-normalised and weighted, then reduced to `dim` by a sparse random projection (or by a
- * projection learned with an eigen-decomposition, LSA-style) and L2-normalised.
+ * L2-normalised and weighted, then reduced to `dim` (default 2,048) by a projection learned
+ * with an eigen-decomposition, LSA-style, of a sparse random projection to twice that width,
+ * or by a random projection alone, and L2-normalised.
  * Fitted on a catalogue's text; saved and loaded, so new text encodes into the same space. */
 typedef struct lr_text_encoder lr_text_encoder;
 
@@ -44,12 +45,15 @@ typedef struct {
     float word_weight, bigram_weight, char_weight; /* relative weights of the feature groups */
     lr_text_projection projection;
     size_t proj_nnz;            /* non-zeros per feature in the random projection */
-    size_t svd_input_dim;       /* random-projection width that the learned projection reduces */
+    size_t svd_input_dim;       /* random-projection width that the learned projection reduces
+                                 * (0: twice dim, at most 16,384; a fitted encoder keeps the width) */
     size_t svd_max_rows;        /* rows sampled to learn the projection */
     uint64_t seed;
 } lr_text_encoder_config;
 
 lr_text_encoder_config lr_towers_text_encoder_config_default(void);
+/* The width the learned projection reduces from: svd_input_dim, or its default for dim. */
+size_t lr_towers_text_svd_width(const lr_text_encoder_config *c);
 
 /* Fits on n texts (a NULL text counts as empty). */
 int lr_towers_text_encoder_fit(const lr_text_encoder_config *cfg, const char *const *texts,

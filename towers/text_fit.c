@@ -158,6 +158,7 @@ int lr_towers_text_encoder_fit(const lr_text_encoder_config *cfg, const char *co
     feat_df *cand = NULL;
     if (!e) return lr_err_set(err, LR_ENOMEM, "text encoder: out of memory");
     e->cfg = *cfg;
+    e->cfg.svd_input_dim = lr_towers_text_svd_width(cfg); /* the width this encoder keeps */
     e->n_docs = n;
     for (size_t i = 0; i < n; i++) {
         if (lr_towers_feat_extract(texts[i], cfg->char_ngram_min, cfg->char_ngram_max, &fb)) goto oom;
