@@ -34,7 +34,9 @@ echo "== clustered: 1M x 64 unit vectors around 1,000 centres"
 
 echo "== towers: the item tower's outputs for a 1M-item synthetic catalogue, user-tower queries"
 [ -f "$s/synth.item" ] || "$bin" dataset synth --items 1000000 --users 20000 --seed 9 --out "$s"
-[ -f "$s/content.npy" ] || "$bin" content fit --data "$s" --out "$s/content.npy" --encoder-out "$s/enc.bin"
+# 1,024-d random projection: the content the documented 1M runs used (the default before issue 16)
+[ -f "$s/content.npy" ] || "$bin" content fit --data "$s" --out "$s/content.npy" --encoder-out "$s/enc.bin" \
+    --projection random --dim 1024
 [ -f "$s/items.npy" ] || "$bin" embed-items --model "$model" --content "$s/content.npy" --out "$s/items.npy"
 [ -f "$s/users.npy" ] || "$bin" embed-users --data "$s" --model "$model" --content "$s/content.npy" --out "$s/users.npy"
 "$bench" --items "$s/items.npy" --query-vectors "$s/users.npy" --save 1 --out "$out/towers" | tee "$out/towers.log"
