@@ -2,7 +2,13 @@
  *
  * The socket is non-blocking underneath and every wait goes through poll(), so one deadline
  * bounds a call's connect, send and receive alike. Answers are matched by msgid: the late
- * answer of a call that timed out is read and dropped by the next call. */
+ * answer of a call that timed out is read and dropped by the next call.
+ *
+ * A dropped connection (a replica killed or restarted behind a load balancer) is dialled again
+ * by the next call. A call of a method that changes nothing (recommend, search, similar, item,
+ * stats, ping) whose connection dropped before its answer is sent once more on a new
+ * connection, within a fresh timeout; any other method reports the drop, since the server may
+ * have done it. Timeouts are never retried: a slow server would only get the work twice. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -27,10 +33,12 @@
 #define READ_CHUNK ((size_t)64 << 10)
 
 struct lr_rpc_client {
-    int fd;
+    int fd;              /* -1 while not connected */
     unsigned timeout_ms;
     uint32_t next_msgid; /* never 0: the server answers unparsable frames with msgid 0 */
     int broken;          /* the byte stream is out of step (partial send, bad frame, EOF) */
+    int up_ok;           /* up is initialised (a failed re-initialisation leaves it not) */
+    size_t reconnects, retries;
     msgpack_unpacker up;
     char addr[300];      /* "HOST:PORT" as given, for messages */
 };
@@ -128,6 +136,7 @@ int lr_rpc_client_connect(const char *addr, unsigned timeout_ms, lr_rpc_client *
     }
     c->timeout_ms = timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS;
     c->next_msgid = 1;
+    c->up_ok = 1;
     strcpy(c->addr, addr);
     int rc = lr_rpc_dial(addr, c->timeout_ms, &c->fd, err);
     if (rc) {
@@ -141,9 +150,45 @@ int lr_rpc_client_connect(const char *addr, unsigned timeout_ms, lr_rpc_client *
 
 void lr_rpc_client_close(lr_rpc_client *c) {
     if (!c) return;
-    close(c->fd);
-    msgpack_unpacker_destroy(&c->up);
+    if (c->fd >= 0) close(c->fd);
+    if (c->up_ok) msgpack_unpacker_destroy(&c->up);
     free(c);
+}
+
+size_t lr_rpc_client_reconnects(const lr_rpc_client *c) { return c->reconnects; }
+size_t lr_rpc_client_retries(const lr_rpc_client *c) { return c->retries; }
+
+/* A new connection to the same address, with nothing of the old stream left buffered. */
+static int reconnect(lr_rpc_client *c, lr_err *err) {
+    if (c->fd >= 0) close(c->fd);
+    c->fd = -1;
+    c->broken = 1;
+    if (c->up_ok) msgpack_unpacker_destroy(&c->up);
+    c->up_ok = msgpack_unpacker_init(&c->up, READ_CHUNK);
+    if (!c->up_ok) return lr_err_set(err, LR_ENOMEM, "%s: out of memory reconnecting", c->addr);
+    int rc = lr_rpc_dial(c->addr, c->timeout_ms, &c->fd, err);
+    if (rc) return rc;
+    c->broken = 0;
+    c->reconnects++;
+    return LR_OK;
+}
+
+/* 1 when the server has closed a connection that is waiting for a call (its idle timeout, a
+ * restart): then nothing is lost by dialling again before sending, whatever the method. */
+static int peer_closed(const lr_rpc_client *c) {
+    struct pollfd p = {c->fd, POLLIN, 0};
+    char b;
+    if (poll(&p, 1, 0) <= 0) return 0;
+    ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/* Methods that change nothing on the server, so a dropped call may be sent again. */
+static int idempotent(const char *method) {
+    static const char *const safe[] = {"recommend", "search", "similar", "item", "stats", "ping"};
+    for (size_t i = 0; i < sizeof safe / sizeof *safe; i++)
+        if (strcmp(method, safe[i]) == 0) return 1;
+    return 0;
 }
 
 /* ---- one call: send the request, read until its answer ------------------------------------- */
@@ -283,12 +328,19 @@ static int server_error(const msgpack_object *e, int *rpc_code, lr_err *err) {
 static int call(lr_rpc_client *c, const char *method, const req_buf *req, uint32_t id,
                 msgpack_unpacked *u, const msgpack_object **result, int *rpc_code, lr_err *err) {
     if (rpc_code) *rpc_code = 0;
-    if (c->broken)
-        return lr_err_set(err, LR_EIO, "%s: the connection failed earlier; reconnect", c->addr);
     if (req->failed) return lr_err_set(err, LR_ENOMEM, "%s: out of memory packing %s", c->addr, method);
+    int rc = c->broken || c->fd < 0 || peer_closed(c) ? reconnect(c, err) : LR_OK;
+    if (rc) return rc;
     int64_t deadline = now_ms() + c->timeout_ms;
-    int rc = send_all(c, req->sb.data, req->sb.size, deadline, method, err);
+    rc = send_all(c, req->sb.data, req->sb.size, deadline, method, err);
     if (!rc) rc = await_answer(c, id, deadline, method, u, err);
+    if (rc == LR_EIO && c->broken && idempotent(method)) { /* dropped: once more, on a new one */
+        if ((rc = reconnect(c, err))) return rc;
+        c->retries++;
+        deadline = now_ms() + c->timeout_ms;
+        rc = send_all(c, req->sb.data, req->sb.size, deadline, method, err);
+        if (!rc) rc = await_answer(c, id, deadline, method, u, err);
+    }
     if (rc) return rc;
     const msgpack_object *f = u->data.via.array.ptr;
     if (f[2].type != MSGPACK_OBJECT_NIL) return server_error(&f[2], rpc_code, err);

@@ -27,6 +27,7 @@ typedef struct {
     double due, sent; /* when it was due; when it was packed to go (monotonic seconds) */
     uint32_t conn;    /* index into conns */
     uint8_t method, state;
+    uint8_t resent;   /* sent again after its connection dropped (once at most) */
 } lr_cli_bench_req;
 
 typedef struct {
@@ -50,6 +51,7 @@ typedef struct {
     double *lat;             /* seconds from due to answer, one per successful answer, in order */
     uint8_t *lat_method;     /* the method of each lat */
     size_t cap, sent, completed, outstanding, conn_failures;
+    size_t redials, resent; /* connections dialled again after a drop; requests sent again on them */
     size_t oldest;           /* no request before req[oldest] is pending */
     size_t errors[LR_BENCH_CODES], error_answers; /* by code; error_answers: those that answered a request */
     lr_cli_bench_count by_method[LR_BENCH_METHODS];

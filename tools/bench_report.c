@@ -179,8 +179,9 @@ int lr_cli_bench_report(lr_cli_bench *b) {
         if (b->errors[i]) json_object_set_new(errs, code_name(i), json_integer((json_int_t)b->errors[i]));
     }
     size_t lost = b->sent - b->completed - b->error_answers;
-    printf(", unanswered %zu, failed connections %zu\nthroughput %.1f req/s over %.2f s\nlatency ms:", lost,
-           b->conn_failures, (double)b->completed / elapsed, elapsed);
+    printf(", unanswered %zu, failed connections %zu (dialled again %zu, requests sent again %zu)\n"
+           "throughput %.1f req/s over %.2f s\nlatency ms:", lost, b->conn_failures, b->redials, b->resent,
+           (double)b->completed / elapsed, elapsed);
     qsort(b->lat, b->completed, sizeof *b->lat, cmp_double);
     for (int i = 0; i < 5; i++) {
         printf(" %s %.3f", names[i], pct_ms(b->lat, b->completed, ps[i]));
@@ -200,7 +201,11 @@ int lr_cli_bench_report(lr_cli_bench *b) {
                           (json_int_t)n_err, "errors_by_code", errs, "unanswered", (json_int_t)lost,
                           "failed_connections", (json_int_t)b->conn_failures, "elapsed_s", elapsed,
                           "throughput", (double)b->completed / elapsed, "latency_ms", lat);
-    if (o) add_json_extras(b, o, methods);
+    if (o) {
+        json_object_set_new(o, "redials", json_integer((json_int_t)b->redials));
+        json_object_set_new(o, "resent", json_integer((json_int_t)b->resent));
+        add_json_extras(b, o, methods);
+    }
     else json_decref(methods);
     fflush(stdout);
     int bad = b->json_path && (!o || json_dump_file(o, b->json_path, JSON_INDENT(2)) != 0);

@@ -5,7 +5,10 @@
  * it was DUE to its answer. A server that stalls thus makes every request queued behind the stall
  * late, and that lateness is measured instead of hidden (no coordinated omission). --rate 0 is
  * closed loop: each connection sends its next request as soon as the last is answered, which
- * measures peak throughput. One thread: poll() over the sockets plus a timerfd that wakes it at
+ * measures peak throughput. A connection that drops is dialled again at once and its requests in
+ * flight are sent once more on it (every method bench sends changes nothing on the server), their
+ * latencies still counted from when they were due; a request dropped twice is lost. One thread:
+ * poll() over the sockets plus a timerfd that wakes it at
  * the next due time with microsecond precision (poll's millisecond timeout would add up to 1 ms
  * of our own lateness to every latency). Requests are recommend calls for random histories unless
  * --mix draws among recommend, search, item and stats; bench_report.c prints and records what
@@ -30,25 +33,55 @@
 #define DRAIN_S 5.0                      /* longest wait for answers after the last request */
 #define MAX_BUFFERED ((size_t)256 << 20) /* per connection, as in rpc/client.c */
 #define N_VECTORS 256                    /* query vectors of search, made at the start */
+#define REDIAL_MS 1000u                  /* the longest a dropped connection's new dial may take */
 
 typedef lr_cli_bench bench;
 typedef lr_cli_bench_conn conn;
 
 /* ---- connections ---------------------------------------------------------------------------- */
 
-/* The connection failed: what it had in flight is lost (counted at the end as sent - answered). */
+static int pack_request(bench *b, conn *c, uint32_t msgid, int m);
+static void conn_flush(bench *b, conn *c);
+
+/* A new connection for c after a drop, with nothing of the old stream left. */
+static int redial(bench *b, conn *c) {
+    lr_err e = {0};
+    c->out.size = c->out_off = 0;
+    msgpack_unpacker_destroy(&c->in);
+    if (!msgpack_unpacker_init(&c->in, (size_t)64 << 10)) {
+        c->in.buffer = NULL; /* not initialised: bench_main skips it */
+        return -1;
+    }
+    return lr_rpc_dial(b->addr, REDIAL_MS, &c->fd, &e) ? -1 : 0;
+}
+
+/* The connection failed. It is dialled again and what it had in flight is sent once more; a
+ * request already sent twice, or everything when the server cannot be reached, is lost
+ * (counted at the end as sent - answered). */
 static void conn_fail(bench *b, conn *c) {
     close(c->fd);
     c->fd = -1;
-    b->outstanding -= c->in_flight;
+    b->conn_failures++;
+    int up = c->in.buffer && redial(b, c) == 0;
+    if (up) b->redials++;
     for (size_t i = b->oldest; c->in_flight && i < b->sent; i++) /* a rare event: a scan is fine */
         if (b->req[i].state == LR_BENCH_PENDING && b->req[i].conn == (uint32_t)(c - b->conns)) {
+            if (up && !b->req[i].resent && pack_request(b, c, (uint32_t)i + 1, b->req[i].method) == LR_OK) {
+                b->req[i].resent = 1;
+                b->resent++;
+                continue;
+            }
             b->req[i].state = LR_BENCH_LOST;
             c->in_flight--;
+            b->outstanding--;
         }
-    c->in_flight = 0;
-    b->conn_failures++;
-    b->live--;
+    if (!up) {
+        b->live--;
+        if (c->fd >= 0) close(c->fd);
+        c->fd = -1;
+    } else {
+        conn_flush(b, c);
+    }
 }
 
 /* Writes what the socket takes now; the rest waits for POLLOUT. */
@@ -126,20 +159,26 @@ static int pack_params(bench *b, msgpack_packer *pk, int m) {
     return bad;
 }
 
+/* Packs request msgid (method m, fresh random parameters) onto c's output. */
+static int pack_request(bench *b, conn *c, uint32_t msgid, int m) {
+    const char *name = lr_cli_bench_method_name(m);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &c->out, msgpack_sbuffer_write);
+    if (msgpack_pack_array(&pk, 4) | msgpack_pack_int(&pk, 0) | msgpack_pack_uint32(&pk, msgid) |
+        msgpack_pack_str_with_body(&pk, name, strlen(name)) | pack_params(b, &pk, m))
+        return LR_ENOMEM;
+    return LR_OK;
+}
+
 /* Packs one request (a method drawn by the mix) onto c, due at `due`; LR_ENOMEM when memory
  * runs out. */
 static int send_request(bench *b, conn *c, double due) {
     if (b->sent >= UINT32_MAX) return LR_ENOMEM; /* msgids are uint32; req and lat hold 140 GB by then */
     if (b->sent == b->cap && grow(b)) return LR_ENOMEM;
     int m = pick_method(b);
-    const char *name = lr_cli_bench_method_name(m);
     uint32_t msgid = (uint32_t)++b->sent;
-    b->req[msgid - 1] = (lr_cli_bench_req){due, lr_cli_now(), (uint32_t)(c - b->conns), (uint8_t)m, LR_BENCH_PENDING};
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &c->out, msgpack_sbuffer_write);
-    if (msgpack_pack_array(&pk, 4) | msgpack_pack_int(&pk, 0) | msgpack_pack_uint32(&pk, msgid) |
-        msgpack_pack_str_with_body(&pk, name, strlen(name)) | pack_params(b, &pk, m))
-        return LR_ENOMEM;
+    b->req[msgid - 1] = (lr_cli_bench_req){due, lr_cli_now(), (uint32_t)(c - b->conns), (uint8_t)m, LR_BENCH_PENDING, 0};
+    if (pack_request(b, c, msgid, m)) return LR_ENOMEM;
     b->by_method[m].sent++;
     c->in_flight++;
     b->outstanding++;

@@ -205,6 +205,30 @@ fi
 
 [ -d "$tmp/a" ] && content_checks "$tmp/a" 2000
 
+# ---- reconnection: bench and query against a server whose first N connections drop ----
+drop_server() { # N: starts tests/tools/drop_server.py; sets dpid and dport
+  rm -f "$tmp/dport"
+  /usr/bin/python3 "$(dirname "$0")/drop_server.py" "$tmp/dport" "$1" > "$tmp/drop.out" 2>&1 &
+  dpid=$!
+  for _ in $(seq 100); do [ -f "$tmp/dport" ] && break; sleep 0.05; done
+  dport=$(cat "$tmp/dport" 2>/dev/null || echo 1)
+}
+drop_server_stop() { kill "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null; }
+# bench, closed loop on 2 connections: each drops its first request, is dialled again and the
+# request sent again there; nothing is lost
+drop_server 2
+if run bench_redials 0 "$bin" bench --connect "127.0.0.1:$dport" --items 100 --rate 0 --duration 0.3 --concurrency 2; then
+  expect bench_redial_counts "failed connections 2 (dialled again 2, requests sent again 2)" "$out"
+  expect bench_redial_nothing_lost "errors 0, unanswered 0," "$out"
+fi
+drop_server_stop
+# query: the client dials again and sends its idempotent call once more
+drop_server 1
+run query_redials 0 "$bin" query --connect "127.0.0.1:$dport" --method ping --json &&
+  expect query_redial_answer "pong" "$out"
+drop_server_stop
+expect query_redial_sent_twice "read 2 answered 1" "$(cat "$tmp/drop.out")"
+
 # ---- towers: train, embed-items, eval on a small synthetic catalogue ----
 if run towers_synth 0 "$bin" dataset synth --items 1000 --users 1500 --seed 4 --out "$tmp/s4" &&
    run towers_content 0 "$bin" content fit --data "$tmp/s4" --out "$tmp/s4c.npy" --encoder-out "$tmp/s4e.bin" --dim 64; then
