@@ -39,6 +39,7 @@ struct lr_rpc_engine {
     size_t n_added, cap_added;
     lr_idmap removed;   /* ids removed while serving (value 1) */
     size_t n_removed;
+    atomic_int reloading; /* a reload is loading its version: /healthz answers not ready */
 };
 
 static int fail_from(lr_rpc_fail *f, const lr_err *err) {
@@ -432,6 +433,7 @@ void lr_rpc_engine_get_stats(lr_rpc_engine *e, lr_rpc_engine_stats *st) {
     st->removed = e->n_removed;
     st->n_items = e->n_items;
     st->model_checksum = e->model_crc;
+    st->reloading = atomic_load(&e->reloading);
     pthread_rwlock_unlock(&e->lock);
 }
 
@@ -584,9 +586,12 @@ int lr_rpc_engine_reload(lr_rpc_engine *e, const char *version, char version_out
     /* load and verify beside the serving version; only the swap holds the lock */
     lr_index_kv model = {"model", e->model_crc};
     char name[LR_RPC_VERSION_NAME]; /* what `version` or `current` leads to, inside versions/ */
+    atomic_store(&e->reloading, 1);
     if (lr_rpc_version_resolve(e->index_dir, version, name, &err) ||
-        lr_index_open(e->index_dir, name, e->mc.out_dim, &model, 1, &ix, &man, &err))
+        lr_index_open(e->index_dir, name, e->mc.out_dim, &model, 1, &ix, &man, &err)) {
+        atomic_store(&e->reloading, 0);
         return fail_from(f, &err);
+    }
     pthread_rwlock_wrlock(&e->lock);
     lr_index *old = e->ix;
     e->ix = ix;
@@ -599,6 +604,7 @@ int lr_rpc_engine_reload(lr_rpc_engine *e, const char *version, char version_out
     memcpy(version_out, man.version, 32);
     *count = lr_index_count(ix) - lr_index_removed_count(ix);
     pthread_rwlock_unlock(&e->lock);
+    atomic_store(&e->reloading, 0);
     free(old_added);
     lr_index_free(old);
 #ifdef __GLIBC__

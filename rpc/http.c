@@ -107,11 +107,14 @@ static void on_request(struct evhttp_request *req, void *arg) {
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     if (!path) path = "";
     if (strcmp(path, "/healthz") == 0 && cmd == EVHTTP_REQ_GET) {
+        /* 200 "ok VERSION" only when the server takes new work on its version; a load balancer
+         * takes it out of rotation on 503 (docs/operations.md) */
         lr_rpc_engine_stats st;
         lr_rpc_engine_get_stats(s->engine, &st);
+        const char *state = s->leaving ? "draining" : st.reloading ? "reloading" : "ok";
         char body[96];
-        snprintf(body, sizeof body, "ok %s\n", st.version);
-        reply_text(req, 200, "text/plain", body);
+        snprintf(body, sizeof body, "%s %s\n", state, st.version);
+        reply_text(req, strcmp(state, "ok") == 0 ? 200 : 503, "text/plain", body);
     } else if (strcmp(path, "/metrics") == 0 && cmd == EVHTTP_REQ_GET) {
         unsigned long long out = 0; /* the connections are the loop thread's, as is this call */
         for (const lr_rpc_conn *c = s->conns; c; c = c->next)

@@ -66,6 +66,9 @@ typedef struct {
     unsigned frame_timeout_ms; /* a frame begun must arrive whole within this (HTTP: requests) */
     unsigned idle_timeout_ms;  /* a connection with nothing to do, or whose answers the client
                                 * does not take, is closed after this */
+    unsigned drain_delay_ms;   /* after a stop, how long /healthz answers 503 while everything
+                                * is still served, so a load balancer's checks take the server
+                                * out before it stops accepting (0: stop accepting at once) */
 } lr_rpc_server_config;
 
 lr_rpc_server_config lr_rpc_server_config_default(void); /* the defaults of docs/rpc.md */

@@ -210,6 +210,7 @@ typedef struct {
     char version[32], factory[160];
     size_t count, dim, nprobe, depth, added, removed, n_items;
     const char *model_checksum;
+    int reloading; /* a reload is loading another version */
 } lr_rpc_engine_stats;
 
 void lr_rpc_engine_get_stats(lr_rpc_engine *e, lr_rpc_engine_stats *st);

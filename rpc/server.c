@@ -396,9 +396,27 @@ static void begin_drain(lr_rpc_server *s) {
     lr_rpc_check_drained(s);
 }
 
-static void on_stop(evutil_socket_t fd, short what, void *arg) {
+static void on_leave_timeout(evutil_socket_t fd, short what, void *arg) {
     (void)fd, (void)what;
     begin_drain(arg);
+}
+
+/* Not ready at once (/healthz 503); after drain_delay the listeners close and what is in flight
+ * is answered. */
+static void on_stop(evutil_socket_t fd, short what, void *arg) {
+    (void)fd, (void)what;
+    lr_rpc_server *s = arg;
+    if (s->leaving) { /* a second stop does not wait */
+        begin_drain(s);
+        return;
+    }
+    s->leaving = 1;
+    if (!s->cfg.drain_delay_ms) {
+        begin_drain(s);
+        return;
+    }
+    struct timeval tv = ms_tv(s->cfg.drain_delay_ms);
+    event_add(s->leave_timer, &tv);
 }
 
 static void on_drain_timeout(evutil_socket_t fd, short what, void *arg) {
@@ -425,8 +443,9 @@ static int setup(lr_rpc_server *s, lr_err *err) {
     s->done_ev = event_new(s->base, -1, 0, lr_rpc_on_done, s);
     s->stop_ev = event_new(s->base, -1, 0, on_stop, s);
     s->drain_timer = evtimer_new(s->base, on_drain_timeout, s);
+    s->leave_timer = evtimer_new(s->base, on_leave_timeout, s);
     s->accept_retry = evtimer_new(s->base, on_accept_retry, s);
-    if (!s->done_ev || !s->stop_ev || !s->drain_timer || !s->accept_retry)
+    if (!s->done_ev || !s->stop_ev || !s->drain_timer || !s->leave_timer || !s->accept_retry)
         return lr_err_set(err, LR_ENOMEM, "out of memory");
     struct sockaddr_storage ss;
     unsigned len = 0;
@@ -503,6 +522,7 @@ void lr_rpc_server_free(lr_rpc_server *s) {
     if (s->done_ev) event_free(s->done_ev);
     if (s->stop_ev) event_free(s->stop_ev);
     if (s->drain_timer) event_free(s->drain_timer);
+    if (s->leave_timer) event_free(s->leave_timer);
     if (s->accept_retry) event_free(s->accept_retry);
     if (s->sig_term) event_free(s->sig_term);
     if (s->sig_int) event_free(s->sig_int);

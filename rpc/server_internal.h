@@ -67,7 +67,7 @@ struct lr_rpc_server {
     struct evconnlistener *listener;
     struct evhttp *http;
     struct evhttp_bound_socket *http_sock;
-    struct event *done_ev, *stop_ev, *sig_term, *sig_int, *drain_timer, *accept_retry;
+    struct event *done_ev, *stop_ev, *sig_term, *sig_int, *drain_timer, *accept_retry, *leave_timer;
     int port, http_port;
     /* the work queue */
     pthread_mutex_t qlock;
@@ -93,6 +93,7 @@ struct lr_rpc_server {
     size_t bytes_out; /* request bytes those jobs hold: decoded, up to 24 times as much */
     lr_rpc_conn *conns;
     size_t n_conns;
+    int leaving;  /* SIGTERM came: /healthz answers not ready; draining follows after drain_delay */
     int draining;
     lr_rpc_metrics metrics;
 };

@@ -11,7 +11,7 @@
 
 typedef struct {
     size_t deadline;
-    double frame_s, idle_s;
+    double frame_s, idle_s, drain_delay_s;
     const char *token_file;
 } serve_extra; /* options whose type differs from the config's */
 
@@ -56,6 +56,11 @@ static int serve_args(int argc, char **argv, lr_rpc_engine_config *ec, lr_rpc_se
         {LR_OPT_DOUBLE("idle-timeout", &x->idle_s, 0.001, 86400, "S",
                        "a connection with nothing in flight, or whose answers\n"
                        "its client does not read, closes after S seconds")},
+        {LR_OPT_DOUBLE("drain-delay", &x->drain_delay_s, 0, 3600, "S",
+                       "on SIGTERM, answer 503 on /healthz and keep serving\n"
+                       "for S seconds before the listeners close, so a load\n"
+                       "balancer's checks take the server out first (docs/\n"
+                       "operations.md); a second signal does not wait")},
     };
     const lr_cli_spec spec = {
         .cmd = "serve",
@@ -66,7 +71,7 @@ static int serve_args(int argc, char **argv, lr_rpc_engine_config *ec, lr_rpc_se
                  "                      [--max-frame BYTES] [--max-history N]\n"
                  "                      [--max-k N] [--max-batch N] [--queue N] [--deadline-ms MS]\n"
                  "                      [--max-connections N] [--max-pending-bytes BYTES]\n"
-                 "                      [--frame-timeout S] [--idle-timeout S]",
+                 "                      [--frame-timeout S] [--idle-timeout S] [--drain-delay S]",
         .description =
             "Serves recommendations over msgpack-rpc (--listen, default 127.0.0.1:7070) and HTTP\n"
             "(--http: GET /healthz, GET /metrics, POST /recommend; off unless given). Loads the\n"
@@ -112,7 +117,7 @@ int lr_cmd_serve(int argc, char **argv) {
     const char *cmd = "serve";
     lr_rpc_engine_config ec = {0};
     lr_rpc_server_config sc = lr_rpc_server_config_default();
-    serve_extra x = {sc.deadline_ms, sc.frame_timeout_ms / 1000.0, sc.idle_timeout_ms / 1000.0, NULL};
+    serve_extra x = {sc.deadline_ms, sc.frame_timeout_ms / 1000.0, sc.idle_timeout_ms / 1000.0, 0.0, NULL};
     int p = serve_args(argc, argv, &ec, &sc, &x);
     if (p != LR_CLI_RUN) return p;
     if (sc.admin_token && !*sc.admin_token) return lr_cli_usage_error(cmd, "--admin-token must not be empty");
@@ -121,6 +126,7 @@ int lr_cmd_serve(int argc, char **argv) {
     sc.deadline_ms = (unsigned)x.deadline;
     sc.frame_timeout_ms = to_ms(x.frame_s);
     sc.idle_timeout_ms = to_ms(x.idle_s);
+    sc.drain_delay_ms = x.drain_delay_s > 0 ? to_ms(x.drain_delay_s) : 0;
     lr_err err = {0};
     char *token = NULL;
     if (x.token_file && lr_cli_read_token(x.token_file, &token, &err)) return lr_cli_fail(cmd, &err);

@@ -824,6 +824,48 @@ LR_TEST(a_stop_answers_what_is_in_flight_then_closes) {
     world_down(&w);
 }
 
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* With a drain delay, a stop first turns /healthz to 503 "draining" while new connections and
+ * requests are still served (a load balancer's checks take the server out meanwhile); the loop
+ * ends only after the delay. */
+LR_TEST(a_drain_delay_keeps_serving_while_health_says_draining) {
+    lr_rpc_server_config sc = lr_rpc_server_config_default();
+    sc.drain_delay_ms = 700;
+    world w;
+    lr_err err = {0};
+    CHECK_OK(world_up(&w, sc, &err), err);
+    int hp = lr_rpc_server_http_port(w.server), port = lr_rpc_server_port(w.server);
+    char *buf = malloc(65536), addr[64];
+    CHECK(buf);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    double t0 = mono_s();
+    lr_rpc_server_stop(w.server);
+    usleep(50 * 1000);
+    CHECK(http_get(hp, "GET /healthz HTTP/1.0\r\n\r\n", buf, 65536) > 0);
+    CHECK_CONTAINS(buf, "503");
+    CHECK_CONTAINS(buf, "draining v000001");
+    lr_rpc_client *c;
+    CHECK_OK(lr_rpc_client_connect(addr, 2000, &c, &err), err); /* still accepting */
+    const int64_t h[] = {3, 17};
+    lr_rpc_hit hits[5];
+    size_t n = 0;
+    CHECK_OK(lr_rpc_client_recommend(c, h, 2, 5, hits, &n, NULL, &err), err);
+    CHECK_EQ(n, 5);
+    lr_rpc_client_close(c);
+    pthread_join(w.loop, NULL);
+    CHECK(mono_s() - t0 >= 0.6);
+    CHECK_EQ(w.run_rc, 0);
+    lr_rpc_server_free(w.server);
+    w.server = NULL;
+    free(buf);
+    world_down(&w);
+}
+
 /* The C client library against the same server: results, JSON calls, server errors by code. */
 LR_TEST(the_client_library_gets_results_and_typed_errors) {
     world w;
@@ -1028,7 +1070,7 @@ LR_TEST_MAIN(LR_CASE(recommend_equals_encode_then_search_and_the_offline_path),
              LR_CASE(reload_swaps_versions_and_refuses_bad_names),
              LR_CASE(a_full_queue_and_an_old_request_get_typed_errors),
              LR_CASE(queued_bytes_are_bounded_as_well_as_queued_requests),
-             LR_CASE(http_health_metrics_and_json_recommend), LR_CASE(a_stop_answers_what_is_in_flight_then_closes),
+             LR_CASE(http_health_metrics_and_json_recommend), LR_CASE(a_drain_delay_keeps_serving_while_health_says_draining), LR_CASE(a_stop_answers_what_is_in_flight_then_closes),
              LR_CASE(utf8_escape_keeps_valid_text_and_writes_each_bad_byte_as_hex),
              LR_CASE(utf8_cut_never_splits_a_character),
              LR_CASE(a_method_name_that_is_not_utf8_gets_an_error_in_valid_utf8),
