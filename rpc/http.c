@@ -111,7 +111,7 @@ static void on_request(struct evhttp_request *req, void *arg) {
          * takes it out of rotation on 503 (docs/operations.md) */
         lr_rpc_engine_stats st;
         lr_rpc_engine_get_stats(s->engine, &st);
-        const char *state = s->leaving ? "draining" : st.reloading ? "reloading" : "ok";
+        const char *state = atomic_load(&s->leaving) ? "draining" : st.reloading ? "reloading" : "ok";
         char body[96];
         snprintf(body, sizeof body, "%s %s\n", state, st.version);
         reply_text(req, strcmp(state, "ok") == 0 ? 200 : 503, "text/plain", body);

@@ -203,7 +203,7 @@ static lr_rpc_job *take_job(lr_rpc_server *s) {
 static void *worker_main(void *arg) {
     worker_arg *w = arg;
     lr_rpc_server *s = w->s;
-    lr_rpc_ctx ctx = {s->engine, s->ws[w->index], &s->cfg, &s->metrics};
+    lr_rpc_ctx ctx = {s->engine, s->ws[w->index], &s->cfg, &s->metrics, &s->leaving};
     free(w);
     /* the worker's own OpenMP setting (a thread's, not the process's): by default no OpenMP team
      * per request, since the workers are the parallelism */

@@ -249,6 +249,7 @@ typedef struct {
     lr_towers_ws *ws; /* this worker's */
     const lr_rpc_server_config *cfg;
     lr_rpc_metrics *metrics;
+    const atomic_int *leaving; /* the server was told to stop (may be NULL) */
 } lr_rpc_ctx;
 
 /* The index of a method name in the table, or LR_RPC_N_METHODS - 1 when unknown. */

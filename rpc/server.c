@@ -406,11 +406,11 @@ static void on_leave_timeout(evutil_socket_t fd, short what, void *arg) {
 static void on_stop(evutil_socket_t fd, short what, void *arg) {
     (void)fd, (void)what;
     lr_rpc_server *s = arg;
-    if (s->leaving) { /* a second stop does not wait */
+    if (atomic_load(&s->leaving)) { /* a second stop does not wait */
         begin_drain(s);
         return;
     }
-    s->leaving = 1;
+    atomic_store(&s->leaving, 1);
     if (!s->cfg.drain_delay_ms) {
         begin_drain(s);
         return;

@@ -93,7 +93,7 @@ struct lr_rpc_server {
     size_t bytes_out; /* request bytes those jobs hold: decoded, up to 24 times as much */
     lr_rpc_conn *conns;
     size_t n_conns;
-    int leaving;  /* SIGTERM came: /healthz answers not ready; draining follows after drain_delay */
+    atomic_int leaving; /* SIGTERM came: not ready (/healthz, ping); draining follows after drain_delay */
     int draining;
     lr_rpc_metrics metrics;
 };

@@ -209,7 +209,7 @@ static fuzz_world *fuzz_world_get(void) {
     fw_.cfg = lr_rpc_server_config_default();
     fw_.cfg.threads = 1, fw_.cfg.max_frame = 2048, fw_.cfg.max_history = 64, fw_.cfg.max_k = 50;
     fw_.cfg.max_batch = 8, fw_.cfg.admin_token = FW_TOKEN;
-    fw_.ctx = (lr_rpc_ctx){fw_.engine, fw_.ws, &fw_.cfg, &fw_.metrics};
+    fw_.ctx = (lr_rpc_ctx){fw_.engine, fw_.ws, &fw_.cfg, &fw_.metrics, NULL};
     fw_.metrics.started = lr_rpc_now();
     lr_rpc_engine_get_stats(fw_.engine, &fw_.pristine);
     return &fw_;

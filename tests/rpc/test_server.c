@@ -856,6 +856,10 @@ LR_TEST(a_drain_delay_keeps_serving_while_health_says_draining) {
     size_t n = 0;
     CHECK_OK(lr_rpc_client_recommend(c, h, 2, 5, hits, &n, NULL, &err), err);
     CHECK_EQ(n, 5);
+    char *res = NULL; /* ping, a load balancer's check in the protocol, says not ready too */
+    int code = 0;
+    CHECK_ERR(lr_rpc_client_call_json(c, "ping", NULL, &res, &code, &err), err, LR_ERPC, "overloaded: draining");
+    CHECK_EQ(code, LR_RPC_EOVERLOADED);
     lr_rpc_client_close(c);
     pthread_join(w.loop, NULL);
     CHECK(mono_s() - t0 >= 0.6);
