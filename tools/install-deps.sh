@@ -86,7 +86,7 @@ as_root() {
 packages=(build-essential cmake pkg-config dpkg-dev
           libfaiss-dev libopenblas-dev libopenblas-openmp-dev liblapack-dev libevent-dev libmsgpack-dev
           zlib1g-dev libjansson-dev libpcre2-dev libutf8proc-dev libsentencepiece-dev
-          libxxhash-dev python3 python3-msgpack python3-numpy)
+          libxxhash-dev python3 python3-msgpack python3-numpy haproxy)
 
 missing=()
 for p in "${packages[@]}"; do
