@@ -8,7 +8,7 @@ DEPS       := tools/install-deps.sh
 SHARED     ?=
 SHARED_DEF := $(if $(SHARED),-DLR_SHARED_DIR="$(abspath $(SHARED))")
 
-.PHONY: all deps build asan test demo fuzz clean
+.PHONY: all deps build asan test demo fuzz install deb clean
 
 all: build
 
@@ -43,6 +43,16 @@ fuzz: deps
 
 demo: build
 	@bash tools/demo.sh $(BUILD)/learnrec
+
+# make install [PREFIX=/usr/local] [DESTDIR=/staging]: the binary, the client library with
+# lr_rpc.h and learnrec-client.pc, the systemd units, the scripts and the docs (docs/operations.md)
+PREFIX ?= /usr/local
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
+
+# make deb: the same as a Debian package under /usr, in $(BUILD)/ (tools/make-deb.sh)
+deb: build
+	bash tools/make-deb.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
