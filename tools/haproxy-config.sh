@@ -48,6 +48,16 @@ for r in "${replicas[@]}"; do
   fi
 done
 
+# servers FIELD: one server line per replica, at its msgpack-rpc port (2) or its HTTP port (3)
+servers() {
+  local i=0 r
+  for r in "${replicas[@]}"; do
+    [[ "$r" =~ ^(.+):([0-9]+),([0-9]+)$ ]]
+    i=$((i + 1))
+    echo "    server replica$i ${BASH_REMATCH[1]}:${BASH_REMATCH[$1]} check"
+  done
+}
+
 # msgpack-rpc [0, 1, "ping", {}] and its answer [1, 1, nil, 1]
 ping_request=940001a470696e6780
 ping_answer=940101c001
@@ -80,12 +90,7 @@ backend learnrec_http
     http-check expect status 200
     default-server inter ${inter}ms fall 3 rise 2
 EOF
-i=0
-for r in "${replicas[@]}"; do
-  [[ "$r" =~ ^(.+):([0-9]+),([0-9]+)$ ]]
-  i=$((i + 1))
-  echo "    server replica$i ${BASH_REMATCH[1]}:${BASH_REMATCH[3]} check"
-done
+servers 3
 cat <<EOF
 
 frontend learnrec_rpc
@@ -104,12 +109,7 @@ backend learnrec_rpc
     tcp-check expect binary $ping_answer
     default-server inter ${inter}ms fall 3 rise 2
 EOF
-i=0
-for r in "${replicas[@]}"; do
-  [[ "$r" =~ ^(.+):([0-9]+),([0-9]+)$ ]]
-  i=$((i + 1))
-  echo "    server replica$i ${BASH_REMATCH[1]}:${BASH_REMATCH[2]} check"
-done
+servers 2
 if [ -n "$stats" ]; then
   cat <<EOF
 

@@ -103,93 +103,89 @@ static int start(fake_server *f, pthread_t *th) {
     return pthread_create(th, NULL, serve, f);
 }
 
-static void addr_of(const fake_server *f, char *buf, size_t cap) { snprintf(buf, cap, "127.0.0.1:%d", f->port); }
+/* A scripted server on its thread and a client connected to it. */
+typedef struct {
+    fake_server f;
+    pthread_t th;
+    lr_rpc_client *c;
+} scene;
+
+static int scene_up(scene *s, conn_act first, conn_act second, lr_err *err) {
+    s->f = (fake_server){.script = {first, second}, .n_script = 2};
+    s->c = NULL;
+    if (start(&s->f, &s->th)) return lr_err_set(err, LR_EIO, "cannot start the scripted server");
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", s->f.port);
+    return lr_rpc_client_connect(addr, 2000, &s->c, err);
+}
+
+/* Closes the client, then waits for the server's thread (it ends after its script). */
+static void scene_down(scene *s) {
+    lr_rpc_client_close(s->c);
+    pthread_join(s->th, NULL);
+    close(s->f.listen_fd);
+}
 
 LR_TEST(a_dropped_recommend_is_sent_once_more_on_a_new_connection) {
-    fake_server f = {.script = {DROP, ANSWER}, .n_script = 2};
-    pthread_t th;
-    CHECK(start(&f, &th) == 0);
-    char addr[64];
-    addr_of(&f, addr, sizeof addr);
+    scene s;
     lr_err err = {0};
-    lr_rpc_client *c;
-    CHECK_OK(lr_rpc_client_connect(addr, 2000, &c, &err), err);
+    CHECK_OK(scene_up(&s, DROP, ANSWER, &err), err);
     const int64_t hist[] = {1, 2};
     lr_rpc_hit hits[3];
     size_t n = 0;
-    CHECK_OK(lr_rpc_client_recommend(c, hist, 2, 3, hits, &n, NULL, &err), err);
+    CHECK_OK(lr_rpc_client_recommend(s.c, hist, 2, 3, hits, &n, NULL, &err), err);
     CHECK(n == 1 && hits[0].id == 7);
-    CHECK_EQ(lr_rpc_client_retries(c), 1);
-    CHECK_EQ(lr_rpc_client_reconnects(c), 1);
-    lr_rpc_client_close(c);
-    pthread_join(th, NULL);
-    close(f.listen_fd);
-    CHECK_EQ(f.requests, 2);
+    CHECK_EQ(lr_rpc_client_retries(s.c), 1);
+    CHECK_EQ(lr_rpc_client_reconnects(s.c), 1);
+    scene_down(&s);
+    CHECK_EQ(s.f.requests, 2);
 }
 
 /* add_items may have been done before the drop: reported, not repeated; the next call dials
  * again. */
 LR_TEST(a_dropped_call_that_changes_the_server_is_reported_not_repeated) {
-    fake_server f = {.script = {DROP, ANSWER}, .n_script = 2};
-    pthread_t th;
-    CHECK(start(&f, &th) == 0);
-    char addr[64], *res = NULL;
-    addr_of(&f, addr, sizeof addr);
+    scene s;
     lr_err err = {0};
-    lr_rpc_client *c;
-    CHECK_OK(lr_rpc_client_connect(addr, 2000, &c, &err), err);
-    CHECK_ERR(lr_rpc_client_call_json(c, "add_items", "{\"items\": []}", &res, NULL, &err), err, LR_EIO,
+    char *res = NULL;
+    CHECK_OK(scene_up(&s, DROP, ANSWER, &err), err);
+    CHECK_ERR(lr_rpc_client_call_json(s.c, "add_items", "{\"items\": []}", &res, NULL, &err), err, LR_EIO,
               "closed the connection before answering add_items");
-    CHECK_EQ(lr_rpc_client_retries(c), 0);
-    CHECK_OK(lr_rpc_client_call_json(c, "ping", NULL, &res, NULL, &err), err);
+    CHECK_EQ(lr_rpc_client_retries(s.c), 0);
+    CHECK_OK(lr_rpc_client_call_json(s.c, "ping", NULL, &res, NULL, &err), err);
     CHECK(res && strcmp(res, "\"pong\"") == 0);
     free(res);
-    CHECK_EQ(lr_rpc_client_reconnects(c), 1);
-    lr_rpc_client_close(c);
-    pthread_join(th, NULL);
-    close(f.listen_fd);
-    CHECK(f.requests == 2 && strcmp(f.methods[0], "add_items") == 0 && strcmp(f.methods[1], "ping") == 0);
+    CHECK_EQ(lr_rpc_client_reconnects(s.c), 1);
+    scene_down(&s);
+    CHECK(s.f.requests == 2 && strcmp(s.f.methods[0], "add_items") == 0 && strcmp(s.f.methods[1], "ping") == 0);
 }
 
 /* A connection the server closed while it waited (idle timeout, restart) is dialled again before
  * anything is sent: then even add_items is safe to send. */
 LR_TEST(a_connection_closed_while_idle_is_dialled_again_before_sending) {
-    fake_server f = {.script = {CLOSE_IDLE, ANSWER}, .n_script = 2};
-    pthread_t th;
-    CHECK(start(&f, &th) == 0);
-    char addr[64], *res = NULL;
-    addr_of(&f, addr, sizeof addr);
+    scene s;
     lr_err err = {0};
-    lr_rpc_client *c;
-    CHECK_OK(lr_rpc_client_connect(addr, 2000, &c, &err), err);
+    char *res = NULL;
+    CHECK_OK(scene_up(&s, CLOSE_IDLE, ANSWER, &err), err);
     usleep(100 * 1000); /* the server closes it meanwhile */
-    CHECK_OK(lr_rpc_client_call_json(c, "add_items", "{\"items\": []}", &res, NULL, &err), err);
+    CHECK_OK(lr_rpc_client_call_json(s.c, "add_items", "{\"items\": []}", &res, NULL, &err), err);
     free(res);
-    CHECK_EQ(lr_rpc_client_retries(c), 0);
-    CHECK_EQ(lr_rpc_client_reconnects(c), 1);
-    lr_rpc_client_close(c);
-    pthread_join(th, NULL);
-    close(f.listen_fd);
-    CHECK_EQ(f.requests, 1);
+    CHECK_EQ(lr_rpc_client_retries(s.c), 0);
+    CHECK_EQ(lr_rpc_client_reconnects(s.c), 1);
+    scene_down(&s);
+    CHECK_EQ(s.f.requests, 1);
 }
 
 /* One retry, not more: a call dropped twice fails. */
 LR_TEST(a_call_dropped_twice_fails) {
-    fake_server f = {.script = {DROP, DROP}, .n_script = 2};
-    pthread_t th;
-    CHECK(start(&f, &th) == 0);
-    char addr[64], *res = NULL;
-    addr_of(&f, addr, sizeof addr);
+    scene s;
     lr_err err = {0};
-    lr_rpc_client *c;
-    CHECK_OK(lr_rpc_client_connect(addr, 2000, &c, &err), err);
-    CHECK_ERR(lr_rpc_client_call_json(c, "stats", NULL, &res, NULL, &err), err, LR_EIO,
+    char *res = NULL;
+    CHECK_OK(scene_up(&s, DROP, DROP, &err), err);
+    CHECK_ERR(lr_rpc_client_call_json(s.c, "stats", NULL, &res, NULL, &err), err, LR_EIO,
               "closed the connection before answering stats");
-    CHECK_EQ(lr_rpc_client_retries(c), 1);
-    lr_rpc_client_close(c);
-    pthread_join(th, NULL);
-    close(f.listen_fd);
-    CHECK_EQ(f.requests, 2);
+    CHECK_EQ(lr_rpc_client_retries(s.c), 1);
+    scene_down(&s);
+    CHECK_EQ(s.f.requests, 2);
 }
 
 LR_TEST_MAIN(LR_CASE(a_dropped_recommend_is_sent_once_more_on_a_new_connection),
