@@ -9,23 +9,24 @@
 #   --listen         where HAProxy takes msgpack-rpc (default 127.0.0.1:7000)
 #   --http-listen    where HAProxy takes HTTP (default 127.0.0.1:7001)
 #   --check-interval health checks every MS milliseconds (default 500); a replica is out after
-#                    3 failed checks and back after 2 good ones; give each replica's serve a
-#                    --drain-delay of at least 4 intervals (2 s at 500 ms)
+#                    3 failed checks, or at once when a connection to it fails, and back after
+#                    2 good checks; give each replica's serve a --drain-delay of at least 4
+#                    intervals (2 s at 500 ms)
 #   --stats          also serve HAProxy's stats page there (off by default)
 # Both backends balance leastconn and take a replica out when it is not ready (loading a
-# version, reloading one, or draining after SIGTERM). HTTP: POST /recommend is
-# idempotent, so a request whose connection failed, got no answer, timed out or got a 503 is
-# sent again to another replica (retry-on). msgpack-rpc (mode tcp): the check sends a ping
-# request in msgpack and expects its answer byte for byte (a replica that is not ready answers
-# ping with an error, as its /healthz with 503); HAProxy cannot retry inside a TCP
-# stream, so the client library dials again and resends its idempotent calls (docs/rpc.md).
+# version, reloading one, or draining after SIGTERM). HTTP: POST /recommend is idempotent, so a
+# request whose connection failed, got no answer, timed out or got a 5xx is sent again to another
+# replica (retry-on all-retryable-errors). msgpack-rpc (mode tcp): the check sends a ping request
+# in msgpack and expects its answer byte for byte (a replica that is not ready answers ping with
+# an error, as its /healthz with 503); HAProxy cannot retry inside a TCP stream, so the client
+# library dials again and resends its idempotent calls (docs/rpc.md).
 # docs/operations.md has the whole deployment.
 set -euo pipefail
 replicas=() listen=127.0.0.1:7000 http_listen=127.0.0.1:7001 inter=500 stats=""
 usage() { echo "usage: tools/haproxy-config.sh --replica HOST:PORT,HTTPPORT [--replica ...] [--listen HOST:PORT] [--http-listen HOST:PORT] [--check-interval MS] [--stats HOST:PORT] (try --help)" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     --replica|--listen|--http-listen|--check-interval|--stats)
       [ $# -ge 2 ] || { echo "tools/haproxy-config.sh: $1 needs a value" >&2; usage; }
       case "$1" in
@@ -72,7 +73,7 @@ defaults
     timeout client 300s
     timeout server 300s
     timeout check 1s
-    retries 2
+    retries 3
     option redispatch 1
 
 frontend learnrec_http
@@ -84,11 +85,11 @@ backend learnrec_http
     mode http
     balance leastconn
     # POST /recommend changes nothing: send it again to another replica when its connection
-    # failed, it got no answer or a 503 (a replica draining or gone)
-    retry-on conn-failure empty-response response-timeout 503
+    # failed, it got no answer, a cut or bad one, or a 5xx (a replica draining or gone)
+    retry-on all-retryable-errors
     option httpchk GET /healthz
     http-check expect status 200
-    default-server inter ${inter}ms fall 3 rise 2
+    default-server inter ${inter}ms fall 3 rise 2 observe layer4 error-limit 1 on-error mark-down
 EOF
 servers 3
 cat <<EOF
@@ -107,7 +108,7 @@ backend learnrec_rpc
     tcp-check connect
     tcp-check send-binary $ping_request
     tcp-check expect binary $ping_answer
-    default-server inter ${inter}ms fall 3 rise 2
+    default-server inter ${inter}ms fall 3 rise 2 observe layer4 error-limit 1 on-error mark-down
 EOF
 servers 2
 if [ -n "$stats" ]; then
