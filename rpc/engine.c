@@ -421,6 +421,8 @@ int lr_rpc_engine_item(lr_rpc_engine *e, int64_t id, lr_rpc_item_info *info, msg
     return bad ? -1 : 0;
 }
 
+int lr_rpc_engine_reloading(lr_rpc_engine *e) { return atomic_load(&e->reloading); }
+
 void lr_rpc_engine_get_stats(lr_rpc_engine *e, lr_rpc_engine_stats *st) {
     pthread_rwlock_rdlock(&e->lock);
     memcpy(st->version, e->man.version, sizeof st->version);

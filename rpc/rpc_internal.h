@@ -214,6 +214,8 @@ typedef struct {
 } lr_rpc_engine_stats;
 
 void lr_rpc_engine_get_stats(lr_rpc_engine *e, lr_rpc_engine_stats *st);
+/* 1 while a reload loads another version (no lock taken: ping asks it per request). */
+int lr_rpc_engine_reloading(lr_rpc_engine *e);
 
 /* ---- metrics.c: counters the workers bump and /metrics renders ---------------------------- */
 
