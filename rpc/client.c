@@ -6,8 +6,8 @@
  *
  * A dropped connection (a replica killed or restarted behind a load balancer) is dialled again
  * by the next call. A call of a method that changes nothing (recommend, search, similar, item,
- * stats, ping) whose connection dropped before its answer is sent once more on a new
- * connection, within a fresh timeout; any other method reports the drop, since the server may
+ * stats, ping) whose connection dropped before its answer is sent again on a new connection
+ * (twice at most: MAX_RESENDS), within a fresh timeout; any other method reports the drop, since the server may
  * have done it. Timeouts are never retried: a slow server would only get the work twice. */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +31,10 @@
 #define DEFAULT_TIMEOUT_MS 10000u
 #define MAX_BUFFERED ((size_t)256 << 20) /* a larger answer is a broken or hostile server */
 #define READ_CHUNK ((size_t)64 << 10)
+/* A dropped idempotent call is sent again at most this often. Twice, not once: a replica killed
+ * with SIGKILL can still complete the handshake of the very next connection while the kernel
+ * tears it down, and drop that one too (seen behind HAProxy, tests/tools/test_replicas.sh). */
+#define MAX_RESENDS 2
 
 struct lr_rpc_client {
     int fd;              /* -1 while not connected */
@@ -334,7 +338,8 @@ static int call(lr_rpc_client *c, const char *method, const req_buf *req, uint32
     int64_t deadline = now_ms() + c->timeout_ms;
     rc = send_all(c, req->sb.data, req->sb.size, deadline, method, err);
     if (!rc) rc = await_answer(c, id, deadline, method, u, err);
-    if (rc == LR_EIO && c->broken && idempotent(method)) { /* dropped: once more, on a new one */
+    /* dropped: again on a new connection, at most MAX_RESENDS times */
+    for (int n = 0; rc == LR_EIO && c->broken && idempotent(method) && n < MAX_RESENDS; n++) {
         if ((rc = reconnect(c, err))) return rc;
         c->retries++;
         deadline = now_ms() + c->timeout_ms;

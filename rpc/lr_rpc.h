@@ -97,8 +97,8 @@ typedef struct lr_rpc_client lr_rpc_client;
 
 /* "HOST:PORT"; timeout_ms bounds connect and each call (0: 10 s). A connection that dropped is
  * dialled again by the next call; recommend, search, similar, item, stats and ping calls whose
- * connection dropped before the answer are sent once more on a new connection (within a fresh
- * timeout); other methods report the drop. Timeouts are not retried. */
+ * connection dropped before the answer are sent again on a new connection (within a fresh
+ * timeout, twice at most); other methods report the drop. Timeouts are not retried. */
 int lr_rpc_client_connect(const char *addr, unsigned timeout_ms, lr_rpc_client **out, lr_err *err);
 void lr_rpc_client_close(lr_rpc_client *c);
 /* How many times the client dialled again, and how many calls it sent a second time. */

@@ -6,8 +6,8 @@
  * late, and that lateness is measured instead of hidden (no coordinated omission). --rate 0 is
  * closed loop: each connection sends its next request as soon as the last is answered, which
  * measures peak throughput. A connection that drops is dialled again at once and its requests in
- * flight are sent once more on it (every method bench sends changes nothing on the server), their
- * latencies still counted from when they were due; a request dropped twice is lost. One thread:
+ * flight are sent again on it (every method bench sends changes nothing on the server), their
+ * latencies still counted from when they were due; a request dropped three times is lost. One thread:
  * poll() over the sockets plus a timerfd that wakes it at
  * the next due time with microsecond precision (poll's millisecond timeout would add up to 1 ms
  * of our own lateness to every latency). Requests are recommend calls for random histories unless
@@ -34,6 +34,7 @@
 #define MAX_BUFFERED ((size_t)256 << 20) /* per connection, as in rpc/client.c */
 #define N_VECTORS 256                    /* query vectors of search, made at the start */
 #define REDIAL_MS 1000u                  /* the longest a dropped connection's new dial may take */
+#define MAX_RESENDS 2 /* as rpc/client.c: a replica killed with SIGKILL may take one more connection */
 
 typedef lr_cli_bench bench;
 typedef lr_cli_bench_conn conn;
@@ -55,8 +56,8 @@ static int redial(bench *b, conn *c) {
     return lr_rpc_dial(b->addr, REDIAL_MS, &c->fd, &e) ? -1 : 0;
 }
 
-/* The connection failed. It is dialled again and what it had in flight is sent once more; a
- * request already sent twice, or everything when the server cannot be reached, is lost
+/* The connection failed. It is dialled again and what it had in flight is sent again; a request
+ * already sent again twice, or everything when the server cannot be reached, is lost
  * (counted at the end as sent - answered). */
 static void conn_fail(bench *b, conn *c) {
     close(c->fd);
@@ -66,8 +67,8 @@ static void conn_fail(bench *b, conn *c) {
     if (up) b->redials++;
     for (size_t i = b->oldest; c->in_flight && i < b->sent; i++) /* a rare event: a scan is fine */
         if (b->req[i].state == LR_BENCH_PENDING && b->req[i].conn == (uint32_t)(c - b->conns)) {
-            if (up && !b->req[i].resent && pack_request(b, c, (uint32_t)i + 1, b->req[i].method) == LR_OK) {
-                b->req[i].resent = 1;
+            if (up && b->req[i].resent < MAX_RESENDS && pack_request(b, c, (uint32_t)i + 1, b->req[i].method) == LR_OK) {
+                b->req[i].resent++;
                 b->resent++;
                 continue;
             }

@@ -110,8 +110,10 @@ typedef struct {
     lr_rpc_client *c;
 } scene;
 
-static int scene_up(scene *s, conn_act first, conn_act second, lr_err *err) {
-    s->f = (fake_server){.script = {first, second}, .n_script = 2};
+/* The server takes connections with the actions of script in turn (n of them, at most 4). */
+static int scene_up(scene *s, const conn_act *script, size_t n, lr_err *err) {
+    s->f = (fake_server){.n_script = n};
+    memcpy(s->f.script, script, n * sizeof *script);
     s->c = NULL;
     if (start(&s->f, &s->th)) return lr_err_set(err, LR_EIO, "cannot start the scripted server");
     char addr[64];
@@ -129,7 +131,7 @@ static void scene_down(scene *s) {
 LR_TEST(a_dropped_recommend_is_sent_once_more_on_a_new_connection) {
     scene s;
     lr_err err = {0};
-    CHECK_OK(scene_up(&s, DROP, ANSWER, &err), err);
+    CHECK_OK(scene_up(&s, (conn_act[]){DROP, ANSWER}, 2, &err), err);
     const int64_t hist[] = {1, 2};
     lr_rpc_hit hits[3];
     size_t n = 0;
@@ -147,7 +149,7 @@ LR_TEST(a_dropped_call_that_changes_the_server_is_reported_not_repeated) {
     scene s;
     lr_err err = {0};
     char *res = NULL;
-    CHECK_OK(scene_up(&s, DROP, ANSWER, &err), err);
+    CHECK_OK(scene_up(&s, (conn_act[]){DROP, ANSWER}, 2, &err), err);
     CHECK_ERR(lr_rpc_client_call_json(s.c, "add_items", "{\"items\": []}", &res, NULL, &err), err, LR_EIO,
               "closed the connection before answering add_items");
     CHECK_EQ(lr_rpc_client_retries(s.c), 0);
@@ -165,7 +167,7 @@ LR_TEST(a_connection_closed_while_idle_is_dialled_again_before_sending) {
     scene s;
     lr_err err = {0};
     char *res = NULL;
-    CHECK_OK(scene_up(&s, CLOSE_IDLE, ANSWER, &err), err);
+    CHECK_OK(scene_up(&s, (conn_act[]){CLOSE_IDLE, ANSWER}, 2, &err), err);
     usleep(100 * 1000); /* the server closes it meanwhile */
     CHECK_OK(lr_rpc_client_call_json(s.c, "add_items", "{\"items\": []}", &res, NULL, &err), err);
     free(res);
@@ -175,20 +177,20 @@ LR_TEST(a_connection_closed_while_idle_is_dialled_again_before_sending) {
     CHECK_EQ(s.f.requests, 1);
 }
 
-/* One retry, not more: a call dropped twice fails. */
-LR_TEST(a_call_dropped_twice_fails) {
+/* Two resends, not more: a call dropped three times fails. */
+LR_TEST(a_call_dropped_three_times_fails) {
     scene s;
     lr_err err = {0};
     char *res = NULL;
-    CHECK_OK(scene_up(&s, DROP, DROP, &err), err);
+    CHECK_OK(scene_up(&s, (conn_act[]){DROP, DROP, DROP}, 3, &err), err);
     CHECK_ERR(lr_rpc_client_call_json(s.c, "stats", NULL, &res, NULL, &err), err, LR_EIO,
               "closed the connection before answering stats");
-    CHECK_EQ(lr_rpc_client_retries(s.c), 1);
+    CHECK_EQ(lr_rpc_client_retries(s.c), 2);
     scene_down(&s);
-    CHECK_EQ(s.f.requests, 2);
+    CHECK_EQ(s.f.requests, 3);
 }
 
 LR_TEST_MAIN(LR_CASE(a_dropped_recommend_is_sent_once_more_on_a_new_connection),
              LR_CASE(a_dropped_call_that_changes_the_server_is_reported_not_repeated),
              LR_CASE(a_connection_closed_while_idle_is_dialled_again_before_sending),
-             LR_CASE(a_call_dropped_twice_fails))
+             LR_CASE(a_call_dropped_three_times_fails))
