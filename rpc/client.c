@@ -7,8 +7,8 @@
  * A dropped connection (a replica killed or restarted behind a load balancer) is dialled again
  * by the next call. A call of a method that changes nothing (recommend, search, similar, item,
  * stats, ping) whose connection dropped before its answer is sent again on a new connection
- * (twice at most: MAX_RESENDS), within a fresh timeout; any other method reports the drop, since the server may
- * have done it. Timeouts are never retried: a slow server would only get the work twice. */
+ * (at most LR_RPC_CLIENT_MAX_RESENDS times), within a fresh timeout; any other method reports
+ * the drop, since the server may have done it. Timeouts are never retried: a slow server would only get the work twice. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -31,10 +31,6 @@
 #define DEFAULT_TIMEOUT_MS 10000u
 #define MAX_BUFFERED ((size_t)256 << 20) /* a larger answer is a broken or hostile server */
 #define READ_CHUNK ((size_t)64 << 10)
-/* A dropped idempotent call is sent again at most this often. Twice, not once: a replica killed
- * with SIGKILL can still complete the handshake of the very next connection while the kernel
- * tears it down, and drop that one too (seen behind HAProxy, tests/tools/test_replicas.sh). */
-#define MAX_RESENDS 2
 
 struct lr_rpc_client {
     int fd;              /* -1 while not connected */
@@ -334,17 +330,12 @@ static int call(lr_rpc_client *c, const char *method, const req_buf *req, uint32
     if (rpc_code) *rpc_code = 0;
     if (req->failed) return lr_err_set(err, LR_ENOMEM, "%s: out of memory packing %s", c->addr, method);
     int rc = c->broken || c->fd < 0 || peer_closed(c) ? reconnect(c, err) : LR_OK;
-    if (rc) return rc;
-    int64_t deadline = now_ms() + c->timeout_ms;
-    rc = send_all(c, req->sb.data, req->sb.size, deadline, method, err);
-    if (!rc) rc = await_answer(c, id, deadline, method, u, err);
-    /* dropped: again on a new connection, at most MAX_RESENDS times */
-    for (int n = 0; rc == LR_EIO && c->broken && idempotent(method) && n < MAX_RESENDS; n++) {
-        if ((rc = reconnect(c, err))) return rc;
-        c->retries++;
-        deadline = now_ms() + c->timeout_ms;
+    for (int resends = 0; !rc; resends++) {
+        int64_t deadline = now_ms() + c->timeout_ms;
         rc = send_all(c, req->sb.data, req->sb.size, deadline, method, err);
         if (!rc) rc = await_answer(c, id, deadline, method, u, err);
+        if (!(rc == LR_EIO && c->broken && idempotent(method) && resends < LR_RPC_CLIENT_MAX_RESENDS)) break;
+        if (!(rc = reconnect(c, err))) c->retries++; /* dropped: again on a new connection */
     }
     if (rc) return rc;
     const msgpack_object *f = u->data.via.array.ptr;

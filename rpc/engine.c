@@ -421,7 +421,11 @@ int lr_rpc_engine_item(lr_rpc_engine *e, int64_t id, lr_rpc_item_info *info, msg
     return bad ? -1 : 0;
 }
 
-int lr_rpc_engine_reloading(lr_rpc_engine *e) { return atomic_load(&e->reloading); }
+const char *lr_rpc_engine_unready(lr_rpc_engine *e, const atomic_int *leaving) {
+    if (leaving && atomic_load(leaving)) return "draining";
+    if (e && atomic_load(&e->reloading)) return "reloading";
+    return NULL;
+}
 
 void lr_rpc_engine_get_stats(lr_rpc_engine *e, lr_rpc_engine_stats *st) {
     pthread_rwlock_rdlock(&e->lock);
@@ -435,7 +439,6 @@ void lr_rpc_engine_get_stats(lr_rpc_engine *e, lr_rpc_engine_stats *st) {
     st->removed = e->n_removed;
     st->n_items = e->n_items;
     st->model_checksum = e->model_crc;
-    st->reloading = atomic_load(&e->reloading);
     pthread_rwlock_unlock(&e->lock);
 }
 

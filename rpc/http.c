@@ -111,10 +111,10 @@ static void on_request(struct evhttp_request *req, void *arg) {
          * takes it out of rotation on 503 (docs/operations.md) */
         lr_rpc_engine_stats st;
         lr_rpc_engine_get_stats(s->engine, &st);
-        const char *state = atomic_load(&s->leaving) ? "draining" : st.reloading ? "reloading" : "ok";
+        const char *unready = lr_rpc_engine_unready(s->engine, &s->leaving);
         char body[96];
-        snprintf(body, sizeof body, "%s %s\n", state, st.version);
-        reply_text(req, strcmp(state, "ok") == 0 ? 200 : 503, "text/plain", body);
+        snprintf(body, sizeof body, "%s %s\n", unready ? unready : "ok", st.version);
+        reply_text(req, unready ? 503 : 200, "text/plain", body);
     } else if (strcmp(path, "/metrics") == 0 && cmd == EVHTTP_REQ_GET) {
         unsigned long long out = 0; /* the connections are the loop thread's, as is this call */
         for (const lr_rpc_conn *c = s->conns; c; c = c->next)

@@ -101,7 +101,12 @@ typedef struct lr_rpc_client lr_rpc_client;
  * timeout, twice at most); other methods report the drop. Timeouts are not retried. */
 int lr_rpc_client_connect(const char *addr, unsigned timeout_ms, lr_rpc_client **out, lr_err *err);
 void lr_rpc_client_close(lr_rpc_client *c);
-/* How many times the client dialled again, and how many calls it sent a second time. */
+/* How often a dropped idempotent call is sent again, by this client and by learnrec bench. Twice,
+ * not once: a replica killed with SIGKILL can still complete the handshake of the very next
+ * connection while the kernel tears it down, and drop that one too (seen behind HAProxy,
+ * tests/tools/test_replicas.sh). */
+#define LR_RPC_CLIENT_MAX_RESENDS 2
+/* How many times the client dialled again, and how many times it sent a call again. */
 size_t lr_rpc_client_reconnects(const lr_rpc_client *c);
 size_t lr_rpc_client_retries(const lr_rpc_client *c);
 

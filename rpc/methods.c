@@ -34,10 +34,11 @@ static void pack_hits(msgpack_packer *pk, const lr_rpc_hit *hits, size_t n) {
  * /healthz's 503: a load balancer's check in the protocol itself takes it out of rotation. */
 static int m_ping(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer *pk, lr_rpc_fail *f) {
     (void)map;
-    if (c->leaving && atomic_load(c->leaving))
-        return lr_rpc_failf(f, LR_RPC_EOVERLOADED, "draining: the server is shutting down");
-    if (c->engine && lr_rpc_engine_reloading(c->engine))
-        return lr_rpc_failf(f, LR_RPC_EOVERLOADED, "reloading: loading another index version");
+    const char *unready = lr_rpc_engine_unready(c->engine, c->leaving);
+    if (unready)
+        return lr_rpc_failf(f, LR_RPC_EOVERLOADED, "%s: %s", unready,
+                            strcmp(unready, "draining") == 0 ? "the server is shutting down"
+                                                                : "loading another index version");
     msgpack_pack_int(pk, 1);
     return LR_RPC_OK;
 }

@@ -210,12 +210,13 @@ typedef struct {
     char version[32], factory[160];
     size_t count, dim, nprobe, depth, added, removed, n_items;
     const char *model_checksum;
-    int reloading; /* a reload is loading another version */
 } lr_rpc_engine_stats;
 
 void lr_rpc_engine_get_stats(lr_rpc_engine *e, lr_rpc_engine_stats *st);
-/* 1 while a reload loads another version (no lock taken: ping asks it per request). */
-int lr_rpc_engine_reloading(lr_rpc_engine *e);
+/* Why the server takes no new work now: "draining" once it was told to stop (leaving, may be
+ * NULL), "reloading" while a reload loads another version (e may be NULL); NULL when ready.
+ * No lock: /healthz and ping ask it per request. */
+const char *lr_rpc_engine_unready(lr_rpc_engine *e, const atomic_int *leaving);
 
 /* ---- metrics.c: counters the workers bump and /metrics renders ---------------------------- */
 

@@ -27,7 +27,7 @@ typedef struct {
     double due, sent; /* when it was due; when it was packed to go (monotonic seconds) */
     uint32_t conn;    /* index into conns */
     uint8_t method, state;
-    uint8_t resent;   /* times sent again after its connection dropped (LR_BENCH_MAX_RESENDS at most) */
+    uint8_t resent;   /* times sent again after its connection dropped (LR_RPC_CLIENT_MAX_RESENDS at most) */
 } lr_cli_bench_req;
 
 typedef struct {

@@ -34,7 +34,6 @@
 #define MAX_BUFFERED ((size_t)256 << 20) /* per connection, as in rpc/client.c */
 #define N_VECTORS 256                    /* query vectors of search, made at the start */
 #define REDIAL_MS 1000u                  /* the longest a dropped connection's new dial may take */
-#define MAX_RESENDS 2 /* as rpc/client.c: a replica killed with SIGKILL may take one more connection */
 
 typedef lr_cli_bench bench;
 typedef lr_cli_bench_conn conn;
@@ -67,7 +66,7 @@ static void conn_fail(bench *b, conn *c) {
     if (up) b->redials++;
     for (size_t i = b->oldest; c->in_flight && i < b->sent; i++) /* a rare event: a scan is fine */
         if (b->req[i].state == LR_BENCH_PENDING && b->req[i].conn == (uint32_t)(c - b->conns)) {
-            if (up && b->req[i].resent < MAX_RESENDS && pack_request(b, c, (uint32_t)i + 1, b->req[i].method) == LR_OK) {
+            if (up && b->req[i].resent < LR_RPC_CLIENT_MAX_RESENDS && pack_request(b, c, (uint32_t)i + 1, b->req[i].method) == LR_OK) {
                 b->req[i].resent++;
                 b->resent++;
                 continue;
@@ -76,13 +75,8 @@ static void conn_fail(bench *b, conn *c) {
             c->in_flight--;
             b->outstanding--;
         }
-    if (!up) {
-        b->live--;
-        if (c->fd >= 0) close(c->fd);
-        c->fd = -1;
-    } else {
-        conn_flush(b, c);
-    }
+    if (up) conn_flush(b, c);
+    else b->live--; /* a failed dial left c->fd at -1 */
 }
 
 /* Writes what the socket takes now; the rest waits for POLLOUT. */
