@@ -183,15 +183,32 @@ typedef struct lr_data_matrix lr_data_matrix;
  * oversized file, NaN or Inf values (LR_EFORMAT). */
 int lr_data_matrix_open(const char *path, size_t expect_rows, lr_data_matrix **out, lr_err *err);
 
+/* lr_data_matrix_open with flags. LR_DATA_MATRIX_KEEP_F16: a float16 .npy stays mapped as it is
+ * (half the memory of widening it, and only the pages read are resident): lr_data_matrix_data is
+ * then NULL and lr_data_matrix_half gives the values; read rows with lr_data_matrix_row or
+ * lr_data_half_dot. Other files open as without the flag. */
+#define LR_DATA_MATRIX_KEEP_F16 1u
+int lr_data_matrix_open_ex(const char *path, size_t expect_rows, unsigned flags, lr_data_matrix **out,
+                           lr_err *err);
+
 /* A matrix holding a copy of rows x dim floats (NaN or Inf: LR_EINVAL). */
 int lr_data_matrix_from_floats(const float *data, size_t rows, size_t dim, lr_data_matrix **out,
                                lr_err *err);
 
 size_t lr_data_matrix_rows(const lr_data_matrix *m);
 size_t lr_data_matrix_dim(const lr_data_matrix *m);
-/* rows * dim floats, row-major; valid until lr_data_matrix_free. */
+/* rows * dim floats, row-major; valid until lr_data_matrix_free. NULL for float16 kept mapped. */
 const float *lr_data_matrix_data(const lr_data_matrix *m);
-/* "npy-f32 (mapped)", "npy-f32 (copied)" (an unaligned header), "npy-f16", "fvecs", "memory". */
+/* rows * dim float16 values for a matrix opened with LR_DATA_MATRIX_KEEP_F16 from a float16
+ * file, else NULL. */
+const uint16_t *lr_data_matrix_half(const lr_data_matrix *m);
+/* Row i (below rows) as dim floats into out, whatever the storage. */
+void lr_data_matrix_row(const lr_data_matrix *m, size_t i, float *out);
+/* The dot product of dim floats q with dim float16 values h, in float32 (F16C and FMA where the
+ * CPU has them; the same sum, up to rounding order, otherwise). */
+float lr_data_half_dot(const float *q, const uint16_t *h, size_t dim);
+/* "npy-f32 (mapped)", "npy-f32 (copied)" (an unaligned header), "npy-f16", "npy-f16 (mapped)",
+ * "fvecs", "memory". */
 const char *lr_data_matrix_source(const lr_data_matrix *m);
 void lr_data_matrix_free(lr_data_matrix *m); /* NULL is a no-op */
 

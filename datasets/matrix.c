@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack: one hash state per row, no allocation */
 #include <xxhash.h>
 
 #include "npy_internal.h"
@@ -21,7 +22,8 @@
 
 struct lr_data_matrix {
     size_t rows, dim;
-    const float *data; /* rows * dim; points into `map` or is `owned` */
+    const float *data; /* rows * dim; points into `map` or is `owned`; NULL when `half` */
+    const uint16_t *half; /* rows * dim float16 values mapped in place (opened keeping f16) */
     float *owned;      /* decoded or copied data, or NULL when mapped */
     void *map;         /* the whole file, read-only, when the data points into it */
     size_t map_len;
@@ -43,7 +45,7 @@ static int check_rows(size_t rows, size_t expect_rows, const char *name, lr_err 
 /* Fills c from a mapped .npy file; leaves c->data pointing into `map` (f32, aligned) or into a
  * fresh c->owned buffer. */
 static int load_npy(lr_data_matrix *c, const unsigned char *map, size_t size, size_t expect_rows,
-                    const char *name, lr_err *err) {
+                    unsigned flags, const char *name, lr_err *err) {
     lr_npy_info info;
     int rc = lr_data_npy_parse_header(map, size, &info, name, err);
     if (rc) return rc;
@@ -68,6 +70,11 @@ static int load_npy(lr_data_matrix *c, const unsigned char *map, size_t size, si
     if (info.dtype == LR_NPY_F32 && (uintptr_t)p % _Alignof(float) == 0) {
         c->data = (const float *)(const void *)p;
         c->source = "npy-f32 (mapped)";
+        return LR_OK;
+    }
+    if (info.dtype == LR_NPY_F16 && (flags & LR_DATA_MATRIX_KEEP_F16) && (uintptr_t)p % _Alignof(uint16_t) == 0) {
+        c->half = (const uint16_t *)(const void *)p; /* .npy is little-endian, as is every target */
+        c->source = "npy-f16 (mapped)";
         return LR_OK;
     }
     c->owned = malloc(info.count * sizeof(float));
@@ -129,7 +136,24 @@ static int load_fvecs(lr_data_matrix *c, const unsigned char *map, size_t size, 
     return LR_OK;
 }
 
+/* The first float16 NaN or infinity (exponent all ones), named as lr_data_check_finite does. */
+static int check_finite_half(const uint16_t *h, size_t rows, size_t dim, const char *name, lr_err *err) {
+    size_t n = rows * dim, bad = n;
+#pragma omp parallel for schedule(static) reduction(min : bad)
+    for (size_t i = 0; i < n; i++)
+        if ((h[i] & 0x7c00u) == 0x7c00u && i < bad) bad = i;
+    if (bad == n) return LR_OK;
+    float v = lr_data_half_to_float(h[bad]);
+    return lr_err_set(err, LR_EFORMAT, "%s: row %zu, column %zu is %s", name, bad / dim, bad % dim,
+                      isnan(v) ? "NaN" : v > 0 ? "Inf" : "-Inf");
+}
+
 int lr_data_matrix_open(const char *path, size_t expect_rows, lr_data_matrix **out, lr_err *err) {
+    return lr_data_matrix_open_ex(path, expect_rows, 0, out, err);
+}
+
+int lr_data_matrix_open_ex(const char *path, size_t expect_rows, unsigned flags, lr_data_matrix **out,
+                           lr_err *err) {
     if (!out) return lr_err_set(err, LR_EINVAL, "matrix open: no output pointer");
     *out = NULL;
     if (!path || !path[0]) return lr_err_set(err, LR_EINVAL, "matrix open: no path given");
@@ -174,7 +198,7 @@ int lr_data_matrix_open(const char *path, size_t expect_rows, lr_data_matrix **o
     const unsigned char *bytes = map;
     int32_t first = size >= 4 ? read_i32(bytes) : 0;
     if (size >= 6 && memcmp(bytes, "\x93NUMPY", 6) == 0)
-        rc = load_npy(c, bytes, size, expect_rows, name, err);
+        rc = load_npy(c, bytes, size, expect_rows, flags, name, err);
     else if (first > 0 && first <= FVECS_MAX_DIM)
         rc = load_fvecs(c, bytes, size, expect_rows, name, err);
     else
@@ -182,7 +206,8 @@ int lr_data_matrix_open(const char *path, size_t expect_rows, lr_data_matrix **o
                         "nor an .fvecs file (expected a first int32 d between 1 and %d, found "
                         "%ld)", name, FVECS_MAX_DIM, (long)first);
     if (rc) goto fail;
-    rc = lr_data_check_finite(c->data, c->rows, c->dim, LR_EFORMAT, name, err);
+    rc = c->half ? check_finite_half(c->half, c->rows, c->dim, name, err)
+                 : lr_data_check_finite(c->data, c->rows, c->dim, LR_EFORMAT, name, err);
     if (rc) goto fail;
     if (c->owned) {
         munmap(map, size);
@@ -235,7 +260,17 @@ int lr_data_matrix_from_floats(const float *data, size_t rows, size_t dim, lr_da
 size_t lr_data_matrix_rows(const lr_data_matrix *c) { return c->rows; }
 size_t lr_data_matrix_dim(const lr_data_matrix *c) { return c->dim; }
 const float *lr_data_matrix_data(const lr_data_matrix *c) { return c->data; }
+const uint16_t *lr_data_matrix_half(const lr_data_matrix *c) { return c->half; }
 const char *lr_data_matrix_source(const lr_data_matrix *c) { return c->source; }
+
+void lr_data_matrix_row(const lr_data_matrix *c, size_t i, float *out) {
+    if (c->data) {
+        memcpy(out, c->data + i * c->dim, c->dim * sizeof *out);
+        return;
+    }
+    const uint16_t *h = c->half + i * c->dim;
+    for (size_t j = 0; j < c->dim; j++) out[j] = lr_data_half_to_float(h[j]);
+}
 
 void lr_data_matrix_free(lr_data_matrix *c) {
     if (!c) return;
@@ -258,11 +293,29 @@ void lr_data_l2_normalize_rows(float *x, size_t rows, size_t dim) {
 }
 
 void lr_data_matrix_row_hashes(const lr_data_matrix *m, uint64_t *hash) {
-    size_t n = lr_data_matrix_rows(m), row = lr_data_matrix_dim(m) * sizeof(float);
+    size_t n = lr_data_matrix_rows(m), dim = lr_data_matrix_dim(m), row = dim * sizeof(float);
     const unsigned char *x = (const unsigned char *)lr_data_matrix_data(m);
     /* rows are independent: the threads the program set share them */
+    if (x) {
 #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) hash[i] = XXH3_64bits(x + i * row, row);
+        for (size_t i = 0; i < n; i++) hash[i] = XXH3_64bits(x + i * row, row);
+        return;
+    }
+    /* float16 kept as it is: each row widened a piece at a time and streamed into the hash, so
+     * the hash is that of the same floats in float32 */
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        XXH3_state_t st;
+        float piece[256];
+        XXH3_64bits_reset(&st);
+        const uint16_t *h = m->half + i * dim;
+        for (size_t j = 0; j < dim; j += 256) {
+            size_t len = dim - j < 256 ? dim - j : 256;
+            for (size_t t = 0; t < len; t++) piece[t] = lr_data_half_to_float(h[j + t]);
+            XXH3_64bits_update(&st, piece, len * sizeof(float));
+        }
+        hash[i] = XXH3_64bits_digest(&st);
+    }
 }
 
 void lr_data_digest_of_rows(const uint64_t *hash, size_t n, char out[LR_DATA_DIGEST_LEN]) {

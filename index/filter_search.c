@@ -36,21 +36,16 @@ static int allows(const void *ctx, int64_t id) {
     return ok && !(c->ix->n_tomb && lr_index_tomb_has(c->ix, id));
 }
 
-static float dot(const float *a, const float *b, size_t d) {
-    return cblas_sdot((int)d, a, 1, b, 1);
-}
-
 /* ---- the two ways ---------------------------------------------------------------------------- */
 
 /* Every candidate (all with a re-scoring row) scored exactly, for each query. */
 static void exact_over(const lr_index *ix, size_t nq, const float *q, size_t k, const int64_t *cand, size_t m,
                        int64_t *ids, float *scores) {
-    const float *vecs = lr_data_matrix_data(ix->rs);
     for (size_t i = 0; i < nq; i++) {
         lr_index_topk h = {ids + i * k, scores + i * k, 0, k};
         for (size_t j = 0; j < m; j++)
             if (!(ix->n_tomb && lr_index_tomb_has(ix, cand[j])))
-                lr_index_topk_push(&h, cand[j], dot(q + i * ix->dim, vecs + (size_t)cand[j] * ix->dim, ix->dim));
+                lr_index_topk_push(&h, cand[j], lr_index_rs_dot(ix, q + i * ix->dim, (size_t)cand[j]));
         lr_index_topk_finish(&h);
     }
 }
@@ -64,7 +59,7 @@ static void keep_best(const lr_index *ix, const float *q, const int64_t *ci, con
     for (size_t j = 0; j < kk; j++) {
         if (ci[j] < 0) continue;
         float s = cs[j];
-        if (rescore && (size_t)ci[j] < rows) s = dot(q, lr_data_matrix_data(ix->rs) + (size_t)ci[j] * ix->dim, ix->dim);
+        if (rescore && (size_t)ci[j] < rows) s = lr_index_rs_dot(ix, q, (size_t)ci[j]);
         lr_index_topk_push(&h, ci[j], s);
     }
     lr_index_topk_finish(&h);

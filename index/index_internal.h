@@ -28,6 +28,9 @@ struct lr_index {
     int filter_policy_set;
 };
 
+/* q against row id of the re-scoring vectors (float32, or float16 kept mapped). */
+float lr_index_rs_dot(const lr_index *ix, const float *q, size_t id);
+
 /* The checks every search makes (k >= 1, finite queries) and the operating point for k: *nprobe
  * (0 in: the point's, when the index takes a per-call nprobe) and *depth. */
 int lr_index_search_prepare(const lr_index *ix, size_t nq, const float *q, size_t k, size_t *nprobe,

@@ -86,6 +86,10 @@ int lr_index_remove(lr_index *ix, size_t n, const int64_t *ids, size_t *removed,
  * turns it off. Ids without a row (items added after the build) keep their approximate score. */
 int lr_index_set_rescore(lr_index *ix, const float *vectors, size_t n, size_t depth, lr_err *err);
 size_t lr_index_rescore_depth(const lr_index *ix); /* 0: off */
+/* How the re-scoring vectors are held: "memory" (set_rescore's copy), "npy-f32 (mapped)" or
+ * "npy-f16 (mapped)" (an opened version's vectors.npy, read in place; float16 costs half the
+ * memory and re-scores within about 1e-3); "" when there are none. */
+const char *lr_index_rescore_source(const lr_index *ix);
 
 /* Renumbers the stored ids for a new catalogue: id i becomes old_to_new[i] (n_old entries); ids
  * mapped to -1 or outside 0 .. n_old-1 are dropped with their codes (*kept, may be NULL, gets

@@ -281,7 +281,7 @@ static int open_vectors(lr_index *ix, const char *base, const lr_index_manifest 
     lr_data_matrix *vec = NULL;
     int rc = verify_file(base, "vectors.npy", m->vectors_crc32, path, err);
     /* any row count: a row is an id's, and ids are not 0 .. count-1 once some were removed */
-    if (!rc) rc = lr_data_matrix_open(path, 0, &vec, err);
+    if (!rc) rc = lr_data_matrix_open_ex(path, 0, LR_DATA_MATRIX_KEEP_F16, &vec, err);
     if (!rc && lr_data_matrix_dim(vec) != m->dim)
         rc = lr_err_set(err, LR_EFORMAT, "%s: %zu-d vectors in a %zu-d index", path, lr_data_matrix_dim(vec), m->dim);
     if (!rc) rc = lr_index_adopt_rescore(ix, vec, m->rescore_depth);

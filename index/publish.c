@@ -198,7 +198,12 @@ static int write_version_files(const lr_index *ix, const char *tmp, const lr_ind
         snprintf(file, sizeof file, "%s/vectors.npy", tmp);
         const float *v = m->rescore_depth ? lr_data_matrix_data(ix->rs) : o->vectors;
         size_t rows = m->rescore_depth ? lr_data_matrix_rows(ix->rs) : o->n_vectors;
-        rc = lr_data_npy_write(file, v, rows, ix->dim, o->vectors_f16 ? LR_NPY_F16 : LR_NPY_F32, err);
+        float *wide = NULL; /* float16 vectors kept mapped (an opened version) are widened to write */
+        if (!v && (wide = malloc(rows * ix->dim * sizeof *wide)) == NULL)
+            rc = lr_err_set(err, LR_ENOMEM, "publish: out of memory for %zu x %zu vectors", rows, ix->dim);
+        for (size_t i = 0; wide && i < rows; i++) lr_data_matrix_row(ix->rs, i, wide + i * ix->dim);
+        if (!rc) rc = lr_data_npy_write(file, v ? v : wide, rows, ix->dim, o->vectors_f16 ? LR_NPY_F16 : LR_NPY_F32, err);
+        free(wide);
         if (!rc) rc = lr_index_file_crc32(file, &m->vectors_crc32, err);
     }
     m->removed_count = ix->n_tomb;

@@ -35,6 +35,15 @@ int lr_index_adopt_rescore(lr_index *ix, lr_data_matrix *vectors, size_t depth) 
 
 size_t lr_index_rescore_depth(const lr_index *ix) { return ix->rs ? ix->rs_depth : 0; }
 
+const char *lr_index_rescore_source(const lr_index *ix) { return ix->rs ? lr_data_matrix_source(ix->rs) : ""; }
+
+float lr_index_rs_dot(const lr_index *ix, const float *q, size_t id) {
+    const float *v = lr_data_matrix_data(ix->rs);
+    /* OpenBLAS's dot: a plain loop is one chain of dim dependent adds (C keeps their order) */
+    if (v) return cblas_sdot((int)ix->dim, q, 1, v + id * ix->dim, 1);
+    return lr_data_half_dot(q, lr_data_matrix_half(ix->rs) + id * ix->dim, ix->dim);
+}
+
 typedef struct {
     int64_t id;
     float score;
@@ -51,7 +60,6 @@ int lr_index_rescore_candidates(const lr_index *ix, size_t nq, const float *q, c
     size_t dim = ix->dim;
     cand *c = malloc((depth ? depth : 1) * sizeof *c);
     if (!c) return lr_err_set(err, LR_ENOMEM, "search: out of memory for %zu candidates", depth);
-    const float *vecs = lr_data_matrix_data(ix->rs);
     size_t rs_n = lr_data_matrix_rows(ix->rs);
     for (size_t i = 0; i < nq; i++) {
         const float *qi = q + i * dim;
@@ -60,8 +68,7 @@ int lr_index_rescore_candidates(const lr_index *ix, size_t nq, const float *q, c
             int64_t id = ci[i * depth + j];
             if (id < 0) continue;
             float s = cs[i * depth + j];
-            /* OpenBLAS's dot: a plain loop is one chain of dim dependent adds (C keeps their order) */
-            if ((size_t)id < rs_n) s = cblas_sdot((int)dim, qi, 1, vecs + (size_t)id * dim, 1);
+            if ((size_t)id < rs_n) s = lr_index_rs_dot(ix, qi, (size_t)id);
             c[m++] = (cand){id, s};
         }
         qsort(c, m, sizeof *c, by_score_desc);

@@ -451,6 +451,102 @@ LR_TEST(parse_refuses_a_shape_too_large_for_memory) {
                     &info, &err), err, LR_EFORMAT, "shape (4294967296, 4294967296) is too large");
 }
 
+/* ---- float16 kept mapped (the re-scoring vectors of a float16 version) ------------------------- */
+
+/* 37 x 77: rows of four 16-value blocks, one 8-value block and a tail of 5. */
+static void write_f16_fixture(const char *path, float *x, lr_err *err, int *rc) {
+    for (size_t i = 0; i < 37 * 77; i++) x[i] = sinf((float)i * 0.61f) * (1.0f + (float)(i % 7));
+    *rc = lr_data_npy_write(path, x, 37, 77, LR_NPY_F16, err);
+}
+
+LR_TEST(kept_f16_stays_mapped_and_reads_as_the_widened_values) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    char path[4200];
+    lr_test_path(path, sizeof path, dir, "h.npy");
+    static float x[37 * 77];
+    lr_err err = {0, ""};
+    int rc;
+    write_f16_fixture(path, x, &err, &rc);
+    CHECK_OK(rc, err);
+    lr_data_matrix *wide = NULL, *kept = NULL;
+    CHECK_OK(lr_data_matrix_open(path, 37, &wide, &err), err);
+    CHECK_OK(lr_data_matrix_open_ex(path, 37, LR_DATA_MATRIX_KEEP_F16, &kept, &err), err);
+    CHECK_STR_EQ(lr_data_matrix_source(kept), "npy-f16 (mapped)");
+    CHECK(lr_data_matrix_data(kept) == NULL);
+    CHECK(lr_data_matrix_half(kept) != NULL);
+    CHECK(lr_data_matrix_half(wide) == NULL);
+    CHECK_EQ(lr_data_matrix_rows(kept), 37);
+    CHECK_EQ(lr_data_matrix_dim(kept), 77);
+    float row[77], q[77];
+    for (size_t j = 0; j < 77; j++) q[j] = cosf((float)j * 0.3f);
+    for (size_t i = 0; i < 37; i++) {
+        lr_data_matrix_row(kept, i, row);
+        CHECK(memcmp(row, lr_data_matrix_data(wide) + i * 77, sizeof row) == 0);
+        double want = 0;
+        for (size_t j = 0; j < 77; j++) want += (double)q[j] * row[j];
+        CHECK_NEAR(lr_data_half_dot(q, lr_data_matrix_half(kept) + i * 77, 77), want, 1e-5 * (1 + fabs(want)));
+    }
+    uint64_t hk[37], hw[37];
+    lr_data_matrix_row_hashes(kept, hk);
+    lr_data_matrix_row_hashes(wide, hw);
+    CHECK(memcmp(hk, hw, sizeof hk) == 0); /* a rebuild sees the same content either way */
+    char dk[LR_DATA_DIGEST_LEN], dw[LR_DATA_DIGEST_LEN];
+    CHECK_OK(lr_data_matrix_digest(kept, dk), err);
+    CHECK_OK(lr_data_matrix_digest(wide, dw), err);
+    CHECK_STR_EQ(dk, dw);
+    lr_data_matrix_free(kept);
+    lr_data_matrix_free(wide);
+    lr_test_rmdir(dir);
+}
+
+LR_TEST(kept_f16_refuses_nan_and_inf_naming_row_and_column) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    char path[4200];
+    lr_test_path(path, sizeof path, dir, "h.npy");
+    static float x[37 * 77];
+    lr_err err = {0, ""};
+    int rc;
+    write_f16_fixture(path, x, &err, &rc);
+    CHECK_OK(rc, err);
+    const uint16_t bad[2] = {0x7e00, 0xfc00}; /* NaN, -Inf */
+    const char *says[2] = {"row 2, column 3 is NaN", "row 2, column 3 is -Inf"};
+    for (int b = 0; b < 2; b++) {
+        FILE *f = fopen(path, "r+b");
+        CHECK(f);
+        unsigned char head[4096];
+        size_t got = f ? fread(head, 1, sizeof head, f) : 0;
+        lr_npy_info info;
+        CHECK_OK(lr_data_npy_parse_header(head, got, &info, "h.npy", &err), err);
+        unsigned char le[2] = {(unsigned char)(bad[b] & 0xff), (unsigned char)(bad[b] >> 8)};
+        CHECK(f && fseek(f, (long)(info.data_offset + 2 * (2 * 77 + 3)), SEEK_SET) == 0);
+        CHECK(f && fwrite(le, 1, 2, f) == 2);
+        if (f) fclose(f);
+        lr_data_matrix *m = NULL;
+        CHECK_ERR(lr_data_matrix_open_ex(path, 0, LR_DATA_MATRIX_KEEP_F16, &m, &err), err, LR_EFORMAT, says[b]);
+        CHECK_CONTAINS(err.msg, "h.npy");
+        CHECK(m == NULL);
+    }
+    lr_test_rmdir(dir);
+}
+
+LR_TEST(keep_f16_leaves_float32_files_mapped_as_float32) {
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    char path[4200];
+    lr_test_path(path, sizeof path, dir, "a.npy");
+    lr_err err = {0, ""};
+    CHECK_OK(lr_data_npy_write(path, six, 2, 3, LR_NPY_F32, &err), err);
+    lr_data_matrix *m = NULL;
+    CHECK_OK(lr_data_matrix_open_ex(path, 2, LR_DATA_MATRIX_KEEP_F16, &m, &err), err);
+    CHECK_STR_EQ(lr_data_matrix_source(m), "npy-f32 (mapped)");
+    CHECK(lr_data_matrix_half(m) == NULL);
+    CHECK(memcmp(lr_data_matrix_data(m), six, sizeof six) == 0);
+    lr_data_matrix_free(m);
+    lr_test_rmdir(dir);
+}
+
 LR_TEST_MAIN(LR_CASE(round_trip_f32_2d),
              LR_CASE(round_trip_f16_2d_rounds_each_value_to_nearest_half),
              LR_CASE(round_trip_1d_f32_reads_as_one_row),
@@ -477,4 +573,7 @@ LR_TEST_MAIN(LR_CASE(round_trip_f32_2d),
              LR_CASE(parse_refuses_fortran_order_value_other_than_bool),
              LR_CASE(parse_refuses_text_after_the_dict),
              LR_CASE(parse_refuses_unknown_format_version),
-             LR_CASE(parse_refuses_a_shape_too_large_for_memory))
+             LR_CASE(parse_refuses_a_shape_too_large_for_memory),
+             LR_CASE(kept_f16_stays_mapped_and_reads_as_the_widened_values),
+             LR_CASE(kept_f16_refuses_nan_and_inf_naming_row_and_column),
+             LR_CASE(keep_f16_leaves_float32_files_mapped_as_float32))

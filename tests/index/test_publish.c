@@ -180,6 +180,9 @@ static void rescoring_round_trip(lr_test_ctx *lr_t_, int f16) {
     CHECK_EQ(m.rescore_depth, 50);
     CHECK_STR_EQ(m.vectors_dtype, f16 ? "f16" : "f32");
     CHECK_EQ(lr_index_rescore_depth(back), 50);
+    /* float16 stays float16 in memory: half the bytes, read in place */
+    CHECK_STR_EQ(lr_index_rescore_source(back), f16 ? "npy-f16 (mapped)" : "npy-f32 (mapped)");
+    CHECK_STR_EQ(lr_index_rescore_source(ix), "memory");
     for (int i = 0; i < 10; i++) {
         if (!f16) CHECK_EQ(a[i], b[i]);
         CHECK_NEAR(sa[i], sb[i], f16 ? 2e-3 : 1e-6);
@@ -191,6 +194,40 @@ static void rescoring_round_trip(lr_test_ctx *lr_t_, int f16) {
 }
 
 LR_TEST(rescoring_vectors_travel_with_the_version) { rescoring_round_trip(lr_t_, 0); }
+
+/* A version opened with float16 vectors (kept mapped) published again carries the same vectors:
+ * its answers are the first version's, bit for bit. */
+LR_TEST(an_opened_float16_version_publishes_again_unchanged) {
+    size_t n = 3000, d = 8;
+    float *x = malloc(n * d * sizeof *x);
+    for (size_t i = 0; i < n * d; i++) x[i] = sinf((float)i * 0.37f);
+    lr_err err = {0};
+    lr_index *ix, *one = NULL, *two = NULL;
+    CHECK_OK(lr_index_build(x, n, d, NULL, "IVF16,SQ8", &ix, &err), err);
+    CHECK_OK(lr_index_set_rescore(ix, x, n, 40, &err), err);
+    char *dir = lr_test_tmpdir();
+    CHECK(dir);
+    lr_index_publish_opts o = {.keep_versions = 3, .vectors_f16 = 1};
+    int rc = lr_index_publish(ix, dir, &o, NULL, &err);
+    if (!rc) rc = lr_index_open(dir, NULL, d, NULL, 0, &one, NULL, &err);
+    if (!rc) rc = lr_index_publish(one, dir, &o, NULL, &err);
+    if (!rc) rc = lr_index_open(dir, NULL, d, NULL, 0, &two, NULL, &err);
+    CHECK_OK(rc, err);
+    for (size_t t = 0; !rc && t < 20; t++) {
+        int64_t a[10], b[10];
+        float sa[10], sb[10];
+        CHECK_OK(lr_index_search(one, 1, x + t * 97 * d, 10, a, sa, &err), err);
+        CHECK_OK(lr_index_search(two, 1, x + t * 97 * d, 10, b, sb, &err), err);
+        CHECK(memcmp(a, b, sizeof a) == 0);
+        CHECK(memcmp(sa, sb, sizeof sa) == 0);
+    }
+    if (two) CHECK_STR_EQ(lr_index_rescore_source(two), "npy-f16 (mapped)");
+    lr_test_rmdir(dir);
+    lr_index_free(ix);
+    lr_index_free(one);
+    lr_index_free(two);
+    free(x);
+}
 
 LR_TEST(removed_ids_travel_with_the_version) {
     size_t n = 3000, d = 8;
@@ -641,7 +678,7 @@ LR_TEST(a_damaged_file_in_a_version_is_refused_by_name) {
 
 LR_TEST_MAIN(LR_CASE(operating_points_travel_with_the_version), LR_CASE(format_1_manifests_still_open),
              LR_CASE(missing_index_names_the_path), LR_CASE(manifest_rescore_depth_past_the_limit_is_refused),
-             LR_CASE(rescoring_vectors_travel_with_the_version),
+             LR_CASE(rescoring_vectors_travel_with_the_version), LR_CASE(an_opened_float16_version_publishes_again_unchanged),
              LR_CASE(removed_ids_travel_with_the_version),
              LR_CASE(a_version_with_ids_removed_keeps_its_rescoring_vectors),
              LR_CASE(rescoring_vectors_in_float16_travel_with_the_version),
