@@ -320,7 +320,7 @@ static int search_locked(lr_rpc_engine *e, const float *vec, size_t fetch, size_
 
 int lr_rpc_engine_search(lr_rpc_engine *e, const float *vec, size_t k, size_t nprobe, const lr_rpc_filter *flt,
                          const int64_t *exclude, size_t n_exclude, lr_rpc_hit *hits, size_t *n_hits,
-                         lr_rpc_fail *f) {
+                         char served[32], lr_rpc_fail *f) {
     int filtered = flt && (flt->present || flt->n_caps);
     /* unfiltered, the excluded ids are dropped afterwards; a filter denies them during the search */
     size_t fetch = filtered ? k : k + n_exclude > MAX_FETCH ? MAX_FETCH : k + n_exclude;
@@ -335,6 +335,7 @@ int lr_rpc_engine_search(lr_rpc_engine *e, const float *vec, size_t k, size_t np
     lr_err err = {0};
     pthread_rwlock_rdlock(&e->lock);
     int rc = search_locked(e, vec, fetch, nprobe, 0, flt, exclude, n_exclude, ids, scores, &err);
+    if (served) memcpy(served, e->man.version, 32);
     pthread_rwlock_unlock(&e->lock);
     if (rc == LR_EUNSUPPORTED && nprobe) {
         /* an index that cannot take a per-call nprobe (fast-scan codes): the request sets it on
@@ -342,6 +343,7 @@ int lr_rpc_engine_search(lr_rpc_engine *e, const float *vec, size_t k, size_t np
          * is done again) */
         pthread_rwlock_wrlock(&e->lock);
         rc = search_locked(e, vec, fetch, nprobe, 1, flt, exclude, n_exclude, ids, scores, &err);
+        if (served) memcpy(served, e->man.version, 32);
         pthread_rwlock_unlock(&e->lock);
     }
     for (size_t i = 0; !rc && i < fetch && *n_hits < k; i++)
@@ -352,7 +354,7 @@ int lr_rpc_engine_search(lr_rpc_engine *e, const float *vec, size_t k, size_t np
 }
 
 int lr_rpc_engine_popular(lr_rpc_engine *e, size_t k, const lr_rpc_filter *flt, const int64_t *exclude,
-                          size_t n_exclude, lr_rpc_hit *hits, size_t *n_hits, lr_rpc_fail *f) {
+                          size_t n_exclude, lr_rpc_hit *hits, size_t *n_hits, char served[32], lr_rpc_fail *f) {
     *n_hits = 0;
     lr_err err = {0};
     lr_index_filter *xf = NULL;
@@ -382,6 +384,7 @@ int lr_rpc_engine_popular(lr_rpc_engine *e, size_t k, const lr_rpc_filter *flt, 
     } else {
         for (size_t i = 0; !rc && i < m && i < k; i++) hits[(*n_hits)++] = (lr_rpc_hit){ci[i], cs[i]};
     }
+    if (served) memcpy(served, e->man.version, 32);
     pthread_rwlock_unlock(&e->lock);
     lr_index_filter_free(xf);
     free(ci);

@@ -95,7 +95,7 @@ static int excluding_too(const rec_opts *o, const int64_t *more, size_t n, int64
 
 /* One history's answer: the towers and the index, or popularity when nothing is left to read. */
 static int recommend_one(lr_rpc_ctx *c, const msgpack_object *h, const rec_opts *o, msgpack_packer *pk,
-                         lr_rpc_fail *f) {
+                         char served[32], lr_rpc_fail *f) {
     size_t len = 0, nu = 0, n_hits = 0, D = lr_rpc_engine_dim(c->engine);
     int64_t *hist = NULL, *unknown = NULL, *ex = NULL;
     float *vec = malloc(D * sizeof *vec);
@@ -105,12 +105,12 @@ static int recommend_one(lr_rpc_ctx *c, const msgpack_object *h, const rec_opts 
     size_t n_ex = o->n_exclude;
     if (!rc && o->exclude_history && len) rc = excluding_too(o, hist, len, &ex, &n_ex, f);
     const int64_t *exclude = ex ? ex : o->exclude;
-    if (!rc && empty) rc = lr_rpc_engine_popular(c->engine, o->k, &o->filter, exclude, n_ex, hits, &n_hits, f);
-    else if (!rc) rc = lr_rpc_engine_search(c->engine, vec, o->k, o->nprobe, &o->filter, exclude, n_ex, hits, &n_hits, f);
+    if (!rc && empty) rc = lr_rpc_engine_popular(c->engine, o->k, &o->filter, exclude, n_ex, hits, &n_hits, served, f);
+    else if (!rc) rc = lr_rpc_engine_search(c->engine, vec, o->k, o->nprobe, &o->filter, exclude, n_ex, hits, &n_hits, served, f);
     if (!rc) {
         atomic_fetch_add(&c->metrics->unknown_ids, nu);
         if (o->report) {
-            msgpack_pack_map(pk, 2);
+            msgpack_pack_map(pk, 3);
             pack_str(pk, "items");
         }
         pack_hits(pk, hits, n_hits);
@@ -118,6 +118,8 @@ static int recommend_one(lr_rpc_ctx *c, const msgpack_object *h, const rec_opts 
             pack_str(pk, "unknown");
             msgpack_pack_array(pk, nu);
             for (size_t i = 0; i < nu; i++) msgpack_pack_int64(pk, unknown[i]);
+            pack_str(pk, "version");
+            pack_str(pk, served);
         }
     }
     free(hist);
@@ -125,6 +127,41 @@ static int recommend_one(lr_rpc_ctx *c, const msgpack_object *h, const rec_opts 
     free(ex);
     free(vec);
     free(hits);
+    return rc;
+}
+
+/* One answer of a batch into pk: item i; served gets the version that answered it. */
+typedef int (*answer_fn)(lr_rpc_ctx *c, size_t i, void *arg, msgpack_packer *pk, char served[32], lr_rpc_fail *f);
+
+#define BATCH_PASSES 3
+
+/* A batch of n answers (an array) from one version, never a mix: the answers are packed aside and
+ * packed again from the start when a reload came between two of them. A reload is seconds
+ * apart from the next and a batch takes milliseconds, so the second pass nearly always sees one
+ * version; after BATCH_PASSES the request is refused as overloaded, which clients send again. */
+static int answer_batch(lr_rpc_ctx *c, size_t n, answer_fn fn, void *arg, msgpack_packer *pk, lr_rpc_fail *f) {
+    msgpack_sbuffer aside;
+    msgpack_sbuffer_init(&aside);
+    int rc = LR_RPC_OK, mixed = 0;
+    for (int pass = 0; pass < BATCH_PASSES && (pass == 0 || mixed) && !rc; pass++) {
+        msgpack_sbuffer_clear(&aside);
+        msgpack_packer apk;
+        msgpack_packer_init(&apk, &aside, msgpack_sbuffer_write);
+        msgpack_pack_array(&apk, n);
+        char first[32] = "", served[32] = "";
+        mixed = 0;
+        for (size_t i = 0; !rc && i < n; i++) {
+            rc = fn(c, i, arg, &apk, served, f);
+            if (!rc && i == 0) memcpy(first, served, sizeof first);
+            if (!rc && strcmp(first, served) != 0) mixed = 1;
+        }
+    }
+    if (!rc && mixed)
+        rc = lr_rpc_failf(f, LR_RPC_EOVERLOADED, "the served version changed during the batch %d times; send it again",
+                          BATCH_PASSES);
+    if (!rc && aside.size && pk->callback(pk->data, aside.data, aside.size) != 0)
+        rc = lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
+    msgpack_sbuffer_destroy(&aside);
     return rc;
 }
 
@@ -141,6 +178,16 @@ static int read_search_opts(lr_rpc_ctx *c, const msgpack_object *map, rec_opts *
     return rc;
 }
 
+typedef struct {
+    const msgpack_object *list;
+    const rec_opts *o;
+} rec_batch;
+
+static int recommend_nth(lr_rpc_ctx *c, size_t i, void *arg, msgpack_packer *pk, char served[32], lr_rpc_fail *f) {
+    const rec_batch *b = arg;
+    return recommend_one(c, &b->list[i], b->o, pk, served, f);
+}
+
 static int m_recommend(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer *pk, lr_rpc_fail *f) {
     rec_opts o = {0};
     const msgpack_object *list;
@@ -150,8 +197,9 @@ static int m_recommend(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer 
     if (!rc) rc = read_search_opts(c, map, &o, f);
     if (!rc) rc = lr_rpc_get_bool(map, "exclude_history", 0, &o.exclude_history, f);
     if (!rc) rc = lr_rpc_get_bool(map, "report", 0, &o.report, f);
-    if (!rc && batch) msgpack_pack_array(pk, n);
-    for (size_t i = 0; !rc && i < n; i++) rc = recommend_one(c, &list[i], &o, pk, f);
+    char served[32];
+    rec_batch b = {list, &o};
+    if (!rc) rc = batch ? answer_batch(c, n, recommend_nth, &b, pk, f) : recommend_one(c, list, &o, pk, served, f);
     free(o.exclude);
     lr_rpc_filter_free(&o.filter);
     return rc;
@@ -196,24 +244,38 @@ static int check_query_length(const float *v, size_t D, lr_rpc_fail *f) {
                         sqrt(s), MAX_QUERY_LENGTH);
 }
 
+typedef struct {
+    const msgpack_object *vectors;
+    const rec_opts *o;
+    float *vec;       /* D floats of room */
+    lr_rpc_hit *hits; /* k of room */
+} search_batch;
+
+static int search_nth(lr_rpc_ctx *c, size_t i, void *arg, msgpack_packer *pk, char served[32], lr_rpc_fail *f) {
+    const search_batch *b = arg;
+    size_t D = lr_rpc_engine_dim(c->engine), n_hits = 0;
+    int rc = lr_rpc_get_vector(&b->vectors[i], "vector", D, b->vec, f);
+    if (!rc) rc = check_query_length(b->vec, D, f);
+    if (!rc) rc = lr_rpc_engine_search(c->engine, b->vec, b->o->k, b->o->nprobe, &b->o->filter, b->o->exclude,
+                                       b->o->n_exclude, b->hits, &n_hits, served, f);
+    if (!rc) pack_hits(pk, b->hits, n_hits);
+    return rc;
+}
+
 static int m_search(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer *pk, lr_rpc_fail *f) {
     const msgpack_object *one = lr_rpc_field(map, "vector"), *many = lr_rpc_field(map, "vectors");
     if (!one == !many) return lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "give either 'vector' (an array of numbers) or 'vectors'");
     if (many && many->type != MSGPACK_OBJECT_ARRAY) return lr_rpc_failf(f, LR_RPC_EBAD_REQUEST, "'vectors' must be an array of vectors");
-    size_t n = one ? 1 : many->via.array.size, D = lr_rpc_engine_dim(c->engine), n_hits;
+    size_t n = one ? 1 : many->via.array.size, D = lr_rpc_engine_dim(c->engine);
     if (n > c->cfg->max_batch) return lr_rpc_failf(f, LR_RPC_ETOO_LARGE, "%zu vectors, above the limit of %zu", n, c->cfg->max_batch);
     rec_opts o = {0};
     int rc = read_search_opts(c, map, &o, f);
     float *vec = rc ? NULL : malloc(D * sizeof *vec);
     lr_rpc_hit *hits = rc ? NULL : malloc(o.k * sizeof *hits);
     if (!rc && (!vec || !hits)) rc = lr_rpc_failf(f, LR_RPC_EINTERNAL, "out of memory");
-    if (!rc && many) msgpack_pack_array(pk, n);
-    for (size_t i = 0; !rc && i < n; i++) {
-        rc = lr_rpc_get_vector(one ? one : &many->via.array.ptr[i], "vector", D, vec, f);
-        if (!rc) rc = check_query_length(vec, D, f);
-        if (!rc) rc = lr_rpc_engine_search(c->engine, vec, o.k, o.nprobe, &o.filter, o.exclude, o.n_exclude, hits, &n_hits, f);
-        if (!rc) pack_hits(pk, hits, n_hits);
-    }
+    search_batch b = {one ? one : many ? many->via.array.ptr : NULL, &o, vec, hits};
+    char served[32];
+    if (!rc) rc = many ? answer_batch(c, n, search_nth, &b, pk, f) : search_nth(c, 0, &b, pk, served, f);
     free(o.exclude);
     lr_rpc_filter_free(&o.filter);
     free(vec);
@@ -250,7 +312,7 @@ static int m_similar(lr_rpc_ctx *c, const msgpack_object *map, msgpack_packer *p
         for (size_t i = 0; i < n * D; i++) q[i % D] += vecs[i];
         for (size_t d = 0; d < D; d++) norm += (double)q[d] * q[d];
         for (size_t d = 0; norm > 0 && d < D; d++) q[d] = (float)(q[d] / sqrt(norm));
-        rc = lr_rpc_engine_search(c->engine, q, o.k, o.nprobe, &o.filter, ex, n_ex, hits, &n_hits, f);
+        rc = lr_rpc_engine_search(c->engine, q, o.k, o.nprobe, &o.filter, ex, n_ex, hits, &n_hits, NULL, f);
     }
     if (!rc) pack_hits(pk, hits, n_hits);
     free(ids), free(ex), free(vecs), free(q), free(hits), free(o.exclude);

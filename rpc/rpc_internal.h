@@ -158,15 +158,16 @@ int lr_rpc_filter_compile(const lr_rpc_filter *flt, const lr_index_attrs *attrs,
 
 /* Top k of the index for a vector that pass flt (NULL: no filter), without the excluded ids
  * (sorted, n_exclude), at nprobe (0: the version's own). hits: k long; *n_hits how many were
- * found: fewer than k only when fewer pass. */
+ * found: fewer than k only when fewer pass. served (may be NULL) gets the name of the version
+ * that answered, read under the same lock as the search: a reload cannot come between. */
 int lr_rpc_engine_search(lr_rpc_engine *e, const float *vec, size_t k, size_t nprobe, const lr_rpc_filter *flt,
                          const int64_t *exclude, size_t n_exclude, lr_rpc_hit *hits, size_t *n_hits,
-                         lr_rpc_fail *f);
+                         char served[32], lr_rpc_fail *f);
 
 /* The most popular items of the training data (the answer to an empty history); none without
- * data. */
+ * data. served: as for lr_rpc_engine_search (the filter is the version's). */
 int lr_rpc_engine_popular(lr_rpc_engine *e, size_t k, const lr_rpc_filter *flt, const int64_t *exclude,
-                          size_t n_exclude, lr_rpc_hit *hits, size_t *n_hits, lr_rpc_fail *f);
+                          size_t n_exclude, lr_rpc_hit *hits, size_t *n_hits, char served[32], lr_rpc_fail *f);
 
 typedef struct {
     int known, in_index, added;

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "lr_data.h"
 #include "lr_index.h"
@@ -458,7 +459,12 @@ LR_TEST(malformed_requests_get_typed_errors) {
     CHECK_EQ(call(&r, build_req, &rep, &res), 0);
     const msgpack_object *m = result_of(&res);
     CHECK(m->type == MSGPACK_OBJECT_MAP);
+    CHECK_EQ(m->via.map.size, 3);
     CHECK_EQ(m->via.map.ptr[1].val.via.array.size, 2);
+    /* and the version that answered */
+    CHECK_EQ(m->via.map.ptr[2].key.via.str.size, 7);
+    CHECK(!strncmp(m->via.map.ptr[2].key.via.str.ptr, "version", 7));
+    CHECK(m->via.map.ptr[2].val.type == MSGPACK_OBJECT_STR && !strncmp(m->via.map.ptr[2].val.via.str.ptr, "v000001", 7));
     msgpack_unpacked_destroy(&res);
     raw_close(&r);
     world_down(&w);
@@ -1062,6 +1068,143 @@ LR_TEST(http_errors_are_valid_utf8_json_whatever_the_body_holds) {
     world_down(&w);
 }
 
+/* ---- one version per answer ------------------------------------------------------------------ */
+
+typedef struct {
+    lr_rpc_engine *e;
+    atomic_int stop;
+    int reloads, failed;
+} flipper;
+
+static void *flip_versions(void *arg) {
+    flipper *fl = arg;
+    const char *names[2] = {"v000002", "v000001"};
+    for (int i = 0; !atomic_load(&fl->stop); i++) {
+        lr_rpc_fail f = {0};
+        char version[32];
+        size_t count;
+        if (lr_rpc_engine_reload(fl->e, names[i % 2], version, &count, &f)) fl->failed++;
+        else fl->reloads++;
+        nanosleep(&(struct timespec){0, 2000000}, NULL); /* 2 ms: a reload every batch or two */
+    }
+    return NULL;
+}
+
+#define BATCH 48
+
+typedef struct {
+    const float *q;
+    int report;
+    const int64_t *hist; /* BATCH histories of 3 ids, for recommend */
+} batch_req;
+
+/* [0, 42, "search", {vectors: [BATCH of them], k: 5}] or recommend {histories, k: 5, report} */
+static void build_batch(msgpack_packer *pk, void *arg) {
+    const batch_req *b = arg;
+    msgpack_pack_array(pk, 4);
+    msgpack_pack_int(pk, 0);
+    msgpack_pack_uint32(pk, 42);
+    pk_str(pk, b->hist ? "recommend" : "search");
+    msgpack_pack_map(pk, b->hist ? 3 : 2);
+    pk_str(pk, b->hist ? "histories" : "vectors");
+    msgpack_pack_array(pk, BATCH);
+    for (size_t i = 0; i < BATCH; i++) {
+        msgpack_pack_array(pk, b->hist ? 3 : 16);
+        for (size_t j = 0; j < (b->hist ? 3u : 16u); j++)
+            b->hist ? msgpack_pack_int64(pk, b->hist[i * 3 + j]) : msgpack_pack_float(pk, b->q[i * 16 + j]);
+    }
+    pk_str(pk, "k");
+    msgpack_pack_int(pk, 5);
+    if (b->hist) {
+        pk_str(pk, "report");
+        b->report ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    }
+}
+
+/* Batches answered while another thread reloads between two versions as fast as it can: the
+ * answers of one batch all come from one version (v000002 holds the items' vectors negated, so
+ * every query's best items differ between the two), and a report names that version. */
+LR_TEST(a_batch_is_answered_by_one_version_never_a_mix) {
+    world w;
+    lr_err err = {0};
+    int rc = world_up(&w, lr_rpc_server_config_default(), &err);
+    static float saved[N_ITEMS * 16], q[BATCH * 16];
+    memcpy(saved, w.items, sizeof saved);
+    for (size_t i = 0; i < N_ITEMS * 16; i++) w.items[i] = -w.items[i];
+    if (!rc) rc = publish(&w, "Flat", &err); /* v000002: the items negated */
+    memcpy(w.items, saved, sizeof saved);
+    for (size_t i = 0; i < BATCH * 16; i++) q[i] = sinf((float)i * 1.7f + 0.3f);
+    /* each query's exact top 5 under both versions (v000001 probes all its lists: exact) */
+    static int64_t want[2][BATCH * 5];
+    static float ws[BATCH * 5], neg[N_ITEMS * 16];
+    for (size_t i = 0; i < N_ITEMS * 16; i++) neg[i] = -w.items[i];
+    if (!rc) rc = lr_index_exact_search(w.items, N_ITEMS, 16, q, BATCH, 5, want[0], ws, &err);
+    if (!rc) rc = lr_index_exact_search(neg, N_ITEMS, 16, q, BATCH, 5, want[1], ws, &err);
+    raw r = {-1, {0}};
+    if (!rc) rc = raw_open(&r, lr_rpc_server_port(w.server));
+    CHECK_OK(rc, err);
+    flipper fl = {w.engine, 0, 0, 0};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, flip_versions, &fl) == 0);
+    int seen[2] = {0, 0}, mixed = 0, refused = 0, mislabelled = 0;
+    static int64_t hist[BATCH * 3];
+    for (size_t i = 0; i < BATCH * 3; i++) hist[i] = (int64_t)((i * 37) % N_ITEMS);
+    msgpack_unpacked res;
+    msgpack_unpacked_init(&res);
+    for (int round = 0; round < 300; round++) {
+        batch_req b = {q, 0, NULL};
+        int code = call(&r, build_batch, &b, &res);
+        if (code == LR_RPC_EOVERLOADED) { /* three reloads in one batch: allowed, counted */
+            refused++;
+            continue;
+        }
+        CHECK_EQ(code, 0);
+        const msgpack_object *a = result_of(&res);
+        CHECK(a->type == MSGPACK_OBJECT_ARRAY && a->via.array.size == BATCH);
+        int from[2] = {0, 0};
+        for (size_t i = 0; code == 0 && i < BATCH; i++) {
+            int64_t ids[5];
+            float sc[5];
+            CHECK_EQ(hits_of(&a->via.array.ptr[i], ids, sc, 5), 5);
+            for (int v = 0; v < 2; v++) from[v] += memcmp(ids, want[v] + i * 5, sizeof ids) == 0;
+        }
+        CHECK(from[0] + from[1] == BATCH); /* every answer is one version's */
+        if (from[0] && from[1]) mixed++;
+        else seen[from[1] ? 1 : 0]++;
+        /* recommend batches with a report: one version named throughout */
+        batch_req rb = {NULL, 1, hist};
+        code = call(&r, build_batch, &rb, &res);
+        if (code == LR_RPC_EOVERLOADED) {
+            refused++;
+            continue;
+        }
+        CHECK_EQ(code, 0);
+        a = result_of(&res);
+        const char *first = NULL;
+        for (size_t i = 0; code == 0 && i < a->via.array.size; i++) {
+            const msgpack_object *m = &a->via.array.ptr[i];
+            CHECK(m->type == MSGPACK_OBJECT_MAP && m->via.map.size == 3);
+            const char *v = m->via.map.ptr[2].val.via.str.ptr;
+            if (!first) first = v;
+            mislabelled += strncmp(first, v, 7) != 0;
+        }
+    }
+    atomic_store(&fl.stop, 1);
+    pthread_join(t, NULL);
+    printf("  %d reloads; batches from v000001 %d, from v000002 %d, refused after three passes %d\n", fl.reloads,
+           seen[0], seen[1], refused);
+    CHECK_EQ(mixed, 0);
+    CHECK_EQ(mislabelled, 0);
+    CHECK_EQ(fl.failed, 0);
+    /* the reloads did land between requests: both versions answered whole batches */
+    CHECK(seen[0] > 0 && seen[1] > 0);
+    CHECK(fl.reloads > 20);
+    CHECK(refused < 100);
+    msgpack_unpacked_destroy(&res);
+    raw_close(&r);
+    world_down(&w);
+}
+
 LR_TEST_MAIN(LR_CASE(recommend_equals_encode_then_search_and_the_offline_path),
              LR_CASE(the_client_library_gets_results_and_typed_errors),
              LR_CASE(pipelined_requests_are_each_answered_once), LR_CASE(malformed_requests_get_typed_errors),
@@ -1071,7 +1214,7 @@ LR_TEST_MAIN(LR_CASE(recommend_equals_encode_then_search_and_the_offline_path),
              LR_CASE(a_search_takes_the_operating_point_of_its_k),
              LR_CASE(bad_bytes_close_only_their_connection),
              LR_CASE(admin_methods_need_the_token_and_change_what_is_served),
-             LR_CASE(reload_swaps_versions_and_refuses_bad_names),
+             LR_CASE(reload_swaps_versions_and_refuses_bad_names), LR_CASE(a_batch_is_answered_by_one_version_never_a_mix),
              LR_CASE(a_full_queue_and_an_old_request_get_typed_errors),
              LR_CASE(queued_bytes_are_bounded_as_well_as_queued_requests),
              LR_CASE(http_health_metrics_and_json_recommend), LR_CASE(a_drain_delay_keeps_serving_while_health_says_draining), LR_CASE(a_stop_answers_what_is_in_flight_then_closes),

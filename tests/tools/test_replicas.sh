@@ -77,14 +77,20 @@ bench_pid=$!
 /usr/bin/python3 - "$http_front" 8 > "$tmp/http.out" 2>&1 <<'PY' &
 import json, sys, time, urllib.error, urllib.request
 port, seconds = int(sys.argv[1]), float(sys.argv[2])
-ok = failed = 0
-codes = {}
+ok = failed = mixed = 0
+codes, versions = {}, set()
 end = time.monotonic() + seconds
-body = json.dumps({"history": [1, 2, 3, 4], "k": 10}).encode()
+# a batch of three histories with a report: each answer names the version that gave it, and one
+# response must never hold two
+body = json.dumps({"histories": [[1, 2, 3, 4], [5, 6, 7], [8, 9]], "k": 10, "report": True}).encode()
 while time.monotonic() < end:
     try:
         r = urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/recommend", data=body), timeout=5)
-        ok += r.status == 200 and len(json.loads(r.read())["results"]) == 10
+        res = json.loads(r.read())["results"]
+        named = {a["version"] for a in res}
+        versions |= named
+        mixed += len(named) != 1
+        ok += r.status == 200 and len(res) == 3 and all(len(a["items"]) == 10 for a in res)
     except urllib.error.HTTPError as e:
         failed += 1
         codes[e.code] = codes.get(e.code, 0) + 1
@@ -92,7 +98,7 @@ while time.monotonic() < end:
         failed += 1
         codes[type(e).__name__] = codes.get(type(e).__name__, 0) + 1
     time.sleep(0.005)
-print(f"http ok {ok} failed {failed} {codes}")
+print(f"http ok {ok} failed {failed} {codes} mixed {mixed} versions {','.join(sorted(versions))}")
 PY
 http_pid=$!
 sleep 2
@@ -106,6 +112,8 @@ bench_out=$(cat "$tmp/bench.out") http_out=$(cat "$tmp/http.out")
 echo "$bench_out" | sed -n '2p'
 echo "$http_out"
 expect http_no_failure "failed 0 {}" "$http_out"
+# answers came from both versions over the rolling publish, never two in one response
+expect http_one_version_per_response "mixed 0 versions v000001,v000002" "$http_out"
 expect rpc_nothing_lost "errors 0, unanswered 0," "$bench_out"
 # the killed replica's connections dropped; each was dialled again and the requests in flight on
 # them were sent again (and answered: nothing was lost above)
