@@ -323,9 +323,10 @@ int lr_index_set_points(lr_index *ix, const lr_index_tune *points, size_t n, lr_
     }
     int rc = LR_OK;
     /* the deepest point is the index's own setting: what serves every k without a per-call nprobe */
-    if (n && ((rc = lr_index_set_nprobe(ix, max_probe, err)) ||
-              (rc = lr_index_set_rescore(ix, NULL, 0, max_depth, err))))
-        return rc;
+    if (n && (rc = lr_index_set_nprobe(ix, max_probe, err))) return rc;
+    /* the depth alone: points that do not re-score keep the vectors, which filtered searches
+     * still score with exactly (lr_index_set_rescore with depth 0 would drop them) */
+    if (n && ix->rs) ix->rs_depth = max_depth;
     memcpy(ix->points, points, n * sizeof *points);
     for (size_t i = 0; i < n; i++) /* as set_nprobe clamps */
         if (ix->points[i].nprobe > ix->nprobe) ix->points[i].nprobe = ix->nprobe;

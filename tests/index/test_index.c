@@ -438,6 +438,14 @@ LR_TEST(search_follows_the_operating_point_of_its_k) {
     CHECK(lr_index_points(ix, &np)[1].depth == 300 && np == 2);
     lr_index_tune bad[2] = {{100, 4, 0, 0.9, 1}, {10, 4, 0, 0.9, 1}};
     CHECK_ERR(lr_index_set_points(ix, bad, 2, &err), err, LR_EINVAL, "k must ascend");
+    /* points that do not re-score keep the vectors (filters still score with them), and later
+     * points may re-score again */
+    lr_index_tune shallow[2] = {{10, 2, 0, 0.9, 1}, {100, 16, 0, 0.9, 1}};
+    CHECK_OK(lr_index_set_points(ix, shallow, 2, &err), err);
+    CHECK_EQ(lr_index_rescore_depth(ix), 0);
+    CHECK_STR_EQ(lr_index_rescore_source(ix), "memory");
+    CHECK_OK(lr_index_set_points(ix, pts, 2, &err), err);
+    CHECK_EQ(lr_index_rescore_depth(ix), 300);
     CHECK_OK(lr_index_set_rescore(bare, NULL, 0, 0, &err), err);
     CHECK_ERR(lr_index_set_points(bare, pts, 2, &err), err, LR_EINVAL, "no re-scoring vectors");
     free(a); free(b); free(sa); free(sb);
