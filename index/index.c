@@ -44,6 +44,10 @@ void lr_index_default_factory(size_t n, size_t dim, char *buf, size_t cap) {
     snprintf(buf, cap, "IVF%zu,SQ8", nlist);
 }
 
+int lr_index_default_vectors_f16(size_t n, size_t dim) {
+    return (double)n * (double)dim * 4.0 >= LR_INDEX_F16_VECTORS_BYTES;
+}
+
 /* Flat and other non-IVF indexes number vectors themselves: IDMap carries our ids. */
 static int needs_idmap(const char *factory) {
     return strncmp(factory, "IVF", 3) != 0 && strncmp(factory, "IDMap", 5) != 0;

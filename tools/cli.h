@@ -142,6 +142,8 @@ typedef struct {
     size_t k[LR_INDEX_MAX_POINTS], n;
 } lr_cli_tune_ks;
 int lr_cli_parse_tune_k(const char *cmd, const char *opt, const char *s, void *dest);
+/* --vectors-dtype of build-index and rebuild: auto (-1: lr_index_default_vectors_f16), f32 (0), f16 (1). */
+extern const lr_cli_choice lr_cli_vectors_dtypes[];
 void lr_cli_print_points(const lr_index_tune *pts, size_t n, double target);
 
 /* rebuild_reuse.c: what a rebuild takes over from the version `current` names. */

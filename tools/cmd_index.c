@@ -15,6 +15,8 @@
 
 enum { MAX_TUNING_QUERIES = 2000 };
 
+const lr_cli_choice lr_cli_vectors_dtypes[] = {{"auto", -1}, {"f32", 0}, {"f16", 1}, {NULL, 0}};
+
 int lr_cli_parse_tune_k(const char *cmd, const char *opt, const char *s, void *dest) {
     size_t *ks = ((lr_cli_tune_ks *)dest)->k, *nk = &((lr_cli_tune_ks *)dest)->n;
     *nk = 0;
@@ -86,7 +88,7 @@ typedef struct {
 
 static int build_index_args(int argc, char **argv, build_index_opts *o) {
     static const lr_cli_choice rescores[] = {{"auto", 1}, {"off", 0}, {NULL, 0}};
-    *o = (build_index_opts){.target = 0.95, .keep = 3, .tk = {{10, 100}, 2}, .rescore = 1};
+    *o = (build_index_opts){.target = 0.95, .keep = 3, .tk = {{10, 100}, 2}, .rescore = 1, .f16 = -1};
     const lr_cli_option opts[] = {
         {LR_OPT_STRING("items", &o->items, "items.npy", "the item embeddings, row i = item i"), .required = 1},
         {LR_OPT_STRING("out", &o->out, "DIR", "the index directory to publish into"), .required = 1},
@@ -104,7 +106,10 @@ static int build_index_args(int argc, char **argv, build_index_opts *o) {
         {LR_OPT_CHOICE("rescore", &o->rescore, rescores,
                        "keep the item vectors and let autotune choose how many\n"
                        "candidates to re-score exactly")},
-        {LR_OPT_FLAG("vectors-f16", &o->f16, "store those vectors as float16 (half the disk and memory)")},
+        {LR_OPT_CHOICE("vectors-dtype", &o->f16, lr_cli_vectors_dtypes,
+                       "how those vectors are stored and held in memory: f16\n"
+                       "takes half of f32; auto: f16 once f32 would take 1 GiB\n"
+                       "(about 4M items at 64 dimensions)")},
         {LR_OPT_SIZE("keep", &o->keep, 0, 1000, "K", "versions kept")},
         {LR_OPT_STRING("model-checksum", &o->model, "S", "the towers' checksum, recorded in the manifest")},
     };
@@ -112,7 +117,7 @@ static int build_index_args(int argc, char **argv, build_index_opts *o) {
         .cmd = "build-index",
         .usage = "learnrec build-index --items items.npy --out DIR [--index STR]\n"
                  "                            [--queries Q.npy] [--target-recall R] [--tune-k LIST]\n"
-                 "                            [--keep K] [--model-checksum S]",
+                 "                            [--vectors-dtype T] [--keep K] [--model-checksum S]",
         .description =
             "Builds a FAISS index over item embeddings (row i = item i, inner product),\n"
             "tunes it for each k of LIST (default 10,100) to the cheapest nprobe and\n"
@@ -153,7 +158,8 @@ int lr_cmd_build_index(int argc, char **argv) {
     }
     lr_index_kv meta = {"model", o.model}; /* what --model-checksum names, when given */
     lr_index_publish_opts po = {.meta = &meta, .n_meta = o.model ? 1 : 0, .keep_versions = o.keep,
-                                .vectors_f16 = o.f16, .tuned_on = tuned_on};
+                                .vectors_f16 = o.f16 < 0 ? lr_index_default_vectors_f16(n, dim) : o.f16,
+                                .tuned_on = tuned_on};
     lr_index_manifest m;
     if (lr_index_publish(ix, o.out, &po, &m, &err)) goto fail;
     printf("built %s over %zu x %zu; published %s/versions/%s\n", m.factory, m.count, m.dim, o.out, m.version);
@@ -203,6 +209,7 @@ static int index_info(int argc, char **argv) {
                                                  "reached", m.points[i].reached));
         json_object_set_new(o, "operating_points", pts);
         json_object_set_new(o, "tuned_on", json_string(m.tuned_on));
+        json_object_set_new(o, "vectors_dtype", json_string(m.vectors_dtype)); /* "" when it has none */
         json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         printf("\n");
         json_decref(o);

@@ -19,11 +19,11 @@ typedef struct {
     double target;
     size_t keep, threads;
     lr_cli_tune_ks tk;
-    int full;
+    int full, f16;
 } rebuild_opts;
 
 static int rebuild_args(int argc, char **argv, rebuild_opts *o) {
-    *o = (rebuild_opts){.target = 0.95, .keep = 3, .tk = {{10, 100}, 2}};
+    *o = (rebuild_opts){.target = 0.95, .keep = 3, .tk = {{10, 100}, 2}, .f16 = -1};
     const lr_cli_option opts[] = {
         {LR_OPT_STRING("data", &o->data, "DIR", "the dataset"), .required = 1},
         {LR_OPT_STRING("model", &o->model, "M", "the towers"), .required = 1},
@@ -35,6 +35,10 @@ static int rebuild_args(int argc, char **argv, rebuild_opts *o) {
          .lo_open = 1},
         {LR_OPT_CUSTOM("tune-k", &o->tk, lr_cli_parse_tune_k, "LIST", "the values of k to tune for, ascending"),
          .dflt = "10,100"},
+        {LR_OPT_CHOICE("vectors-dtype", &o->f16, lr_cli_vectors_dtypes,
+                       "how the item vectors (re-scoring, reuse) are stored and\n"
+                       "held in memory: f16 takes half of f32; auto: f16 once\n"
+                       "f32 would take 1 GiB (about 4M items at 64 dimensions)")},
         {LR_OPT_SIZE("keep", &o->keep, 0, 1000, "K", "versions kept")},
         {LR_OPT_FLAG("full", &o->full, "build everything again, reusing nothing of the current version")},
         {LR_OPT_SIZE("threads", &o->threads, 1, 1024, "N", "cores for OpenBLAS and OpenMP (default: all)"), .dflt = ""},
@@ -42,7 +46,8 @@ static int rebuild_args(int argc, char **argv, rebuild_opts *o) {
     const lr_cli_spec spec = {
         .cmd = "rebuild",
         .usage = "learnrec rebuild --data DIR --model M --content C --out DIR [--index STR]\n"
-                 "                        [--target-recall R] [--tune-k LIST] [--keep K] [--full] [--threads N]",
+                 "                        [--target-recall R] [--tune-k LIST] [--vectors-dtype T] [--keep K]\n"
+                 "                        [--full] [--threads N]",
         .description =
             "The offline index job in one command: the item tower over every item, an index\n"
             "over its outputs (as build-index), nprobe and re-scoring depth tuned for each k\n"
@@ -206,6 +211,9 @@ static int publish_step(rebuild_state *s, const rebuild_opts *o, lr_index_manife
     lr_index_kv meta[2] = {{"model", s->model_crc}, {"content", s->content_crc}}; /* no content in id mode */
     lr_index_publish_opts po = {.meta = meta, .n_meta = s->content_crc[0] ? 2 : 1, .keep_versions = o->keep,
                                 .tuned_on = s->tuned_on, .vectors = s->items, .n_vectors = lr_data_num_items(s->d),
+                                .vectors_f16 = o->f16 < 0 ? lr_index_default_vectors_f16(lr_data_num_items(s->d),
+                                                                                          lr_index_dim(s->ix))
+                                                          : o->f16,
                                 .reused = s->reused.from[0] ? &s->reused : NULL};
     return lr_index_publish(s->ix, o->out, &po, man, err);
 }

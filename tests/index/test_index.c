@@ -56,6 +56,17 @@ LR_TEST(default_factory_scales_with_the_catalogue) {
     CHECK_STR_EQ(f, "IVF51,SQ8"); /* 4 sqrt(2000) = 178 lists would have < 39 points each */
     lr_index_default_factory(2000, 33, f, sizeof f);
     CHECK_STR_EQ(f, "IVF51,SQ8"); /* scalar codes take any dimension */
+    lr_index_default_factory(10000000, 64, f, sizeof f);
+    CHECK_STR_EQ(f, "IVF12649,SQ8"); /* measured against PQ at 10M: still SQ8 (docs/scaling.md) */
+}
+
+/* Re-scoring vectors turn float16 from 1 GiB of float32 on. */
+LR_TEST(default_vectors_dtype_turns_f16_at_one_gib) {
+    CHECK_EQ(lr_index_default_vectors_f16(1000000, 64), 0);     /* 244 MiB */
+    CHECK_EQ(lr_index_default_vectors_f16(4194303, 64), 0);     /* just under 1 GiB */
+    CHECK_EQ(lr_index_default_vectors_f16(4194304, 64), 1);     /* 1 GiB */
+    CHECK_EQ(lr_index_default_vectors_f16(10000000, 64), 1);
+    CHECK_EQ(lr_index_default_vectors_f16(300000, 1024), 1);    /* wide vectors reach it sooner */
 }
 
 /* With IVF-Flat and nprobe = nlist every list is scanned exactly: the results are exact. */
@@ -608,7 +619,7 @@ LR_TEST(exact_search_equals_a_naive_double_precision_loop) {
     free(x), free(q), free(scores), free(ids), free(by_id), free(rank);
 }
 
-LR_TEST_MAIN(LR_CASE(default_factory_scales_with_the_catalogue),
+LR_TEST_MAIN(LR_CASE(default_factory_scales_with_the_catalogue), LR_CASE(default_vectors_dtype_turns_f16_at_one_gib),
              LR_CASE(ivf_flat_probing_every_list_equals_exact_search),
              LR_CASE(ivf_pq_finds_exact_neighbours_far_above_chance),
              LR_CASE(per_call_nprobe_equals_setting_it_and_leaves_the_index_alone),

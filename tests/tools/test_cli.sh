@@ -304,6 +304,15 @@ index: IVF8,Flat" "$out"
       --queries "$tmp/items.npy" --tune-k 5,20,50 &&
       expect build_index_queries_named "tuned on 1000 query vectors from $tmp/items.npy" "$out"
     expect build_index_queries_k50 "recall@50" "$out"
+    # the re-scoring vectors' dtype (4-bit PQ codes need re-scoring): auto is float32 for 1,000
+    # items, float16 when asked
+    dtype_of() { "$bin" index info "$1" --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["vectors_dtype"])'; }
+    run build_index_vectors_auto 0 "$bin" build-index --items "$tmp/items.npy" --out "$tmp/ixpq" --index IVF8,PQ4x4fs \
+      --target-recall 0.9 && expect build_index_vectors_auto_f32 "f32" "$(dtype_of "$tmp/ixpq")"
+    run build_index_vectors_f16 0 "$bin" build-index --items "$tmp/items.npy" --out "$tmp/ix16" --index IVF8,PQ4x4fs \
+      --target-recall 0.9 --vectors-dtype f16 && expect build_index_vectors_f16_kept "f16" "$(dtype_of "$tmp/ix16")"
+    run build_index_vectors_bad_dtype 2 "$bin" build-index --items "$tmp/items.npy" --out "$tmp/ix16" --vectors-dtype f64 &&
+      expect build_index_vectors_bad_dtype_named "--vectors-dtype expects auto, f32 or f16, got 'f64'" "$err"
     run build_index_bad_tune_k 2 "$bin" build-index --items "$tmp/items.npy" --out "$tmp/ixq" --tune-k 100,10 &&
       expect build_index_bad_tune_k_named "--tune-k expects 1 to 8 ascending values" "$err"
     run build_index_queries_wrong_dim 1 "$bin" build-index --items "$tmp/items.npy" --out "$tmp/ixq" --queries "$tmp/s4c.npy" &&
