@@ -453,21 +453,25 @@ LR_TEST(parse_refuses_a_shape_too_large_for_memory) {
 
 /* ---- float16 kept mapped (the re-scoring vectors of a float16 version) ------------------------- */
 
-/* 37 x 77: rows of four 16-value blocks, one 8-value block and a tail of 5. */
-static void write_f16_fixture(const char *path, float *x, lr_err *err, int *rc) {
+/* A 37 x 77 float16 file at path, in a fresh directory (returned; the caller removes it): rows of
+ * four 16-value blocks, one 8-value block and a tail of 5. */
+static char *f16_fixture(char path[4200], lr_err *err, int *rc) {
+    static float x[37 * 77];
+    char *dir = lr_test_tmpdir();
+    *rc = -1;
+    if (!dir) return NULL;
+    lr_test_path(path, 4200, dir, "h.npy");
     for (size_t i = 0; i < 37 * 77; i++) x[i] = sinf((float)i * 0.61f) * (1.0f + (float)(i % 7));
     *rc = lr_data_npy_write(path, x, 37, 77, LR_NPY_F16, err);
+    return dir;
 }
 
 LR_TEST(kept_f16_stays_mapped_and_reads_as_the_widened_values) {
-    char *dir = lr_test_tmpdir();
-    CHECK(dir);
     char path[4200];
-    lr_test_path(path, sizeof path, dir, "h.npy");
-    static float x[37 * 77];
     lr_err err = {0, ""};
     int rc;
-    write_f16_fixture(path, x, &err, &rc);
+    char *dir = f16_fixture(path, &err, &rc);
+    CHECK(dir);
     CHECK_OK(rc, err);
     lr_data_matrix *wide = NULL, *kept = NULL;
     CHECK_OK(lr_data_matrix_open(path, 37, &wide, &err), err);
@@ -501,14 +505,11 @@ LR_TEST(kept_f16_stays_mapped_and_reads_as_the_widened_values) {
 }
 
 LR_TEST(kept_f16_refuses_nan_and_inf_naming_row_and_column) {
-    char *dir = lr_test_tmpdir();
-    CHECK(dir);
     char path[4200];
-    lr_test_path(path, sizeof path, dir, "h.npy");
-    static float x[37 * 77];
     lr_err err = {0, ""};
     int rc;
-    write_f16_fixture(path, x, &err, &rc);
+    char *dir = f16_fixture(path, &err, &rc);
+    CHECK(dir);
     CHECK_OK(rc, err);
     const uint16_t bad[2] = {0x7e00, 0xfc00}; /* NaN, -Inf */
     const char *says[2] = {"row 2, column 3 is NaN", "row 2, column 3 is -Inf"};
