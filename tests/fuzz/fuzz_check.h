@@ -258,7 +258,7 @@ static inline void fuzz_check_hits(const msgpack_object *r, const msgpack_object
     fuzz_check_caps(r, fuzz_field(map, "max_per"));
 }
 
-/* recommend's answer for one history: hits, or {items: hits, unknown: [id]} with report. */
+/* recommend's answer for one history: hits, or {items: hits, unknown: [id], version} with report. */
 static inline void fuzz_check_rec_one(const msgpack_object *r, const msgpack_object *map, const msgpack_object *history,
                                       int json) {
     const msgpack_object *rep = fuzz_field(map, "report");
@@ -266,9 +266,12 @@ static inline void fuzz_check_rec_one(const msgpack_object *r, const msgpack_obj
         fuzz_check_hits(r, map, history, json);
         return;
     }
-    FUZZ_CHECK(r->type == MSGPACK_OBJECT_MAP && r->via.map.size == 2, "report: not a map of two");
-    const msgpack_object *items = fuzz_field(r, "items"), *unknown = fuzz_field(r, "unknown");
+    FUZZ_CHECK(r->type == MSGPACK_OBJECT_MAP && r->via.map.size == 3, "report: not a map of three");
+    const msgpack_object *items = fuzz_field(r, "items"), *unknown = fuzz_field(r, "unknown"),
+                         *version = fuzz_field(r, "version");
     FUZZ_CHECK(items && unknown && unknown->type == MSGPACK_OBJECT_ARRAY, "report: no items or unknown");
+    FUZZ_CHECK(version && version->type == MSGPACK_OBJECT_STR && version->via.str.size == 7 && version->via.str.ptr[0] == 'v',
+               "report: no version name");
     fuzz_check_hits(items, map, history, json);
     for (uint32_t i = 0; i < unknown->via.array.size; i++)
         FUZZ_CHECK(fuzz_is_int(&unknown->via.array.ptr[i]) && fuzz_in_ids(history, unknown->via.array.ptr[i].via.i64),
@@ -293,6 +296,10 @@ static inline void fuzz_check_queries(int m, const msgpack_object *r, const msgp
         if (m == FM_ENCODE_USER) fuzz_check_vector(ri, dim);
         else if (m == FM_RECOMMEND) fuzz_check_rec_one(ri, map, hi, json);
         else fuzz_check_hits(ri, map, NULL, json);
+        if (i && many && m == FM_RECOMMEND && ri->type == MSGPACK_OBJECT_MAP) { /* one version per response */
+            const msgpack_object *v0 = fuzz_field(&r->via.array.ptr[0], "version"), *vi = fuzz_field(ri, "version");
+            FUZZ_CHECK(v0 && vi && !memcmp(v0->via.str.ptr, vi->via.str.ptr, 7), "batch: answers from two versions");
+        }
     }
 }
 
