@@ -136,8 +136,8 @@ typedef struct {
 #define LR_INDEX_MAX_POINTS 8
 
 /* Tunes one operating point per k in ks (nk of them, ascending, at most LR_INDEX_MAX_POINTS):
- * for each, the cheapest nprobe (powers of two up to nlist) and, when the index has re-scoring
- * vectors, re-scoring depth (0, 2k, 5k, 10k, 20k) whose recall@k against exact search over x
+ * for each, the cheapest nprobe (1, 2, 3, 4, 6, 8, 12, ... up to nlist) and, when the index has
+ * re-scoring vectors, re-scoring depth (0, 2k, 5k, 10k, 20k) whose recall@k against exact search over x
  * (n * dim, ids = row numbers, as built) reaches `target`; cost is the bytes a query reads (the
  * codes of the probed lists plus the re-scored vectors). Then sets them (lr_index_set_points).
  * The queries: q (nq * dim), vectors like the ones users will send (user-tower outputs); or,
