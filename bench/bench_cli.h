@@ -1,11 +1,13 @@
 /* What every bench/ program does with its arguments before any work: --help (or -h) anywhere
  * prints the usage on stdout and exits 0; an unknown option, a missing value or a malformed
  * number is refused on stderr with exit 2. Benchmarks are programs, so they may exit here.
- * And the clock they all time with. */
+ * And the clock they all time with, and the random numbers they draw. */
 #ifndef LR_BENCH_CLI_H
 #define LR_BENCH_CLI_H
 
 #include <errno.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +53,21 @@ static inline double bench_now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* splitmix64: the next of a seeded stream of 64-bit numbers (*s is the state). */
+static inline uint64_t bench_splitmix(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* A standard normal draw (Box-Muller over two splitmix numbers). */
+static inline float bench_gauss(uint64_t *s) {
+    double u1 = ((double)(bench_splitmix(s) >> 11) + 1.0) / 9007199254740993.0;
+    double u2 = (double)(bench_splitmix(s) >> 11) / 9007199254740992.0;
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
 }
 
 #endif /* LR_BENCH_CLI_H */

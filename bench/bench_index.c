@@ -54,26 +54,12 @@ static double rss_mb(void) { /* resident set size from /proc */
     return (double)rss * 4096.0 / 1048576.0;
 }
 
-static float gauss(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    double u1 = ((double)(z >> 11) + 1.0) / 9007199254740993.0;
-    z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    double u2 = (double)(z >> 11) / 9007199254740992.0;
-    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
-}
-
 static void draw(float *x, size_t n, size_t dim, const float *centres, size_t nc, uint64_t *s) {
     for (size_t i = 0; i < n; i++) {
-        const float *c = centres + (size_t)(gauss(s) * 1e6 + 1e9) % nc * dim;
+        const float *c = centres + (size_t)(bench_gauss(s) * 1e6 + 1e9) % nc * dim;
         double norm = 0;
         for (size_t j = 0; j < dim; j++) {
-            x[i * dim + j] = c[j] + 0.35f * gauss(s);
+            x[i * dim + j] = c[j] + 0.35f * bench_gauss(s);
             norm += (double)x[i * dim + j] * x[i * dim + j];
         }
         for (size_t j = 0; j < dim; j++) x[i * dim + j] /= (float)sqrt(norm);
@@ -279,7 +265,7 @@ int main(int argc, char **argv) {
         centres = malloc(1000 * dim * sizeof *centres);
         x = malloc(n * dim * sizeof *x);
         q = malloc(nq * dim * sizeof *q);
-        for (size_t i = 0; i < 1000 * dim; i++) centres[i] = gauss(&seed);
+        for (size_t i = 0; i < 1000 * dim; i++) centres[i] = bench_gauss(&seed);
         draw(x, n, dim, centres, 1000, &seed);
         draw(q, nq, dim, centres, 1000, &seed);
     }

@@ -73,19 +73,6 @@ static void mem_mb(double *anon, double *file, double *peak) {
     if (peak) *peak = (double)p / 1024.0;
 }
 
-static uint64_t mix(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static float gauss(uint64_t *s) {
-    double u1 = ((double)(mix(s) >> 11) + 1.0) / 9007199254740993.0;
-    double u2 = (double)(mix(s) >> 11) / 9007199254740992.0;
-    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
-}
-
 static lr_data_matrix *open_or_die(const char *path) {
     lr_err err = {0};
     lr_data_matrix *m;
@@ -128,11 +115,11 @@ static int prepare(const char *items, const char *queries, size_t n, const char 
     float per = (float)(h / sqrt((double)d));
     for (size_t i = kept; i < n; i++) {
         uint64_t s = seed * 0x100000001b3ULL + i; /* each row its own stream: the same rows whatever the threads */
-        const float *src = b + (mix(&s) % nb) * d;
+        const float *src = b + (bench_splitmix(&s) % nb) * d;
         float *row = x + i * d;
         double norm = 0;
         for (size_t j = 0; j < d; j++) {
-            row[j] = src[j] + per * gauss(&s);
+            row[j] = src[j] + per * bench_gauss(&s);
             norm += (double)row[j] * row[j];
         }
         for (size_t j = 0; j < d; j++) row[j] = (float)(row[j] / sqrt(norm));
